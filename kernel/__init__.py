@@ -1,0 +1,1 @@
+"""The GramSetu kernel: what every service shares (settings, db, events, auth context, errors, metrics)."""

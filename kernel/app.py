@@ -1,0 +1,106 @@
+"""The FastAPI application every service is built from."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kernel.context import REQUEST_ID_HEADER, clean_request_id, request_id_var
+from kernel.db import DbSessionMiddleware
+from kernel.errors import PROBLEM_CONTENT_TYPE, PROBLEM_RESPONSES, install_problem_handlers
+from kernel.logging import configure_logging
+from kernel.metrics import MetricsMiddleware, metrics_endpoint
+from kernel.runtime import Runtime, ServiceSpec
+from kernel.scheduler import Clock
+from kernel.settings import Settings, get_settings
+
+
+class RequestIdMiddleware:
+    """Take the caller's (or gateway's) X-Request-ID, or mint one; echo it on the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = None
+        for name, value in scope.get("headers", []):
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        request_id = clean_request_id(incoming)
+        token = request_id_var.set(request_id)
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            request_id_var.reset(token)
+
+
+def create_service_app(
+    spec: ServiceSpec,
+    settings: Settings | None = None,
+    *,
+    workers: bool | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(spec.name, settings.log_level)
+    runtime = Runtime(spec, settings, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await runtime.start(workers=workers)
+        app.state.sessionmaker = runtime.sessionmaker
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title=spec.title,
+        description=spec.description,
+        version=spec.version,
+        lifespan=lifespan,
+        responses=PROBLEM_RESPONSES,
+    )
+    app.state.runtime = runtime
+    app.state.settings = settings
+    install_problem_handlers(app)
+    for router in spec.routers:
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["ops"], summary="Liveness: the process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": spec.name}
+
+    @app.get("/readyz", tags=["ops"], summary="Readiness: database and NATS answer",
+             responses={503: {"description": "A dependency is down"}})
+    async def readyz(request: Request) -> JSONResponse:
+        checks = await runtime.ready()
+        ok = all(checks.values())
+        body = {"status": "ready" if ok else "not ready", "checks": checks}
+        if not ok:
+            body |= {"type": "https://gramsetu.org/problems/not-ready", "title": "Not ready", "status": 503}
+        return JSONResponse(body, status_code=200 if ok else 503,
+                            media_type="application/json" if ok else PROBLEM_CONTENT_TYPE)
+
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    app.add_middleware(DbSessionMiddleware)
+    app.add_middleware(MetricsMiddleware, service=spec.name)
+    app.add_middleware(RequestIdMiddleware)
+    return app
+
+
+__all__ = ["REQUEST_ID_HEADER", "create_service_app"]

@@ -1,0 +1,215 @@
+"""Idempotent JetStream consumers: durable pull consumer + inbox table + ack after commit.
+
+For each fetched batch, one database transaction; each message inside its own savepoint:
+
+1. ``INSERT INTO inbox (consumer, event_id) ON CONFLICT DO NOTHING RETURNING`` — a row back
+   means "first time": apply the handler; no row means a redelivery or a replay, skip it.
+2. Commit, then ack.  A crash before the ack only causes a redelivery, which step 1 absorbs.
+3. A handler error rolls back its savepoint only; the message is NAKed with the next backoff
+   delay.  On its last allowed delivery (``MaxDeliver``) it is parked in the ``DLQ`` stream
+   with the error and acked, so it stops blocking and can be replayed once fixed.
+4. A message that cannot be parsed (unknown type, contract violation) is parked at once:
+   retrying cannot help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import FetchTimeoutError
+from pydantic import ValidationError
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from contracts.base import EVENT_TYPES, Envelope, Event, stream_for_subject
+from kernel.context import request_id_var
+from kernel.dlq import park
+from kernel.metrics import (
+    CONSUMER_ACK_PENDING,
+    CONSUMER_LAG,
+    EVENT_HANDLE_DURATION,
+    EVENT_REDELIVERIES,
+    EVENTS_CONSUMED,
+)
+
+log = logging.getLogger("gramsetu.consumer")
+
+Handler = Callable[[AsyncSession, Event, Envelope], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A durable consumer of one subject filter, applying ``handler`` once per event."""
+
+    name: str  # durable name, unique per service: "<service>-<purpose>"
+    subject: str  # filter subject, e.g. "registry.area.*.v1"
+    handler: Handler
+
+    @property
+    def stream(self) -> str:
+        return stream_for_subject(self.subject)
+
+
+class _Poison(Exception):
+    pass
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        *,
+        service: str,
+        schema: str,
+        subscription: Subscription,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        js: JetStreamContext,
+        batch_size: int = 200,
+        max_deliver: int = 6,
+        backoff: list[float] | None = None,
+        ack_wait: float = 30.0,
+    ) -> None:
+        self.service = service
+        self.schema = schema
+        self.sub_spec = subscription
+        self.sessionmaker = sessionmaker
+        self.js = js
+        self.batch_size = batch_size
+        self.max_deliver = max_deliver
+        self.backoff = backoff or [1.0, 5.0, 15.0, 60.0, 300.0]
+        self.ack_wait = ack_wait
+        self._psub: Any = None
+        self._claim = text(
+            f'INSERT INTO "{schema}".inbox (consumer, event_id) VALUES (:consumer, :event_id) '
+            "ON CONFLICT DO NOTHING RETURNING 1"
+        )
+
+    @property
+    def name(self) -> str:
+        return self.sub_spec.name
+
+    def consumer_config(self) -> ConsumerConfig:
+        # BackOff drives redelivery after an ack timeout (e.g. the process died mid-batch);
+        # NAK delays below drive redelivery after a handler error.  NATS requires
+        # MaxDeliver > len(BackOff).
+        backoff = self.backoff[: max(self.max_deliver - 1, 1)]
+        return ConsumerConfig(
+            durable_name=self.name,
+            filter_subject=self.sub_spec.subject,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            max_deliver=self.max_deliver,
+            ack_wait=self.ack_wait,
+            backoff=[max(b, self.ack_wait) for b in backoff] if backoff else None,
+            max_ack_pending=max(1000, self.batch_size * 4),
+        )
+
+    async def subscribe(self) -> None:
+        self._psub = await self.js.pull_subscribe(
+            self.sub_spec.subject, durable=self.name, stream=self.sub_spec.stream, config=self.consumer_config()
+        )
+
+    async def poll(self, timeout: float = 1.0) -> int:
+        """Fetch and apply one batch; returns the number of messages fetched."""
+        if self._psub is None:
+            await self.subscribe()
+        try:
+            msgs: list[Msg] = await self._psub.fetch(self.batch_size, timeout=timeout)
+        except (FetchTimeoutError, asyncio.TimeoutError):
+            return 0
+        await self.handle(msgs)
+        return len(msgs)
+
+    async def handle(self, msgs: list[Msg]) -> None:
+        started = time.perf_counter()
+        applied: list[Msg] = []
+        failed: list[tuple[Msg, Exception]] = []
+        poison: list[tuple[Msg, str]] = []
+        async with self.sessionmaker() as session:
+            async with session.begin():
+                for msg in msgs:
+                    if msg.metadata.num_delivered > 1:
+                        EVENT_REDELIVERIES.labels(self.service, self.name).inc()
+                    try:
+                        outcome = await self._apply_one(session, msg)
+                    except _Poison as exc:
+                        poison.append((msg, str(exc)))
+                        continue
+                    except Exception as exc:
+                        log.warning("consumer %s: handler failed: %s", self.name, exc, exc_info=True)
+                        failed.append((msg, exc))
+                        continue
+                    EVENTS_CONSUMED.labels(self.service, self.name, outcome).inc()
+                    applied.append(msg)
+        # Committed: now (and only now) acknowledge.
+        for msg in applied:
+            await msg.ack()
+        for msg, reason in poison:
+            await self._dead_letter(msg, f"unreadable event: {reason}")
+        for msg, exc in failed:
+            await self._retry_or_park(msg, exc)
+        EVENT_HANDLE_DURATION.labels(self.service, self.name).observe(time.perf_counter() - started)
+
+    async def _apply_one(self, session: AsyncSession, msg: Msg) -> str:
+        try:
+            envelope = Envelope.model_validate_json(msg.data)
+            event = envelope.event()
+        except (ValidationError, KeyError, ValueError) as exc:
+            raise _Poison(f"{type(exc).__name__}: {exc}"[:2000]) from exc
+        token = request_id_var.set(envelope.request_id)
+        try:
+            async with session.begin_nested():
+                claimed = await session.execute(self._claim, {"consumer": self.name, "event_id": envelope.id})
+                if claimed.first() is None:
+                    return "duplicate"
+                await self.sub_spec.handler(session, event, envelope)
+                return "applied"
+        finally:
+            request_id_var.reset(token)
+
+    async def _retry_or_park(self, msg: Msg, exc: Exception) -> None:
+        delivered = msg.metadata.num_delivered
+        if delivered >= self.max_deliver:
+            await self._dead_letter(msg, f"{type(exc).__name__}: {exc}"[:2000])
+            return
+        EVENTS_CONSUMED.labels(self.service, self.name, "retry").inc()
+        delay = self.backoff[min(delivered - 1, len(self.backoff) - 1)]
+        await msg.nak(delay=delay)
+
+    async def _dead_letter(self, msg: Msg, reason: str) -> None:
+        await park(self.js, service=self.service, consumer=self.name, msg=msg, reason=reason)
+        EVENTS_CONSUMED.labels(self.service, self.name, "dead_lettered").inc()
+        await msg.ack()
+
+    async def refresh_gauges(self) -> None:
+        if self._psub is None:
+            return
+        info = await self._psub.consumer_info()
+        CONSUMER_LAG.labels(self.service, self.name).set(info.num_pending or 0)
+        CONSUMER_ACK_PENDING.labels(self.service, self.name).set(info.num_ack_pending or 0)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        last_gauges = 0.0
+        while not stop.is_set():
+            try:
+                await self.poll(timeout=1.0)
+                if time.monotonic() - last_gauges > 5:
+                    last_gauges = time.monotonic()
+                    await self.refresh_gauges()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer %s: %s: %s; retrying", self.name, type(exc).__name__, exc)
+                self._psub = None
+                await asyncio.sleep(1.0)
+
+
+def known_subjects() -> list[str]:
+    return sorted(EVENT_TYPES)

@@ -1,0 +1,125 @@
+"""Async SQLAlchemy engine on asyncpg, and the per-request session.
+
+The request's session is opened lazily by the ``DbSession`` dependency and committed by
+:class:`DbSessionMiddleware` *before* the response headers leave the process: if the commit
+fails the client gets a 503 problem, never a 200 for a write that did not happen.
+Services and repositories never commit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from kernel.errors import ServiceUnavailable, problem_response
+
+
+def asyncpg_dsn(url: str) -> str:
+    """The plain ``postgresql://`` DSN asyncpg itself accepts."""
+    for prefix in ("postgresql+asyncpg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def sqlalchemy_url(url: str) -> str:
+    return "postgresql+asyncpg://" + asyncpg_dsn(url)[len("postgresql://") :]
+
+
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        json_serializer=lambda obj: json.dumps(obj, default=str),
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def transaction(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A unit of work outside HTTP (consumers, scheduler, CLI): commit on success, roll back on error."""
+    async with sessionmaker() as session:
+        async with session.begin():
+            yield session
+
+
+_SESSION_KEY = "gramsetu.db_session"
+
+
+async def _request_session(request: Request) -> AsyncSession:
+    state: dict[str, Any] = request.scope.setdefault("state", {})
+    session = state.get(_SESSION_KEY)
+    if session is None:
+        session = request.app.state.sessionmaker()
+        state[_SESSION_KEY] = session
+    return session  # type: ignore[no-any-return]
+
+
+DbSession = Annotated[AsyncSession, Depends(_request_session)]
+
+
+class DbSessionMiddleware:
+    """Commit the request's session when the response starts with a status < 400, else roll back."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        finished = False
+        replaced = False  # the commit failed and a 503 was sent instead of the app's response
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal finished, replaced
+            if replaced:
+                return
+            if message["type"] == "http.response.start" and not finished:
+                finished = True
+                failure = await _finish(state.get(_SESSION_KEY), ok=message["status"] < 400)
+                if failure is not None:
+                    replaced = True
+                    await failure(scope, receive, send)
+                    return
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            session = state.pop(_SESSION_KEY, None)
+            if session is not None:
+                if not finished:
+                    await session.rollback()
+                await session.close()
+
+
+async def _finish(session: AsyncSession | None, *, ok: bool) -> Callable[..., Awaitable[None]] | None:
+    if session is None:
+        return None
+    if not ok:
+        await session.rollback()
+        return None
+    try:
+        await session.commit()
+    except Exception:
+        import logging
+
+        logging.getLogger("gramsetu.db").exception("commit failed")
+        await session.rollback()
+        return problem_response(
+            ServiceUnavailable("The change could not be saved; nothing was written. Retry the request.")
+        )
+    return None

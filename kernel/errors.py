@@ -1,0 +1,191 @@
+"""RFC 9457 problem details for every error a service returns.
+
+Services raise :class:`Problem` (or a subclass); FastAPI's own validation errors and
+``HTTPException`` are converted too, so a client always gets ``application/problem+json``
+that says what was wrong, and an unexpected failure never leaks a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from kernel.context import request_id_var
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://gramsetu.org/problems/"
+log = logging.getLogger("gramsetu.errors")
+
+
+class Problem(Exception):
+    """An error with an HTTP status that is safe to show to the caller."""
+
+    status: int = 400
+    type_slug: str = "bad-request"
+    title: str = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        type_slug: str | None = None,
+        title: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        if type_slug is not None:
+            self.type_slug = type_slug
+        if title is not None:
+            self.title = title
+        self.errors = errors
+        self.headers = headers
+        self.extensions = extensions
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "type": PROBLEM_BASE + self.type_slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance:
+            doc["instance"] = instance
+        if self.errors:
+            doc["errors"] = self.errors
+        request_id = request_id_var.get()
+        if request_id:
+            doc["request_id"] = request_id
+        doc.update(self.extensions)
+        return doc
+
+
+class NotFound(Problem):
+    status, type_slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(Problem):
+    status, type_slug, title = 409, "conflict", "Conflict"
+
+
+class Unauthorized(Problem):
+    status, type_slug, title = 401, "unauthorized", "Unauthorized"
+
+
+class Forbidden(Problem):
+    status, type_slug, title = 403, "forbidden", "Forbidden"
+
+
+class ValidationProblem(Problem):
+    status, type_slug, title = 422, "validation-error", "Validation error"
+
+
+class ServiceUnavailable(Problem):
+    status, type_slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
+    instance = request.url.path if request is not None else None
+    return JSONResponse(
+        problem.body(instance),
+        status_code=problem.status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=problem.headers,
+    )
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        out.append({"field": ".".join(loc), "reason": err.get("msg", "invalid"), "type": err.get("type")})
+    return out
+
+
+_STATUS_TITLES = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    406: ("not-acceptable", "Not acceptable"),
+    409: ("conflict", "Conflict"),
+    413: ("payload-too-large", "Payload too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    429: ("too-many-requests", "Too many requests"),
+}
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        first = errors[0] if errors else {"field": "body", "reason": "invalid"}
+        problem = ValidationProblem(
+            f"{len(errors)} invalid field(s); first: {first['field']}: {first['reason']}", errors=errors
+        )
+        return problem_response(problem, request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug, title = _STATUS_TITLES.get(exc.status_code, ("error", "Error"))
+        detail = exc.detail if isinstance(exc.detail, str) else title
+        problem = Problem(detail, status=exc.status_code, type_slug=slug, title=title, headers=exc.headers)
+        return problem_response(problem, request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        problem = Problem(
+            "The server failed to handle this request; it has been logged with the request id.",
+            status=500,
+            type_slug="internal-error",
+            title="Internal server error",
+        )
+        return problem_response(problem, request)
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {
+        "description": title,
+        "content": {
+            PROBLEM_CONTENT_TYPE: {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "instance": {"type": "string"},
+                        "errors": {"type": "array", "items": {"type": "object"}},
+                        "request_id": {"type": "string"},
+                    },
+                    "required": ["type", "title", "status"],
+                }
+            }
+        },
+    }
+    for code, title in {
+        400: "Bad request",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "Not found",
+        409: "Conflict",
+        422: "Validation error",
+    }.items()
+}

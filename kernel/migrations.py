@@ -1,0 +1,94 @@
+"""Alembic, one migration tree per service, each in its own PostgreSQL schema.
+
+Each service keeps ``services/<name>/migrations/`` with an ``env.py`` that calls
+:func:`run_env`; its version table lives in its own schema, so services migrate
+independently.  :func:`create_kernel_tables` is what every service's first revision calls,
+so the outbox/inbox/scheduler/audit DDL is written once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from alembic import command, context
+from alembic.config import Config
+from sqlalchemy import MetaData, pool, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from kernel.db import sqlalchemy_url
+from kernel.tables import kernel_tables
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def migrations_dir(service: str) -> Path:
+    base = ROOT / "gateway" if service == "gateway" else ROOT / "services" / service
+    return base / "migrations"
+
+
+def alembic_config(service: str, database_url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir(service)))
+    cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(database_url))
+    cfg.attributes["schema"] = service
+    return cfg
+
+
+def upgrade(service: str, database_url: str, revision: str = "head") -> None:
+    command.upgrade(alembic_config(service, database_url), revision)
+
+
+def create_kernel_tables(op: object, schema: str) -> None:
+    """Create outbox, inbox, scheduled_job and audit_event in ``schema`` (inside a migration)."""
+    metadata = MetaData()
+    tables = kernel_tables(metadata, schema)
+    bind = op.get_bind()  # type: ignore[attr-defined]
+    for table in tables.values():
+        table.create(bind, checkfirst=True)
+
+
+def run_env(schema: str, target_metadata: MetaData | None = None) -> None:
+    """Body of every service's ``migrations/env.py``."""
+    cfg = context.config
+    url = cfg.get_main_option("sqlalchemy.url")
+    assert url is not None
+
+    def include_name(name: str | None, type_: str, parent_names: object) -> bool:
+        return name == schema if type_ == "schema" else True
+
+    def do_run(connection: Connection) -> None:
+        connection.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        connection.commit()
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            version_table_schema=schema,
+            include_schemas=True,
+            include_name=include_name,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+    async def run_async() -> None:
+        engine = create_async_engine(url, poolclass=pool.NullPool)
+        async with engine.connect() as connection:
+            # Serialise concurrent migrators (several replicas starting at once).
+            await connection.execute(text("SELECT pg_advisory_lock(hashtext(:s))"), {"s": f"migrate:{schema}"})
+            await connection.commit()
+            await connection.run_sync(do_run)
+        await engine.dispose()
+
+    if context.is_offline_mode():
+        context.configure(url=url, target_metadata=target_metadata, version_table_schema=schema)
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        asyncio.run(run_async())
+        return
+    raise RuntimeError("run migrations from a thread without an event loop (use asyncio.to_thread)")

@@ -1,0 +1,210 @@
+"""Everything a service process runs besides HTTP: DB pools, NATS, relay, consumers, scheduler.
+
+The same :class:`Runtime` backs the FastAPI lifespan, ``gramsetu serve``, the tests and the
+benchmarks, so they all exercise the code production runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import asyncpg
+from fastapi import APIRouter
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from kernel.bus import connect, ensure_streams
+from kernel.consumer import EventConsumer, Subscription
+from kernel.db import asyncpg_dsn, make_engine, make_sessionmaker, transaction
+from kernel.dlq import dlq_size
+from kernel.metrics import DLQ_EVENTS
+from kernel.relay import OutboxRelay
+from kernel.scheduler import Clock, Job, JobHandler, Scheduler, schedule
+from kernel.settings import Settings, get_settings
+
+log = logging.getLogger("gramsetu.runtime")
+
+PRUNE_INBOX = "kernel.prune_inbox"
+
+
+@dataclass
+class ServiceSpec:
+    """What makes a service: its routes, the events it consumes and its timed jobs."""
+
+    name: str
+    title: str
+    description: str
+    routers: list[APIRouter] = field(default_factory=list)
+    subscriptions: list[Subscription] = field(default_factory=list)
+    jobs: dict[str, JobHandler] = field(default_factory=dict)
+    version: str = "0.1.0"
+
+    @property
+    def schema(self) -> str:
+        return self.name
+
+
+def _prune_inbox_job(schema: str, keep_days: int) -> JobHandler:
+    async def prune(session: AsyncSession, job: Job) -> datetime:
+        # Safe once the stream can no longer redeliver these events (older than its max age).
+        await session.execute(
+            text(f'DELETE FROM "{schema}".inbox WHERE processed_at < :cutoff'),
+            {"cutoff": job.due_at - timedelta(days=keep_days)},
+        )
+        return job.due_at + timedelta(days=1)
+
+    return prune
+
+
+class Runtime:
+    def __init__(self, spec: ServiceSpec, settings: Settings | None = None, *, clock: Clock | None = None) -> None:
+        self.spec = spec
+        self.settings = settings or get_settings()
+        self.clock = clock
+        self.engine: AsyncEngine | None = None
+        self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
+        self.pool: asyncpg.Pool | None = None
+        self.nc: NATS | None = None
+        self.js: JetStreamContext | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumers: list[EventConsumer] = []
+        self.scheduler: Scheduler | None = None
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def database_url(self) -> str:
+        if not self.settings.database_url:
+            raise RuntimeError("GRAMSETU_DATABASE_URL / DATABASE_URL is not set (use `gramsetu up` for the embedded stack)")
+        return self.settings.database_url
+
+    async def start_database(self) -> None:
+        s = self.settings
+        self.engine = make_engine(self.database_url, pool_size=s.db_pool_size, max_overflow=s.db_max_overflow)
+        self.sessionmaker = make_sessionmaker(self.engine)
+        self.pool = await asyncpg.create_pool(asyncpg_dsn(self.database_url), min_size=1, max_size=6)
+
+    async def start_bus(self) -> None:
+        if not self.settings.nats_url:
+            raise RuntimeError("GRAMSETU_NATS_URL / NATS_URL is not set (use `gramsetu up` for the embedded stack)")
+        self.nc = await connect(self.settings.nats_url, name=f"gramsetu-{self.spec.name}")
+        self.js = self.nc.jetstream(publish_async_max_pending=4000)
+        await ensure_streams(self.js, self.settings)
+
+    def build_workers(self) -> None:
+        assert self.pool and self.js and self.sessionmaker
+        s, spec = self.settings, self.spec
+        self.relay = OutboxRelay(
+            service=spec.name,
+            schema=spec.schema,
+            pool=self.pool,
+            js=self.js,
+            batch_size=s.relay_batch_size,
+            poll_interval=s.relay_poll_interval_seconds,
+            publish_timeout=s.relay_publish_timeout_seconds,
+            max_backoff=s.relay_max_backoff_seconds,
+        )
+        self.consumers = [
+            EventConsumer(
+                service=spec.name,
+                schema=spec.schema,
+                subscription=sub,
+                sessionmaker=self.sessionmaker,
+                js=self.js,
+                batch_size=s.consumer_batch_size,
+                max_deliver=s.consumer_max_deliver,
+                backoff=s.consumer_backoff_seconds,
+                ack_wait=s.consumer_ack_wait_seconds,
+            )
+            for sub in spec.subscriptions
+        ]
+        handlers = {PRUNE_INBOX: _prune_inbox_job(spec.schema, s.stream_max_age_days + 1), **spec.jobs}
+        self.scheduler = Scheduler(
+            service=spec.name,
+            schema=spec.schema,
+            sessionmaker=self.sessionmaker,
+            handlers=handlers,
+            clock=self.clock,
+            batch_size=s.scheduler_batch_size,
+            poll_interval=s.scheduler_poll_interval_seconds,
+        )
+
+    async def start(self, *, workers: bool | None = None) -> None:
+        await self.start_database()
+        await self.start_bus()
+        self.build_workers()
+        if workers if workers is not None else self.settings.run_workers:
+            await self.start_workers()
+
+    async def start_workers(self) -> None:
+        assert self.relay and self.scheduler and self.sessionmaker
+        async with transaction(self.sessionmaker) as session:
+            await schedule(
+                session, self.spec.schema, kind=PRUNE_INBOX, key="daily",
+                due_at=self.scheduler.clock.now(), replace=False,
+            )
+        for consumer in self.consumers:
+            await consumer.subscribe()
+        self._spawn("relay", self.relay.run)
+        self._spawn("scheduler", self.scheduler.run)
+        for consumer in self.consumers:
+            self._spawn(f"consumer:{consumer.name}", consumer.run)
+        self._spawn("dlq-gauge", self._dlq_gauge)
+
+    def _spawn(self, name: str, loop: object) -> None:
+        async def supervised() -> None:
+            # A worker that dies is logged and restarted; it never fails silently.
+            while not self._stop.is_set():
+                try:
+                    await loop(self._stop)  # type: ignore[operator]
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("worker %s crashed; restarting", name)
+                    await asyncio.sleep(1.0)
+
+        self._tasks.append(asyncio.create_task(supervised(), name=name))
+
+    async def _dlq_gauge(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            if self.js is not None:
+                try:
+                    DLQ_EVENTS.labels(self.spec.name).set(await dlq_size(self.js))
+                except Exception as exc:
+                    log.debug("dlq gauge: %s", exc)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=15)
+            except asyncio.TimeoutError:
+                pass
+
+    async def ready(self) -> dict[str, bool]:
+        db_ok = False
+        if self.pool is not None:
+            try:
+                await asyncio.wait_for(self.pool.fetchval("SELECT 1"), timeout=2)
+                db_ok = True
+            except Exception:
+                db_ok = False
+        nats_ok = bool(self.nc is not None and self.nc.is_connected)
+        return {"database": db_ok, "nats": nats_ok}
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self.nc is not None and not self.nc.is_closed:
+            try:
+                await asyncio.wait_for(self.nc.drain(), timeout=5)
+            except Exception:
+                await self.nc.close()
+        if self.pool is not None:
+            await self.pool.close()
+        if self.engine is not None:
+            await self.engine.dispose()

@@ -1,0 +1,211 @@
+"""A durable scheduler for timed work (SLA breaches, vaccination reminders, offer time-outs).
+
+Jobs are rows in ``<schema>.scheduled_job`` with a due time and a ``(kind, key)`` that is
+unique, so scheduling the same thing twice is harmless and a job can be cancelled or moved
+by its business key.  Workers claim due jobs with ``FOR UPDATE SKIP LOCKED`` (several
+replicas never run one job twice at once) through a partial index on ``due_at``, so the cost
+of a poll is proportional to the jobs that are due, not to all jobs.  A job's effect and the
+job's deletion commit in one transaction, so each effect is applied once, surviving
+restarts.  Time comes from a :class:`Clock`, which tests replace with :class:`ManualClock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kernel.metrics import SCHEDULER_DUE, SCHEDULER_LATENESS, SCHEDULER_RUNS
+
+log = logging.getLogger("gramsetu.scheduler")
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+
+class ManualClock:
+    """A clock that moves only when told to (for tests and simulations)."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self._now = start or datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, delta: timedelta) -> datetime:
+        self._now += delta
+        return self._now
+
+    def set(self, moment: datetime) -> None:
+        self._now = moment
+
+
+@dataclass(frozen=True)
+class Job:
+    id: uuid.UUID
+    kind: str
+    key: str
+    payload: dict[str, Any]
+    due_at: datetime
+    attempts: int
+
+
+# A handler applies the job's effect in the given session.  It may return a datetime to
+# run again at that time (recurring work); returning None completes the job.
+JobHandler = Callable[[AsyncSession, Job], Awaitable[datetime | None]]
+
+
+async def schedule(
+    session: AsyncSession,
+    schema: str,
+    *,
+    kind: str,
+    key: str,
+    due_at: datetime,
+    payload: dict[str, Any] | None = None,
+    replace: bool = True,
+) -> None:
+    """Schedule ``kind``/``key`` at ``due_at`` in the caller's transaction.
+
+    With ``replace`` an existing job of the same key is moved (and revived if it had failed);
+    without it the first schedule wins.
+    """
+    conflict = (
+        "DO UPDATE SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, attempts = 0, "
+        "last_error = NULL, failed_at = NULL"
+        if replace
+        else "DO NOTHING"
+    )
+    await session.execute(
+        text(
+            f'INSERT INTO "{schema}".scheduled_job (kind, key, due_at, payload) '
+            f"VALUES (:kind, :key, :due_at, CAST(:payload AS jsonb)) ON CONFLICT (kind, key) {conflict}"
+        ),
+        {"kind": kind, "key": key, "due_at": due_at, "payload": json.dumps(payload or {}, default=str)},
+    )
+
+
+async def cancel(session: AsyncSession, schema: str, *, kind: str, key: str) -> bool:
+    result = await session.execute(
+        text(f'DELETE FROM "{schema}".scheduled_job WHERE kind = :kind AND key = :key RETURNING 1'),
+        {"kind": kind, "key": key},
+    )
+    return result.first() is not None
+
+
+class Scheduler:
+    def __init__(
+        self,
+        *,
+        service: str,
+        schema: str,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        handlers: dict[str, JobHandler],
+        clock: Clock | None = None,
+        batch_size: int = 100,
+        poll_interval: float = 0.5,
+        max_attempts: int = 10,
+    ) -> None:
+        self.service = service
+        self.schema = schema
+        self.sessionmaker = sessionmaker
+        self.handlers = handlers
+        self.clock: Clock = clock or SystemClock()
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.max_attempts = max_attempts
+        kinds = "AND kind = ANY(:kinds)"
+        self._claim = text(
+            f'SELECT id, kind, key, payload, due_at, attempts FROM "{schema}".scheduled_job '
+            f"WHERE failed_at IS NULL AND due_at <= :now {kinds} "
+            "ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+        )
+
+    async def run_due(self) -> int:
+        """Run every job due now, batch by batch; returns how many ran (successfully or not)."""
+        total = 0
+        while True:
+            ran = await self._run_batch()
+            total += ran
+            if ran < self.batch_size:
+                return total
+
+    async def _run_batch(self) -> int:
+        now = self.clock.now()
+        async with self.sessionmaker() as session, session.begin():
+            rows = (
+                await session.execute(
+                    self._claim, {"now": now, "limit": self.batch_size, "kinds": list(self.handlers)}
+                )
+            ).all()
+            for row in rows:
+                job = Job(row.id, row.kind, row.key, row.payload or {}, row.due_at, row.attempts)
+                await self._run_one(session, job, now)
+        return len(rows)
+
+    async def _run_one(self, session: AsyncSession, job: Job, now: datetime) -> None:
+        table = f'"{self.schema}".scheduled_job'
+        try:
+            async with session.begin_nested():
+                again = await self.handlers[job.kind](session, job)
+                if again is None:
+                    await session.execute(text(f"DELETE FROM {table} WHERE id = :id"), {"id": job.id})
+                else:
+                    await session.execute(
+                        text(f"UPDATE {table} SET due_at = :due, attempts = 0, last_error = NULL WHERE id = :id"),
+                        {"id": job.id, "due": again},
+                    )
+        except Exception as exc:
+            attempts = job.attempts + 1
+            failed = attempts >= self.max_attempts
+            retry_at = now + timedelta(seconds=min(5 * 2 ** (attempts - 1), 3600))
+            log.warning("job %s/%s failed (attempt %d): %s", job.kind, job.key, attempts, exc)
+            await session.execute(
+                text(
+                    f"UPDATE {table} SET attempts = :a, last_error = :err, due_at = :due, "
+                    "failed_at = CASE WHEN :failed THEN CAST(:now AS timestamptz) END WHERE id = :id"
+                ),
+                {"a": attempts, "err": f"{type(exc).__name__}: {exc}"[:2000], "due": retry_at,
+                 "failed": failed, "now": now, "id": job.id},
+            )
+            SCHEDULER_RUNS.labels(self.service, job.kind, "failed" if failed else "retry").inc()
+            return
+        SCHEDULER_RUNS.labels(self.service, job.kind, "done").inc()
+        SCHEDULER_LATENESS.labels(self.service).observe(max((now - job.due_at).total_seconds(), 0.0))
+
+    async def due_count(self) -> int:
+        async with self.sessionmaker() as session:
+            result = await session.execute(
+                text(f'SELECT count(*) FROM "{self.schema}".scheduled_job WHERE failed_at IS NULL AND due_at <= :now'),
+                {"now": self.clock.now()},
+            )
+            return int(result.scalar_one())
+
+    async def run(self, stop: asyncio.Event) -> None:
+        ticks = 0
+        while not stop.is_set():
+            try:
+                await self.run_due()
+                ticks += 1
+                if ticks % 10 == 1:
+                    SCHEDULER_DUE.labels(self.service).set(await self.due_count())
+            except Exception as exc:
+                log.warning("scheduler poll failed: %s", exc)
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=self.poll_interval)
+            except asyncio.TimeoutError:
+                pass

@@ -1,0 +1,78 @@
+"""Settings for every GramSetu process, read from the environment with the ``GRAMSETU_`` prefix.
+
+``DATABASE_URL`` and ``NATS_URL`` are also accepted without the prefix because that is what
+operators and platforms (Heroku-style, CloudNativePG secrets) usually inject.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES: tuple[str, ...] = ("registry", "benefits", "tickets", "notify", "marketplace")
+DEFAULT_PORTS: dict[str, int] = {
+    "gateway": 8000,
+    "registry": 8101,
+    "benefits": 8102,
+    "tickets": 8103,
+    "notify": 8104,
+    "marketplace": 8105,
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRAMSETU_", env_file=".env", extra="ignore")
+
+    environment: str = "development"
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("GRAMSETU_DATABASE_URL", "DATABASE_URL")
+    )
+    nats_url: str | None = Field(default=None, validation_alias=AliasChoices("GRAMSETU_NATS_URL", "NATS_URL"))
+    data_dir: Path = Path(".gramsetu")
+    log_level: str = "INFO"
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+
+    # Identity context: the gateway signs it with this key; services verify it.
+    identity_secret: str = "dev-only-identity-secret-change-me"
+    identity_ttl_seconds: int = 60
+
+    # Event backbone.
+    relay_batch_size: int = 500
+    relay_poll_interval_seconds: float = 0.5
+    relay_publish_timeout_seconds: float = 5.0
+    # The relay retries a failed batch with capped exponential backoff; the stream's duplicate
+    # window must outlast that whole retry horizon so a re-published event is still recognised.
+    relay_max_backoff_seconds: float = 30.0
+    stream_duplicate_window_seconds: int = 600
+    stream_max_age_days: int = 14
+    stream_replicas: int = 1
+    consumer_batch_size: int = 200
+    consumer_max_deliver: int = 6
+    consumer_backoff_seconds: list[float] = [1.0, 5.0, 15.0, 60.0, 300.0]
+    consumer_ack_wait_seconds: float = 30.0
+    scheduler_poll_interval_seconds: float = 0.5
+    scheduler_batch_size: int = 100
+    run_workers: bool = True  # relay, consumers and scheduler run inside the service process
+
+    host: str = "127.0.0.1"
+    gateway_port: int = DEFAULT_PORTS["gateway"]
+    service_ports: dict[str, int] = {k: v for k, v in DEFAULT_PORTS.items() if k != "gateway"}
+    service_urls: dict[str, str] = {}
+
+    def service_url(self, service: str) -> str:
+        if service in self.service_urls:
+            return self.service_urls[service]
+        return f"http://{self.host}:{self.service_ports[service]}"
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

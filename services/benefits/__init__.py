@@ -1,0 +1,3 @@
+"""Benefits: Schemes, the benefit ledger of every service a person received, and duplicate-benefit detection."""
+
+SERVICE = "benefits"

@@ -1,0 +1,3 @@
+"""Notify: SMS and voice alerts in Hindi and Bengali through Twilio: templates, due lists and campaigns."""
+
+SERVICE = "notify"

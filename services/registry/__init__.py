@@ -1,0 +1,3 @@
+"""Registry: citizens, households, IDs, areas, surveys."""
+
+SERVICE = "registry"
