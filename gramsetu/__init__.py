@@ -1,0 +1,1 @@
+"""Operator tooling: the ``gramsetu`` CLI, the embedded PostgreSQL/NATS and the process supervisor."""
