@@ -76,8 +76,10 @@ async def _stream_last_seq(js: JetStreamContext, stream: str) -> tuple[int, int]
     try:
         info = await js.stream_info(stream)
     except NotFoundError:
-        return 0, 0
-    return info.state.first_seq, info.state.last_seq
+        return 1, 0
+    if not info.state.messages:
+        return 1, 0
+    return max(info.state.first_seq, 1), info.state.last_seq
 
 
 async def list_parked(js: JetStreamContext, *, limit: int = 100) -> list[ParkedEvent]:

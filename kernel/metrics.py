@@ -70,6 +70,11 @@ SCHEDULER_LATENESS = Histogram(
 
 
 def _route_template(scope: Scope) -> str:
+    """The matched route's template; Starlette/FastAPI record the matched route in the scope."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if template:
+        return str(template)
     app = scope.get("app")
     router = getattr(app, "router", None)
     for route in getattr(router, "routes", []):

@@ -32,7 +32,7 @@ from kernel.migrations import upgrade
 from kernel.settings import SERVICES, Settings, get_settings
 
 MIGRATED = [*SERVICES]
-if (Path(__file__).resolve().parent.parent / "gateway" / "migrations").exists():
+if (Path(__file__).resolve().parent.parent / "gateway" / "migrations" / "env.py").exists():
     MIGRATED.append("gateway")
 
 

@@ -39,13 +39,18 @@ async def create_area(session: AsyncSession, identity: Identity, body: AreaCreat
         )
     if parent is not None and parent.depth == 0 and await repo.get(parent.value) is None:
         # Countries are implicit roots; materialise them so every area has a parent row.
-        await repo.add(Area(code=parent.value, parent_code=None, level="country", name=parent.value))
-    area = await repo.add(
+        await _insert_area(session, Area(code=parent.value, parent_code=None, level="country", name=parent.value))
+    return await _insert_area(
+        session,
         Area(
             code=code.value, parent_code=parent.value if parent else None, level=code.level,
             name=body.name, name_local=body.name_local,
-        )
+        ),
     )
+
+
+async def _insert_area(session: AsyncSession, area: Area) -> Area:
+    area = await AreaRepository(session).add(area)
     await add_event(session, SERVICE, _area_event(area, AreaCreated), source=SERVICE)
     return area
 
