@@ -90,7 +90,7 @@ def create_service_app(
     async def readyz(request: Request) -> JSONResponse:
         checks = await runtime.ready()
         ok = all(checks.values())
-        body = {"status": "ready" if ok else "not ready", "checks": checks}
+        body: dict[str, object] = {"status": "ready" if ok else "not ready", "checks": checks}
         if not ok:
             body |= {"type": "https://gramsetu.org/problems/not-ready", "title": "Not ready", "status": 503}
         return JSONResponse(body, status_code=200 if ok else 503,

@@ -46,6 +46,7 @@ def area_replica_subscription(service: str) -> Subscription:
 
     async def apply(session: AsyncSession, event: Event, envelope: Envelope) -> None:
         assert isinstance(event, (AreaCreated, AreaUpdated))
-        await session.execute(upsert, event.model_dump(include={"code", "parent_code", "level", "name", "name_local", "version"}))
+        fields = {"code", "parent_code", "level", "name", "name_local", "version"}
+        await session.execute(upsert, event.model_dump(include=fields))
 
     return Subscription(name=f"{service}-area-replica", subject="registry.area.*.v1", handler=apply)

@@ -20,7 +20,6 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator
 from sqlalchemy import ColumnElement, String, and_, or_
-from sqlalchemy.sql.expression import ColumnOperators
 
 SEPARATOR = "-"
 _AFTER_SEPARATOR = chr(ord(SEPARATOR) + 1)
@@ -123,7 +122,7 @@ def ancestor_codes(scopes: list[str] | tuple[str, ...]) -> set[str]:
 
 def within(column: Any, ancestor: str) -> ColumnElement[bool]:
     """SQL for "column is ancestor or beneath it", as an index-friendly range."""
-    col: ColumnOperators = column
+    col = column
     return or_(
         col == ancestor,
         and_(col >= ancestor + SEPARATOR, col < ancestor + _AFTER_SEPARATOR),

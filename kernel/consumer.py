@@ -142,9 +142,9 @@ class EventConsumer:
                     except _Poison as exc:
                         poison.append((msg, str(exc)))
                         continue
-                    except Exception as exc:
-                        log.warning("consumer %s: handler failed: %s", self.name, exc, exc_info=True)
-                        failed.append((msg, exc))
+                    except Exception as error:
+                        log.warning("consumer %s: handler failed: %s", self.name, error, exc_info=True)
+                        failed.append((msg, error))
                         continue
                     EVENTS_CONSUMED.labels(self.service, self.name, outcome).inc()
                     applied.append(msg)
@@ -153,8 +153,8 @@ class EventConsumer:
             await msg.ack()
         for msg, reason in poison:
             await self._dead_letter(msg, f"unreadable event: {reason}")
-        for msg, exc in failed:
-            await self._retry_or_park(msg, exc)
+        for msg, failure in failed:
+            await self._retry_or_park(msg, failure)
         EVENT_HANDLE_DURATION.labels(self.service, self.name).observe(time.perf_counter() - started)
 
     async def _apply_one(self, session: AsyncSession, msg: Msg) -> str:

@@ -152,7 +152,7 @@ async def replay(js: JetStreamContext, seq: int, *, source: str = "dlq") -> str:
         raw_adv = await js.get_msg(ADVISORY_STREAM, seq)
         adv = json.loads(raw_adv.data or b"{}")
         original = await js.get_msg(adv["stream"], int(adv["stream_seq"]))
-        subject, data = original.subject, original.data or b""
+        subject, data = original.subject or "", original.data or b""
         stream_name = ADVISORY_STREAM
     else:
         raw = await js.get_msg(DLQ_STREAM, seq)

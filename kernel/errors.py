@@ -144,7 +144,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         slug, title = _STATUS_TITLES.get(exc.status_code, ("error", "Error"))
         detail = exc.detail if isinstance(exc.detail, str) else title
-        problem = Problem(detail, status=exc.status_code, type_slug=slug, title=title, headers=exc.headers)
+        problem = Problem(
+            detail, status=exc.status_code, type_slug=slug, title=title,
+            headers=dict(exc.headers) if exc.headers else None,
+        )
         return problem_response(problem, request)
 
     @app.exception_handler(Exception)

@@ -59,7 +59,7 @@ async def add_events(session: AsyncSession, schema: str, events: Sequence[Event]
     if not session.info.get(_NOTIFIED):
         await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(schema)})
         session.info[_NOTIFIED] = True
-    return [row["id"] for row in rows]
+    return [envelope_id for envelope_id in (row["id"] for row in rows) if isinstance(envelope_id, uuid.UUID)]
 
 
 async def add_event(session: AsyncSession, schema: str, event: Event, *, source: str) -> uuid.UUID:

@@ -99,7 +99,7 @@ class OutboxRelay:
         for future in pending:
             future.cancel()
         acked: list[uuid.UUID] = []
-        for row, future in zip(rows, futures):
+        for row, future in zip(rows, futures, strict=True):
             if future in done and not future.cancelled() and future.exception() is None:
                 acked.append(row["id"])
                 EVENTS_PUBLISHED.labels(self.service, row["subject"]).inc()
@@ -157,7 +157,7 @@ class OutboxRelay:
                 try:
                     await conn.add_listener(channel, self.wake)
                     self.wake()  # anything committed while we were not listening
-                    while not stop.is_set() and not conn.is_closed():
+                    while not conn.is_closed():  # noqa: ASYNC110 (asyncpg has no "closed" event)
                         await asyncio.sleep(1.0)
                 finally:
                     if not conn.is_closed():
@@ -169,7 +169,8 @@ class OutboxRelay:
 
     async def backlog(self) -> tuple[int, float]:
         row = await self.pool.fetchrow(
-            f'SELECT count(*) AS n, extract(epoch FROM clock_timestamp() - min(created_at)) AS age FROM "{self.schema}".outbox'
+            "SELECT count(*) AS n, extract(epoch FROM clock_timestamp() - min(created_at)) AS age "
+            f'FROM "{self.schema}".outbox'
         )
         assert row is not None
         return int(row["n"]), float(row["age"] or 0.0)

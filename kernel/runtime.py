@@ -80,7 +80,9 @@ class Runtime:
     @property
     def database_url(self) -> str:
         if not self.settings.database_url:
-            raise RuntimeError("GRAMSETU_DATABASE_URL / DATABASE_URL is not set (use `gramsetu up` for the embedded stack)")
+            raise RuntimeError(
+                "GRAMSETU_DATABASE_URL / DATABASE_URL is not set (use `gramsetu up` for the embedded stack)"
+            )
         return self.settings.database_url
 
     async def start_database(self) -> None:

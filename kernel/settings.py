@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES: tuple[str, ...] = ("registry", "benefits", "tickets", "notify", "marketplace")
@@ -21,6 +21,9 @@ DEFAULT_PORTS: dict[str, int] = {
     "notify": 8104,
     "marketplace": 8105,
 }
+
+
+DEV_IDENTITY_SECRET = "dev-only-identity-secret-change-me"  # noqa: S105 (refused in production below)
 
 
 class Settings(BaseSettings):
@@ -37,7 +40,7 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
 
     # Identity context: the gateway signs it with this key; services verify it.
-    identity_secret: str = "dev-only-identity-secret-change-me"
+    identity_secret: str = DEV_IDENTITY_SECRET
     identity_ttl_seconds: int = 60
 
     # Event backbone.
@@ -62,6 +65,12 @@ class Settings(BaseSettings):
     gateway_port: int = DEFAULT_PORTS["gateway"]
     service_ports: dict[str, int] = {k: v for k, v in DEFAULT_PORTS.items() if k != "gateway"}
     service_urls: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _no_dev_secret_in_production(self) -> Settings:
+        if self.environment == "production" and self.identity_secret == DEV_IDENTITY_SECRET:
+            raise ValueError("set GRAMSETU_IDENTITY_SECRET: the development default is refused in production")
+        return self
 
     def service_url(self, service: str) -> str:
         if service in self.service_urls:
