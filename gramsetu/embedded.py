@@ -189,7 +189,11 @@ class EmbeddedNats:
             f"jetstream {{ store_dir: \"{store}\" {'sync_interval: always' if self.sync_always else ''} }}\n"
         )
         log = open(self.data_dir / "nats.log", "ab")  # noqa: SIM115 (kept open for the child)
-        self.proc = subprocess.Popen([nats_server_binary(), "-c", str(conf)], stdout=log, stderr=log)
+        # Own session: a terminal Ctrl-C must not stop the broker before the services that use it
+        # (`gramsetu up` stops the children first, then this server).
+        self.proc = subprocess.Popen(
+            [nats_server_binary(), "-c", str(conf)], stdout=log, stderr=log, start_new_session=True
+        )
         _wait_port(self.host, self.port, timeout, self.proc)
         return self
 

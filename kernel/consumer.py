@@ -188,6 +188,20 @@ class EventConsumer:
         EVENTS_CONSUMED.labels(self.service, self.name, "dead_lettered").inc()
         await msg.ack()
 
+    async def close(self) -> None:
+        """Drop the pull subscription (the durable consumer stays).
+
+        Needed before ``nc.drain()``: drain waits until every message queued on the pull
+        inbox is read, and after the worker stopped nobody reads them, so shutdown would stall
+        until the drain timeout.  Unacknowledged messages are redelivered after AckWait.
+        """
+        psub, self._psub = self._psub, None
+        if psub is not None:
+            try:
+                await psub.unsubscribe()
+            except Exception as exc:
+                log.debug("consumer %s: unsubscribe failed: %s", self.name, exc)
+
     async def refresh_gauges(self) -> None:
         if self._psub is None:
             return

@@ -1,0 +1,85 @@
+"""Gateway-only settings (``GRAMSETU_GATEWAY_*``); shared ones live in :mod:`kernel.settings`."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Limit(BaseModel):
+    """A token bucket: ``capacity`` requests of burst, refilled at ``per_minute``."""
+
+    per_minute: float
+    capacity: float
+
+    @property
+    def rate_per_second(self) -> float:
+        return self.per_minute / 60.0
+
+
+class RouteClass(BaseModel):
+    """A costly flow that gets its own, tighter bucket per client (on top of the client bucket)."""
+
+    name: str
+    service: str | None = None
+    methods: list[str] = []  # empty: every method
+    path_contains: list[str] = []  # empty: every path of the service
+    limit: Limit
+
+
+def _default_route_classes() -> list[RouteClass]:
+    return [
+        # Each SMS costs money and reaches a phone: a leaked key must not become a spam cannon.
+        RouteClass(name="sms", service="notify", methods=["POST", "PUT", "PATCH"],
+                   limit=Limit(per_minute=30, capacity=10)),
+        RouteClass(name="bulk", methods=["POST", "PUT"], path_contains=["/import", "/bulk"],
+                   limit=Limit(per_minute=6, capacity=2)),
+        RouteClass(name="search", path_contains=["search"], limit=Limit(per_minute=120, capacity=30)),
+    ]
+
+
+class GatewayConfig(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRAMSETU_GATEWAY_", env_file=".env", extra="ignore")
+
+    issuer: str = "https://gramsetu.org/gateway"
+    audience: str = "gramsetu"
+    client_token_ttl_seconds: int = 600
+    user_token_ttl_seconds: int = 3600
+    signing_key_reload_seconds: float = 60.0
+    # Old signing keys stay in the JWKS this long after they stop signing (> longest token TTL).
+    signing_key_grace_seconds: int = 2 * 3600
+    # Passphrase for the signing keys' private PEMs at rest; defaults to the identity secret.
+    key_passphrase: str | None = None
+
+    # Credential caches: how stale a revocation may be on *another* replica (this one drops at once).
+    credential_cache_seconds: float = 5.0
+    rotation_overlap_seconds: int = 24 * 3600
+
+    max_body_bytes: int = 1 << 20
+    max_bulk_body_bytes: int = 16 << 20
+    body_timeout_seconds: float = 10.0
+    connect_timeout_seconds: float = 2.0
+    upstream_timeout_seconds: float = 15.0
+    stream_idle_timeout_seconds: float = 300.0  # server-sent events
+    route_timeouts: dict[str, float] = {}  # service name -> read timeout, overrides the default
+    max_retries: int = 2
+    breaker_failure_threshold: int = 5
+    breaker_reset_seconds: float = 10.0
+    upstream_connection_limit: int = 256
+
+    default_limit: Limit = Limit(per_minute=1200, capacity=200)
+    login_limit: Limit = Limit(per_minute=10, capacity=5)
+    route_classes: list[RouteClass] = _default_route_classes()
+    # Leases: a replica takes this share of a bucket's capacity per round trip to PostgreSQL.
+    lease_fraction: float = 0.1
+    lease_max: int = 100
+    lease_seconds: float = 2.0
+
+    # Client names allowed as a metrics label (bounded cardinality); others count as "other".
+    metrics_clients: list[str] = []
+    openapi_cache_seconds: float = 60.0
+    # DCI (SPDCI) paths are standards-shaped: forwarded to the registry without stripping /registry.
+    verbatim_prefixes: dict[str, list[str]] = {
+        "registry": ["/registry/search", "/registry/sync/", "/registry/subscribe", "/registry/unsubscribe",
+                     "/registry/txn/"],
+    }

@@ -1,0 +1,135 @@
+"""Token buckets shared by every gateway replica, without a database trip per request.
+
+The bucket itself lives in PostgreSQL (``gateway.rate_bucket``, refilled and debited by the
+``gateway.take_tokens`` function in one round trip).  Each replica *leases* a batch of
+tokens (``lease_fraction`` of the capacity, at most ``lease_max``) and spends them locally;
+only when its lease runs out does it go back to the database.  When the shared bucket is
+empty the replica remembers how long until the next token and answers 429 locally.
+
+Error bound, for N replicas and lease size L:
+* never more admitted than the shared bucket allows: every admitted request spent a token
+  taken from PostgreSQL.  Because a leased token may be spent up to ``lease_seconds`` after
+  it was taken, over any window T a client gets at most ``capacity + rate * (T + lease_seconds)``;
+* a client may be refused early by at most ``(N - 1) * L`` tokens, those sitting unspent in
+  other replicas' leases, for at most ``lease_seconds`` (unspent leases then lapse).
+If PostgreSQL is unreachable, a replica falls back to a purely local bucket with the same
+limit (fail open per replica, rather than turning a database outage into an API outage).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from gateway.config import GatewayConfig, Limit
+
+log = logging.getLogger("gramsetu.gateway.ratelimit")
+
+
+@dataclass
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int
+    retry_after: int = 0
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        out = [
+            (b"ratelimit-limit", str(self.limit).encode()),
+            (b"ratelimit-remaining", str(self.remaining).encode()),
+            (b"ratelimit-reset", str(self.reset_seconds).encode()),
+        ]
+        if not self.allowed:
+            out.append((b"retry-after", str(self.retry_after).encode()))
+        return out
+
+
+@dataclass
+class _Local:
+    tokens: float = 0.0
+    lease_expires: float = 0.0
+    blocked_until: float = 0.0
+    shared_remaining: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Fallback bucket while the database is unreachable.
+    fallback_tokens: float = -1.0
+    fallback_at: float = 0.0
+
+
+class SharedRateLimiter:
+    def __init__(self, pool: asyncpg.Pool | None, config: GatewayConfig) -> None:
+        self.pool = pool
+        self.config = config
+        self._buckets: dict[str, _Local] = {}
+
+    def _lease_size(self, limit: Limit) -> int:
+        return max(1, min(self.config.lease_max, math.ceil(limit.capacity * self.config.lease_fraction)))
+
+    async def take(self, key: str, limit: Limit) -> Decision:
+        local = self._buckets.get(key)
+        if local is None:
+            local = self._buckets[key] = _Local()
+        now = time.monotonic()
+        if local.tokens >= 1 and now < local.lease_expires:
+            local.tokens -= 1
+            return self._allowed(local, limit)
+        if now < local.blocked_until:
+            return self._denied(limit, local.blocked_until - now)
+        async with local.lock:
+            now = time.monotonic()
+            if local.tokens >= 1 and now < local.lease_expires:  # another request just leased
+                local.tokens -= 1
+                return self._allowed(local, limit)
+            if now < local.blocked_until:
+                return self._denied(limit, local.blocked_until - now)
+            return await self._lease(key, local, limit, now)
+
+    async def _lease(self, key: str, local: _Local, limit: Limit, now: float) -> Decision:
+        try:
+            if self.pool is None:
+                raise ConnectionError("no database pool")
+            row = await self.pool.fetchrow(
+                "SELECT granted, remaining, wait_seconds FROM gateway.take_tokens($1, $2, $3, $4)",
+                key, float(limit.capacity), limit.rate_per_second, float(self._lease_size(limit)),
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, ConnectionError, asyncio.TimeoutError) as exc:
+            log.warning("rate-limit store unreachable, limiting locally: %s", exc)
+            return self._fallback(local, limit, now)
+        assert row is not None
+        local.shared_remaining = float(row["remaining"])
+        if row["granted"] < 1:
+            local.tokens = 0
+            local.blocked_until = now + float(row["wait_seconds"])
+            return self._denied(limit, float(row["wait_seconds"]))
+        local.tokens = float(row["granted"]) - 1
+        local.lease_expires = now + self.config.lease_seconds
+        return self._allowed(local, limit)
+
+    def _fallback(self, local: _Local, limit: Limit, now: float) -> Decision:
+        if local.fallback_tokens < 0:
+            local.fallback_tokens, local.fallback_at = limit.capacity, now
+        local.fallback_tokens = min(limit.capacity,
+                                    local.fallback_tokens + (now - local.fallback_at) * limit.rate_per_second)
+        local.fallback_at = now
+        if local.fallback_tokens >= 1:
+            local.fallback_tokens -= 1
+            return Decision(True, int(limit.capacity), int(local.fallback_tokens), 0)
+        return self._denied(limit, (1 - local.fallback_tokens) / limit.rate_per_second)
+
+    @staticmethod
+    def _allowed(local: _Local, limit: Limit) -> Decision:
+        remaining = min(limit.capacity, local.tokens + local.shared_remaining)
+        missing = limit.capacity - remaining
+        reset = math.ceil(missing / limit.rate_per_second) if limit.rate_per_second > 0 else 0
+        return Decision(True, int(limit.capacity), int(remaining), reset)
+
+    @staticmethod
+    def _denied(limit: Limit, wait: float) -> Decision:
+        retry = max(1, math.ceil(wait))
+        return Decision(False, int(limit.capacity), 0, retry, retry)
