@@ -3,6 +3,21 @@
 Import this package to register every contract (``EVENT_TYPES``)."""
 
 from contracts.base import EVENT_TYPES, Envelope, Event, stream_for_subject
-from contracts.registry import AreaCreated, AreaUpdated
+from contracts.registry import (
+    AreaCreated,
+    AreaUpdated,
+    HouseholdCreated,
+    HouseholdMoved,
+    HouseholdUpdated,
+    PersonDeceased,
+    PersonMerged,
+    PersonRegistered,
+    PersonUpdated,
+    SurveyApproved,
+)
 
-__all__ = ["EVENT_TYPES", "AreaCreated", "AreaUpdated", "Envelope", "Event", "stream_for_subject"]
+__all__ = [
+    "EVENT_TYPES", "AreaCreated", "AreaUpdated", "Envelope", "Event", "HouseholdCreated", "HouseholdMoved",
+    "HouseholdUpdated", "PersonDeceased", "PersonMerged", "PersonRegistered", "PersonUpdated", "SurveyApproved",
+    "stream_for_subject",
+]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
+
 from pydantic import Field
 
 from contracts.base import Event
@@ -29,4 +32,106 @@ class AreaUpdated(Event):
     level: str
     name: str
     name_local: str | None = None
+    version: int = Field(ge=1)
+
+
+class PersonState(Event):
+    """Common payload of person events: what benefits (eligibility) and notify (contacts) need.
+    National identifier values never travel on the bus; only which types a person holds."""
+
+    person_id: uuid.UUID
+    household_id: uuid.UUID | None
+    area_code: str
+    full_name: str
+    sex: str
+    birth_date: date | None
+    birth_date_estimated: bool
+    birth_year: int | None
+    disability: str | None
+    pregnant: bool
+    phones: list[str] = Field(description="E.164 phone numbers for notifications")
+    preferred_language: str | None
+    status: str = Field(description="active, deceased or merged")
+    identifier_types: list[str] = Field(description="Types of the person's live identifiers, not their values")
+    version: int = Field(ge=1)
+
+
+class PersonRegistered(PersonState):
+    """A person was added to the registry (by a survey, an office or an offline sync)."""
+
+    subject = "registry.person.registered.v1"
+
+
+class PersonUpdated(PersonState):
+    """A person's record changed (fields, identifiers or household membership)."""
+
+    subject = "registry.person.updated.v1"
+    changed_fields: list[str]
+
+
+class PersonMerged(Event):
+    """Two records were found to be one person; ``merged_id`` now points to ``survivor_id``."""
+
+    subject = "registry.person.merged.v1"
+    survivor_id: uuid.UUID
+    merged_id: uuid.UUID
+    area_code: str
+    decided_by: str
+    survivor_version: int = Field(ge=1)
+
+
+class PersonDeceased(Event):
+    """A person was recorded as deceased."""
+
+    subject = "registry.person.deceased.v1"
+    person_id: uuid.UUID
+    area_code: str
+    deceased_on: date
+    version: int = Field(ge=1)
+
+
+class HouseholdState(Event):
+    household_id: uuid.UUID
+    area_code: str
+    status: str
+    survey_status: str
+    head_person_id: uuid.UUID | None
+    member_ids: list[uuid.UUID]
+    version: int = Field(ge=1)
+
+
+class HouseholdCreated(HouseholdState):
+    """A household was registered (``survey_status`` says how far it has been reviewed)."""
+
+    subject = "registry.household.created.v1"
+
+
+class HouseholdUpdated(HouseholdState):
+    """A household's address, members or status changed."""
+
+    subject = "registry.household.updated.v1"
+    changed_fields: list[str]
+
+
+class HouseholdMoved(Event):
+    """A household moved to another area; its members moved with it."""
+
+    subject = "registry.household.moved.v1"
+    household_id: uuid.UUID
+    from_area_code: str
+    to_area_code: str
+    member_ids: list[uuid.UUID]
+    version: int = Field(ge=1)
+
+
+class SurveyApproved(Event):
+    """The block / upazila office approved a household's survey record: from now on its members'
+    data is official."""
+
+    subject = "registry.survey.approved.v1"
+    household_id: uuid.UUID
+    area_code: str
+    member_ids: list[uuid.UUID]
+    verified_by: str | None
+    approved_by: str
     version: int = Field(ge=1)

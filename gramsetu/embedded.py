@@ -89,7 +89,7 @@ def _chown_tree(path: Path, user: str) -> None:
     while parent != parent.parent:
         mode = parent.stat().st_mode
         if not mode & 0o001:
-            os.chmod(parent, mode | 0o011)
+            os.chmod(parent, mode | 0o011)  # noqa: S103 (traverse only, no read or write)
         parent = parent.parent
 
 
@@ -188,7 +188,7 @@ class EmbeddedNats:
             f"listen: {self.host}:{self.port}\n"
             f"jetstream {{ store_dir: \"{store}\" {'sync_interval: always' if self.sync_always else ''} }}\n"
         )
-        log = open(self.data_dir / "nats.log", "ab")  # noqa: SIM115 (kept open for the child)
+        log = open(self.data_dir / "nats.log", "ab")  # kept open for the child
         # Own session: a terminal Ctrl-C must not stop the broker before the services that use it
         # (`gramsetu up` stops the children first, then this server).
         self.proc = subprocess.Popen(

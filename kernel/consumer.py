@@ -21,11 +21,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import FetchTimeoutError
 from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -143,6 +145,10 @@ class EventConsumer:
                         poison.append((msg, str(exc)))
                         continue
                     except Exception as error:
+                        if is_infrastructure_error(error):
+                            # Not this event's fault: abandon the batch unacked (redelivered
+                            # after AckWait) rather than spend its attempts or park it.
+                            raise
                         log.warning("consumer %s: handler failed: %s", self.name, error, exc_info=True)
                         failed.append((msg, error))
                         continue
@@ -221,8 +227,42 @@ class EventConsumer:
                 raise
             except Exception as exc:
                 log.warning("consumer %s: %s: %s; retrying", self.name, type(exc).__name__, exc)
-                self._psub = None
-                await asyncio.sleep(1.0)
+                await self.close()
+                await self._wait_for_database(stop)
+
+    async def _wait_for_database(self, stop: asyncio.Event) -> None:
+        """Fetch nothing while the database is down.
+
+        Every fetch of a message that cannot be committed costs it one of its MaxDeliver
+        attempts (it comes back after AckWait); fetching through a long database outage
+        would exhaust them and strand healthy events.  So probe until a query succeeds.
+        """
+        delay = 0.5
+        while not stop.is_set():
+            try:
+                async with self.sessionmaker() as session:
+                    await session.execute(text("SELECT 1"))
+                return
+            except Exception as exc:
+                log.info("consumer %s: waiting for the database (%s)", self.name, type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+
+def is_infrastructure_error(error: BaseException) -> bool:
+    """True for a lost or refused database connection, as opposed to a handler's own failure."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
+                                asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+                                sa_exc.InterfaceError, sa_exc.OperationalError)):
+            return True
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def known_subjects() -> list[str]:

@@ -17,8 +17,12 @@ from services.registry.schemas import AreaCreate, AreaUpdate
 
 def _area_event(area: Area, cls: type[AreaCreated] | type[AreaUpdated]) -> AreaCreated | AreaUpdated:
     return cls(
-        code=area.code, parent_code=area.parent_code, level=area.level,
-        name=area.name, name_local=area.name_local, version=area.version,
+        code=area.code,
+        parent_code=area.parent_code,
+        level=area.level,
+        name=area.name,
+        name_local=area.name_local,
+        version=area.version,
     )
 
 
@@ -43,8 +47,11 @@ async def create_area(session: AsyncSession, identity: Identity, body: AreaCreat
     return await _insert_area(
         session,
         Area(
-            code=code.value, parent_code=parent.value if parent else None, level=code.level,
-            name=body.name, name_local=body.name_local,
+            code=code.value,
+            parent_code=parent.value if parent else None,
+            level=code.level,
+            name=body.name,
+            name_local=body.name_local,
         ),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from kernel.areas import ancestor_codes, within_any
 from services.registry.models import Area
@@ -27,7 +28,7 @@ class AreaRepository:
     ) -> tuple[list[Area], int]:
         # Visible children: inside the caller's scope, or on the path down to it.
         visible = or_(within_any(Area.code, scopes), Area.code.in_(ancestor_codes(scopes)))  # type: ignore[attr-defined]
-        query = select(Area).where(Area.parent_code == parent_code, visible)
+        query = select(Area).where(col(Area.parent_code) == parent_code, visible)
         total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
         rows = await self.session.scalars(query.order_by(Area.code).limit(limit).offset(offset))
         return list(rows), int(total or 0)

@@ -1,0 +1,625 @@
+"""Event backbone benchmarks: outbox relay throughput and commit-to-effect latency.
+
+1. **Relay throughput** (``events.relay_throughput``).  N registry ``area.created`` envelopes
+   (~330 B each) are written to ``registry.outbox`` through :func:`kernel.outbox.add_events`,
+   500 per transaction.  Timed: the production :class:`~kernel.relay.OutboxRelay`, configured
+   by :class:`~kernel.runtime.Runtime` as a service runs it, draining them all to JetStream
+   with its ``concurrency`` workers (each worker runs the same ``publish_batch`` loop as
+   ``OutboxRelay.run`` does while there is a backlog).  Baseline, measured in the same run: raw
+   nats-py ``js.publish_async`` of exactly the same bodies, subject, headers (``Nats-Msg-Id``
+   set) on the same connection into the same freshly created stream, awaiting every PubAck.
+   Several runs each, in alternating order; the row reports medians.
+
+2. **Commit-to-effect latency** (``events.e2e_latency_*``, ``events.e2e_rate``).  Separate
+   processes, as in production: producers commit transactions at a steady rate (each one
+   inserts a ``registry.area`` row and its ``AreaCreated`` event with
+   :func:`kernel.outbox.add_event`); a registry :class:`Runtime` runs the relay, woken by
+   LISTEN/NOTIFY; a benefits :class:`Runtime` runs the production area-replica consumer.
+   Latency = time the consumer's transaction applying the event has committed (stamped in an
+   ``after_commit`` hook) minus the time the producer's commit returned; both clocks are this
+   machine's.  The first second is warm-up and left out of the percentiles.  The business
+   write is a plain INSERT rather than the registry's HTTP/ORM path, whose cost the gateway
+   bench measures; here it would only take CPU from the backbone being measured.
+
+3. Diagnostics: ``events.consumer_throughput`` (the production consumer alone, draining a
+   backlog: the most events per second it can apply at all) and ``events.e2e_light_<rate>_*``
+   (the latency run at a light load, where no backlog builds up).
+
+Knobs (environment): ``GRAMSETU_BENCH_RELAY_EVENTS`` (20000), ``_RELAY_TRIALS`` (3),
+``_CONSUMER_EVENTS`` (5000), ``_E2E_RATE`` (1000), ``_E2E_SECONDS`` (12), ``_E2E_PRODUCERS``
+(2), ``_E2E_LIGHT_RATE`` (200; 0 skips it), ``_E2E_LIGHT_SECONDS`` (6).
+
+Child processes: ``python -m bench.events_bench {relay,consumer,producer} '<json config>'``
+talk to the orchestrator with JSON lines on stdin/stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from nats.js import JetStreamContext
+from nats.js.api import Header
+from sqlalchemy import event as sa_event
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from bench.common import (
+    ROOT,
+    Servers,
+    env_float,
+    env_int,
+    get_servers,
+    make_row,
+    median,
+    percentile,
+    reset_streams,
+    run_loop,
+    stream_message_count,
+    truncate,
+)
+from contracts.base import Envelope, Event
+from contracts.registry import AreaCreated
+from kernel.area_replica import area_replica_subscription
+from kernel.consumer import Subscription
+from kernel.db import make_engine, make_sessionmaker, transaction
+from kernel.outbox import add_event, add_events
+from kernel.runtime import Runtime, ServiceSpec
+from kernel.settings import Settings
+from services import benefits as benefits_service
+from services import registry as registry_service
+
+REGISTRY = registry_service.SERVICE
+CONSUMER_SERVICE = benefits_service.SERVICE
+STREAM = "REGISTRY"
+# Villages go under one gram panchayat; its ancestors are created before a run.
+PARENT = "IN-23-456-2210-12345"
+ANCESTORS = [("IN", None, "country"), ("IN-23", "IN", "state"), ("IN-23-456", "IN-23", "district"),
+             ("IN-23-456-2210", "IN-23-456", "block"), (PARENT, "IN-23-456-2210", "gram_panchayat")]
+LATENCY_GOAL_MS = 100.0
+RATE_SHORTFALL_ALLOWED = 0.95  # the load counts as reached at >= 95% of the target rate
+STALL_TIMEOUT_SECONDS = 30.0  # no new effect for this long: something is broken, not slow
+RESULT_LINE_LIMIT = 64 * 1024 * 1024  # a child reports all its timestamps on one JSON line
+
+
+def area_event(i: int) -> AreaCreated:
+    return AreaCreated(
+        code=f"{PARENT}-{i}", parent_code=PARENT, level="village",
+        name=f"Village {i:06d}", name_local=f"गाँव {i}", version=1,
+    )
+
+
+def registry_workers_spec() -> ServiceSpec:
+    """The registry's background side (relay, scheduler): its Runtime without the HTTP routers."""
+    return ServiceSpec(name=REGISTRY, title="GramSetu Registry workers", description="outbox relay and scheduler")
+
+
+def consumer_spec() -> ServiceSpec:
+    """The benefits service's workers with its area-replica consumer, timed."""
+    return ServiceSpec(name=CONSUMER_SERVICE, title="GramSetu Benefits workers", description="area replica consumer",
+                       subscriptions=[timed_area_replica(CONSUMER_SERVICE)])
+
+
+# ---------------------------------------------------------------- 1. relay throughput
+
+
+async def fill_outbox(sessionmaker: async_sessionmaker[AsyncSession], events: int, batch: int = 500) -> None:
+    for start in range(0, events, batch):
+        async with transaction(sessionmaker) as session:
+            chunk = [area_event(i) for i in range(start, min(start + batch, events))]
+            await add_events(session, REGISTRY, chunk, source=REGISTRY)
+
+
+async def outbox_messages(pool: asyncpg.Pool) -> list[tuple[str, bytes, dict[str, str]]]:
+    """The outbox rows as the relay will publish them: subject, body, headers."""
+    rows = await pool.fetch(f'SELECT id, subject, payload::text AS payload FROM "{REGISTRY}".outbox ORDER BY seq')
+    return [
+        (r["subject"], r["payload"].encode(), {Header.MSG_ID: str(r["id"]), "Gramsetu-Event-Type": r["subject"]})
+        for r in rows
+    ]
+
+
+async def publish_raw(js: JetStreamContext, messages: list[tuple[str, bytes, dict[str, str]]]) -> float:
+    """msg/s of pipelined publish_async, all PubAcks awaited."""
+    started = time.perf_counter()
+    futures = [await js.publish_async(subject, body, headers=headers) for subject, body, headers in messages]
+    acks = await asyncio.gather(*futures)
+    elapsed = time.perf_counter() - started
+    if any(ack.duplicate for ack in acks):
+        raise RuntimeError("raw publish hit the duplicate window: the stream was not fresh")
+    return len(messages) / elapsed
+
+
+async def drain_with_relay(runtime: Runtime, expected: int) -> float:
+    """msg/s of the production relay draining the outbox with its configured concurrency."""
+    relay = runtime.relay
+    assert relay is not None
+    started = time.perf_counter()
+    published = await asyncio.gather(*(relay.drain() for _ in range(relay.concurrency)))
+    elapsed = time.perf_counter() - started
+    if sum(published) != expected:
+        raise RuntimeError(f"relay published {sum(published)} events, expected {expected}")
+    return expected / elapsed
+
+
+async def _measure(servers: Servers, settings: Settings, expected: int, measure: Any) -> float:
+    await reset_streams(servers.nats_url, settings)
+    rate = float(await measure())
+    stored = await stream_message_count(servers.nats_url, STREAM)
+    if stored != expected:
+        raise RuntimeError(f"stream {STREAM} holds {stored} messages after a run, expected {expected}")
+    return rate
+
+
+async def relay_throughput(servers: Servers, *, events: int, trials: int) -> list[dict[str, Any]]:
+    settings = servers.settings()
+    runtime = Runtime(registry_workers_spec(), settings)
+    await runtime.start(workers=False)
+    relay_rates: list[float] = []
+    raw_rates: list[float] = []
+    try:
+        assert runtime.sessionmaker and runtime.pool and runtime.js and runtime.relay
+        for trial in range(trials):
+            await truncate(servers.database_url, [f'"{REGISTRY}".outbox'])
+            await fill_outbox(runtime.sessionmaker, events)
+            messages = await outbox_messages(runtime.pool)
+            runs = [
+                (functools.partial(publish_raw, runtime.js, messages), raw_rates),
+                (functools.partial(drain_with_relay, runtime, events), relay_rates),
+            ]
+            for measure, rates in runs if trial % 2 == 0 else reversed(runs):
+                rates.append(await _measure(servers, settings, events, measure))
+            left = await runtime.pool.fetchval(f'SELECT count(*) FROM "{REGISTRY}".outbox')
+            if left:
+                raise RuntimeError(f"{left} outbox rows left after the relay drained")
+        relay = runtime.relay
+        detail = (
+            f"N={events} events of ~{sum(len(m[1]) for m in messages) // len(messages)} B per run, {trials} runs "
+            f"each, alternating order; relay concurrency={relay.concurrency}, batch={relay.batch_size}; "
+            f"relay msg/s: {_fmt(relay_rates)}; raw msg/s: {_fmt(raw_rates)}; "
+            f"best/best ratio {max(relay_rates) / max(raw_rates):.2f}"
+        )
+    finally:
+        await runtime.stop()
+    relay_median, raw_median = median(relay_rates), median(raw_rates)
+    return [
+        make_row(
+            "events.relay_throughput", value=relay_median, unit="msg/s", baseline=raw_median,
+            goal="relay >= 50% of raw nats-py publish_async (baseline: same payloads, subject, stream, Nats-Msg-Id)",
+            met=relay_median / raw_median >= 0.5, detail=detail,
+        )
+    ]
+
+
+def _fmt(values: list[float]) -> str:
+    return "/".join(f"{v:,.0f}" for v in values)
+
+
+# ---------------------------------------------------------------- consumer throughput (diagnostic)
+
+
+async def consumer_throughput(servers: Servers, *, events: int, target_rate: float) -> list[dict[str, Any]]:
+    """msg/s of the production EventConsumer (area replica, inbox, ack after commit) draining a backlog."""
+    settings = servers.settings()
+    await prepare_latency_run(servers, settings)
+    producer = Runtime(registry_workers_spec(), settings)
+    await producer.start(workers=False)
+    try:
+        assert producer.sessionmaker and producer.relay
+        await fill_outbox(producer.sessionmaker, events)
+        await producer.relay.drain()
+    finally:
+        await producer.stop()
+    spec = ServiceSpec(name=CONSUMER_SERVICE, title="benefits", description="area replica",
+                       subscriptions=[area_replica_subscription(CONSUMER_SERVICE)])
+    runtime = Runtime(spec, settings)
+    await runtime.start(workers=False)
+    try:
+        consumer = runtime.consumers[0]
+        await consumer.subscribe()
+        started, applied = time.perf_counter(), 0
+        while applied < events:
+            fetched = await consumer.poll(timeout=5.0)
+            if not fetched:
+                raise RuntimeError(f"the consumer stalled after {applied} of {events} events")
+            applied += fetched
+        elapsed = time.perf_counter() - started
+    finally:
+        await runtime.stop()
+    rate = events / elapsed
+    return [
+        make_row(
+            "events.consumer_throughput", value=rate, unit="msg/s", baseline=target_rate,
+            goal=f">= {target_rate:,.0f} msg/s, the e2e target rate: a slower consumer falls ever further behind "
+            "(baseline = that rate)",
+            met=rate >= target_rate,
+            detail=f"one production EventConsumer (area replica, batch {consumer.batch_size}) draining "
+            f"{events} events already in the stream, alone",
+        )
+    ]
+
+
+# ---------------------------------------------------------------- 2. commit-to-effect latency
+
+
+async def prepare_latency_run(servers: Servers, settings: Settings) -> None:
+    await reset_streams(servers.nats_url, settings)
+    await truncate(
+        servers.database_url,
+        [f'"{REGISTRY}".outbox', f'"{REGISTRY}".area', f'"{CONSUMER_SERVICE}".inbox', f'"{CONSUMER_SERVICE}".area'],
+    )
+    conn = await asyncpg.connect(servers.database_url)
+    try:
+        await conn.executemany(
+            f'INSERT INTO "{REGISTRY}".area (code, parent_code, level, name) VALUES ($1, $2, $3, $1)', ANCESTORS
+        )
+    finally:
+        await conn.close()
+
+
+async def end_to_end_latency(
+    servers: Servers, *, rate: float, seconds: float, producers: int = 2, writers: int = 8, warmup: float = 1.0,
+    prefix: str = "events.e2e",
+) -> list[dict[str, Any]]:
+    settings = servers.settings()
+    total = int(rate * seconds)
+    await prepare_latency_run(servers, settings)
+    base = {"database_url": servers.database_url, "nats_url": servers.nats_url}
+    async with _Children() as children:
+        consumer = await children.start("consumer", base)
+        relay = await children.start("relay", base)
+        load = {"rate": rate, "total": total, "producers": producers, "writers": writers}
+        senders = [await children.start("producer", {**base, **load, "index": k}) for k in range(producers)]
+        backlog = Backlog(servers.database_url)
+        sampling = asyncio.create_task(backlog.sample())
+        start_at = time.time() + 0.5
+        for sender in senders:
+            await sender.send({"go": start_at})
+        commits: dict[str, float] = {}
+        cpu: dict[str, float] = {"producers": 0.0}
+        try:
+            for sender in senders:
+                done = await sender.result(timeout=seconds + 120)
+                commits.update(done["result"])
+                cpu["producers"] += done["cpu"]
+            await _wait_for_effects(servers.database_url, total)
+        finally:
+            sampling.cancel()
+            await asyncio.gather(sampling, return_exceptions=True)
+        await relay.send({"stop": True})
+        await consumer.send({"stop": True})
+        consumed = await consumer.result(timeout=60)
+        effects: dict[str, float] = consumed["result"]
+        cpu["consumer"] = consumed["cpu"]
+        cpu["relay"] = (await relay.result(timeout=60))["cpu"]
+    rows = latency_rows(commits, effects, rate=rate, warmup=warmup, producers=producers, writers=writers,
+                        prefix=prefix)
+    cpu_per_event = ", ".join(f"{role} {seconds * 1000 / total:.2f} ms" for role, seconds in cpu.items())
+    for row in rows:
+        row["detail"] += f"; {backlog.summary()}; CPU per event: {cpu_per_event}"
+    return rows
+
+
+class Backlog:
+    """Samples where events wait during the run: in the outbox (relay) or on the way to the replica."""
+
+    def __init__(self, database_url: str, interval: float = 0.5) -> None:
+        self.database_url, self.interval = database_url, interval
+        self.max_outbox = self.max_unapplied = 0
+
+    async def sample(self) -> None:
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            while True:
+                row = await conn.fetchrow(
+                    f'SELECT (SELECT count(*) FROM "{REGISTRY}".outbox) AS outbox, '
+                    f'(SELECT count(*) FROM "{REGISTRY}".area WHERE parent_code = $1) '
+                    f'- (SELECT count(*) FROM "{CONSUMER_SERVICE}".area WHERE parent_code = $1) AS unapplied',
+                    PARENT,
+                )
+                assert row is not None
+                self.max_outbox = max(self.max_outbox, row["outbox"])
+                self.max_unapplied = max(self.max_unapplied, row["unapplied"])
+                await asyncio.sleep(self.interval)
+        finally:
+            await conn.close()
+
+    def summary(self) -> str:
+        return (f"largest backlog seen (every {self.interval:g}s): {self.max_outbox} in the outbox, "
+                f"{self.max_unapplied} committed but not yet applied by the consumer")
+
+
+async def _wait_for_effects(database_url: str, total: int) -> None:
+    """Until the consumer's replica holds every village (the effect); fails when it stops progressing."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        applied, progressed_at = -1, time.monotonic()
+        while applied < total:
+            now_applied = await conn.fetchval(
+                f'SELECT count(*) FROM "{CONSUMER_SERVICE}".area WHERE parent_code = $1', PARENT
+            )
+            if now_applied > applied:
+                applied, progressed_at = now_applied, time.monotonic()
+            elif time.monotonic() - progressed_at > STALL_TIMEOUT_SECONDS:
+                raise RuntimeError(
+                    f"the consumer stalled at {applied} of {total} events for {STALL_TIMEOUT_SECONDS:g}s"
+                )
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
+def latency_rows(
+    commits: dict[str, float], effects: dict[str, float], *, rate: float, warmup: float, producers: int, writers: int,
+    prefix: str = "events.e2e",
+) -> list[dict[str, Any]]:
+    missing = set(commits) - set(effects)
+    if missing:
+        raise RuntimeError(f"{len(missing)} committed events have no recorded effect")
+    first, last = min(commits.values()), max(commits.values())
+    achieved = (len(commits) - 1) / (last - first) if last > first else 0.0
+    latencies = [(effects[i] - t) * 1000 for i, t in commits.items() if t >= first + warmup]
+    if not latencies:
+        raise RuntimeError("the run was shorter than the warm-up: no latencies to report")
+    rate_ok = achieved >= rate * RATE_SHORTFALL_ALLOWED
+    p50, p95, p99 = (percentile(latencies, q) for q in (50, 95, 99))
+    detail = (
+        f"{len(commits)} events in {last - first:.1f}s, {producers} producer processes x {writers} writers; "
+        f"{len(latencies)} measured after {warmup:g}s warm-up; p50 {p50:.1f} / p95 {p95:.1f} / p99 {p99:.1f} / "
+        f"max {max(latencies):.1f} ms; achieved {achieved:,.0f} events/s; "
+        f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
+    )
+    goal = f"<= {LATENCY_GOAL_MS:g} ms at {rate:,.0f} events/s (baseline = the goal)"
+    rows = [
+        make_row(f"{prefix}_latency_{name}", value=value, unit="ms", baseline=LATENCY_GOAL_MS,
+                 goal=f"{name} {goal}", met=value <= LATENCY_GOAL_MS and rate_ok, detail=detail)
+        for name, value in (("p50", p50), ("p95", p95), ("p99", p99))
+    ]
+    rows.append(
+        make_row(
+            f"{prefix}_rate", value=achieved, unit="events/s", baseline=rate,
+            goal=f">= {RATE_SHORTFALL_ALLOWED:.0%} of the {rate:,.0f} events/s target (baseline = the target)",
+            met=rate_ok, detail=f"commit rate the producers sustained over {last - first:.1f}s",
+        )
+    )
+    return rows
+
+
+# ---------------------------------------------------------------- child processes
+
+
+class _Child:
+    def __init__(self, role: str, proc: asyncio.subprocess.Process, stderr_path: Path) -> None:
+        self.role, self.proc, self.stderr_path = role, proc, stderr_path
+
+    async def send(self, message: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(message) + "\n").encode())
+        await self.proc.stdin.drain()
+
+    async def receive(self, key: str | None, timeout: float) -> Any:
+        """The value under ``key`` of the next message carrying it (``key=None``: the whole result message)."""
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = await asyncio.wait_for(self.proc.stdout.readline(), max(deadline - time.monotonic(), 0.01))
+            except asyncio.TimeoutError:
+                raise RuntimeError(
+                    f"bench {self.role} process: no {key!r} in {timeout:g}s{self.stderr_tail()}"
+                ) from None
+            if not line:
+                await self.proc.wait()
+                raise RuntimeError(f"bench {self.role} process exited ({self.proc.returncode}){self.stderr_tail()}")
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue  # not ours (a library printing to stdout)
+            if isinstance(message, dict) and (key or "result") in message:
+                return message if key is None else message[key]
+
+    async def result(self, timeout: float) -> dict[str, Any]:
+        """The child's closing message: ``result`` plus ``cpu`` (its CPU seconds since it was ready)."""
+        return await self.receive(None, timeout)  # type: ignore[no-any-return]
+
+    def stderr_tail(self) -> str:
+        try:
+            tail = self.stderr_path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+        return f"; its stderr ends:\n{tail}" if tail.strip() else ""
+
+
+class _Children:
+    """Starts the bench's child processes and makes sure none outlives the run."""
+
+    def __init__(self) -> None:
+        self.children: list[_Child] = []
+        self.log_dir = Path(tempfile.mkdtemp(prefix="gramsetu-bench-logs-"))
+
+    async def __aenter__(self) -> _Children:
+        return self
+
+    async def start(self, role: str, config: dict[str, Any], ready_timeout: float = 60.0) -> _Child:
+        stderr_path = self.log_dir / f"{role}-{len(self.children)}.log"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        with stderr_path.open("wb") as stderr:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bench.events_bench", role, json.dumps(config), cwd=ROOT, env=env,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=stderr, limit=RESULT_LINE_LIMIT,
+            )
+        child = _Child(role, proc, stderr_path)
+        self.children.append(child)
+        await child.receive("ready", ready_timeout)
+        return child
+
+    async def __aexit__(self, *exc: object) -> None:
+        for child in self.children:
+            if child.proc.returncode is None:
+                child.proc.kill()
+            await child.proc.wait()
+        shutil.rmtree(self.log_dir, ignore_errors=True)
+
+
+async def _read_message() -> dict[str, Any]:
+    line = await asyncio.to_thread(sys.stdin.readline)
+    return json.loads(line) if line.strip() else {"stop": True}  # EOF: the orchestrator is gone
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _say(**message: Any) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def _child_settings(config: dict[str, Any]) -> Settings:
+    return Settings(database_url=config["database_url"], nats_url=config["nats_url"])
+
+
+async def _relay_role(config: dict[str, Any]) -> None:
+    """The registry's workers: relay woken by NOTIFY, plus its scheduler."""
+    runtime = Runtime(registry_workers_spec(), _child_settings(config))
+    await runtime.start(workers=True)
+    try:
+        _say(ready=True)
+        cpu_at_start = _cpu_seconds()
+        await _read_message()
+    finally:
+        await runtime.stop()
+    _say(result={}, cpu=_cpu_seconds() - cpu_at_start)
+
+
+_APPLIED = "bench.applied_event_ids"
+_EFFECTS: dict[str, float] = {}
+
+
+def _stamp_commit(session: Session) -> None:
+    # after_commit also fires when a savepoint is released; only the outer commit publishes the effect.
+    if session.in_nested_transaction():
+        return
+    applied = session.info.pop(_APPLIED, None)
+    if applied:
+        now = time.time()
+        for event_id in applied:
+            _EFFECTS[event_id] = now
+
+
+def timed_area_replica(service: str) -> Subscription:
+    """The production area-replica subscription, noting which events each transaction applied."""
+    production = area_replica_subscription(service)
+
+    async def apply(session: AsyncSession, event: Event, envelope: Envelope) -> None:
+        await production.handler(session, event, envelope)
+        session.info.setdefault(_APPLIED, []).append(str(envelope.id))
+
+    return Subscription(name=production.name, subject=production.subject, handler=apply)
+
+
+async def _consumer_role(config: dict[str, Any]) -> None:
+    """The benefits service's workers, consuming area events into its replica."""
+    sa_event.listen(Session, "after_commit", _stamp_commit)
+    runtime = Runtime(consumer_spec(), _child_settings(config))
+    await runtime.start(workers=True)
+    try:
+        _say(ready=True)
+        cpu_at_start = _cpu_seconds()
+        await _read_message()
+    finally:
+        await runtime.stop()
+    _say(result=_EFFECTS, cpu=_cpu_seconds() - cpu_at_start)
+
+
+_INSERT_AREA = text(
+    f'INSERT INTO "{REGISTRY}".area (code, parent_code, level, name, name_local, version) '
+    "VALUES (:code, :parent_code, :level, :name, :name_local, :version)"
+)
+
+
+async def _producer_role(config: dict[str, Any]) -> None:
+    """Commit business row + outbox event transactions on a fixed schedule; report commit times."""
+    settings = _child_settings(config)
+    engine = make_engine(config["database_url"], pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    sessionmaker = make_sessionmaker(engine)
+    rate, writers = float(config["rate"]), int(config["writers"])
+    indices = iter(range(int(config["index"]), int(config["total"]), int(config["producers"])))
+    commits: dict[str, float] = {}
+
+    async def warm() -> None:
+        async with transaction(sessionmaker) as session:
+            await session.execute(text("SELECT 1"))
+
+    async def write(start_at: float) -> None:
+        for i in indices:
+            delay = start_at + i / rate - time.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            event = area_event(i)
+            async with transaction(sessionmaker) as session:
+                await session.execute(_INSERT_AREA, event.model_dump())
+                event_id = await add_event(session, REGISTRY, event, source=REGISTRY)
+            commits[str(event_id)] = time.time()
+
+    try:
+        await asyncio.gather(*(warm() for _ in range(writers)))
+        _say(ready=True)
+        cpu_at_start = _cpu_seconds()
+        start_at = float((await _read_message())["go"])
+        await asyncio.gather(*(write(start_at) for _ in range(writers)))
+    finally:
+        await engine.dispose()
+    _say(result=commits, cpu=_cpu_seconds() - cpu_at_start)
+
+
+ROLES = {"relay": _relay_role, "consumer": _consumer_role, "producer": _producer_role}
+
+
+# ---------------------------------------------------------------- entry point for the runner
+
+
+async def run() -> list[dict[str, Any]]:
+    servers = await get_servers()
+    rows = await relay_throughput(
+        servers,
+        events=env_int("GRAMSETU_BENCH_RELAY_EVENTS", 20_000),
+        trials=env_int("GRAMSETU_BENCH_RELAY_TRIALS", 3),
+    )
+    rate = env_float("GRAMSETU_BENCH_E2E_RATE", 1000.0)
+    rows += await consumer_throughput(
+        servers, events=env_int("GRAMSETU_BENCH_CONSUMER_EVENTS", 5_000), target_rate=rate
+    )
+    rows += await end_to_end_latency(
+        servers,
+        rate=rate,
+        seconds=env_float("GRAMSETU_BENCH_E2E_SECONDS", 12.0),
+        producers=env_int("GRAMSETU_BENCH_E2E_PRODUCERS", 2),
+    )
+    light_rate = env_float("GRAMSETU_BENCH_E2E_LIGHT_RATE", 200.0)
+    if light_rate > 0:
+        # Diagnostic: the same path at a light load shows the latency of the path itself,
+        # apart from any backlog a saturated machine builds up at the full rate.
+        light = await end_to_end_latency(
+            servers, rate=light_rate, seconds=env_float("GRAMSETU_BENCH_E2E_LIGHT_SECONDS", 6.0), producers=1,
+            prefix=f"events.e2e_light_{light_rate:g}",
+        )
+        rows += [row for row in light if row["name"].endswith(("_p99", "_rate"))]
+    return rows
+
+
+if __name__ == "__main__":
+    role, raw_config = sys.argv[1], sys.argv[2]
+    run_loop(ROLES[role](json.loads(raw_config)))

@@ -1,0 +1,44 @@
+"""Area queries: the priority list (JSON or CSV) and k-anonymous statistics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from kernel.db import DbSession
+from services.registry.routes.common import CodePath, Purpose, Reader
+from services.registry.schemas.queries import PriorityList, PriorityReason, Statistics
+from services.registry.service import queries
+from services.registry.settings import get_registry_settings
+
+router = APIRouter(prefix="/areas", tags=["queries"])
+
+
+@router.get(
+    "/{code}/priority-list", response_model=PriorityList,
+    summary="Who needs help first (elderly 60+, disability, pregnant, under five, single-woman-headed households)",
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}},
+)
+async def priority_list(
+    code: CodePath, session: DbSession, identity: Reader, purpose: Purpose,
+    format: Literal["json", "csv"] = "json",
+    category: Annotated[list[PriorityReason] | None, Query(description="Only these reasons")] = None,
+) -> Response:
+    result, truncated = await queries.priority_list(session, identity, code.upper(), purpose,
+                                                    categories=set(category) if category else None)
+    headers = {"X-Truncated": "true"} if truncated else {}
+    if format == "csv":
+        headers["Content-Disposition"] = f'attachment; filename="priority-{result.area_code}-{result.as_of}.csv"'
+        return Response(queries.priority_csv(result), media_type="text/csv; charset=utf-8", headers=headers)
+    return Response(result.model_dump_json(), media_type="application/json", headers=headers)
+
+
+@router.get("/{code}/statistics", response_model=Statistics,
+            summary="Population by sex and age band, households and identifier coverage, small cells suppressed")
+async def statistics(
+    code: CodePath, session: DbSession, identity: Reader,
+    k: Annotated[int | None, Query(ge=2, le=1000, description="Suppression threshold; never below the default")] = None,
+) -> Statistics:
+    threshold = max(k or 0, get_registry_settings().k_anonymity_threshold)
+    return await queries.statistics(session, identity, code.upper(), threshold)

@@ -1,0 +1,1 @@
+"""Pure registry rules (no I/O): identifier validation, names, phones, ages, survey states."""
