@@ -1,13 +1,18 @@
 """Idempotent JetStream consumers: durable pull consumer + inbox table + ack after commit.
 
-For each fetched batch, one database transaction; each message inside its own savepoint:
+For each fetched batch, one database transaction:
 
-1. ``INSERT INTO inbox (consumer, event_id) ON CONFLICT DO NOTHING RETURNING`` — a row back
-   means "first time": apply the handler; no row means a redelivery or a replay, skip it.
+1. ``INSERT INTO inbox (consumer, event_id) SELECT … unnest(ids) ON CONFLICT DO NOTHING
+   RETURNING event_id`` — an id back means "first time": apply the handler; an id missing
+   means a redelivery or a replay, skip it.
 2. Commit, then ack.  A crash before the ack only causes a redelivery, which step 1 absorbs.
-3. A handler error rolls back its savepoint only; the message is NAKed with the next backoff
-   delay.  On its last allowed delivery (``MaxDeliver``) it is parked in the ``DLQ`` stream
-   with the error and acked, so it stops blocking and can be replayed once fixed.
+3. A handler error rolls the batch back and the batch is redone with one savepoint per
+   message, so only the failing message is NAKed (with the next backoff delay).  On its
+   last allowed delivery (``MaxDeliver``) it is parked in the ``DLQ`` stream with the
+   error and acked, so it stops blocking and can be replayed once fixed.
+   A lost database connection is not a handler error: the batch is left unacked and the
+   consumer stops fetching until the database answers, so an outage cannot exhaust
+   deliveries.
 4. A message that cannot be parsed (unknown type, contract violation) is parked at once:
    retrying cannot help.
 """
@@ -47,6 +52,13 @@ log = logging.getLogger("gramsetu.consumer")
 Handler = Callable[[AsyncSession, Event, Envelope], Awaitable[None]]
 
 
+class _HandlerFailed(Exception):
+    def __init__(self, index: int, error: Exception) -> None:
+        super().__init__(str(error))
+        self.index = index
+        self.error = error
+
+
 @dataclass(frozen=True)
 class Subscription:
     """A durable consumer of one subject filter, applying ``handler`` once per event."""
@@ -58,10 +70,6 @@ class Subscription:
     @property
     def stream(self) -> str:
         return stream_for_subject(self.subject)
-
-
-class _Poison(Exception):
-    pass
 
 
 class EventConsumer:
@@ -91,6 +99,10 @@ class EventConsumer:
         self._claim = text(
             f'INSERT INTO "{schema}".inbox (consumer, event_id) VALUES (:consumer, :event_id) '
             "ON CONFLICT DO NOTHING RETURNING 1"
+        )
+        self._claim_many = text(
+            f'INSERT INTO "{schema}".inbox (consumer, event_id) '
+            "SELECT :consumer, unnest(CAST(:ids AS uuid[])) ON CONFLICT DO NOTHING RETURNING event_id"
         )
 
     @property
@@ -131,52 +143,94 @@ class EventConsumer:
 
     async def handle(self, msgs: list[Msg]) -> None:
         started = time.perf_counter()
-        applied: list[Msg] = []
-        failed: list[tuple[Msg, Exception]] = []
+        readable: list[tuple[Msg, Envelope, Event]] = []
         poison: list[tuple[Msg, str]] = []
-        async with self.sessionmaker() as session:
-            async with session.begin():
-                for msg in msgs:
-                    if msg.metadata.num_delivered > 1:
-                        EVENT_REDELIVERIES.labels(self.service, self.name).inc()
-                    try:
-                        outcome = await self._apply_one(session, msg)
-                    except _Poison as exc:
-                        poison.append((msg, str(exc)))
-                        continue
-                    except Exception as error:
-                        if is_infrastructure_error(error):
-                            # Not this event's fault: abandon the batch unacked (redelivered
-                            # after AckWait) rather than spend its attempts or park it.
-                            raise
-                        log.warning("consumer %s: handler failed: %s", self.name, error, exc_info=True)
-                        failed.append((msg, error))
-                        continue
-                    EVENTS_CONSUMED.labels(self.service, self.name, outcome).inc()
-                    applied.append(msg)
+        for msg in msgs:
+            if msg.metadata.num_delivered > 1:
+                EVENT_REDELIVERIES.labels(self.service, self.name).inc()
+            try:
+                envelope = Envelope.model_validate_json(msg.data)
+                readable.append((msg, envelope, envelope.event()))
+            except (ValidationError, KeyError, ValueError) as exc:
+                poison.append((msg, f"{type(exc).__name__}: {exc}"[:2000]))
+        failed: list[tuple[Msg, Exception]] = []
+        if readable:
+            try:
+                await self._apply_batch(readable)
+            except _HandlerFailed as failure:
+                if is_infrastructure_error(failure.error):
+                    # Not these events' fault: abandon the batch unacked (redelivered after
+                    # AckWait) rather than spend their attempts or park them.
+                    raise failure.error from None
+                # Redo the batch one message per savepoint so only the failing messages are
+                # retried; the one that already failed is not run again in this delivery.
+                failed = await self._apply_one_by_one(readable, already_failed=failure)
+        failed_msgs = {id(m) for m, _ in failed}
         # Committed: now (and only now) acknowledge.
-        for msg in applied:
-            await msg.ack()
+        for msg, _, _ in readable:
+            if id(msg) not in failed_msgs:
+                await msg.ack()
         for msg, reason in poison:
             await self._dead_letter(msg, f"unreadable event: {reason}")
-        for msg, failure in failed:
-            await self._retry_or_park(msg, failure)
+        for msg, handler_error in failed:
+            await self._retry_or_park(msg, handler_error)
         EVENT_HANDLE_DURATION.labels(self.service, self.name).observe(time.perf_counter() - started)
 
-    async def _apply_one(self, session: AsyncSession, msg: Msg) -> str:
-        try:
-            envelope = Envelope.model_validate_json(msg.data)
-            event = envelope.event()
-        except (ValidationError, KeyError, ValueError) as exc:
-            raise _Poison(f"{type(exc).__name__}: {exc}"[:2000]) from exc
+    async def _apply_batch(self, batch: list[tuple[Msg, Envelope, Event]]) -> None:
+        """The fast path: one transaction, one inbox statement for the whole batch, no savepoints."""
+        outcomes: list[str] = []
+        async with self.sessionmaker() as session, session.begin():
+            claimed = await session.execute(
+                self._claim_many, {"consumer": self.name, "ids": [env.id for _, env, _ in batch]}
+            )
+            fresh = {row[0] for row in claimed}
+            for index, (_, envelope, event) in enumerate(batch):
+                if envelope.id not in fresh:
+                    outcomes.append("duplicate")
+                    continue
+                fresh.discard(envelope.id)  # the same event twice in one batch applies once
+                try:
+                    await self._run_handler(session, event, envelope)
+                except Exception as error:
+                    raise _HandlerFailed(index, error) from error
+                outcomes.append("applied")
+        for outcome in outcomes:
+            EVENTS_CONSUMED.labels(self.service, self.name, outcome).inc()
+
+    async def _apply_one_by_one(
+        self, batch: list[tuple[Msg, Envelope, Event]], *, already_failed: _HandlerFailed
+    ) -> list[tuple[Msg, Exception]]:
+        failed: list[tuple[Msg, Exception]] = []
+        outcomes: list[str] = []
+        async with self.sessionmaker() as session, session.begin():
+            for index, (msg, envelope, event) in enumerate(batch):
+                if index == already_failed.index:
+                    log.warning("consumer %s: handler failed: %s", self.name, already_failed.error)
+                    failed.append((msg, already_failed.error))
+                    continue
+                try:
+                    async with session.begin_nested():
+                        claimed = await session.execute(
+                            self._claim, {"consumer": self.name, "event_id": envelope.id}
+                        )
+                        if claimed.first() is None:
+                            outcomes.append("duplicate")
+                            continue
+                        await self._run_handler(session, event, envelope)
+                        outcomes.append("applied")
+                except Exception as error:
+                    if is_infrastructure_error(error):
+                        raise
+                    log.warning("consumer %s: handler failed: %s", self.name, error, exc_info=True)
+                    failed.append((msg, error))
+        for outcome in outcomes:
+            EVENTS_CONSUMED.labels(self.service, self.name, outcome).inc()
+        return failed
+
+    async def _run_handler(self, session: AsyncSession, event: Event, envelope: Envelope) -> None:
         token = request_id_var.set(envelope.request_id)
         try:
-            async with session.begin_nested():
-                claimed = await session.execute(self._claim, {"consumer": self.name, "event_id": envelope.id})
-                if claimed.first() is None:
-                    return "duplicate"
-                await self.sub_spec.handler(session, event, envelope)
-                return "applied"
+            await self.sub_spec.handler(session, event, envelope)
         finally:
             request_id_var.reset(token)
 
