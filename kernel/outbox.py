@@ -49,16 +49,22 @@ async def add_events(session: AsyncSession, schema: str, events: Sequence[Event]
                 "headers": json.dumps({"X-Request-ID": envelope.request_id} if envelope.request_id else {}),
             }
         )
-    await session.execute(
-        text(
-            f'INSERT INTO "{schema}".outbox (id, subject, payload, headers) '
-            "VALUES (:id, :subject, CAST(:payload AS jsonb), CAST(:headers AS jsonb))"
-        ),
-        rows,
+    insert = (
+        f'INSERT INTO "{schema}".outbox (id, subject, payload, headers) '
+        "VALUES (:id, :subject, CAST(:payload AS jsonb), CAST(:headers AS jsonb))"
     )
-    if not session.info.get(_NOTIFIED):
+    if session.info.get(_NOTIFIED):
+        await session.execute(text(insert), rows)
+    elif len(rows) == 1:
+        # The common case, one event per transaction: insert and notify in one round trip.
+        await session.execute(
+            text(f"WITH written AS ({insert}) SELECT pg_notify(:channel, '')"),
+            {**rows[0], "channel": notify_channel(schema)},
+        )
+    else:
+        await session.execute(text(insert), rows)
         await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(schema)})
-        session.info[_NOTIFIED] = True
+    session.info[_NOTIFIED] = True
     return [envelope_id for envelope_id in (row["id"] for row in rows) if isinstance(envelope_id, uuid.UUID)]
 
 

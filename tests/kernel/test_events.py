@@ -190,3 +190,21 @@ async def test_workers_deliver_end_to_end(clean, settings):
     finally:
         await producer.stop()
         await consumer.stop()
+
+
+async def test_commit_wakes_the_relay_without_waiting_for_the_poll(clean, settings):
+    """LISTEN/NOTIFY: with polling all but off, a commit is still relayed at once."""
+    slow_poll = settings.model_copy(update={"relay_poll_interval_seconds": 60.0})
+    producer = Runtime(REGISTRY, slow_poll)
+    await producer.start(workers=True)
+    try:
+        await asyncio.sleep(0.3)  # the relay has drained and is now waiting for a notification
+        await create_area(producer, "BD-40")
+        for _ in range(40):
+            if await scalar(producer, "SELECT count(*) FROM registry.outbox") == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await scalar(producer, "SELECT count(*) FROM registry.outbox") == 0
+        assert (await producer.js.stream_info("REGISTRY")).state.messages == 2
+    finally:
+        await producer.stop()
