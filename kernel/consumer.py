@@ -85,6 +85,7 @@ class EventConsumer:
         max_deliver: int = 6,
         backoff: list[float] | None = None,
         ack_wait: float = 30.0,
+        concurrency: int = 2,
     ) -> None:
         self.service = service
         self.schema = schema
@@ -95,7 +96,9 @@ class EventConsumer:
         self.max_deliver = max_deliver
         self.backoff = backoff or [1.0, 5.0, 15.0, 60.0, 300.0]
         self.ack_wait = ack_wait
-        self._psub: Any = None
+        self.concurrency = concurrency
+        self._psub: Any = None  # the subscription poll() uses (tests, CLI)
+        self._subs: set[Any] = set()  # every open pull subscription, closed on shutdown
         self._claim = text(
             f'INSERT INTO "{schema}".inbox (consumer, event_id) VALUES (:consumer, :event_id) '
             "ON CONFLICT DO NOTHING RETURNING 1"
@@ -125,17 +128,25 @@ class EventConsumer:
             max_ack_pending=max(1000, self.batch_size * 4),
         )
 
-    async def subscribe(self) -> None:
-        self._psub = await self.js.pull_subscribe(
+    async def _pull_subscribe(self) -> Any:
+        psub = await self.js.pull_subscribe(
             self.sub_spec.subject, durable=self.name, stream=self.sub_spec.stream, config=self.consumer_config()
         )
+        self._subs.add(psub)
+        return psub
+
+    async def subscribe(self) -> None:
+        self._psub = await self._pull_subscribe()
 
     async def poll(self, timeout: float = 1.0) -> int:
         """Fetch and apply one batch; returns the number of messages fetched."""
         if self._psub is None:
             await self.subscribe()
+        return await self._fetch_and_handle(self._psub, timeout)
+
+    async def _fetch_and_handle(self, psub: Any, timeout: float) -> int:
         try:
-            msgs: list[Msg] = await self._psub.fetch(self.batch_size, timeout=timeout)
+            msgs: list[Msg] = await psub.fetch(self.batch_size, timeout=timeout)
         except (FetchTimeoutError, asyncio.TimeoutError):
             return 0
         await self.handle(msgs)
@@ -249,39 +260,52 @@ class EventConsumer:
         await msg.ack()
 
     async def close(self) -> None:
-        """Drop the pull subscription (the durable consumer stays).
+        """Drop the pull subscriptions (the durable consumer stays).
 
         Needed before ``nc.drain()``: drain waits until every message queued on the pull
         inbox is read, and after the worker stopped nobody reads them, so shutdown would stall
         until the drain timeout.  Unacknowledged messages are redelivered after AckWait.
         """
-        psub, self._psub = self._psub, None
-        if psub is not None:
-            try:
-                await psub.unsubscribe()
-            except Exception as exc:
-                log.debug("consumer %s: unsubscribe failed: %s", self.name, exc)
+        self._psub = None
+        subs, self._subs = self._subs, set()
+        for psub in subs:
+            await self._unsubscribe(psub)
 
-    async def refresh_gauges(self) -> None:
-        if self._psub is None:
-            return
-        info = await self._psub.consumer_info()
+    async def _unsubscribe(self, psub: Any) -> None:
+        self._subs.discard(psub)
+        try:
+            await psub.unsubscribe()
+        except Exception as exc:
+            log.debug("consumer %s: unsubscribe failed: %s", self.name, exc)
+
+    async def refresh_gauges(self, psub: Any) -> None:
+        info = await psub.consumer_info()
         CONSUMER_LAG.labels(self.service, self.name).set(info.num_pending or 0)
         CONSUMER_ACK_PENDING.labels(self.service, self.name).set(info.num_ack_pending or 0)
 
     async def run(self, stop: asyncio.Event) -> None:
+        """``concurrency`` fetch loops on the same durable consumer: while one batch commits,
+        the next is fetched and applied (the inbox keeps the effect single either way)."""
+        await asyncio.gather(*(self._fetch_loop(stop, first=i == 0) for i in range(self.concurrency)))
+
+    async def _fetch_loop(self, stop: asyncio.Event, *, first: bool) -> None:
+        psub: Any = None
         last_gauges = 0.0
         while not stop.is_set():
             try:
-                await self.poll(timeout=1.0)
-                if time.monotonic() - last_gauges > 5:
+                if psub is None:
+                    psub = await self._pull_subscribe()
+                await self._fetch_and_handle(psub, timeout=1.0)
+                if first and time.monotonic() - last_gauges > 5:
                     last_gauges = time.monotonic()
-                    await self.refresh_gauges()
+                    await self.refresh_gauges(psub)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("consumer %s: %s: %s; retrying", self.name, type(exc).__name__, exc)
-                await self.close()
+                if psub is not None:
+                    await self._unsubscribe(psub)
+                    psub = None
                 await self._wait_for_database(stop)
 
     async def _wait_for_database(self, stop: asyncio.Event) -> None:

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event as sa_event
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,10 +35,8 @@ def envelope_for(event: Event, *, source: str) -> Envelope:
     )
 
 
-async def add_events(session: AsyncSession, schema: str, events: Sequence[Event], *, source: str) -> list[uuid.UUID]:
-    """Write events to the outbox inside the caller's transaction; returns their ids."""
-    if not events:
-        return []
+def outbox_rows(events: Sequence[Event], *, source: str) -> list[dict[str, Any]]:
+    """The outbox rows for ``events``: id, subject, serialised envelope, headers."""
     rows = []
     for event in events:
         envelope = envelope_for(event, source=source)
@@ -49,6 +48,14 @@ async def add_events(session: AsyncSession, schema: str, events: Sequence[Event]
                 "headers": json.dumps({"X-Request-ID": envelope.request_id} if envelope.request_id else {}),
             }
         )
+    return rows
+
+
+async def add_events(session: AsyncSession, schema: str, events: Sequence[Event], *, source: str) -> list[uuid.UUID]:
+    """Write events to the outbox inside the caller's transaction; returns their ids."""
+    if not events:
+        return []
+    rows = outbox_rows(events, source=source)
     insert = (
         f'INSERT INTO "{schema}".outbox (id, subject, payload, headers) '
         "VALUES (:id, :subject, CAST(:payload AS jsonb), CAST(:headers AS jsonb))"
@@ -65,7 +72,28 @@ async def add_events(session: AsyncSession, schema: str, events: Sequence[Event]
         await session.execute(text(insert), rows)
         await session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(schema)})
     session.info[_NOTIFIED] = True
-    return [envelope_id for envelope_id in (row["id"] for row in rows) if isinstance(envelope_id, uuid.UUID)]
+    return [row["id"] for row in rows]
+
+
+async def add_events_asyncpg(
+    conn: asyncpg.Connection, schema: str, events: Sequence[Event], *, source: str
+) -> list[uuid.UUID]:
+    """The same outbox write on a raw asyncpg connection (bulk paths, COPY-based imports).
+
+    The caller holds the transaction; rows go in with one ``unnest`` statement that also
+    notifies the relay (delivered at commit).
+    """
+    if not events:
+        return []
+    rows = outbox_rows(events, source=source)
+    await conn.execute(
+        f'WITH written AS (INSERT INTO "{schema}".outbox (id, subject, payload, headers) '
+        "SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[])) "
+        "SELECT pg_notify($5, '')",
+        [r["id"] for r in rows], [r["subject"] for r in rows], [r["payload"] for r in rows],
+        [r["headers"] for r in rows], notify_channel(schema),
+    )
+    return [row["id"] for row in rows]
 
 
 async def add_event(session: AsyncSession, schema: str, event: Event, *, source: str) -> uuid.UUID:

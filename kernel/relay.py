@@ -54,6 +54,7 @@ class OutboxRelay:
         publish_timeout: float = 5.0,
         max_backoff: float = 30.0,
         concurrency: int = 2,
+        coalesce_seconds: float = 0.003,
     ) -> None:
         self.service = service
         self.schema = schema
@@ -64,6 +65,7 @@ class OutboxRelay:
         self.publish_timeout = publish_timeout
         self.max_backoff = max_backoff
         self.concurrency = concurrency
+        self.coalesce_seconds = coalesce_seconds
         self._wake = asyncio.Event()
         self._select = (
             f'SELECT id, subject, payload::text AS payload, headers FROM "{schema}".outbox '
@@ -146,7 +148,11 @@ class OutboxRelay:
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
                 except asyncio.TimeoutError:
-                    pass
+                    continue
+                if self.coalesce_seconds:
+                    # Under a stream of small commits, wait a moment so one batch carries
+                    # several events: far fewer round trips for a few ms of latency.
+                    await asyncio.sleep(self.coalesce_seconds)
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """LISTEN for commit-time notifications; reconnects, since NOTIFY is not replayed."""

@@ -122,6 +122,7 @@ class Runtime:
                 max_deliver=s.consumer_max_deliver,
                 backoff=s.consumer_backoff_seconds,
                 ack_wait=s.consumer_ack_wait_seconds,
+                concurrency=s.consumer_concurrency,
             )
             for sub in spec.subscriptions
         ]
