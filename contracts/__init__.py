@@ -13,6 +13,7 @@ from contracts.registry import (
     PersonMerged,
     PersonRegistered,
     PersonUpdated,
+    RoundClosed,
     SurveyApproved,
 )
 
@@ -21,3 +22,4 @@ __all__ = [
     "HouseholdUpdated", "PersonDeceased", "PersonMerged", "PersonRegistered", "PersonUpdated", "SurveyApproved",
     "stream_for_subject",
 ]
+__all__ += ["RoundClosed"]

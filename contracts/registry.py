@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.base import Event
 
@@ -135,3 +135,39 @@ class SurveyApproved(Event):
     verified_by: str | None
     approved_by: str
     version: int = Field(ge=1)
+
+
+class RoundAreaCoverage(BaseModel):
+    """Coverage of a revision round within one child area."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    area_code: str
+    total: int = Field(ge=0, description="Households carried forward into the round")
+    reached: int = Field(ge=0, description="Confirmed, edited or closed")
+    coverage: float = Field(ge=0, le=1)
+
+
+class RoundClosed(Event):
+    """A yearly revision round (the January round) was closed for an area: every household carried
+    forward was confirmed, edited or closed, or the round was forced closed and the rest marked unreached.
+    Household moves and deaths recorded in the round are published as their own events."""
+
+    subject = "registry.round.closed.v1"
+    round_id: uuid.UUID
+    area_code: str
+    year: int
+    closed_by: str
+    forced: bool
+    reason: str | None = Field(default=None, description="Why the round was forced closed")
+    households_total: int = Field(ge=0)
+    confirmed: int = Field(ge=0)
+    edited: int = Field(ge=0)
+    closed: int = Field(ge=0)
+    unreached: int = Field(ge=0)
+    found: int = Field(ge=0, description="Households registered during the round, not carried forward")
+    moved: int = Field(ge=0)
+    deceased: int = Field(ge=0)
+    dissolved: int = Field(ge=0)
+    coverage: float = Field(ge=0, le=1, description="(confirmed + edited + closed) / households_total")
+    by_child_area: list[RoundAreaCoverage]

@@ -420,5 +420,16 @@ def _mount_gateway_commands() -> None:
 
 _mount_gateway_commands()
 
+
+def _mount_registry_commands() -> None:
+    """``gramsetu registry import`` and ``gramsetu demo-data`` (gramsetu/registry_cli.py)."""
+    from gramsetu.registry_cli import demo_data, registry_app
+
+    app.add_typer(registry_app, name="registry")
+    app.command("demo-data")(demo_data)
+
+
+_mount_registry_commands()
+
 if __name__ == "__main__":
     app()

@@ -12,9 +12,12 @@ state/division and district level they are illustrative, not the official codes.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.auth import Identity
 from kernel.db import make_engine, make_sessionmaker, transaction
@@ -48,6 +51,8 @@ DEMO_AREAS: tuple[DemoArea, ...] = (
     DemoArea("BD-40-87-90-54-08", "Ward 8", "ওয়ার্ড ৮"),
 )
 
+log = logging.getLogger("gramsetu.demo")
+
 DEMO_IDENTITY = Identity(
     subject="gramsetu-demo", kind="system", roles=["admin"], scopes=["*"], area_scope=["IN", "BD"]
 )
@@ -71,8 +76,30 @@ async def load_demo(settings: Settings) -> int:
                 body = AreaCreate(code=area.code, name=area.name, name_local=area.name_local)
                 await create_area(session, DEMO_IDENTITY, body)
                 created += 1
+        async with transaction(make_sessionmaker(engine)) as session:
+            await load_demo_households(session)
     finally:
         await engine.dispose()
+    return created
+
+
+# Synthetic households (services/registry/demo) in the demo's leaf areas: the wards and villages.
+DEMO_HOUSEHOLD_AREAS: tuple[str, ...] = (
+    "BD-40-87-90-54-08", "IN-23-0437-3561-123001-482001", "IN-23-0456-2210-123456-654321",
+)
+DEMO_HOUSEHOLDS = 200
+DEMO_SEED = 2026
+
+
+async def load_demo_households(session: AsyncSession) -> int:
+    """Import the demo households through the registry's bulk-import fast path (idempotent: the
+    same sheet is one import job, and rows already registered are skipped); returns how many were new."""
+    from services.registry.demo.load import load_households
+
+    results = await load_households(session, DEMO_IDENTITY, DEMO_HOUSEHOLD_AREAS, households=DEMO_HOUSEHOLDS,
+                                    seed=DEMO_SEED)
+    created = sum(r.job["households_created"] for r in results if not r.reused)
+    log.info("demo data: %d households created", created, extra={"households_created": created})
     return created
 
 

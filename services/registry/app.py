@@ -9,7 +9,11 @@ from kernel.runtime import ServiceSpec
 from kernel.settings import Settings, get_settings
 from services.registry import SERVICE
 from services.registry.routes import ROUTERS
+from services.registry.service.dci_jobs import JOBS as DCI_JOBS
+from services.registry.service.dci_jobs import SUBSCRIPTIONS as DCI_SUBSCRIPTIONS
+from services.registry.service.rounds import JOBS as ROUND_JOBS
 from services.registry.settings import get_registry_settings
+from services.registry.settings_dci import get_dci_settings
 
 SPEC = ServiceSpec(
     name=SERVICE,
@@ -20,9 +24,13 @@ SPEC = ServiceSpec(
     ),
     routers=ROUTERS,
 )
+SPEC.jobs.update(ROUND_JOBS)
+SPEC.jobs.update(DCI_JOBS)
+SPEC.subscriptions.extend(DCI_SUBSCRIPTIONS)
 
 
 def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
     # Refuse to start in production with the development keys protecting national identifiers.
     get_registry_settings().check_production((settings or get_settings()).environment)
+    get_dci_settings().check_production((settings or get_settings()).environment)
     return create_service_app(SPEC, settings, **kwargs)  # type: ignore[arg-type]

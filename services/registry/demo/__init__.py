@@ -1,0 +1,1 @@
+"""Synthetic population for demos, tests and benchmarks (``gramsetu demo-data``)."""

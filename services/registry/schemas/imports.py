@@ -1,0 +1,45 @@
+"""Bulk import bodies: the job summary and its per-row report."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class ImportErrorOut(BaseModel):
+    row: int = Field(description="Row number as a spreadsheet shows it (the header is row 1)")
+    field: str = Field(description="Template column (English key), or row / household for whole-row problems")
+    reason: str
+
+
+class ImportJobOut(BaseModel):
+    id: uuid.UUID
+    area_code: str
+    file_name: str | None
+    file_format: str
+    file_bytes: int
+    file_sha256: str
+    rows_total: int
+    rows_valid: int = Field(description="Rows that passed every check (landed now or already registered)")
+    rows_invalid: int
+    persons_created: int
+    persons_existing: int = Field(description="Valid rows whose person was already registered (re-upload)")
+    households_created: int
+    households_updated: int = Field(description="Existing households that gained members")
+    duplicates_flagged: int = Field(description="Possible duplicates queued for review")
+    errors_truncated: bool
+    duration_seconds: float
+    created_by: str
+    created_at: datetime
+    reused: bool = Field(default=False, description="This file was already imported for this area; nothing was done")
+    report_csv: str = Field(description="Path of the full report as CSV")
+
+
+class ImportReport(BaseModel):
+    job: ImportJobOut
+    errors: list[ImportErrorOut]
+    total_errors: int
+    limit: int
+    offset: int
