@@ -129,13 +129,24 @@ class MergedOpenAPI:
         self._lock = asyncio.Lock()
         self.matchers: list[tuple[re.Pattern[str], str]] = []
 
+    # A document missing an upstream (it was starting or down) is rebuilt soon, not after the full TTL.
+    INCOMPLETE_CACHE_SECONDS = 2.0
+
+    def _fresh(self) -> bool:
+        if self._doc is None:
+            return False
+        ttl = self.INCOMPLETE_CACHE_SECONDS if self._doc.get("x-gramsetu-unavailable") else self.cache_seconds
+        return time.monotonic() - self._built_at < ttl
+
     async def document(self, session: aiohttp.ClientSession) -> dict[str, Any]:
-        if self._doc is not None and time.monotonic() - self._built_at < self.cache_seconds:
+        if self._fresh():
+            assert self._doc is not None
             return self._doc
         async with self._lock:
-            if self._doc is None or time.monotonic() - self._built_at >= self.cache_seconds:
+            if not self._fresh():
                 self._doc = await self._build(session)
                 self._built_at = time.monotonic()
+        assert self._doc is not None
         return self._doc
 
     async def _fetch(self, session: aiohttp.ClientSession, service: str, base: str) -> dict[str, Any] | None:

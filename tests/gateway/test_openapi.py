@@ -72,3 +72,29 @@ def _fuzz(schema: Any, base_url: str, api_key: str, checks: list[Any]) -> tuple[
         except Exception as exc:  # report every failing operation, not just the first
             failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:400]}")
     return failures, calls
+
+
+async def test_an_upstream_that_comes_up_late_joins_the_document_soon() -> None:
+    """`gramsetu up` starts the gateway before the services: the merged doc must not stay partial."""
+    import aiohttp
+    from fastapi import FastAPI
+
+    from gateway.openapi import MergedOpenAPI
+    from gateway.proxy import required_scope
+    from tests.gateway.conftest import Served
+
+    late = FastAPI()
+
+    @late.get("/things/{thing}")
+    async def thing(thing: str) -> dict[str, str]:
+        return {"thing": thing}
+
+    merged = MergedOpenAPI({"tickets": "http://127.0.0.1:9"}, FastAPI().openapi, {}, required_scope, 60.0)
+    async with aiohttp.ClientSession() as session, Served(late) as upstream:
+        first = await merged.document(session)
+        assert first["x-gramsetu-unavailable"] == ["tickets"]
+        merged.upstreams["tickets"] = upstream.url  # the service has started
+        await asyncio.sleep(MergedOpenAPI.INCOMPLETE_CACHE_SECONDS + 0.1)
+        second = await merged.document(session)
+        assert "/tickets/things/{thing}" in second["paths"] and "x-gramsetu-unavailable" not in second
+        assert await merged.document(session) is second  # a complete document is cached for the full TTL
