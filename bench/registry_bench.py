@@ -161,13 +161,17 @@ def _lookup_values(path: Path, count: int) -> list[str]:
     return values
 
 
+def _spawn_registry(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "bench.registry_bench", "serve", str(port)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 async def lookup_latency(database_url: str, nats_url: str, path: Path) -> dict[str, Any]:
     from kernel.auth import Identity, sign_identity
 
     env = _child_env(database_url, nats_url)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.registry_bench", "serve", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = _spawn_registry(port, env)
     try:
         await _wait_ready(port, proc)
         identity = Identity(subject="bench", kind="user", roles=["ward_member"], scopes=["registry:read"],
@@ -235,7 +239,7 @@ async def _constant_rate(spec: dict[str, Any]) -> dict[str, Any]:
 
     import aiohttp
 
-    rng = random.Random(7)  # noqa: S311 (load pattern, not security)
+    rng = random.Random(7)
     latencies: list[float] = []
     errors = 0
     connector = aiohttp.TCPConnector(limit=256)

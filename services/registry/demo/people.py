@@ -62,7 +62,7 @@ class PopulationGenerator:
     def __init__(self, seed: int = 1, today: date | None = None) -> None:
         self.seed = seed
         self.today = today or date.today()
-        self.rng = random.Random(f"gramsetu-demo:{seed}")  # noqa: S311 (synthetic data, not secrets)
+        self.rng = random.Random(f"gramsetu-demo:{seed}")
         self.number = 0
 
     # ---------------------------------------------------------------- households
@@ -217,7 +217,7 @@ class PopulationGenerator:
             if fields.get("aadhaar") and rng.random() < 0.6:
                 return "aadhaar"
             return None
-        district = (area.split("-") + ["", "", ""])[2] or "26"
+        district = ([*area.split("-"), "", "", ""])[2] or "26"
         source = None
         if age >= 18:
             kind = rng.random()

@@ -154,7 +154,8 @@ hist AS (
     INSERT INTO registry.change_history (record_type, record_id, version, action, changes, reason, changed_by,
                                          request_id)
     SELECT 'household', u.id, u.version, 'member.added',
-           jsonb_build_object('members', jsonb_build_object('from', NULL, 'to', jsonb_build_object('import', $2::text))),
+           jsonb_build_object('members',
+                              jsonb_build_object('from', NULL, 'to', jsonb_build_object('import', $2::text))),
            'bulk import', $1, $3
     FROM upd u)
 SELECT count(*) FROM upd
@@ -207,6 +208,17 @@ FROM (SELECT gen_random_uuid() AS event_id, jsonb_build_object(
 """
 
 _HOUSEHOLD_EVENTS = f"""
+WITH members AS (
+    SELECT mm.household_id, (array_agg(mm.person_id) FILTER (WHERE mm.role = 'head'))[1] AS head,
+           jsonb_agg(mm.person_id ORDER BY mm.role <> 'head', p.birth_date NULLS LAST, p.id) AS members
+    FROM import_household h
+    JOIN registry.membership mm ON mm.household_id = h.id AND mm.ended_on IS NULL
+    JOIN registry.person p ON p.id = mm.person_id
+    WHERE h.created = $5
+    GROUP BY mm.household_id),
+touched AS (
+    SELECT h.id FROM import_household h WHERE h.created = $5 AND (h.created OR h.client_ref IN (
+        SELECT s.household_ref FROM import_person s JOIN import_landed l ON l.id = s.id)))
 INSERT INTO registry.outbox (id, subject, payload, headers)
 SELECT e.event_id, $1, {_ENVELOPE}, $4::jsonb
 FROM (SELECT gen_random_uuid() AS event_id, jsonb_build_object(
@@ -214,15 +226,9 @@ FROM (SELECT gen_random_uuid() AS event_id, jsonb_build_object(
         'head_person_id', m.head, 'member_ids', coalesce(m.members, '[]'::jsonb), 'version', hh.version)
         || CASE WHEN $5 THEN '{{}}'::jsonb ELSE jsonb_build_object('changed_fields', jsonb_build_array('members')) END
         AS data
-      FROM import_household h
-      JOIN registry.household hh ON hh.id = h.id
-      LEFT JOIN LATERAL (
-          SELECT (array_agg(p.id) FILTER (WHERE mm.role = 'head'))[1] AS head,
-                 jsonb_agg(p.id ORDER BY mm.role <> 'head', p.birth_date NULLS LAST, p.id) AS members
-          FROM registry.membership mm JOIN registry.person p ON p.id = mm.person_id
-          WHERE mm.household_id = h.id AND mm.ended_on IS NULL) m ON true
-      WHERE h.created = $5 AND (h.created OR EXISTS (
-          SELECT 1 FROM import_person s JOIN import_landed l ON l.id = s.id WHERE s.household_ref = h.client_ref))) e
+      FROM touched t
+      JOIN registry.household hh ON hh.id = t.id
+      LEFT JOIN members m ON m.household_id = t.id) e
 """
 
 
@@ -362,3 +368,9 @@ class ImportRepository:
         if written:
             await conn.execute("SELECT pg_notify($1, '')", notify_channel(SERVICE))
         return written
+
+    async def analyze(self) -> None:
+        """Fresh planner statistics after a large load (lookups must not plan for the empty tables)."""
+        conn = await raw_connection(self.session)
+        await conn.execute("ANALYZE registry.person, registry.identifier, registry.membership, registry.household, "
+                           "registry.person_name_token")

@@ -75,7 +75,7 @@ _REF = re.compile(r"^[A-Za-z0-9_.:\-]{1,60}$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
 _PHONE_SPLIT = re.compile(r"[;,/]")
 # Bengali (U+09E6..) and Devanagari (U+0966..) digits -> ASCII.
-_DIGITS = str.maketrans({**{chr(0x09E6 + i): str(i) for i in range(10)}, **{chr(0x0966 + i): str(i) for i in range(10)}})
+_DIGITS = str.maketrans({chr(base + i): str(i) for base in (0x09E6, 0x0966) for i in range(10)})
 
 SEX_VALUES: dict[str, str] = {
     **{s: s for s in SEXES}, "m": "male", "f": "female", "o": "other", "পুরুষ": "male", "মহিলা": "female",
@@ -85,7 +85,8 @@ SEX_VALUES: dict[str, str] = {
 ROLE_VALUES: dict[str, str] = {
     **{r: r for r in ROLES},
     "मुखिया": "head", "पति/पत्नी": "spouse", "पत्नी": "spouse", "पति": "spouse", "संतान": "child", "बेटा": "child",
-    "बेटी": "child", "माता/पिता": "parent", "भाई/बहन": "sibling", "पोता/पोती": "grandchild", "अन्य रिश्तेदार": "other_relative",
+    "बेटी": "child", "माता/पिता": "parent", "भाई/बहन": "sibling", "पोता/पोती": "grandchild",
+    "अन्य रिश्तेदार": "other_relative",
     "गैर-रिश्तेदार": "non_relative",
     "খানা প্রধান": "head", "প্রধান": "head", "স্বামী/স্ত্রী": "spouse", "স্ত্রী": "spouse", "স্বামী": "spouse",
     "সন্তান": "child", "ছেলে": "child", "মেয়ে": "child", "পিতা/মাতা": "parent", "ভাই/বোন": "sibling",

@@ -62,6 +62,7 @@ def import_settings() -> ImportSettings:
     return ImportSettings()
 
 
+ANALYZE_AFTER_ROWS = 10_000  # a load this large can change query plans; autovacuum may take minutes
 Progress = Callable[[int], None]  # called with the number of rows read so far
 
 
@@ -121,6 +122,8 @@ async def import_file(
     request_id = request_id_var.get()
     counts.update(await repo.insert_all(who, job_id, request_id, BIRTH_YEAR_WINDOW))
     await repo.write_events(request_id)
+    if counts["persons_created"] >= ANALYZE_AFTER_ROWS:
+        await repo.analyze()
     counts["errors_truncated"] = counts.pop("errors_saved") >= import_settings().max_errors
     counts["duration_seconds"] = round(time.monotonic() - started, 3)
     IMPORT_ROWS.labels("valid").inc(counts["rows_valid"])
@@ -185,7 +188,9 @@ async def _stage_rows(
     return {"rows_total": total, "rows_valid": valid, "rows_invalid": total - valid, "errors_saved": sink.saved}
 
 
-def _validate(validator: RowValidator, row_no: int, values: dict[str, Any], seen: set[str]) -> ValidRow | list[RowError]:
+def _validate(
+    validator: RowValidator, row_no: int, values: dict[str, Any], seen: set[str]
+) -> ValidRow | list[RowError]:
     if values.pop(EXTRA_CELLS, False):
         return [RowError(row_no, "row", "values beyond the last named column")]
     result = validator.validate(row_no, values)

@@ -42,13 +42,14 @@ class ReceivedFile:
 
 
 def too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"The file is larger than the {limit // (1024 * 1024)} MB limit; split it", limit_bytes=limit)
+    megabytes = limit // (1024 * 1024)
+    return PayloadTooLarge(f"The file is larger than the {megabytes} MB limit; split it", limit_bytes=limit)
 
 
 async def receive(chunks: AsyncIterator[bytes], limit: int | None) -> ReceivedFile:
     """Spool an upload, hashing as it arrives; stop reading as soon as it passes ``limit``."""
     digest = hashlib.sha256()
-    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 (returned open)
+    spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
     size = 0
     try:
         async for chunk in chunks:
@@ -145,8 +146,7 @@ def _csv_rows(file: IO[bytes]) -> tuple[list[Any], Iterator[tuple[int, list[Any]
 
     def body() -> Iterator[tuple[int, list[Any]]]:
         try:
-            for index, cells in enumerate(reader, start=2):
-                yield index, cells
+            yield from enumerate(reader, start=2)
         except UnicodeDecodeError as exc:
             raise ValidationProblem("The file is not UTF-8 text after the header row") from exc
         except csv.Error as exc:
