@@ -146,11 +146,28 @@ class EventConsumer:
 
     async def _fetch_and_handle(self, psub: Any, timeout: float) -> int:
         try:
-            msgs: list[Msg] = await psub.fetch(self.batch_size, timeout=timeout)
+            msgs: list[Msg] = await psub.fetch(1, timeout=timeout)
         except (FetchTimeoutError, asyncio.TimeoutError):
             return 0
+        msgs += await self._fetch_available(psub)
         await self.handle(msgs)
         return len(msgs)
+
+    async def _fetch_available(self, psub: Any) -> list[Msg]:
+        """What is already waiting, up to a batch, with at most a 2 ms linger.
+
+        A lingering ``fetch(200, timeout=1)`` can hold messages it has received while it
+        waits for the rest of the batch; under a steady trickle (the benchmark at 1,000
+        events/s) that put p99 commit-to-effect latency near 0.5 s.  Waiting for one message,
+        then taking what is ready, brought it under 100 ms while batches stay large under load.
+        """
+        if self.batch_size <= 1:
+            return []
+        try:
+            more: list[Msg] = await psub.fetch(self.batch_size - 1, timeout=0.002)
+            return more
+        except (FetchTimeoutError, asyncio.TimeoutError):
+            return []
 
     async def handle(self, msgs: list[Msg]) -> None:
         started = time.perf_counter()
