@@ -31,7 +31,19 @@ from gateway.models import SERVICE_NAMES, Principal
 from gateway.openapi import HIDDEN_UPSTREAM_PATHS
 from gateway.ratelimit import Decision, SharedRateLimiter
 from gateway.service import IdentityService
-from kernel.errors import Forbidden, NotFound, Problem, Unauthorized, problem_response
+from kernel.errors import (
+    BadGateway,
+    Forbidden,
+    GatewayTimeout,
+    NotFound,
+    PayloadTooLarge,
+    Problem,
+    RequestTimeout,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+    problem_response,
+)
 
 log = logging.getLogger("gramsetu.gateway.proxy")
 
@@ -52,28 +64,8 @@ _SMALL_BODY = 256 * 1024
 _EXPOSED = b"X-Request-ID, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After"
 
 
-class TooLarge(Problem):
-    status, type_slug, title = 413, "payload-too-large", "Payload too large"
-
-
-class BodyTimeout(Problem):
-    status, type_slug, title = 408, "request-timeout", "Request timeout"
-
-
-class RateLimited(Problem):
-    status, type_slug, title = 429, "too-many-requests", "Too many requests"
-
-
-class BadGateway(Problem):
-    status, type_slug, title = 502, "bad-gateway", "Bad gateway"
-
-
-class GatewayTimeout(Problem):
-    status, type_slug, title = 504, "gateway-timeout", "Gateway timeout"
-
-
-class Unavailable(Problem):
-    status, type_slug, title = 503, "service-unavailable", "Service unavailable"
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"Request bodies on this route are limited to {limit} bytes.", limit_bytes=limit)
 
 
 class ClientGone(Exception):
@@ -287,7 +279,7 @@ class Proxy:
             if not decision.allowed:
                 RATE_LIMITED.labels(name, ctx.client or "other").inc()
                 ctx.extra_headers += decision.headers()
-                raise RateLimited(
+                raise TooManyRequests(
                     f"Rate limit for {name} requests exceeded; retry in {decision.retry_after} s.",
                     route_class=name,
                 )
@@ -305,7 +297,7 @@ class Proxy:
         bulk = any(p in path for p in ("/import", "/bulk"))
         limit = self.config.max_bulk_body_bytes if bulk else self.config.max_body_bytes
         if length is not None and (not length.isdigit() or int(length) > limit):
-            raise TooLarge(f"Request bodies on this route are limited to {limit} bytes.", limit_bytes=limit)
+            raise _too_large(limit)
         chunks: list[bytes] = []
         size = 0
 
@@ -318,7 +310,7 @@ class Proxy:
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > limit:
-                    raise TooLarge(f"Request bodies on this route are limited to {limit} bytes.", limit_bytes=limit)
+                    raise _too_large(limit)
                 chunks.append(chunk)
                 if not message.get("more_body", False):
                     return
@@ -326,7 +318,7 @@ class Proxy:
         try:
             await asyncio.wait_for(read_all(), self.config.body_timeout_seconds)
         except asyncio.TimeoutError as exc:
-            raise BodyTimeout(
+            raise RequestTimeout(
                 f"The request body did not arrive within {self.config.body_timeout_seconds} s."
             ) from exc
         return b"".join(chunks)
@@ -374,7 +366,7 @@ class Proxy:
         for attempt in range(attempts):
             if not breaker.allow():
                 UPSTREAM_FAILURES.labels(service, "circuit_open").inc()
-                raise Unavailable(f"The {service} service is failing; the gateway is shielding it.",
+                raise ServiceUnavailable(f"The {service} service is failing; the gateway is shielding it.",
                                   headers={"Retry-After": str(breaker.retry_after())})
             started = time.perf_counter()
             try:

@@ -94,6 +94,26 @@ class ServiceUnavailable(Problem):
     status, type_slug, title = 503, "service-unavailable", "Service unavailable"
 
 
+class PayloadTooLarge(Problem):
+    status, type_slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class RequestTimeout(Problem):
+    status, type_slug, title = 408, "request-timeout", "Request timeout"
+
+
+class TooManyRequests(Problem):
+    status, type_slug, title = 429, "too-many-requests", "Too many requests"
+
+
+class BadGateway(Problem):
+    status, type_slug, title = 502, "bad-gateway", "Bad gateway"
+
+
+class GatewayTimeout(Problem):
+    status, type_slug, title = 504, "gateway-timeout", "Gateway timeout"
+
+
 def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
     instance = request.url.path if request is not None else None
     return JSONResponse(
