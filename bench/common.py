@@ -24,7 +24,9 @@ import asyncio
 import math
 import os
 import shutil
+import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -297,3 +299,24 @@ async def truncate(database_url: str, tables: list[str]) -> None:
         await conn.execute(f"TRUNCATE {', '.join(tables)}")
     finally:
         await conn.close()
+
+
+def child_env(database_url: str, nats_url: str) -> dict[str, str]:
+    """Environment for a benchmark child process (a service under uvicorn, a load generator)."""
+    env = dict(os.environ)
+    env.update({"GRAMSETU_DATABASE_URL": database_url, "GRAMSETU_NATS_URL": nats_url, "GRAMSETU_LOG_LEVEL": "WARNING",
+                "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)})
+    env.setdefault("GRAMSETU_IDENTITY_SECRET", "bench-identity-secret")
+    return env
+
+
+async def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Wait until the child listens on ``port``; fail at once if it exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server on {port} exited with {proc.returncode}")
+        if port_open("127.0.0.1", port, 0.2):
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"server on {port} did not start")

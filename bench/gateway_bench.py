@@ -27,34 +27,26 @@ import sys
 import time
 from typing import Any
 
-from bench.common import ROOT, env_float, env_int, get_servers, make_row, median, percentile, run_loop
-from gramsetu.embedded import free_port, port_open
+from bench.common import (
+    ROOT,
+    child_env,
+    env_float,
+    env_int,
+    get_servers,
+    make_row,
+    median,
+    percentile,
+    run_loop,
+    wait_ready,
+)
+from gramsetu.embedded import free_port
 
 AREA = "IN-23"
-
-
-def _child_env(database_url: str, nats_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({"GRAMSETU_DATABASE_URL": database_url, "GRAMSETU_NATS_URL": nats_url, "GRAMSETU_LOG_LEVEL": "WARNING",
-                "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)})
-    env.setdefault("GRAMSETU_IDENTITY_SECRET", "bench-identity-secret")
-    return env
 
 
 def _spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "bench.gateway_bench", *args], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-async def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server on {port} exited with {proc.returncode}")
-        if port_open("127.0.0.1", port, 0.2):
-            return
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"server on {port} did not start")
 
 
 async def _load(url: str, headers: dict[str, str], concurrency: int, seconds: float,
@@ -91,7 +83,7 @@ async def run() -> list[dict[str, Any]]:
     from kernel.settings import Settings
 
     servers = await get_servers()
-    env = _child_env(servers.database_url, servers.nats_url)
+    env = child_env(servers.database_url, servers.nats_url)
     settings = Settings(database_url=servers.database_url, nats_url=servers.nats_url,
                         identity_secret=env["GRAMSETU_IDENTITY_SECRET"])
     seconds = env_float("GATEWAY_BENCH_SECONDS", 5.0)
@@ -100,9 +92,9 @@ async def run() -> list[dict[str, Any]]:
     registry_url = f"http://127.0.0.1:{registry_port}"
     procs = [_spawn(["serve", "registry", str(registry_port)], env)]
     try:
-        await _wait_ready(registry_port, procs[0])
+        await wait_ready(registry_port, procs[0])
         procs.append(_spawn(["serve", "gateway", str(gateway_port), registry_url], env))
-        await _wait_ready(gateway_port, procs[1])
+        await wait_ready(gateway_port, procs[1])
         direct_headers = await _seed(registry_url, settings.identity_secret)
         client = await provision_client(f"bench-{os.getpid()}-{int(time.time())}", ["registry:read"], ["IN"],
                                         rate_per_minute=60_000_000, settings=settings)
