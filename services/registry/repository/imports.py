@@ -28,19 +28,22 @@ from services.registry.models.imports import import_error, import_job
 from services.registry.repository.common import all_rows, one_or_none
 
 PERSON_STAGE_COLUMNS = (
-    "id", "row", "client_ref", "household_ref", "role", "area_code", "address", "address_local", "latitude",
+    "id", "household_id", "membership_id", "event_id",
+    "row", "client_ref", "household_ref", "role", "area_code", "address", "address_local", "latitude",
     "longitude", "full_name", "name_latin", "name_key", "sex", "birth_date", "birth_date_estimated",
     "birth_date_source", "birth_year", "father_name", "mother_name", "father_key", "mother_key", "disability",
     "pregnant", "occupation", "phones", "preferred_language", "tokens", "id_types",
 )
-IDENTIFIER_STAGE_COLUMNS = ("person_id", "id_type", "form", "lookup_hash", "value_encrypted", "last4", "birth_year")
+IDENTIFIER_STAGE_COLUMNS = (
+    "id", "person_id", "id_type", "form", "lookup_hash", "value_encrypted", "last4", "birth_year",
+)
 ERROR_COLUMNS = ("import_id", "row", "field", "reason")
 
 _STAGING_DDL = """
-DROP TABLE IF EXISTS pg_temp.import_person, pg_temp.import_identifier, pg_temp.import_landed,
-    pg_temp.import_household;
+DROP TABLE IF EXISTS pg_temp.import_person, pg_temp.import_identifier, pg_temp.import_household;
 CREATE TEMP TABLE import_person (
-    id uuid NOT NULL, row integer NOT NULL, client_ref text NOT NULL, household_ref text NOT NULL,
+    id uuid NOT NULL, household_id uuid NOT NULL, membership_id uuid NOT NULL, event_id uuid NOT NULL,
+    row integer NOT NULL, client_ref text NOT NULL, household_ref text NOT NULL,
     role text NOT NULL, area_code varchar(64) COLLATE "C" NOT NULL, address text, address_local text,
     latitude numeric(9, 6), longitude numeric(9, 6), full_name text NOT NULL, name_latin text,
     name_key text NOT NULL, sex text NOT NULL, birth_date date, birth_date_estimated boolean NOT NULL,
@@ -49,10 +52,9 @@ CREATE TEMP TABLE import_person (
     preferred_language text, tokens text[] NOT NULL, id_types text[] NOT NULL
 ) ON COMMIT DROP;
 CREATE TEMP TABLE import_identifier (
-    person_id uuid NOT NULL, id_type text NOT NULL, form text NOT NULL, lookup_hash text NOT NULL,
+    id uuid NOT NULL, person_id uuid NOT NULL, id_type text NOT NULL, form text NOT NULL, lookup_hash text NOT NULL,
     value_encrypted text NOT NULL, last4 text NOT NULL, birth_year integer
 ) ON COMMIT DROP;
-CREATE TEMP TABLE import_landed (id uuid PRIMARY KEY) ON COMMIT DROP;
 CREATE TEMP TABLE import_household (id uuid PRIMARY KEY, client_ref text NOT NULL UNIQUE, created boolean NOT NULL)
     ON COMMIT DROP;
 """
@@ -76,9 +78,9 @@ WHERE s.areas > 1
 
 _INSERT_HOUSEHOLDS = """
 WITH ins AS (
-    INSERT INTO registry.household (client_ref, area_code, address, address_local, latitude, longitude,
+    INSERT INTO registry.household (id, client_ref, area_code, address, address_local, latitude, longitude,
                                     collected_by, created_by, updated_by)
-    SELECT household_ref, area_code, address, address_local, latitude, longitude, $1, $1, $1
+    SELECT household_id, household_ref, area_code, address, address_local, latitude, longitude, $1, $1, $1
     FROM import_person WHERE role = 'head'
     ON CONFLICT (client_ref) WHERE client_ref IS NOT NULL DO NOTHING
     RETURNING id, client_ref)
@@ -92,36 +94,42 @@ WHERE h.client_ref IN (SELECT household_ref FROM import_person)
 ON CONFLICT DO NOTHING
 """
 
+# Staged persons already registered were dropped before; a conflict here means another import
+# landed the same row meanwhile, and the rows that did not land are unstaged (_UNSTAGE_NOT_LANDED).
 _INSERT_PERSONS = """
-WITH ins AS (
-    INSERT INTO registry.person (id, client_ref, area_code, full_name, name_latin, name_key, sex, birth_date,
-        birth_date_estimated, birth_date_source, birth_year, father_name, mother_name, father_key, mother_key,
-        disability, pregnant, occupation, phones, preferred_language, created_by, updated_by)
-    SELECT id, client_ref, area_code, full_name, name_latin, name_key, sex, birth_date, birth_date_estimated,
-        birth_date_source, birth_year, father_name, mother_name, father_key, mother_key, disability, pregnant,
-        occupation, phones, preferred_language, $1, $1
-    FROM import_person
-    ON CONFLICT (client_ref) WHERE client_ref IS NOT NULL DO NOTHING
-    RETURNING id)
-INSERT INTO import_landed (id) SELECT id FROM ins
+INSERT INTO registry.person (id, client_ref, area_code, full_name, name_latin, name_key, sex, birth_date,
+    birth_date_estimated, birth_date_source, birth_year, father_name, mother_name, father_key, mother_key,
+    disability, pregnant, occupation, phones, preferred_language, created_by, updated_by)
+SELECT id, client_ref, area_code, full_name, name_latin, name_key, sex, birth_date, birth_date_estimated,
+    birth_date_source, birth_year, father_name, mother_name, father_key, mother_key, disability, pregnant,
+    occupation, phones, preferred_language, $1, $1
+FROM import_person
+ON CONFLICT (client_ref) WHERE client_ref IS NOT NULL DO NOTHING
+"""
+
+_UNSTAGE_NOT_LANDED = """
+WITH gone AS (
+    DELETE FROM import_person s WHERE NOT EXISTS (SELECT 1 FROM registry.person p WHERE p.id = s.id) RETURNING s.id)
+DELETE FROM import_identifier i USING gone WHERE i.person_id = gone.id
 """
 
 _INSERT_MEMBERSHIPS = """
-INSERT INTO registry.membership (household_id, person_id, role, created_by)
-SELECT h.id, s.id, s.role, $1
-FROM import_person s JOIN import_landed l ON l.id = s.id JOIN import_household h ON h.client_ref = s.household_ref
+INSERT INTO registry.membership (id, household_id, person_id, role, created_by)
+SELECT s.membership_id, h.id, s.id, s.role, $1
+FROM import_person s JOIN import_household h ON h.client_ref = s.household_ref
 """
 
 _INSERT_TOKENS = """
 INSERT INTO registry.person_name_token (person_id, token, area_code)
 SELECT s.id, t.token, s.area_code
-FROM import_person s JOIN import_landed l ON l.id = s.id, unnest(s.tokens) AS t(token)
+FROM import_person s, unnest(s.tokens) AS t(token)
 """
 
 _INSERT_IDENTIFIERS = """
-INSERT INTO registry.identifier (person_id, id_type, form, lookup_hash, value_encrypted, last4, birth_year, created_by)
-SELECT i.person_id, i.id_type, i.form, i.lookup_hash, i.value_encrypted, i.last4, i.birth_year, $1
-FROM import_identifier i JOIN import_landed l ON l.id = i.person_id
+INSERT INTO registry.identifier (id, person_id, id_type, form, lookup_hash, value_encrypted, last4, birth_year,
+                                 created_by)
+SELECT i.id, i.person_id, i.id_type, i.form, i.lookup_hash, i.value_encrypted, i.last4, i.birth_year, $1
+FROM import_identifier i
 """
 
 _HISTORY = """
@@ -130,7 +138,7 @@ SELECT 'person', s.id, 1, 'create',
        jsonb_build_object('import', jsonb_build_object('from', NULL, 'to', jsonb_build_object('id', $2::text,
                                                                                           'row', s.row))),
        'bulk import', $1, $3
-FROM import_person s JOIN import_landed l ON l.id = s.id
+FROM import_person s
 UNION ALL
 SELECT 'household', h.id, 1, 'create',
        jsonb_build_object('import', jsonb_build_object('from', NULL, 'to', jsonb_build_object('id', $2::text))),
@@ -142,7 +150,7 @@ FROM import_household h WHERE h.created
 _TOUCH_EXISTING = """
 WITH touched AS (
     SELECT DISTINCT h.id FROM import_household h
-    JOIN import_person s ON s.household_ref = h.client_ref JOIN import_landed l ON l.id = s.id
+    JOIN import_person s ON s.household_ref = h.client_ref
     WHERE NOT h.created),
 upd AS (
     UPDATE registry.household h SET version = h.version + 1, survey_status = 'collected', return_reason = NULL,
@@ -166,7 +174,6 @@ INSERT INTO registry.duplicate_candidate (person_a, person_b, reason, details, a
 SELECT DISTINCT least(n.person_id, o.person_id), greatest(n.person_id, o.person_id), 'same_identifier',
        jsonb_build_object('id_type', n.id_type), registry.import_common_area(np.area_code, op.area_code)
 FROM import_identifier n
-JOIN import_landed l ON l.id = n.person_id
 JOIN registry.person np ON np.id = n.person_id
 JOIN registry.identifier o ON o.id_type = n.id_type AND o.lookup_hash = n.lookup_hash AND o.ended_at IS NULL
      AND o.person_id <> n.person_id
@@ -182,7 +189,6 @@ SELECT DISTINCT least(n.id, o.id), greatest(n.id, o.id), 'same_name_parents_birt
                           'name_key', n.name_key),
        registry.import_common_area(n.area_code, o.area_code)
 FROM import_person n
-JOIN import_landed l ON l.id = n.id
 JOIN registry.person o ON o.name_key = n.name_key AND o.birth_year BETWEEN n.birth_year - $1 AND n.birth_year + $1
      AND o.father_key = n.father_key AND o.mother_key = n.mother_key AND o.status = 'active' AND o.id <> n.id
 WHERE n.birth_year IS NOT NULL AND (n.father_key <> '' OR n.mother_key <> '')
@@ -197,14 +203,13 @@ _ENVELOPE = """jsonb_build_object('id', e.event_id, 'type', $1::text, 'source', 
 _PERSON_EVENTS = f"""
 INSERT INTO registry.outbox (id, subject, payload, headers)
 SELECT e.event_id, $1, {_ENVELOPE}, $4::jsonb
-FROM (SELECT gen_random_uuid() AS event_id, jsonb_build_object(
+FROM (SELECT s.event_id, jsonb_build_object(
         'person_id', s.id, 'household_id', h.id, 'area_code', s.area_code, 'full_name', s.full_name, 'sex', s.sex,
         'birth_date', s.birth_date, 'birth_date_estimated', s.birth_date_estimated, 'birth_year', s.birth_year,
         'disability', s.disability, 'pregnant', s.pregnant, 'phones', to_jsonb(s.phones),
         'preferred_language', s.preferred_language, 'status', 'active', 'identifier_types', to_jsonb(s.id_types),
         'version', 1) AS data
-      FROM import_person s JOIN import_landed l ON l.id = s.id
-      JOIN import_household h ON h.client_ref = s.household_ref) e
+      FROM import_person s JOIN import_household h ON h.client_ref = s.household_ref) e
 """
 
 _HOUSEHOLD_EVENTS = f"""
@@ -218,7 +223,7 @@ WITH members AS (
     GROUP BY mm.household_id),
 touched AS (
     SELECT h.id FROM import_household h WHERE h.created = $5 AND (h.created OR h.client_ref IN (
-        SELECT s.household_ref FROM import_person s JOIN import_landed l ON l.id = s.id)))
+        SELECT s.household_ref FROM import_person s)))
 INSERT INTO registry.outbox (id, subject, payload, headers)
 SELECT e.event_id, $1, {_ENVELOPE}, $4::jsonb
 FROM (SELECT gen_random_uuid() AS event_id, jsonb_build_object(
@@ -319,11 +324,14 @@ class ImportRepository:
     async def drop_existing_persons(self) -> int:
         """Rows whose person is already registered (a re-upload): left as they are, counted."""
         conn = await raw_connection(self.session)
-        status = await conn.execute(
-            "DELETE FROM import_person s USING registry.person p WHERE p.client_ref = s.client_ref"
-        )
-        await conn.execute("ANALYZE import_person")  # the planner has no statistics for temp tables otherwise
-        return _count(status)
+        existing = int(await conn.fetchval(
+            "WITH gone AS (DELETE FROM import_person s USING registry.person p WHERE p.client_ref = s.client_ref "
+            "RETURNING s.id), _ AS (DELETE FROM import_identifier i USING gone WHERE i.person_id = gone.id) "
+            "SELECT count(*) FROM gone"
+        ))
+        # The planner has no statistics for temp tables otherwise; the join and group keys are enough.
+        await conn.execute("ANALYZE import_person (household_ref, client_ref, role)")
+        return existing
 
     async def bad_households(self) -> list[asyncpg.Record]:
         conn = await raw_connection(self.session)
@@ -332,7 +340,10 @@ class ImportRepository:
     async def unstage_households(self, refs: list[str]) -> list[asyncpg.Record]:
         conn = await raw_connection(self.session)
         return list(await conn.fetch(
-            "DELETE FROM import_person WHERE household_ref = ANY($1::text[]) RETURNING row, household_ref, role",
+            "WITH gone AS (DELETE FROM import_person WHERE household_ref = ANY($1::text[]) "
+            "RETURNING id, row, household_ref, role), "
+            "_ AS (DELETE FROM import_identifier i USING gone WHERE i.person_id = gone.id) "
+            "SELECT row, household_ref, role FROM gone",
             refs,
         ))
 
@@ -344,7 +355,9 @@ class ImportRepository:
         created = _count(await conn.execute(_INSERT_HOUSEHOLDS, actor))
         await conn.execute(_EXISTING_HOUSEHOLDS)
         persons = _count(await conn.execute(_INSERT_PERSONS, actor))
-        await conn.execute("ANALYZE import_landed; ANALYZE import_household; ANALYZE import_identifier")
+        if persons < int(await conn.fetchval("SELECT count(*) FROM import_person")):
+            await conn.execute(_UNSTAGE_NOT_LANDED)
+        await conn.execute("ANALYZE import_household; ANALYZE import_identifier (person_id, id_type, lookup_hash)")
         await conn.execute(_INSERT_MEMBERSHIPS, actor)
         await conn.execute(_INSERT_TOKENS)
         await conn.execute(_INSERT_IDENTIFIERS, actor)

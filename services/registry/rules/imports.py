@@ -22,6 +22,8 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
+from phonenumbers import PhoneMetadata
+
 from kernel.areas import InvalidAreaCode, is_within_any, parse_area_code
 from services.registry.rules.identifiers import (
     IdType,
@@ -31,7 +33,7 @@ from services.registry.rules.identifiers import (
     normalise_phone,
     parse_identifier,
 )
-from services.registry.rules.names import name_tokens
+from services.registry.rules.names import keep_name, name_parts
 
 # Canonical column -> (English label, Hindi label, Bengali label).  The English label is the key.
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -191,19 +193,20 @@ class ValidRow:
 
 
 @lru_cache(maxsize=200_000)
-def _word_tokens(word: str) -> tuple[str, ...]:
-    return tuple(name_tokens(word))
+def _word_parts(word: str) -> tuple[tuple[str, bool], ...]:
+    return tuple(name_parts(word))
 
 
 def fast_name_tokens(name: str) -> list[str]:
     """``name_tokens(name)``, cached per word: names repeat their words across a population.
 
     Equal to :func:`~services.registry.rules.names.name_tokens` because script runs and token
-    separators never span whitespace (checked by the tests)."""
-    out: list[str] = []
+    separators never span whitespace (checked by the tests); honorifics are dropped over the
+    whole name, as there."""
+    parts: list[tuple[str, bool]] = []
     for word in name.split():
-        out.extend(_word_tokens(word))
-    return out
+        parts.extend(_word_parts(word))
+    return keep_name(parts)
 
 
 def fast_name_key(name: str) -> str:
@@ -229,7 +232,7 @@ class RowValidator:
         def fail(column: str, reason: str) -> None:
             errors.append(RowError(row_no, column, reason))
 
-        text = {k: _text(v) for k, v in values.items()}
+        text = {k: (v.strip() or None) if type(v) is str else _text(v) for k, v in values.items()}
         household_ref = text.get("household_ref")
         if not household_ref or not _REF.match(household_ref):
             fail("household_ref", "required: 1-60 letters, digits or _ . : -")
@@ -444,7 +447,45 @@ def _phones(raw: str | None, region: str, fail: Any) -> list[str]:
     out: list[str] = []
     for part in parts:
         try:
-            out.append(normalise_phone(part, region))
+            out.append(fast_normalise_phone(part, region) or normalise_phone(part, region))
         except InvalidIdentifier as exc:
             fail("phone", exc.reason)
     return list(dict.fromkeys(out))
+
+
+# The forms survey sheets almost always hold: +880/+91 followed by the national number, or the
+# national mobile number (BD with its trunk 0).  ASCII digits only ([0-9], not \d).
+_E164_FORM = re.compile(r"\+(880|91)([0-9]{10})")
+_NATIONAL_FORM = {"BD": re.compile(r"0(1[0-9]{9})"), "IN": re.compile(r"([6-9][0-9]{9})")}
+_COUNTRY_CODES = {"880": "BD", "91": "IN", "BD": "880", "IN": "91"}
+
+
+@lru_cache(maxsize=2)
+def _mobile_patterns(region: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """phonenumbers' own patterns for the region: any number and mobile numbers (national digits)."""
+    metadata = PhoneMetadata.metadata_for_region(region)
+    assert metadata is not None and metadata.general_desc is not None and metadata.mobile is not None
+    return (re.compile(metadata.general_desc.national_number_pattern or "(?!)"),
+            re.compile(metadata.mobile.national_number_pattern or "(?!)"))
+
+
+def fast_normalise_phone(raw: str, region: str) -> str | None:
+    """E.164 for a valid Bangladeshi or Indian mobile number in a common form, else None.
+
+    ``normalise_phone`` (phonenumbers) costs ~18 µs a number; this costs ~1 µs and answers only
+    when it is sure: a number it returns is what phonenumbers returns (property-tested), and
+    anything else (other forms, landlines, invalid numbers) is left to phonenumbers."""
+    match = _E164_FORM.fullmatch(raw)
+    if match:
+        code, national = match.groups()
+        region = _COUNTRY_CODES[code]
+    else:
+        form = _NATIONAL_FORM.get(region)
+        match = form.fullmatch(raw) if form else None
+        if match is None:
+            return None
+        code, national = _COUNTRY_CODES[region], match.group(1)
+    general, mobile = _mobile_patterns(region)
+    if general.fullmatch(national) and mobile.fullmatch(national):
+        return f"+{code}{national}"
+    return None
