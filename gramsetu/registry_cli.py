@@ -97,6 +97,23 @@ def import_command(
         console.print(table)
 
 
+async def _rekey(batch_size: int) -> int:
+    from services.registry.service.names_rekey import rekey_names
+
+    engine = make_engine(_database_url(), pool_size=1, max_overflow=0)
+    try:
+        async with transaction(make_sessionmaker(engine)) as session:
+            return await rekey_names(session, batch_size=batch_size)
+    finally:
+        await engine.dispose()
+
+
+@registry_app.command("rekey-names")
+def rekey_names_command(batch_size: int = typer.Option(2000, min=1, help="Persons per batch")) -> None:
+    """Recompute stored name keys and search tokens with the current name rules (run after they change)."""
+    console.print(f"{asyncio.run(_rekey(batch_size)):,} persons re-keyed")
+
+
 def demo_data(
     area: list[str] = typer.Option(..., "--area", help="Area code(s) to fill; households are spread over them"),
     count: int = typer.Option(100, "--count", min=1, help="Households to generate"),

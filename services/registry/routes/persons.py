@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+import asyncpg
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel
 
 from kernel.db import DbSession
@@ -13,6 +14,7 @@ from services.registry.routes.common import AreaQuery, Limit, Offset, Purpose, R
 from services.registry.schemas.identifiers import IdentifierEnd, IdentifierIn, LookupRequest
 from services.registry.schemas.persons import DeathReport, HistoryPage, PersonOut, PersonPage, PersonUpdate
 from services.registry.schemas.queries import AgeCheckOut, AgeCheckRequest
+from services.registry.service import lookup as lookup_service
 from services.registry.service import persons, queries
 
 router = APIRouter(prefix="/persons", tags=["persons"])
@@ -22,10 +24,18 @@ class LookupResult(BaseModel):
     items: list[PersonOut]
 
 
+async def _pool(request: Request) -> asyncpg.Pool:
+    return request.app.state.runtime.pool  # type: ignore[no-any-return]
+
+
 @router.post("/lookup", response_model=LookupResult,
              summary="Find a person by any identifier (sent in the body, never in the URL)")
-async def lookup(body: LookupRequest, session: DbSession, identity: Reader, purpose: Purpose) -> LookupResult:
-    return LookupResult(items=await queries.lookup(session, identity, body, purpose))
+async def lookup(
+    body: LookupRequest, identity: Reader, purpose: Purpose, pool: Annotated[asyncpg.Pool, Depends(_pool)]
+) -> Response:
+    # The hot path (issue #3): one audited statement on the raw pool, JSON written directly;
+    # response_model still documents the body.
+    return Response(await lookup_service.lookup(pool, identity, body, purpose), media_type="application/json")
 
 
 @router.get("/search", response_model=PersonPage,

@@ -5,6 +5,11 @@ reduced to a consonant skeleton with the common equivalences folded (v/w/b, sh/s
 aspirates, nasals), so রহিম, रहीम, Rahim and Raheem all give ``rhm``.  Honorifics and filler
 parts (Md., Begum, Khatun, Sri, ...) are dropped.  The key is deliberately coarse: it selects
 candidates; people confirm the match.
+
+Honorifics are recognised on the spelling (the part transliterated, as bare lower-case
+letters), never on the coarse key: "mo" and Mim, Maya, Mia all have the key ``m``, "md" and
+Madhu ``md``, "late" and Lata ``lt``.  And stripping never removes the whole name: a name made
+only of honorific-like words keeps them, so every name with letters stays searchable.
 """
 
 from __future__ import annotations
@@ -29,11 +34,20 @@ _DIGRAPHS = (
     ("jh", "j"), ("th", "t"), ("dh", "d"), ("bh", "b"), ("sh", "s"), ("ee", "i"), ("oo", "u"),
 )
 _VOWELS = set("aeiouy")
+# Spellings as written (Latin, Bengali, Devanagari); compared after the same transliteration
+# as the name itself, so বেগম (ITRANS "vegama") and Begum both match.
 _HONORIFICS = (
-    "md", "mohd", "mohammad", "muhammad", "mohammed", "begum", "khatun", "sri", "shri", "shree", "smt", "mst",
-    "mosammat", "mosammot", "late", "dr", "mr", "mrs", "ms", "mo", "shrI", "shrImatI", "mosAmmata", "begama",
-    "khAtuna", "mohAmmada",
+    "md", "mohd", "mohammad", "mohammed", "mohammod", "mohamad", "mohamed", "muhammad", "muhammed", "mo", "mst",
+    "most", "mosammat", "mosammot", "musammat", "begum", "khatun", "sri", "shri", "shree", "srimati", "shrimati",
+    "smt", "late", "marhum", "marhuma", "dr", "mr", "mrs", "ms",
+    "মোঃ", "মোহাম্মদ", "মোহাম্মাদ", "মুহাম্মদ", "মোসাম্মৎ", "মোছাম্মৎ", "মোছাঃ", "মোসাঃ", "বেগম", "খাতুন", "শ্রী",
+    "শ্রীমতী", "শ্রীমতি", "মরহুম", "মরহুমা", "স্বর্গীয়",
+    "श्री", "श्रीमती", "श्रीमान", "मोहम्मद", "बेगम", "खातून", "स्वर्गीय",
 )
+# Bengali nukta letters, which the transliterator does not know (it splits the word at the
+# nukta): য় is the y-glide, ড় and ঢ় are flapped r.
+_BENGALI_NUKTA = (("\u09af\u09bc", "\u09af"), ("\u09a1\u09bc", "\u09b0"), ("\u09a2\u09bc", "\u09b0"), ("\u09bc", ""))
+_PART_SEPARATOR = re.compile(r"[^\w~.]+|(?<=\w)\.(?=\s|$)")
 
 
 def _script_of(ch: str) -> str | None:
@@ -65,6 +79,9 @@ def to_latin(text: str) -> str:
 
 
 def _from_itrans(text: str, scheme: str) -> str:
+    if scheme == sanscript.BENGALI:
+        for src, dst in _BENGALI_NUKTA:
+            text = text.replace(src, dst)
     out = sanscript.transliterate(text, scheme, sanscript.ITRANS)
     for src, dst in _ITRANS_MARKS:
         out = out.replace(src, dst)
@@ -102,17 +119,36 @@ def token_key(token: str) -> str:
     return _skeleton(_fold(token))
 
 
+def _plain(part: str) -> str:
+    """A transliterated part as bare lower-case letters: what honorifics are compared on."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", part.lower()) if "a" <= ch <= "z")
+
+
 @lru_cache(maxsize=1)
-def _honorific_keys() -> frozenset[str]:
-    return frozenset(token_key(h) for h in _HONORIFICS)
+def _honorifics() -> frozenset[str]:
+    return frozenset(_plain(to_latin(h)) for h in _HONORIFICS)
+
+
+@lru_cache(maxsize=8192)
+def _part(part: str) -> tuple[str, bool]:
+    return token_key(part), _plain(part) in _honorifics()
+
+
+def name_parts(name: str) -> list[tuple[str, bool]]:
+    """(phonetic key, is an honorific) for every part of the name that has letters, in order."""
+    parts = (_part(p) for p in _PART_SEPARATOR.split(to_latin(name)) if p)
+    return [p for p in parts if p[0]]
+
+
+def keep_name(parts: list[tuple[str, bool]]) -> list[str]:
+    """The keys without honorifics, unless that would leave nothing of the name."""
+    kept = [key for key, honorific in parts if not honorific]
+    return kept or [key for key, _ in parts]
 
 
 def name_tokens(name: str) -> list[str]:
     """Phonetic keys of the meaningful parts of a name, in order, honorifics removed."""
-    latin = to_latin(name)
-    keys = [token_key(part) for part in re.split(r"[^\w~.]+|(?<=\w)\.(?=\s|$)", latin) if part]
-    stop = _honorific_keys()
-    return [k for k in keys if k and k not in stop]
+    return keep_name(name_parts(name))
 
 
 def name_key(name: str) -> str:

@@ -20,7 +20,7 @@ from services.registry.rules.ages import AgeEvidence, Answer, age_on, check_lega
 from services.registry.rules.identifiers import mask
 from services.registry.rules.names import name_tokens
 from services.registry.schemas.identifiers import LookupRequest
-from services.registry.schemas.persons import PersonOut, PersonSummary
+from services.registry.schemas.persons import PersonSummary
 from services.registry.schemas.queries import (
     AgeCheckOut,
     AgeCheckRequest,
@@ -32,7 +32,7 @@ from services.registry.schemas.queries import (
 )
 from services.registry.service import identifiers
 from services.registry.service.common import audit, group_identifiers, person_summary, region_of
-from services.registry.service.persons import to_out
+from services.registry.service.lookup import area_hint
 from services.registry.settings import get_registry_settings
 
 ID_LABELS = {"bd_brn": "BRN", "bd_nid": "17-digit NID"}
@@ -51,27 +51,7 @@ async def _holders(session: AsyncSession, identity: Identity, body: LookupReques
     return [r for r in rows if r is not None]
 
 
-def _area_hint(identity: Identity, body: LookupRequest) -> str:
-    # Phone numbers in national form need a region: take it from the ID type or the caller's scope.
-    if body.type.value.startswith("bd_"):
-        return "BD"
-    return identity.area_scope[0] if identity.area_scope else "IN"
-
-
-async def lookup(session: AsyncSession, identity: Identity, body: LookupRequest, purpose: str) -> list[PersonOut]:
-    rows = await _holders(session, identity, body, _area_hint(identity, body))
-    if not rows:
-        raise NotFound("No person with this identifier in your area.")
-    await audit(
-        session,
-        identity,
-        "person",
-        [r["id"] for r in rows],
-        action="lookup",
-        purpose=purpose,
-        details={"id_type": body.type.value},
-    )
-    return [await to_out(session, r, live_only=True) for r in rows]
+# POST /persons/lookup itself is service/lookup.py (one audited statement on the hot path).
 
 
 async def search(
@@ -203,7 +183,7 @@ def priority_csv(result: PriorityList) -> str:
 async def age_check(session: AsyncSession, identity: Identity, body: AgeCheckRequest, purpose: str) -> AgeCheckOut:
     today = date.today()
     if body.identifier is not None:
-        rows = await _holders(session, identity, body.identifier, _area_hint(identity, body.identifier))
+        rows = await _holders(session, identity, body.identifier, area_hint(identity, body.identifier))
     else:
         assert body.person_id is not None
         found = await PersonRepository(session).get(body.person_id, identity.area_scope)
