@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import os
 import subprocess
 import sys
 import time
@@ -36,8 +35,18 @@ from typing import Any
 
 import asyncpg
 
-from bench.common import ROOT, env_float, env_int, get_servers, make_row, percentile, run_loop
-from gramsetu.embedded import free_port, port_open
+from bench.common import (
+    ROOT,
+    child_env,
+    env_float,
+    env_int,
+    get_servers,
+    make_row,
+    percentile,
+    run_loop,
+    wait_ready,
+)
+from gramsetu.embedded import free_port
 
 UNION = "BD-40-87-90-54"
 WARDS = [f"{UNION}-{n:02d}" for n in range(1, 10)]
@@ -131,25 +140,6 @@ async def import_rate(database_url: str, path: Path) -> tuple[float, dict[str, A
 # ---------------------------------------------------------------- lookup
 
 
-def _child_env(database_url: str, nats_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({"GRAMSETU_DATABASE_URL": database_url, "GRAMSETU_NATS_URL": nats_url, "GRAMSETU_LOG_LEVEL": "WARNING",
-                "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)})
-    env.setdefault("GRAMSETU_IDENTITY_SECRET", "bench-identity-secret")
-    return env
-
-
-async def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"registry on {port} exited with {proc.returncode}")
-        if port_open("127.0.0.1", port, 0.2):
-            return
-        await asyncio.sleep(0.1)
-    raise TimeoutError(f"registry on {port} did not start")
-
-
 def _lookup_values(path: Path, count: int) -> list[str]:
     values: list[str] = []
     with path.open(encoding="utf-8", newline="") as fh:
@@ -169,11 +159,11 @@ def _spawn_registry(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
 async def lookup_latency(database_url: str, nats_url: str, path: Path) -> dict[str, Any]:
     from kernel.auth import Identity, sign_identity
 
-    env = _child_env(database_url, nats_url)
+    env = child_env(database_url, nats_url)
     port = free_port()
     proc = _spawn_registry(port, env)
     try:
-        await _wait_ready(port, proc)
+        await wait_ready(port, proc)
         identity = Identity(subject="bench", kind="user", roles=["ward_member"], scopes=["registry:read"],
                             area_scope=[UNION], expires_at=time.time() + 3600)
         spec = {
