@@ -150,50 +150,29 @@ def group_identifiers(rows: Sequence[Mapping[Any, Any]]) -> dict[uuid.UUID, list
 
 
 def person_summary(row: Mapping[Any, Any], identifiers: list[IdentifierOut]) -> PersonSummary:
-    return PersonSummary(
-        id=row["id"],
-        area_code=row["area_code"],
-        household_id=row.get("household_id"),
-        role=row.get("role"),
-        full_name=row["full_name"],
-        name_latin=row["name_latin"],
-        sex=row["sex"],
-        age=age_of(row),
-        age_estimated=bool(row["birth_date_estimated"]),
-        status=row["status"],
-        phones_masked=[mask(p) for p in row["phones"]],
-        identifiers=identifiers,
-        version=row["version"],
+    return PersonSummary.model_validate(
+        {
+            **row,
+            "household_id": row.get("household_id"),
+            "role": row.get("role"),
+            "age": age_of(row),
+            "age_estimated": bool(row["birth_date_estimated"]),
+            "phones_masked": [mask(p) for p in row["phones"]],
+            "identifiers": identifiers,
+        }
     )
 
 
 def person_out(row: Mapping[Any, Any], identifiers: list[IdentifierOut]) -> PersonOut:
-    return PersonOut(
-        id=row["id"],
-        area_code=row["area_code"],
-        household_id=row.get("household_id"),
-        role=row.get("role"),
-        full_name=row["full_name"],
-        name_latin=row["name_latin"],
-        sex=row["sex"],
-        birth_date=row["birth_date"],
-        birth_date_estimated=row["birth_date_estimated"],
-        birth_date_source=row["birth_date_source"],
-        age=age_of(row),
-        father_name=row["father_name"],
-        mother_name=row["mother_name"],
-        disability=row["disability"],
-        pregnant=row["pregnant"],
-        occupation=row["occupation"],
-        phones=list(row["phones"]),
-        preferred_language=row["preferred_language"],
-        status=row["status"],
-        deceased_on=row["deceased_on"],
-        merged_into=row["merged_into"],
-        version=row["version"],
-        identifiers=identifiers,
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
+    return PersonOut.model_validate(
+        {
+            **row,
+            "household_id": row.get("household_id"),
+            "role": row.get("role"),
+            "age": age_of(row),
+            "phones": list(row["phones"]),
+            "identifiers": identifiers,
+        }
     )
 
 
