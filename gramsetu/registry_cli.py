@@ -51,6 +51,8 @@ def _summary(job: Any, reused: bool) -> Table:
                 "households_created", "households_updated", "duplicates_flagged"):
         table.add_row(key.replace("_", " "), str(job[key]))
     table.add_row("seconds", f"{job['duration_seconds']:.1f}")
+    if job.get("search_index") == "pending":  # a large import: the registry service's scheduler builds it
+        table.add_row("name search / duplicate flags", "pending (background job)")
     return table
 
 

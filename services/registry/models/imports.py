@@ -47,7 +47,13 @@ import_job = Table(
     Column("duration_seconds", Float, nullable=False, server_default=text("0")),
     Column("created_by", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    # Name tokens and duplicate flags of a large import come from a job after it commits (migration 0005).
+    Column("search_index", Text, nullable=False, server_default=text("'done'")),
+    Column("search_indexed_at", DateTime(timezone=True), nullable=True),
+    Column("index_next", UUID(as_uuid=True), nullable=True),  # the job's cursor over the import's person ids
+    Column("index_last", UUID(as_uuid=True), nullable=True),
     CheckConstraint("file_format IN ('csv', 'xlsx')", name="ck_import_job_format"),
+    CheckConstraint("search_index IN ('pending', 'done')", name="ck_import_job_search_index"),
     Index("uq_import_job_file_area", "file_sha256", "area_code", unique=True),
     Index("ix_import_job_area_code", "area_code", "created_at"),
     schema=SCHEMA,

@@ -32,7 +32,7 @@ PERSON_STAGE_COLUMNS = (
     "row", "client_ref", "household_ref", "role", "area_code", "address", "address_local", "latitude",
     "longitude", "full_name", "name_latin", "name_key", "sex", "birth_date", "birth_date_estimated",
     "birth_date_source", "birth_year", "father_name", "mother_name", "father_key", "mother_key", "disability",
-    "pregnant", "occupation", "phones", "preferred_language", "tokens", "id_types",
+    "pregnant", "occupation", "phones", "preferred_language", "id_types",
 )
 IDENTIFIER_STAGE_COLUMNS = (
     "id", "person_id", "id_type", "form", "lookup_hash", "value_encrypted", "last4", "birth_year",
@@ -49,7 +49,7 @@ CREATE TEMP TABLE import_person (
     name_key text NOT NULL, sex text NOT NULL, birth_date date, birth_date_estimated boolean NOT NULL,
     birth_date_source text, birth_year integer, father_name text, mother_name text, father_key text NOT NULL,
     mother_key text NOT NULL, disability text, pregnant boolean NOT NULL, occupation text, phones text[] NOT NULL,
-    preferred_language text, tokens text[] NOT NULL, id_types text[] NOT NULL
+    preferred_language text, id_types text[] NOT NULL
 ) ON COMMIT DROP;
 CREATE TEMP TABLE import_identifier (
     id uuid NOT NULL, person_id uuid NOT NULL, id_type text NOT NULL, form text NOT NULL, lookup_hash text NOT NULL,
@@ -113,16 +113,16 @@ WITH gone AS (
 DELETE FROM import_identifier i USING gone WHERE i.person_id = gone.id
 """
 
-_INSERT_MEMBERSHIPS = """
-INSERT INTO registry.membership (id, household_id, person_id, role, created_by)
-SELECT s.membership_id, h.id, s.id, s.role, $1
-FROM import_person s JOIN import_household h ON h.client_ref = s.household_ref
+# Rows joining a household that already exists (or that another import created meanwhile) take its id.
+_REPOINT_TO_EXISTING = """
+UPDATE import_person s SET household_id = h.id FROM import_household h
+WHERE NOT h.created AND h.client_ref = s.household_ref AND s.household_id <> h.id
 """
 
-_INSERT_TOKENS = """
-INSERT INTO registry.person_name_token (person_id, token, area_code)
-SELECT s.id, t.token, s.area_code
-FROM import_person s, unnest(s.tokens) AS t(token)
+_INSERT_MEMBERSHIPS = """
+INSERT INTO registry.membership (id, household_id, person_id, role, created_by)
+SELECT s.membership_id, s.household_id, s.id, s.role, $1
+FROM import_person s
 """
 
 _INSERT_IDENTIFIERS = """
@@ -169,32 +169,6 @@ hist AS (
 SELECT count(*) FROM upd
 """
 
-_FLAG_SAME_IDENTIFIER = """
-INSERT INTO registry.duplicate_candidate (person_a, person_b, reason, details, area_code)
-SELECT DISTINCT least(n.person_id, o.person_id), greatest(n.person_id, o.person_id), 'same_identifier',
-       jsonb_build_object('id_type', n.id_type), registry.import_common_area(np.area_code, op.area_code)
-FROM import_identifier n
-JOIN registry.person np ON np.id = n.person_id
-JOIN registry.identifier o ON o.id_type = n.id_type AND o.lookup_hash = n.lookup_hash AND o.ended_at IS NULL
-     AND o.person_id <> n.person_id
-JOIN registry.person op ON op.id = o.person_id AND op.status <> 'merged'
-ON CONFLICT DO NOTHING
-"""
-
-_FLAG_SAME_NAME_PARENTS = """
-INSERT INTO registry.duplicate_candidate (person_a, person_b, reason, details, area_code)
-SELECT DISTINCT least(n.id, o.id), greatest(n.id, o.id), 'same_name_parents_birth_year',
-       jsonb_build_object('birth_years', jsonb_build_array(least(n.birth_year, o.birth_year),
-                                                           greatest(n.birth_year, o.birth_year)),
-                          'name_key', n.name_key),
-       registry.import_common_area(n.area_code, o.area_code)
-FROM import_person n
-JOIN registry.person o ON o.name_key = n.name_key AND o.birth_year BETWEEN n.birth_year - $1 AND n.birth_year + $1
-     AND o.father_key = n.father_key AND o.mother_key = n.mother_key AND o.status = 'active' AND o.id <> n.id
-WHERE n.birth_year IS NOT NULL AND (n.father_key <> '' OR n.mother_key <> '')
-ON CONFLICT DO NOTHING
-"""
-
 # The envelope kernel.outbox.envelope_for writes, built in SQL for every imported row at once;
 # the data objects carry exactly the contract fields (checked by the tests against the models).
 _ENVELOPE = """jsonb_build_object('id', e.event_id, 'type', $1::text, 'source', 'registry', 'occurred_at', $2::text,
@@ -204,14 +178,33 @@ _PERSON_EVENTS = f"""
 INSERT INTO registry.outbox (id, subject, payload, headers)
 SELECT e.event_id, $1, {_ENVELOPE}, $4::jsonb
 FROM (SELECT s.event_id, jsonb_build_object(
-        'person_id', s.id, 'household_id', h.id, 'area_code', s.area_code, 'full_name', s.full_name, 'sex', s.sex,
+        'person_id', s.id, 'household_id', s.household_id, 'area_code', s.area_code, 'full_name', s.full_name,
+        'sex', s.sex,
         'birth_date', s.birth_date, 'birth_date_estimated', s.birth_date_estimated, 'birth_year', s.birth_year,
         'disability', s.disability, 'pregnant', s.pregnant, 'phones', to_jsonb(s.phones),
         'preferred_language', s.preferred_language, 'status', 'active', 'identifier_types', to_jsonb(s.id_types),
         'version', 1) AS data
-      FROM import_person s JOIN import_household h ON h.client_ref = s.household_ref) e
+      FROM import_person s) e
 """
 
+# New households: every member is a staged row, so the members come from staging, not the tables just written.
+_HOUSEHOLD_CREATED_EVENTS = f"""
+WITH members AS (
+    SELECT s.household_id, (array_agg(s.id) FILTER (WHERE s.role = 'head'))[1] AS head,
+           jsonb_agg(s.id ORDER BY s.role <> 'head', s.birth_date NULLS LAST, s.id) AS members
+    FROM import_person s GROUP BY s.household_id)
+INSERT INTO registry.outbox (id, subject, payload, headers)
+SELECT e.event_id, $1, {_ENVELOPE}, $4::jsonb
+FROM (SELECT gen_random_uuid() AS event_id, jsonb_build_object(
+        'household_id', hh.id, 'area_code', hh.area_code, 'status', hh.status, 'survey_status', hh.survey_status,
+        'head_person_id', m.head, 'member_ids', m.members, 'version', hh.version) AS data
+      FROM import_household h
+      JOIN members m ON m.household_id = h.id
+      JOIN registry.household hh ON hh.id = h.id
+      WHERE h.created) e
+"""
+
+# Existing households that gained members: all their live members, old and new.
 _HOUSEHOLD_EVENTS = f"""
 WITH members AS (
     SELECT mm.household_id, (array_agg(mm.person_id) FILTER (WHERE mm.role = 'head'))[1] AS head,
@@ -349,24 +342,27 @@ class ImportRepository:
 
     # ---------------------------------------------------------------- the real tables
 
-    async def insert_all(self, actor: str, job_id: uuid.UUID, request_id: str | None,
-                         birth_year_window: int) -> dict[str, int]:
+    async def insert_all(self, actor: str, job_id: uuid.UUID, request_id: str | None) -> dict[str, int]:
         conn = await raw_connection(self.session)
         created = _count(await conn.execute(_INSERT_HOUSEHOLDS, actor))
-        await conn.execute(_EXISTING_HOUSEHOLDS)
+        if _count(await conn.execute(_EXISTING_HOUSEHOLDS)):
+            await conn.execute(_REPOINT_TO_EXISTING)
         persons = _count(await conn.execute(_INSERT_PERSONS, actor))
         if persons < int(await conn.fetchval("SELECT count(*) FROM import_person")):
             await conn.execute(_UNSTAGE_NOT_LANDED)
         await conn.execute("ANALYZE import_household; ANALYZE import_identifier (person_id, id_type, lookup_hash)")
         await conn.execute(_INSERT_MEMBERSHIPS, actor)
-        await conn.execute(_INSERT_TOKENS)
         await conn.execute(_INSERT_IDENTIFIERS, actor)
         await conn.execute(_HISTORY, actor, str(job_id), request_id)
         updated = int(await conn.fetchval(_TOUCH_EXISTING, actor, str(job_id), request_id) or 0)
-        flagged = _count(await conn.execute(_FLAG_SAME_IDENTIFIER))
-        flagged += _count(await conn.execute(_FLAG_SAME_NAME_PARENTS, birth_year_window))
-        return {"persons_created": persons, "households_created": created, "households_updated": updated,
-                "duplicates_flagged": flagged}
+        return {"persons_created": persons, "households_created": created, "households_updated": updated}
+
+    async def landed_person_range(self) -> tuple[uuid.UUID, uuid.UUID] | None:
+        """The first and last id of the persons this import wrote (time-ordered: one id range)."""
+        conn = await raw_connection(self.session)
+        row = await conn.fetchrow("SELECT (SELECT id FROM import_person ORDER BY id LIMIT 1) AS first, "
+                                  "(SELECT id FROM import_person ORDER BY id DESC LIMIT 1) AS last")
+        return None if row is None or row["first"] is None else (row["first"], row["last"])
 
     async def write_events(self, request_id: str | None) -> int:
         """Person registered / household created / household updated events for what landed."""
@@ -374,8 +370,8 @@ class ImportRepository:
         now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
         headers = json.dumps({"X-Request-ID": request_id} if request_id else {})
         written = _count(await conn.execute(_PERSON_EVENTS, PersonRegistered.subject, now, request_id, headers))
-        written += _count(await conn.execute(_HOUSEHOLD_EVENTS, HouseholdCreated.subject, now, request_id, headers,
-                                             True))
+        written += _count(await conn.execute(_HOUSEHOLD_CREATED_EVENTS, HouseholdCreated.subject, now, request_id,
+                                             headers))
         written += _count(await conn.execute(_HOUSEHOLD_EVENTS, HouseholdUpdated.subject, now, request_id, headers,
                                              False))
         if written:

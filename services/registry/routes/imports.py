@@ -52,7 +52,9 @@ async def get_template_xlsx(identity: Reader, lang: Lang = "en") -> Response:
     "", status_code=201, response_model=ImportJobOut,
     summary="Import a survey sheet (CSV or XLSX as the request body) into an area",
     description="Valid rows land, invalid rows are reported (GET /imports/{id}); the same file again for the "
-                "same area returns the first import (200, reused). Limit: 50 MB.",
+                "same area returns the first import (200, reused). Limit: 50 MB. After a large import "
+                "(search_index: pending) name search and the duplicate queue catch up within seconds; "
+                "GET /imports/{id} shows when they have (search_index: done).",
     responses={200: {"model": ImportJobOut, "description": "This file was already imported for this area"},
                413: {"description": "The file is larger than the limit"},
                415: {"description": "Not a raw CSV/XLSX body"}},

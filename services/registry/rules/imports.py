@@ -188,7 +188,6 @@ class ValidRow:
     occupation: str | None
     phones: list[str]
     preferred_language: str | None
-    tokens: list[str]
     identifiers: list[ParsedId] = field(default_factory=list)
 
 
@@ -275,7 +274,6 @@ class RowValidator:
         if errors:
             return errors
         assert household_ref and member_no is not None and area_code and role and sex and full_name
-        tokens = sorted(set(fast_name_tokens(full_name) + fast_name_tokens(name_latin or "")))
         return ValidRow(
             row=row_no, household_ref=household_ref, client_ref=f"{household_ref}:{member_no}", role=role,
             area_code=area_code, address=address, address_local=address_local, latitude=latitude,
@@ -284,7 +282,7 @@ class RowValidator:
             birth_year=birth_date.year if birth_date else id_year, father_name=father, mother_name=mother,
             father_key=fast_name_key(father or ""), mother_key=fast_name_key(mother or ""), disability=disability,
             pregnant=bool(pregnant), occupation=occupation, phones=phones, preferred_language=language,
-            tokens=tokens, identifiers=parsed_ids,
+            identifiers=parsed_ids,
         )
 
     def _area(self, raw: str | None, fail: Any) -> str | None:

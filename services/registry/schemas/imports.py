@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -28,7 +29,14 @@ class ImportJobOut(BaseModel):
     persons_existing: int = Field(description="Valid rows whose person was already registered (re-upload)")
     households_created: int
     households_updated: int = Field(description="Existing households that gained members")
-    duplicates_flagged: int = Field(description="Possible duplicates queued for review")
+    duplicates_flagged: int = Field(description="Possible duplicates queued for review (so far, while the search "
+                                                "index is pending)")
+    search_index: Literal["pending", "done"] = Field(
+        default="done", description="pending: the imported persons are stored (and their events sent) but a "
+        "background job is still making their names searchable and flagging possible duplicates; see "
+        "search_indexed_at")
+    search_indexed_at: datetime | None = Field(default=None, description="When the search index of a large "
+                                               "import was complete")
     errors_truncated: bool
     duration_seconds: float
     created_by: str

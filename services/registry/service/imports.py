@@ -4,8 +4,10 @@ The fast path: rows are validated in Python with the registry's own rules
 (:mod:`services.registry.rules.imports`), the valid ones are COPYed in chunks into session-local
 staging tables (asyncpg ``copy_records_to_table``), whole-file checks (one head per household,
 households that already exist) run in SQL over the staged rows, and then households, persons,
-memberships, name tokens, identifiers, history, duplicate flags and the outbox events are written
-with set-based ``INSERT ... SELECT``, all in the caller's transaction.  Staged records carry
+memberships, identifiers, history and the outbox events are written with set-based ``INSERT ...
+SELECT``, all in the caller's transaction.  Name tokens and duplicate flags are derived data: a
+large import leaves them to a scheduled job (``imports_index``; the job row says
+``search_index = 'pending'`` until it is done), a small one builds them before it commits.  Staged records carry
 time-ordered ids (``imports_ids``: index inserts append instead of landing on random pages), and
 identifiers are protected exactly as ``service.identifiers`` does it (``imports_crypto``: the same
 Fernet tokens, built more cheaply); phones take a checked fast path (``rules.imports``).  Invalid rows are reported
@@ -41,10 +43,10 @@ from services.registry.repository.areas import AreaRepository
 from services.registry.repository.imports import ImportRepository
 from services.registry.rules.imports import RowError, RowValidator, ValidRow
 from services.registry.service.common import actor
-from services.registry.service.duplicates_detect import BIRTH_YEAR_WINDOW
 from services.registry.service.imports_crypto import FernetWriter
 from services.registry.service.imports_files import EXTRA_CELLS, ReceivedFile, open_sheet
 from services.registry.service.imports_ids import TimeOrderedIds
+from services.registry.service.imports_index import defer, index_now
 from services.registry.settings import get_registry_settings
 
 IMPORT_ROWS = Counter("gramsetu_registry_import_rows_total", "Sheet rows imported, by outcome", ["outcome"])
@@ -62,13 +64,14 @@ class ImportSettings(BaseSettings):
     max_bytes: int = 50 * 1024 * 1024
     chunk_rows: int = 20_000
     max_errors: int = 100_000  # errors kept per job; the counts stay exact beyond it
+    # From this many new persons on, name tokens and duplicate flags are built by a job after commit.
+    defer_index_rows: int = 10_000
 
 
 def import_settings() -> ImportSettings:
     return ImportSettings()
 
 
-ANALYZE_AFTER_ROWS = 10_000  # a load this large can change query plans; autovacuum may take minutes
 Progress = Callable[[int], None]  # called with the number of rows read so far
 
 
@@ -126,16 +129,27 @@ async def import_file(
     counts["rows_valid"] -= rejected
     counts["rows_invalid"] += rejected
     request_id = request_id_var.get()
-    counts.update(await repo.insert_all(who, job_id, request_id, BIRTH_YEAR_WINDOW))
+    counts.update(await repo.insert_all(who, job_id, request_id))
     await repo.write_events(request_id)
-    if counts["persons_created"] >= ANALYZE_AFTER_ROWS:
-        await repo.analyze()
+    await _index_names_and_duplicates(session, repo, job_id, counts["persons_created"])
     counts["errors_truncated"] = counts.pop("errors_saved") >= import_settings().max_errors
     counts["duration_seconds"] = round(time.monotonic() - started, 3)
     IMPORT_ROWS.labels("valid").inc(counts["rows_valid"])
     IMPORT_ROWS.labels("invalid").inc(counts["rows_invalid"])
     IMPORT_DURATION.observe(counts["duration_seconds"])
     return ImportResult(job=await repo.finish_job(job_id, counts), reused=False)
+
+
+async def _index_names_and_duplicates(session: AsyncSession, repo: ImportRepository, job_id: uuid.UUID,
+                                      persons_created: int) -> None:
+    """Search tokens and duplicate flags: inline for a small import, by the index job for a large one."""
+    landed = await repo.landed_person_range()
+    if landed is None:
+        return
+    if persons_created >= import_settings().defer_index_rows:
+        await defer(session, job_id, *landed)
+    else:
+        await index_now(session, job_id, *landed)
 
 
 class _ErrorSink:
@@ -246,7 +260,7 @@ def _stage_record(
         row.address_local, row.latitude, row.longitude, row.full_name, row.name_latin, row.name_key, row.sex,
         row.birth_date, row.birth_date_estimated, row.birth_date_source, row.birth_year, row.father_name,
         row.mother_name, row.father_key, row.mother_key, row.disability, row.pregnant, row.occupation, row.phones,
-        row.preferred_language, row.tokens, sorted(i.id_type.value for i in row.identifiers),
+        row.preferred_language, sorted(i.id_type.value for i in row.identifiers),
     ))
 
 
