@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Column, DateTime, Double, ForeignKey, Index, MetaData, Table, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -115,8 +115,20 @@ class Principal:
         return "admin" in self.roles or ADMIN_SCOPE in self.scopes or "*" in self.scopes
 
 
+class _FromRow:
+    """Build a record dataclass from the columns of a SQL row that share its field names."""
+
+    @classmethod
+    def from_row(cls: type[_R], row: Any) -> _R:
+        m = row._mapping
+        return cls(**{k: m[k] for k in cls.__dataclass_fields__})  # type: ignore[attr-defined]
+
+
+_R = TypeVar("_R", bound=_FromRow)
+
+
 @dataclass
-class ClientRecord:
+class ClientRecord(_FromRow):
     id: str
     name: str
     scopes: list[str]
@@ -126,14 +138,10 @@ class ClientRecord:
     created_at: datetime
     revoked_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: Any) -> ClientRecord:
-        m = row._mapping
-        return cls(**{k: m[k] for k in cls.__dataclass_fields__})
 
 
 @dataclass
-class UserRecord:
+class UserRecord(_FromRow):
     username: str
     display_name: str | None
     roles: list[str]
@@ -141,10 +149,6 @@ class UserRecord:
     created_at: datetime
     disabled_at: datetime | None
 
-    @classmethod
-    def from_row(cls, row: Any) -> UserRecord:
-        m = row._mapping
-        return cls(**{k: m[k] for k in cls.__dataclass_fields__})
 
 
 @dataclass
