@@ -211,10 +211,12 @@ async def _outbox(database_url: str) -> dict[str, dict[str, Any]]:
         for name in SERVICES:
             try:
                 row = await conn.fetchrow(
-                    f'SELECT count(*) AS n, EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)) AS age '
+                    # A batch row carries many events: the backlog counts events, not rows.
+                    'SELECT coalesce(sum(events), 0) AS n, '
+                    'EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)) AS age '
                     f'FROM "{name}".outbox'
                 )
-            except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError):
+            except (asyncpg.UndefinedTableError, asyncpg.InvalidSchemaNameError, asyncpg.UndefinedColumnError):
                 out[name] = {"outbox_backlog": None, "outbox_oldest_age_seconds": None}
                 continue
             assert row is not None

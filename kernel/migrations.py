@@ -3,7 +3,8 @@
 Each service keeps ``services/<name>/migrations/`` with an ``env.py`` that calls
 :func:`run_env`; its version table lives in its own schema, so services migrate
 independently.  :func:`create_kernel_tables` is what every service's first revision calls,
-so the outbox/inbox/scheduler/audit DDL is written once.
+so the outbox/inbox/scheduler/audit DDL is written once; later kernel table changes are helpers
+here too (:func:`add_outbox_batches`) that each service's revision calls.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from kernel.db import sqlalchemy_url
-from kernel.tables import kernel_tables
+from kernel.tables import kernel_tables, outbox_check_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,6 +48,39 @@ def create_kernel_tables(op: object, schema: str) -> None:
     bind = op.get_bind()  # type: ignore[attr-defined]
     for table in tables.values():
         table.create(bind, checkfirst=True)
+    add_outbox_batches(op, schema)
+
+
+def add_outbox_batches(op: object, schema: str) -> None:
+    """Let an outbox row carry a batch of events (``batch``, ``events``) instead of one ``payload``.
+
+    Idempotent: a fresh database's first revision already builds the outbox from
+    ``kernel/tables.py`` (which has these columns), then the revision that calls this runs too.
+    ``batch`` is stored uncompressed: the bulk writers that fill it are CPU-bound.
+    """
+    table = f'"{schema}".outbox'
+    check = outbox_check_name(schema)
+    for statement in (
+        f"ALTER TABLE {table} ALTER COLUMN payload DROP NOT NULL",
+        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS batch text",
+        f"ALTER TABLE {table} ALTER COLUMN batch SET STORAGE EXTERNAL",
+        f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS events integer NOT NULL DEFAULT 1",
+        f'ALTER TABLE {table} DROP CONSTRAINT IF EXISTS "{check}"',
+        f'ALTER TABLE {table} ADD CONSTRAINT "{check}" CHECK ((payload IS NULL) <> (batch IS NULL))',
+    ):
+        op.execute(statement)  # type: ignore[attr-defined]
+
+
+def drop_outbox_batches(op: object, schema: str) -> None:
+    """Undo :func:`add_outbox_batches`; fails (and changes nothing) while batch rows are unpublished."""
+    table = f'"{schema}".outbox'
+    for statement in (
+        f"ALTER TABLE {table} ALTER COLUMN payload SET NOT NULL",
+        f'ALTER TABLE {table} DROP CONSTRAINT IF EXISTS "{outbox_check_name(schema)}"',
+        f"ALTER TABLE {table} DROP COLUMN IF EXISTS events",
+        f"ALTER TABLE {table} DROP COLUMN IF EXISTS batch",
+    ):
+        op.execute(statement)  # type: ignore[attr-defined]
 
 
 def run_env(schema: str, target_metadata: MetaData | None = None) -> None:

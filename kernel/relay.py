@@ -1,6 +1,6 @@
 """The outbox relay: publishes committed outbox rows to JetStream, at least once, in order of commit sequence.
 
-Each batch: ``SELECT … ORDER BY seq LIMIT n FOR UPDATE SKIP LOCKED``, pipelined
+Each batch: ``SELECT … ORDER BY seq LIMIT n FOR UPDATE SKIP LOCKED`` (n events), pipelined
 ``publish_async`` with ``Nats-Msg-Id`` = event id, await every PubAck, ``DELETE`` the acked
 rows, ``COMMIT``.  Properties:
 
@@ -12,13 +12,21 @@ rows, ``COMMIT``.  Properties:
 * **Crash between publish and delete**: the rows are re-published with the same ids and
   JetStream drops them as duplicates inside the stream's duplicate window.
 * **Broker outage**: unacked rows stay; the relay backs off (capped) and retries.
+* **Batch rows** (``kernel.outbox.copy_event_batches``): a row may carry many events, each
+  published as its own message with its own ``Nats-Msg-Id``.  ``batch_size`` counts events: a
+  batch takes rows in ``seq`` order while the events before them are under it, and always at
+  least one row, so one row bigger than ``batch_size`` is published alone (writers keep rows at
+  or below it).  A row is deleted only when every one of its events got a PubAck; a partly
+  acked row stays and is re-published whole, and JetStream drops the repeats.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import asyncpg
@@ -67,47 +75,63 @@ class OutboxRelay:
         self.concurrency = concurrency
         self.coalesce_seconds = coalesce_seconds
         self._wake = asyncio.Event()
+        table = f'"{schema}".outbox'
+        # A claim is bounded in events ($1), not rows.  ``front`` counts how many leading rows fit
+        # the budget without locking anything, so a claim never locks hundreds of batch rows only
+        # to publish one; ``claimed`` locks that many (skipping rows other relays hold) and
+        # ``budget`` applies the budget again to what was locked.  FOR UPDATE cannot be combined
+        # with window functions in one SELECT, hence the CTEs.
         self._select = (
-            f'SELECT id, subject, payload::text AS payload, headers FROM "{schema}".outbox '
-            "ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED"
+            "WITH front AS (SELECT sum(events) OVER (ORDER BY seq) - events AS before "
+            f"FROM (SELECT seq, events FROM {table} ORDER BY seq LIMIT $1) AS head), "
+            f"claimed AS (SELECT seq, id, subject, payload, batch, events, headers FROM {table} ORDER BY seq "
+            "LIMIT (SELECT greatest(count(*), 1) FROM front WHERE before < $1) FOR UPDATE SKIP LOCKED), "
+            "budget AS (SELECT *, sum(events) OVER (ORDER BY seq) - events AS before FROM claimed) "
+            "SELECT id, subject, payload::text AS payload, batch, events, headers FROM budget "
+            "WHERE before < $1 ORDER BY seq"
         )
         self._delete = f'DELETE FROM "{schema}".outbox WHERE id = ANY($1::uuid[])'
 
     async def publish_batch(self) -> int:
         """Publish one batch; returns how many events were published (0 when the outbox is empty)."""
-        failed = 0
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(self._select, self.batch_size)
             if not rows:
                 return 0
             acked = await self._publish(rows)
-            failed = len(rows) - len(acked)
             if acked:
                 await conn.execute(self._delete, acked)
-        if failed:
+        events = sum(row["events"] for row in rows)
+        if len(acked) < len(rows):
             EVENT_PUBLISH_FAILURES.labels(self.service).inc()
-            raise PublishIncomplete(f"{failed} of {len(rows)} events got no PubAck")
-        return len(rows)
+            done = set(acked)
+            kept = sum(row["events"] for row in rows if row["id"] not in done)
+            raise PublishIncomplete(f"{len(rows) - len(acked)} of {len(rows)} outbox rows ({kept} of {events} events) "
+                                    "not fully acked")
+        return events
 
     async def _publish(self, rows: list[asyncpg.Record]) -> list[uuid.UUID]:
+        """Publish every event of ``rows``, pipelined; returns the ids of the rows whose events were all acked."""
         futures: list[asyncio.Future[Any]] = []
-        for row in rows:
-            headers = {Header.MSG_ID: str(row["id"]), "Gramsetu-Event-Type": row["subject"]}
-            extra = row["headers"]
-            if extra:
-                headers.update(_decode_headers(extra))
-            futures.append(await self.js.publish_async(row["subject"], row["payload"].encode(), headers=headers))
+        sent: list[tuple[int, str]] = []  # (index of the row, subject) per future
+        for index, row in enumerate(rows):
+            extra = _decode_headers(row["headers"]) if row["headers"] else {}
+            for event_id, subject, data in _events(row):
+                headers = {Header.MSG_ID: event_id, "Gramsetu-Event-Type": subject, **extra}
+                futures.append(await self.js.publish_async(subject, data, headers=headers))
+                sent.append((index, subject))
         done, pending = await asyncio.wait(futures, timeout=self.publish_timeout)
         for future in pending:
             future.cancel()
-        acked: list[uuid.UUID] = []
-        for row, future in zip(rows, futures, strict=True):
+        complete = [True] * len(rows)
+        for (index, subject), future in zip(sent, futures, strict=True):
             if future in done and not future.cancelled() and future.exception() is None:
-                acked.append(row["id"])
-                EVENTS_PUBLISHED.labels(self.service, row["subject"]).inc()
+                EVENTS_PUBLISHED.labels(self.service, subject).inc()
                 if future.result().duplicate:
                     EVENTS_PUBLISH_DUPLICATES.labels(self.service).inc()
-        return acked
+            else:
+                complete[index] = False
+        return [row["id"] for row, ok in zip(rows, complete, strict=True) if ok]
 
     async def drain(self) -> int:
         """Publish until the outbox is empty (used by tests and the CLI)."""
@@ -175,7 +199,7 @@ class OutboxRelay:
 
     async def backlog(self) -> tuple[int, float]:
         row = await self.pool.fetchrow(
-            "SELECT count(*) AS n, extract(epoch FROM clock_timestamp() - min(created_at)) AS age "
+            "SELECT coalesce(sum(events), 0) AS n, extract(epoch FROM clock_timestamp() - min(created_at)) AS age "
             f'FROM "{self.schema}".outbox'
         )
         assert row is not None
@@ -192,9 +216,17 @@ class OutboxRelay:
             await asyncio.sleep(5.0)
 
 
-def _decode_headers(raw: Any) -> dict[str, str]:
-    import json
+def _events(row: asyncpg.Record) -> Iterator[tuple[str, str, bytes]]:
+    """(msg id, subject, data) of each event a claimed row carries: one, or one per batch line."""
+    if row["batch"] is None:
+        yield str(row["id"]), row["subject"], row["payload"].encode()
+        return
+    for line in row["batch"].split("\n"):
+        event_id, subject, envelope = line.split("\t", 2)
+        yield event_id, subject, envelope.encode()
 
+
+def _decode_headers(raw: Any) -> dict[str, str]:
     if isinstance(raw, str):
         raw = json.loads(raw)
     return {str(k): str(v) for k, v in raw.items()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Column,
     DateTime,
     Identity,
@@ -24,6 +25,10 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 
+def outbox_check_name(schema: str) -> str:
+    return f"ck_{schema}_outbox_payload_or_batch"
+
+
 def kernel_tables(metadata: MetaData, schema: str) -> dict[str, Table]:
     now = text("clock_timestamp()")
     outbox = Table(
@@ -32,9 +37,14 @@ def kernel_tables(metadata: MetaData, schema: str) -> dict[str, Table]:
         Column("seq", BigInteger, Identity(always=True), primary_key=True),
         Column("id", UUID(as_uuid=True), nullable=False, unique=True),
         Column("subject", Text, nullable=False),
-        Column("payload", JSONB, nullable=False),
+        # A row carries one event (``payload``) or a batch of them (``batch``, see kernel.outbox.copy_event_batches);
+        # ``batch`` is stored uncompressed (STORAGE EXTERNAL, set by kernel.migrations.add_outbox_batches).
+        Column("payload", JSONB),
+        Column("batch", Text),
+        Column("events", Integer, nullable=False, server_default=text("1")),
         Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=now),
+        CheckConstraint("(payload IS NULL) <> (batch IS NULL)", name=outbox_check_name(schema)),
         schema=schema,
     )
     inbox = Table(

@@ -56,7 +56,8 @@ def pg_server_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def database_url(pg_server_url: str) -> str:
-    name = f"gramsetu_test_{_worker()}"
+    # A prefix of one's own lets two suites run at once on one server without dropping each other's databases.
+    name = f"{os.environ.get('GRAMSETU_TEST_DB_PREFIX', 'gramsetu_test')}_{_worker()}"
 
     async def recreate() -> None:
         conn = await asyncpg.connect(pg_server_url)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import time
+from datetime import date
 
 from cryptography.fernet import Fernet
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.registry.service.identifiers import decrypt, lookup_hash
-from services.registry.service.imports import _StageIds
+from services.registry.service.imports_rows import ImportContext, _Builder
 from services.registry.service.imports_crypto import FernetWriter
 from services.registry.service.imports_ids import TimeOrderedIds
 from services.registry.settings import get_registry_settings
@@ -37,7 +38,11 @@ def test_ivs_never_repeat_within_an_import():
 
 
 def test_lookup_hash_is_the_registrys():
-    assert _StageIds().lookup_hash("bd_nid", "13:1234567890123") == lookup_hash("bd_nid", "13:1234567890123")
+    keys = get_registry_settings()
+    context = ImportContext(job_id="j", keys=(), import_area="BD", scopes=("BD",), known_areas=frozenset(),
+                            today=date.today(), encryption_key=keys.id_encryption_key, hmac_key=keys.id_hmac_key,
+                            actor="a", request_id=None, occurred_at="2026-01-01T00:00:00Z")
+    assert _Builder(context).lookup_hash("bd_nid", "13:1234567890123") == lookup_hash("bd_nid", "13:1234567890123")
 
 
 def test_time_ordered_ids_increase_and_are_version_7():

@@ -1,232 +1,93 @@
-"""Bulk-import SQL: COPY into session-local staging tables, then set-based inserts.
+"""Bulk-import SQL: ``COPY`` of ready lines into the registry's tables, and the few set-based fixes.
 
-Everything runs on the request's (or job's) own connection and transaction: the staging tables
-are ``TEMP ... ON COMMIT DROP``, the real tables are written with ``INSERT ... SELECT ... ON
-CONFLICT DO NOTHING`` (the natural keys are the household and person ``client_ref``), and the
-outbox events are built from the staged rows in the same transaction.
+Everything runs on the request's (or job's) own connection and transaction.  The lines come
+from the validating workers (``service.imports_rows``) after the whole-file rules
+(``service.imports_landing``) decided what lands; the outbox events travel as batch rows
+(``kernel.outbox.batch_line``: one row per ≤500 events).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.registry import HouseholdCreated, HouseholdUpdated, PersonRegistered
+from contracts.registry import HouseholdUpdated
 from kernel.areas import within_any
+from kernel.errors import Conflict, ServiceUnavailable
 from kernel.outbox import notify_channel
 from services.registry import SERVICE
 from services.registry.models.imports import import_error, import_job
 from services.registry.repository.common import all_rows, one_or_none
+from services.registry.service.imports_landing import ChunkLines, ExistingHousehold
+from services.registry.service.imports_rows import (
+    HISTORY_COLUMNS,
+    HOUSEHOLD_COLUMNS,
+    IDENTIFIER_COLUMNS,
+    MEMBERSHIP_COLUMNS,
+    PERSON_COLUMNS,
+)
 
-PERSON_STAGE_COLUMNS = (
-    "id", "household_id", "membership_id", "event_id",
-    "row", "client_ref", "household_ref", "role", "area_code", "address", "address_local", "latitude",
-    "longitude", "full_name", "name_latin", "name_key", "sex", "birth_date", "birth_date_estimated",
-    "birth_date_source", "birth_year", "father_name", "mother_name", "father_key", "mother_key", "disability",
-    "pregnant", "occupation", "phones", "preferred_language", "id_types",
-)
-IDENTIFIER_STAGE_COLUMNS = (
-    "id", "person_id", "id_type", "form", "lookup_hash", "value_encrypted", "last4", "birth_year",
-)
 ERROR_COLUMNS = ("import_id", "row", "field", "reason")
-
-_STAGING_DDL = """
-DROP TABLE IF EXISTS pg_temp.import_person, pg_temp.import_identifier, pg_temp.import_household;
-CREATE TEMP TABLE import_person (
-    id uuid NOT NULL, household_id uuid NOT NULL, membership_id uuid NOT NULL, event_id uuid NOT NULL,
-    row integer NOT NULL, client_ref text NOT NULL, household_ref text NOT NULL,
-    role text NOT NULL, area_code varchar(64) COLLATE "C" NOT NULL, address text, address_local text,
-    latitude numeric(9, 6), longitude numeric(9, 6), full_name text NOT NULL, name_latin text,
-    name_key text NOT NULL, sex text NOT NULL, birth_date date, birth_date_estimated boolean NOT NULL,
-    birth_date_source text, birth_year integer, father_name text, mother_name text, father_key text NOT NULL,
-    mother_key text NOT NULL, disability text, pregnant boolean NOT NULL, occupation text, phones text[] NOT NULL,
-    preferred_language text, id_types text[] NOT NULL
-) ON COMMIT DROP;
-CREATE TEMP TABLE import_identifier (
-    id uuid NOT NULL, person_id uuid NOT NULL, id_type text NOT NULL, form text NOT NULL, lookup_hash text NOT NULL,
-    value_encrypted text NOT NULL, last4 text NOT NULL, birth_year integer
-) ON COMMIT DROP;
-CREATE TEMP TABLE import_household (id uuid PRIMARY KEY, client_ref text NOT NULL UNIQUE, created boolean NOT NULL)
-    ON COMMIT DROP;
-"""
-
-# Households of the staged rows that cannot take them, with what is wrong (decided in Python).
-_HOUSEHOLD_CHECK = """
-SELECT s.household_ref, s.heads, s.areas, s.area_code, h.id IS NOT NULL AS exists, h.area_code AS existing_area,
-       h.status AS existing_status,
-       EXISTS (SELECT 1 FROM registry.membership m
-               WHERE m.household_id = h.id AND m.role = 'head' AND m.ended_on IS NULL) AS has_head
-FROM (SELECT household_ref, count(*) FILTER (WHERE role = 'head') AS heads,
-             count(DISTINCT area_code) AS areas, min(area_code) AS area_code
-      FROM import_person GROUP BY household_ref) s
-LEFT JOIN registry.household h ON h.client_ref = s.household_ref
-WHERE s.areas > 1
-   OR (h.id IS NULL AND s.heads <> 1)
-   OR (h.id IS NOT NULL AND (h.area_code <> s.area_code OR h.status <> 'active' OR s.heads > 1 OR (s.heads = 1
-       AND EXISTS (SELECT 1 FROM registry.membership m
-                   WHERE m.household_id = h.id AND m.role = 'head' AND m.ended_on IS NULL))))
-"""
-
-_INSERT_HOUSEHOLDS = """
-WITH ins AS (
-    INSERT INTO registry.household (id, client_ref, area_code, address, address_local, latitude, longitude,
-                                    collected_by, created_by, updated_by)
-    SELECT household_id, household_ref, area_code, address, address_local, latitude, longitude, $1, $1, $1
-    FROM import_person WHERE role = 'head'
-    ON CONFLICT (client_ref) WHERE client_ref IS NOT NULL DO NOTHING
-    RETURNING id, client_ref)
-INSERT INTO import_household (id, client_ref, created) SELECT id, client_ref, true FROM ins
-"""
+OUTBOX_BATCH_COLUMNS = ("id", "subject", "batch", "events", "headers")
+IMPORT_LOCK = "registry.bulk_import"
 
 _EXISTING_HOUSEHOLDS = """
-INSERT INTO import_household (id, client_ref, created)
-SELECT h.id, h.client_ref, false FROM registry.household h
-WHERE h.client_ref IN (SELECT household_ref FROM import_person)
-ON CONFLICT DO NOTHING
+SELECT h.client_ref, h.id::text AS id, h.area_code, h.status,
+       EXISTS (SELECT 1 FROM registry.membership m
+               WHERE m.household_id = h.id AND m.role = 'head' AND m.ended_on IS NULL) AS has_head
+FROM registry.household h WHERE h.client_ref = ANY($1::text[])
 """
 
-# Staged persons already registered were dropped before; a conflict here means another import
-# landed the same row meanwhile, and the rows that did not land are unstaged (_UNSTAGE_NOT_LANDED).
-_INSERT_PERSONS = """
-INSERT INTO registry.person (id, client_ref, area_code, full_name, name_latin, name_key, sex, birth_date,
-    birth_date_estimated, birth_date_source, birth_year, father_name, mother_name, father_key, mother_key,
-    disability, pregnant, occupation, phones, preferred_language, created_by, updated_by)
-SELECT id, client_ref, area_code, full_name, name_latin, name_key, sex, birth_date, birth_date_estimated,
-    birth_date_source, birth_year, father_name, mother_name, father_key, mother_key, disability, pregnant,
-    occupation, phones, preferred_language, $1, $1
-FROM import_person
-ON CONFLICT (client_ref) WHERE client_ref IS NOT NULL DO NOTHING
-"""
-
-_UNSTAGE_NOT_LANDED = """
-WITH gone AS (
-    DELETE FROM import_person s WHERE NOT EXISTS (SELECT 1 FROM registry.person p WHERE p.id = s.id) RETURNING s.id)
-DELETE FROM import_identifier i USING gone WHERE i.person_id = gone.id
-"""
-
-# Rows joining a household that already exists (or that another import created meanwhile) take its id.
-_REPOINT_TO_EXISTING = """
-UPDATE import_person s SET household_id = h.id FROM import_household h
-WHERE NOT h.created AND h.client_ref = s.household_ref AND s.household_id <> h.id
-"""
-
-_INSERT_MEMBERSHIPS = """
-INSERT INTO registry.membership (id, household_id, person_id, role, created_by)
-SELECT s.membership_id, s.household_id, s.id, s.role, $1
-FROM import_person s
-"""
-
-_INSERT_IDENTIFIERS = """
-INSERT INTO registry.identifier (id, person_id, id_type, form, lookup_hash, value_encrypted, last4, birth_year,
-                                 created_by)
-SELECT i.id, i.person_id, i.id_type, i.form, i.lookup_hash, i.value_encrypted, i.last4, i.birth_year, $1
-FROM import_identifier i
-"""
-
-_HISTORY = """
-INSERT INTO registry.change_history (record_type, record_id, version, action, changes, reason, changed_by, request_id)
-SELECT 'person', s.id, 1, 'create',
-       jsonb_build_object('import', jsonb_build_object('from', NULL, 'to', jsonb_build_object('id', $2::text,
-                                                                                          'row', s.row))),
-       'bulk import', $1, $3
-FROM import_person s
-UNION ALL
-SELECT 'household', h.id, 1, 'create',
-       jsonb_build_object('import', jsonb_build_object('from', NULL, 'to', jsonb_build_object('id', $2::text))),
-       'bulk import', $1, $3
-FROM import_household h WHERE h.created
-"""
-
-# Existing households that gained members: a content edit, so review starts again (surveys.mark_edited).
-_TOUCH_EXISTING = """
-WITH touched AS (
-    SELECT DISTINCT h.id FROM import_household h
-    JOIN import_person s ON s.household_ref = h.client_ref
-    WHERE NOT h.created),
-upd AS (
+# Existing (or scattered) households that gained members: a content edit, so review starts again
+# (surveys.mark_edited), a history entry, and a household.updated event with all live members.
+_TOUCH = """
+WITH upd AS (
     UPDATE registry.household h SET version = h.version + 1, survey_status = 'collected', return_reason = NULL,
-        verified_by = NULL, verified_at = NULL, approved_by = NULL, approved_at = NULL, updated_by = $1,
+        verified_by = NULL, verified_at = NULL, approved_by = NULL, approved_at = NULL, updated_by = $2,
         updated_at = now()
-    FROM touched t WHERE h.id = t.id
-    RETURNING h.id, h.version),
+    WHERE h.id = ANY($1::uuid[])
+    RETURNING h.id, h.area_code, h.status, h.survey_status, h.version),
 hist AS (
     INSERT INTO registry.change_history (record_type, record_id, version, action, changes, reason, changed_by,
                                          request_id)
     SELECT 'household', u.id, u.version, 'member.added',
            jsonb_build_object('members',
-                              jsonb_build_object('from', NULL, 'to', jsonb_build_object('import', $2::text))),
-           'bulk import', $1, $3
-    FROM upd u)
+                              jsonb_build_object('from', NULL, 'to', jsonb_build_object('import', $3::text))),
+           'bulk import', $2, $4
+    FROM upd u),
+members AS (
+    SELECT mm.household_id, (array_agg(mm.person_id) FILTER (WHERE mm.role = 'head'))[1] AS head,
+           jsonb_agg(mm.person_id ORDER BY mm.role <> 'head', p.birth_date NULLS LAST, p.id) AS members
+    FROM registry.membership mm JOIN registry.person p ON p.id = mm.person_id
+    WHERE mm.household_id = ANY($1::uuid[]) AND mm.ended_on IS NULL
+    GROUP BY mm.household_id),
+events AS (
+    INSERT INTO registry.outbox (id, subject, payload, headers)
+    SELECT e.event_id, $5, jsonb_build_object('id', e.event_id, 'type', $5::text, 'source', 'registry',
+                                              'occurred_at', $6::text, 'request_id', $4::text, 'data', e.data),
+           $7::jsonb
+    FROM (SELECT gen_random_uuid() AS event_id, jsonb_build_object(
+            'household_id', u.id, 'area_code', u.area_code, 'status', u.status, 'survey_status', u.survey_status,
+            'head_person_id', m.head, 'member_ids', coalesce(m.members, '[]'::jsonb), 'version', u.version,
+            'changed_fields', jsonb_build_array('members')) AS data
+          FROM upd u LEFT JOIN members m ON m.household_id = u.id) e)
 SELECT count(*) FROM upd
 """
 
-# The envelope kernel.outbox.envelope_for writes, built in SQL for every imported row at once;
-# the data objects carry exactly the contract fields (checked by the tests against the models).
-_ENVELOPE = """jsonb_build_object('id', e.event_id, 'type', $1::text, 'source', 'registry', 'occurred_at', $2::text,
-                                   'request_id', $3::text, 'data', e.data)"""
-
-_PERSON_EVENTS = f"""
-INSERT INTO registry.outbox (id, subject, payload, headers)
-SELECT e.event_id, $1, {_ENVELOPE}, $4::jsonb
-FROM (SELECT s.event_id, jsonb_build_object(
-        'person_id', s.id, 'household_id', s.household_id, 'area_code', s.area_code, 'full_name', s.full_name,
-        'sex', s.sex,
-        'birth_date', s.birth_date, 'birth_date_estimated', s.birth_date_estimated, 'birth_year', s.birth_year,
-        'disability', s.disability, 'pregnant', s.pregnant, 'phones', to_jsonb(s.phones),
-        'preferred_language', s.preferred_language, 'status', 'active', 'identifier_types', to_jsonb(s.id_types),
-        'version', 1) AS data
-      FROM import_person s) e
-"""
-
-# New households: every member is a staged row, so the members come from staging, not the tables just written.
-_HOUSEHOLD_CREATED_EVENTS = f"""
-WITH members AS (
-    SELECT s.household_id, (array_agg(s.id) FILTER (WHERE s.role = 'head'))[1] AS head,
-           jsonb_agg(s.id ORDER BY s.role <> 'head', s.birth_date NULLS LAST, s.id) AS members
-    FROM import_person s GROUP BY s.household_id)
-INSERT INTO registry.outbox (id, subject, payload, headers)
-SELECT e.event_id, $1, {_ENVELOPE}, $4::jsonb
-FROM (SELECT gen_random_uuid() AS event_id, jsonb_build_object(
-        'household_id', hh.id, 'area_code', hh.area_code, 'status', hh.status, 'survey_status', hh.survey_status,
-        'head_person_id', m.head, 'member_ids', m.members, 'version', hh.version) AS data
-      FROM import_household h
-      JOIN members m ON m.household_id = h.id
-      JOIN registry.household hh ON hh.id = h.id
-      WHERE h.created) e
-"""
-
-# Existing households that gained members: all their live members, old and new.
-_HOUSEHOLD_EVENTS = f"""
-WITH members AS (
-    SELECT mm.household_id, (array_agg(mm.person_id) FILTER (WHERE mm.role = 'head'))[1] AS head,
-           jsonb_agg(mm.person_id ORDER BY mm.role <> 'head', p.birth_date NULLS LAST, p.id) AS members
-    FROM import_household h
-    JOIN registry.membership mm ON mm.household_id = h.id AND mm.ended_on IS NULL
-    JOIN registry.person p ON p.id = mm.person_id
-    WHERE h.created = $5
-    GROUP BY mm.household_id),
-touched AS (
-    SELECT h.id FROM import_household h WHERE h.created = $5 AND (h.created OR h.client_ref IN (
-        SELECT s.household_ref FROM import_person s)))
-INSERT INTO registry.outbox (id, subject, payload, headers)
-SELECT e.event_id, $1, {_ENVELOPE}, $4::jsonb
-FROM (SELECT gen_random_uuid() AS event_id, jsonb_build_object(
-        'household_id', hh.id, 'area_code', hh.area_code, 'status', hh.status, 'survey_status', hh.survey_status,
-        'head_person_id', m.head, 'member_ids', coalesce(m.members, '[]'::jsonb), 'version', hh.version)
-        || CASE WHEN $5 THEN '{{}}'::jsonb ELSE jsonb_build_object('changed_fields', jsonb_build_array('members')) END
-        AS data
-      FROM touched t
-      JOIN registry.household hh ON hh.id = t.id
-      LEFT JOIN members m ON m.household_id = t.id) e
+_REMOVE_LANDED = """
+WITH i AS (DELETE FROM registry.identifier WHERE person_id = ANY($1::uuid[])),
+     m AS (DELETE FROM registry.membership WHERE person_id = ANY($1::uuid[])),
+     h AS (DELETE FROM registry.change_history WHERE record_id = ANY($1::uuid[]) OR record_id = ANY($2::uuid[]))
+SELECT 1
 """
 
 
@@ -237,16 +98,22 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     return raw.driver_connection  # type: ignore[return-value]
 
 
-def _count(status: str) -> int:
-    """Rows affected, from a command tag such as ``INSERT 0 42``."""
-    return int(status.rsplit(" ", 1)[-1])
-
-
 class ImportRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     # ---------------------------------------------------------------- jobs
+
+    async def lock_imports(self, timeout_seconds: float) -> None:
+        """One import at a time (transaction-scoped): two files must not race to create one household."""
+        conn = await raw_connection(self.session)
+        await conn.execute(f"SET LOCAL lock_timeout = '{int(timeout_seconds * 1000)}ms'")
+        try:
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", IMPORT_LOCK)
+        except asyncpg.LockNotAvailableError as exc:
+            raise ServiceUnavailable("Another bulk import is still running; try again in a few minutes",
+                                     headers={"Retry-After": "60"}) from exc
+        await conn.execute("SET LOCAL lock_timeout = DEFAULT")
 
     async def claim_job(self, values: dict[str, Any]) -> uuid.UUID | None:
         """A new job row for this file and area, or None when the same file was imported there already."""
@@ -287,6 +154,12 @@ class ImportRepository:
         stmt = select(func.count()).select_from(import_error).where(import_error.c.import_id == job_id)
         return int(await self.session.scalar(stmt) or 0)
 
+    async def save_errors(self, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            conn = await raw_connection(self.session)
+            await conn.copy_records_to_table("import_error", schema_name="registry", records=rows,
+                                             columns=ERROR_COLUMNS)
+
     async def registered_areas(self, area_code: str) -> set[str]:
         conn = await raw_connection(self.session)
         rows = await conn.fetch(
@@ -294,92 +167,114 @@ class ImportRepository:
         )
         return {r["code"] for r in rows}
 
-    # ---------------------------------------------------------------- staging
+    # ---------------------------------------------------------------- what is there already
 
-    async def create_staging(self) -> None:
+    async def existing_households(self, refs: list[str]) -> dict[str, ExistingHousehold]:
         conn = await raw_connection(self.session)
-        await conn.execute(_STAGING_DDL)
+        return {r["client_ref"]: ExistingHousehold(id=r["id"], area_code=r["area_code"], status=r["status"],
+                                                   has_head=r["has_head"])
+                for r in await conn.fetch(_EXISTING_HOUSEHOLDS, refs)}
 
-    async def stage(self, persons: list[tuple[Any, ...]], identifiers: list[tuple[Any, ...]]) -> None:
+    async def existing_persons(self, client_refs: list[str]) -> set[str]:
+        """The rows' persons already registered (a re-upload or an amended file)."""
+        if not client_refs:
+            return set()
         conn = await raw_connection(self.session)
-        if persons:
-            await conn.copy_records_to_table("import_person", records=persons, columns=PERSON_STAGE_COLUMNS)
-        if identifiers:
-            await conn.copy_records_to_table("import_identifier", records=identifiers,
-                                             columns=IDENTIFIER_STAGE_COLUMNS)
+        rows = await conn.fetch("SELECT client_ref FROM registry.person WHERE client_ref = ANY($1::text[])",
+                                client_refs)
+        return {r["client_ref"] for r in rows}
 
-    async def save_errors(self, rows: list[tuple[Any, ...]]) -> None:
-        if rows:
-            conn = await raw_connection(self.session)
-            await conn.copy_records_to_table("import_error", schema_name="registry", records=rows,
-                                             columns=ERROR_COLUMNS)
+    # ---------------------------------------------------------------- landing
 
-    async def drop_existing_persons(self) -> int:
-        """Rows whose person is already registered (a re-upload): left as they are, counted."""
+    async def write(self, lines: ChunkLines, request_id: str | None) -> None:
+        """COPY one chunk's lines, parents first (persons and households before memberships)."""
+        try:
+            await self._copy(lines, request_id)
+        except asyncpg.UniqueViolationError as exc:  # not one of this file's rows, nor known when the chunk was read
+            raise Conflict(f"A row of the sheet collides with a record registered outside this import "
+                           f"({exc.detail or exc}); give the household another household_ref, or drop the row",
+                           constraint=exc.constraint_name) from exc
+
+    async def _copy(self, lines: ChunkLines, request_id: str | None) -> None:
         conn = await raw_connection(self.session)
-        existing = int(await conn.fetchval(
-            "WITH gone AS (DELETE FROM import_person s USING registry.person p WHERE p.client_ref = s.client_ref "
-            "RETURNING s.id), _ AS (DELETE FROM import_identifier i USING gone WHERE i.person_id = gone.id) "
-            "SELECT count(*) FROM gone"
-        ))
-        # The planner has no statistics for temp tables otherwise; the join and group keys are enough.
-        await conn.execute("ANALYZE import_person (household_ref, client_ref, role)")
-        return existing
+        for table, columns, rows in (
+            ("person", PERSON_COLUMNS, lines.persons),
+            ("household", HOUSEHOLD_COLUMNS, lines.households),
+            ("membership", MEMBERSHIP_COLUMNS, lines.memberships),
+            ("identifier", IDENTIFIER_COLUMNS, lines.identifiers),
+            ("change_history", HISTORY_COLUMNS, lines.history),
+        ):
+            if rows:
+                await conn.copy_to_table(table, schema_name="registry", columns=columns, format="text",
+                                         source=_once("".join(rows).encode()))
+        if lines.batches:
+            headers = json.dumps({"X-Request-ID": request_id} if request_id else {})
+            records = []
+            for batch_id, events in lines.batches:
+                text = "".join(events)
+                if text:
+                    records.append((uuid.UUID(batch_id), text.split("\t", 2)[1], text.rstrip("\n"), text.count("\n"),
+                                    headers))
+            await conn.copy_records_to_table("outbox", schema_name="registry", records=records,
+                                             columns=OUTBOX_BATCH_COLUMNS)
 
-    async def bad_households(self) -> list[asyncpg.Record]:
+    async def notify_relay(self) -> None:
         conn = await raw_connection(self.session)
-        return list(await conn.fetch(_HOUSEHOLD_CHECK))
+        await conn.execute("SELECT pg_notify($1, '')", notify_channel(SERVICE))
 
-    async def unstage_households(self, refs: list[str]) -> list[asyncpg.Record]:
+    # ---------------------------------------------------------------- rejected households, touched ones
+
+    async def import_rows_of_household(self, household_id: str) -> tuple[list[str], list[int]]:
+        """Persons of a household created by this import, and their sheet rows (from the history)."""
         conn = await raw_connection(self.session)
-        return list(await conn.fetch(
-            "WITH gone AS (DELETE FROM import_person WHERE household_ref = ANY($1::text[]) "
-            "RETURNING id, row, household_ref, role), "
-            "_ AS (DELETE FROM import_identifier i USING gone WHERE i.person_id = gone.id) "
-            "SELECT row, household_ref, role FROM gone",
-            refs,
-        ))
+        rows = await conn.fetch(
+            "SELECT m.person_id::text AS id, (c.changes #>> '{import,to,row}')::int AS row "
+            "FROM registry.membership m JOIN registry.change_history c "
+            "ON c.record_id = m.person_id AND c.record_type = 'person' AND c.action = 'create' "
+            "WHERE m.household_id = $1::uuid", household_id)
+        return [r["id"] for r in rows], [r["row"] for r in rows if r["row"] is not None]
 
-    # ---------------------------------------------------------------- the real tables
-
-    async def insert_all(self, actor: str, job_id: uuid.UUID, request_id: str | None) -> dict[str, int]:
+    async def remove_landed(self, person_ids: list[str], household_ids: list[str]) -> None:
         conn = await raw_connection(self.session)
-        created = _count(await conn.execute(_INSERT_HOUSEHOLDS, actor))
-        if _count(await conn.execute(_EXISTING_HOUSEHOLDS)):
-            await conn.execute(_REPOINT_TO_EXISTING)
-        persons = _count(await conn.execute(_INSERT_PERSONS, actor))
-        if persons < int(await conn.fetchval("SELECT count(*) FROM import_person")):
-            await conn.execute(_UNSTAGE_NOT_LANDED)
-        await conn.execute("ANALYZE import_household; ANALYZE import_identifier (person_id, id_type, lookup_hash)")
-        await conn.execute(_INSERT_MEMBERSHIPS, actor)
-        await conn.execute(_INSERT_IDENTIFIERS, actor)
-        await conn.execute(_HISTORY, actor, str(job_id), request_id)
-        updated = int(await conn.fetchval(_TOUCH_EXISTING, actor, str(job_id), request_id) or 0)
-        return {"persons_created": persons, "households_created": created, "households_updated": updated}
+        await conn.execute(_REMOVE_LANDED, person_ids, household_ids)
+        await conn.execute("DELETE FROM registry.person WHERE id = ANY($1::uuid[])", person_ids)
+        await conn.execute("DELETE FROM registry.household WHERE id = ANY($1::uuid[])", household_ids)
 
-    async def landed_person_range(self) -> tuple[uuid.UUID, uuid.UUID] | None:
-        """The first and last id of the persons this import wrote (time-ordered: one id range)."""
+    async def drop_events(self, batch_ids: list[str], person_ids: set[str], household_ids: set[str]) -> None:
+        """Take the events of removed persons and households out of the import's outbox batches."""
         conn = await raw_connection(self.session)
-        row = await conn.fetchrow("SELECT (SELECT id FROM import_person ORDER BY id LIMIT 1) AS first, "
-                                  "(SELECT id FROM import_person ORDER BY id DESC LIMIT 1) AS last")
-        return None if row is None or row["first"] is None else (row["first"], row["last"])
+        for row in await conn.fetch("SELECT id, batch FROM registry.outbox WHERE id = ANY($1::uuid[])", batch_ids):
+            kept = [line for line in row["batch"].split("\n")
+                    if not _about(line, person_ids, household_ids)]
+            if kept:
+                await conn.execute("UPDATE registry.outbox SET batch = $2, events = $3 WHERE id = $1",
+                                   row["id"], "\n".join(kept), len(kept))
+            else:
+                await conn.execute("DELETE FROM registry.outbox WHERE id = $1", row["id"])
 
-    async def write_events(self, request_id: str | None) -> int:
-        """Person registered / household created / household updated events for what landed."""
+    async def touch_households(self, household_ids: list[str], actor: str, job_id: str, request_id: str | None,
+                               occurred_at: str) -> int:
+        if not household_ids:
+            return 0
         conn = await raw_connection(self.session)
-        now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
         headers = json.dumps({"X-Request-ID": request_id} if request_id else {})
-        written = _count(await conn.execute(_PERSON_EVENTS, PersonRegistered.subject, now, request_id, headers))
-        written += _count(await conn.execute(_HOUSEHOLD_CREATED_EVENTS, HouseholdCreated.subject, now, request_id,
-                                             headers))
-        written += _count(await conn.execute(_HOUSEHOLD_EVENTS, HouseholdUpdated.subject, now, request_id, headers,
-                                             False))
-        if written:
-            await conn.execute("SELECT pg_notify($1, '')", notify_channel(SERVICE))
-        return written
+        return int(await conn.fetchval(_TOUCH, household_ids, actor, job_id, request_id, HouseholdUpdated.subject,
+                                       occurred_at, headers) or 0)
 
     async def analyze(self) -> None:
         """Fresh planner statistics after a large load (lookups must not plan for the empty tables)."""
         conn = await raw_connection(self.session)
         await conn.execute("ANALYZE registry.person, registry.identifier, registry.membership, registry.household, "
                            "registry.person_name_token")
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    """COPY data as an async iterable (asyncpg would take a bare ``bytes`` for a file path)."""
+    yield data
+
+
+def _about(line: str, person_ids: set[str], household_ids: set[str]) -> bool:
+    """Is this batch line an event about one of these persons, or the creation of one of these households?"""
+    data = orjson.loads(line.split("\t", 2)[2])["data"]
+    return data.get("person_id") in person_ids or (
+        "person_id" not in data and data.get("household_id") in household_ids)

@@ -1,33 +1,36 @@
 """Bulk import of survey sheets (CSV or XLSX): validate every row, land the valid ones fast.
 
-The fast path: rows are validated in Python with the registry's own rules
-(:mod:`services.registry.rules.imports`), the valid ones are COPYed in chunks into session-local
-staging tables (asyncpg ``copy_records_to_table``), whole-file checks (one head per household,
-households that already exist) run in SQL over the staged rows, and then households, persons,
-memberships, identifiers, history and the outbox events are written with set-based ``INSERT ...
-SELECT``, all in the caller's transaction.  Name tokens and duplicate flags are derived data: a
-large import leaves them to a scheduled job (``imports_index``; the job row says
-``search_index = 'pending'`` until it is done), a small one builds them before it commits.  Staged records carry
-time-ordered ids (``imports_ids``: index inserts append instead of landing on random pages), and
-identifiers are protected exactly as ``service.identifiers`` does it (``imports_crypto``: the same
-Fernet tokens, built more cheaply); phones take a checked fast path (``rules.imports``).  Invalid rows are reported
-(row, field, reason) and never written; a household whose head row is invalid is rejected whole,
-so no household is left without its head.
+The fast path streams the sheet in chunks.  Worker processes (``imports_pool``) validate each
+chunk with the registry's own rules and turn its valid rows into ``COPY`` text lines
+(``imports_rows``); meanwhile this process applies the whole-file rules in file order
+(``imports_landing``: one head per household, one area per household, existing households and
+persons) and streams the lines of the rows that land straight into the registry's tables with
+``COPY`` (persons, households, memberships, identifiers, the "created" history and the
+``person.registered`` / ``household.created`` events as outbox batch rows), all in the caller's
+transaction.  Name tokens and duplicate flags are derived data: a large import leaves them to a
+scheduled job (``imports_index``; the job row says ``search_index = 'pending'`` until it is
+done), a small one builds them before it commits.  Invalid rows are reported (row, field,
+reason) and never written; a household that breaks a whole-file rule is rejected whole (what
+of it had landed is removed before the commit), so no household is left without its head.
 
 Re-importing is harmless: the same file for the same area returns the first job, and every row
 has a natural key (``household_ref`` and ``household_ref:member_no`` become the records'
-``client_ref``), so an amended file adds only its new rows (``ON CONFLICT DO NOTHING``).
+``client_ref``), so an amended file adds only its new rows.  Imports take a transaction-level
+lock, one at a time, so two files cannot race to create the same household.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
-import hmac
 import io
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from itertools import islice
 from typing import Any
 
 from prometheus_client import Counter, Histogram
@@ -41,12 +44,18 @@ from kernel.context import request_id_var
 from kernel.errors import Forbidden, NotFound, ValidationProblem
 from services.registry.repository.areas import AreaRepository
 from services.registry.repository.imports import ImportRepository
-from services.registry.rules.imports import RowError, RowValidator, ValidRow
 from services.registry.service.common import actor
-from services.registry.service.imports_crypto import FernetWriter
-from services.registry.service.imports_files import EXTRA_CELLS, ReceivedFile, open_sheet
-from services.registry.service.imports_ids import TimeOrderedIds
+from services.registry.service.imports_files import ReceivedFile, Sheet, open_sheet
 from services.registry.service.imports_index import defer, index_now
+from services.registry.service.imports_landing import Household, Landing
+from services.registry.service.imports_pool import ChunkRunner, default_workers
+from services.registry.service.imports_rows import (
+    ChunkOutput,
+    ImportContext,
+    SheetUnreadable,
+    process_cells,
+    process_text,
+)
 from services.registry.settings import get_registry_settings
 
 IMPORT_ROWS = Counter("gramsetu_registry_import_rows_total", "Sheet rows imported, by outcome", ["outcome"])
@@ -57,15 +66,18 @@ IMPORT_DURATION = Histogram(
 
 
 class ImportSettings(BaseSettings):
-    """``GRAMSETU_REGISTRY_IMPORT_*``: upload limit, staging chunk size, report cap."""
+    """``GRAMSETU_REGISTRY_IMPORT_*``: upload limit, chunking, worker processes, report cap."""
 
     model_config = SettingsConfigDict(env_prefix="GRAMSETU_REGISTRY_IMPORT_", env_file=".env", extra="ignore")
 
     max_bytes: int = 50 * 1024 * 1024
-    chunk_rows: int = 20_000
+    chunk_rows: int = 5_000
     max_errors: int = 100_000  # errors kept per job; the counts stay exact beyond it
     # From this many new persons on, name tokens and duplicate flags are built by a job after commit.
     defer_index_rows: int = 10_000
+    workers: int = default_workers()  # validating processes; 0 = validate in the importing process
+    workers_from_bytes: int = 1024 * 1024  # smaller files are validated inline (no process start-up)
+    lock_timeout_seconds: float = 300.0  # waiting for another import to finish
 
 
 def import_settings() -> ImportSettings:
@@ -107,6 +119,8 @@ async def import_file(
     if parse_area_code(area_code).depth > 0 and await AreaRepository(session).get(area_code) is None:
         raise ValidationProblem(f"Area {area_code} is not registered", errors=[{"field": "area",
                                                                                  "reason": "unknown area"}])
+    settings = import_settings()
+    await repo.lock_imports(settings.lock_timeout_seconds)
     who = actor(identity)
     job_id = await repo.claim_job({
         "file_sha256": received.sha256, "file_name": (file_name or "")[:200] or None, "file_format": received.format,
@@ -118,21 +132,37 @@ async def import_file(
         assert existing is not None
         return ImportResult(job=existing, reused=True)
     sheet = open_sheet(received)
+    request_id = request_id_var.get()
+    occurred_at = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    keys = get_registry_settings()
+    context = ImportContext(
+        job_id=str(job_id), keys=tuple(sheet.keys), import_area=area_code, scopes=tuple(identity.area_scope),
+        known_areas=frozenset(await repo.registered_areas(area_code)), today=datetime.now(timezone.utc).date(),
+        encryption_key=keys.id_encryption_key, hmac_key=keys.id_hmac_key, actor=who, request_id=request_id,
+        occurred_at=occurred_at, delimiter=sheet.delimiter,
+    )
+    landing = Landing(occurred_at, request_id)
+    sink = _ErrorSink(repo, job_id)
+    workers = settings.workers if received.size >= settings.workers_from_bytes else 0
     try:
-        validator = RowValidator(area_code, identity.area_scope, await repo.registered_areas(area_code))
-        await repo.create_staging()
-        counts = await _stage_rows(repo, validator, sheet.rows, job_id, progress)
+        rows_total = await _stream(repo, sheet, context, landing, sink, ChunkRunner(workers), progress)
     finally:
         sheet.close()
-    counts["persons_existing"] = await repo.drop_existing_persons()
-    rejected = await _reject_bad_households(repo, job_id)
-    counts["rows_valid"] -= rejected
-    counts["rows_invalid"] += rejected
-    request_id = request_id_var.get()
-    counts.update(await repo.insert_all(who, job_id, request_id))
-    await repo.write_events(request_id)
-    await _index_names_and_duplicates(session, repo, job_id, counts["persons_created"])
-    counts["errors_truncated"] = counts.pop("errors_saved") >= import_settings().max_errors
+    removed = await _remove_rejected(repo, landing, sink)
+    updated = await repo.touch_households([hh.id for hh in landing.touched if not hh.bad], who, str(job_id),
+                                          request_id, occurred_at)
+    await repo.notify_relay()
+    await sink.flush()
+    counts: dict[str, Any] = {
+        "rows_total": rows_total, "rows_invalid": rows_total - (landing.landed - removed) - landing.existing_persons,
+        "persons_created": landing.landed - removed, "persons_existing": landing.existing_persons,
+        "households_created": sum(1 for hh in landing.households.values()
+                                  if hh.existing is None and hh.head_id is not None and not hh.bad),
+        "households_updated": updated,
+    }
+    counts["rows_valid"] = rows_total - counts["rows_invalid"]
+    await _index_names_and_duplicates(session, job_id, landing, counts["persons_created"])
+    counts["errors_truncated"] = sink.saved >= settings.max_errors
     counts["duration_seconds"] = round(time.monotonic() - started, 3)
     IMPORT_ROWS.labels("valid").inc(counts["rows_valid"])
     IMPORT_ROWS.labels("invalid").inc(counts["rows_invalid"])
@@ -140,16 +170,99 @@ async def import_file(
     return ImportResult(job=await repo.finish_job(job_id, counts), reused=False)
 
 
-async def _index_names_and_duplicates(session: AsyncSession, repo: ImportRepository, job_id: uuid.UUID,
+async def _stream(repo: ImportRepository, sheet: Sheet, context: ImportContext, landing: Landing,
+                  sink: _ErrorSink, runner: ChunkRunner, progress: Progress | None) -> int:
+    """Read, validate (in the workers) and land the sheet chunk by chunk; the number of non-blank rows.
+
+    Up to ``runner.in_flight`` chunks are being validated while the oldest one is landed, so the
+    workers and the database work at the same time."""
+    chunk_rows = import_settings().chunk_rows
+    pending: deque[asyncio.Future[ChunkOutput]] = deque()
+    total = 0
+
+    async def land(output: ChunkOutput) -> None:
+        nonlocal total
+        total += output.rows_seen
+        sink.add(output.errors)
+        new = landing.new_refs(output)
+        landing.add_households(output, await repo.existing_households(new) if new else {})
+        in_tables = await repo.existing_persons(landing.refs_to_check(output))
+        await repo.write(landing.take(output, in_tables), context.request_id)
+        sink.add(landing.errors)
+        landing.errors.clear()
+        await sink.flush_if_full()
+        if progress:
+            progress(total)
+
+    try:
+        for work, *args in _work(sheet, context, chunk_rows):
+            pending.append(runner.submit(work, *args))
+            while len(pending) > runner.in_flight:
+                await land(await pending.popleft())
+        while pending:
+            await land(await pending.popleft())
+    except SheetUnreadable as exc:
+        raise ValidationProblem(str(exc)) from exc
+    finally:
+        for future in pending:
+            future.cancel()
+    await repo.write(landing.finish(), context.request_id)
+    if total == 0:
+        raise ValidationProblem("The sheet has a header row but no data rows",
+                                errors=[{"field": "body", "reason": "no rows"}])
+    return total
+
+
+def _work(sheet: Sheet, context: ImportContext, rows: int) -> Iterator[tuple[Any, ...]]:
+    """(function, arguments) per chunk: CSV chunks travel as text, XLSX rows as cells."""
+    if sheet.cells is not None:
+        while chunk := list(islice(sheet.cells, rows)):
+            yield process_cells, context, chunk
+    else:
+        for first_row, text in sheet.blocks(rows):
+            yield process_text, context, first_row, text
+
+
+async def _remove_rejected(repo: ImportRepository, landing: Landing, sink: _ErrorSink) -> int:
+    """Take back what landed of the households rejected by a whole-file rule; report their rows."""
+    rejected = landing.rejected
+    if not rejected:
+        return 0
+    person_ids: list[str] = []
+    report: list[tuple[int, str, str]] = []
+    for hh in rejected:
+        landed, rows = await _landed_of(repo, hh)
+        person_ids.extend(landed)
+        field, reason = hh.reason()
+        report.extend((row, field, reason) for row in sorted(set(rows)))
+    created = [hh.id for hh in rejected if hh.existing is None]
+    await repo.remove_landed(person_ids, created)
+    await repo.drop_events(landing.batches_of(rejected), set(person_ids), set(created))
+    sink.add(sorted(report))
+    return len(person_ids)
+
+
+async def _landed_of(repo: ImportRepository, hh: Household) -> tuple[list[str], list[int]]:
+    """The persons of a rejected household that landed, and all its rows (from the database for
+    the part of a scattered household that was closed before)."""
+    landed = [m[2] for m in hh.members] if hh.members is not None else []
+    rows = list(hh.rows)
+    if hh.members is None:  # reopened: its first rows were closed and forgotten; ask the tables
+        landed, earlier = await repo.import_rows_of_household(hh.id)
+        rows.extend(earlier)
+    return landed, rows
+
+
+async def _index_names_and_duplicates(session: AsyncSession, job_id: uuid.UUID, landing: Landing,
                                       persons_created: int) -> None:
     """Search tokens and duplicate flags: inline for a small import, by the index job for a large one."""
-    landed = await repo.landed_person_range()
-    if landed is None:
+    if landing.first_person is None or landing.last_person is None or persons_created == 0:
         return
+    first, last = uuid.UUID(landing.first_person), uuid.UUID(landing.last_person)
     if persons_created >= import_settings().defer_index_rows:
-        await defer(session, job_id, *landed)
+        await defer(session, job_id, first, last)
     else:
-        await index_now(session, job_id, *landed)
+        await index_now(session, job_id, first, last)
 
 
 class _ErrorSink:
@@ -161,133 +274,18 @@ class _ErrorSink:
         self.saved = 0
         self.cap = import_settings().max_errors
 
-    def add(self, errors: list[RowError]) -> None:
+    def add(self, errors: list[tuple[int, str, str]]) -> None:
         room = self.cap - self.saved - len(self.buffer)
-        self.buffer.extend((self.job_id, e.row, e.field, e.reason) for e in errors[: max(room, 0)])
+        self.buffer.extend((self.job_id, *e) for e in errors[: max(room, 0)])
+
+    async def flush_if_full(self) -> None:
+        if len(self.buffer) >= 5_000:
+            await self.flush()
 
     async def flush(self) -> None:
         await self.repo.save_errors(self.buffer)
         self.saved += len(self.buffer)
         self.buffer = []
-
-
-async def _stage_rows(
-    repo: ImportRepository,
-    validator: RowValidator,
-    rows: Iterator[tuple[int, dict[str, Any]]],
-    job_id: uuid.UUID,
-    progress: Progress | None,
-) -> dict[str, Any]:
-    chunk = import_settings().chunk_rows
-    sink = _ErrorSink(repo, job_id)
-    persons: list[tuple[Any, ...]] = []
-    identifiers: list[tuple[Any, ...]] = []
-    seen: set[str] = set()
-    ids = _StageIds()
-    total = valid = 0
-    for row_no, values in rows:
-        total += 1
-        result = _validate(validator, row_no, values, seen)
-        if isinstance(result, list):
-            sink.add(result)
-        else:
-            valid += 1
-            _stage_record(result, ids, persons, identifiers)
-        if total % chunk == 0:
-            await repo.stage(persons, identifiers)
-            await sink.flush()
-            persons, identifiers = [], []
-            if progress:
-                progress(total)
-    await repo.stage(persons, identifiers)
-    await sink.flush()
-    if progress:
-        progress(total)
-    if total == 0:
-        raise ValidationProblem("The sheet has a header row but no data rows",
-                                errors=[{"field": "body", "reason": "no rows"}])
-    return {"rows_total": total, "rows_valid": valid, "rows_invalid": total - valid, "errors_saved": sink.saved}
-
-
-def _validate(
-    validator: RowValidator, row_no: int, values: dict[str, Any], seen: set[str]
-) -> ValidRow | list[RowError]:
-    if values.pop(EXTRA_CELLS, False):
-        return [RowError(row_no, "row", "values beyond the last named column")]
-    result = validator.validate(row_no, values)
-    if isinstance(result, ValidRow):
-        if result.client_ref in seen:
-            return [RowError(row_no, "member_no", "the same household_ref and member_no appear on an earlier row")]
-        seen.add(result.client_ref)
-    return result
-
-
-class _StageIds:
-    """Time-ordered ids for the staged records (one household id per household_ref of the file),
-    and the identifier protection of ``service.identifiers`` (same HMAC, same Fernet tokens)."""
-
-    def __init__(self) -> None:
-        self.new = TimeOrderedIds().next
-        self.households: dict[str, str] = {}
-        keys = get_registry_settings()
-        self.encrypt = FernetWriter(keys.id_encryption_key).encrypt
-        self._hmac_key = keys.id_hmac_key.encode()
-
-    def lookup_hash(self, id_type: str, match_key: str) -> str:
-        """``identifiers.lookup_hash`` with the key read once."""
-        return hmac.digest(self._hmac_key, f"{id_type}:{match_key}".encode(), "sha256").hex()
-
-    def household(self, ref: str) -> str:
-        found = self.households.get(ref)
-        if found is None:
-            found = self.households[ref] = self.new()
-        return found
-
-
-def _stage_record(
-    row: ValidRow, ids: _StageIds, persons: list[tuple[Any, ...]], identifiers: list[tuple[Any, ...]]
-) -> None:
-    new = ids.new
-    person_id = new()
-    for ident in row.identifiers:
-        identifiers.append((
-            new(), person_id, ident.id_type.value, ident.form, ids.lookup_hash(ident.id_type.value, ident.match_key),
-            ids.encrypt(ident.value), ident.last4, ident.birth_year,
-        ))
-    persons.append((
-        person_id, ids.household(row.household_ref), new(), new(),
-        row.row, row.client_ref, row.household_ref, row.role, row.area_code, row.address,
-        row.address_local, row.latitude, row.longitude, row.full_name, row.name_latin, row.name_key, row.sex,
-        row.birth_date, row.birth_date_estimated, row.birth_date_source, row.birth_year, row.father_name,
-        row.mother_name, row.father_key, row.mother_key, row.disability, row.pregnant, row.occupation, row.phones,
-        row.preferred_language, sorted(i.id_type.value for i in row.identifiers),
-    ))
-
-
-def _household_reason(record: Any) -> tuple[str, str]:
-    if record["areas"] > 1:
-        return "area_code", "the rows of this household name different area codes"
-    if not record["exists"]:
-        if record["heads"] == 0:
-            return "role", "the household has no valid head row (fix the head's row; see its errors)"
-        return "role", f"a household needs exactly one head; this one has {record['heads']}"
-    if record["existing_area"] != record["area_code"]:
-        return "household_ref", "this household_ref is already registered for another area"
-    if record["existing_status"] != "active":
-        return "household_ref", f"this household is {record['existing_status']}; members cannot be added"
-    return "role", "the household already has a head"
-
-
-async def _reject_bad_households(repo: ImportRepository, job_id: uuid.UUID) -> int:
-    """Unstage whole households that cannot be written; report each of their rows."""
-    bad = {r["household_ref"]: _household_reason(r) for r in await repo.bad_households()}
-    if not bad:
-        return 0
-    removed = await repo.unstage_households(list(bad))
-    sink = _ErrorSink(repo, job_id)
-    sink.add([RowError(r["row"], *bad[r["household_ref"]]) for r in sorted(removed, key=lambda r: r["row"])])
-    await sink.flush()
-    return len(removed)
 
 
 # ---------------------------------------------------------------- reading jobs back

@@ -20,7 +20,6 @@ from kernel.errors import Problem, ValidationProblem
 from services.registry.rules.imports import LANGUAGES, map_headers, template_headers
 
 XLSX_MAGIC = b"PK\x03\x04"
-EXTRA_CELLS = "_extra_cells"
 SPOOL_BYTES = 4 * 1024 * 1024  # kept in memory below this, on disk above
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -88,22 +87,58 @@ def _finish(file: IO[bytes], sha256: str, size: int) -> ReceivedFile:
 
 @dataclass
 class Sheet:
-    """Canonical column keys and an iterator of (sheet row number, {key: value}) for non-blank rows."""
+    """Canonical column keys (per position) and the rows after the header: an XLSX sheet as rows of
+    cells (``cells``), a CSV as text cut into chunks of whole records (``blocks``).  Blank rows are
+    included; turning cells into values is left to the validating workers (``imports_rows``)."""
 
     keys: list[str | None]
-    rows: Iterator[tuple[int, dict[str, Any]]]
+    delimiter: str
     close: Any
+    cells: Iterator[tuple[int, list[Any]]] | None = None
+    text: IO[str] | None = None
+
+    def blocks(self, rows: int) -> Iterator[tuple[int, str]]:
+        """(first row number, text of up to ``rows`` whole CSV records).
+
+        csv.reader pulls one physical line at a time and stops at the end of a record, so the
+        lines it has taken when a record comes out are exactly that record's lines, quoted line
+        breaks included: the chunks are cut where the reader cuts records."""
+        assert self.text is not None
+        taken: list[str] = []
+
+        def lines() -> Iterator[str]:
+            for line in self.text:  # type: ignore[union-attr]
+                taken.append(line)
+                yield line
+
+        reader = csv.reader(lines(), delimiter=self.delimiter)
+        first = row = 2
+        try:
+            for _ in reader:
+                row += 1
+                if row - first == rows:
+                    yield first, "".join(taken)
+                    taken.clear()
+                    first = row
+        except UnicodeDecodeError as exc:
+            raise ValidationProblem("The file is not UTF-8 text after the header row") from exc
+        except csv.Error as exc:
+            raise ValidationProblem(f"The CSV cannot be read near row {row}: {exc}") from exc
+        if taken:
+            yield first, "".join(taken)
 
 
 def open_sheet(received: ReceivedFile) -> Sheet:
     """Read the header row and check the columns: 422 naming missing, unknown or repeated ones."""
     if received.format == "xlsx":
-        header, body, close = _xlsx_rows(received.file)
+        header, cells, close = _xlsx_rows(received.file)
+        sheet = Sheet(keys=[], delimiter=",", close=close, cells=cells)
     else:
-        header, body, close = _csv_rows(received.file)
+        header, delimiter, text = _csv_header(received.file)
+        sheet = Sheet(keys=[], delimiter=delimiter, close=text.close, text=text)
     keys, problem = map_headers(header)
     if problem:
-        close()
+        sheet.close()
         parts = []
         if problem.missing:
             parts.append(f"missing: {', '.join(problem.missing)}")
@@ -120,39 +155,20 @@ def open_sheet(received: ReceivedFile) -> Sheet:
             unknown_columns=problem.unknown,
             repeated_columns=problem.repeated,
         )
-    return Sheet(keys=keys, rows=_as_dicts(keys, body), close=close)
+    sheet.keys = keys
+    return sheet
 
 
-def _as_dicts(keys: list[str | None], body: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, dict[str, Any]]]:
-    width = len(keys)
-    for row_no, cells in body:
-        if not any(c not in (None, "") for c in cells):
-            continue  # blank rows between households are common in hand-made sheets
-        values = {k: cells[i] for i, k in enumerate(keys) if k is not None and i < len(cells)}
-        if len(cells) > width and any(c not in (None, "") for c in cells[width:]):
-            values[EXTRA_CELLS] = True  # reported against the row, not the file
-        yield row_no, values
-
-
-def _csv_rows(file: IO[bytes]) -> tuple[list[Any], Iterator[tuple[int, list[Any]]], Any]:
+def _csv_header(file: IO[bytes]) -> tuple[list[Any], str, IO[str]]:
     text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
     try:
         first = text.readline()
     except UnicodeDecodeError as exc:
+        text.close()
         raise ValidationProblem("The file is neither UTF-8 CSV nor XLSX") from exc
     delimiter = max((",", ";", "\t"), key=first.count)
-    reader = csv.reader(text, delimiter=delimiter)
     header = next(csv.reader([first], delimiter=delimiter), [])
-
-    def body() -> Iterator[tuple[int, list[Any]]]:
-        try:
-            yield from enumerate(reader, start=2)
-        except UnicodeDecodeError as exc:
-            raise ValidationProblem("The file is not UTF-8 text after the header row") from exc
-        except csv.Error as exc:
-            raise ValidationProblem(f"The CSV cannot be read near row {reader.line_num}: {exc}") from exc
-
-    return header, body(), text.close
+    return header, delimiter, text
 
 
 def _xlsx_rows(file: IO[bytes]) -> tuple[list[Any], Iterator[tuple[int, list[Any]]], Any]:

@@ -19,7 +19,9 @@ class TimeOrderedIds:
 
     def __init__(self) -> None:
         millis = time.time_ns() // 1_000_000
-        self._high = (millis << 80) | (0x7 << 76) | (secrets.randbits(12) << 64) | (0b10 << 62)
+        high = (millis << 16) | (0x7 << 12) | secrets.randbits(12)  # the first 64 bits: fixed per generator
+        text = f"{high:016x}"
+        self._prefix = f"{text[:8]}-{text[8:12]}-{text[12:16]}-"
         self._counter = 0
         # Per-id randomness from a generator seeded from the OS: secrets.randbits is a syscall per id.
         self._random = random.Random(secrets.randbits(128)).getrandbits
@@ -29,6 +31,5 @@ class TimeOrderedIds:
         if self._counter >= 1 << 30:  # the counter has 30 bits: start a new prefix
             self.__init__()  # type: ignore[misc]
             self._counter = 1
-        value = self._high | (self._counter << 32) | self._random(32)
-        text = f"{value:032x}"
-        return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+        low = (0b10 << 62) | (self._counter << 32) | self._random(32)  # variant | counter | random
+        return f"{self._prefix}{low >> 48:04x}-{low & 0xFFFFFFFFFFFF:012x}"

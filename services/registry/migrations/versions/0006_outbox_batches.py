@@ -1,0 +1,25 @@
+"""outbox rows may carry a batch of events
+
+Revision ID: 0006
+Revises: 0005
+Create Date: 2026-11-23
+"""
+
+from alembic import op
+
+from kernel.migrations import add_outbox_batches, drop_outbox_batches
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+SCHEMA = "registry"
+
+
+def upgrade() -> None:
+    add_outbox_batches(op, SCHEMA)
+
+
+def downgrade() -> None:
+    drop_outbox_batches(op, SCHEMA)

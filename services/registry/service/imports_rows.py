@@ -1,0 +1,297 @@
+"""One chunk of sheet rows -> validated rows as ready-to-COPY text lines (pure: no I/O).
+
+This is the CPU-heavy half of a bulk import, so it runs in worker processes
+(``imports_pool``) beside the importing request: each chunk is validated with the registry's
+own rules (:class:`~services.registry.rules.imports.RowValidator`), and every valid row comes
+back with its record ids and the lines PostgreSQL's ``COPY ... FROM STDIN`` (text format)
+takes for the person, membership, identifiers, history and the household (a head's row), plus
+its ``person.registered`` event as an outbox batch line (:func:`kernel.outbox.batch_line`).
+The importing process then only decides what lands (whole-file rules) and streams the lines.
+
+Identifiers are protected exactly as ``service.identifiers`` does it (the same HMAC lookup
+hash and Fernet tokens, ``imports_crypto``); record ids are time-ordered (``imports_ids``), one
+generator per import in each process.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import uuid
+from array import array
+from dataclasses import dataclass
+from datetime import date
+from itertools import accumulate
+from typing import Any, Final, NamedTuple
+
+import orjson
+
+from contracts.registry import PersonRegistered
+from kernel.outbox import batch_line
+from services.registry.rules.imports import RowValidator, ValidRow
+from services.registry.service.imports_crypto import FernetWriter
+from services.registry.service.imports_ids import TimeOrderedIds
+
+EXTRA_CELLS_REASON = "values beyond the last named column"
+
+PERSON_COLUMNS = (
+    "id", "client_ref", "area_code", "full_name", "name_latin", "name_key", "sex", "birth_date",
+    "birth_date_estimated", "birth_date_source", "birth_year", "father_name", "mother_name", "father_key",
+    "mother_key", "disability", "pregnant", "occupation", "phones", "preferred_language", "created_by", "updated_by",
+)
+MEMBERSHIP_COLUMNS = ("id", "household_id", "person_id", "role", "created_by")
+IDENTIFIER_COLUMNS = (
+    "id", "person_id", "id_type", "form", "lookup_hash", "value_encrypted", "last4", "birth_year", "created_by",
+)
+HISTORY_COLUMNS = ("record_type", "record_id", "version", "action", "changes", "reason", "changed_by", "request_id")
+HOUSEHOLD_COLUMNS = (
+    "id", "client_ref", "area_code", "address", "address_local", "latitude", "longitude", "collected_by",
+    "created_by", "updated_by",
+)
+HISTORY_REASON = "bulk import"
+
+# COPY text format: backslash, newline, carriage return and tab are escaped; \N is NULL.
+_ESCAPES = str.maketrans({"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def copy_text(value: str | None) -> str:
+    if value is None:
+        return "\\N"
+    if "\\" in value or "\n" in value or "\r" in value or "\t" in value:
+        return value.translate(_ESCAPES)
+    return value
+
+
+def _flag(value: bool) -> str:
+    return "t" if value else "f"
+
+
+def _number(value: Any) -> str:
+    return "\\N" if value is None else str(value)
+
+
+@dataclass(frozen=True)
+class ImportContext:
+    """Everything a worker process needs to turn rows into lines (pickled with every chunk)."""
+
+    job_id: str
+    keys: tuple[str | None, ...]  # canonical column key per sheet position
+    import_area: str
+    scopes: tuple[str, ...]
+    known_areas: frozenset[str]
+    today: date
+    encryption_key: str
+    hmac_key: str
+    actor: str
+    request_id: str | None
+    occurred_at: str  # the events' occurred_at, ISO 8601 UTC
+    delimiter: str = ","  # of a CSV sheet
+
+
+class RowLines(NamedTuple):
+    """A valid row: its facts and the lines to COPY if it lands (packed per chunk, see ChunkOutput)."""
+
+    row: int  # sheet row number (the header is row 1)
+    client_ref: str
+    household_ref: str
+    role: str
+    area_code: str
+    person_id: str
+    birth_date: str  # ISO date, or "~" (sorts after every date) when unknown
+    household_id: str  # household_id(job, household_ref); an existing household's id replaces it
+    person: str
+    membership: str
+    identifiers: str  # zero or more lines
+    history: str
+    event: str  # the person.registered outbox batch line
+    household: str | None  # a head's row: the household's line and its history line
+    household_history: str | None
+
+
+Facts = tuple[int, str, str, str, str, str, str, str]  # RowLines[:8]: row .. household_id
+TABLES = ("person", "membership", "identifiers", "history", "event")
+ROW: Final = 0  # positions in Facts
+CLIENT_REF: Final = 1
+HOUSEHOLD_REF: Final = 2
+ROLE: Final = 3
+AREA_CODE: Final = 4
+PERSON_ID: Final = 5
+BIRTH_DATE: Final = 6
+HOUSEHOLD_ID: Final = 7
+
+
+@dataclass
+class ChunkOutput:
+    """A validated chunk, packed to cross the process boundary cheaply: per valid row its facts, and
+    per table one text of all the rows' lines with the offset where each row's part starts."""
+
+    rows_seen: int  # non-blank rows
+    errors: list[tuple[int, str, str]]  # (row, field, reason)
+    facts: list[Facts]
+    texts: dict[str, str]
+    offsets: dict[str, array[int]]  # len(facts) + 1 offsets per table
+    households: dict[int, tuple[str, str]]  # row index -> (household line, its history line): heads' rows
+
+    @classmethod
+    def pack(cls, rows_seen: int, errors: list[tuple[int, str, str]], rows: list[RowLines]) -> ChunkOutput:
+        texts: dict[str, str] = {}
+        offsets: dict[str, array[int]] = {}
+        for table, parts in zip(TABLES, ([r.person for r in rows], [r.membership for r in rows],
+                                         [r.identifiers for r in rows], [r.history for r in rows],
+                                         [r.event for r in rows]), strict=True):
+            texts[table] = "".join(parts)
+            offsets[table] = array("q", accumulate(map(len, parts), initial=0))
+        heads = {i: (r.household, r.household_history or "") for i, r in enumerate(rows) if r.household is not None}
+        return cls(rows_seen, errors, [r[:8] for r in rows], texts, offsets, heads)  # type: ignore[misc]
+
+    def piece(self, table: str, index: int) -> str:
+        at = self.offsets[table]
+        return self.texts[table][at[index]:at[index + 1]]
+
+
+class SheetUnreadable(Exception):
+    """The chunk is not UTF-8 or not CSV; the message is the problem's detail."""
+
+
+def household_id(job_id: str, household_ref: str) -> str:
+    """The id a new household of this import gets: derived from the ref, so that every worker process
+    gives all rows of one household the same id without asking anyone (UUID version 8, RFC 9562)."""
+    digest = bytearray(hashlib.blake2b(f"{job_id}\x1f{household_ref}".encode(), digest_size=16).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x80
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return str(uuid.UUID(bytes=bytes(digest)))
+
+
+class _Builder:
+    """Per import and process: the validator, the id generator and the identifier keys."""
+
+    def __init__(self, context: ImportContext) -> None:
+        self.context = context
+        self.validator = RowValidator(context.import_area, list(context.scopes), set(context.known_areas),
+                                      today=context.today)
+        self.new_id = TimeOrderedIds().next
+        self.households: dict[str, str] = {}
+        self.encrypt = FernetWriter(context.encryption_key).encrypt
+        self.hmac_key = context.hmac_key.encode()
+        actor = copy_text(context.actor)
+        request = copy_text(context.request_id)
+        self.tail = f"\t{actor}\t{actor}\n"  # created_by, updated_by
+        self.household_tail = f"\t{actor}\t{actor}\t{actor}\n"  # collected_by, created_by, updated_by
+        self.by = f"\t{actor}\n"
+        self.history_tail = f"\t{HISTORY_REASON}\t{actor}\t{request}\n"
+        self.envelope_head = {"type": PersonRegistered.subject, "source": "registry",
+                              "occurred_at": context.occurred_at, "request_id": context.request_id}
+        self.household_changes = copy_text(orjson.dumps(
+            {"import": {"from": None, "to": {"id": context.job_id}}}).decode())
+
+    def lookup_hash(self, id_type: str, match_key: str) -> str:
+        """``identifiers.lookup_hash`` with the key read once."""
+        return hmac.digest(self.hmac_key, f"{id_type}:{match_key}".encode(), "sha256").hex()
+
+    def lines(self, row: ValidRow) -> RowLines:
+        hid = self.households.get(row.household_ref)
+        if hid is None:
+            hid = self.households[row.household_ref] = household_id(self.context.job_id, row.household_ref)
+        person_id, membership_id, event_id = self.new_id(), self.new_id(), self.new_id()
+        birth = row.birth_date.isoformat() if row.birth_date else None
+        phones = "{" + ",".join(row.phones) + "}"  # E.164: digits and +, nothing to quote
+        person = "\t".join((
+            person_id, copy_text(row.client_ref), row.area_code, copy_text(row.full_name), copy_text(row.name_latin),
+            copy_text(row.name_key), row.sex, birth or "\\N", _flag(row.birth_date_estimated),
+            copy_text(row.birth_date_source), _number(row.birth_year), copy_text(row.father_name),
+            copy_text(row.mother_name), copy_text(row.father_key), copy_text(row.mother_key),
+            copy_text(row.disability), _flag(row.pregnant), copy_text(row.occupation), phones,
+            copy_text(row.preferred_language),
+        )) + self.tail
+        membership = f"{membership_id}\t{hid}\t{person_id}\t{row.role}" + self.by
+        identifiers = "".join(
+            "\t".join((self.new_id(), person_id, i.id_type.value, i.form,
+                       self.lookup_hash(i.id_type.value, i.match_key), self.encrypt(i.value), copy_text(i.last4),
+                       _number(i.birth_year))) + self.by
+            for i in row.identifiers
+        )
+        changes = copy_text(orjson.dumps({"import": {"from": None, "to": {"id": self.context.job_id,
+                                                                           "row": row.row}}}).decode())
+        history = f"person\t{person_id}\t1\tcreate\t{changes}" + self.history_tail
+        household = household_history = None
+        if row.role == "head":
+            household = "\t".join((
+                hid, copy_text(row.household_ref), row.area_code, copy_text(row.address),
+                copy_text(row.address_local), _number(row.latitude), _number(row.longitude),
+            )) + self.household_tail
+            household_history = f"household\t{hid}\t1\tcreate\t{self.household_changes}" + self.history_tail
+        return RowLines(
+            row.row, row.client_ref, row.household_ref, row.role, row.area_code, person_id, birth or "~", hid,
+            person, membership, identifiers, history, self.event_line(event_id, row, person_id, hid, birth),
+            household, household_history,
+        )
+
+    def event_line(self, event_id: str, row: ValidRow, person_id: str, household_id: str, birth: str | None) -> str:
+        """The ``registry.person.registered.v1`` envelope, field for field what ``events.person_registered`` sends."""
+        data = {
+            "person_id": person_id, "household_id": household_id, "area_code": row.area_code,
+            "full_name": row.full_name, "sex": row.sex, "birth_date": birth,
+            "birth_date_estimated": row.birth_date_estimated, "birth_year": row.birth_year,
+            "disability": row.disability, "pregnant": row.pregnant, "phones": row.phones,
+            "preferred_language": row.preferred_language, "status": "active",
+            "identifier_types": sorted(i.id_type.value for i in row.identifiers), "version": 1,
+        }
+        envelope = orjson.dumps({"id": event_id, **self.envelope_head, "data": data}).decode()
+        return batch_line(event_id, PersonRegistered.subject, envelope) + "\n"
+
+
+_builders: dict[str, _Builder] = {}
+
+
+def _builder(context: ImportContext) -> _Builder:
+    """One builder per import in this process (a fresh id generator per import keeps its ids in one range)."""
+    found = _builders.get(context.job_id)
+    if found is None or found.context != context:
+        _builders.clear()
+        found = _builders[context.job_id] = _Builder(context)
+    return found
+
+
+def _values(keys: tuple[str | None, ...], cells: list[Any]) -> dict[str, Any] | None:
+    """{column key: cell} for a non-blank row (None for a blank one); extra cells are flagged."""
+    if not any(c is not None and c != "" for c in cells):
+        return None  # blank rows between households are common in hand-made sheets
+    width = len(keys)
+    values = {k: cells[i] for i, k in enumerate(keys) if k is not None and i < len(cells)}
+    if len(cells) > width and any(c is not None and c != "" for c in cells[width:]):
+        values[""] = True
+    return values
+
+
+def process_cells(context: ImportContext, rows: list[tuple[int, list[Any]]]) -> ChunkOutput:
+    """Validate rows of cells (an XLSX sheet, or a CSV chunk once parsed)."""
+    builder = _builder(context)
+    seen = 0
+    valid: list[RowLines] = []
+    errors: list[tuple[int, str, str]] = []
+    for row_no, cells in rows:
+        values = _values(context.keys, cells)
+        if values is None:
+            continue
+        seen += 1
+        if values.pop("", False):
+            errors.append((row_no, "row", EXTRA_CELLS_REASON))
+            continue
+        result = builder.validator.validate(row_no, values)
+        if isinstance(result, ValidRow):
+            valid.append(builder.lines(result))
+        else:
+            errors.extend((e.row, e.field, e.reason) for e in result)
+    return ChunkOutput.pack(seen, errors, valid)
+
+
+def process_text(context: ImportContext, first_row: int, text: str) -> ChunkOutput:
+    """Validate a chunk of whole CSV records (cut at record boundaries by ``imports_files``)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=context.delimiter)
+    try:
+        rows = list(enumerate(reader, start=first_row))
+    except csv.Error as exc:
+        raise SheetUnreadable(f"The CSV cannot be read near row {first_row + reader.line_num}: {exc}") from exc
+    return process_cells(context, rows)

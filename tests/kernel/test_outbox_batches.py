@@ -1,0 +1,222 @@
+"""Batch outbox rows: one row carries many events; the relay publishes each as its own message."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from nats.js import JetStreamContext
+from nats.js.api import Header
+from prometheus_client import REGISTRY as METRICS
+
+from contracts import AreaCreated, AreaUpdated, Envelope
+from contracts.base import Event
+from gramsetu.cli import _outbox
+from kernel.db import transaction
+from kernel.outbox import MAX_BATCH_EVENTS, add_event, batch_line, copy_event_batches, envelope_for
+from kernel.relay import OutboxRelay, PublishIncomplete
+from kernel.runtime import Runtime
+from kernel.settings import Settings
+from services.registry.app import SPEC as REGISTRY
+
+SCHEMA = "registry"
+STREAM = "REGISTRY"
+
+
+@pytest.fixture
+async def producer(clean: None, settings: Settings) -> AsyncIterator[Runtime]:
+    runtime = Runtime(REGISTRY, settings)
+    await runtime.start(workers=False)
+    yield runtime
+    await runtime.stop()
+
+
+def area_event(n: int) -> Event:
+    code = f"IN-23-{n:04d}"
+    if n % 2:  # mixed subjects inside one batch: each line carries its own
+        return AreaUpdated(code=code, parent_code="IN-23", level="district", name=f"D{n}", version=2)
+    return AreaCreated(code=code, parent_code="IN-23", level="district", name=f"D{n}", version=1)
+
+
+def envelopes(start: int, count: int) -> list[Envelope]:
+    return [envelope_for(area_event(n), source=SCHEMA) for n in range(start, start + count)]
+
+
+def lines(batch: list[Envelope]) -> list[str]:
+    return [batch_line(str(e.id), e.type, e.model_dump_json()) for e in batch]
+
+
+async def copy(runtime: Runtime, *batches: list[Envelope], headers: dict[str, str] | None = None) -> int:
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        return await copy_event_batches(conn, SCHEMA, [lines(b) for b in batches], headers=headers)
+
+
+async def add_single(runtime: Runtime, n: int) -> uuid.UUID:
+    assert runtime.sessionmaker is not None
+    async with transaction(runtime.sessionmaker) as session:
+        return await add_event(session, SCHEMA, area_event(n), source=SCHEMA)
+
+
+async def fetch(runtime: Runtime, sql: str) -> Any:
+    assert runtime.pool is not None
+    return await runtime.pool.fetchval(sql)
+
+
+def relay(runtime: Runtime, *, js: Any = None, **kwargs: Any) -> OutboxRelay:
+    assert runtime.pool is not None and runtime.js is not None
+    return OutboxRelay(service="registry-batches", schema=SCHEMA, pool=runtime.pool, js=js or runtime.js, **kwargs)
+
+
+async def stored(js: JetStreamContext) -> list[tuple[str, str, bytes, dict[str, str]]]:
+    """(msg id, subject, data, headers) of every message in the stream, in stream order."""
+    info = await js.stream_info(STREAM)
+    out = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        msg = await js.get_msg(STREAM, seq)
+        headers = msg.headers or {}
+        out.append((headers[Header.MSG_ID], msg.subject or "", msg.data or b"", headers))
+    return out
+
+
+def counter(name: str, **labels: str) -> float:
+    return METRICS.get_sample_value(name, labels) or 0.0
+
+
+async def test_batch_rows_and_single_rows_are_each_published_once(producer: Runtime) -> None:
+    first = await add_single(producer, 1)
+    batches = envelopes(100, 500), envelopes(600, 700)
+    assert await copy(producer, *batches, headers={"X-Request-ID": "import-7"}) == 1200
+    last = await add_single(producer, 2)
+    assert await fetch(producer, "SELECT count(*) FROM registry.outbox") == 4
+
+    assert await relay(producer).drain() == 1202
+    assert await fetch(producer, "SELECT count(*) FROM registry.outbox") == 0
+
+    assert producer.js is not None
+    messages = await stored(producer.js)
+    expected = [e for batch in batches for e in batch]
+    assert [m[0] for m in messages] == [str(first), *(str(e.id) for e in expected), str(last)]  # in seq order
+    for (msg_id, subject, data, headers), envelope in zip(messages[1:-1], expected, strict=True):
+        assert msg_id == str(envelope.id)
+        assert subject == headers["Gramsetu-Event-Type"] == envelope.type
+        assert headers["X-Request-ID"] == "import-7"
+        received = Envelope.model_validate_json(data)
+        assert received == envelope and received.event() == envelope.event()
+    assert {m[1] for m in messages} == {AreaCreated.subject, AreaUpdated.subject}
+
+
+async def test_event_budget_bounds_a_relay_batch(producer: Runtime) -> None:
+    await copy(producer, envelopes(0, 300), envelopes(300, 300), envelopes(600, 700))
+    await add_single(producer, 1)
+    await copy(producer, envelopes(2000, 200))
+    small = relay(producer, batch_size=500)
+    # A row joins while the events before it are under the budget; a row bigger than the
+    # budget goes alone (writers keep rows at or below the relay batch size).
+    assert [await small.publish_batch() for _ in range(4)] == [600, 700, 201, 0]
+    assert producer.js is not None
+    assert (await producer.js.stream_info(STREAM)).state.messages == 1501
+
+
+async def test_a_claim_locks_only_the_rows_it_publishes(producer: Runtime) -> None:
+    await copy(producer, *(envelopes(500 * i, 500) for i in range(3)))
+    assert producer.pool is not None
+    claim = relay(producer, batch_size=500)._select
+    async with producer.pool.acquire() as holder, holder.transaction():
+        (held,) = await holder.fetch(claim, 500)  # one 500-event row fills the budget
+        assert held["events"] == 500
+        async with producer.pool.acquire() as other, other.transaction():
+            (second,) = await other.fetch(claim, 500)  # the next row, not locked by the first claim
+            assert second["id"] != held["id"]
+
+
+class LosingAcks:
+    """Real JetStream, but chosen events lose their PubAck (stored, ack lost) or the whole publish (never sent)."""
+
+    def __init__(self, js: JetStreamContext, *, lose_ack: set[str], lose_publish: set[str]) -> None:
+        self.js = js
+        self.lose_ack = lose_ack
+        self.lose_publish = lose_publish
+
+    async def publish_async(self, subject: str, payload: bytes, headers: dict[str, str]) -> asyncio.Future[Any]:
+        msg_id = headers[Header.MSG_ID]
+        if msg_id in self.lose_publish:
+            return asyncio.get_running_loop().create_future()  # never resolved
+        future = await self.js.publish_async(subject, payload, headers=headers)
+        if msg_id in self.lose_ack:
+            await future
+            return asyncio.get_running_loop().create_future()
+        return future
+
+
+async def test_partly_acked_batch_row_is_kept_and_republished_without_duplicates(producer: Runtime) -> None:
+    single = await add_single(producer, 1)
+    batch = envelopes(100, 10)
+    await copy(producer, batch)
+    assert producer.js is not None
+    lossy = LosingAcks(producer.js, lose_ack={str(batch[3].id)}, lose_publish={str(batch[7].id)})
+    with pytest.raises(PublishIncomplete):
+        await relay(producer, js=lossy, publish_timeout=0.3).publish_batch()
+    # The single row was acked and deleted; the batch row stays whole.
+    remaining = await producer.pool.fetch("SELECT id, events FROM registry.outbox")  # type: ignore[union-attr]
+    assert [r["events"] for r in remaining] == [10]
+    assert (await producer.js.stream_info(STREAM)).state.messages == 10  # 1 + 10 - the one never sent
+
+    duplicates = counter("gramsetu_events_publish_duplicates_total", service="registry-batches")
+    assert await relay(producer).drain() == 10
+    assert counter("gramsetu_events_publish_duplicates_total", service="registry-batches") - duplicates == 9
+    assert await fetch(producer, "SELECT count(*) FROM registry.outbox") == 0
+    ids = Counter(m[0] for m in await stored(producer.js))
+    assert ids == Counter([str(single), *(str(e.id) for e in batch)])  # every event exactly once
+
+
+async def test_check_constraint_wants_exactly_one_of_payload_and_batch(producer: Runtime) -> None:
+    assert producer.pool is not None
+    insert = "INSERT INTO registry.outbox (id, subject, payload, batch) VALUES ($1, 's', $2::jsonb, $3)"
+    for payload, batch in (('{"a": 1}', "x"), (None, None)):
+        with pytest.raises(asyncpg.CheckViolationError):
+            await producer.pool.execute(insert, uuid.uuid4(), payload, batch)
+
+
+async def test_backlog_counts_events_not_rows(producer: Runtime, settings: Settings) -> None:
+    await copy(producer, envelopes(0, 3), envelopes(3, 4), [])
+    await add_single(producer, 1)
+    assert await fetch(producer, "SELECT count(*) FROM registry.outbox") == 3
+    count, age = await relay(producer).backlog()
+    assert (count, age >= 0) == (8, True)
+    assert settings.database_url
+    assert (await _outbox(settings.database_url))["registry"]["outbox_backlog"] == 8
+
+
+async def test_writer_input_is_checked(producer: Runtime) -> None:
+    with pytest.raises(ValueError, match="at most"):
+        await copy(producer, envelopes(0, MAX_BATCH_EVENTS + 1))
+    pretty = json.dumps({"a": 1}, indent=2)
+    for bad in (("id", "sub\tject", "{}"), ("id", "subject", pretty)):
+        with pytest.raises(ValueError, match="tab or newline"):
+            batch_line(*bad)
+    assert await fetch(producer, "SELECT count(*) FROM registry.outbox") == 0
+
+
+async def test_commit_of_a_batch_wakes_the_relay(clean: None, settings: Settings) -> None:
+    """The COPY notifies like add_events: with polling all but off, a committed batch is relayed at once."""
+    producer = Runtime(REGISTRY, settings.model_copy(update={"relay_poll_interval_seconds": 60.0}))
+    await producer.start(workers=True)
+    try:
+        await asyncio.sleep(0.3)  # the relay has drained and waits for a notification
+        await copy(producer, envelopes(0, 50), envelopes(50, 50))
+        assert producer.js is not None
+        for _ in range(60):
+            if await fetch(producer, "SELECT count(*) FROM registry.outbox") == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await fetch(producer, "SELECT count(*) FROM registry.outbox") == 0
+        assert (await producer.js.stream_info(STREAM)).state.messages == 100
+    finally:
+        await producer.stop()
