@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.registry.service.identifiers import decrypt, lookup_hash
-from services.registry.service.imports_rows import ImportContext, _Builder
 from services.registry.service.imports_crypto import FernetWriter
 from services.registry.service.imports_ids import TimeOrderedIds
+from services.registry.service.imports_rows import ImportContext, _Builder
 from services.registry.settings import get_registry_settings
 
 
