@@ -106,7 +106,13 @@ async def test_mixed_file_lands_valid_rows_reports_invalid_ones_and_writes_event
     assert found.json()["items"][0]["role"] == "head"
     hits = await client.get(f"/persons/search?area={WARD}&name=Rahim", headers=volunteer() | PURPOSE)
     assert hits.json()["total"] == 1
-    history = await count(database_url, "SELECT count(*) FROM registry.change_history WHERE action = 'create'")
+    # Each record's history starts with its creation by this import (who, when, which sheet row).
+    head_id = found.json()["items"][0]["id"]
+    history = (await client.get(f"/persons/{head_id}/history", headers=volunteer() | PURPOSE)).json()["items"]
+    assert [(h["action"], h["reason"], h["changes"]["import"]["to"]) for h in history] == [
+        ("create", "bulk import", {"id": job["id"], "row": 2})]
+    assert history[0]["changed_by"] == "volunteer-1"
+    imported = await count(database_url, "SELECT count(*) FROM registry.household WHERE import_id = $1", job["id"])
     # The events went out through the outbox relay to JetStream.
     wanted = {"registry.household.created.v1", "registry.person.registered.v1"}
     events = [e for e in await bus_events(nats_url, wanted) if e.type in wanted]
@@ -117,7 +123,7 @@ async def test_mixed_file_lands_valid_rows_reports_invalid_ones_and_writes_event
     assert len(created.member_ids) == 3 and created.head_person_id is not None  # type: ignore[attr-defined]
     mother = next(t for t in typed if getattr(t, "full_name", "") == "ফাতেমা বেগম")
     assert mother.pregnant is True  # type: ignore[attr-defined]
-    assert history == 4
+    assert imported == 1
 
 
 async def test_reupload_creates_no_duplicates(client, database_url, nats_url):

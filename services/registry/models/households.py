@@ -28,6 +28,7 @@ household = Table(
     Column("verified_at", DateTime(timezone=True), nullable=True),
     Column("approved_by", Text, nullable=True),
     Column("approved_at", DateTime(timezone=True), nullable=True),
+    Column("import_id", UUID(as_uuid=True), nullable=True),  # created by this bulk import (migration 0007)
     *row_meta(),
     CheckConstraint("latitude BETWEEN -90 AND 90 AND longitude BETWEEN -180 AND 180", name="ck_household_gps"),
     CheckConstraint("(latitude IS NULL) = (longitude IS NULL)", name="ck_household_gps_pair"),

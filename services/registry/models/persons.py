@@ -38,6 +38,9 @@ person = Table(
     Column("status", Text, nullable=False, server_default=text("'active'")),
     Column("deceased_on", Date, nullable=True),
     Column("merged_into", UUID(as_uuid=True), ForeignKey(f"{SCHEMA}.person.id"), nullable=True),
+    # Provenance of a record created by a bulk import: its "create" history entry (migration 0007).
+    Column("import_id", UUID(as_uuid=True), nullable=True),
+    Column("import_row", Integer, nullable=True),
     *row_meta(),
     CheckConstraint(f"sex IN {SEXES!r}", name="ck_person_sex"),
     CheckConstraint(f"status IN {PERSON_STATUSES!r}", name="ck_person_status"),

@@ -29,7 +29,6 @@ from services.registry.models.imports import import_error, import_job
 from services.registry.repository.common import all_rows, one_or_none
 from services.registry.service.imports_landing import ChunkLines, ExistingHousehold
 from services.registry.service.imports_rows import (
-    HISTORY_COLUMNS,
     HOUSEHOLD_COLUMNS,
     IDENTIFIER_COLUMNS,
     MEMBERSHIP_COLUMNS,
@@ -85,8 +84,7 @@ SELECT count(*) FROM upd
 
 _REMOVE_LANDED = """
 WITH i AS (DELETE FROM registry.identifier WHERE person_id = ANY($1::uuid[])),
-     m AS (DELETE FROM registry.membership WHERE person_id = ANY($1::uuid[])),
-     h AS (DELETE FROM registry.change_history WHERE record_id = ANY($1::uuid[]) OR record_id = ANY($2::uuid[]))
+     m AS (DELETE FROM registry.membership WHERE person_id = ANY($1::uuid[]))
 SELECT 1
 """
 
@@ -202,7 +200,6 @@ class ImportRepository:
             ("household", HOUSEHOLD_COLUMNS, lines.households),
             ("membership", MEMBERSHIP_COLUMNS, lines.memberships),
             ("identifier", IDENTIFIER_COLUMNS, lines.identifiers),
-            ("change_history", HISTORY_COLUMNS, lines.history),
         ):
             if rows:
                 await conn.copy_to_table(table, schema_name="registry", columns=columns, format="text",
@@ -225,18 +222,16 @@ class ImportRepository:
     # ---------------------------------------------------------------- rejected households, touched ones
 
     async def import_rows_of_household(self, household_id: str) -> tuple[list[str], list[int]]:
-        """Persons of a household created by this import, and their sheet rows (from the history)."""
+        """Persons of a household created by this import, and their sheet rows."""
         conn = await raw_connection(self.session)
         rows = await conn.fetch(
-            "SELECT m.person_id::text AS id, (c.changes #>> '{import,to,row}')::int AS row "
-            "FROM registry.membership m JOIN registry.change_history c "
-            "ON c.record_id = m.person_id AND c.record_type = 'person' AND c.action = 'create' "
-            "WHERE m.household_id = $1::uuid", household_id)
+            "SELECT p.id::text AS id, p.import_row AS row FROM registry.membership m "
+            "JOIN registry.person p ON p.id = m.person_id WHERE m.household_id = $1::uuid", household_id)
         return [r["id"] for r in rows], [r["row"] for r in rows if r["row"] is not None]
 
     async def remove_landed(self, person_ids: list[str], household_ids: list[str]) -> None:
         conn = await raw_connection(self.session)
-        await conn.execute(_REMOVE_LANDED, person_ids, household_ids)
+        await conn.execute(_REMOVE_LANDED, person_ids)
         await conn.execute("DELETE FROM registry.person WHERE id = ANY($1::uuid[])", person_ids)
         await conn.execute("DELETE FROM registry.household WHERE id = ANY($1::uuid[])", household_ids)
 

@@ -208,8 +208,18 @@ def fast_name_tokens(name: str) -> list[str]:
     return keep_name(parts)
 
 
+_NAME_KEYS: dict[str, str] = {}
+
+
 def fast_name_key(name: str) -> str:
-    return " ".join(fast_name_tokens(name))
+    """``name_key(name)``, remembered per whole name: in a population the same names (and most of all
+    the parents' names of siblings) come back again and again."""
+    key = _NAME_KEYS.get(name)
+    if key is None:
+        if len(_NAME_KEYS) >= 200_000:
+            _NAME_KEYS.clear()
+        key = _NAME_KEYS[name] = " ".join(fast_name_tokens(name))
+    return key
 
 
 class RowValidator:

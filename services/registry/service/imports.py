@@ -5,11 +5,12 @@ chunk with the registry's own rules and turn its valid rows into ``COPY`` text l
 (``imports_rows``); meanwhile this process applies the whole-file rules in file order
 (``imports_landing``: one head per household, one area per household, existing households and
 persons) and streams the lines of the rows that land straight into the registry's tables with
-``COPY`` (persons, households, memberships, identifiers, the "created" history and the
-``person.registered`` / ``household.created`` events as outbox batch rows), all in the caller's
-transaction.  Name tokens and duplicate flags are derived data: a large import leaves them to a
-scheduled job (``imports_index``; the job row says ``search_index = 'pending'`` until it is
-done), a small one builds them before it commits.  Invalid rows are reported (row, field,
+``COPY`` (persons and households, which carry their import and sheet row as their "create"
+history entry, memberships, identifiers, and the ``person.registered`` / ``household.created``
+events as outbox batch rows), all in the caller's transaction.  Name tokens and duplicate
+flags are derived data: a large import leaves them to a scheduled job (``imports_index``; the
+job row says ``search_index = 'pending'`` until it is done), a small one builds them before it
+commits.  Invalid rows are reported (row, field,
 reason) and never written; a household that breaks a whole-file rule is rejected whole (what
 of it had landed is removed before the commit), so no household is left without its head.
 

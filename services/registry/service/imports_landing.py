@@ -95,7 +95,6 @@ class ChunkLines:
     persons: list[str] = field(default_factory=list)
     memberships: list[str] = field(default_factory=list)
     identifiers: list[str] = field(default_factory=list)
-    history: list[str] = field(default_factory=list)
     batches: list[tuple[str, list[str]]] = field(default_factory=list)  # (outbox row id, event lines)
 
 
@@ -287,19 +286,17 @@ class Landing:
         landing = self.landing
         if self.plain and len(landing) == len(chunk.facts):  # the common case: the texts as they are
             for table, lines in (("person", out.persons), ("membership", out.memberships),
-                                 ("identifiers", out.identifiers), ("history", out.history)):
+                                 ("identifiers", out.identifiers)):
                 lines.append(chunk.texts[table])
         else:
-            for table, lines in (("person", out.persons), ("identifiers", out.identifiers),
-                                 ("history", out.history)):
+            for table, lines in (("person", out.persons), ("identifiers", out.identifiers)):
                 lines.extend(chunk.piece(table, i) for i in landing)
             out.memberships.extend(chunk.piece("membership", m) if isinstance(m, int) else m
                                    for m in self.memberships)
         for i in landing:
             found = chunk.households.get(i)
             if found is not None and self.households[chunk.facts[i][HOUSEHOLD_REF]].existing is None:
-                out.households.append(found[0])
-                out.history.append(found[1])
+                out.households.append(found)
         self._batches(out, chunk)
         return out
 

@@ -39,6 +39,12 @@ def _executor(workers: int) -> Executor:
         return _pool
 
 
+def worker_pids() -> list[int]:
+    """The worker processes' ids (benchmarks read their CPU time)."""
+    with _lock:
+        return list(_pool._processes) if _pool is not None and _pool._processes else []
+
+
 def shutdown() -> None:
     """Stop the worker processes (service shutdown, tests)."""
     global _pool
