@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -67,6 +68,8 @@ def create_service_app(
             yield
         finally:
             await runtime.stop()
+            for hook in spec.on_stop:
+                await asyncio.to_thread(hook)
 
     app = FastAPI(
         title=spec.title,

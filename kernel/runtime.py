@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -43,6 +44,8 @@ class ServiceSpec:
     subscriptions: list[Subscription] = field(default_factory=list)
     jobs: dict[str, JobHandler] = field(default_factory=dict)
     version: str = "0.1.0"
+    # Blocking clean-ups run when the app stops (after the workers), e.g. a service's process pool.
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def schema(self) -> str:

@@ -9,6 +9,7 @@ from kernel.runtime import ServiceSpec
 from kernel.settings import Settings, get_settings
 from services.registry import SERVICE
 from services.registry.routes import ROUTERS
+from services.registry.service import imports_pool
 from services.registry.service.dci_jobs import JOBS as DCI_JOBS
 from services.registry.service.dci_jobs import SUBSCRIPTIONS as DCI_SUBSCRIPTIONS
 from services.registry.service.imports_index import JOBS as IMPORT_INDEX_JOBS
@@ -29,6 +30,7 @@ SPEC.jobs.update(ROUND_JOBS)
 SPEC.jobs.update(DCI_JOBS)
 SPEC.jobs.update(IMPORT_INDEX_JOBS)
 SPEC.subscriptions.extend(DCI_SUBSCRIPTIONS)
+SPEC.on_stop.append(imports_pool.shutdown)  # the bulk import's validating processes
 
 
 def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
