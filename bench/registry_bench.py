@@ -276,8 +276,9 @@ async def run() -> list[dict[str, Any]]:
     await _create_areas(servers.database_url)
     baseline, copied = await raw_copy_rate(servers.database_url, path)
     rate, job = await import_rate(servers.database_url, path)
-    publish_seconds = await publish_import_events(servers, job["events"])
     lookup = await lookup_latency(servers.database_url, servers.nats_url, path)
+    # Last: draining 1.3M events leaves vacuum work behind that would disturb the lookup figure.
+    publish_seconds = await publish_import_events(servers, job["events"])
     return [
         make_row("registry.import_rate", value=rate, unit="persons/s", baseline=baseline,
                  goal=">= 40% of raw COPY rate (events included)", met=rate >= 0.4 * baseline,

@@ -67,6 +67,8 @@ def add_outbox_batches(op: object, schema: str) -> None:
         f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS events integer NOT NULL DEFAULT 1",
         f'ALTER TABLE {table} DROP CONSTRAINT IF EXISTS "{check}"',
         f'ALTER TABLE {table} ADD CONSTRAINT "{check}" CHECK ((payload IS NULL) <> (batch IS NULL))',
+        # The relay finds the first batch row without reading the single-event rows before it.
+        f'CREATE INDEX IF NOT EXISTS "ix_{schema}_outbox_batch_seq" ON {table} (seq) WHERE batch IS NOT NULL',
     ):
         op.execute(statement)  # type: ignore[attr-defined]
 
@@ -77,6 +79,7 @@ def drop_outbox_batches(op: object, schema: str) -> None:
     for statement in (
         f"ALTER TABLE {table} ALTER COLUMN payload SET NOT NULL",
         f'ALTER TABLE {table} DROP CONSTRAINT IF EXISTS "{outbox_check_name(schema)}"',
+        f'DROP INDEX IF EXISTS "{schema}"."ix_{schema}_outbox_batch_seq"',
         f"ALTER TABLE {table} DROP COLUMN IF EXISTS events",
         f"ALTER TABLE {table} DROP COLUMN IF EXISTS batch",
     ):

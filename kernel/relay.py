@@ -13,11 +13,11 @@ rows, ``COMMIT``.  Properties:
   JetStream drops them as duplicates inside the stream's duplicate window.
 * **Broker outage**: unacked rows stay; the relay backs off (capped) and retries.
 * **Batch rows** (``kernel.outbox.copy_event_batches``): a row may carry many events, each
-  published as its own message with its own ``Nats-Msg-Id``.  ``batch_size`` counts events: a
-  batch takes rows in ``seq`` order while the events before them are under it, and always at
-  least one row, so one row bigger than ``batch_size`` is published alone (writers keep rows at
-  or below it).  A row is deleted only when every one of its events got a PubAck; a partly
-  acked row stays and is re-published whole, and JetStream drops the repeats.
+  published as its own message with its own ``Nats-Msg-Id``.  A claim takes up to
+  ``batch_size`` single-event rows that come before the first batch row, or, when a batch row
+  is at the head, that one batch row (writers keep batches at or below ``batch_size``), so
+  ``seq`` order is kept.  A row is deleted only when every one of its events got a PubAck; a
+  partly acked row stays and is re-published whole, and JetStream drops the repeats.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from kernel.metrics import (
 from kernel.outbox import notify_channel
 
 log = logging.getLogger("gramsetu.relay")
+_MAX_SEQ = 2**63 - 1
 
 
 class PublishIncomplete(Exception):
@@ -76,26 +77,28 @@ class OutboxRelay:
         self.coalesce_seconds = coalesce_seconds
         self._wake = asyncio.Event()
         table = f'"{schema}".outbox'
-        # A claim is bounded in events ($1), not rows.  ``front`` counts how many leading rows fit
-        # the budget without locking anything, so a claim never locks hundreds of batch rows only
-        # to publish one; ``claimed`` locks that many (skipping rows other relays hold) and
-        # ``budget`` applies the budget again to what was locked.  FOR UPDATE cannot be combined
-        # with window functions in one SELECT, hence the CTEs.
-        self._select = (
-            "WITH front AS (SELECT sum(events) OVER (ORDER BY seq) - events AS before "
-            f"FROM (SELECT seq, events FROM {table} ORDER BY seq LIMIT $1) AS head), "
-            f"claimed AS (SELECT seq, id, subject, payload, batch, events, headers FROM {table} ORDER BY seq "
-            "LIMIT (SELECT greatest(count(*), 1) FROM front WHERE before < $1) FOR UPDATE SKIP LOCKED), "
-            "budget AS (SELECT *, sum(events) OVER (ORDER BY seq) - events AS before FROM claimed) "
-            "SELECT id, subject, payload::text AS payload, batch, events, headers FROM budget "
-            "WHERE before < $1 ORDER BY seq"
+        # Single-event rows are claimed as they always were, ``batch_size`` at a time, but only those
+        # before the first batch row (found through a partial index, so the common case costs one
+        # probe of an empty index); when the head of the outbox is a batch row, a claim takes one
+        # batch row (writers keep a batch at or below the relay's batch size).  Other relays skip
+        # what is locked, so several relays publish several batch rows at once.
+        self._select_single = (
+            f"SELECT id, subject, payload::text AS payload, batch, events, headers FROM {table} "
+            f"WHERE seq < coalesce((SELECT min(seq) FROM {table} WHERE batch IS NOT NULL), {_MAX_SEQ}) "
+            "ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED"
+        )
+        self._select_batch = (
+            f"SELECT id, subject, payload::text AS payload, batch, events, headers FROM {table} "
+            "WHERE batch IS NOT NULL ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED"
         )
         self._delete = f'DELETE FROM "{schema}".outbox WHERE id = ANY($1::uuid[])'
 
     async def publish_batch(self) -> int:
         """Publish one batch; returns how many events were published (0 when the outbox is empty)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(self._select, self.batch_size)
+            rows = await conn.fetch(self._select_single, self.batch_size)
+            if not rows:
+                rows = await conn.fetch(self._select_batch)
             if not rows:
                 return 0
             acked = await self._publish(rows)

@@ -45,6 +45,7 @@ def kernel_tables(metadata: MetaData, schema: str) -> dict[str, Table]:
         Column("headers", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=now),
         CheckConstraint("(payload IS NULL) <> (batch IS NULL)", name=outbox_check_name(schema)),
+        Index(f"ix_{schema}_outbox_batch_seq", "seq", postgresql_where=text("batch IS NOT NULL")),
         schema=schema,
     )
     inbox = Table(

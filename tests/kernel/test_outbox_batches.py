@@ -112,27 +112,30 @@ async def test_batch_rows_and_single_rows_are_each_published_once(producer: Runt
     assert {m[1] for m in messages} == {AreaCreated.subject, AreaUpdated.subject}
 
 
-async def test_event_budget_bounds_a_relay_batch(producer: Runtime) -> None:
-    await copy(producer, envelopes(0, 300), envelopes(300, 300), envelopes(600, 700))
+async def test_claims_keep_outbox_order_one_batch_row_or_the_single_rows_before_it(producer: Runtime) -> None:
     await add_single(producer, 1)
+    await add_single(producer, 2)
+    await copy(producer, envelopes(0, 300), envelopes(300, 300), envelopes(600, 700))
+    await add_single(producer, 3)
     await copy(producer, envelopes(2000, 200))
+    await add_single(producer, 4)
     small = relay(producer, batch_size=500)
-    # A row joins while the events before it are under the budget; a row bigger than the
-    # budget goes alone (writers keep rows at or below the relay batch size).
-    assert [await small.publish_batch() for _ in range(4)] == [600, 700, 201, 0]
+    # The single-event rows before the first batch row, then each batch row alone (even one
+    # bigger than the batch size: writers keep rows at or below it), then what follows.
+    assert [await small.publish_batch() for _ in range(8)] == [2, 300, 300, 700, 1, 200, 1, 0]
     assert producer.js is not None
-    assert (await producer.js.stream_info(STREAM)).state.messages == 1501
+    assert (await producer.js.stream_info(STREAM)).state.messages == 1504
 
 
 async def test_a_claim_locks_only_the_rows_it_publishes(producer: Runtime) -> None:
     await copy(producer, *(envelopes(500 * i, 500) for i in range(3)))
     assert producer.pool is not None
-    claim = relay(producer, batch_size=500)._select
+    claim = relay(producer, batch_size=500)._select_batch
     async with producer.pool.acquire() as holder, holder.transaction():
-        (held,) = await holder.fetch(claim, 500)  # one 500-event row fills the budget
+        (held,) = await holder.fetch(claim)  # one 500-event row
         assert held["events"] == 500
         async with producer.pool.acquire() as other, other.transaction():
-            (second,) = await other.fetch(claim, 500)  # the next row, not locked by the first claim
+            (second,) = await other.fetch(claim)  # the next row, not locked by the first claim
             assert second["id"] != held["id"]
 
 
@@ -161,6 +164,7 @@ async def test_partly_acked_batch_row_is_kept_and_republished_without_duplicates
     await copy(producer, batch)
     assert producer.js is not None
     lossy = LosingAcks(producer.js, lose_ack={str(batch[3].id)}, lose_publish={str(batch[7].id)})
+    assert await relay(producer, js=lossy).publish_batch() == 1  # the single row, before the batch row
     with pytest.raises(PublishIncomplete):
         await relay(producer, js=lossy, publish_timeout=0.3).publish_batch()
     # The single row was acked and deleted; the batch row stays whole.
