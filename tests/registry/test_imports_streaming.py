@@ -141,3 +141,26 @@ async def test_a_record_that_collides_outside_the_file_is_a_conflict_not_a_500(c
     assert r.status_code == 409 and r.headers["content-type"] == "application/problem+json"
     assert "Z:1" in r.json()["detail"]
     assert not await fetch(database_url, "SELECT 1 FROM registry.person WHERE full_name = 'Yusuf'")
+
+
+async def test_a_worker_that_died_costs_one_503_and_the_next_import_works(client, database_url, monkeypatch):
+    import os
+    import signal
+
+    from services.registry.service import imports_pool
+
+    for key, value in WORKER_MODES["worker-processes"].items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("GRAMSETU_REGISTRY_IMPORT_CHUNK_ROWS", "2")
+    first = [person_row("K1", 1, "head", "Kamal", "male"), person_row("K1", 2, "spouse", "Kona", "female")]
+    assert (await upload(client, sheet(first))).status_code == 201
+    for pid in imports_pool.worker_pids():  # the pool is kept for the next import: kill its processes
+        os.kill(pid, signal.SIGKILL)
+    second = sheet([person_row("K2", 1, "head", "Kabir", "male"), person_row("K2", 2, "child", "Kobi", "male")])
+    r = await upload(client, second)
+    if r.status_code == 503:  # the dead pool was noticed only by this import: nothing of it was written
+        assert r.headers["content-type"] == "application/problem+json" and "Retry-After" in r.headers
+        assert not await fetch(database_url, "SELECT 1 FROM registry.person WHERE full_name LIKE 'K_b%'")
+        r = await upload(client, second)
+    assert r.status_code == 201, r.text
+    assert r.json()["persons_created"] == 2

@@ -29,6 +29,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from itertools import islice
@@ -42,7 +43,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.areas import InvalidAreaCode, parse_area_code
 from kernel.auth import Identity
 from kernel.context import request_id_var
-from kernel.errors import Forbidden, NotFound, ValidationProblem
+from kernel.errors import Forbidden, NotFound, ServiceUnavailable, ValidationProblem
 from services.registry.repository.areas import AreaRepository
 from services.registry.repository.imports import ImportRepository
 from services.registry.service.common import actor
@@ -204,6 +205,9 @@ async def _stream(repo: ImportRepository, sheet: Sheet, context: ImportContext, 
             await land(await pending.popleft())
     except SheetUnreadable as exc:
         raise ValidationProblem(str(exc)) from exc
+    except BrokenProcessPool as exc:  # a worker died mid-import; the next import starts new ones
+        raise ServiceUnavailable("The import's validating processes stopped; nothing was written, try again",
+                                 headers={"Retry-After": "5"}) from exc
     finally:
         for future in pending:
             future.cancel()

@@ -31,7 +31,8 @@ def default_workers() -> int:
 def _executor(workers: int) -> Executor:
     global _pool, _pool_size
     with _lock:
-        if _pool is None or _pool_size != workers:
+        # A pool whose process died (killed, out of memory) is broken for good: start a new one.
+        if _pool is None or _pool_size != workers or getattr(_pool, "_broken", False):
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
             _pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
