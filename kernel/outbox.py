@@ -122,21 +122,25 @@ async def copy_event_batches(
     batches: Sequence[Sequence[str]],
     *,
     headers: Mapping[str, str] | None = None,
+    ids: Sequence[uuid.UUID] | None = None,
 ) -> int:
     """COPY one outbox row per non-empty batch of :func:`batch_line` lines, in the caller's transaction.
 
-    Every event of the call gets ``headers``.  Notifies the relay (delivered at commit) once per
-    call; returns the number of events written.  A batch over ``MAX_BATCH_EVENTS`` lines is refused.
+    Every event of the call gets ``headers``.  ``ids`` names the rows (one per batch; random by
+    default), for a writer that must find a batch again before it commits.  Notifies the relay
+    (delivered at commit) once per call; returns the number of events written.  A batch over
+    ``MAX_BATCH_EVENTS`` lines is refused.
     """
     header_json = json.dumps(dict(headers or {}))
     records: list[tuple[uuid.UUID, str, str, int, str]] = []
-    for lines in batches:
+    for index, lines in enumerate(batches):
         if not lines:
             continue
         if len(lines) > MAX_BATCH_EVENTS:
             raise ValueError(f"an outbox batch holds at most {MAX_BATCH_EVENTS} events, got {len(lines)}")
         subject = lines[0].split("\t", 2)[1]
-        records.append((uuid.uuid4(), subject, "\n".join(lines), len(lines), header_json))
+        row_id = ids[index] if ids is not None else uuid.uuid4()
+        records.append((row_id, subject, "\n".join(lines), len(lines), header_json))
     if not records:
         return 0
     await conn.copy_records_to_table("outbox", schema_name=schema, columns=_BATCH_COLUMNS, records=records)
