@@ -1,7 +1,8 @@
 """What of a sheet lands: the whole-file rules over validated rows, in file order (pure: no I/O).
 
-Rows arrive chunk by chunk as :class:`~services.registry.service.imports_rows.RowLines`; each
-one either lands (its lines go to the chunk's COPY buffers) or is turned away:
+Rows arrive chunk by chunk (:class:`~services.registry.service.imports_rows.ChunkOutput`: each
+row's facts, and its lines in one text per table); each row either lands (its lines go to the
+chunk's COPY text) or is turned away:
 
 * a second row with the same ``household_ref`` and ``member_no`` is an error;
 * a row whose person is already registered (a re-upload) is skipped and counted;
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from contracts.registry import HouseholdCreated
-from kernel.outbox import batch_line
+from kernel.outbox import BATCH_EVENTS, batch_line
 from services.registry.service.imports_rows import (
     AREA_CODE,
     BIRTH_DATE,
@@ -40,7 +41,7 @@ from services.registry.service.imports_rows import (
     Facts,
 )
 
-EVENTS_PER_BATCH = 500  # outbox batch rows stay within one relay batch
+EVENTS_PER_BATCH = BATCH_EVENTS  # outbox batch rows stay within one relay batch
 DUPLICATE_ROW = ("member_no", "the same household_ref and member_no appear on an earlier row")
 
 
