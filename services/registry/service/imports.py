@@ -144,10 +144,11 @@ async def import_file(
         occurred_at=occurred_at, delimiter=sheet.delimiter,
     )
     landing = Landing(occurred_at, request_id)
-    sink = _ErrorSink(repo, job_id)
+    sink = _ErrorSink(repo, job_id, settings.max_errors)
     workers = settings.workers if received.size >= settings.workers_from_bytes else 0
     try:
-        rows_total = await _stream(repo, sheet, context, landing, sink, ChunkRunner(workers), progress)
+        rows_total = await _stream(repo, sheet, context, landing, sink, ChunkRunner(workers), settings.chunk_rows,
+                                   progress)
     finally:
         sheet.close()
     removed = await _remove_rejected(repo, landing, sink)
@@ -163,7 +164,7 @@ async def import_file(
         "households_updated": updated,
     }
     counts["rows_valid"] = rows_total - counts["rows_invalid"]
-    await _index_names_and_duplicates(session, job_id, landing, counts["persons_created"])
+    await _index_names_and_duplicates(session, job_id, landing, counts["persons_created"], settings.defer_index_rows)
     counts["errors_truncated"] = sink.saved >= settings.max_errors
     counts["duration_seconds"] = round(time.monotonic() - started, 3)
     IMPORT_ROWS.labels("valid").inc(counts["rows_valid"])
@@ -173,12 +174,11 @@ async def import_file(
 
 
 async def _stream(repo: ImportRepository, sheet: Sheet, context: ImportContext, landing: Landing,
-                  sink: _ErrorSink, runner: ChunkRunner, progress: Progress | None) -> int:
+                  sink: _ErrorSink, runner: ChunkRunner, chunk_rows: int, progress: Progress | None) -> int:
     """Read, validate (in the workers) and land the sheet chunk by chunk; the number of non-blank rows.
 
     Up to ``runner.in_flight`` chunks are being validated while the oldest one is landed, so the
     workers and the database work at the same time."""
-    chunk_rows = import_settings().chunk_rows
     pending: deque[asyncio.Future[ChunkOutput]] = deque()
     total = 0
 
@@ -259,12 +259,12 @@ async def _landed_of(repo: ImportRepository, hh: Household) -> tuple[list[str], 
 
 
 async def _index_names_and_duplicates(session: AsyncSession, job_id: uuid.UUID, landing: Landing,
-                                      persons_created: int) -> None:
+                                      persons_created: int, defer_from: int) -> None:
     """Search tokens and duplicate flags: inline for a small import, by the index job for a large one."""
     if landing.first_person is None or landing.last_person is None or persons_created == 0:
         return
     first, last = uuid.UUID(landing.first_person), uuid.UUID(landing.last_person)
-    if persons_created >= import_settings().defer_index_rows:
+    if persons_created >= defer_from:
         await defer(session, job_id, first, last)
     else:
         await index_now(session, job_id, first, last)
@@ -273,11 +273,10 @@ async def _index_names_and_duplicates(session: AsyncSession, job_id: uuid.UUID, 
 class _ErrorSink:
     """Buffers report rows and saves them in chunks, up to the per-job cap."""
 
-    def __init__(self, repo: ImportRepository, job_id: uuid.UUID) -> None:
-        self.repo, self.job_id = repo, job_id
+    def __init__(self, repo: ImportRepository, job_id: uuid.UUID, cap: int) -> None:
+        self.repo, self.job_id, self.cap = repo, job_id, cap
         self.buffer: list[tuple[Any, ...]] = []
         self.saved = 0
-        self.cap = import_settings().max_errors
 
     def add(self, errors: list[tuple[int, str, str]]) -> None:
         room = self.cap - self.saved - len(self.buffer)

@@ -106,7 +106,7 @@ class Landing:
         self.households: dict[str, Household] = {}
         self.errors: list[tuple[int, str, str]] = []
         self.current: Household | None = None
-        self.landed = self.existing_persons = self.rows_duplicate = 0
+        self.landed = self.existing_persons = 0
         self.chunk_no = -1
         self.chunk_batches: list[list[str]] = []  # outbox row ids of each chunk's batches
         self.touched: list[Household] = []  # existing or reopened households that gained members
@@ -166,7 +166,6 @@ class Landing:
             client_ref = f[CLIENT_REF]
             if client_ref in hh.seen or (client_ref in in_tables and hh.existing is None):
                 self.errors.append((f[ROW], *DUPLICATE_ROW))
-                self.rows_duplicate += 1
                 self.plain = False
                 continue
             if client_ref in in_tables:
@@ -294,10 +293,10 @@ class Landing:
                 lines.extend(chunk.piece(table, i) for i in landing)
             out.memberships.extend(chunk.piece("membership", m) if isinstance(m, int) else m
                                    for m in self.memberships)
-        for i in landing:
-            found = chunk.households.get(i)
-            if found is not None and self.households[chunk.facts[i][HOUSEHOLD_REF]].existing is None:
-                out.households.append(found)
+        landed = None if len(landing) == len(chunk.facts) else set(landing)
+        for i, line in chunk.households.items():  # heads' rows only, in chunk order
+            if (landed is None or i in landed) and self.households[chunk.facts[i][HOUSEHOLD_REF]].existing is None:
+                out.households.append(line)
         self._batches(out, chunk)
         return out
 
