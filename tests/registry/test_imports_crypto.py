@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import time
+import uuid
 from datetime import date
 
 from cryptography.fernet import Fernet
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from services.registry.service.identifiers import decrypt, lookup_hash
 from services.registry.service.imports_crypto import FernetWriter
-from services.registry.service.imports_ids import TimeOrderedIds
+from services.registry.service.imports_ids import TimeOrderedIds, household_id, household_prefix
 from services.registry.service.imports_rows import ImportContext, _Builder
 from services.registry.settings import get_registry_settings
 
@@ -50,3 +51,15 @@ def test_time_ordered_ids_increase_and_are_version_7():
     ids = [new() for _ in range(10_000)]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert all(i[14] == "7" and i[19] in "89ab" for i in ids)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(2, 2_000_000), st.text(min_size=1, max_size=60)), min_size=1, max_size=50,
+                unique_by=lambda r: r[0]))
+def test_household_ids_follow_the_sheet_rows_and_are_version_8(rows):
+    prefix = household_prefix()
+    ids = {row: household_id(prefix, "job", row, ref) for row, ref in rows}
+    assert [ids[row] for row in sorted(ids)] == sorted(ids.values())  # sheet order is id order
+    assert all(uuid.UUID(i).version == 8 and i[19] in "89ab" for i in ids.values())
+    # Derived alike in every process: the same import, row and ref give the same id.
+    assert all(household_id(prefix, "job", row, ref) == ids[row] for row, ref in rows)

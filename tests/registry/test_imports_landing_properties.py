@@ -1,11 +1,14 @@
 """The streamed whole-file rules (``imports_landing``) against a reference that sees the whole file
 at once: whatever the order of the rows and wherever the chunks are cut, the same rows land,
 the same households are rejected for the same reasons, and each created household's event lists
-the members it had when it closed."""
+the members it had when it closed.  As in the worker processes, a row carries the household id
+derived from the first row of its household in *its* chunk; everything written must name the
+id of the chunk where the household was first seen."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from itertools import pairwise
 from typing import Any
@@ -20,13 +23,31 @@ REFS = ["A", "B", "C", "D"]
 AREAS = ["BD-1", "BD-2"]
 
 
-def row_lines(row: int, ref: str, member: int, role: str, area: str) -> RowLines:
+def row_lines(row: int, ref: str, member: int, role: str, area: str, hid: str | None = None) -> RowLines:
     client_ref = f"{ref}:{member}"
     person_id = f"p-{row}"
-    return RowLines(row, client_ref, ref, role, area, person_id, "~", f"h-{ref}",
-                    f"{person_id}\t{client_ref}\n", f"m\th-{ref}\t{person_id}\n", "",
-                    json.dumps({"data": {"person_id": person_id}}) + "\n",
-                    f"h-{ref}\t{ref}\n" if role == "head" else None)
+    hid = hid or f"h-{ref}"
+    return RowLines(row, client_ref, ref, role, area, person_id, "~", hid,
+                    f"{person_id}\t{client_ref}\n", f"m\t{hid}\t{person_id}\n", "",
+                    json.dumps({"data": {"person_id": person_id, "household_id": hid}}) + "\n",
+                    f"{hid}\t{ref}\n" if role == "head" else None)
+
+
+def as_in_chunk(rows: list[RowLines]) -> list[RowLines]:
+    """The rows as a worker returns one chunk: each household's id derived from its first row here."""
+    first: dict[str, int] = {}
+    for r in rows:
+        first.setdefault(r.household_ref, r.row)
+    return [row_lines(r.row, r.household_ref, int(r.client_ref.split(":")[1]), r.role, r.area_code,
+                      f"h-{r.household_ref}@{first[r.household_ref]}") for r in rows]
+
+
+def one_id_per_household(lines: list[str], first_seen: dict[str, int]) -> list[str]:
+    """Every household id in these lines is its household's first-seen id; the lines with the ids
+    put back to ``h-<ref>`` (as the reference names them)."""
+    for ref, row in re.findall(r"h-(\w)@(\d+)", "\n".join(lines)):
+        assert int(row) == first_seen[ref], f"household {ref} written as of row {row}, first seen at {first_seen[ref]}"
+    return [re.sub(r"(h-\w)@\d+", r"\1", line) for line in lines]
 
 
 rows_strategy = st.lists(
@@ -42,9 +63,14 @@ def streamed(rows: list[RowLines], cuts: list[int]) -> dict[str, Any]:
     persons: list[str] = []
     households: list[str] = []
     events: list[str] = []
+    memberships: list[str] = []
+    first_seen: dict[str, int] = {}  # ref -> first row of the chunk where it was first seen
     bounds = sorted({0, len(rows), *[c for c in cuts if 0 < c < len(rows)]})
     for start, end in pairwise(bounds):
-        chunk = ChunkOutput.pack(end - start, [], rows[start:end])
+        chunk_rows = as_in_chunk(rows[start:end])
+        for r in chunk_rows:
+            first_seen.setdefault(r.household_ref, int(r.household_id.split("@")[1]))
+        chunk = ChunkOutput.pack(end - start, [], chunk_rows)
         landing.add_households(chunk, {})
         in_tables = set(landing.refs_to_check(chunk)) & tables
         lines = landing.take(chunk, in_tables)
@@ -53,9 +79,12 @@ def streamed(rows: list[RowLines], cuts: list[int]) -> dict[str, Any]:
                 persons.append(line)
                 tables.add(line.split("\t")[1])
         households.extend(line for text in lines.households for line in text.splitlines())
+        memberships.extend(line for text in lines.memberships for line in text.splitlines())
         events.extend(line for _, batch in lines.batches for text in batch for line in text.splitlines())
     final = landing.finish()
     events.extend(line for _, batch in final.batches for text in batch for line in text.splitlines())
+    households, memberships, events = (one_id_per_household(lines, first_seen)
+                                       for lines in (households, memberships, events))
     rejected = {hh.ref for hh in landing.rejected}
     landed = {line.split("\t")[1] for line in persons} - {f"{r.client_ref}" for r in rows
                                                            if r.household_ref in rejected}

@@ -19,6 +19,15 @@ def uuid_pk() -> Column[Any]:
     return Column("id", UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
 
 
+def key_text() -> Text:
+    """A machine key (a hash, a client reference, a phonetic key): compared and indexed byte by byte.
+
+    Under a database's linguistic default collation (even ``C.UTF-8`` before PostgreSQL 17) every
+    comparison in these columns' btrees goes through ``strcoll``; "C" makes it ``memcmp``, which cut
+    a bulk import's index maintenance by about a quarter.  None of these keys has a language order."""
+    return Text(collation="C")
+
+
 def area_code(nullable: bool = False) -> Column[Any]:
     return Column("area_code", area_code_type(), nullable=nullable)
 

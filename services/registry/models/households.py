@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import CheckConstraint, Column, Date, DateTime, ForeignKey, Index, Numeric, Table, Text, text
 from sqlalchemy.dialects.postgresql import UUID
 
-from services.registry.models.common import METADATA, SCHEMA, area_code, row_meta, uuid_pk
+from services.registry.models.common import METADATA, SCHEMA, area_code, key_text, row_meta, uuid_pk
 
 HOUSEHOLD_STATUSES = ("active", "moved", "closed")
 ROLES = ("head", "spouse", "child", "parent", "sibling", "grandchild", "other_relative", "non_relative")
@@ -14,7 +14,7 @@ household = Table(
     "household",
     METADATA,
     uuid_pk(),
-    Column("client_ref", Text, nullable=True),
+    Column("client_ref", key_text(), nullable=True),
     area_code(),
     Column("address", Text, nullable=False),
     Column("address_local", Text, nullable=True),

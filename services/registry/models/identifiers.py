@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, Table, Text, text
 from sqlalchemy.dialects.postgresql import UUID
 
-from services.registry.models.common import METADATA, SCHEMA, uuid_pk
+from services.registry.models.common import METADATA, SCHEMA, key_text, uuid_pk
 
 ID_TYPES = ("aadhaar", "bd_nid", "bd_brn", "ration_card", "voter_id", "phone")
 
@@ -16,7 +16,7 @@ identifier = Table(
     Column("person_id", UUID(as_uuid=True), ForeignKey(f"{SCHEMA}.person.id"), nullable=False),
     Column("id_type", Text, nullable=False),
     Column("form", Text, nullable=False),
-    Column("lookup_hash", Text, nullable=False),  # HMAC-SHA256 (hex) of type + matching key
+    Column("lookup_hash", key_text(), nullable=False),  # HMAC-SHA256 (hex) of type + matching key
     Column("value_encrypted", Text, nullable=False),  # Fernet token of the normalised value
     Column("last4", Text, nullable=False),
     Column("birth_year", Integer, nullable=True),  # year prefix of a 17-digit NID / BRN

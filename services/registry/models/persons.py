@@ -6,7 +6,7 @@ from sqlalchemy import Boolean, CheckConstraint, Column, Date, ForeignKey, Index
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 
 from kernel.areas import area_code_type
-from services.registry.models.common import METADATA, SCHEMA, area_code, row_meta, uuid_pk
+from services.registry.models.common import METADATA, SCHEMA, area_code, key_text, row_meta, uuid_pk
 
 SEXES = ("female", "male", "other", "unknown")
 PERSON_STATUSES = ("active", "deceased", "merged")
@@ -16,11 +16,11 @@ person = Table(
     "person",
     METADATA,
     uuid_pk(),
-    Column("client_ref", Text, nullable=True),
+    Column("client_ref", key_text(), nullable=True),
     area_code(),
     Column("full_name", Text, nullable=False),
     Column("name_latin", Text, nullable=True),
-    Column("name_key", Text, nullable=False),
+    Column("name_key", key_text(), nullable=False),
     Column("sex", Text, nullable=False),
     Column("birth_date", Date, nullable=True),
     Column("birth_date_estimated", Boolean, nullable=False, server_default=text("false")),
@@ -28,8 +28,8 @@ person = Table(
     Column("birth_year", Integer, nullable=True),
     Column("father_name", Text, nullable=True),
     Column("mother_name", Text, nullable=True),
-    Column("father_key", Text, nullable=False, server_default=text("''")),
-    Column("mother_key", Text, nullable=False, server_default=text("''")),
+    Column("father_key", key_text(), nullable=False, server_default=text("''")),
+    Column("mother_key", key_text(), nullable=False, server_default=text("''")),
     Column("disability", Text, nullable=True),  # None, or a kind: visual, hearing, mobility, ...
     Column("pregnant", Boolean, nullable=False, server_default=text("false")),
     Column("occupation", Text, nullable=True),
@@ -58,7 +58,7 @@ person_name_token = Table(
     METADATA,
     Column("person_id", UUID(as_uuid=True), ForeignKey(f"{SCHEMA}.person.id", ondelete="CASCADE"),
            primary_key=True),
-    Column("token", Text, primary_key=True),
+    Column("token", key_text(), primary_key=True),
     Column("area_code", area_code_type(), nullable=False),
     Index("ix_person_name_token_lookup", "token", "area_code"),
     schema=SCHEMA,

@@ -48,6 +48,7 @@ from services.registry.repository.areas import AreaRepository
 from services.registry.repository.imports import ImportRepository
 from services.registry.service.common import actor
 from services.registry.service.imports_files import ReceivedFile, Sheet, open_sheet
+from services.registry.service.imports_ids import household_prefix
 from services.registry.service.imports_index import defer, index_now
 from services.registry.service.imports_landing import Household, Landing
 from services.registry.service.imports_pool import ChunkRunner, default_workers
@@ -141,7 +142,7 @@ async def import_file(
         job_id=str(job_id), keys=tuple(sheet.keys), import_area=area_code, scopes=tuple(identity.area_scope),
         known_areas=frozenset(await repo.registered_areas(area_code)), today=datetime.now(timezone.utc).date(),
         encryption_key=keys.id_encryption_key, hmac_key=keys.id_hmac_key, actor=who, request_id=request_id,
-        occurred_at=occurred_at, delimiter=sheet.delimiter,
+        occurred_at=occurred_at, delimiter=sheet.delimiter, household_prefix=household_prefix(),
     )
     landing = Landing(occurred_at, request_id)
     sink = _ErrorSink(repo, job_id, settings.max_errors)

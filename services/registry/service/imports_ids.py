@@ -1,4 +1,4 @@
-"""Time-ordered record ids for bulk imports (UUID version 7, RFC 9562).
+"""Time-ordered record ids for bulk imports (UUID versions 7 and 8, RFC 9562).
 
 Why: random (version 4) ids land all over every B-tree that starts with them (person, membership,
 identifier and outbox primary keys, the name-token and history indexes), so each inserted row
@@ -9,6 +9,7 @@ instead, which makes the set-based inserts of a large import markedly cheaper.  
 
 from __future__ import annotations
 
+import hashlib
 import random
 import secrets
 import time
@@ -33,3 +34,22 @@ class TimeOrderedIds:
             self._counter = 1
         low = (0b10 << 62) | (self._counter << 32) | self._random(32)  # variant | counter | random
         return f"{self._prefix}{low >> 48:04x}-{low & 0xFFFFFFFFFFFF:012x}"
+
+
+def household_prefix() -> str:
+    """The first 64 bits of an import's household ids: 48-bit Unix ms | version 8 | 12 random bits."""
+    high = ((time.time_ns() // 1_000_000) << 16) | (0x8 << 12) | secrets.randbits(12)
+    text = f"{high:016x}"
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-"
+
+
+def household_id(prefix: str, job_id: str, first_row: int, household_ref: str) -> str:
+    """A new household's id, which every worker process derives alike without asking anyone:
+    ``prefix`` | variant | the sheet row where the household was first seen (30 bits) | 32 bits of
+    a hash of the import and the ref.  Households of an import thus get ids in sheet order, which
+    append to the household and membership B-trees like the other record ids instead of landing
+    on random pages (UUID version 8, RFC 9562).  Two workers that see one household first at
+    different rows (it spans two chunks) derive two ids; the landing keeps the earlier one."""
+    digest = hashlib.blake2b(f"{job_id}\x1f{household_ref}".encode(), digest_size=4).digest()
+    low = (0b10 << 62) | ((first_row & 0x3FFFFFFF) << 32) | int.from_bytes(digest, "big")
+    return f"{prefix}{low >> 48:04x}-{low & 0xFFFFFFFFFFFF:012x}"

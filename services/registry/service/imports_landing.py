@@ -124,7 +124,6 @@ class Landing:
         self.landing: list[int] = []  # indices of the chunk's rows that land, in order
         self.memberships: list[int | str] = []  # a row index (its line as it is) or a line
         self.events: list[int | str] = []
-        self.plain = True  # every row lands, as it is: the chunk's texts go out whole
 
     # ---------------------------------------------------------------- households of a chunk
 
@@ -166,11 +165,9 @@ class Landing:
             client_ref = f[CLIENT_REF]
             if client_ref in hh.seen or (client_ref in in_tables and hh.existing is None):
                 self.errors.append((f[ROW], *DUPLICATE_ROW))
-                self.plain = False
                 continue
             if client_ref in in_tables:
                 self.existing_persons += 1
-                self.plain = False
                 continue
             if hh is not self.current:
                 self._switch(hh)
@@ -192,9 +189,7 @@ class Landing:
             hh.areas_mixed = True
         if not hh.bad and self._breaks_rules(hh, f):
             hh.bad = True
-        if hh.bad:
-            self.plain = False
-        else:
+        if not hh.bad:
             self._land(hh, index, f)
 
     @staticmethod
@@ -219,21 +214,18 @@ class Landing:
         self.landing.append(index)
         membership: int | str = index
         event: int | str = index
-        if hh.id != f[HOUSEHOLD_ID]:  # an existing household: its id, not the one derived for a new one
+        if hh.id != f[HOUSEHOLD_ID]:  # an existing household, or one first seen in an earlier chunk: its id
             membership = chunk.piece("membership", index).replace(f[HOUSEHOLD_ID], hh.id)
             event = chunk.piece("event", index).replace(f[HOUSEHOLD_ID], hh.id)
-            self.plain = False
         if f[ROLE] == "head" and hh.existing is None:
             hh.head_id = person_id
         if hh.existing is not None or hh.head_id is not None:
             if hh.waiting:
                 self.memberships.extend(hh.waiting)
                 hh.waiting.clear()
-                self.plain = False
             self.memberships.append(membership)
         else:
             hh.waiting.append(chunk.piece("membership", index) if isinstance(membership, int) else membership)
-            self.plain = False
         if hh.members is not None:
             hh.members.append((0 if f[ROLE] == "head" else 1, f[BIRTH_DATE], person_id))
         self._event(hh, event)
@@ -283,37 +275,23 @@ class Landing:
         out = ChunkLines()
         if chunk is None:
             return out
-        landing = self.landing
-        if self.plain and len(landing) == len(chunk.facts):  # the common case: the texts as they are
-            for table, lines in (("person", out.persons), ("membership", out.memberships),
-                                 ("identifiers", out.identifiers)):
-                lines.append(chunk.texts[table])
-        else:
-            for table, lines in (("person", out.persons), ("identifiers", out.identifiers)):
-                lines.extend(chunk.piece(table, i) for i in landing)
-            out.memberships.extend(chunk.piece("membership", m) if isinstance(m, int) else m
-                                   for m in self.memberships)
-        landed = None if len(landing) == len(chunk.facts) else set(landing)
+        out.persons = chunk.runs("person", self.landing)
+        out.identifiers = chunk.runs("identifiers", self.landing)
+        out.memberships = chunk.runs("membership", self.memberships)
+        landed = None if len(self.landing) == len(chunk.facts) else set(self.landing)
         for i, line in chunk.households.items():  # heads' rows only, in chunk order
-            if (landed is None or i in landed) and self.households[chunk.facts[i][HOUSEHOLD_REF]].existing is None:
-                out.households.append(line)
-        self._batches(out, chunk)
+            f = chunk.facts[i]
+            hh = self.households[f[HOUSEHOLD_REF]]
+            if (landed is None or i in landed) and hh.existing is None:
+                out.households.append(line if hh.id == f[HOUSEHOLD_ID] else line.replace(f[HOUSEHOLD_ID], hh.id))
+        for start in range(0, len(self.events), EVENTS_PER_BATCH):
+            self._batch(out, chunk.runs("event", self.events[start:start + EVENTS_PER_BATCH]))
         return out
 
-    def _batches(self, out: ChunkLines, chunk: ChunkOutput) -> None:
-        events = self.events
-        text = chunk.texts["event"]
-        plain_events = self.plain and len(self.landing) == len(chunk.facts)
-        for start in range(0, len(events), EVENTS_PER_BATCH):
-            part = events[start:start + EVENTS_PER_BATCH]
-            if plain_events and isinstance(part[0], int) and isinstance(part[-1], int) and \
-                    part[-1] - part[0] == len(part) - 1:
-                lines = [text[chunk.offsets["event"][part[0]]:chunk.offsets["event"][part[-1] + 1]]]
-            else:
-                lines = [chunk.piece("event", e) if isinstance(e, int) else e for e in part]
-            batch_id = str(uuid.uuid4())
-            self.chunk_batches[self.chunk_no].append(batch_id)
-            out.batches.append((batch_id, lines))
+    def _batch(self, out: ChunkLines, events: list[str]) -> None:
+        batch_id = str(uuid.uuid4())
+        self.chunk_batches[self.chunk_no].append(batch_id)
+        out.batches.append((batch_id, events))
 
     # ---------------------------------------------------------------- the end of the file
 
@@ -330,10 +308,7 @@ class Landing:
                 hh.bad = True
         out = ChunkLines()
         for start in range(0, len(self.events), EVENTS_PER_BATCH):  # the last household's created event
-            batch_id = str(uuid.uuid4())
-            self.chunk_batches[self.chunk_no].append(batch_id)
-            out.batches.append((batch_id, [e for e in self.events[start:start + EVENTS_PER_BATCH]
-                                           if isinstance(e, str)]))
+            self._batch(out, [e for e in self.events[start:start + EVENTS_PER_BATCH] if isinstance(e, str)])
         return out
 
     def batches_of(self, households: list[Household]) -> list[str]:

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import csv
 import gc
-import hashlib
 import hmac
 import io
-import uuid
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from itertools import accumulate
@@ -33,7 +32,7 @@ from contracts.registry import PersonRegistered
 from kernel.outbox import batch_line
 from services.registry.rules.imports import RowValidator, ValidRow
 from services.registry.service.imports_crypto import FernetWriter
-from services.registry.service.imports_ids import TimeOrderedIds
+from services.registry.service.imports_ids import TimeOrderedIds, household_id
 
 EXTRA_CELLS_REASON = "values beyond the last named column"
 
@@ -88,6 +87,7 @@ class ImportContext:
     request_id: str | None
     occurred_at: str  # the events' occurred_at, ISO 8601 UTC
     delimiter: str = ","  # of a CSV sheet
+    household_prefix: str = "00000000-0000-8000-"  # imports_ids.household_prefix() of this import
 
 
 class RowLines(NamedTuple):
@@ -100,7 +100,7 @@ class RowLines(NamedTuple):
     area_code: str
     person_id: str
     birth_date: str  # ISO date, or "~" (sorts after every date) when unknown
-    household_id: str  # household_id(job, household_ref); an existing household's id replaces it
+    household_id: str  # imports_ids.household_id of the row's household; the landing may replace it
     person: str
     membership: str
     identifiers: str  # zero or more lines
@@ -147,18 +147,32 @@ class ChunkOutput:
         at = self.offsets[table]
         return self.texts[table][at[index]:at[index + 1]]
 
+    def runs(self, table: str, items: Iterable[int | str]) -> list[str]:
+        """The text of ``items`` (a row index stands for that row's lines, a string for itself), with
+        consecutive rows taken as one slice: a chunk that lands whole is one string per table."""
+        at, text = self.offsets[table], self.texts[table]
+        out: list[str] = []
+        start = end = -1  # the run of rows [start, end) being gathered
+        for item in items:
+            if type(item) is int:
+                if item == end:
+                    end += 1
+                    continue
+                if start >= 0:
+                    out.append(text[at[start]:at[end]])
+                start, end = item, item + 1
+            else:
+                if start >= 0:
+                    out.append(text[at[start]:at[end]])
+                    start = end = -1
+                out.append(item)  # type: ignore[arg-type]
+        if start >= 0:
+            out.append(text[at[start]:at[end]])
+        return out
+
 
 class SheetUnreadable(Exception):
     """The chunk is not UTF-8 or not CSV; the message is the problem's detail."""
-
-
-def household_id(job_id: str, household_ref: str) -> str:
-    """The id a new household of this import gets: derived from the ref, so that every worker process
-    gives all rows of one household the same id without asking anyone (UUID version 8, RFC 9562)."""
-    digest = bytearray(hashlib.blake2b(f"{job_id}\x1f{household_ref}".encode(), digest_size=16).digest())
-    digest[6] = (digest[6] & 0x0F) | 0x80
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    return str(uuid.UUID(bytes=bytes(digest)))
 
 
 class _Builder:
@@ -187,7 +201,8 @@ class _Builder:
     def lines(self, row: ValidRow) -> RowLines:
         hid = self.households.get(row.household_ref)
         if hid is None:
-            hid = self.households[row.household_ref] = household_id(self.context.job_id, row.household_ref)
+            hid = self.households[row.household_ref] = household_id(
+                self.context.household_prefix, self.job, row.row, row.household_ref)
         person_id, membership_id, event_id = self.new_id(), self.new_id(), self.new_id()
         birth = row.birth_date.isoformat() if row.birth_date else None
         phones = "{" + ",".join(row.phones) + "}"  # E.164: digits and +, nothing to quote
