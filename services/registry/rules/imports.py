@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -66,6 +67,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
 }
 REQUIRED_COLUMNS = ("household_ref", "member_no", "area_code", "address", "role", "full_name", "sex")
 ID_COLUMNS: tuple[IdType, ...] = (IdType.AADHAAR, IdType.BD_NID, IdType.BD_BRN, IdType.RATION_CARD, IdType.VOTER_ID)
+_ID_COLUMN_KEYS = tuple((t, t.value) for t in ID_COLUMNS)  # Enum.value is a descriptor call per access
 LANGUAGES = ("en", "hi", "bn")
 
 ROLES = ("head", "spouse", "child", "parent", "sibling", "grandchild", "other_relative", "non_relative")
@@ -236,12 +238,22 @@ class RowValidator:
         self._area_cache: dict[str, str | None] = {}
 
     def validate(self, row_no: int, values: dict[str, Any]) -> ValidRow | list[RowError]:
+        """One row of cells (strings, or a spreadsheet's typed numbers, dates and booleans)."""
+        text = {k: (v.strip() or None) if type(v) is str else _text(v) for k, v in values.items()}
+        return self._validate(row_no, values, text)
+
+    def validate_text(self, row_no: int, text: dict[str, str | None]) -> ValidRow | list[RowError]:
+        """One row of a CSV sheet, its cells already stripped (None for an empty one): the cells are
+        their own text, so the row is not copied again."""
+        return self._validate(row_no, text, text)
+
+    def _validate(self, row_no: int, values: Mapping[str, Any],
+                  text: dict[str, str | None]) -> ValidRow | list[RowError]:
         errors: list[RowError] = []
 
         def fail(column: str, reason: str) -> None:
             errors.append(RowError(row_no, column, reason))
 
-        text = {k: (v.strip() or None) if type(v) is str else _text(v) for k, v in values.items()}
         household_ref = text.get("household_ref")
         if not household_ref or not _REF.match(household_ref):
             fail("household_ref", "required: 1-60 letters, digits or _ . : -")
@@ -331,18 +343,18 @@ class RowValidator:
     ) -> tuple[list[ParsedId], int | None]:
         parsed: list[ParsedId] = []
         year: int | None = None
-        for id_type in ID_COLUMNS:
-            raw = text.get(id_type.value)
+        for id_type, column in _ID_COLUMN_KEYS:
+            raw = text.get(column)
             if raw is None:
                 continue
             try:
                 ident = parse_identifier(id_type, raw.translate(_DIGITS), region=region, today=self.today)
             except InvalidIdentifier as exc:
-                fail(id_type.value, exc.reason)
+                fail(column, exc.reason)
                 continue
             reason = check_birth_year(ident, birth_date, estimated=estimated)
             if reason:
-                fail(id_type.value, reason)
+                fail(column, reason)
                 continue
             year = year or ident.birth_year
             parsed.append(ident)

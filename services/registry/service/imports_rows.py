@@ -20,7 +20,7 @@ import gc
 import hmac
 import io
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from itertools import accumulate
@@ -182,6 +182,7 @@ class _Builder:
         self.context = context
         self.validator = RowValidator(context.import_area, list(context.scopes), set(context.known_areas),
                                       today=context.today)
+        self.columns = [(i, k) for i, k in enumerate(context.keys) if k is not None]  # the named ones
         self.new_id = TimeOrderedIds().next
         self.households: dict[str, str] = {}
         self.encrypt = FernetWriter(context.encryption_key).encrypt
@@ -215,11 +216,11 @@ class _Builder:
             copy_text(row.preferred_language), self.job, str(row.row),
         )) + self.tail
         membership = f"{membership_id}\t{hid}\t{person_id}\t{row.role}" + self.by
+        types = [i.id_type.value for i in row.identifiers]
         identifiers = "".join(
-            "\t".join((self.new_id(), person_id, i.id_type.value, i.form,
-                       self.lookup_hash(i.id_type.value, i.match_key), self.encrypt(i.value), copy_text(i.last4),
-                       _number(i.birth_year))) + self.by
-            for i in row.identifiers
+            "\t".join((self.new_id(), person_id, id_type, i.form, self.lookup_hash(id_type, i.match_key),
+                       self.encrypt(i.value), copy_text(i.last4), _number(i.birth_year))) + self.by
+            for id_type, i in zip(types, row.identifiers, strict=True)
         )
         household = None
         if row.role == "head":
@@ -229,10 +230,11 @@ class _Builder:
             )) + self.household_tail
         return RowLines(
             row.row, row.client_ref, row.household_ref, row.role, row.area_code, person_id, birth or "~", hid,
-            person, membership, identifiers, self.event_line(event_id, row, person_id, hid, birth), household,
+            person, membership, identifiers, self.event_line(event_id, row, person_id, hid, birth, types), household,
         )
 
-    def event_line(self, event_id: str, row: ValidRow, person_id: str, household_id: str, birth: str | None) -> str:
+    def event_line(self, event_id: str, row: ValidRow, person_id: str, household_id: str, birth: str | None,
+                   id_types: list[str]) -> str:
         """The ``registry.person.registered.v1`` envelope, field for field what ``events.person_registered`` sends."""
         data = {
             "person_id": person_id, "household_id": household_id, "area_code": row.area_code,
@@ -240,7 +242,7 @@ class _Builder:
             "birth_date_estimated": row.birth_date_estimated, "birth_year": row.birth_year,
             "disability": row.disability, "pregnant": row.pregnant, "phones": row.phones,
             "preferred_language": row.preferred_language, "status": "active",
-            "identifier_types": sorted(i.id_type.value for i in row.identifiers), "version": 1,
+            "identifier_types": sorted(id_types), "version": 1,
         }
         envelope = orjson.dumps({"id": event_id, **self.envelope_head, "data": data}).decode()
         return batch_line(event_id, PersonRegistered.subject, envelope) + "\n"
@@ -270,15 +272,29 @@ def _values(keys: tuple[str | None, ...], cells: list[Any]) -> dict[str, Any] | 
 
 
 def process_cells(context: ImportContext, rows: list[tuple[int, list[Any]]]) -> ChunkOutput:
-    """Validate rows of cells (an XLSX sheet, or a CSV chunk once parsed).
+    """Validate rows of cells (an XLSX sheet's typed cells)."""
+    return _paused_gc(_process_cells, context, rows)
 
-    The cyclic garbage collector is paused meanwhile: a chunk allocates hundreds of thousands of
-    short-lived, acyclic objects (freed by reference counting) and the collector's passes over
-    them cost ~8% of the time."""
+
+def process_text(context: ImportContext, first_row: int, text: str) -> ChunkOutput:
+    """Validate a chunk of whole CSV records (cut at record boundaries by ``imports_files``)."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=context.delimiter)
+    try:
+        rows = list(enumerate(reader, start=first_row))
+    except csv.Error as exc:
+        raise SheetUnreadable(f"The CSV cannot be read near row {first_row + reader.line_num}: {exc}") from exc
+    return _paused_gc(_process_records, context, rows)
+
+
+def _paused_gc(process: Callable[[ImportContext, Any], ChunkOutput], context: ImportContext,
+               rows: Any) -> ChunkOutput:
+    """Run ``process`` with the cyclic garbage collector paused: a chunk allocates hundreds of
+    thousands of short-lived, acyclic objects (freed by reference counting) and the collector's
+    passes over them cost ~8% of the time."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _process_cells(context, rows)
+        return process(context, rows)
     finally:
         if enabled:
             gc.enable()
@@ -305,11 +321,27 @@ def _process_cells(context: ImportContext, rows: list[tuple[int, list[Any]]]) ->
     return ChunkOutput.pack(seen, errors, valid)
 
 
-def process_text(context: ImportContext, first_row: int, text: str) -> ChunkOutput:
-    """Validate a chunk of whole CSV records (cut at record boundaries by ``imports_files``)."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=context.delimiter)
-    try:
-        rows = list(enumerate(reader, start=first_row))
-    except csv.Error as exc:
-        raise SheetUnreadable(f"The CSV cannot be read near row {first_row + reader.line_num}: {exc}") from exc
-    return process_cells(context, rows)
+def _process_records(context: ImportContext, rows: list[tuple[int, list[str]]]) -> ChunkOutput:
+    """As ``_process_cells`` for CSV records, whose cells are all strings: each row's cells are
+    stripped once, straight into the dict the validator reads."""
+    builder = _builder(context)
+    columns, width = builder.columns, len(context.keys)
+    validate, lines = builder.validator.validate_text, builder.lines
+    seen = 0
+    valid: list[RowLines] = []
+    errors: list[tuple[int, str, str]] = []
+    for row_no, cells in rows:
+        if not any(cells):
+            continue  # blank rows between households are common in hand-made sheets
+        seen += 1
+        count = len(cells)
+        if count > width and any(cells[width:]):
+            errors.append((row_no, "row", EXTRA_CELLS_REASON))
+            continue
+        text = {k: cells[i].strip() or None for i, k in columns if i < count}
+        result = validate(row_no, text)
+        if type(result) is ValidRow:
+            valid.append(lines(result))
+        else:
+            errors.extend((e.row, e.field, e.reason) for e in result)  # type: ignore[union-attr]
+    return ChunkOutput.pack(seen, errors, valid)
