@@ -30,7 +30,7 @@ import orjson
 
 from contracts.registry import PersonRegistered
 from kernel.outbox import batch_line
-from services.registry.rules.imports import RowValidator, ValidRow
+from services.registry.rules.imports import RowError, RowValidator, ValidRow
 from services.registry.service.imports_crypto import FernetWriter
 from services.registry.service.imports_ids import TimeOrderedIds, household_id
 
@@ -260,20 +260,44 @@ def _builder(context: ImportContext) -> _Builder:
     return found
 
 
-def _values(keys: tuple[str | None, ...], cells: list[Any]) -> dict[str, Any] | None:
-    """{column key: cell} for a non-blank row (None for a blank one); extra cells are flagged."""
-    if not any(c is not None and c != "" for c in cells):
-        return None  # blank rows between households are common in hand-made sheets
-    width = len(keys)
-    values = {k: cells[i] for i, k in enumerate(keys) if k is not None and i < len(cells)}
-    if len(cells) > width and any(c is not None and c != "" for c in cells[width:]):
-        values[""] = True
-    return values
+# What a row reader returns for a row with values beyond the last named column (compared by identity).
+_EXTRA_CELLS: Final[dict[str, Any]] = {}
+
+
+def _cells_reader(builder: _Builder) -> Callable[[list[Any]], dict[str, Any] | None]:
+    """{column key: cell} of a row of typed cells (XLSX); None for a blank row."""
+    columns, width = builder.columns, len(builder.context.keys)
+
+    def read(cells: list[Any]) -> dict[str, Any] | None:
+        if not any(c is not None and c != "" for c in cells):
+            return None  # blank rows between households are common in hand-made sheets
+        if len(cells) > width and any(c is not None and c != "" for c in cells[width:]):
+            return _EXTRA_CELLS
+        return {k: cells[i] for i, k in columns if i < len(cells)}
+
+    return read
+
+
+def _text_reader(builder: _Builder) -> Callable[[list[str]], dict[str, str | None] | None]:
+    """{column key: stripped cell or None} of a CSV record, whose cells are all strings: stripped
+    once, straight into the dict the validator reads (``RowValidator.validate_text``)."""
+    columns, width = builder.columns, len(builder.context.keys)
+
+    def read(cells: list[str]) -> dict[str, str | None] | None:
+        if not any(cells):
+            return None
+        count = len(cells)
+        if count > width and any(cells[width:]):
+            return _EXTRA_CELLS
+        return {k: cells[i].strip() or None for i, k in columns if i < count}
+
+    return read
 
 
 def process_cells(context: ImportContext, rows: list[tuple[int, list[Any]]]) -> ChunkOutput:
     """Validate rows of cells (an XLSX sheet's typed cells)."""
-    return _paused_gc(_process_cells, context, rows)
+    builder = _builder(context)
+    return _process(builder, rows, _cells_reader(builder), builder.validator.validate)
 
 
 def process_text(context: ImportContext, first_row: int, text: str) -> ChunkOutput:
@@ -283,65 +307,37 @@ def process_text(context: ImportContext, first_row: int, text: str) -> ChunkOutp
         rows = list(enumerate(reader, start=first_row))
     except csv.Error as exc:
         raise SheetUnreadable(f"The CSV cannot be read near row {first_row + reader.line_num}: {exc}") from exc
-    return _paused_gc(_process_records, context, rows)
+    builder = _builder(context)
+    return _process(builder, rows, _text_reader(builder), builder.validator.validate_text)
 
 
-def _paused_gc(process: Callable[[ImportContext, Any], ChunkOutput], context: ImportContext,
-               rows: Any) -> ChunkOutput:
-    """Run ``process`` with the cyclic garbage collector paused: a chunk allocates hundreds of
-    thousands of short-lived, acyclic objects (freed by reference counting) and the collector's
-    passes over them cost ~8% of the time."""
+def _process(builder: _Builder, rows: list[tuple[int, Any]], read: Callable[[Any], Any],
+             validate: Callable[[int, Any], ValidRow | list[RowError]]) -> ChunkOutput:
+    """Read, validate and turn into lines every row of a chunk.
+
+    The cyclic garbage collector is paused meanwhile: a chunk allocates hundreds of thousands of
+    short-lived, acyclic objects (freed by reference counting) and the collector's passes over
+    them cost ~8% of the time."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return process(context, rows)
+        seen = 0
+        valid: list[RowLines] = []
+        errors: list[tuple[int, str, str]] = []
+        for row_no, cells in rows:
+            values = read(cells)
+            if values is None:
+                continue
+            seen += 1
+            if values is _EXTRA_CELLS:
+                errors.append((row_no, "row", EXTRA_CELLS_REASON))
+                continue
+            result = validate(row_no, values)
+            if type(result) is ValidRow:
+                valid.append(builder.lines(result))
+            else:
+                errors.extend((e.row, e.field, e.reason) for e in result)  # type: ignore[union-attr]
+        return ChunkOutput.pack(seen, errors, valid)
     finally:
         if enabled:
             gc.enable()
-
-
-def _process_cells(context: ImportContext, rows: list[tuple[int, list[Any]]]) -> ChunkOutput:
-    builder = _builder(context)
-    seen = 0
-    valid: list[RowLines] = []
-    errors: list[tuple[int, str, str]] = []
-    for row_no, cells in rows:
-        values = _values(context.keys, cells)
-        if values is None:
-            continue
-        seen += 1
-        if values.pop("", False):
-            errors.append((row_no, "row", EXTRA_CELLS_REASON))
-            continue
-        result = builder.validator.validate(row_no, values)
-        if isinstance(result, ValidRow):
-            valid.append(builder.lines(result))
-        else:
-            errors.extend((e.row, e.field, e.reason) for e in result)
-    return ChunkOutput.pack(seen, errors, valid)
-
-
-def _process_records(context: ImportContext, rows: list[tuple[int, list[str]]]) -> ChunkOutput:
-    """As ``_process_cells`` for CSV records, whose cells are all strings: each row's cells are
-    stripped once, straight into the dict the validator reads."""
-    builder = _builder(context)
-    columns, width = builder.columns, len(context.keys)
-    validate, lines = builder.validator.validate_text, builder.lines
-    seen = 0
-    valid: list[RowLines] = []
-    errors: list[tuple[int, str, str]] = []
-    for row_no, cells in rows:
-        if not any(cells):
-            continue  # blank rows between households are common in hand-made sheets
-        seen += 1
-        count = len(cells)
-        if count > width and any(cells[width:]):
-            errors.append((row_no, "row", EXTRA_CELLS_REASON))
-            continue
-        text = {k: cells[i].strip() or None for i, k in columns if i < count}
-        result = validate(row_no, text)
-        if type(result) is ValidRow:
-            valid.append(lines(result))
-        else:
-            errors.extend((e.row, e.field, e.reason) for e in result)  # type: ignore[union-attr]
-    return ChunkOutput.pack(seen, errors, valid)
