@@ -195,6 +195,32 @@ async def test_valid_xlsx_imports_with_typed_cells(client):
     assert r.json()["file_format"] == "xlsx" and r.json()["persons_created"] == 1
 
 
+@pytest.mark.parametrize("file_format", ["csv", "xlsx"])
+async def test_blank_rows_are_skipped_and_values_past_the_last_column_are_reported(client, file_format):
+    keys = template_headers("en")
+    head = [person_row("B-1", 1, "head", "Rahima", "female").get(k) for k in keys]
+    extra = [*[person_row("B-2", 1, "head", "Salma", "female").get(k) for k in keys], "", "stray note"]
+    rows: list[list[Any]] = [keys, head, [None] * len(keys), extra]  # rows 1-4: header, valid, blank, extra
+    if file_format == "csv":
+        out = io.StringIO()
+        csv.writer(out).writerows([["" if v is None else v for v in r] for r in rows])
+        body, content_type = out.getvalue().encode(), CSV_TYPE
+    else:
+        wb = Workbook()
+        for r in rows:
+            wb.active.append(r)
+        buf = io.BytesIO()
+        wb.save(buf)
+        body, content_type = buf.getvalue(), {"Content-Type": "application/octet-stream"}
+    r = await upload(client, body, content_type=content_type)
+    assert r.status_code == 201, r.text
+    job = r.json()
+    assert (job["rows_total"], job["persons_created"], job["rows_invalid"]) == (2, 1, 1)
+    report = (await client.get(f"/imports/{job['id']}", headers=volunteer())).json()
+    assert [(e["row"], e["field"], e["reason"]) for e in report["errors"]] == [
+        (4, "row", "values beyond the last named column")]
+
+
 async def test_oversized_upload_is_413_before_reading(client, monkeypatch):
     monkeypatch.setenv("GRAMSETU_REGISTRY_IMPORT_MAX_BYTES", "1000")
     body = sheet(list(generate([WARD], households=40, seed=3)))

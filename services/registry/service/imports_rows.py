@@ -183,6 +183,9 @@ class _Builder:
         self.validator = RowValidator(context.import_area, list(context.scopes), set(context.known_areas),
                                       today=context.today)
         self.columns = [(i, k) for i, k in enumerate(context.keys) if k is not None]  # the named ones
+        # A cell past the last named column is an error.  Not len(keys): a workbook pads its header
+        # row with empty cells to the sheet's widest row, which would hide such cells.
+        self.width = self.columns[-1][0] + 1 if self.columns else 0
         self.new_id = TimeOrderedIds().next
         self.households: dict[str, str] = {}
         self.encrypt = FernetWriter(context.encryption_key).encrypt
@@ -266,7 +269,7 @@ _EXTRA_CELLS: Final[dict[str, Any]] = {}
 
 def _cells_reader(builder: _Builder) -> Callable[[list[Any]], dict[str, Any] | None]:
     """{column key: cell} of a row of typed cells (XLSX); None for a blank row."""
-    columns, width = builder.columns, len(builder.context.keys)
+    columns, width = builder.columns, builder.width
 
     def read(cells: list[Any]) -> dict[str, Any] | None:
         if not any(c is not None and c != "" for c in cells):
@@ -281,7 +284,7 @@ def _cells_reader(builder: _Builder) -> Callable[[list[Any]], dict[str, Any] | N
 def _text_reader(builder: _Builder) -> Callable[[list[str]], dict[str, str | None] | None]:
     """{column key: stripped cell or None} of a CSV record, whose cells are all strings: stripped
     once, straight into the dict the validator reads (``RowValidator.validate_text``)."""
-    columns, width = builder.columns, len(builder.context.keys)
+    columns, width = builder.columns, builder.width
 
     def read(cells: list[str]) -> dict[str, str | None] | None:
         if not any(cells):
