@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import time
 import uuid
 from datetime import date
@@ -12,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.registry.service.identifiers import decrypt, lookup_hash
-from services.registry.service.imports_crypto import FernetWriter
+from services.registry.service.imports_crypto import FernetWriter, KeyedSha256
 from services.registry.service.imports_ids import TimeOrderedIds, household_id, household_prefix
 from services.registry.service.imports_rows import ImportContext, _Builder
 from services.registry.settings import get_registry_settings
@@ -30,6 +32,15 @@ def test_tokens_are_byte_identical_to_fernet_and_decrypt(value):
     issued, iv = int.from_bytes(raw[1:9], "big"), raw[9:25]
     assert Fernet(key.encode())._encrypt_from_parts(value.encode(), issued, iv).decode() == token
     assert abs(issued - time.time()) < 60
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=150), st.lists(st.binary(max_size=300), min_size=1, max_size=5))
+def test_keyed_sha256_is_hmac_for_any_key_and_message(key, messages):
+    mac = KeyedSha256(key)
+    for message in messages:  # one keyed state serves every message
+        assert mac.digest(message) == hmac.digest(key, message, "sha256")
+        assert mac.hexdigest(message) == hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def test_ivs_never_repeat_within_an_import():

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import gc
-import hmac
 import io
 from array import array
 from collections.abc import Callable, Iterable
@@ -31,7 +30,7 @@ import orjson
 from contracts.registry import PersonRegistered
 from kernel.outbox import batch_line
 from services.registry.rules.imports import RowError, RowValidator, ValidRow
-from services.registry.service.imports_crypto import FernetWriter
+from services.registry.service.imports_crypto import FernetWriter, KeyedSha256
 from services.registry.service.imports_ids import TimeOrderedIds, household_id
 
 EXTRA_CELLS_REASON = "values beyond the last named column"
@@ -189,7 +188,7 @@ class _Builder:
         self.new_id = TimeOrderedIds().next
         self.households: dict[str, str] = {}
         self.encrypt = FernetWriter(context.encryption_key).encrypt
-        self.hmac_key = context.hmac_key.encode()
+        self.lookup_mac = KeyedSha256(context.hmac_key.encode()).hexdigest
         actor = copy_text(context.actor)
         self.tail = f"\t{actor}\t{actor}\n"  # created_by, updated_by
         self.household_tail = f"\t{context.job_id}\t{actor}\t{actor}\t{actor}\n"  # import_id, collected_by, ...
@@ -199,8 +198,8 @@ class _Builder:
                               "occurred_at": context.occurred_at, "request_id": context.request_id}
 
     def lookup_hash(self, id_type: str, match_key: str) -> str:
-        """``identifiers.lookup_hash`` with the key read once."""
-        return hmac.digest(self.hmac_key, f"{id_type}:{match_key}".encode(), "sha256").hex()
+        """``identifiers.lookup_hash`` with the key set up once."""
+        return self.lookup_mac(f"{id_type}:{match_key}".encode())
 
     def lines(self, row: ValidRow) -> RowLines:
         hid = self.households.get(row.household_ref)
