@@ -27,6 +27,7 @@ from gateway.ratelimit import SharedRateLimiter
 from gateway.repository import GatewayRepository
 from gateway.routes import admin, router
 from gateway.service import IdentityService
+from kernel.app import freeze_startup_objects
 from kernel.context import clean_request_id, request_id_var
 from kernel.db import asyncpg_dsn, make_engine
 from kernel.errors import PROBLEM_CONTENT_TYPE, PROBLEM_RESPONSES, install_problem_handlers
@@ -134,6 +135,7 @@ def create_app(settings: Settings | None = None, *, config: GatewayConfig | None
         await state.proxy.start()
         assert state.proxy.session is not None
         warm = asyncio.create_task(state.openapi.document(state.proxy.session))  # route labels for metrics
+        freeze_startup_objects()
         try:
             yield
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +19,15 @@ from kernel.metrics import MetricsMiddleware, metrics_endpoint
 from kernel.runtime import Runtime, ServiceSpec
 from kernel.scheduler import Clock
 from kernel.settings import Settings, get_settings
+
+
+def freeze_startup_objects() -> None:
+    """Move everything allocated during start-up (modules, models, schemas, routes: about a
+    million objects) out of the cyclic collector's reach (``gc.freeze``).  Otherwise each full
+    collection walks them all, a pause of tens to hundreds of milliseconds in the middle of
+    serving requests: the tail of every latency figure.  They live as long as the process."""
+    gc.collect()
+    gc.freeze()
 
 
 class RequestIdMiddleware:
@@ -64,6 +74,7 @@ def create_service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start(workers=workers)
         app.state.sessionmaker = runtime.sessionmaker
+        freeze_startup_objects()
         try:
             yield
         finally:

@@ -64,6 +64,10 @@ def _prune_inbox_job(schema: str, keep_days: int) -> JobHandler:
     return prune
 
 
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """Release hook of :meth:`Runtime.statement_pool`: the session is left as it is."""
+
+
 class Runtime:
     def __init__(self, spec: ServiceSpec, settings: Settings | None = None, *, clock: Clock | None = None) -> None:
         self.spec = spec
@@ -72,6 +76,8 @@ class Runtime:
         self.engine: AsyncEngine | None = None
         self.sessionmaker: async_sessionmaker[AsyncSession] | None = None
         self.pool: asyncpg.Pool | None = None
+        self._statement_pool: asyncpg.Pool | None = None
+        self._statement_pool_lock = asyncio.Lock()
         self.nc: NATS | None = None
         self.js: JetStreamContext | None = None
         self.relay: OutboxRelay | None = None
@@ -93,6 +99,21 @@ class Runtime:
         self.engine = make_engine(self.database_url, pool_size=s.db_pool_size, max_overflow=s.db_max_overflow)
         self.sessionmaker = make_sessionmaker(self.engine)
         self.pool = await asyncpg.create_pool(asyncpg_dsn(self.database_url), min_size=1, max_size=6)
+
+    async def statement_pool(self) -> asyncpg.Pool:
+        """A pool for hot read paths that run single autocommit statements (the registry's lookup).
+
+        asyncpg's default release resets the session (advisory unlock, ``CLOSE ALL``, ``UNLISTEN *``,
+        ``RESET ALL``): one more round trip for every request.  This pool skips that query, so its
+        users must leave no session state behind: no ``SET`` (``SET LOCAL`` is fine), no ``LISTEN``,
+        no session-level advisory lock.  asyncpg still rolls back a transaction left open.
+        Opened on first use, so services that have no such path hold no extra connection."""
+        async with self._statement_pool_lock:
+            if self._statement_pool is None:
+                self._statement_pool = await asyncpg.create_pool(
+                    asyncpg_dsn(self.database_url), min_size=1, max_size=self.settings.statement_pool_size,
+                    reset=_keep_session)
+            return self._statement_pool
 
     async def start_bus(self) -> None:
         if not self.settings.nats_url:
@@ -214,5 +235,8 @@ class Runtime:
                 await self.nc.close()
         if self.pool is not None:
             await self.pool.close()
+        if self._statement_pool is not None:
+            await self._statement_pool.close()
+            self._statement_pool = None
         if self.engine is not None:
             await self.engine.dispose()

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    statement_pool_size: int = 6  # connections of Runtime.statement_pool (hot single-statement reads)
 
     # Identity context: the gateway signs it with this key; services verify it.
     identity_secret: str = DEV_IDENTITY_SECRET

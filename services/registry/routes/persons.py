@@ -25,7 +25,7 @@ class LookupResult(BaseModel):
 
 
 async def _pool(request: Request) -> asyncpg.Pool:
-    return request.app.state.runtime.pool  # type: ignore[no-any-return]
+    return await request.app.state.runtime.statement_pool()  # type: ignore[no-any-return]
 
 
 @router.post("/lookup", response_model=LookupResult,
@@ -33,7 +33,7 @@ async def _pool(request: Request) -> asyncpg.Pool:
 async def lookup(
     body: LookupRequest, identity: Reader, purpose: Purpose, pool: Annotated[asyncpg.Pool, Depends(_pool)]
 ) -> Response:
-    # The hot path (issue #3): one audited statement on the raw pool, JSON written directly;
+    # The hot path (issue #3): one audited statement on the statement pool, JSON written directly;
     # response_model still documents the body.
     return Response(await lookup_service.lookup(pool, identity, body, purpose), media_type="application/json")
 
