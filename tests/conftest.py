@@ -171,6 +171,18 @@ async def start_service(create_app: object, settings: Settings, **kwargs: object
 
 
 @pytest.fixture
+async def registry_runtime(clean: None, settings: Settings) -> AsyncIterator[object]:
+    """The registry's runtime (database, pools, NATS) without its background workers."""
+    from kernel.runtime import Runtime
+    from services.registry.app import SPEC
+
+    runtime = Runtime(SPEC, settings)
+    await runtime.start(workers=False)
+    yield runtime
+    await runtime.stop()
+
+
+@pytest.fixture
 async def registry_client(clean: None, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     from services.registry.app import create_app
 

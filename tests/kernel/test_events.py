@@ -24,11 +24,8 @@ ADMIN = Identity(subject="admin", kind="user", roles=["admin"], scopes=["*"], ar
 
 
 @pytest.fixture
-async def producer(clean, settings):
-    runtime = Runtime(REGISTRY, settings)
-    await runtime.start(workers=False)
-    yield runtime
-    await runtime.stop()
+def producer(registry_runtime):
+    return registry_runtime
 
 
 @pytest.fixture

@@ -15,11 +15,8 @@ from tests.conftest import start_service
 
 
 @pytest.fixture
-async def runtime(clean, settings):
-    rt = Runtime(REGISTRY, settings)
-    await rt.start(workers=False)
-    yield rt
-    await rt.stop()
+def runtime(registry_runtime):
+    return registry_runtime
 
 
 async def test_release_costs_no_round_trip(runtime):

@@ -6,7 +6,6 @@ import asyncio
 import json
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -30,11 +29,8 @@ STREAM = "REGISTRY"
 
 
 @pytest.fixture
-async def producer(clean: None, settings: Settings) -> AsyncIterator[Runtime]:
-    runtime = Runtime(REGISTRY, settings)
-    await runtime.start(workers=False)
-    yield runtime
-    await runtime.stop()
+def producer(registry_runtime: Runtime) -> Runtime:
+    return registry_runtime
 
 
 def area_event(n: int) -> Event:
