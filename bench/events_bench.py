@@ -70,6 +70,7 @@ from bench.common import (
 )
 from contracts.base import Envelope, Event
 from contracts.registry import AreaCreated
+from kernel.app import freeze_startup_objects
 from kernel.area_replica import area_replica_subscription
 from kernel.consumer import Subscription
 from kernel.db import asyncpg_dsn, transaction
@@ -494,6 +495,7 @@ async def _relay_role(config: dict[str, Any]) -> None:
     """The registry's workers: relay woken by NOTIFY, plus its scheduler."""
     runtime = Runtime(registry_workers_spec(), _child_settings(config))
     await runtime.start(workers=True)
+    freeze_startup_objects()  # as the service's lifespan does
     try:
         _say(ready=True)
         cpu_at_start = _cpu_seconds()
@@ -534,6 +536,7 @@ async def _consumer_role(config: dict[str, Any]) -> None:
     sa_event.listen(Session, "after_commit", _stamp_commit)
     runtime = Runtime(consumer_spec(), _child_settings(config))
     await runtime.start(workers=True)
+    freeze_startup_objects()  # as the service's lifespan does
     try:
         _say(ready=True)
         cpu_at_start = _cpu_seconds()
