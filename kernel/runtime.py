@@ -108,6 +108,8 @@ class Runtime:
         users must leave no session state behind: no ``SET`` (``SET LOCAL`` is fine), no ``LISTEN``,
         no session-level advisory lock.  asyncpg still rolls back a transaction left open.
         Opened on first use, so services that have no such path hold no extra connection."""
+        if self._statement_pool is not None:  # every request after the first: no lock
+            return self._statement_pool
         async with self._statement_pool_lock:
             if self._statement_pool is None:
                 self._statement_pool = await asyncpg.create_pool(

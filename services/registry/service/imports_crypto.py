@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import struct
 import time
@@ -21,34 +22,25 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 _VERSION = b"\x80"
 _IV_BATCH = 1024
-_SHA256_BLOCK = 64
 
 
 class KeyedSha256:
-    """HMAC-SHA256 with one key for many messages (RFC 2104: H(K^opad || H(K^ipad || m))).
-
-    ``hmac.digest`` sets the key up again on every call (~2.7 µs); here the two keyed SHA-256
-    states are made once and copied per message (~1.2 µs).  Equal to ``hmac`` (tested)."""
+    """HMAC-SHA256 with one key for many messages: the keyed state is made once and copied per
+    message (``hmac.HMAC.copy``), instead of ``hmac.digest`` setting the key up on every call."""
 
     def __init__(self, key: bytes) -> None:
-        if len(key) > _SHA256_BLOCK:
-            key = hashlib.sha256(key).digest()
-        key = key.ljust(_SHA256_BLOCK, b"\0")
-        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
-        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+        self._keyed = hmac.new(key, digestmod=hashlib.sha256)
 
-    def _outer_of(self, message: bytes) -> hashlib._Hash:
-        inner = self._inner.copy()
-        inner.update(message)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer
+    def _with(self, message: bytes) -> hmac.HMAC:
+        mac = self._keyed.copy()
+        mac.update(message)
+        return mac
 
     def digest(self, message: bytes) -> bytes:
-        return self._outer_of(message).digest()
+        return self._with(message).digest()
 
     def hexdigest(self, message: bytes) -> str:
-        return self._outer_of(message).hexdigest()
+        return self._with(message).hexdigest()
 
 
 class FernetWriter:
