@@ -10,6 +10,8 @@ from contracts.registry import (
     HouseholdMoved,
     HouseholdUpdated,
     PersonDeceased,
+    PersonDuplicateDismissed,
+    PersonDuplicateLinked,
     PersonMerged,
     PersonRegistered,
     PersonUpdated,
@@ -22,4 +24,4 @@ __all__ = [
     "HouseholdUpdated", "PersonDeceased", "PersonMerged", "PersonRegistered", "PersonUpdated", "SurveyApproved",
     "stream_for_subject",
 ]
-__all__ += ["RoundClosed"]
+__all__ += ["PersonDuplicateDismissed", "PersonDuplicateLinked", "RoundClosed"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -78,6 +79,34 @@ class PersonMerged(Event):
     area_code: str
     decided_by: str
     survivor_version: int = Field(ge=1)
+
+
+class PersonDuplicateLinked(Event):
+    """The registry holds two person records as probably or certainly the same human, without merging
+    them: the matcher scored the pair at or above its operating threshold (``suspected``) or a reviewer
+    confirmed it (``confirmed``).  Consumers that must not count one human twice (benefits'
+    double-dipping checks) treat both ids as one person until a ``duplicate_dismissed`` event."""
+
+    subject = "registry.person.duplicate_linked.v1"
+    candidate_id: uuid.UUID = Field(description="The duplicates-queue entry; stable across re-scoring")
+    person_id: uuid.UUID
+    other_person_id: uuid.UUID
+    area_code: str = Field(description="Area of ``person_id``")
+    match_probability: float = Field(ge=0.0, le=1.0)
+    status: Literal["suspected", "confirmed"]
+    reasons: list[str] = Field(default_factory=list, description="Fields that agreed, e.g. nid, name, birth_year")
+
+
+class PersonDuplicateDismissed(Event):
+    """A reviewer decided two records are different people; the pair never returns to the queue."""
+
+    subject = "registry.person.duplicate_dismissed.v1"
+    candidate_id: uuid.UUID
+    person_id: uuid.UUID
+    other_person_id: uuid.UUID
+    area_code: str
+    decided_by: str
+    reason: str
 
 
 class PersonDeceased(Event):
