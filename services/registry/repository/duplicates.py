@@ -25,9 +25,19 @@ class DuplicateRepository:
         return select(duplicate_candidate).where(within_any(duplicate_candidate.c.area_code, list(scopes)))
 
     async def flag(self, values: dict[str, Any]) -> bool:
-        """Queue a pair once per reason; True if it is new."""
+        """Queue a pair once per reason, never again once a reviewer dismissed it; True if it is new."""
+        if await self.dismissed(values["person_a"], values["person_b"]):
+            return False
         stmt = insert(duplicate_candidate).values(**values).on_conflict_do_nothing().returning(duplicate_candidate.c.id)
         return (await self.session.scalar(stmt)) is not None
+
+    async def dismissed(self, person_a: uuid.UUID, person_b: uuid.UUID) -> bool:
+        stmt = select(duplicate_candidate.c.id).where(
+            duplicate_candidate.c.person_a == person_a,
+            duplicate_candidate.c.person_b == person_b,
+            duplicate_candidate.c.status == "dismissed",
+        )
+        return (await self.session.scalar(stmt.limit(1))) is not None
 
     async def get(self, candidate_id: uuid.UUID, scopes: Sequence[str], *, lock: bool = False) -> RowMapping | None:
         stmt = self.visible(scopes).where(duplicate_candidate.c.id == candidate_id)

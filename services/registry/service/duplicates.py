@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.registry import PersonMerged
+from contracts.registry import PersonDuplicateDismissed, PersonDuplicateLinked, PersonMerged
 from kernel.auth import Identity
 from kernel.errors import Conflict, NotFound, ValidationProblem
 from services.registry.repository.duplicates import DuplicateRepository
@@ -99,6 +99,19 @@ async def dismiss(
                 }
             },
         )
+    person = await PersonRepository(session).get_unscoped(row["person_a"])
+    assert person is not None
+    await events.publish(
+        session,
+        PersonDuplicateDismissed(
+            candidate_id=row["id"],
+            person_id=row["person_a"],
+            other_person_id=row["person_b"],
+            area_code=person["area_code"],
+            decided_by=actor(identity),
+            reason=body.note,
+        ),
+    )
     return (await to_out(session, [new]))[0]
 
 
@@ -185,6 +198,18 @@ async def merge(
             survivor_version=new_survivor["version"],
         ),
     )
+    await events.publish(
+        session,
+        PersonDuplicateLinked(
+            candidate_id=row["id"],
+            person_id=survivor["id"],
+            other_person_id=merged["id"],
+            area_code=survivor["area_code"],
+            match_probability=1.0,
+            status="confirmed",
+            reasons=agreeing_fields(row["details"]),
+        ),
+    )
     await events.person_updated(session, new_survivor, ["merged", *filled])
     return MergeOutcome(
         candidate=(await to_out(session, [decided]))[0],
@@ -225,6 +250,16 @@ async def _merge_membership(session: AsyncSession, survivor_id: uuid.UUID, merge
         await repo.end(
             merged_member["id"], {"ended_on": max(merged_member["started_on"], _today()), "end_reason": "merged"}
         )
+
+
+def agreeing_fields(details: Mapping[str, Any]) -> list[str]:
+    """The fields a candidate's details show as agreeing (the matcher's comparison, or the rule's field)."""
+    fields = details.get("fields")
+    if isinstance(fields, list):
+        return [f["field"] for f in fields if isinstance(f, dict) and f.get("weight", 0) > 0 and "field" in f]
+    if "id_type" in details:
+        return [str(details["id_type"])]
+    return ["name", "parents", "birth_year"] if "name_key" in details else []
 
 
 def _today() -> Any:
