@@ -38,7 +38,8 @@ class AreaUpdated(Event):
 
 class PersonState(Event):
     """Common payload of person events: what benefits (eligibility) and notify (contacts) need.
-    National identifier values never travel on the bus; only which types a person holds."""
+    National identifier values never travel on the bus; only which types a person holds and the
+    keyed lookup hashes of the live identifiers (``identifier_hashes``)."""
 
     person_id: uuid.UUID
     household_id: uuid.UUID | None
@@ -54,6 +55,14 @@ class PersonState(Event):
     preferred_language: str | None
     status: str = Field(description="active, deceased or merged")
     identifier_types: list[str] = Field(description="Types of the person's live identifiers, not their values")
+    identifier_hashes: list[str] = Field(
+        default_factory=list,
+        description=(
+            "HMAC-SHA256 (hex) of '<type>:<matching key>' of each live identifier under the registry's ID hash "
+            "key (GRAMSETU_REGISTRY_ID_HMAC_KEY), sorted: a service holding that key (benefits) resolves an "
+            "identifier a department posts against without the value travelling (kernel.identifiers)"
+        ),
+    )
     version: int = Field(ge=1)
 
 

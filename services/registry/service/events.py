@@ -38,6 +38,7 @@ async def _person_payload(session: AsyncSession, row: Mapping[Any, Any]) -> dict
         "preferred_language": row["preferred_language"],
         "status": row["status"],
         "identifier_types": sorted({i["id_type"] for i in ids}),
+        "identifier_hashes": sorted(i["lookup_hash"] for i in ids),
         "version": row["version"],
     }
 

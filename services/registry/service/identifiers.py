@@ -9,8 +9,6 @@ possible, and the last four characters are kept for the masked display.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from collections.abc import Mapping
 from functools import lru_cache
@@ -22,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.auth import Identity
 from kernel.errors import Conflict, NotFound, ValidationProblem
+from kernel.identifiers import keyed_lookup_hash
 from services.registry.repository.persons import IdentifierRepository
 from services.registry.rules.identifiers import (
     IdType,
@@ -37,8 +36,7 @@ from services.registry.settings import get_registry_settings
 
 
 def lookup_hash(id_type: str, match_key: str) -> str:
-    key = get_registry_settings().id_hmac_key.encode()
-    return hmac.new(key, f"{id_type}:{match_key}".encode(), hashlib.sha256).hexdigest()
+    return keyed_lookup_hash(get_registry_settings().id_hmac_key, id_type, match_key)
 
 
 @lru_cache(maxsize=4)

@@ -219,10 +219,11 @@ class _Builder:
         )) + self.tail
         membership = f"{membership_id}\t{hid}\t{person_id}\t{row.role}" + self.by
         types = [i.id_type.value for i in row.identifiers]
+        hashes = [self.lookup_hash(id_type, i.match_key) for id_type, i in zip(types, row.identifiers, strict=True)]
         identifiers = "".join(
-            "\t".join((self.new_id(), person_id, id_type, i.form, self.lookup_hash(id_type, i.match_key),
+            "\t".join((self.new_id(), person_id, id_type, i.form, digest,
                        self.encrypt(i.value), copy_text(i.last4), _number(i.birth_year))) + self.by
-            for id_type, i in zip(types, row.identifiers, strict=True)
+            for id_type, i, digest in zip(types, row.identifiers, hashes, strict=True)
         )
         household = None
         if row.role == "head":
@@ -232,11 +233,12 @@ class _Builder:
             )) + self.household_tail
         return RowLines(
             row.row, row.client_ref, row.household_ref, row.role, row.area_code, person_id, birth or "~", hid,
-            person, membership, identifiers, self.event_line(event_id, row, person_id, hid, birth, types), household,
+            person, membership, identifiers, self.event_line(event_id, row, person_id, hid, birth, types, hashes),
+            household,
         )
 
     def event_line(self, event_id: str, row: ValidRow, person_id: str, household_id: str, birth: str | None,
-                   id_types: list[str]) -> str:
+                   id_types: list[str], id_hashes: list[str]) -> str:
         """The ``registry.person.registered.v1`` envelope, field for field what ``events.person_registered`` sends."""
         data = {
             "person_id": person_id, "household_id": household_id, "area_code": row.area_code,
@@ -244,7 +246,7 @@ class _Builder:
             "birth_date_estimated": row.birth_date_estimated, "birth_year": row.birth_year,
             "disability": row.disability, "pregnant": row.pregnant, "phones": row.phones,
             "preferred_language": row.preferred_language, "status": "active",
-            "identifier_types": sorted(id_types), "version": 1,
+            "identifier_types": sorted(id_types), "identifier_hashes": sorted(id_hashes), "version": 1,
         }
         envelope = orjson.dumps({"id": event_id, **self.envelope_head, "data": data}).decode()
         return batch_line(event_id, PersonRegistered.subject, envelope) + "\n"
