@@ -124,12 +124,14 @@ def create_app(settings: Settings | None = None, *, config: GatewayConfig | None
     configure_logging(SERVICE, settings.log_level)
     if not settings.database_url:
         raise RuntimeError("GRAMSETU_DATABASE_URL / DATABASE_URL is not set")
+    config.check_environment(settings.environment)
     upstream_urls = upstreams or {name: settings.service_url(name) for name in SERVICE_NAMES}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state: GatewayState = app.state.gateway
-        state.pool = await asyncpg.create_pool(asyncpg_dsn(settings.database_url or ""), min_size=1, max_size=4)
+        state.pool = await asyncpg.create_pool(asyncpg_dsn(settings.database_url or ""), min_size=1,
+                                                 max_size=settings.worker_pool_size)
         state.limiter.pool = state.pool
         await state.identity.start()
         await state.proxy.start()
@@ -147,7 +149,7 @@ def create_app(settings: Settings | None = None, *, config: GatewayConfig | None
 
     app = FastAPI(title="GramSetu Gateway", version="0.1.0", lifespan=lifespan, openapi_url=None,
                   docs_url=None, redoc_url=None, responses=PROBLEM_RESPONSES)
-    engine = make_engine(settings.database_url, pool_size=5, max_overflow=5)
+    engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
     identity = IdentityService(engine, settings, config)
     limiter = SharedRateLimiter(None, config)
     merged = MergedOpenAPI(upstream_urls, app.openapi, config.verbatim_prefixes, required_scope,

@@ -38,6 +38,10 @@ def _default_route_classes() -> list[RouteClass]:
     ]
 
 
+# Environments that may run on development defaults; every other one must supply its secrets.
+LOCAL_ENVIRONMENTS: frozenset[str] = frozenset({"development", "test"})
+
+
 class GatewayConfig(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRAMSETU_GATEWAY_", env_file=".env", extra="ignore")
 
@@ -48,7 +52,9 @@ class GatewayConfig(BaseSettings):
     signing_key_reload_seconds: float = 60.0
     # Old signing keys stay in the JWKS this long after they stop signing (> longest token TTL).
     signing_key_grace_seconds: int = 2 * 3600
-    # Passphrase for the signing keys' private PEMs at rest; defaults to the identity secret.
+    # Passphrase for the signing keys' private PEMs at rest: its own secret, so that the identity
+    # secret (shared with every service) cannot also decrypt the token-signing keys.  Only a
+    # development install may leave it unset (it then falls back to the identity secret).
     key_passphrase: str | None = None
 
     # Credential caches: how stale a revocation may be on *another* replica (this one drops at once).
@@ -83,3 +89,8 @@ class GatewayConfig(BaseSettings):
         "registry": ["/registry/search", "/registry/sync/", "/registry/subscribe", "/registry/unsubscribe",
                      "/registry/txn/"],
     }
+
+    def check_environment(self, environment: str) -> None:
+        """Refuse to start outside development without the signing keys' own passphrase."""
+        if environment not in LOCAL_ENVIRONMENTS and not (self.key_passphrase or "").strip():
+            raise RuntimeError(f"set GRAMSETU_GATEWAY_KEY_PASSPHRASE: required in the {environment!r} environment")

@@ -98,7 +98,7 @@ class Runtime:
         s = self.settings
         self.engine = make_engine(self.database_url, pool_size=s.db_pool_size, max_overflow=s.db_max_overflow)
         self.sessionmaker = make_sessionmaker(self.engine)
-        self.pool = await asyncpg.create_pool(asyncpg_dsn(self.database_url), min_size=1, max_size=6)
+        self.pool = await asyncpg.create_pool(asyncpg_dsn(self.database_url), min_size=1, max_size=s.worker_pool_size)
 
     async def statement_pool(self) -> asyncpg.Pool:
         """A pool for hot read paths that run single autocommit statements (the registry's lookup).

@@ -23,6 +23,10 @@ DEFAULT_PORTS: dict[str, int] = {
 }
 
 
+# Services that open Runtime.statement_pool (it is opened on first use, so no other holds one).
+STATEMENT_POOL_USERS: frozenset[str] = frozenset({"registry"})
+
+
 DEV_IDENTITY_SECRET = "dev-only-identity-secret-change-me"  # noqa: S105 (refused in production below)
 
 
@@ -39,6 +43,7 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
     db_max_overflow: int = 10
     statement_pool_size: int = 6  # connections of Runtime.statement_pool (hot single-statement reads)
+    worker_pool_size: int = 6  # asyncpg pool of the relay, consumers and scheduler (the gateway: its own)
 
     # Identity context: the gateway signs it with this key; services verify it.
     identity_secret: str = DEV_IDENTITY_SECRET
@@ -82,6 +87,14 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    def connections_per_pod(self, component: str) -> int:
+        """The most PostgreSQL connections one process of ``component`` opens: the connection
+        budget's single source (deploy/k8s/cloudnativepg sizes max_connections from it)."""
+        count = self.db_pool_size + self.db_max_overflow + self.worker_pool_size
+        if component in STATEMENT_POOL_USERS:
+            count += self.statement_pool_size
+        return count
 
 
 @lru_cache

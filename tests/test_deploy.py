@@ -10,11 +10,17 @@
 
 from __future__ import annotations
 
+import base64
+import functools
 import importlib
 import json
+import os
 import re
+import secrets
 import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +30,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 from kernel.migrations import migrations_dir
-from kernel.settings import SERVICES, Settings
+from kernel.settings import SERVICES, STATEMENT_POOL_USERS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -78,6 +84,22 @@ def dashboards() -> dict[str, dict[str, Any]]:
 def app_container(deployment: dict[str, Any]) -> dict[str, Any]:
     containers = deployment["spec"]["template"]["spec"]["containers"]
     return next(c for c in containers if c["name"] == "app")
+
+
+needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+
+
+@functools.cache
+def rendered(overlay: str) -> tuple[dict[str, Any], ...]:
+    """The overlay as the cluster would receive it (``kubectl kustomize``)."""
+    out = subprocess.run(["kubectl", "kustomize", str(OVERLAYS / overlay)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    return tuple(d for d in yaml.safe_load_all(out.stdout) if d)
+
+
+def rendered_kind(overlay: str, kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in rendered(overlay) if d["kind"] == kind}
 
 
 # ------------------------------------------------------------------ metrics the code registers
@@ -260,8 +282,9 @@ def test_dashboards_are_provisioned_by_the_sidecar() -> None:
 # ================================================================== tests: workloads
 
 
+@needs_kubectl
 def test_every_component_has_a_hardened_deployment() -> None:
-    deployments = of_kind("Deployment")
+    deployments = rendered_kind("dev", "Deployment")
     assert set(deployments) == set(COMPONENTS)
     for name, deployment in deployments.items():
         pod = deployment["spec"]["template"]["spec"]
@@ -283,8 +306,9 @@ def test_every_component_has_a_hardened_deployment() -> None:
             assert security["capabilities"]["drop"] == ["ALL"], (name, container["name"])
 
 
+@needs_kubectl
 def test_components_with_migrations_migrate_before_serving() -> None:
-    for name, deployment in of_kind("Deployment").items():
+    for name, deployment in rendered_kind("dev", "Deployment").items():
         init = deployment["spec"]["template"]["spec"].get("initContainers", [])
         commands = [c["command"] for c in init]
         has_migrations = (migrations_dir(name) / "versions").is_dir()
@@ -295,10 +319,11 @@ def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {e["name"]: e for e in container.get("env", [])}
 
 
+@needs_kubectl
 def test_secrets_come_from_cloudnativepg_and_named_secrets() -> None:
     cluster = next(doc for _, doc in manifests(DEPLOY / "k8s" / "cloudnativepg") if doc["kind"] == "Cluster")
     db_secret = f"{cluster['metadata']['name']}-app"
-    for name, deployment in of_kind("Deployment").items():
+    for name, deployment in rendered_kind("prod", "Deployment").items():
         pod = deployment["spec"]["template"]["spec"]
         for container in [*pod["containers"], *pod.get("initContainers", [])]:
             env = _env(container)
@@ -331,10 +356,11 @@ def test_configmap_settings_are_real_settings(monkeypatch: pytest.MonkeyPatch) -
     assert {s: settings.service_url(s) for s in SERVICES} == {s: f"http://{s}:8080" for s in SERVICES}
 
 
+@needs_kubectl
 def test_every_deployment_has_one_service_one_pdb_and_one_autoscaler() -> None:
-    services, pdbs = of_kind("Service"), of_kind("PodDisruptionBudget")
-    hpas, scaled = of_kind("HorizontalPodAutoscaler"), of_kind("ScaledObject")
-    for name, deployment in of_kind("Deployment").items():
+    services, pdbs = rendered_kind("dev", "Service"), rendered_kind("dev", "PodDisruptionBudget")
+    hpas, scaled = rendered_kind("dev", "HorizontalPodAutoscaler"), rendered_kind("dev", "ScaledObject")
+    for name, deployment in rendered_kind("dev", "Deployment").items():
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert services[name]["spec"]["selector"].items() <= labels.items(), name
         assert [p["name"] for p in services[name]["spec"]["ports"]] == ["http"], name
@@ -413,23 +439,21 @@ def test_cloudnativepg_cluster() -> None:
     assert cluster["spec"]["switchoverDelay"] < 3600
 
 
+@needs_kubectl
 def test_dockerfile_runs_as_the_manifests_user() -> None:
     text = (DEPLOY / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.12-slim\b", text, re.M)
     assert re.search(r"pip install .*\s\.\s*\\?$", text, re.M)
     user = re.findall(r"^USER (\d+)", text, re.M)
     assert user and user[-1] != "0"
-    for deployment in of_kind("Deployment").values():
+    for deployment in rendered_kind("dev", "Deployment").values():
         assert str(deployment["spec"]["template"]["spec"]["securityContext"]["runAsUser"]) == user[-1]
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+@needs_kubectl
 @pytest.mark.parametrize("overlay", ["dev", "staging", "prod"])
 def test_overlay_renders_with_kubectl_kustomize(overlay: str) -> None:
-    out = subprocess.run(["kubectl", "kustomize", str(OVERLAYS / overlay)],
-                         capture_output=True, text=True, timeout=60, check=False)
-    assert out.returncode == 0, out.stderr
-    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    docs = rendered(overlay)
     configmaps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
     namespaces = {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"}
     assert len(namespaces) == 1
@@ -441,3 +465,188 @@ def test_overlay_renders_with_kubectl_kustomize(overlay: str) -> None:
         if overlay == "prod":
             assert deployment["spec"]["replicas"] == 3
             assert configmaps[ref]["data"]["GRAMSETU_STREAM_REPLICAS"] == "3"
+
+
+# ================================================================== tests: secrets, connections, network, schemas
+
+NON_DEV_OVERLAYS = ("staging", "prod")
+SETTINGS_CHECK = """
+import importlib, sys
+name = sys.argv[1]
+module = importlib.import_module("gateway.app" if name == "gateway" else f"services.{name}.app")
+try:
+    module.create_app()
+except Exception as exc:  # the refusal is the finding: report it on one line
+    print(f"{name}: {type(exc).__name__}: {exc}")
+    sys.exit(1)
+"""
+
+
+def _secret_value() -> str:
+    """A strong value every secret setting accepts: 32 random bytes in base64 that is also
+    url-safe base64 (a Fernet key, an Ed25519 seed, an HMAC key, a passphrase)."""
+    while True:
+        value = base64.b64encode(secrets.token_bytes(32)).decode()
+        if "+" not in value and "/" not in value:
+            return value
+
+
+def _placeholder(name: str) -> str:
+    if name == "DATABASE_URL":
+        return "postgresql://gramsetu:password@gramsetu-db-rw:5432/gramsetu"
+    if name == "NATS_URL":
+        return "nats://nats.nats.svc.cluster.local:4222"
+    return _secret_value()
+
+
+def manifest_environment(overlay: str, deployment: dict[str, Any]) -> dict[str, str]:
+    """Exactly the variables the app container receives: the ConfigMap it names plus its env,
+    each Secret reference filled with a strong placeholder value."""
+    app = app_container(deployment)
+    configmaps = rendered_kind(overlay, "ConfigMap")
+    env: dict[str, str] = {}
+    for source in app.get("envFrom", []):
+        env.update(configmaps[source["configMapRef"]["name"]]["data"])
+    for var in app.get("env", []):
+        env[var["name"]] = var["value"] if "value" in var else _placeholder(var["name"])
+    return env
+
+
+def start_refusals(environments: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Build each component's app in a clean process with only the given variables; return the
+    components that refused to start, with their one-line reason."""
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith("GRAMSETU_") and k not in {"DATABASE_URL", "NATS_URL"}}
+    base["PYTHONPATH"] = str(ROOT)
+    procs = {
+        name: subprocess.Popen([sys.executable, "-c", SETTINGS_CHECK, name], env={**base, **env},
+                               cwd=tempfile.gettempdir(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+        for name, env in environments.items()
+    }
+    refusals = {}
+    for name, proc in procs.items():
+        out, _ = proc.communicate(timeout=120)
+        if proc.returncode != 0:
+            refusals[name] = out.strip().splitlines()[-1] if out.strip() else f"exit {proc.returncode}"
+    return refusals
+
+
+@needs_kubectl
+@pytest.mark.parametrize("overlay", NON_DEV_OVERLAYS)
+def test_every_setting_refused_by_default_is_supplied_by_the_overlay(overlay: str) -> None:
+    """Each component starts with exactly the variables its Deployment gives it in this overlay:
+    a secret the code refuses to default outside development that no Secret supplies fails here."""
+    deployments = rendered_kind(overlay, "Deployment")
+    environments = {name: manifest_environment(overlay, d) for name, d in deployments.items()}
+    for name, env in environments.items():
+        assert env["GRAMSETU_ENVIRONMENT"] not in {"", "development"}, name
+    assert start_refusals(environments) == {}
+
+
+@needs_kubectl
+def test_a_missing_secret_is_caught_by_that_check() -> None:
+    deployments = rendered_kind("prod", "Deployment")
+    registry = manifest_environment("prod", deployments["registry"])
+    gateway = manifest_environment("prod", deployments["gateway"])
+    del registry["GRAMSETU_REGISTRY_ID_HMAC_KEY"]
+    del gateway["GRAMSETU_GATEWAY_KEY_PASSPHRASE"]
+    refusals = start_refusals({"registry": registry, "gateway": gateway})
+    assert "GRAMSETU_REGISTRY_ID_HMAC_KEY" in refusals["registry"]
+    assert "GRAMSETU_GATEWAY_KEY_PASSPHRASE" in refusals["gateway"]
+
+
+def _max_replicas(overlay: str, name: str) -> int:
+    for hpa in rendered_kind(overlay, "HorizontalPodAutoscaler").values():
+        if hpa["spec"]["scaleTargetRef"]["name"] == name:
+            return int(hpa["spec"]["maxReplicas"])
+    for scaled in rendered_kind(overlay, "ScaledObject").values():
+        if scaled["spec"]["scaleTargetRef"]["name"] == name:
+            return int(scaled["spec"]["maxReplicaCount"])
+    return int(rendered_kind(overlay, "Deployment")[name]["spec"]["replicas"])
+
+
+OPERATOR_CONNECTIONS = 10  # gramsetu CLI sessions, migrations run by hand, psql
+SUPERUSER_RESERVED = 3  # PostgreSQL's superuser_reserved_connections default
+
+
+@needs_kubectl
+@pytest.mark.parametrize("overlay", ["dev", *NON_DEV_OVERLAYS])
+def test_connection_budget_fits_max_connections_at_maximum_replicas(overlay: str) -> None:
+    cluster = next(iter(rendered_kind(overlay, "Cluster").values()))
+    max_connections = int(cluster["spec"]["postgresql"]["parameters"]["max_connections"])
+    needed = 0
+    for name, deployment in rendered_kind(overlay, "Deployment").items():
+        env = manifest_environment(overlay, deployment)
+        settings = Settings(_env_file=None, **{  # type: ignore[call-arg]
+            key.removeprefix("GRAMSETU_").lower(): value for key, value in env.items()
+            if key.removeprefix("GRAMSETU_").lower() in {"db_pool_size", "db_max_overflow", "worker_pool_size",
+                                                         "statement_pool_size"}})
+        surge = int(deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"])
+        needed += settings.connections_per_pod(name) * (_max_replicas(overlay, name) + surge)
+    available = max_connections - SUPERUSER_RESERVED - OPERATOR_CONNECTIONS
+    assert needed * 1.2 <= available, f"{overlay}: pods may open {needed} connections; max_connections allows {available}"
+
+
+def test_statement_pool_users_are_the_services_that_open_it() -> None:
+    users = {name for name in SERVICES
+             if any("statement_pool()" in p.read_text() for p in (ROOT / "services" / name).rglob("*.py"))}
+    assert users == set(STATEMENT_POOL_USERS)
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+@needs_kubectl
+def test_network_policies_let_in_only_the_gateway_and_let_out_only_postgres_and_nats() -> None:
+    policies = list(rendered_kind("prod", "NetworkPolicy").values())
+    for name, deployment in rendered_kind("prod", "Deployment").items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        mine = [p for p in policies if _selects(p["spec"]["podSelector"], labels)]
+        deny = [p for p in mine if not p["spec"].get("ingress") and not p["spec"].get("egress")]
+        assert deny and {"Ingress", "Egress"} <= set(deny[0]["spec"]["policyTypes"]), f"{name}: no default deny"
+        for policy in mine:
+            for rule in policy["spec"].get("ingress", []):
+                if name == "gateway" and "from" not in rule:
+                    continue  # the one door in
+                assert rule.get("from"), f"{name}: {policy['metadata']['name']} lets anyone in"
+                for peer in rule["from"]:
+                    from_gateway = peer.get("podSelector", {}).get("matchLabels") == {"app.kubernetes.io/name": "gateway"}
+                    from_monitoring = peer.get("namespaceSelector", {}).get("matchLabels") == {
+                        "kubernetes.io/metadata.name": "monitoring"}
+                    assert from_gateway or from_monitoring, f"{name}: {policy['metadata']['name']} admits {peer}"
+            for rule in policy["spec"].get("egress", []):
+                assert rule.get("to"), f"{name}: {policy['metadata']['name']} lets it reach anything"
+                ports = {p["port"] for p in rule.get("ports", [])}
+                external = any("ipBlock" in peer for peer in rule["to"])
+                if external:
+                    assert labels.get("gramsetu.io/external-egress") == "true" and ports == {443}, name
+                else:
+                    assert ports <= {53, 5432, 4222, 8080}, f"{name}: egress to ports {ports}"
+                    if 8080 in ports:
+                        assert name == "gateway", f"{name} may reach other services directly"
+
+
+# Custom resources of the operators we deploy with; their CRDs are not in the Kubernetes schemas.
+CUSTOM_KINDS = {"Cluster", "ScaledObject", "ServiceMonitor", "PodMonitor", "PrometheusRule"}
+KUBERNETES_VERSION = "1.30.0"
+
+
+@pytest.mark.parametrize("overlay", ["dev", *NON_DEV_OVERLAYS])
+@needs_kubectl
+def test_rendered_manifests_validate_against_the_kubernetes_schemas(overlay: str) -> None:
+    """Offline, strict (unknown fields refused), with the schemas the kubernetes-validate package ships."""
+    import kubernetes_validate
+
+    checked, errors = 0, []
+    for doc in rendered(overlay):
+        if doc["kind"] in CUSTOM_KINDS:
+            continue
+        try:
+            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+            checked += 1
+        except kubernetes_validate.ValidationError as exc:
+            errors.append(f"{doc['kind']}/{doc['metadata']['name']}: {exc.message}")
+    assert not errors, "\n".join(errors)
+    assert checked >= 30
