@@ -152,7 +152,7 @@ def create_app(settings: Settings | None = None, *, config: GatewayConfig | None
     engine = make_engine(settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
     identity = IdentityService(engine, settings, config)
     limiter = SharedRateLimiter(None, config)
-    merged = MergedOpenAPI(upstream_urls, app.openapi, config.verbatim_prefixes, required_scope,
+    merged = MergedOpenAPI(upstream_urls, app.openapi, config.verbatim_paths, required_scope,
                            config.openapi_cache_seconds)
     state = GatewayState(settings, config, engine, identity, limiter, proxy=None, openapi=merged)  # type: ignore[arg-type]
     state.proxy = Proxy(config, upstream_urls, identity, limiter, ClientLabel(config.metrics_clients),

@@ -84,10 +84,14 @@ class GatewayConfig(BaseSettings):
     # Client names allowed as a metrics label (bounded cardinality); others count as "other".
     metrics_clients: list[str] = []
     openapi_cache_seconds: float = 60.0
-    # DCI (SPDCI) paths are standards-shaped: forwarded to the registry without stripping /registry.
-    verbatim_prefixes: dict[str, list[str]] = {
-        "registry": ["/registry/search", "/registry/sync/", "/registry/subscribe", "/registry/unsubscribe",
-                     "/registry/txn/"],
+    # DCI (SPDCI) endpoints are standards-shaped: the registry serves them at ``/registry/...`` itself,
+    # so these exact paths are forwarded without stripping the mount prefix.  Exact paths, not
+    # prefixes: a prefix such as ``/registry/sync/`` also swallowed the registry's own
+    # ``/sync/batches`` (mounted at ``/registry/sync/batches``).  tests/gateway/test_routing.py walks
+    # every service's operations and fails if a path here hides one or a DCI path is missing.
+    verbatim_paths: dict[str, list[str]] = {
+        "registry": ["/registry/search", "/registry/sync/search", "/registry/subscribe", "/registry/unsubscribe",
+                     "/registry/txn/status", "/registry/sync/txn/status"],
     }
 
     def check_environment(self, environment: str) -> None:

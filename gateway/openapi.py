@@ -57,8 +57,8 @@ def _rename_refs(node: Any, prefix: str) -> Any:
 
 
 def mount_path(service: str, path: str, verbatim: list[str]) -> str:
-    """Where an upstream path appears on the gateway (see GatewayConfig.verbatim_prefixes)."""
-    if any(path.startswith(p) or path == p.rstrip("/") for p in verbatim):
+    """Where an upstream path appears on the gateway (see GatewayConfig.verbatim_paths)."""
+    if path in verbatim:
         return path
     return f"/{service}{path}" if path != "/" else f"/{service}"
 

@@ -35,10 +35,10 @@ from kernel.errors import (
     BadGateway,
     Forbidden,
     GatewayTimeout,
-    NotFound,
     PayloadTooLarge,
     Problem,
     RequestTimeout,
+    RouteNotFound,
     ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
@@ -134,15 +134,14 @@ def required_scope(service: str, method: str, path: str) -> str:
 class Router:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
-        self.verbatim = [(prefix, service) for service, prefixes in config.verbatim_prefixes.items()
-                         for prefix in prefixes]
+        self.verbatim = {path: service for service, paths in config.verbatim_paths.items() for path in paths}
 
     @lru_cache(maxsize=8192)  # noqa: B019 - one Router per app, the cache lives as long as it does
     def resolve(self, path: str) -> tuple[str, str] | None:
         """(service, upstream path) for a gateway path, or None if it is not a service's."""
-        for prefix, service in self.verbatim:
-            if path.startswith(prefix) or path == prefix.rstrip("/"):
-                return service, path
+        verbatim = self.verbatim.get(path)
+        if verbatim is not None:
+            return verbatim, path
         head, _, rest = path[1:].partition("/")
         if head in SERVICE_NAMES:
             return head, "/" + rest
@@ -216,7 +215,7 @@ class Proxy:
         method: str = scope["method"]
         try:
             if _bad_path(path) or upstream_path in HIDDEN_UPSTREAM_PATHS:
-                raise NotFound("No such route.")
+                raise RouteNotFound(f"No operation at {path}.")
             origin = _header(headers, b"origin")
             if method == "OPTIONS" and origin and _header(headers, b"access-control-request-method"):
                 await self._preflight(origin, headers, send, ctx)

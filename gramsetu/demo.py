@@ -1,106 +1,62 @@
-"""Demo data for ``gramsetu up``: a small area tree in India and in Bangladesh.
+"""Demo data for ``gramsetu up``: every service's own ``load_demo`` and the demo API keys.
 
-Areas are created through the registry's own service functions, in one transaction, so
-each one writes its ``registry.area.created.v1`` event to the outbox and the other services
-build their area replicas from the events, exactly as with areas created over the API.
-Loading is idempotent: areas that already exist are skipped.
-
-The codes follow the official shapes (LGD for India, BBS geocodes for Bangladesh) but below
-state/division and district level they are illustrative, not the official codes.
+Each service that has demo data provides ``services/<svc>/demo/__init__.py`` with
+``async def load_demo(settings) -> dict[str, int]`` (idempotent: creates through the service's own
+service functions in a transaction, returns the counts created).  :func:`load_service_demos` finds
+and calls them in the order of ``kernel.settings.SERVICES`` (the registry first: its areas are
+what the other services' demo data lives in), so a new service's demo data is loaded without a
+change here.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from kernel.auth import Identity
-from kernel.db import make_engine, make_sessionmaker, transaction
+from kernel.db import make_engine
 from kernel.errors import Conflict
-from kernel.settings import Settings
+from kernel.settings import SERVICES, Settings
+from services.registry.demo.areas import DEMO_AREAS, DEMO_IDENTITY
 
-
-@dataclass(frozen=True)
-class DemoArea:
-    code: str
-    name: str
-    name_local: str
-
-
-DEMO_AREAS: tuple[DemoArea, ...] = (
-    DemoArea("IN", "India", "भारत"),
-    DemoArea("IN-23", "Madhya Pradesh", "मध्य प्रदेश"),
-    DemoArea("IN-23-0437", "Bhopal", "भोपाल"),
-    DemoArea("IN-23-0437-3561", "Phanda", "फंदा"),
-    DemoArea("IN-23-0437-3561-123001", "Khajuri Sadak", "खजूरी सड़क"),
-    DemoArea("IN-23-0437-3561-123001-482001", "Khajuri Sadak", "खजूरी सड़क"),
-    DemoArea("IN-23-0456", "Panna", "पन्ना"),
-    DemoArea("IN-23-0456-2210", "Panna", "पन्ना"),
-    DemoArea("IN-23-0456-2210-123456", "Janakpur", "जनकपुर"),
-    DemoArea("IN-23-0456-2210-123456-654321", "Janakpur", "जनकपुर"),
-    DemoArea("BD", "Bangladesh", "বাংলাদেশ"),
-    DemoArea("BD-40", "Khulna", "খুলনা"),
-    DemoArea("BD-40-87", "Satkhira", "সাতক্ষীরা"),
-    DemoArea("BD-40-87-90", "Tala", "তালা"),
-    DemoArea("BD-40-87-90-54", "Nagarghata", "নগরঘাটা"),
-    DemoArea("BD-40-87-90-54-08", "Ward 8", "ওয়ার্ড ৮"),
-)
+__all__ = ["DEMO_AREAS", "DEMO_IDENTITY", "demo_api_keys", "demo_loaders", "load_service_demos"]
 
 log = logging.getLogger("gramsetu.demo")
 
-DEMO_IDENTITY = Identity(
-    subject="gramsetu-demo", kind="system", roles=["admin"], scopes=["*"], area_scope=["IN", "BD"]
-)
+DemoLoader = Callable[[Settings], Awaitable[dict[str, int]]]
 
 
-async def load_demo(settings: Settings) -> int:
-    """Create the demo areas that do not exist yet; returns how many were created."""
-    from services.registry.repository import AreaRepository
-    from services.registry.schemas import AreaCreate
-    from services.registry.service import create_area
-
-    assert settings.database_url, "load_demo needs a database URL"
-    engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
-    created = 0
-    try:
-        async with transaction(make_sessionmaker(engine)) as session:
-            repo = AreaRepository(session)
-            for area in DEMO_AREAS:  # parents come before their children
-                if await repo.get(area.code) is not None:
-                    continue
-                body = AreaCreate(code=area.code, name=area.name, name_local=area.name_local)
-                await create_area(session, DEMO_IDENTITY, body)
-                created += 1
-        async with transaction(make_sessionmaker(engine)) as session:
-            await load_demo_households(session)
-    finally:
-        await engine.dispose()
-    return created
+def demo_loaders(services: list[str]) -> list[tuple[str, DemoLoader]]:
+    """``load_demo`` of each of these services that has a ``demo`` package, registry first."""
+    loaders: list[tuple[str, DemoLoader]] = []
+    for name in (s for s in SERVICES if s in services):
+        module_name = f"services.{name}.demo"
+        if importlib.util.find_spec(module_name) is None:
+            continue
+        loader = getattr(importlib.import_module(module_name), "load_demo", None)
+        if loader is not None:
+            loaders.append((name, loader))
+    return loaders
 
 
-# Synthetic households (services/registry/demo) in the demo's leaf areas: the wards and villages.
-DEMO_HOUSEHOLD_AREAS: tuple[str, ...] = (
-    "BD-40-87-90-54-08", "IN-23-0437-3561-123001-482001", "IN-23-0456-2210-123456-654321",
-)
-DEMO_HOUSEHOLDS = 200
-DEMO_SEED = 2026
-
-
-async def load_demo_households(session: AsyncSession) -> int:
-    """Import the demo households through the registry's bulk-import fast path (idempotent: the
-    same sheet is one import job, and rows already registered are skipped); returns how many were new."""
-    from services.registry.demo.load import load_households
-
-    results = await load_households(session, DEMO_IDENTITY, DEMO_HOUSEHOLD_AREAS, households=DEMO_HOUSEHOLDS,
-                                    seed=DEMO_SEED)
-    created = sum(r.job["households_created"] for r in results if not r.reused)
-    log.info("demo data: %d households created", created, extra={"households_created": created})
-    return created
+async def load_service_demos(settings: Settings, services: list[str]) -> dict[str, dict[str, int]]:
+    """Run every service's ``load_demo``; a failing one is logged and the others still run
+    (the stack is useful without one service's demo data)."""
+    counts: dict[str, dict[str, int]] = {}
+    for name, loader in demo_loaders(services):
+        try:
+            counts[name] = dict(await loader(settings))
+        except Exception:
+            log.exception("demo data for %s could not be loaded", name, extra={"service": name})
+            continue
+        log.info("demo data for %s: %s", name,
+                 ", ".join(f"{n} {what}" for what, n in counts[name].items()) or "nothing new",
+                 extra={"service": name, "demo_counts": counts[name]})
+    return counts
 
 
 # Demo gateway clients: one that may do everything, one help desk limited to Tala upazila.

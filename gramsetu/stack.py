@@ -359,14 +359,13 @@ def default_services() -> list[str]:
 Announce = Callable[[list[Child], list[dict[str, Any]]], None]
 
 
-def load_demo_data(plan: StackPlan, database_url: str) -> list[dict[str, Any]]:
-    """Demo areas (through the registry) and, with the gateway, demo API keys."""
-    from gramsetu.demo import demo_api_keys, load_demo
+def load_demo_data(plan: StackPlan, database_url: str, nats_url: str) -> list[dict[str, Any]]:
+    """Every service's demo data (``services/<svc>/demo``'s ``load_demo``, after the migrations)
+    and, with the gateway, the demo API keys."""
+    from gramsetu.demo import demo_api_keys, load_service_demos
 
-    settings = plan.settings.model_copy(update={"database_url": database_url})
-    if "registry" in plan.services:
-        created = asyncio.run(load_demo(settings))
-        log.info("demo data: %d areas created", created, extra={"areas_created": created})
+    settings = plan.settings.model_copy(update={"database_url": database_url, "nats_url": nats_url})
+    asyncio.run(load_service_demos(settings, plan.services))
     if "gateway" not in plan.services:
         return []
     try:
@@ -397,7 +396,7 @@ def run_stack(plan: StackPlan, on_ready: Announce) -> int:
                 database_url = database_url or embedded.database_url
                 nats_url = nats_url or embedded.nats_url
             migrate(migrated_components(plan.services), database_url)
-            keys = load_demo_data(plan, database_url) if plan.demo else []
+            keys = load_demo_data(plan, database_url, nats_url) if plan.demo else []
             supervisor = Supervisor(build_children(plan, database_url, nats_url))
             starting[0] = False
             if stop[0]:

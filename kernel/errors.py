@@ -74,6 +74,12 @@ class NotFound(Problem):
     status, type_slug, title = 404, "not-found", "Not found"
 
 
+class RouteNotFound(Problem):
+    """No operation at this path (or not with this method): told apart from a missing record (NotFound)."""
+
+    status, type_slug, title = 404, "route-not-found", "No such route"
+
+
 class Conflict(Problem):
     status, type_slug, title = 409, "conflict", "Conflict"
 
@@ -162,6 +168,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404 and exc.detail == "Not Found":  # the router's: no route has this path
+            return problem_response(RouteNotFound(f"No operation at {request.url.path}."), request)
         slug, title = _STATUS_TITLES.get(exc.status_code, ("error", "Error"))
         detail = exc.detail if isinstance(exc.detail, str) else title
         problem = Problem(

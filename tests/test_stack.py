@@ -22,7 +22,7 @@ import asyncpg
 import httpx
 import pytest
 
-from gramsetu.demo import DEMO_AREAS, load_demo
+from gramsetu.demo import DEMO_AREAS, demo_loaders, load_service_demos
 from gramsetu.embedded import free_port
 from gramsetu.stack import Child, EmbeddedServers, Supervisor, embedded_urls
 from kernel.settings import Settings
@@ -31,8 +31,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_demo_data_is_idempotent_and_goes_through_the_outbox(clean: None, settings: Settings) -> None:
-    assert await load_demo(settings) == len(DEMO_AREAS)
-    assert await load_demo(settings) == 0
+    first = await load_service_demos(settings, ["registry"])
+    assert first["registry"]["areas"] == len(DEMO_AREAS)
+    assert first["registry"]["households"] > 0
+    again = await load_service_demos(settings, ["registry"])
+    assert again["registry"] == {"areas": 0, "households": 0}
     assert settings.database_url
     conn = await asyncpg.connect(settings.database_url)
     try:
@@ -47,6 +50,17 @@ async def test_demo_data_is_idempotent_and_goes_through_the_outbox(clean: None, 
     assert areas["BD-40-87-90-54-08"]["level"] == "ward"
     assert areas["IN-23-0456-2210-123456-654321"]["level"] == "village"
     assert events == len(DEMO_AREAS)  # each area's event waits in the outbox for the relay
+
+
+def test_up_loads_the_demo_data_of_every_service_that_has_one() -> None:
+    """A service gains demo data in `make run` by adding services/<svc>/demo with load_demo, nothing else."""
+    from kernel.settings import SERVICES
+
+    with_demo = {p.parent.parent.name for p in (ROOT / "services").glob("*/demo/__init__.py")}
+    assert "registry" in with_demo
+    loaders = demo_loaders(list(SERVICES))
+    assert {name for name, _ in loaders} == with_demo
+    assert loaders[0][0] == "registry"  # areas first: other services' data lives in them
 
 
 def test_embedded_servers_keep_their_ports_and_data_across_restarts(tmp_path: Path) -> None:
