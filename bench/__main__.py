@@ -14,10 +14,12 @@ import importlib.util
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 import traceback
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +90,8 @@ def render(outcome: Outcome, console: Console) -> None:
     for row in outcome.rows:
         table.add_row(
             row["name"], _number(row["value"]), str(row["unit"]), _number(row["baseline"]), _number(row["ratio"]),
-            str(row["goal"]), "[green]yes[/]" if row["met"] else "[red]NO[/]",
+            str(row["goal"]), ("[green]yes[/]" if row["met"] else "[red]NO[/]")
+            + (f" ({row['errors']} errors)" if row.get("errors") else ""),
         )
     console.print(table)
     for row in outcome.rows:
@@ -113,9 +116,51 @@ def _number(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def write_results(outcome: Outcome, path: Path) -> None:
+def run_metadata() -> dict[str, Any]:
+    """What every row of this run carries: where, what and when it was measured."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                                timeout=10, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                                    capture_output=True, text=True, timeout=10, check=True).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "unknown", False
+    return {
+        "machine": f"{platform.node()}: {os.cpu_count()} cores, {platform.machine()}, "
+                   f"{platform.python_implementation()} {platform.python_version()}",
+        "commit": commit + ("+uncommitted changes" if dirty else ""),
+        "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def merged_results(previous: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """This run's rows replace the previous rows of the same name; rows this run did not produce
+    (a module not asked for, or one that failed) keep their earlier figures and metadata, so a
+    failed or partial run never wipes out good figures.  Order: by name."""
+    by_name = {row["name"]: row for row in previous if isinstance(row, dict) and "name" in row}
+    by_name.update({row["name"]: row for row in fresh})
+    return [by_name[name] for name in sorted(by_name)]
+
+
+def read_results(path: Path) -> list[dict[str, Any]]:
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    return rows if isinstance(rows, list) else []
+
+
+def write_results(outcome: Outcome, path: Path) -> list[str]:
+    """Write the merged results atomically; return the names carried over from an earlier run."""
+    meta = run_metadata()
+    fresh = [{**row, **meta} for row in outcome.rows]
+    rows = merged_results(read_results(path), fresh)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(outcome.rows, indent=2, ensure_ascii=False) + "\n")
+    partial = path.with_suffix(".tmp")
+    partial.write_text(json.dumps(rows, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    partial.replace(path)
+    produced = {row["name"] for row in fresh}
+    return [row["name"] for row in rows if row["name"] not in produced]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -134,8 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     outcome: Outcome = run_loop(run_modules(args.names or available(), console))
     render(outcome, console)
-    write_results(outcome, args.output)
+    carried = write_results(outcome, args.output)
     console.print(f"Results written to {args.output}")
+    if carried:
+        console.print(f"[yellow]Kept from earlier runs (not measured now)[/]: {', '.join(carried)}")
     return 1 if outcome.errors else 0
 
 

@@ -62,22 +62,32 @@ def make_row(
     met: bool,
     ratio: float | None = None,
     detail: str = "",
+    errors: int = 0,
 ) -> dict[str, Any]:
-    """One figure; ``ratio`` defaults to value / baseline."""
+    """One figure; ``ratio`` defaults to value / baseline; ``errors`` counts the operations of the
+    measurement that failed (a figure measured over failures is not a figure)."""
     if ratio is None:
-        ratio = value / baseline if baseline else math.nan
+        ratio = value / baseline if baseline else None
     row: dict[str, Any] = {
         "name": name,
-        "value": round(value, 3),
+        "value": _finite(value),
         "unit": unit,
-        "baseline": round(baseline, 3),
-        "ratio": round(ratio, 4),
+        "baseline": _finite(baseline),
+        "ratio": _finite(ratio, 4),
         "goal": goal,
-        "met": bool(met),
+        "met": bool(met) and errors == 0,
+        "errors": int(errors),
     }
     if detail:
         row["detail"] = detail
     return row
+
+
+def _finite(value: float | None, digits: int = 3) -> float | None:
+    """JSON has no NaN or infinity: a figure that is not a number is written as null."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, digits)
 
 
 def check_row(row: object) -> list[str]:
@@ -87,6 +97,10 @@ def check_row(row: object) -> list[str]:
     problems = [f"missing key {key!r}" for key in REQUIRED_KEYS if key not in row]
     if "met" in row and not isinstance(row["met"], bool):
         problems.append("'met' is not a boolean")
+    for key in ("value", "baseline"):
+        number = row.get(key)
+        if key in row and not (isinstance(number, (int, float)) and math.isfinite(number)):
+            problems.append(f"{key!r} is not a finite number: {number!r}")
     return problems
 
 

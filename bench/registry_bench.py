@@ -5,25 +5,34 @@ machine the whole run takes several minutes, so set it lower for a quick look) a
 the synthetic population generator into ``.bench/registry-import-<N>-seed<S>.csv`` (cached) and
 imported by the registry's own service function (:func:`services.registry.service.imports.
 import_file`: validation in worker processes, whole-file rules, ``COPY`` of households, persons,
-memberships, identifiers **and the outbox events**), in one transaction; the name tokens and
-duplicate flags that a large import leaves to its background job are then built by that job,
-timed apart.  The baseline, measured first in the same run on the same database: read the same
-CSV and COPY the same rows with raw asyncpg ``copy_records_to_table`` into the same table
-(``registry.person``), then truncate.  Goal: import rate >= 40% of the raw COPY rate.  The
-detail also gives the CPU seconds per row of the importing process, its worker processes and
-PostgreSQL, which is what bounds the rate on a machine with few cores.
+memberships, identifiers **and the outbox events**), in one transaction.  Goal: import rate >= 40%
+of the baseline's rate.
 
-(b) **Lookup.** The registry runs under uvicorn in a child process (workers off: no relay), on the
+**Baseline** (measured first, in the same run, on the same database): a server-side
+``COPY bench.import_baseline FROM STDIN (FORMAT csv, HEADER)`` of the same sheet, streamed as bytes
+(no parsing in Python), into one table with the sheet's columns as text and a primary key ``id``
+filled with the import's own time-ordered ids (``TimeOrderedIds``; the ids are added to a copy of the
+file before the timed window).  It is the cost of getting those bytes into PostgreSQL with the same
+kind of key, not of the import's work: one table instead of five, no validation, no
+constraints besides the key.
+
+(b) **Searchable.**  The time from the start of the import until its people are searchable by name:
+the import plus the deferred search-index job (name tokens, duplicate flags) that a large import
+leaves to the scheduler, run as the scheduler would.  Reported as its own figure against the
+baseline's COPY time; the issue sets no goal for it.
+
+(c) **Lookup.** The registry runs under uvicorn in a child process (workers off: no relay), on the
 imported population; a load generator in another process sends ``POST /persons/lookup`` (a valid
-signed identity from ``kernel.auth.sign_identity``, a purpose header, a random imported NID) at a
-constant 500 requests/s for ``REGISTRY_BENCH_LOOKUP_SECONDS`` (default 10) after a 2 s warm-up,
-open loop (each request leaves on schedule, whether or not earlier ones finished).  Latency is
-measured per request from its scheduled start.  Goal: p99 <= 10 ms.  Before it, a ``CHECKPOINT``
-and an OS ``sync`` write out what the import and the index job left dirty (gigabytes on a
-server with a 1 GB ``max_wal_size``): otherwise each lookup's audit commit waits for its WAL
-fsync behind that write-back (p99 over 100 ms), and the figure would be the import's
-aftermath, not the lookup.  The CHECKPOINT is skipped with a note where the bench's role may
-not run it.
+signed identity from ``kernel.auth.sign_identity``, a purpose header) at a constant 500 requests/s
+for ``REGISTRY_BENCH_LOOKUP_SECONDS`` (default 10) after a 2 s warm-up, open loop (each request
+leaves on schedule, whether or not earlier ones finished).  The NIDs asked for are spread over the
+whole sheet (every k-th NID, not the first few thousand), and ``REGISTRY_BENCH_LOOKUP_MISS_SHARE``
+(default 10%) are well-formed NIDs that nobody holds, which must be answered 404.  Any other answer
+counts as an error.  Latency is measured per request from its scheduled start.  Goal: p99 <= 10 ms
+with no errors.  Before it, a ``CHECKPOINT`` and an OS ``sync`` write out what the import and the
+index job left dirty: otherwise each lookup's audit commit waits for its WAL fsync behind that
+write-back, and the figure would be the import's aftermath, not the lookup.  The CHECKPOINT is
+skipped with a note where the bench's role may not run it.
 
 Child processes: ``python -m bench.registry_bench serve PORT`` and ``... load '<json>'``.
 """
@@ -38,7 +47,6 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +68,7 @@ from gramsetu.embedded import free_port
 UNION = "BD-40-87-90-54"
 WARDS = [f"{UNION}-{n:02d}" for n in range(1, 10)]
 SEED = 42
-BASELINE_COLUMNS = ("id", "client_ref", "area_code", "full_name", "name_latin", "name_key", "sex", "birth_date",
-                    "father_name", "mother_name", "created_by", "updated_by")
-
+LOOKUP_SAMPLE = 5000
 
 
 def sample_csv(rows: int) -> Path:
@@ -91,35 +97,45 @@ async def _create_areas(database_url: str) -> None:
         await conn.close()
 
 
-def _baseline_records(path: Path) -> list[tuple[Any, ...]]:
+def baseline_csv(path: Path) -> tuple[Path, list[str]]:
+    """A copy of the sheet with an ``id`` column first, filled by the import's id generator, and the
+    sheet's column names; made (and cached) before the timed window."""
+    from services.registry.service.imports_ids import TimeOrderedIds
+
     with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh)
-        return [
-            (uuid.uuid4(), f"{r['household_ref']}:{r['member_no']}", r["area_code"], r["full_name"], r["name_latin"],
-             "", r["sex"], date.fromisoformat(r["birth_date"]) if r["birth_date"] else None,
-             r["father_name"] or None, r["mother_name"] or None, "bench", "bench")
-            for r in reader
-        ]
+        columns = next(csv.reader(fh))
+    target = path.with_name(path.stem + "-with-ids.csv")
+    if not target.exists():
+        ids = TimeOrderedIds()
+        partial = target.with_suffix(".tmp")
+        with path.open("rb") as source, partial.open("wb") as out:
+            out.write(b"id," + source.readline())
+            for line in source:
+                out.write(ids.next().encode() + b"," + line)
+        partial.rename(target)
+    return target, columns
 
 
-async def raw_copy_rate(database_url: str, path: Path) -> tuple[float, int]:
-    """Rows/s to read the CSV and COPY its rows into registry.person with raw asyncpg."""
-    started = time.perf_counter()
-    records = _baseline_records(path)
+async def raw_copy_rate(database_url: str, path: Path) -> tuple[float, int, float]:
+    """Rows/s (and rows, seconds) of a server-side COPY of the sheet, with the import's kind of ids,
+    into one plain table (see the module docstring)."""
+    with_ids, columns = await asyncio.to_thread(baseline_csv, path)
     conn = await asyncpg.connect(database_url)
     try:
+        await conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
+        await conn.execute("DROP TABLE IF EXISTS bench.import_baseline")
+        cells = ", ".join(f'"{c}" text' for c in columns)
+        await conn.execute(f"CREATE TABLE bench.import_baseline (id uuid PRIMARY KEY, {cells})")
+        started = time.perf_counter()
         async with conn.transaction():
-            await conn.copy_records_to_table("person", schema_name="registry", records=records,
-                                             columns=BASELINE_COLUMNS)
+            status = await conn.copy_to_table("import_baseline", schema_name="bench", source=with_ids,
+                                              format="csv", header=True)
+        elapsed = time.perf_counter() - started
+        copied = int(status.split()[-1])
+        await conn.execute("DROP TABLE bench.import_baseline")
     finally:
         await conn.close()
-    elapsed = time.perf_counter() - started
-    conn = await asyncpg.connect(database_url)
-    try:
-        await conn.execute("TRUNCATE registry.person CASCADE")  # the import then starts from the same empty table
-    finally:
-        await conn.close()
-    return len(records) / elapsed, len(records)
+    return copied / elapsed, copied, elapsed
 
 
 async def import_rate(database_url: str, path: Path) -> tuple[float, dict[str, Any]]:
@@ -175,8 +191,8 @@ def _cpu_detail(job: dict[str, Any], baseline: float) -> str:
     detail = "CPU µs per row: " + ", ".join(parts)
     if len(spent) == len(job["cpu"]):
         ceiling = (os.cpu_count() or 1) * rows / sum(spent.values())
-        detail += (f"; {os.cpu_count()} cores allow at most {ceiling:,.0f}/s at that CPU "
-                   f"({ceiling / baseline:.2f} of baseline)")
+        detail += (f"; estimate, not a measurement: {os.cpu_count()} cores at that CPU per row would allow "
+                   f"about {ceiling:,.0f}/s ({ceiling / baseline:.2f} of baseline) if every stage overlapped")
     return detail
 
 
@@ -235,14 +251,22 @@ async def index_after_commit(database_url: str, job_id: uuid.UUID) -> tuple[floa
 # ---------------------------------------------------------------- lookup
 
 
-def _lookup_values(path: Path, count: int) -> list[str]:
-    values: list[str] = []
+def lookup_values(path: Path, count: int, miss_share: float) -> list[dict[str, Any]]:
+    """``count`` lookups: NIDs taken at an even stride over the whole sheet, and a ``miss_share`` of
+    well-formed 10-digit NIDs that nobody in the sheet holds (answered 404)."""
+    import random
+
     with path.open(encoding="utf-8", newline="") as fh:
-        for row in csv.DictReader(fh):
-            if row["bd_nid"]:
-                values.append(row["bd_nid"])
-                if len(values) >= count:
-                    break
+        held = [row["bd_nid"] for row in csv.DictReader(fh) if row["bd_nid"]]
+    misses = int(count * miss_share)
+    stride = max(len(held) // max(count - misses, 1), 1)
+    values = [{"value": v, "expect": 200} for v in held[::stride][: count - misses]]
+    known, rng = set(held), random.Random(SEED)
+    while len(values) < count:
+        candidate = f"{rng.randrange(10**9, 10**10)}"
+        if candidate not in known:
+            values.append({"value": candidate, "expect": 404})
+    rng.shuffle(values)
     return values
 
 
@@ -279,13 +303,18 @@ async def lookup_latency(database_url: str, nats_url: str, path: Path) -> dict[s
         spec = {
             "url": f"http://127.0.0.1:{port}/persons/lookup",
             "headers": {**sign_identity(identity, env["GRAMSETU_IDENTITY_SECRET"]), "X-Purpose": "bench lookup"},
-            "values": _lookup_values(path, 5000), "rate": env_float("REGISTRY_BENCH_LOOKUP_RATE", 500.0),
+            "values": lookup_values(path, LOOKUP_SAMPLE, env_float("REGISTRY_BENCH_LOOKUP_MISS_SHARE", 0.1)),
+            "rate": env_float("REGISTRY_BENCH_LOOKUP_RATE", 500.0),
             "seconds": env_float("REGISTRY_BENCH_LOOKUP_SECONDS", 10.0), "warmup": 2.0,
         }
+        # The spec (thousands of NIDs) is too long for one argument: it goes through a file.
+        spec_file = ROOT / ".bench" / f"registry-lookup-spec-{os.getpid()}.json"
+        spec_file.write_text(json.dumps(spec))
         load = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.registry_bench", "load", json.dumps(spec), cwd=ROOT, env=env,
+            sys.executable, "-m", "bench.registry_bench", "load", str(spec_file), cwd=ROOT, env=env,
             stdout=asyncio.subprocess.PIPE)
         out, _ = await load.communicate()
+        spec_file.unlink(missing_ok=True)
         if load.returncode != 0:
             raise RuntimeError(f"load generator failed ({load.returncode})")
         return json.loads(out.decode().strip().splitlines()[-1])  # type: ignore[no-any-return]
@@ -302,30 +331,40 @@ async def run() -> list[dict[str, Any]]:
     rows = env_int("GRAMSETU_BENCH_IMPORT_ROWS", 1_000_000)
     path = await asyncio.to_thread(sample_csv, rows)
     await _create_areas(servers.database_url)
-    baseline, copied = await raw_copy_rate(servers.database_url, path)
+    baseline, copied, copy_seconds = await raw_copy_rate(servers.database_url, path)
     rate, job = await import_rate(servers.database_url, path)
     checkpointed = await checkpoint(servers.database_url)
     lookup = await lookup_latency(servers.database_url, servers.nats_url, path)
     # Last: draining 1.3M events leaves vacuum work behind that would disturb the lookup figure.
     publish_seconds = await publish_import_events(servers, job["events"])
+    import_seconds = job["rows_valid"] / rate
+    searchable = import_seconds + job["index_seconds"]
+    baseline_text = (f"baseline = server-side COPY FROM STDIN (FORMAT csv) of the same {copied:,}-row sheet with "
+                     f"the import's time-ordered ids into one plain table ({copy_seconds:.1f}s)")
     return [
         make_row("registry.import_rate", value=rate, unit="persons/s", baseline=baseline,
-                 goal=">= 40% of raw COPY rate (events included)", met=rate >= 0.4 * baseline,
-                 detail=f"{job['rows_valid']:,} of {copied:,} rows valid in {job['duration_seconds']:.1f}s; "
-                        f"{job['households_created']:,} households, {job['events']:,} outbox events, "
-                        f"then the search index job (name tokens, {job['duplicates_flagged']:,} duplicates flagged) "
-                        f"in {job['index_seconds']:.1f}s after commit; the relay published the {job['events']:,} "
-                        f"events in {publish_seconds:.1f}s ({job['events'] / publish_seconds:,.0f}/s); "
-                        f"{_cpu_detail(job, baseline)}; "
-                        f"baseline = read CSV + raw asyncpg COPY into registry.person "
-                        f"(N from GRAMSETU_BENCH_IMPORT_ROWS)"),
-        make_row("registry.lookup_p99", value=lookup["p99_ms"], unit="ms", baseline=10.0, goal="<= 10 ms at 500 req/s",
-                 met=lookup["p99_ms"] <= 10.0 and lookup["errors"] == 0,
+                 goal=">= 40% of the COPY baseline's rate (events included)", met=rate >= 0.4 * baseline,
+                 errors=job["rows_total"] - job["rows_valid"],
+                 detail=f"{job['rows_valid']:,} of {job['rows_total']:,} rows valid in {import_seconds:.1f}s; "
+                        f"{job['households_created']:,} households, {job['events']:,} outbox events; the relay "
+                        f"then published them in {publish_seconds:.1f}s ({job['events'] / publish_seconds:,.0f}/s); "
+                        f"{_cpu_detail(job, baseline)}; {baseline_text}; N from GRAMSETU_BENCH_IMPORT_ROWS"),
+        make_row("registry.import_searchable_seconds", value=searchable, unit="s", baseline=copy_seconds,
+                 goal="reported (the issue sets no goal)", met=True,
+                 detail=f"import {import_seconds:.1f}s + search-index job {job['index_seconds']:.1f}s after commit "
+                        f"(name tokens, {job['duplicates_flagged']:,} duplicates flagged) until every imported "
+                        f"person is searchable by name; {baseline_text}"),
+        make_row("registry.lookup_p99", value=lookup["p99_ms"], unit="ms", baseline=10.0,
+                 goal="<= 10 ms at 500 req/s, no errors", met=lookup["p99_ms"] <= 10.0 and lookup["errors"] == 0,
+                 errors=lookup["errors"],
                  detail=f"{lookup['sent']} requests at {lookup['achieved_rps']:.0f} req/s (open loop, from scheduled "
-                        f"start); p50 {lookup['p50_ms']:.2f} ms, p90 {lookup['p90_ms']:.2f} ms, max "
+                        f"start) for {LOOKUP_SAMPLE:,} NIDs spread over the whole sheet, "
+                        f"{env_float('REGISTRY_BENCH_LOOKUP_MISS_SHARE', 0.1):.0%} of them held by nobody (404); "
+                        f"p50 {lookup['p50_ms']:.2f} ms, p90 {lookup['p90_ms']:.2f} ms, max "
                         f"{lookup['max_ms']:.1f} ms; errors {lookup['errors']}; {job['persons_created']:,} persons; "
                         f"one uvicorn process (uvloop, httptools, no access log), load generator on the same cores; "
-                        f"{'CHECKPOINT and sync after the import' if checkpointed else 'no CHECKPOINT (not allowed)'}"),
+                        f"{'CHECKPOINT and sync after the import' if checkpointed else 'no CHECKPOINT (not allowed)'}; "
+                        f"baseline = the goal (10 ms)"),
     ]
 
 
@@ -357,11 +396,12 @@ async def _constant_rate(spec: dict[str, Any]) -> dict[str, Any]:
 
         async def one(scheduled: float, record: bool) -> None:
             nonlocal errors
-            body = {"type": "bd_nid", "value": rng.choice(spec["values"])}
+            wanted = rng.choice(spec["values"])
+            body = {"type": "bd_nid", "value": wanted["value"]}
             try:
                 async with session.post(spec["url"], json=body) as resp:
                     await resp.read()
-                    ok = resp.status == 200
+                    ok = resp.status == wanted["expect"]
             except aiohttp.ClientError:
                 ok = False
             if record:
@@ -394,8 +434,7 @@ async def _constant_rate(spec: dict[str, Any]) -> dict[str, Any]:
         finally:
             gc.enable()
     if not latencies:
-        return {"sent": sent, "achieved_rps": 0.0, "p50_ms": float("nan"), "p90_ms": float("nan"),
-                "p99_ms": float("nan"), "max_ms": float("nan"), "errors": errors}
+        raise RuntimeError(f"no lookup succeeded ({errors} errors of {sent})")
     ms = [x * 1000 for x in latencies]
     return {"sent": sent, "achieved_rps": sent / elapsed, "p50_ms": percentile(ms, 50), "p90_ms": percentile(ms, 90),
             "p99_ms": percentile(ms, 99), "max_ms": max(ms), "errors": errors}
@@ -405,7 +444,7 @@ def main(argv: list[str]) -> None:
     if argv[0] == "serve":
         _serve(int(argv[1]))
     elif argv[0] == "load":
-        print(json.dumps(run_loop(_constant_rate(json.loads(argv[1])))))
+        print(json.dumps(run_loop(_constant_rate(json.loads(Path(argv[1]).read_text())))))
     else:
         raise SystemExit(f"unknown command {argv[0]!r}")
 

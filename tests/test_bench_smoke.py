@@ -70,3 +70,74 @@ def test_row_contract_and_statistics() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0, 5.0], 50) == 3.0
     assert percentile(list(range(101)), 99) == pytest.approx(99.0)
     assert percentile([10.0], 99) == 10.0
+
+
+def test_a_figure_that_is_not_a_number_is_refused_and_json_stays_valid() -> None:
+    row = make_row("x", value=float("nan"), unit="ms", baseline=0.0, goal="<= 1 ms", met=True)
+    assert row["value"] is None and row["ratio"] is None
+    assert any("not a finite number" in p for p in check_row(row))
+    json.dumps(row, allow_nan=False)  # would raise on a bare NaN
+
+
+def test_errors_during_a_measurement_mean_the_goal_is_not_met() -> None:
+    row = make_row("x", value=5.0, unit="ms", baseline=10.0, goal="<= 10 ms", met=True, errors=3)
+    assert row["errors"] == 3 and row["met"] is False
+
+
+def test_a_failed_or_partial_run_keeps_earlier_figures(tmp_path: Path) -> None:
+    from bench.__main__ import Outcome, write_results
+
+    path = tmp_path / "results.json"
+    first = Outcome(rows=[make_row("a.x", value=1.0, unit="s", baseline=2.0, goal="g", met=True),
+                          make_row("b.y", value=3.0, unit="s", baseline=4.0, goal="g", met=True)])
+    assert write_results(first, path) == []
+    earlier = {row["name"]: row for row in json.loads(path.read_text())}
+    # Module b failed this time: only a's row is fresh.
+    second = Outcome(rows=[make_row("a.x", value=5.0, unit="s", baseline=2.0, goal="g", met=False)],
+                     errors=["b: RuntimeError: boom"])
+    assert write_results(second, path) == ["b.y"]
+    rows = {row["name"]: row for row in json.loads(path.read_text())}
+    assert rows["a.x"]["value"] == 5.0 and rows["b.y"] == earlier["b.y"]
+    for row in rows.values():
+        assert {"machine", "commit", "timestamp", "errors"} <= set(row)
+        assert check_row(row) == []
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_lookup_sample_spreads_over_the_whole_sheet_and_includes_misses(tmp_path: Path) -> None:
+    from bench.registry_bench import lookup_values
+
+    sheet = tmp_path / "sheet.csv"
+    held = [f"{1_000_000_000 + 7 * i}" for i in range(2000)]
+    sheet.write_text("household_ref,bd_nid\n" + "".join(f"h{i},{nid}\n" for i, nid in enumerate(held)))
+    values = lookup_values(sheet, 200, 0.1)
+    hits = [v["value"] for v in values if v["expect"] == 200]
+    misses = [v["value"] for v in values if v["expect"] == 404]
+    assert len(values) == 200 and len(misses) == 20
+    assert not set(misses) & set(held)
+    assert max(held.index(v) for v in hits) > 1800  # reaches the end of the sheet, not the first rows
+
+
+async def test_import_baseline_is_a_server_side_copy_of_the_same_sheet(database_url: str, tmp_path: Path) -> None:
+    from bench.registry_bench import raw_copy_rate
+
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text('household_ref,full_name,bd_nid\nh1,"Rokeya, Begum",1234567890\nh2,Rahim,\nh3,Karim,42\n')
+    rate, copied, seconds = await raw_copy_rate(database_url, sheet)
+    assert copied == 3 and rate > 0 and seconds > 0
+    ids_line = (tmp_path / "sheet-with-ids.csv").read_text().splitlines()[1]
+    assert ids_line.split(",")[0][14] == "7"  # the import's UUIDv7 ids, not random v4
+
+
+@pytest.mark.slow
+def test_registry_bench_runs_end_to_end_at_a_small_scale(database_url: str, nats_url: str, tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+    env = {**os.environ, "GRAMSETU_BENCH_IMPORT_ROWS": "3000", "REGISTRY_BENCH_LOOKUP_SECONDS": "2",
+           "REGISTRY_BENCH_LOOKUP_RATE": "100", "GRAMSETU_BENCH_NATS_URL": nats_url}
+    done = subprocess.run([sys.executable, "-m", "bench", "registry", "--output", str(output)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = {row["name"]: row for row in json.loads(output.read_text())}
+    assert set(rows) == {"registry.import_rate", "registry.import_searchable_seconds", "registry.lookup_p99"}
+    assert rows["registry.lookup_p99"]["errors"] == 0
+    assert "server-side COPY" in rows["registry.import_rate"]["detail"]
