@@ -86,6 +86,7 @@ class EventConsumer:
         backoff: list[float] | None = None,
         ack_wait: float = 30.0,
         concurrency: int = 2,
+        lock_timeout: float = 5.0,
     ) -> None:
         self.service = service
         self.schema = schema
@@ -103,10 +104,15 @@ class EventConsumer:
             f'INSERT INTO "{schema}".inbox (consumer, event_id) VALUES (:consumer, :event_id) '
             "ON CONFLICT DO NOTHING RETURNING 1"
         )
+        # The batch's first statement also sets the transaction's lock_timeout (set_config in the same
+        # statement, no extra round trip): a claim blocked behind a stuck session's inbox row fails
+        # fast and the batch is redelivered, instead of waiting as long as that session lives.
         self._claim_many = text(
             f'INSERT INTO "{schema}".inbox (consumer, event_id) '
-            "SELECT :consumer, unnest(CAST(:ids AS uuid[])) ON CONFLICT DO NOTHING RETURNING event_id"
+            "SELECT :consumer, id FROM (SELECT set_config('lock_timeout', :lock_timeout, true)) AS cfg, "
+            "unnest(CAST(:ids AS uuid[])) AS id ON CONFLICT DO NOTHING RETURNING event_id"
         )
+        self.lock_timeout_ms = str(int(lock_timeout * 1000))
 
     @property
     def name(self) -> str:
@@ -209,7 +215,8 @@ class EventConsumer:
         outcomes: list[str] = []
         async with self.sessionmaker() as session, session.begin():
             claimed = await session.execute(
-                self._claim_many, {"consumer": self.name, "ids": [env.id for _, env, _ in batch]}
+                self._claim_many, {"consumer": self.name, "ids": [env.id for _, env, _ in batch],
+                                   "lock_timeout": self.lock_timeout_ms}
             )
             fresh = {row[0] for row in claimed}
             for index, (_, envelope, event) in enumerate(batch):

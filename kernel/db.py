@@ -32,13 +32,45 @@ def sqlalchemy_url(url: str) -> str:
     return "postgresql+asyncpg://" + asyncpg_dsn(url)[len("postgresql://") :]
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+def session_settings(
+    *,
+    statement_timeout: float | None = None,
+    idle_in_transaction_timeout: float | None = 60.0,
+    keepalive_idle: int = 30,
+) -> dict[str, str]:
+    """PostgreSQL session settings that expire stuck sessions (passed as asyncpg ``server_settings``).
+
+    * ``idle_in_transaction_session_timeout``: a client that stops inside a transaction (paused,
+      partitioned, a bug that forgets to commit) loses its session and its row locks, so SKIP
+      LOCKED claims (relay, scheduler) and inbox inserts of other replicas can proceed.
+    * ``statement_timeout`` per role of the connection (HTTP requests and workers, the relay;
+      none for CLI tools and migrations); a bulk import lifts it for its own transaction.
+    * ``tcp_keepalives_*`` and ``tcp_user_timeout``: the server notices a vanished client within
+      about a minute instead of the kernel's two hours, and drops its locks.
+    """
+    values = {
+        "tcp_keepalives_idle": str(keepalive_idle),
+        "tcp_keepalives_interval": "10",
+        "tcp_keepalives_count": "3",
+        "tcp_user_timeout": str((keepalive_idle + 30) * 1000),
+    }
+    if idle_in_transaction_timeout:
+        values["idle_in_transaction_session_timeout"] = f"{int(idle_in_transaction_timeout * 1000)}"
+    if statement_timeout:
+        values["statement_timeout"] = f"{int(statement_timeout * 1000)}"
+    return values
+
+
+def make_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, server_settings: dict[str, str] | None = None
+) -> AsyncEngine:
     return create_async_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
         json_serializer=lambda obj: json.dumps(obj, default=str),
+        connect_args={"server_settings": server_settings if server_settings is not None else session_settings()},
     )
 
 

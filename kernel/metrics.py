@@ -41,7 +41,7 @@ EVENT_PUBLISH_FAILURES = Counter(
 )
 EVENTS_CONSUMED = Counter(
     "gramsetu_events_consumed_total",
-    "Events handled by consumers, by outcome (applied, duplicate, retry, dead_lettered)",
+    "Events handled by consumers, by outcome (applied, duplicate, stale, retry, dead_lettered)",
     ["service", "consumer", "outcome"],
 )
 EVENT_REDELIVERIES = Counter(
@@ -55,6 +55,33 @@ CONSUMER_LAG = Gauge(
 )
 CONSUMER_ACK_PENDING = Gauge(
     "gramsetu_consumer_ack_pending_events", "Delivered messages awaiting ack", ["service", "consumer"]
+)
+EVENT_PUBLISH_ERRORS = Counter(
+    "gramsetu_event_publish_errors_total",
+    "Events JetStream did not acknowledge, by reason (timeout, storage_full, api_<code>, too_large, disconnected, ...)",
+    ["service", "reason"],
+)
+OUTBOX_QUARANTINED = Counter(
+    "gramsetu_outbox_quarantined_total", "Outbox rows moved to the quarantine after repeated publish failures",
+    ["service"],
+)
+OUTBOX_QUARANTINE_ROWS = Gauge(
+    "gramsetu_outbox_quarantine_rows", "Outbox rows waiting in the quarantine for an operator", ["service"]
+)
+OUTBOX_DUPLICATE_WINDOW = Gauge(
+    "gramsetu_outbox_duplicate_window_seconds", "The streams' duplicate window (for alerting on the oldest row's age)",
+    ["service"],
+)
+STREAM_BYTES = Gauge("gramsetu_stream_bytes", "Bytes stored in a JetStream stream", ["stream"])
+STREAM_MAX_BYTES = Gauge("gramsetu_stream_max_bytes", "A stream's byte limit (max_bytes)", ["stream"])
+STREAM_MESSAGES = Gauge("gramsetu_stream_messages", "Messages stored in a JetStream stream", ["stream"])
+EXTERNAL_EFFECTS = Counter(
+    "gramsetu_external_effects_total",
+    "External side effects by outcome (sent, already_sent, error, failed)",
+    ["service", "kind", "outcome"],
+)
+SCHEDULER_TAKEOVERS = Counter(
+    "gramsetu_scheduler_lease_takeovers_total", "Jobs claimed after another worker's lease expired", ["service"]
 )
 DLQ_EVENTS = Gauge("gramsetu_dlq_events", "Messages parked in the dead-letter stream", ["service"])
 SCHEDULER_DUE = Gauge("gramsetu_scheduler_due_jobs", "Jobs due now and not yet run", ["service"])

@@ -46,9 +46,42 @@ def create_kernel_tables(op: object, schema: str) -> None:
     metadata = MetaData()
     tables = kernel_tables(metadata, schema)
     bind = op.get_bind()  # type: ignore[attr-defined]
-    for table in tables.values():
-        table.create(bind, checkfirst=True)
+    for name in FIRST_KERNEL_TABLES:
+        tables[name].create(bind, checkfirst=True)
     add_outbox_batches(op, schema)
+
+
+# The tables of the first revision; later ones come from the helpers below (each revision drops what it added).
+FIRST_KERNEL_TABLES = ("outbox", "inbox", "scheduled_job", "audit_event")
+BACKBONE_TABLES = ("outbox_quarantine", "entity_version", "external_effect")
+
+
+def add_backbone_hardening(op: object, schema: str) -> None:
+    """Per-row publish attempts and the quarantine, entity versions for ordered consumers,
+    external-effect records, scheduler leases (idempotent, like :func:`add_outbox_batches`)."""
+    tables = kernel_tables(MetaData(), schema)
+    bind = op.get_bind()  # type: ignore[attr-defined]
+    for name in BACKBONE_TABLES:
+        tables[name].create(bind, checkfirst=True)
+    for statement in (
+        f'ALTER TABLE "{schema}".outbox ADD COLUMN IF NOT EXISTS attempts integer NOT NULL DEFAULT 0',
+        f'ALTER TABLE "{schema}".outbox ADD COLUMN IF NOT EXISTS last_error text',
+        f'ALTER TABLE "{schema}".scheduled_job ADD COLUMN IF NOT EXISTS lease_owner text',
+        f'ALTER TABLE "{schema}".scheduled_job ADD COLUMN IF NOT EXISTS lease_until timestamptz',
+    ):
+        op.execute(statement)  # type: ignore[attr-defined]
+
+
+def drop_backbone_hardening(op: object, schema: str) -> None:
+    for name in reversed(BACKBONE_TABLES):
+        op.execute(f'DROP TABLE IF EXISTS "{schema}".{name}')  # type: ignore[attr-defined]
+    for statement in (
+        f'ALTER TABLE "{schema}".outbox DROP COLUMN IF EXISTS attempts',
+        f'ALTER TABLE "{schema}".outbox DROP COLUMN IF EXISTS last_error',
+        f'ALTER TABLE "{schema}".scheduled_job DROP COLUMN IF EXISTS lease_owner',
+        f'ALTER TABLE "{schema}".scheduled_job DROP COLUMN IF EXISTS lease_until',
+    ):
+        op.execute(statement)  # type: ignore[attr-defined]
 
 
 def add_outbox_batches(op: object, schema: str) -> None:

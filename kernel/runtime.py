@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from kernel.bus import connect, ensure_streams
 from kernel.consumer import EventConsumer, Subscription
-from kernel.db import asyncpg_dsn, make_engine, make_sessionmaker, transaction
+from kernel.db import asyncpg_dsn, make_engine, make_sessionmaker, session_settings, transaction
 from kernel.dlq import dlq_size
 from kernel.metrics import DLQ_EVENTS
 from kernel.relay import OutboxRelay
@@ -96,9 +96,15 @@ class Runtime:
 
     async def start_database(self) -> None:
         s = self.settings
-        self.engine = make_engine(self.database_url, pool_size=s.db_pool_size, max_overflow=s.db_max_overflow)
+        self.engine = make_engine(
+            self.database_url, pool_size=s.db_pool_size, max_overflow=s.db_max_overflow,
+            server_settings=session_settings(statement_timeout=s.db_statement_timeout_seconds,
+                                             idle_in_transaction_timeout=s.db_idle_in_transaction_timeout_seconds))
         self.sessionmaker = make_sessionmaker(self.engine)
-        self.pool = await asyncpg.create_pool(asyncpg_dsn(self.database_url), min_size=1, max_size=s.worker_pool_size)
+        self.pool = await asyncpg.create_pool(
+            asyncpg_dsn(self.database_url), min_size=1, max_size=s.worker_pool_size,
+            server_settings=session_settings(statement_timeout=s.db_relay_statement_timeout_seconds,
+                                             idle_in_transaction_timeout=s.db_idle_in_transaction_timeout_seconds))
 
     async def statement_pool(self) -> asyncpg.Pool:
         """A pool for hot read paths that run single autocommit statements (the registry's lookup).
@@ -114,7 +120,9 @@ class Runtime:
             if self._statement_pool is None:
                 self._statement_pool = await asyncpg.create_pool(
                     asyncpg_dsn(self.database_url), min_size=1, max_size=self.settings.statement_pool_size,
-                    reset=_keep_session)
+                    reset=_keep_session, server_settings=session_settings(
+                        statement_timeout=self.settings.db_statement_timeout_seconds,
+                        idle_in_transaction_timeout=self.settings.db_idle_in_transaction_timeout_seconds))
             return self._statement_pool
 
     async def start_bus(self) -> None:
@@ -149,6 +157,7 @@ class Runtime:
                 backoff=s.consumer_backoff_seconds,
                 ack_wait=s.consumer_ack_wait_seconds,
                 concurrency=s.consumer_concurrency,
+                lock_timeout=s.db_lock_timeout_seconds,
             )
             for sub in spec.subscriptions
         ]

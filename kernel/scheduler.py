@@ -6,7 +6,8 @@ by its business key.  Workers claim due jobs with ``FOR UPDATE SKIP LOCKED`` (se
 replicas never run one job twice at once) through a partial index on ``due_at``, so the cost
 of a poll is proportional to the jobs that are due, not to all jobs.  A job's effect and the
 job's deletion commit in one transaction, so each effect is applied once, surviving
-restarts.  Time comes from a :class:`Clock`, which tests replace with :class:`ManualClock`.
+restarts.  Due times are compared with the database's ``now()``; tests pass a
+:class:`ManualClock`.  See :class:`Scheduler` for leases and commit-per-job.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,7 +26,7 @@ from typing import Any, Protocol
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from kernel.metrics import SCHEDULER_DUE, SCHEDULER_LATENESS, SCHEDULER_RUNS
+from kernel.metrics import SCHEDULER_DUE, SCHEDULER_LATENESS, SCHEDULER_RUNS, SCHEDULER_TAKEOVERS
 
 log = logging.getLogger("gramsetu.scheduler")
 
@@ -86,7 +89,7 @@ async def schedule(
     """
     conflict = (
         "DO UPDATE SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, attempts = 0, "
-        "last_error = NULL, failed_at = NULL"
+        "last_error = NULL, failed_at = NULL, lease_owner = NULL, lease_until = NULL"
         if replace
         else "DO NOTHING"
     )
@@ -108,6 +111,21 @@ async def cancel(session: AsyncSession, schema: str, *, kind: str, key: str) -> 
 
 
 class Scheduler:
+    """Runs due jobs: a committed lease per claimed batch, then one transaction per job.
+
+    * **Commit per job**: a failing or slow job never holds back or rolls back the others.
+    * **Leases**: a claim sets ``lease_owner``/``lease_until`` and commits; a worker that is
+      paused (SIGSTOP, a long GC, a frozen VM) or dead loses its jobs to another worker once the
+      lease expires.  Each job's transaction first re-checks (and row-locks) the lease, so the
+      paused worker cannot run a job it lost.  The job it was running when it stopped stays locked
+      until PostgreSQL ends its session (``idle_in_transaction_session_timeout``, kernel.db), then
+      it is taken over too; its uncommitted effect was rolled back with the session.
+    * **Time**: due times are compared with the database's ``now()`` (one clock for every
+      replica), unless a :class:`Clock` is given (tests use :class:`ManualClock`).
+    * **External effects** (SMS, webhooks, callbacks) go through :mod:`kernel.effects` from the
+      handler: recorded as attempted with an idempotency key before they are sent.
+    """
+
     def __init__(
         self,
         *,
@@ -119,21 +137,36 @@ class Scheduler:
         batch_size: int = 100,
         poll_interval: float = 0.5,
         max_attempts: int = 10,
+        lease_seconds: float = 60.0,
     ) -> None:
         self.service = service
         self.schema = schema
         self.sessionmaker = sessionmaker
         self.handlers = handlers
         self.clock: Clock = clock or SystemClock()
+        self._database_time = clock is None
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_attempts = max_attempts
-        kinds = "AND kind = ANY(:kinds)"
+        self.lease_seconds = lease_seconds
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        table = f'"{schema}".scheduled_job'
+        self._table = table
         self._claim = text(
-            f'SELECT id, kind, key, payload, due_at, attempts FROM "{schema}".scheduled_job '
-            f"WHERE failed_at IS NULL AND due_at <= :now {kinds} "
-            "ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+            f"UPDATE {table} AS j SET lease_owner = :me, "
+            "lease_until = clock_timestamp() + make_interval(secs => :lease) "
+            f"FROM (SELECT id, lease_until FROM {table} "
+            "WHERE failed_at IS NULL AND due_at <= coalesce(CAST(:now AS timestamptz), now()) "
+            "AND kind = ANY(:kinds) AND (lease_until IS NULL OR lease_until < clock_timestamp()) "
+            "ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED) AS due "
+            "WHERE j.id = due.id "
+            "RETURNING j.id, j.kind, j.key, j.payload, j.due_at, j.attempts, due.lease_until AS previous_lease, "
+            "coalesce(CAST(:now AS timestamptz), now()) AS now"
         )
+        self._hold = text(f"SELECT 1 FROM {table} WHERE id = :id AND lease_owner = :me FOR UPDATE")
+
+    def _now_param(self) -> datetime | None:
+        return None if self._database_time else self.clock.now()
 
     async def run_due(self) -> int:
         """Run every job due now, batch by batch; returns how many ran (successfully or not)."""
@@ -144,21 +177,36 @@ class Scheduler:
             if ran < self.batch_size:
                 return total
 
-    async def _run_batch(self) -> int:
-        now = self.clock.now()
+    async def _claim_batch(self) -> list[tuple[Job, datetime]]:
         async with self.sessionmaker() as session, session.begin():
-            rows = (
-                await session.execute(
-                    self._claim, {"now": now, "limit": self.batch_size, "kinds": list(self.handlers)}
-                )
-            ).all()
-            for row in rows:
-                job = Job(row.id, row.kind, row.key, row.payload or {}, row.due_at, row.attempts)
-                await self._run_one(session, job, now)
-        return len(rows)
+            rows = (await session.execute(self._claim, {
+                "me": self.worker_id, "lease": self.lease_seconds, "now": self._now_param(),
+                "limit": self.batch_size, "kinds": list(self.handlers)})).all()
+        claimed = []
+        for row in sorted(rows, key=lambda r: r.due_at):
+            if row.previous_lease is not None:
+                SCHEDULER_TAKEOVERS.labels(self.service).inc()
+                log.info("job %s/%s taken over after its lease expired", row.kind, row.key)
+            claimed.append((Job(row.id, row.kind, row.key, row.payload or {}, row.due_at, row.attempts), row.now))
+        return claimed
+
+    async def _run_batch(self) -> int:
+        claimed = await self._claim_batch()
+        for job, now in claimed:
+            await self._run_claimed(job, now)
+        return len(claimed)
+
+    async def _run_claimed(self, job: Job, now: datetime) -> None:
+        """One job, one transaction: re-check the lease, run, delete or reschedule, commit."""
+        async with self.sessionmaker() as session, session.begin():
+            held = (await session.execute(self._hold, {"id": job.id, "me": self.worker_id})).first()
+            if held is None:  # another worker took it over while this one was paused
+                log.info("job %s/%s: lease lost, skipped", job.kind, job.key)
+                return
+            await self._run_one(session, job, now)
 
     async def _run_one(self, session: AsyncSession, job: Job, now: datetime) -> None:
-        table = f'"{self.schema}".scheduled_job'
+        table = self._table
         try:
             async with session.begin_nested():
                 again = await self.handlers[job.kind](session, job)
@@ -166,7 +214,8 @@ class Scheduler:
                     await session.execute(text(f"DELETE FROM {table} WHERE id = :id"), {"id": job.id})
                 else:
                     await session.execute(
-                        text(f"UPDATE {table} SET due_at = :due, attempts = 0, last_error = NULL WHERE id = :id"),
+                        text(f"UPDATE {table} SET due_at = :due, attempts = 0, last_error = NULL, "
+                             "lease_owner = NULL, lease_until = NULL WHERE id = :id"),
                         {"id": job.id, "due": again},
                     )
         except Exception as exc:
@@ -177,6 +226,7 @@ class Scheduler:
             await session.execute(
                 text(
                     f"UPDATE {table} SET attempts = :a, last_error = :err, due_at = :due, "
+                    "lease_owner = NULL, lease_until = NULL, "
                     "failed_at = CASE WHEN :failed THEN CAST(:now AS timestamptz) END WHERE id = :id"
                 ),
                 {"a": attempts, "err": f"{type(exc).__name__}: {exc}"[:2000], "due": retry_at,
@@ -190,8 +240,9 @@ class Scheduler:
     async def due_count(self) -> int:
         async with self.sessionmaker() as session:
             result = await session.execute(
-                text(f'SELECT count(*) FROM "{self.schema}".scheduled_job WHERE failed_at IS NULL AND due_at <= :now'),
-                {"now": self.clock.now()},
+                text(f'SELECT count(*) FROM "{self.schema}".scheduled_job WHERE failed_at IS NULL '
+                     "AND due_at <= coalesce(CAST(:now AS timestamptz), now())"),
+                {"now": self._now_param()},
             )
             return int(result.scalar_one())
 

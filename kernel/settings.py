@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     db_max_overflow: int = 10
     statement_pool_size: int = 6  # connections of Runtime.statement_pool (hot single-statement reads)
     worker_pool_size: int = 6  # asyncpg pool of the relay, consumers and scheduler (the gateway: its own)
+    # Stuck sessions expire (kernel.db.session_settings): per role statement timeouts, idle transactions.
+    db_statement_timeout_seconds: float = 30.0  # HTTP requests, consumers, scheduler
+    db_relay_statement_timeout_seconds: float = 10.0
+    db_idle_in_transaction_timeout_seconds: float = 60.0
+    db_lock_timeout_seconds: float = 5.0  # the consumer's inbox claim waits at most this for a row lock
 
     # Identity context: the gateway signs it with this key; services verify it.
     identity_secret: str = DEV_IDENTITY_SECRET

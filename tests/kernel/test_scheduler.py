@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from kernel.db import make_engine, make_sessionmaker, transaction
 from kernel.scheduler import ManualClock, Scheduler, cancel, schedule
@@ -168,3 +169,76 @@ async def test_claiming_uses_the_due_index_not_a_full_scan(sessionmaker):
             "AND kind = ANY(ARRAY['future']) ORDER BY due_at LIMIT 100 FOR UPDATE SKIP LOCKED"
         )))
     assert "ix_tickets_scheduled_job_due" in plan, plan
+
+
+async def test_each_job_commits_on_its_own(sessionmaker):
+    """A job that fails does not roll back the effects of the jobs that ran before it in the batch."""
+    clock = ManualClock()
+    for key in ("A", "B", "C"):
+        await add(sessionmaker, "work", key, clock.now())
+
+    async def flaky(session, job):
+        if job.key == "B":
+            raise RuntimeError("receiver said no")
+        await record_effect(session, job)
+
+    sched = make_scheduler(sessionmaker, clock, {"work": flaky})
+    assert await sched.run_due() == 3
+    assert await effects(sessionmaker) == ["A", "C"]
+    async with sessionmaker() as session:
+        left = (await session.execute(text("SELECT key, attempts FROM tickets.scheduled_job"))).all()
+    assert [(r.key, r.attempts) for r in left] == [("B", 1)]
+
+
+async def test_due_times_use_the_database_clock(sessionmaker):
+    """Without a test clock, "due" means due by the database's now(), whatever this host's clock says."""
+    async with sessionmaker() as session:
+        db_now = (await session.execute(text("SELECT now()"))).scalar_one()
+    await add(sessionmaker, "work", "past", db_now - timedelta(seconds=1))
+    await add(sessionmaker, "work", "future", db_now + timedelta(hours=1))
+    sched = make_scheduler(sessionmaker, None, {"work": record_effect})
+    assert await sched.due_count() == 1
+    assert await sched.run_due() == 1
+    assert await effects(sessionmaker) == ["past"]
+
+
+async def test_a_paused_workers_leased_jobs_are_taken_over(sessionmaker):
+    """Worker A claims jobs (lease committed) and stops; once the lease expires worker B runs them,
+    and A, resuming, cannot run a job it lost."""
+    clock = ManualClock()
+    for key in ("J1", "J2"):
+        await add(sessionmaker, "work", key, clock.now())
+    a = make_scheduler(sessionmaker, clock, {"work": record_effect}, lease_seconds=0.3)
+    b = make_scheduler(sessionmaker, clock, {"work": record_effect}, lease_seconds=30)
+    claimed_by_a = await a._claim_batch()  # A leases both, then is "paused" before running them
+    assert len(claimed_by_a) == 2
+    assert await b.run_due() == 0  # the lease holds
+    await asyncio.sleep(0.4)
+    assert await b.run_due() == 2  # expired: B takes over
+    for job, now in claimed_by_a:  # A wakes up and tries the jobs it had claimed
+        await a._run_claimed(job, now)
+    assert sorted(await effects(sessionmaker)) == ["J1", "J2"]
+
+
+async def test_sessions_expire_when_stuck(database_url):
+    """Every kernel connection carries the timeouts that free a stuck session's locks."""
+    from kernel.db import session_settings
+
+    engine = make_engine(database_url, server_settings=session_settings(
+        statement_timeout=0.2, idle_in_transaction_timeout=0.3))
+    try:
+        async with engine.connect() as conn:
+            shown = {name: (await conn.execute(text(f"SHOW {name}"))).scalar_one() for name in (
+                "idle_in_transaction_session_timeout", "statement_timeout", "tcp_keepalives_idle")}
+            assert shown == {"idle_in_transaction_session_timeout": "300ms", "statement_timeout": "200ms",
+                             "tcp_keepalives_idle": "30"}
+            with pytest.raises(Exception, match="statement timeout"):
+                await conn.execute(text("SELECT pg_sleep(1)"))
+        async with engine.connect() as conn:
+            await conn.begin()
+            await conn.execute(text("SELECT 1"))
+            await asyncio.sleep(0.6)  # idle inside a transaction: the server ends the session
+            with pytest.raises(DBAPIError, match=r"idle-in-transaction|terminat|closed"):
+                await conn.execute(text("SELECT 1"))
+    finally:
+        await engine.dispose()

@@ -104,6 +104,8 @@ class ImportRepository:
     async def lock_imports(self, timeout_seconds: float) -> None:
         """One import at a time (transaction-scoped): two files must not race to create one household."""
         conn = await raw_connection(self.session)
+        # A bulk import is one long transaction: the request role's statement timeout does not apply.
+        await conn.execute("SET LOCAL statement_timeout = 0")
         await conn.execute(f"SET LOCAL lock_timeout = '{int(timeout_seconds * 1000)}ms'")
         try:
             await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", IMPORT_LOCK)
