@@ -1,0 +1,147 @@
+"""Blocking: which pairs of records are compared at all.
+
+Every rule is a key (pairs must share it) and a sort order inside the key; a rule compares each
+record with the next ``window`` records of its block in that order (the sorted-neighbourhood
+method), so a block of any size costs at most ``window`` comparisons per record.  All keys are
+built on the Latin forms of names (``names``), so they do not depend on the script a name was
+written in.  The rules' pairs are united; each rule's count and the union's are reported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from services.registry.rules.matching.table import RecordTable
+
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    key: Callable[[RecordTable], I64]  # -1: the record takes no part in this rule
+    order: Callable[[RecordTable], I64]
+    window: int
+
+
+def _pair_of(a: npt.NDArray[np.int32], b: npt.NDArray[np.int32], width: int) -> I64:
+    """One key from two codes, -1 if either is missing."""
+    key = a.astype(np.int64) * width + b
+    return np.where((a >= 0) & (b >= 0), key, -1)
+
+
+def _unordered(a: npt.NDArray[np.int32], b: npt.NDArray[np.int32], width: int) -> I64:
+    """The same key whichever way round the two codes come (swapped given and family names)."""
+    return _pair_of(np.minimum(a, b), np.maximum(a, b), width)
+
+
+def spelling_rank(t: RecordTable, column: str) -> I64:
+    """Each record's position in the alphabetical order of ``column``'s spellings."""
+    strings = np.asarray([*t.vocab.strings, ""], dtype=object)
+    rank = np.empty(len(strings), dtype=np.int64)
+    rank[np.argsort(strings, kind="stable")] = np.arange(len(strings))
+    return rank[t[column]]  # -1 (missing) indexes the trailing ""
+
+
+WIDTH = 1 << 31  # codes are int32: two of them make one int64 key, stable while the vocabulary grows
+
+
+def _id(column: str) -> Callable[[RecordTable], I64]:
+    return lambda t: t[column].astype(np.int64)
+
+
+def _birth_order(t: RecordTable) -> I64:
+    return t["byear"].astype(np.int64)
+
+
+def _names_key(t: RecordTable) -> I64:
+    # Family name, or failing that the last given part: the given name's first part with it.
+    return _unordered(t["given_first_key"], t["family_key"], WIDTH)
+
+
+def _given_in_area(t: RecordTable) -> I64:
+    return _pair_of(t["given_first_key"], t["area_grand"], WIDTH)
+
+
+def _family_guardian(t: RecordTable) -> I64:
+    return _pair_of(t["family_key"], t["guardian_key"], WIDTH)
+
+
+def _guardian_in_area(t: RecordTable) -> I64:
+    return _pair_of(t["guardian_key"], t["area_grand"], WIDTH)
+
+
+def _area_and_sex(t: RecordTable) -> I64:
+    key = _pair_of(t["area_parent"], t["sex"], 4)
+    return np.where(t["sex"] > 0, key, -1)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("aadhaar", _id("aadhaar"), _birth_order, 6),
+    Rule("nid13", _id("nid13"), _birth_order, 6),
+    Rule("nid10", _id("nid10"), _birth_order, 6),
+    Rule("brn", _id("brn"), _birth_order, 6),
+    Rule("phone", _id("phone"), _birth_order, 10),
+    Rule("given+family (either order)", _names_key, _birth_order, 20),
+    Rule("given+area", _given_in_area, _birth_order, 12),
+    Rule("family+guardian", _family_guardian, _birth_order, 12),
+    Rule("guardian+area", _guardian_in_area, _birth_order, 12),
+    Rule("area+sex by given spelling", _area_and_sex, lambda t: spelling_rank(t, "given"), 6),
+)
+
+
+def rule_pairs(t: RecordTable, rule: Rule) -> I64:
+    """Pairs (as ``low * n + high``) the rule proposes."""
+    key = rule.key(t)
+    rows = np.nonzero(key >= 0)[0]
+    rows = rows[np.lexsort((rule.order(t)[rows], key[rows]))]
+    sorted_key = key[rows]
+    n = len(t)
+    found = []
+    for step in range(1, rule.window + 1):
+        same = sorted_key[step:] == sorted_key[:-step]
+        a, b = rows[:-step][same].astype(np.int64), rows[step:][same].astype(np.int64)
+        found.append(np.minimum(a, b) * n + np.maximum(a, b))
+    return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+
+
+@dataclass
+class Blocked:
+    codes: I64  # sorted ``low * n + high``
+    left: I64
+    right: I64
+    per_rule: dict[str, int]
+
+    @property
+    def comparisons(self) -> int:
+        return len(self.left)
+
+
+def block(t: RecordTable, rules: tuple[Rule, ...] = RULES) -> Blocked:
+    per_rule: dict[str, int] = {}
+    union = np.empty(0, dtype=np.int64)
+    for rule in rules:
+        found = rule_pairs(t, rule)
+        per_rule[rule.name] = len(found)
+        union = np.union1d(union, found)
+    n = max(len(t), 1)
+    return Blocked(union, union // n, union % n, per_rule)
+
+
+def _same_date(t: RecordTable) -> I64:
+    return np.where(t["byear_how"] == 0, t["dob"].astype(np.int64), -1)
+
+
+def _as_listed(t: RecordTable) -> I64:
+    return np.arange(len(t), dtype=np.int64)
+
+
+# Not for matching: the pairs EM learns from.  Their order inside a key is the order records were
+# listed in, so that no other field is made to agree by the sorting (the matching rules sort by
+# birth year, which would teach EM that namesakes share a birth year).
+TRAINING_BY_NAME = Rule("training: given+family", _names_key, _as_listed, 8)
+TRAINING_BY_DATE = Rule("training: same birth date", _same_date, _as_listed, 4)

@@ -1,0 +1,263 @@
+"""The matcher end to end: batch (a whole table) and incremental (one record against an index).
+
+Batch: block → compare in chunks (each pair's levels packed into one integer "pattern") → u from
+random pairs, m and the prior by EM over the distinct patterns → a probability per pattern, hence
+per pair → guards for hard negatives → pairs at or above the threshold, and clusters.
+
+Incremental: the index keeps, per blocking rule, the records sorted by (key, order); a new record
+is placed in each rule's order by binary search and compared with the ``window`` neighbours on
+each side that share its key, the same neighbourhood the batch run would have given it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from services.registry.rules.matching.blocking import (
+    RULES,
+    TRAINING_BY_DATE,
+    TRAINING_BY_NAME,
+    Blocked,
+    Rule,
+    block,
+    rule_pairs,
+)
+from services.registry.rules.matching.compare import FIELD_INDEX, FIELDS, Similarity, compare
+from services.registry.rules.matching.fellegi_sunter import Model, Session, probability, train
+from services.registry.rules.matching.table import RecordTable, TableBuilder
+
+DEFAULT_THRESHOLD = 0.95  # the operating threshold: pairs at or above go to the duplicates queue
+RANDOM_PAIRS = 1_000_000
+CHUNK = 1_000_000
+TRAINING_PAIRS = 2_000_000
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+U8 = npt.NDArray[np.uint8]
+RADIX = np.asarray([len(f.levels) + 1 for f in FIELDS], dtype=np.int64)
+PLACE = np.concatenate(([1], np.cumprod(RADIX[::-1])[:-1]))[::-1]  # mixed-radix place values
+Progress = Callable[[int, int], None]  # (pairs done, pairs in all)
+
+
+def pack(levels: U8) -> npt.NDArray[np.int32]:
+    return (levels.astype(np.int64) @ PLACE).astype(np.int32)
+
+
+def unpack(codes: npt.NDArray[np.int64]) -> U8:
+    return ((codes[:, None] // PLACE[None, :]) % RADIX[None, :]).astype(np.uint8)
+
+
+def is_hard_negative(levels: U8) -> npt.NDArray[np.bool_]:
+    """Pairs a probability must not link, whatever the other fields say: two records holding different
+    values of one identifier are two people (Aadhaar has a check digit; NID and BRN are compared on
+    their canonical keys); and given names that plainly differ are two people unless an identifier
+    agrees (twins share parents, birth date, household and phone); so are records born more than ten
+    years apart (a son named after his father shares name, household, phone and area with him)."""
+    ids = levels[:, [FIELD_INDEX[k] for k in ("aadhaar", "nid", "brn")]]
+    id_agrees = (ids == 2).any(axis=1)
+    id_conflict = (ids == 1).any(axis=1) & ~id_agrees
+    given_differs = (levels[:, FIELD_INDEX["given_name"]] == 1) & ~id_agrees
+    generation_apart = (levels[:, FIELD_INDEX["birth"]] == 1) & ~id_agrees
+    return id_conflict | given_differs | generation_apart
+
+
+HARD_NEGATIVE_CAP = 0.01
+
+
+def cap(hard_negative: npt.NDArray[np.bool_], prob: F64) -> F64:
+    return np.where(hard_negative, np.minimum(prob, HARD_NEGATIVE_CAP), prob)
+
+
+def random_pairs(n: int, count: int, seed: int = 0) -> tuple[I64, I64]:
+    rng = np.random.default_rng(seed)
+    left, right = rng.integers(0, n, count), rng.integers(0, n, count)
+    keep = left != right
+    return left[keep], right[keep]
+
+
+@dataclass
+class MatchResult:
+    table: RecordTable
+    blocked: Blocked
+    patterns: npt.NDArray[np.int32]  # per blocked pair
+    model: Model
+    probability: F64  # per blocked pair
+    threshold: float
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def above(self, threshold: float | None = None) -> npt.NDArray[np.bool_]:
+        return self.probability >= (self.threshold if threshold is None else threshold)
+
+    def explain(self, k: int) -> list[dict[str, object]]:
+        return explain(self.model, unpack(self.patterns[k : k + 1].astype(np.int64))[0])
+
+
+def explain(model: Model, levels: U8) -> list[dict[str, object]]:
+    """Each compared field's level and weight (missing fields left out), for the duplicates queue."""
+    weights = model.weights()
+    return [
+        {"field": f.name, "level": f.levels[levels[k] - 1], "weight": round(float(weights[k][levels[k]]), 2)}
+        for k, f in enumerate(FIELDS) if levels[k] > 0
+    ]
+
+
+def _compare_all(t: RecordTable, blocked: Blocked, progress: Progress | None) -> npt.NDArray[np.int32]:
+    sim = Similarity(t.vocab.strings)
+    out = np.empty(blocked.comparisons, dtype=np.int32)
+    for start in range(0, blocked.comparisons, CHUNK):
+        stop = min(start + CHUNK, blocked.comparisons)
+        out[start:stop] = pack(compare(t, blocked.left[start:stop], t, blocked.right[start:stop], sim))
+        if progress:
+            progress(stop, blocked.comparisons)
+    return out
+
+
+def learn(t: RecordTable, *, seed: int = 0) -> Model:
+    """u on random pairs; m by EM in two sessions, each on pairs chosen by a rule, learning only fields
+    the rule does not make agree: pairs sharing a birth date teach every field but the birth; pairs
+    sharing a name teach the birth and the identifiers (not sex, guardian or area, which namesakes
+    share far more often than random pairs do: the family name is in the guardian's name, and names
+    cluster by region)."""
+    left, right = random_pairs(len(t), min(RANDOM_PAIRS, max(len(t) * 20, 1000)), seed)
+    random_levels = compare(t, left, t, right)
+    by_name = ("birth", "phone", "aadhaar", "nid", "brn")
+    by_date = tuple(f.name for f in FIELDS if f.name != "birth")
+    sessions: list[Session] = []
+    n = max(len(t), 1)
+    for rule, learns in ((TRAINING_BY_NAME, by_name), (TRAINING_BY_DATE, by_date)):
+        found = rule_pairs(t, rule)
+        proposed = len(found)
+        if proposed > TRAINING_PAIRS:
+            found = np.random.default_rng(seed).choice(found, TRAINING_PAIRS, replace=False)
+        rows, counts = _distinct(compare(t, found // n, t, found % n))
+        counts *= proposed / max(len(found), 1)
+        sessions.append(Session(rows, counts, [k for k, f in enumerate(FIELDS) if f.name in learns], proposed))
+    return train(sessions, random_levels, len(t))
+
+
+def _distinct(levels: U8) -> tuple[U8, F64]:
+    rows, counts = np.unique(levels, axis=0, return_counts=True)
+    return rows.astype(np.uint8), counts.astype(np.float64)
+
+
+def level_of(patterns: npt.NDArray[np.int32], field: str) -> U8:
+    k = FIELD_INDEX[field]
+    return ((patterns.astype(np.int64) // PLACE[k]) % RADIX[k]).astype(np.uint8)
+
+
+def name_frequency(a: RecordTable, column: str) -> F64:
+    """Share of records holding each spelling code of ``column`` (index -1: the last, unused slot)."""
+    codes = a[column]
+    counts = np.bincount(codes[codes >= 0], minlength=len(a.vocab.strings) + 1).astype(np.float64)
+    return counts / max(int((codes >= 0).sum()), 1)
+
+
+def frequency_adjustment(model: Model, a: RecordTable, left: I64, given_exact: npt.NDArray[np.bool_],
+                         family_exact: npt.NDArray[np.bool_], freq: dict[str, F64]) -> F64:
+    """Splink's term-frequency adjustment for exact name agreement: agreeing on a common name
+    ("Nazma Akter") says less than agreeing on a rare one, by log2(u_exact / frequency of the name)."""
+    out = np.zeros(len(left))
+    for column, name, exact in (("given", "given_name", given_exact), ("family", "family_name", family_exact)):
+        k = FIELD_INDEX[name]
+        u_exact = model.u[k][-1]
+        share = freq[column][a[column][left]]
+        adjust = np.log2(u_exact / np.maximum(share, 1e-9))
+        out += np.where(exact, np.clip(adjust, -6, 6), 0.0)
+    return out
+
+
+def score(model: Model, t: RecordTable, blocked: Blocked, patterns: npt.NDArray[np.int32]) -> F64:
+    codes, where = np.unique(patterns, return_inverse=True)
+    levels = unpack(codes.astype(np.int64))
+    weight = model.match_weight(levels)[where]
+    exact = len(FIELDS[FIELD_INDEX["given_name"]].levels)
+    freq = {c: name_frequency(t, c) for c in ("given", "family")}
+    weight += frequency_adjustment(model, t, blocked.left, level_of(patterns, "given_name") == exact,
+                                   level_of(patterns, "family_name") == exact, freq)
+    return cap(is_hard_negative(levels)[where], probability(weight))
+
+
+def match(t: RecordTable, *, threshold: float = DEFAULT_THRESHOLD, model: Model | None = None,
+          rules: tuple[Rule, ...] = RULES, progress: Progress | None = None) -> MatchResult:
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    blocked = block(t, rules)
+    seconds["blocking"] = time.perf_counter() - start
+    start = time.perf_counter()
+    patterns = _compare_all(t, blocked, progress)
+    seconds["comparing"] = time.perf_counter() - start
+    start = time.perf_counter()
+    model = model or learn(t)
+    seconds["learning"] = time.perf_counter() - start
+    start = time.perf_counter()
+    prob = score(model, t, blocked, patterns)
+    seconds["scoring"] = time.perf_counter() - start
+    return MatchResult(t, blocked, patterns, model, prob, threshold, seconds)
+
+
+@dataclass
+class _RuleIndex:
+    rule: Rule
+    rows: I64  # record indices sorted by (key, order)
+    keys: I64
+    orders: I64
+
+
+class Index:
+    """Records held for incremental checks: each rule's records sorted by (key, order)."""
+
+    def __init__(self, table: RecordTable, model: Model, rules: tuple[Rule, ...] = RULES) -> None:
+        self.table, self.model = table, model
+        self.sim = Similarity(table.vocab.strings)
+        self.sorted_spellings = sorted(table.vocab.strings)
+        self.parts = [self._index(rule) for rule in rules]
+        self.freq = {c: name_frequency(table, c) for c in ("given", "family")}
+
+    def _index(self, rule: Rule) -> _RuleIndex:
+        key, order = rule.key(self.table), rule.order(self.table)
+        rows = np.nonzero(key >= 0)[0]
+        rows = rows[np.lexsort((order[rows], key[rows]))]
+        return _RuleIndex(rule, rows, key[rows], order[rows])
+
+    def one(self, row: Mapping[str, str | None]) -> RecordTable:
+        return TableBuilder(self.table.vocab).extend([row]).build()
+
+    def candidates(self, new: RecordTable) -> I64:
+        found: list[I64] = []
+        for part in self.parts:
+            key = int(part.rule.key(new)[0])
+            if key < 0:
+                continue
+            lo, hi = np.searchsorted(part.keys, key, "left"), np.searchsorted(part.keys, key, "right")
+            if lo == hi:
+                continue
+            at = lo + int(np.searchsorted(part.orders[lo:hi], self._order(part.rule, new)))
+            w = part.rule.window
+            found.append(part.rows[max(lo, at - w) : min(hi, at + w)])
+        return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+
+    def _order(self, rule: Rule, new: RecordTable) -> int:
+        if rule.name.endswith("by given spelling"):
+            code = int(new["given"][0])
+            return bisect.bisect_left(self.sorted_spellings, new.vocab.strings[code] if code >= 0 else "")
+        return int(rule.order(new)[0])
+
+    def check(self, row: Mapping[str, str | None], threshold: float = DEFAULT_THRESHOLD) -> list[tuple[int, float]]:
+        """(record index, probability) of the held records that match ``row`` at or above the threshold."""
+        new = self.one(row)
+        found = self.candidates(new)
+        if not len(found):
+            return []
+        levels = compare(new, np.zeros(len(found), dtype=np.int64), self.table, found, self.sim)
+        exact = len(FIELDS[FIELD_INDEX["given_name"]].levels)
+        weight = self.model.match_weight(levels) + frequency_adjustment(
+            self.model, self.table, found, levels[:, FIELD_INDEX["given_name"]] == exact,
+            levels[:, FIELD_INDEX["family_name"]] == exact, self.freq)
+        prob = cap(is_hard_negative(levels), probability(weight))
+        keep = prob >= threshold
+        return [(int(i), float(p)) for i, p in zip(found[keep], prob[keep], strict=True)]
