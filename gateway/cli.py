@@ -45,11 +45,12 @@ async def _run(work: Callable[[AsyncConnection], Awaitable[T]], settings: Settin
 # ---------------------------------------------------------------- plain async API (for `gramsetu up`)
 async def provision_client(
     name: str, scopes: list[str], area_scope: list[str] | None = None, *, cors_origins: list[str] | None = None,
-    rate_per_minute: float | None = None, settings: Settings | None = None,
+    rate_per_minute: float | None = None, roles: list[str] | None = None, settings: Settings | None = None,
 ) -> IssuedCredentials:
     """Create a client and return its credentials (the only time they are visible)."""
     return await _run(lambda c: service.create_client(c, name, scopes, area_scope, cors_origins=cors_origins or [],
-                                                      rate_per_minute=rate_per_minute), settings)
+                                                      rate_per_minute=rate_per_minute, roles=roles or []),
+                      settings)
 
 
 async def provision_user(
@@ -113,11 +114,13 @@ def clients_create(
     area: list[str] = typer.Option(None, "--area", "-a", help="Area code(s) the client may act in; default: all"),
     cors: list[str] = typer.Option(None, "--cors-origin", help="Browser origin allowed for this client"),
     rate: float = typer.Option(None, "--rate-per-minute", help="Override the default request rate"),
+    role: list[str] = typer.Option(None, "--role", "-r",
+                                   help="Operator role(s) a system acting for people carries (docs/roles.md)"),
     as_json: bool = typer.Option(False, "--json", help="Print JSON (client_id, client_secret, api_key, ...)"),
 ) -> None:
     """Create a client; its secret and API key are shown once."""
     issued = _sync(provision_client(name, _split(scopes), _split(area) or None, cors_origins=_split(cors),
-                                    rate_per_minute=rate))
+                                    rate_per_minute=rate, roles=_split(role)))
     _emit(_jsonable(issued), as_json, lambda: _show_credentials(issued))
 
 

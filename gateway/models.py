@@ -10,23 +10,12 @@ from sqlalchemy import Column, DateTime, Double, ForeignKey, Index, MetaData, Ta
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from gateway import SERVICE
+from kernel import roles
 
 metadata = MetaData(schema=SERVICE)
 _now = text("now()")
 
-ROLES: tuple[str, ...] = (
-    "e_volunteer",
-    "anganwadi_worker",
-    "ward_member",
-    "block_helpdesk_agent",
-    "district_helpdesk_agent",
-    "state_helpdesk_agent",
-    "vendor",
-    "call_centre_agent",
-    "department_officer",
-    "auditor",
-    "admin",
-)
+ROLES: tuple[str, ...] = tuple(roles.ROLES)  # the one table: kernel/roles.py, docs/roles.md
 SERVICE_NAMES: tuple[str, ...] = ("registry", "benefits", "tickets", "notify", "marketplace")
 ADMIN_SCOPE = "gateway:admin"
 
@@ -38,6 +27,9 @@ clients = Table(
     Column("scopes", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("area_scope", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("cors_origins", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    # A client acting for a system (a department's survey back office) may carry operator roles:
+    # it then holds those roles' permissions as well as its own scopes.
+    Column("roles", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("rate_per_minute", Double, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
@@ -105,6 +97,9 @@ class Principal:
     # Cached signed identity headers and when they must be re-signed (a hot-path saving).
     signed: dict[str, str] | None = None
     signed_until: float = 0.0
+    # The scopes the token was issued with, and the stored grant last applied (see gateway.service).
+    token_scopes: list[str] = field(default_factory=list)
+    grant: object | None = None
 
     def has_scope(self, scope: str) -> bool:
         service = scope.split(":", 1)[0]
@@ -137,6 +132,7 @@ class ClientRecord(_FromRow):
     rate_per_minute: float | None
     created_at: datetime
     revoked_at: datetime | None
+    roles: list[str] = field(default_factory=list)
 
 
 

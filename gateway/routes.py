@@ -167,7 +167,8 @@ async def list_clients(state: State, _: Admin, include_revoked: bool = False) ->
 async def create_client(body: ClientCreate, state: State, _: Admin) -> JSONResponse:
     async with state.engine.begin() as conn:
         issued = await service.create_client(conn, body.name, body.scopes, body.area_scope,
-                                             cors_origins=body.cors_origins, rate_per_minute=body.rate_per_minute)
+                                             cors_origins=body.cors_origins, rate_per_minute=body.rate_per_minute,
+                                             roles=body.roles)
     state.changed()
     return JSONResponse(ClientCredentials(**asdict(issued)).model_dump(mode="json"), status_code=201,
                         headers=NO_STORE)

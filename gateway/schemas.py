@@ -34,6 +34,8 @@ class ClientCreate(BaseModel):
     area_scope: list[str] = Field(default=[], max_length=200, description="Area codes; empty: every country")
     cors_origins: list[str] = Field(default=[], max_length=20, examples=[["https://portal.example.org"]])
     rate_per_minute: float | None = Field(default=None, gt=0, le=1e9)
+    roles: list[str] = Field(default=[], max_length=20, examples=[["department_officer"]],
+                             description="Operator roles a system acting for people carries (docs/roles.md)")
 
 
 class ClientRead(BaseModel):
@@ -45,6 +47,7 @@ class ClientRead(BaseModel):
     area_scope: list[str]
     cors_origins: list[str]
     rate_per_minute: float | None
+    roles: list[str] = []
     created_at: datetime
     revoked_at: datetime | None
 

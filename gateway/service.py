@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -24,7 +25,6 @@ from gateway import tokens
 from gateway.config import GatewayConfig
 from gateway.models import (
     ROLES,
-    SERVICE_NAMES,
     ClientRecord,
     IssuedCredentials,
     Principal,
@@ -39,6 +39,7 @@ from gateway.security import (
     new_id,
     verify_password,
 )
+from kernel import roles
 from kernel.areas import InvalidAreaCode, parse_area_code
 from kernel.auth import Identity, sign_identity
 from kernel.errors import Conflict, NotFound, Problem, Unauthorized, ValidationProblem
@@ -50,26 +51,9 @@ _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._\-@]{2,63}$")
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?$")
 ALL_COUNTRIES = ["IN", "BD"]
 
-_READ_ALL = [f"{s}:read" for s in SERVICE_NAMES]
-_HELPDESK = ["registry:read", "benefits:read", "tickets:read", "tickets:write", "notify:read", "notify:send",
-             "marketplace:read"]
-# What each operator role may do; the area scope then limits *where*.
-ROLE_SCOPES: dict[str, list[str]] = {
-    "e_volunteer": ["registry:read", "registry:write", "benefits:read", "tickets:read", "tickets:write",
-                    "marketplace:read", "marketplace:write"],
-    "anganwadi_worker": ["registry:read", "registry:write", "benefits:read", "benefits:write", "tickets:read",
-                         "tickets:write"],
-    "ward_member": ["registry:read", "benefits:read", "tickets:read", "tickets:write"],
-    "block_helpdesk_agent": _HELPDESK,
-    "district_helpdesk_agent": _HELPDESK,
-    "state_helpdesk_agent": _HELPDESK,
-    "vendor": ["marketplace:read", "marketplace:write", "tickets:read"],
-    "call_centre_agent": [*_HELPDESK, "marketplace:write"],
-    "department_officer": ["registry:read", "benefits:read", "benefits:write", "tickets:read", "tickets:write",
-                           "notify:send"],
-    "auditor": _READ_ALL,
-    "admin": ["*"],
-}
+# What each operator role may do, derived from the one table (kernel/roles.py, docs/roles.md);
+# the area scope then limits *where*.
+ROLE_SCOPES: dict[str, list[str]] = roles.role_scopes()
 
 
 class InvalidClient(Problem):
@@ -103,10 +87,10 @@ def validate_areas(areas: Iterable[str]) -> list[str]:
     return sorted(set(out))
 
 
-def validate_roles(roles: Iterable[str]) -> list[str]:
-    out = sorted({r.strip() for r in roles if r.strip()})
+def validate_roles(names: Iterable[str], *, allow_empty: bool = False) -> list[str]:
+    out = sorted({r.strip() for r in names if r.strip()})
     bad = [r for r in out if r not in ROLES]
-    if bad or not out:
+    if bad or (not out and not allow_empty):
         raise ValidationProblem(
             f"Unknown or missing role(s) {', '.join(bad)}; roles are: {', '.join(ROLES)}",
             errors=[{"field": "roles", "reason": "unknown role"}],
@@ -123,8 +107,8 @@ def _validate_origins(origins: Iterable[str]) -> list[str]:
     return out
 
 
-def scopes_for_roles(roles: Iterable[str]) -> list[str]:
-    return sorted({scope for role in roles for scope in ROLE_SCOPES.get(role, [])})
+def scopes_for_roles(names: Iterable[str]) -> list[str]:
+    return roles.scopes_for_roles(names)
 
 
 # ---------------------------------------------------------------- clients (admin)
@@ -143,6 +127,7 @@ async def create_client(
     *,
     cors_origins: Iterable[str] = (),
     rate_per_minute: float | None = None,
+    roles: Iterable[str] = (),
 ) -> IssuedCredentials:
     if not _NAME.match(name):
         raise ValidationProblem("Client names are 1-100 letters, digits, spaces, dots, dashes or underscores.",
@@ -158,6 +143,7 @@ async def create_client(
         client = await repo.insert_client(
             id=new_id("cl_"), name=name, scopes=validate_scopes(scopes), area_scope=areas,
             cors_origins=_validate_origins(cors_origins), rate_per_minute=rate_per_minute,
+            roles=validate_roles(roles, allow_empty=True),
         )
     except IntegrityError as exc:  # a concurrent create with the same name
         raise Conflict(f"A client named {name!r} already exists.") from exc
@@ -278,7 +264,7 @@ class IdentityService:
         self._keys_loaded_at = 0.0
         self._api_keys: dict[str, tuple[Principal | None, float]] = {}
         self._tokens: dict[str, tuple[Principal, float]] = {}
-        self._alive: dict[str, tuple[bool, float]] = {}
+        self._alive: dict[str, tuple[Grant | None, float]] = {}
 
     # -- signing keys
     async def start(self) -> None:
@@ -336,15 +322,16 @@ class IdentityService:
             client = await GatewayRepository(conn).client_by_credential(credential_hash(client_secret), "secret")
         if client is None or client.id != client_id:
             raise InvalidClient("Unknown client or wrong secret.")
-        scopes = client.scopes
+        granted = client_scopes(client)
+        scopes = granted
         if requested is not None:
             wanted = requested.split()
-            if not wanted or any(not _covered(s, client.scopes) for s in wanted):
+            if not wanted or any(not _covered(s, granted) for s in wanted):
                 raise Problem("The requested scope exceeds what this client was granted.",
                               type_slug="invalid-scope", title="Invalid scope")
             scopes = sorted(set(wanted))
-        return self._mint(client.id, kind="client", scopes=scopes, area_scope=client.area_scope, roles=[],
-                          client_id=client.id, ttl=self.config.client_token_ttl_seconds)
+        return self._mint(client.id, kind="client", scopes=scopes, area_scope=client.area_scope,
+                          roles=client.roles, client_id=client.id, ttl=self.config.client_token_ttl_seconds)
 
     async def login(self, username: str, password: str) -> dict[str, Any]:
         async with self.engine.connect() as conn:
@@ -390,9 +377,12 @@ class IdentityService:
             claims = await self._verify(token)
             principal = _token_principal(claims)
             self._remember(self._tokens, token, (principal, float(claims["exp"])))
-        if not await self._still_alive(principal):
+        grant = await self._current_grant(principal)
+        if grant is None:
             raise Unauthorized("This token's client or user has been revoked or disabled.",
                                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}, reason="revoked")
+        if principal.grant is not grant:
+            _apply_grant(principal, grant)
         return principal
 
     async def _verify(self, token: str) -> dict[str, Any]:
@@ -411,24 +401,28 @@ class IdentityService:
         except jwt.PyJWTError as exc:
             raise _bad_token("The token is invalid.", "forged") from exc
 
-    async def _still_alive(self, principal: Principal) -> bool:
-        """Revoking a client or disabling a user also stops its outstanding tokens."""
+    async def _current_grant(self, principal: Principal) -> Grant | None:
+        """What the database grants this token's user or client now (None: revoked or disabled).
+
+        Checked again every ``credential_cache_seconds``, so revoking a client, disabling a user
+        and changing an operator's roles or area scope all reach tokens already issued.
+        """
         key = f"{principal.kind}:{principal.subject}"
         now = time.monotonic()
         cached = self._alive.get(key)
         if cached is None or cached[1] < now:
             async with self.engine.connect() as conn:
                 repo = GatewayRepository(conn)
+                grant: Grant | None = None
                 if principal.kind == "client":
                     client = await repo.get_client(principal.subject)
-                    alive = client is not None and client.revoked_at is None
-                    if alive and client is not None:
-                        principal.name, principal.cors_origins = client.name, client.cors_origins
-                        principal.rate_per_minute = client.rate_per_minute
+                    if client is not None and client.revoked_at is None:
+                        grant = Grant.of_client(client)
                 else:
                     found = await repo.get_user(principal.subject)
-                    alive = found is not None and found[0].disabled_at is None
-            cached = (alive, now + self.config.credential_cache_seconds)
+                    if found is not None and found[0].disabled_at is None:
+                        grant = Grant.of_user(found[0])
+            cached = (grant, now + self.config.credential_cache_seconds)
             self._remember(self._alive, key, cached)
         return cached[0]
 
@@ -463,19 +457,61 @@ def _bad_token(detail: str, reason: str) -> Unauthorized:
     return Unauthorized(detail, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}, reason=reason)
 
 
+def client_scopes(client: ClientRecord) -> list[str]:
+    """A client's own scopes plus those of the roles it carries."""
+    return sorted(set(client.scopes) | set(scopes_for_roles(client.roles)))
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What a user or client may do right now, as stored (roles and area scope can change)."""
+
+    roles: list[str]
+    scopes: list[str]
+    area_scope: list[str]
+    is_client: bool
+    name: str = ""
+    cors_origins: list[str] = field(default_factory=list)
+    rate_per_minute: float | None = None
+
+    @classmethod
+    def of_client(cls, client: ClientRecord) -> Grant:
+        return cls(client.roles, client_scopes(client), client.area_scope, True, client.name, client.cors_origins,
+                   client.rate_per_minute)
+
+    @classmethod
+    def of_user(cls, user: UserRecord) -> Grant:
+        return cls(user.roles, scopes_for_roles(user.roles), user.area_scope, False, user.username)
+
+
+def _apply_grant(principal: Principal, grant: Grant) -> None:
+    """Bring a token's principal to what is granted now; the signed identity is re-made."""
+    if grant.is_client:  # a client token keeps the scopes it asked for, as far as they are still granted
+        principal.scopes = [s for s in principal.token_scopes if _covered(s, grant.scopes)]
+        principal.cors_origins, principal.rate_per_minute = grant.cors_origins, grant.rate_per_minute
+    else:
+        principal.scopes = grant.scopes
+    principal.name = grant.name
+    principal.roles, principal.area_scope = grant.roles, grant.area_scope
+    principal.grant, principal.signed = grant, None
+
+
 def _client_principal(client: ClientRecord) -> Principal:
-    return Principal(subject=client.id, kind="client", scopes=client.scopes, area_scope=client.area_scope,
-                     client_id=client.id, name=client.name, cors_origins=client.cors_origins,
-                     rate_per_minute=client.rate_per_minute)
+    scopes = client_scopes(client)
+    return Principal(subject=client.id, kind="client", scopes=scopes, area_scope=client.area_scope,
+                     roles=client.roles, client_id=client.id, name=client.name, cors_origins=client.cors_origins,
+                     rate_per_minute=client.rate_per_minute, token_scopes=scopes)
 
 
 def _token_principal(claims: dict[str, Any]) -> Principal:
     kind = claims.get("kind") if claims.get("kind") in ("client", "user") else "user"
+    scopes = str(claims.get("scope", "")).split()
     return Principal(
-        subject=str(claims["sub"]), kind=str(kind), scopes=str(claims.get("scope", "")).split(),
+        subject=str(claims["sub"]), kind=str(kind), scopes=scopes,
         area_scope=[str(a) for a in claims.get("area_scope") or []],
         roles=[str(r) for r in claims.get("roles") or []],
         client_id=claims.get("client_id"), name=str(claims["sub"]) if kind == "user" else "",
+        token_scopes=scopes,
     )
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
+from kernel.auth import CurrentIdentity
 from kernel.db import DbSession
 from services.registry.routes.common import AREA_PATTERN, Limit, Offset, Purpose, Reader, Writer
 from services.registry.schemas.households import (
@@ -94,9 +95,13 @@ async def end_member(
     "/{household_id}/survey",
     response_model=HouseholdOut,
     summary="Verify (ward member), approve (block/upazila office) or return a survey record",
+    description="Needs the permission of the action (`registry:survey_verify`, `registry:survey_approve`, "
+                "`registry:survey_return`): held by the roles docs/roles.md lists, at its area level, or by a "
+                "client given that scope or role. The verifier is never the collector, the approver never "
+                "the verifier.",
 )
 async def decide_survey(
-    household_id: uuid.UUID, body: SurveyDecision, session: DbSession, identity: Reader
+    household_id: uuid.UUID, body: SurveyDecision, session: DbSession, identity: CurrentIdentity
 ) -> HouseholdOut:
     row = await surveys.decide(session, identity, household_id, body)
     return await households.to_out(session, row)

@@ -52,9 +52,10 @@ TRANSITIONS: dict[tuple[ItemStatus, ItemAction], ItemStatus] = {
     (ItemStatus.PENDING, ItemAction.MARK_UNREACHED): ItemStatus.UNREACHED,
 }
 
-# Who may open and close a round (the block / upazila office), and who may reopen an item.
-ROUND_ROLES = frozenset({"block_officer", "upazila_officer", "department_officer", "admin"})
-REOPEN_ROLES = ROUND_ROLES | {"ward_member", "panchayat_secretary"}
+# Who may open and close a round (the block / upazila office), and who may reopen an item: the
+# role table's permissions (kernel/roles.py, docs/roles.md).
+ROUND_PERMISSION = "registry:round_manage"
+REOPEN_PERMISSION = "registry:round_reopen"
 
 
 class InvalidTransition(ValueError):

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from kernel import roles
+
 
 class SurveyStatus(str, Enum):
     COLLECTED = "collected"
@@ -26,13 +28,15 @@ class SurveyAction(str, Enum):
     EDIT = "edit"
 
 
-# Who may take each reviewer action (roles from the gateway's identity context).
-VERIFY_ROLES = frozenset({"ward_member", "panchayat_secretary", "admin"})
-APPROVE_ROLES = frozenset({"department_officer", "block_officer", "upazila_officer", "admin"})
+# The permission each reviewer action needs: who holds it, and at which area level, is the
+# role table's (kernel/roles.py, docs/roles.md).
+ACTION_PERMISSIONS: dict[SurveyAction, str] = {
+    SurveyAction.VERIFY: "registry:survey_verify",
+    SurveyAction.APPROVE: "registry:survey_approve",
+    SurveyAction.RETURN: "registry:survey_return",
+}
 ACTION_ROLES: dict[SurveyAction, frozenset[str]] = {
-    SurveyAction.VERIFY: VERIFY_ROLES,
-    SurveyAction.APPROVE: APPROVE_ROLES,
-    SurveyAction.RETURN: VERIFY_ROLES | APPROVE_ROLES,
+    action: roles.roles_for(permission) for action, permission in ACTION_PERMISSIONS.items()
 }
 
 TRANSITIONS: dict[tuple[SurveyStatus, SurveyAction], SurveyStatus] = {

@@ -19,6 +19,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.registry import RoundAreaCoverage, RoundClosed
+from kernel import roles
 from kernel.areas import is_within, parse_area_code
 from kernel.auth import Identity
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationProblem
@@ -52,11 +53,6 @@ from services.registry.service.queries import AGE_BANDS, SEXES, suppress, years_
 OVERDUE_JOB = "registry.round_overdue"
 
 
-def _require_roles(identity: Identity, roles: frozenset[str], what: str) -> None:
-    if not set(identity.roles) & roles:
-        raise Forbidden(f"Only {', '.join(sorted(roles))} may {what}.")
-
-
 async def _require_registered_area(session: AsyncSession, code: str, field: str) -> None:
     if parse_area_code(code).depth > 0 and await AreaRepository(session).get(code) is None:
         raise ValidationProblem(f"Area {code} is not registered", errors=[{"field": field, "reason": "unknown area"}])
@@ -67,9 +63,10 @@ async def _require_registered_area(session: AsyncSession, code: str, field: str)
 
 async def open_round(session: AsyncSession, identity: Identity, body: RoundOpen) -> RowMapping:
     """Open the round and carry every active household of the area forward, set-based."""
-    _require_roles(identity, rules.ROUND_ROLES, "open a revision round")
+    roles.require(identity, rules.ROUND_PERMISSION, doing="open a revision round")
     if not identity.can_access_area(body.area_code):
         raise Forbidden(f"Area {body.area_code} is outside your area scope.")
+    roles.require(identity, rules.ROUND_PERMISSION, body.area_code, doing="open a revision round")
     await _require_registered_area(session, body.area_code, "area_code")
     repo = RoundRepository(session)
     await repo.lock_year(body.year)
@@ -275,8 +272,9 @@ async def close_item(session: AsyncSession, identity: Identity, round_id: uuid.U
 
 async def reopen_item(session: AsyncSession, identity: Identity, round_id: uuid.UUID, item_id: uuid.UUID,
                       body: ItemReopen) -> RowMapping:
-    _require_roles(identity, rules.REOPEN_ROLES, "reopen a closed round item")
+    roles.require(identity, rules.REOPEN_PERMISSION, doing="reopen a closed round item")
     _, item = await _work_on(session, identity, round_id, item_id, body.base_version)
+    roles.require(identity, rules.REOPEN_PERMISSION, item["area_code"], doing="reopen a closed round item")
     state = _next(item, ItemAction.REOPEN)
     await _decide(session, identity, item, state, action="reopen", reason=body.reason)
     return await get_item(session, identity, round_id, item_id)
@@ -423,10 +421,11 @@ async def _against(
 
 
 async def close_round(session: AsyncSession, identity: Identity, round_id: uuid.UUID, body: RoundClose) -> RowMapping:
-    _require_roles(identity, rules.ROUND_ROLES, "close a revision round")
+    roles.require(identity, rules.ROUND_PERMISSION, doing="close a revision round")
     round_row = await get_round(session, identity, round_id, lock="update")
     area = round_row["area_code"]
     identity.require_area(area, hide=False)
+    roles.require(identity, rules.ROUND_PERMISSION, area, doing="close a revision round")
     if round_row["status"] != "open":
         raise Conflict(f"The {round_row['year']} round for {area} is already closed")
     if body.base_version is not None and body.base_version != round_row["version"]:

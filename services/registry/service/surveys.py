@@ -11,6 +11,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.registry import SurveyApproved
+from kernel import roles
 from kernel.auth import Identity
 from kernel.errors import Conflict, Forbidden, Problem, ValidationProblem
 from services.registry.repository.households import HouseholdRepository
@@ -61,10 +62,10 @@ async def decide(
     from services.registry.service.households import get_row
 
     action = SurveyAction(body.action)
-    if not set(identity.roles) & survey.ACTION_ROLES[action]:
-        allowed = ", ".join(sorted(survey.ACTION_ROLES[action]))
-        raise Forbidden(f"Only {allowed} may {action.value} a survey record.")
+    permission = survey.ACTION_PERMISSIONS[action]
+    roles.require(identity, permission, doing=f"{action.value} a survey record")
     row = await get_row(session, identity, household_id, lock=True)
+    roles.require(identity, permission, row["area_code"], doing=f"{action.value} a survey record")
     if body.base_version is not None and body.base_version != row["version"]:
         raise Conflict(
             f"The record changed since version {body.base_version}; review version {row['version']}",
