@@ -3,6 +3,7 @@
 Import this package to register every contract (``EVENT_TYPES``)."""
 
 from contracts.base import EVENT_TYPES, Envelope, Event, stream_for_subject
+from contracts.benefits import EntryPosted, EntryReversed, FlagDecided, FlagRaised
 from contracts.registry import (
     AreaCreated,
     AreaUpdated,
@@ -25,3 +26,4 @@ __all__ = [
     "stream_for_subject",
 ]
 __all__ += ["PersonDuplicateDismissed", "PersonDuplicateLinked", "RoundClosed"]
+__all__ += ["EntryPosted", "EntryReversed", "FlagDecided", "FlagRaised"]

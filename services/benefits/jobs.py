@@ -1,0 +1,26 @@
+"""Timed work of the benefits service (kernel scheduler: durable, once, retried)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.scheduler import Job, JobHandler
+from services.benefits.service import chain, flags
+from services.benefits.service.catalogue import SWEEP_ALL, VERIFY_ALL
+from services.benefits.service.replica import SWEEP_CLUSTER
+from services.benefits.settings import get_benefits_settings
+
+
+async def verify_chains_job(session: AsyncSession, job: Job) -> datetime | None:
+    """Daily: recompute every chain; the result is in the metrics (benefits_chain_partitions_broken)."""
+    await chain.verify(session)
+    return job.due_at + timedelta(seconds=get_benefits_settings().verify_interval_seconds)
+
+
+JOBS: dict[str, JobHandler] = {
+    SWEEP_CLUSTER: flags.sweep_cluster_job,
+    SWEEP_ALL: flags.sweep_all_job,
+    VERIFY_ALL: verify_chains_job,
+}

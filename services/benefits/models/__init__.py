@@ -1,0 +1,36 @@
+"""Benefits tables (schema ``benefits``): the scheme catalogue with versioned rules, the local copy
+of the registry's persons and households, the hash-chained ledger, flags, posting files, consents.
+
+Every table is built by a function taking the metadata, so the Alembic revision that created it
+(0003) builds exactly the same DDL from a fresh ``MetaData``; a later change gets its own revision.
+"""
+
+from sqlmodel import SQLModel
+
+from kernel.area_replica import area_replica_table
+from kernel.tables import kernel_tables
+from services.benefits import SERVICE
+from services.benefits.models.tables import build_tables
+
+KERNEL = kernel_tables(SQLModel.metadata, SERVICE)
+AREA = area_replica_table(SQLModel.metadata, SERVICE)
+TABLES = build_tables(SQLModel.metadata)
+
+department = TABLES["department"]
+scheme = TABLES["scheme"]
+rule_version = TABLES["rule_version"]
+person = TABLES["person"]
+identifier_hash = TABLES["identifier_hash"]
+household = TABLES["household"]
+person_link = TABLES["person_link"]
+replica_state = TABLES["replica_state"]
+entry = TABLES["entry"]
+chain_head = TABLES["chain_head"]
+flag = TABLES["flag"]
+posting_file = TABLES["posting_file"]
+consent = TABLES["consent"]
+
+__all__ = [
+    "AREA", "KERNEL", "TABLES", "chain_head", "consent", "department", "entry", "flag", "household",
+    "identifier_hash", "person", "person_link", "posting_file", "replica_state", "rule_version", "scheme",
+]

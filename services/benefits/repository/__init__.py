@@ -1,0 +1,1 @@
+"""All SQL of the benefits service (SQLAlchemy Core on the tables in ``models``)."""

@@ -1,0 +1,38 @@
+"""Dependencies shared by the benefits routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Path, Query
+
+from kernel.auth import Identity, require_scope
+
+Reader = Annotated[Identity, require_scope("benefits:read")]
+Writer = Annotated[Identity, require_scope("benefits:write")]
+Admin = Annotated[Identity, require_scope("benefits:admin")]
+Reviewer = Annotated[Identity, require_scope("benefits:review")]
+Public = Annotated[Identity, require_scope("benefits:public")]
+HistoryReader = Annotated[Identity, require_scope("benefits:history")]
+AREA_PATTERN = r"^[A-Z]{2}(-\d{1,6}){0,5}$"
+CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_\-]{1,39}$"
+AreaQuery = Annotated[str, Query(max_length=64, pattern=AREA_PATTERN, description="Area code, e.g. BD-40-87-90")]
+CodePath = Annotated[str, Path(max_length=40, pattern=CODE_PATTERN)]
+SchemeQuery = Annotated[str, Query(max_length=40, pattern=CODE_PATTERN, description="Scheme code")]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
+def next_link(path: str, *, limit: int, offset: int, total: int, **params: object) -> str | None:
+    """The public gateway path of the next page, or None on the last one."""
+    if offset + limit >= total:
+        return None
+    query = "&".join(f"{k}={v}" for k, v in params.items() if v is not None)
+    return f"/benefits{path}?{query}{'&' if query else ''}limit={limit}&offset={offset + limit}"
+
+
+def scopes_of(identity: Identity) -> list[str]:
+    return list(identity.area_scope)
+
+
+__all__ = ["Depends"]

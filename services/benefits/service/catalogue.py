@@ -1,0 +1,72 @@
+"""The scheme catalogue: departments, schemes and their versioned rules."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.auth import Identity
+from kernel.errors import Conflict, NotFound, ValidationProblem
+from kernel.scheduler import schedule
+from services.benefits import SERVICE
+from services.benefits.repository.catalogue import CatalogueRepository
+from services.benefits.schemas.catalogue import DepartmentIn, RulesIn, SchemeIn
+
+SWEEP_ALL = "benefits.sweep-all"
+VERIFY_ALL = "benefits.verify-chains"
+
+
+async def add_department(session: AsyncSession, identity: Identity, body: DepartmentIn) -> tuple[RowMapping, bool]:
+    return await CatalogueRepository(session).upsert_department(
+        {**body.model_dump(), "created_by": identity.subject})
+
+
+async def add_scheme(session: AsyncSession, identity: Identity, body: SchemeIn) -> RowMapping:
+    repo = CatalogueRepository(session)
+    department = await repo.department(body.department_code)
+    if department is None:
+        raise ValidationProblem("No such department.", errors=[{"field": "department_code", "reason": "unknown"}])
+    expected = "BDT" if department["country"] == "BD" else "INR"
+    if body.currency is not None and body.currency != expected:
+        raise ValidationProblem("The currency is the department's country's.",
+                                errors=[{"field": "currency", "reason": f"{department['country']} pays in {expected}"}])
+    if any(not code.startswith(department["country"]) for code in body.area_codes):
+        raise ValidationProblem("A scheme runs in its department's country.",
+                                errors=[{"field": "area_codes", "reason": f"must be within {department['country']}"}])
+    values = body.model_dump(exclude={"rules"})
+    created = await repo.add_scheme({**values, "current_version": 1, "created_by": identity.subject})
+    if created is None:
+        raise Conflict("A scheme with this code exists.", errors=[{"field": "code", "reason": "taken"}])
+    await repo.add_rule_version(_rules_row(body.code, 1, body.rules, identity))
+    await _ensure_periodic_jobs(session)
+    found = await repo.scheme(body.code)
+    assert found is not None
+    return found
+
+
+async def new_rule_version(session: AsyncSession, identity: Identity, code: str, body: RulesIn) -> RowMapping:
+    """Add the next version of a scheme's rules; what was decided under earlier versions stays as it was."""
+    repo = CatalogueRepository(session)
+    scheme = await repo.lock_scheme(code)
+    if scheme is None:
+        raise NotFound("No such scheme.")
+    version = scheme["current_version"] + 1
+    await repo.add_rule_version(_rules_row(code, version, body, identity))
+    await repo.set_current_version(code, version)
+    found = await repo.rule_version(code, version)
+    assert found is not None
+    return found
+
+
+def _rules_row(code: str, version: int, rules: RulesIn, identity: Identity) -> dict[str, object]:
+    return {"scheme_code": code, "version": version, "eligibility": rules.eligibility,
+            "exclusivity": rules.exclusivity.model_dump(), "policy": rules.policy.model_dump(), "note": rules.note,
+            "created_by": identity.subject}
+
+
+async def _ensure_periodic_jobs(session: AsyncSession) -> None:
+    now = datetime.now(timezone.utc)
+    for kind in (SWEEP_ALL, VERIFY_ALL):
+        await schedule(session, SERVICE, kind=kind, key="periodic", due_at=now, replace=False)

@@ -1,0 +1,391 @@
+"""Posting ledger entries: validate against the scheme, resolve the person in the registry copy, check
+exclusivity (double dipping, across linked and merged records), then chain and write.
+
+One call handles one entry or a batch: every query is made once for the whole batch (schemes,
+department references, identifier hashes, persons and their clusters, live grants), so the cost
+per entry is the Python checks and its share of one multi-row insert.  Each item gets its own
+outcome; a repeated department reference returns the entry already written and changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.base import Event
+from contracts.benefits import EntryPosted, FlagRaised
+from kernel.areas import is_within_any
+from kernel.auth import Identity
+from kernel.identifiers import InvalidIdentifier, keyed_lookup_hash, parse_identifier
+from kernel.outbox import add_events
+from services.benefits import SERVICE
+from services.benefits.repository.catalogue import CatalogueRepository
+from services.benefits.repository.flags import FlagRepository
+from services.benefits.repository.ledger import LedgerRepository
+from services.benefits.repository.replica import ReplicaRepository
+from services.benefits.rules.access import may_post_for
+from services.benefits.rules.exclusivity import Candidate, Conflict, Exclusivity, Grant, Policy, conflicts
+from services.benefits.rules.periods import InvalidPeriod, period_range
+from services.benefits.schemas.common import FieldError
+from services.benefits.schemas.ledger import EntryIn, Outcome
+from services.benefits.service import chain
+from services.benefits.service.ids import uuid7
+from services.benefits.service.metrics import (
+    ENTRIES_POSTED,
+    FLAGS_RAISED,
+    POSTING_SECONDS,
+    POSTINGS_REJECTED,
+    POSTINGS_REPEATED,
+)
+from services.benefits.settings import get_benefits_settings
+
+# Content a repeated department reference must match to count as "the same posting".
+SAME_POSTING = ("scheme_code", "period", "amount_minor", "currency", "quantity", "delivered_on")
+
+
+@dataclass
+class Item:
+    """One entry on its way through the checks."""
+
+    index: int
+    body: EntryIn
+    scheme: RowMapping | None = None
+    start: date | None = None
+    end: date | None = None
+    identifier_hash: str | None = None
+    person: RowMapping | None = None
+    household_id: uuid.UUID | None = None
+    area_code: str | None = None
+    errors: list[FieldError] = field(default_factory=list)
+    reject_reason: str = "invalid"
+    outcome: Outcome | None = None
+    conflicts: list[Conflict] = field(default_factory=list)
+    cluster: frozenset[uuid.UUID] = frozenset()
+    unknown_person: bool = False
+    entry_id: uuid.UUID = field(default_factory=uuid7)
+
+    def fail(self, field_name: str, reason: str, kind: str = "invalid") -> None:
+        self.errors.append(FieldError(field=field_name, reason=reason))
+        self.reject_reason = kind
+
+
+async def post(session: AsyncSession, identity: Identity, bodies: Sequence[EntryIn], *,
+               file_id: uuid.UUID | None = None, row_numbers: Sequence[int] | None = None,
+               mode: str = "batch") -> list[Outcome]:
+    started = time.perf_counter()
+    items = [Item(row_numbers[i] if row_numbers else i, b) for i, b in enumerate(bodies)]
+    await _load_schemes(session, identity, items)
+    await _repeated(session, items)
+    await _resolve(session, items)
+    await _check_exclusivity(session, items)
+    await _write(session, identity, items, file_id)
+    POSTING_SECONDS.labels(mode).observe(time.perf_counter() - started)
+    return [i.outcome for i in items if i.outcome is not None]
+
+
+def _pending(items: Sequence[Item]) -> list[Item]:
+    return [i for i in items if i.outcome is None and not i.errors]
+
+
+def _reject_failed(items: Sequence[Item]) -> None:
+    for item in items:
+        if item.errors and item.outcome is None:
+            item.outcome = Outcome(index=item.index, status="rejected", code=item.reject_reason, errors=item.errors)
+            POSTINGS_REJECTED.labels(item.reject_reason).inc()
+
+
+async def _load_schemes(session: AsyncSession, identity: Identity, items: Sequence[Item]) -> None:
+    schemes = await CatalogueRepository(session).schemes_with_rules(sorted({i.body.scheme for i in items}))
+    today = datetime.now(timezone.utc).date()
+    for item in items:
+        scheme = schemes.get(item.body.scheme)
+        if scheme is None:
+            item.fail("scheme", f"no scheme {item.body.scheme!r} in the catalogue", "unknown_scheme")
+            continue
+        item.scheme = scheme
+        if not may_post_for(identity, scheme["department_code"]):
+            item.fail("scheme", f"your client posts only for its own department's schemes, not "
+                                f"{scheme['department_code']}'s", "forbidden")
+            continue
+        _check_values(item, scheme, today)
+    _reject_failed(items)
+
+
+def _check_values(item: Item, scheme: RowMapping, today: date) -> None:
+    body = item.body
+    try:
+        item.start, item.end = period_range(scheme["frequency"], body.period, valid_from=scheme["valid_from"],
+                                            valid_to=scheme["valid_to"])
+    except InvalidPeriod as exc:
+        item.fail("period", exc.reason)
+    if scheme["kind"] == "cash":
+        if body.amount_minor is None:
+            item.fail("amount_minor", "a cash scheme needs amount_minor (integer minor units)")
+        if body.currency != scheme["currency"]:
+            item.fail("currency", f"this scheme pays in {scheme['currency']}")
+        if body.quantity is not None:
+            item.fail("quantity", "a cash scheme takes an amount, not a quantity")
+    elif scheme["kind"] == "kind":
+        if body.quantity is None:
+            item.fail("quantity", f"an in-kind scheme needs a quantity in {scheme['unit'] or 'its unit'}")
+        if body.unit is not None and body.unit != scheme["unit"]:
+            item.fail("unit", f"this scheme counts in {scheme['unit']}")
+        if body.amount_minor is not None or body.currency is not None:
+            item.fail("amount_minor", "an in-kind scheme takes a quantity, not an amount")
+    elif body.amount_minor is not None and body.currency != scheme["currency"]:
+        item.fail("currency", f"this scheme's amounts are in {scheme['currency'] or 'no currency'}")
+    if body.delivered_on > today + timedelta(days=1):
+        item.fail("delivered_on", "a benefit cannot be delivered in the future")
+    elif body.delivered_on < scheme["valid_from"] or (scheme["valid_to"] and body.delivered_on > scheme["valid_to"]):
+        item.fail("delivered_on", "outside the scheme's validity dates")
+    if sum(x is not None for x in (body.person_id, body.identifier, body.household_id)) != 1:
+        item.fail("person_id", "name exactly one of person_id, identifier or household_id")
+
+
+async def _repeated(session: AsyncSession, items: Sequence[Item]) -> None:
+    """A department reference already in the ledger (or earlier in this batch) changes nothing."""
+    pending = _pending(items)
+    keys = [(i.scheme["department_code"], i.body.department_ref) for i in pending if i.scheme]
+    existing = await LedgerRepository(session).by_department_refs(keys)
+    seen: dict[tuple[str, str], Item] = {}
+    for item in pending:
+        assert item.scheme is not None
+        key = (item.scheme["department_code"], item.body.department_ref)
+        found = existing.get(key)
+        if found is not None:
+            if any(found[f] != _posted_value(item, f) for f in SAME_POSTING):
+                item.fail("department_ref", "this reference was already posted with different content", "conflict")
+            else:
+                item.outcome = Outcome(index=item.index, status="repeated", entry_id=found["id"])
+                POSTINGS_REPEATED.inc()
+        elif key in seen:
+            item.fail("department_ref", f"repeats the reference of item {seen[key].index} in this batch", "conflict")
+        else:
+            seen[key] = item
+    _reject_failed(items)
+
+
+def _posted_value(item: Item, name: str) -> Any:
+    assert item.scheme is not None
+    if name == "scheme_code":
+        return item.scheme["code"]
+    return getattr(item.body, name)
+
+
+async def _resolve(session: AsyncSession, items: Sequence[Item]) -> None:
+    """Find each item's person (by id, or by the keyed hash of its identifier) and household."""
+    repo = ReplicaRepository(session)
+    pending = _pending(items)
+    key = get_benefits_settings().id_hmac_key
+    for item in pending:
+        ident = item.body.identifier
+        if ident is not None:
+            assert item.scheme is not None
+            try:
+                parsed = parse_identifier(ident.type, ident.value, region=item.scheme["area_codes"][0][:2])
+            except InvalidIdentifier as exc:
+                item.fail("identifier.value", exc.reason)
+                continue
+            item.identifier_hash = keyed_lookup_hash(key, parsed.id_type.value, parsed.match_key)
+    by_hash = await repo.resolve_hashes([i.identifier_hash for i in pending if i.identifier_hash])
+    wanted = {i.body.person_id for i in pending if i.body.person_id}
+    wanted |= {ids[0] for ids in by_hash.values()}
+    persons = await repo.persons(sorted(wanted))
+    households = await repo.households(sorted({i.body.household_id for i in pending if i.body.household_id}))
+    for item in pending:
+        if item.errors:
+            continue
+        holders = by_hash.get(item.identifier_hash or "") or []
+        pid = item.body.person_id or (holders[0] if holders else None)
+        item.person = persons.get(pid) if pid else None
+        if item.person is not None and item.person["version"] == 0:
+            item.person = None  # a placeholder made by a link event: the registry has not sent the person yet
+        _place(item, households)
+    _reject_failed(items)
+    await _clusters(repo, [i for i in _pending(items) if i.person is not None])
+
+
+def _place(item: Item, households: dict[uuid.UUID, RowMapping]) -> None:
+    """Decide the entry's person, household and area, or that the person is unknown (policy decides)."""
+    assert item.scheme is not None
+    policy = Policy.model_validate(item.scheme["policy"])
+    if item.body.household_id is not None:
+        hh = households.get(item.body.household_id)
+        if hh is None:
+            return _unknown(item, policy, "household_id", "no such household in the registry copy")
+        item.household_id, item.area_code = hh["id"], hh["area_code"]
+    elif item.person is None:
+        field_name = "identifier" if item.body.identifier else "person_id"
+        return _unknown(item, policy, field_name, "no such person in the registry copy")
+    else:
+        item.household_id, item.area_code = item.person["household_id"], item.person["area_code"]
+    if item.scheme["beneficiary"] == "household" and item.household_id is None:
+        item.fail("household_id", "a household scheme needs the household (or a member who has one)")
+    elif not is_within_any(item.area_code or "", list(item.scheme["area_codes"])):
+        item.fail("scheme", f"the scheme does not run in {item.area_code}")
+    return None
+
+
+def _unknown(item: Item, policy: Policy, field_name: str, reason: str) -> None:
+    if policy.unknown_person == "reject":
+        return item.fail(field_name, f"{reason}; this scheme refuses such entries", "unknown_person")
+    if item.body.area_code is None:
+        return item.fail("area_code", f"{reason}: say where it was given (area_code) so it can be held for review")
+    item.unknown_person, item.area_code = True, item.body.area_code
+    assert item.scheme is not None
+    if not is_within_any(item.area_code, list(item.scheme["area_codes"])):
+        item.fail("area_code", f"the scheme does not run in {item.area_code}")
+    return None
+
+
+async def _clusters(repo: ReplicaRepository, items: Sequence[Item]) -> None:
+    members = await repo.cluster_members(sorted({i.person["cluster_id"] for i in items if i.person}))
+    for item in items:
+        assert item.person is not None
+        item.cluster = frozenset(members.get(item.person["cluster_id"], {item.person["id"]}))
+
+
+async def _check_exclusivity(session: AsyncSession, items: Sequence[Item]) -> None:
+    pending = [i for i in _pending(items) if not i.unknown_person]
+    if not pending:
+        return
+    codes = {i.body.scheme for i in pending}
+    reverse = await CatalogueRepository(session).excluded_by(sorted(codes))
+    rules = {i.body.scheme: _exclusivity(i, reverse) for i in pending}
+    related = codes | {c for r in rules.values() for c in r.not_with}
+    grants = await LedgerRepository(session).live_grants(
+        schemes=sorted(related), persons=sorted({p for i in pending for p in i.cluster}),
+        households=sorted({i.household_id for i in pending if i.household_id}),
+        start=min(i.start for i in pending if i.start), end=max(i.end for i in pending if i.end))
+    known = [Grant(g["id"], g["scheme_code"], g["person_id"], g["household_id"], g["period_start"],
+                   g["period_end"]) for g in grants]
+    for item in pending:
+        assert item.scheme is not None and item.start and item.end
+        candidate = Candidate(item.body.scheme, item.scheme["beneficiary"], item.cluster, item.household_id,
+                              item.start, item.end)
+        item.conflicts = conflicts(candidate, rules[item.body.scheme], known)
+        policy = Policy.model_validate(item.scheme["policy"])
+        if item.conflicts and policy.on_conflict == "reject":
+            rule = item.conflicts[0].rule
+            item.fail("person_id", f"double dipping: breaks the scheme's {rule} rule", "double_dipping")
+            item.outcome = Outcome(index=item.index, status="rejected", code="double_dipping", errors=item.errors,
+                                   evidence=_evidence(item))
+            POSTINGS_REJECTED.labels("double_dipping").inc()
+            continue
+        # Accepted or held, it now counts against the rest of the batch.
+        person = item.person["id"] if item.person else None
+        known.append(Grant(item.entry_id, item.body.scheme, person, item.household_id, item.start, item.end))
+
+
+def _exclusivity(item: Item, reverse: dict[str, list[str]]) -> Exclusivity:
+    """The scheme's rules, with "not together with" made symmetric: scheme Y saying "not with X" also
+    stops X after Y."""
+    assert item.scheme is not None
+    rules = Exclusivity.model_validate(item.scheme["exclusivity"])
+    extra = [c for c in reverse.get(item.body.scheme, []) if c not in rules.not_with]
+    return rules.model_copy(update={"not_with": [*rules.not_with, *extra]}) if extra else rules
+
+
+def _evidence(item: Item) -> dict[str, Any]:
+    return {
+        "conflicts": [{"rule": c.rule, "other_entry_ids": [str(x) for x in c.other_entry_ids]}
+                      for c in item.conflicts],
+        "same_person_records": sorted(str(p) for p in item.cluster),
+        "household_id": str(item.household_id) if item.household_id else None,
+        "period": item.body.period,
+    }
+
+
+async def _write(session: AsyncSession, identity: Identity, items: Sequence[Item], file_id: uuid.UUID | None) -> None:
+    pending = _pending(items)
+    now = datetime.now(timezone.utc)
+    rows: list[dict[str, Any]] = []
+    flags: list[dict[str, Any]] = []
+    events: list[Event] = []
+    for item in pending:
+        row = _row(item, identity, now, file_id)
+        rows.append(row)
+        item.outcome = Outcome(index=item.index, status=row["decision"], entry_id=row["id"])
+        for rule, others in _flag_reasons(item):
+            flag_id = uuid.uuid4()
+            item.outcome.flags.append(flag_id)
+            flags.append({"id": flag_id, "entry_id": row["id"], "kind": "unknown_person" if rule == "unknown_person"
+                          else "double_dipping", "rule": rule, "scheme_code": row["scheme_code"],
+                          "rule_version": row["rule_version"], "area_code": row["area_code"],
+                          "other_entry_ids": others, "evidence": _evidence(item) | _unknown_evidence(item),
+                          "source": "posting", "raised_at": now})
+    await chain.append(session, rows)
+    await FlagRepository(session).insert(flags)
+    events += [_posted_event(r) for r in rows]
+    events += [flag_raised_event(f) for f in flags]
+    if events:
+        await add_events(session, SERVICE, events, source=SERVICE)
+    for row in rows:
+        ENTRIES_POSTED.labels("grant", row["decision"]).inc()
+    for f in flags:
+        FLAGS_RAISED.labels(f["kind"], "posting").inc()
+
+
+def _flag_reasons(item: Item) -> list[tuple[str, list[uuid.UUID]]]:
+    if item.unknown_person:
+        return [("unknown_person", [])]
+    return [(c.rule, list(c.other_entry_ids)) for c in item.conflicts]
+
+
+def _unknown_evidence(item: Item) -> dict[str, Any]:
+    if not item.unknown_person:
+        return {}
+    body = item.body
+    return {"unknown_person": {"posted_as": "identifier" if body.identifier else "person_id",
+                               "identifier_type": body.identifier.type if body.identifier else None,
+                               "person_id": str(body.person_id) if body.person_id else None}}
+
+
+def _row(item: Item, identity: Identity, now: datetime, file_id: uuid.UUID | None) -> dict[str, Any]:
+    scheme, body = item.scheme, item.body
+    assert scheme is not None and item.start and item.end and item.area_code
+    held = item.unknown_person or bool(item.conflicts)
+    return {
+        "id": item.entry_id, "partition": partition_of(scheme["code"], body.period), "kind": "grant",
+        "reverses_id": None, "flag_id": None, "scheme_code": scheme["code"],
+        "department_code": scheme["department_code"],
+        "rule_version": scheme["current_version"], "beneficiary": scheme["beneficiary"],
+        "person_id": item.person["id"] if item.person else (body.person_id if item.unknown_person else None),
+        "household_id": item.household_id, "identifier_hash": item.identifier_hash, "area_code": item.area_code,
+        "period": body.period, "period_start": item.start, "period_end": item.end,
+        "amount_minor": body.amount_minor, "currency": body.currency, "quantity": body.quantity,
+        "unit": scheme["unit"] if body.quantity is not None else None, "delivered_on": body.delivered_on,
+        "channel": body.channel, "recorded_by": identity.subject, "department_ref": body.department_ref,
+        "evidence_ref": body.evidence_ref, "decision": "held" if held else "accepted", "file_id": file_id,
+        "file_row": item.index if file_id else None, "recorded_at": now,
+    }
+
+
+def partition_of(scheme_code: str, period: str) -> str:
+    return f"{scheme_code}:{period}"
+
+
+def _posted_event(row: dict[str, Any]) -> EntryPosted:
+    return EntryPosted(**_event_fields(row), decision=row["decision"], delivered_on=row["delivered_on"],
+                       channel=row["channel"])
+
+
+def _event_fields(row: dict[str, Any] | RowMapping) -> dict[str, Any]:
+    return {"entry_id": row["id"], "partition": row["partition"], "seq": row["seq"],
+            "scheme_code": row["scheme_code"], "department_code": row["department_code"],
+            "person_id": row["person_id"], "household_id": row["household_id"], "area_code": row["area_code"],
+            "period": row["period"], "amount_minor": row["amount_minor"], "currency": row["currency"],
+            "quantity": row["quantity"], "unit": row["unit"], "rule_version": row["rule_version"]}
+
+
+def flag_raised_event(flag: dict[str, Any]) -> FlagRaised:
+    return FlagRaised(flag_id=flag["id"], entry_id=flag["entry_id"], kind=flag["kind"], rule=flag["rule"],
+                      scheme_code=flag["scheme_code"], rule_version=flag["rule_version"],
+                      area_code=flag["area_code"], other_entry_ids=flag["other_entry_ids"], source=flag["source"])

@@ -1,0 +1,107 @@
+"""Posting: validation, ownership, idempotency, unknown persons, identifiers resolved by keyed hash."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+
+from tests.benefits.conftest import (
+    THIS_MONTH,
+    WARD,
+    apply,
+    department_client,
+    grant,
+    person_event,
+)
+
+
+async def test_bad_input_is_a_4xx_naming_the_field(catalogue, session_factory):
+    person = person_event()
+    await apply(session_factory, person)
+    client = department_client()
+    cases = [
+        (grant("BD-NOPE", person_id=person.person_id), 422, "scheme"),
+        (grant(person_id=person.person_id) | {"amount_minor": -500}, 422, "body.amount_minor"),
+        (grant(person_id=person.person_id) | {"amount_minor": 600.5}, 422, "body.amount_minor"),
+        (grant(person_id=person.person_id, period="2026-13"), 422, "period"),
+        (grant(person_id=person.person_id, period="November"), 422, "period"),
+        (grant(person_id=person.person_id) | {"currency": "INR"}, 422, "currency"),
+    ]
+    for body, status, field in cases:
+        r = await catalogue.post("/entries", json=body, headers=client)
+        assert r.status_code == status, (body, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert field in {e["field"] for e in r.json()["errors"]}, r.json()
+
+
+async def test_a_department_posts_only_for_its_own_schemes(catalogue, session_factory):
+    person = person_event()
+    await apply(session_factory, person)
+    r = await catalogue.post("/entries", json=grant("BD-VGF", person_id=person.person_id),
+                             headers=department_client("BD-DSS"))
+    assert r.status_code == 403 and r.json()["errors"][0]["field"] == "scheme"
+    r = await catalogue.post("/entries", json=grant("BD-VGF", person_id=person.person_id),
+                             headers=department_client("BD-DRR"))
+    assert r.status_code == 422  # the person has no household: VGF is a household scheme
+    assert r.json()["errors"][0]["field"] == "household_id"
+    r = await catalogue.post("/entries", json=grant("BD-VGF", person_id=person.person_id) | {
+        "amount_minor": 5, "currency": "BDT"}, headers=department_client("BD-DRR"))
+    assert r.status_code == 422 and "amount_minor" in {e["field"] for e in r.json()["errors"]}
+
+
+async def test_same_department_reference_twice_changes_nothing(catalogue, session_factory, database_url):
+    person = person_event()
+    await apply(session_factory, person)
+    body = grant(person_id=person.person_id, ref="DSS-TALA-1")
+    first = await catalogue.post("/entries", json=body, headers=department_client())
+    again = await catalogue.post("/entries", json=body, headers=department_client())
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json() == again.json()
+    changed = await catalogue.post("/entries", json=body | {"amount_minor": 70000}, headers=department_client())
+    assert changed.status_code == 409 and changed.json()["errors"][0]["field"] == "department_ref"
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM benefits.entry") == 1
+    finally:
+        await conn.close()
+
+
+async def test_identifier_is_resolved_through_the_registry_events_hashes(catalogue, session_factory):
+    person = person_event(nid="19502698765432101", birth_year=1950)
+    await apply(session_factory, person)
+    # The department knows the old 13-digit form: the same matching key, the same person.
+    r = await catalogue.post("/entries", json=grant(identifier={"type": "bd_nid", "value": "2698765432101"}),
+                             headers=department_client())
+    assert r.status_code == 201, r.text
+    assert r.json()["person_id"] == str(person.person_id) and r.json()["area_code"] == WARD
+    assert r.json()["decision"] == "accepted" and r.json()["period"] == THIS_MONTH
+
+
+async def test_unknown_person_is_held_or_refused_per_scheme(catalogue):
+    nobody = {"type": "bd_nid", "value": "2698765439999"}
+    held = await catalogue.post("/entries", json=grant(identifier=nobody, area_code=WARD),
+                                headers=department_client())
+    assert held.status_code == 201 and held.json()["decision"] == "held", held.text
+    flag_id = held.headers["X-Benefits-Flags"]
+    flag = await catalogue.get(f"/flags/{flag_id}", headers=department_client())
+    assert flag.json()["kind"] == "unknown_person" and flag.json()["status"] == "open"
+    no_area = await catalogue.post("/entries", json=grant(identifier=nobody), headers=department_client())
+    assert no_area.status_code == 422 and no_area.json()["errors"][0]["field"] == "area_code"
+    refused = await catalogue.post("/entries", json=grant("BD-WIDOW", person_id=uuid.uuid4(), area_code=WARD),
+                                   headers=department_client())
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "person_id"
+
+
+async def test_batch_gives_each_item_its_outcome(catalogue, session_factory):
+    people = [person_event() for _ in range(3)]
+    await apply(session_factory, *people)
+    items = [grant(person_id=p.person_id) for p in people]
+    items.append(grant(person_id=people[0].person_id))  # the same person again this month: held
+    items.append(grant("BD-NOPE", person_id=people[1].person_id))
+    r = await catalogue.post("/entries/batch", json={"entries": items}, headers=department_client())
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["accepted"], out["held"], out["rejected"]) == (3, 1, 1)
+    assert out["outcomes"][3]["status"] == "held" and out["outcomes"][3]["flags"]
+    assert out["outcomes"][4]["code"] == "unknown_scheme"
