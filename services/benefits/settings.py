@@ -28,7 +28,7 @@ class BenefitsSettings(BaseSettings):
         default=_DEV_HMAC,
         validation_alias=AliasChoices("GRAMSETU_BENEFITS_ID_HMAC_KEY", "GRAMSETU_REGISTRY_ID_HMAC_KEY"),
     )
-    ledger_signing_seed: str = _DEV_SEED  # 32 bytes, urlsafe base64: the Ed25519 private key seed
+    ledger_signing_seed: str = _DEV_SEED  # a strong secret; the Ed25519 seed is its SHA-256
     ledger_key_id: str = "ledger-1"
     small_cell_threshold: int = 5  # transparency cells with fewer beneficiaries are suppressed
     file_max_bytes: int = 50 * 1024 * 1024

@@ -8,6 +8,7 @@ and checks each head's signature and that the head still matches the last stored
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,8 +28,9 @@ from services.benefits.settings import get_benefits_settings
 
 
 @lru_cache(maxsize=4)
-def _private_key(seed: str) -> Ed25519PrivateKey:
-    return Ed25519PrivateKey.from_private_bytes(base64.urlsafe_b64decode(seed + "=" * (-len(seed) % 4))[:32])
+def _private_key(secret: str) -> Ed25519PrivateKey:
+    # The seed is SHA-256 of the configured secret, so any strong secret string (whatever its encoding) works.
+    return Ed25519PrivateKey.from_private_bytes(hashlib.sha256(secret.encode()).digest())
 
 
 def signing_key() -> Ed25519PrivateKey:
