@@ -19,6 +19,7 @@ from contracts.registry import (
     RoundClosed,
     SurveyApproved,
 )
+from contracts.tickets import TicketAssigned, TicketCreated, TicketEscalated, TicketReopened, TicketResolved
 
 __all__ = [
     "EVENT_TYPES", "AreaCreated", "AreaUpdated", "Envelope", "Event", "HouseholdCreated", "HouseholdMoved",
@@ -27,3 +28,4 @@ __all__ = [
 ]
 __all__ += ["PersonDuplicateDismissed", "PersonDuplicateLinked", "RoundClosed"]
 __all__ += ["EntryPosted", "EntryReversed", "FlagDecided", "FlagRaised"]
+__all__ += ["TicketAssigned", "TicketCreated", "TicketEscalated", "TicketReopened", "TicketResolved"]

@@ -1,0 +1,77 @@
+"""Events published by the tickets service.
+
+Every event carries ``idempotency_key``: the same business fact always has the same key (a
+ticket's creation, one escalation out of one level), so the notify service sends one SMS per
+fact even if an event were delivered twice.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import Field
+
+from contracts.base import Event
+
+
+class TicketEvent(Event):
+    ticket_id: uuid.UUID
+    tracking_number: str = Field(description="Speakable, e.g. KX7D-M4RP")
+    category: str
+    area_code: str = Field(description="Where the reporter is")
+    desk_id: uuid.UUID = Field(description="The desk that holds the ticket now")
+    level: str = Field(description="block, district, state (or upazila, district, division)")
+    status: str
+    idempotency_key: str = Field(description="One per business fact; notify sends at most one message per key")
+
+
+class TicketCreated(TicketEvent):
+    """A ticket was raised and routed to a help desk.  Notify sends the tracking number by SMS to
+    ``notify_phone`` in ``language``."""
+
+    subject = "tickets.ticket.created.v1"
+    priority: str
+    language: str = Field(description="en, hi or bn")
+    notify_phone: str | None = Field(description="E.164 number of the person on whose behalf it was raised")
+    raised_by: str = Field(description="Who typed it in (a worker or e-volunteer user name)")
+    concerns_person_id: uuid.UUID | None = None
+    status_page: str = Field(description="Public status page path at the gateway")
+    resolution_due_at: datetime | None
+
+
+class TicketAssigned(TicketEvent):
+    """A ticket was assigned (or reassigned) to an agent of its desk."""
+
+    subject = "tickets.ticket.assigned.v1"
+    assigned_to: str
+
+
+class TicketEscalated(TicketEvent):
+    """A ticket moved to the next level's desk: its SLA was breached, an agent escalated it by hand,
+    or the reporter rated the resolution poor.  Notify tells the new desk and the reporter."""
+
+    subject = "tickets.ticket.escalated.v1"
+    from_desk_id: uuid.UUID
+    from_level: str
+    cause: str = Field(description="first_response_breach, resolution_breach, manual or poor_rating")
+    reason: str | None
+    language: str
+    notify_phone: str | None
+    resolution_due_at: datetime | None
+
+
+class TicketResolved(TicketEvent):
+    """A ticket was resolved; the reporter may rate it (a poor rating reopens and escalates it)."""
+
+    subject = "tickets.ticket.resolved.v1"
+    language: str
+    notify_phone: str | None
+    resolution_seconds: float = Field(description="Wall-clock seconds from creation to resolution")
+
+
+class TicketReopened(TicketEvent):
+    """A resolved or closed ticket was reopened (by the reporter, or by a poor rating)."""
+
+    subject = "tickets.ticket.reopened.v1"
+    cause: str = Field(description="reopened or poor_rating")

@@ -1,0 +1,12 @@
+"""Tickets tables (schema ``tickets``): desks, calendars, SLA policies, tickets, their clocks and timeline."""
+
+from __future__ import annotations
+
+from services.tickets.models.common import AREA, KERNEL, METADATA, SCHEMA
+from services.tickets.models.desks import agent, calendar, desk, holiday, sla_policy
+from services.tickets.models.tickets import escalation, ticket, ticket_sla, timeline
+
+__all__ = [
+    "AREA", "KERNEL", "METADATA", "SCHEMA", "agent", "calendar", "desk", "escalation", "holiday", "sla_policy",
+    "ticket", "ticket_sla", "timeline",
+]

@@ -1,0 +1,130 @@
+"""SQL for desks, agents, calendars, holidays and SLA policies."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.areas import ancestor_codes, within_any
+from services.tickets.models import agent, calendar, desk, holiday, sla_policy
+from services.tickets.repository.common import all_rows, one_or_none, page
+
+
+class CalendarRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def insert(self, values: dict[str, Any]) -> RowMapping:
+        row = await one_or_none(self.session, insert(calendar).values(**values).returning(calendar))
+        assert row is not None
+        return row
+
+    async def get(self, calendar_id: uuid.UUID) -> RowMapping | None:
+        return await one_or_none(self.session, select(calendar).where(calendar.c.id == calendar_id))
+
+    async def by_name(self, name: str) -> RowMapping | None:
+        return await one_or_none(self.session, select(calendar).where(calendar.c.name == name))
+
+    async def list_page(self, *, limit: int, offset: int) -> tuple[list[RowMapping], int]:
+        return await page(self.session, select(calendar).order_by(calendar.c.name, calendar.c.id),
+                          limit=limit, offset=offset)
+
+    async def add_holiday(self, calendar_id: uuid.UUID, day: date, name: str, kind: str) -> RowMapping:
+        stmt = pg_insert(holiday).values(calendar_id=calendar_id, day=day, name=name, kind=kind)
+        stmt = stmt.on_conflict_do_update(index_elements=["calendar_id", "day"],
+                                          set_={"name": stmt.excluded.name, "kind": stmt.excluded.kind})
+        row = await one_or_none(self.session, stmt.returning(holiday))
+        await self.session.execute(
+            update(calendar).where(calendar.c.id == calendar_id).values(version=calendar.c.version + 1))
+        assert row is not None
+        return row
+
+    async def holidays(self, calendar_ids: Sequence[uuid.UUID]) -> list[RowMapping]:
+        stmt = (select(holiday).where(holiday.c.calendar_id.in_(list(calendar_ids)))
+                .order_by(holiday.c.day, holiday.c.calendar_id))
+        return list(await all_rows(self.session, stmt))
+
+    async def holidays_page(self, calendar_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[RowMapping], int]:
+        stmt = select(holiday).where(holiday.c.calendar_id == calendar_id).order_by(holiday.c.day)
+        return await page(self.session, stmt, limit=limit, offset=offset)
+
+
+class DeskRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def insert(self, values: dict[str, Any]) -> RowMapping:
+        row = await one_or_none(self.session, insert(desk).values(**values).returning(desk))
+        assert row is not None
+        return row
+
+    async def get(self, desk_id: uuid.UUID) -> RowMapping | None:
+        return await one_or_none(self.session, select(desk).where(desk.c.id == desk_id))
+
+    async def on_path(self, area_code: str) -> list[RowMapping]:
+        """Active desks at ``area_code`` or any of its ancestors: the candidates for routing and escalation."""
+        codes = [*ancestor_codes([area_code]), area_code]
+        stmt = select(desk).where(desk.c.area_code.in_(codes), desk.c.active).order_by(desk.c.area_code, desk.c.id)
+        return list(await all_rows(self.session, stmt))
+
+    async def list_page(self, scopes: Sequence[str], *, limit: int, offset: int) -> tuple[list[RowMapping], int]:
+        """Desks inside the caller's scope or above it (a block agent knows where tickets escalate to)."""
+        visible = or_(within_any(desk.c.area_code, list(scopes)), desk.c.area_code.in_(ancestor_codes(list(scopes))))
+        stmt = select(desk).where(visible).order_by(desk.c.area_code, desk.c.name, desk.c.id)
+        return await page(self.session, stmt, limit=limit, offset=offset)
+
+    async def by_name(self, name: str, area_code: str) -> RowMapping | None:
+        return await one_or_none(self.session, select(desk).where(desk.c.name == name, desk.c.area_code == area_code))
+
+
+class AgentRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def upsert(self, desk_id: uuid.UUID, subject: str, display_name: str) -> RowMapping:
+        stmt = pg_insert(agent).values(desk_id=desk_id, subject=subject, display_name=display_name)
+        stmt = stmt.on_conflict_do_update(index_elements=["desk_id", "subject"],
+                                          set_={"display_name": stmt.excluded.display_name, "active": True})
+        row = await one_or_none(self.session, stmt.returning(agent))
+        assert row is not None
+        return row
+
+    async def active(self, desk_id: uuid.UUID, subject: str) -> RowMapping | None:
+        stmt = select(agent).where(agent.c.desk_id == desk_id, agent.c.subject == subject, agent.c.active)
+        return await one_or_none(self.session, stmt)
+
+    async def list_page(self, desk_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[RowMapping], int]:
+        stmt = select(agent).where(agent.c.desk_id == desk_id).order_by(agent.c.subject, agent.c.id)
+        return await page(self.session, stmt, limit=limit, offset=offset)
+
+
+class SlaPolicyRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def upsert(self, values: dict[str, Any]) -> RowMapping:
+        stmt = pg_insert(sla_policy).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["level", "category"],
+            set_={"first_response_minutes": stmt.excluded.first_response_minutes,
+                  "resolution_minutes": stmt.excluded.resolution_minutes})
+        row = await one_or_none(self.session, stmt.returning(sla_policy))
+        assert row is not None
+        return row
+
+    async def for_level(self, level: str, category: str) -> RowMapping | None:
+        """The category's own policy at this level, else the level's ``*`` policy."""
+        stmt = (select(sla_policy).where(sla_policy.c.level == level, sla_policy.c.category.in_([category, "*"]))
+                .order_by((sla_policy.c.category == "*").asc()).limit(1))
+        return await one_or_none(self.session, stmt)
+
+    async def list_page(self, *, limit: int, offset: int) -> tuple[list[RowMapping], int]:
+        stmt = select(sla_policy).order_by(sla_policy.c.level, sla_policy.c.category, sla_policy.c.id)
+        return await page(self.session, stmt, limit=limit, offset=offset)

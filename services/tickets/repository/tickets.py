@@ -1,0 +1,189 @@
+"""SQL for tickets, their SLA clocks, escalations and the append-only timeline."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, literal_column, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.areas import within_any
+from services.tickets.models import escalation, ticket, ticket_sla, timeline
+from services.tickets.models.tickets import OPEN_STATUSES
+from services.tickets.repository.common import all_rows, one_or_none, page
+
+LIVE_CHANNEL = "tickets_live"
+
+
+class TicketRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def insert(self, values: dict[str, Any]) -> RowMapping | None:
+        """The new ticket, or None when its tracking number is taken (the caller draws another)."""
+        stmt = pg_insert(ticket).values(**values).on_conflict_do_nothing(index_elements=["tracking_number"])
+        return await one_or_none(self.session, stmt.returning(ticket))
+
+    async def get(self, ticket_id: uuid.UUID, *, lock: bool = False) -> RowMapping | None:
+        stmt = select(ticket).where(ticket.c.id == ticket_id)
+        return await one_or_none(self.session, stmt.with_for_update() if lock else stmt)
+
+    async def by_tracking_number(self, number: str) -> RowMapping | None:
+        return await one_or_none(self.session, select(ticket).where(ticket.c.tracking_number == number))
+
+    async def by_source_ref(self, ref: str) -> RowMapping | None:
+        return await one_or_none(self.session, select(ticket).where(ticket.c.source_ref == ref))
+
+    async def update(self, ticket_id: uuid.UUID, values: dict[str, Any]) -> RowMapping:
+        stmt = (update(ticket).where(ticket.c.id == ticket_id)
+                .values(**values, version=ticket.c.version + 1).returning(ticket))
+        row = await one_or_none(self.session, stmt)
+        assert row is not None
+        return row
+
+    async def list_page(
+        self, *, desk_scopes: Sequence[str] | None, raised_by: str | None, status: str | None,
+        desk_id: uuid.UUID | None, limit: int, offset: int,
+    ) -> tuple[list[RowMapping], int]:
+        """Newest first (created_at, id: unique and stable); agents by desk area, reporters by their own."""
+        stmt = select(ticket)
+        if desk_scopes is not None:
+            stmt = stmt.where(within_any(ticket.c.desk_area_code, list(desk_scopes)))
+        if raised_by is not None:
+            stmt = stmt.where(ticket.c.raised_by == raised_by)
+        if status is not None:
+            stmt = stmt.where(ticket.c.status == status)
+        if desk_id is not None:
+            stmt = stmt.where(ticket.c.desk_id == desk_id)
+        stmt = stmt.order_by(ticket.c.created_at.desc(), ticket.c.id.desc())
+        return await page(self.session, stmt, limit=limit, offset=offset)
+
+    async def open_concerning(self, person_id: uuid.UUID) -> list[RowMapping]:
+        stmt = (select(ticket).where(ticket.c.concerns_person_id == person_id, ticket.c.status.in_(OPEN_STATUSES))
+                .order_by(ticket.c.created_at, ticket.c.id))
+        return list(await all_rows(self.session, stmt))
+
+    async def open_counts(self) -> list[RowMapping]:
+        stmt = (select(ticket.c.level, ticket.c.category, func.count().label("n"))
+                .where(ticket.c.status.in_(OPEN_STATUSES)).group_by(ticket.c.level, ticket.c.category))
+        return list(await all_rows(self.session, stmt))
+
+    async def queue_page(self, desk_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[RowMapping], int]:
+        """The desk's open tickets with their nearest live deadline, most urgent first (paused last)."""
+        nearest = (
+            select(ticket_sla.c.kind, ticket_sla.c.deadline_at, ticket_sla.c.target_seconds,
+                   ticket_sla.c.elapsed_seconds, ticket_sla.c.running_since)
+            .where(ticket_sla.c.ticket_id == ticket.c.id, ticket_sla.c.level_seq == ticket.c.level_seq,
+                   ticket_sla.c.stopped_at.is_(None), ticket_sla.c.met_at.is_(None))
+            .order_by(ticket_sla.c.deadline_at.asc().nulls_last(), ticket_sla.c.kind)
+            .limit(1).lateral("nearest")
+        )
+        stmt = (
+            select(ticket, nearest.c.kind.label("sla_kind"), nearest.c.deadline_at.label("sla_deadline_at"),
+                   nearest.c.target_seconds.label("sla_target_seconds"),
+                   nearest.c.elapsed_seconds.label("sla_elapsed_seconds"),
+                   nearest.c.running_since.label("sla_running_since"))
+            .select_from(ticket.outerjoin(nearest, literal_column("true")))
+            .where(ticket.c.desk_id == desk_id, ticket.c.status.in_(OPEN_STATUSES))
+            .order_by(nearest.c.deadline_at.asc().nulls_last(), ticket.c.created_at, ticket.c.id)
+        )
+        return await page(self.session, stmt, limit=limit, offset=offset)
+
+
+class SlaRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def insert(self, rows: list[dict[str, Any]]) -> None:
+        await self.session.execute(insert(ticket_sla), rows)
+
+    async def live(self, ticket_id: uuid.UUID, level_seq: int) -> list[RowMapping]:
+        """The level's clocks that are neither met nor stopped."""
+        stmt = (select(ticket_sla).where(ticket_sla.c.ticket_id == ticket_id, ticket_sla.c.level_seq == level_seq,
+                                         ticket_sla.c.stopped_at.is_(None), ticket_sla.c.met_at.is_(None))
+                .order_by(ticket_sla.c.kind))
+        return list(await all_rows(self.session, stmt))
+
+    async def for_ticket(self, ticket_id: uuid.UUID) -> list[RowMapping]:
+        stmt = (select(ticket_sla).where(ticket_sla.c.ticket_id == ticket_id)
+                .order_by(ticket_sla.c.level_seq, ticket_sla.c.kind))
+        return list(await all_rows(self.session, stmt))
+
+    async def get(self, ticket_id: uuid.UUID, level_seq: int, kind: str) -> RowMapping | None:
+        stmt = select(ticket_sla).where(ticket_sla.c.ticket_id == ticket_id, ticket_sla.c.level_seq == level_seq,
+                                        ticket_sla.c.kind == kind)
+        return await one_or_none(self.session, stmt)
+
+    async def set(self, sla_id: uuid.UUID, values: dict[str, Any]) -> None:
+        await self.session.execute(update(ticket_sla).where(ticket_sla.c.id == sla_id).values(**values))
+
+    async def counts(self, now: datetime, near: datetime) -> dict[str, list[RowMapping]]:
+        """Live clocks near breach and breached, by level and category (for the gauges)."""
+        live = and_(ticket_sla.c.stopped_at.is_(None), ticket_sla.c.met_at.is_(None))
+        base = select(ticket_sla.c.level, ticket.c.category, func.count().label("n")).select_from(
+            ticket_sla.join(ticket, ticket.c.id == ticket_sla.c.ticket_id)).group_by(ticket_sla.c.level,
+                                                                                     ticket.c.category)
+        near_rows = await all_rows(self.session, base.where(live, ticket_sla.c.deadline_at > now,
+                                                            ticket_sla.c.deadline_at <= near))
+        breached = or_(ticket_sla.c.breached_at.is_not(None), ticket_sla.c.deadline_at <= now)
+        breached_rows = await all_rows(self.session, base.where(live, breached))
+        return {"near_breach": list(near_rows), "breached": list(breached_rows)}
+
+
+class EscalationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def insert(self, values: dict[str, Any]) -> RowMapping | None:
+        """The escalation, or None when this level was already escalated (the unique index decides)."""
+        stmt = pg_insert(escalation).values(**values).on_conflict_do_nothing(
+            index_elements=["ticket_id", "from_level_seq"])
+        return await one_or_none(self.session, stmt.returning(escalation))
+
+    async def for_ticket(self, ticket_id: uuid.UUID) -> list[RowMapping]:
+        stmt = select(escalation).where(escalation.c.ticket_id == ticket_id).order_by(escalation.c.from_level_seq)
+        return list(await all_rows(self.session, stmt))
+
+
+class TimelineRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def append(self, entry: dict[str, Any], *, also_desk: uuid.UUID | None = None) -> int:
+        """Append an entry and wake live streams at commit (NOTIFY is delivered only if the change commits)."""
+        row = await one_or_none(self.session, insert(timeline).values(**entry).returning(timeline.c.seq))
+        assert row is not None
+        desks = [str(entry["desk_id"]), *([str(also_desk)] if also_desk else [])]
+        payload = json.dumps({"ticket": str(entry["ticket_id"]), "desks": desks, "seq": row["seq"]})
+        await self.session.execute(text("SELECT pg_notify(:channel, :payload)"),
+                                   {"channel": LIVE_CHANNEL, "payload": payload})
+        return int(row["seq"])
+
+    async def for_ticket(self, ticket_id: uuid.UUID, *, public_only: bool, after: int = 0,
+                         limit: int = 500) -> list[RowMapping]:
+        stmt = select(timeline).where(timeline.c.ticket_id == ticket_id, timeline.c.seq > after)
+        if public_only:
+            stmt = stmt.where(timeline.c.public)
+        return list(await all_rows(self.session, stmt.order_by(timeline.c.seq).limit(limit)))
+
+    async def page_for_ticket(self, ticket_id: uuid.UUID, *, public_only: bool, limit: int,
+                              offset: int) -> tuple[list[RowMapping], int]:
+        stmt = select(timeline).where(timeline.c.ticket_id == ticket_id)
+        if public_only:
+            stmt = stmt.where(timeline.c.public)
+        return await page(self.session, stmt.order_by(timeline.c.seq), limit=limit, offset=offset)
+
+    async def for_desk(self, desk_id: uuid.UUID, *, after: int, limit: int = 500) -> list[RowMapping]:
+        stmt = (select(timeline).where(timeline.c.desk_id == desk_id, timeline.c.seq > after)
+                .order_by(timeline.c.seq).limit(limit))
+        return list(await all_rows(self.session, stmt))
+
+    async def last_seq_for_desk(self, desk_id: uuid.UUID) -> int:
+        value = await self.session.scalar(select(func.max(timeline.c.seq)).where(timeline.c.desk_id == desk_id))
+        return int(value or 0)

@@ -1,0 +1,10 @@
+"""HTTP routes of the tickets service."""
+
+from __future__ import annotations
+
+from services.tickets.routes.desks import router as desks_router
+from services.tickets.routes.live import router as live_router
+from services.tickets.routes.tickets import router as tickets_router
+from services.tickets.routes.tracking import router as tracking_router
+
+ROUTERS = [desks_router, tickets_router, live_router, tracking_router]

@@ -1,0 +1,24 @@
+"""Dependencies shared by the tickets routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from kernel.auth import Identity, require_scope
+
+Reader = Annotated[Identity, require_scope("tickets:read")]
+Writer = Annotated[Identity, require_scope("tickets:write")]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
+def _now(request: Request) -> datetime:
+    """The service's clock (the scheduler's), so tests that move it move every deadline calculation."""
+    scheduler = request.app.state.runtime.scheduler
+    return scheduler.clock.now()  # type: ignore[no-any-return]
+
+
+Now = Annotated[datetime, Depends(_now)]

@@ -1,0 +1,1 @@
+"""Pure rules of the tickets service: no I/O, no database, property-tested."""

@@ -1,0 +1,155 @@
+"""Tickets, their actions, timeline and SLA clocks."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AnyUrl, BaseModel, Field, StringConstraints
+
+from services.tickets.rules.states import Action, Status
+from services.tickets.schemas.common import AreaCode, Body, Category, Language, Name, Phone, Reason, Title
+
+Priority = Literal["low", "normal", "high", "urgent"]
+Channel = Literal["app", "api", "assisted", "call_centre", "marketplace"]
+Rating = Literal["good", "average", "poor"]
+
+
+class Reporter(BaseModel):
+    """On whose behalf the ticket is raised (the citizen a volunteer helps, or the worker herself)."""
+
+    name: Name
+    phone: Phone | None = Field(None, description="E.164; the tracking number is sent here by SMS")
+    relation: Literal["self", "citizen", "worker", "beneficiary"] = "self"
+
+
+class Attachment(BaseModel):
+    """A file kept elsewhere (object store, WhatsApp media id): only its reference is stored here."""
+
+    ref: AnyUrl = Field(examples=["s3://gramsetu-attachments/2026/12/a1b2.jpg"])
+    media_type: Annotated[str, StringConstraints(pattern=r"^[a-z]+/[a-z0-9.+\-]{1,60}$")] = "image/jpeg"
+    name: Name | None = None
+
+
+class TicketIn(BaseModel):
+    category: Category
+    priority: Priority = "normal"
+    title: Title = Field(examples=["Poshan Tracker app does not sync"])
+    description: Body
+    language: Language = Field("hi", description="en, hi or bn: for the SMS and the status page")
+    area_code: AreaCode = Field(description="Where the reporter is; routes the ticket to that area's desk")
+    reporter: Reporter
+    channel: Channel = "app"
+    concerns_person_id: uuid.UUID | None = Field(None, description="The registry person concerned, if any")
+    concerns_facility: Name | None = Field(None, description="The facility concerned, e.g. an anganwadi centre code")
+    attachments: list[Attachment] = Field(default_factory=list, max_length=10)
+
+
+class ReporterOut(BaseModel):
+    name: str
+    phone: str | None = Field(None, description="Masked: only the last three digits")
+    relation: str
+
+
+class TicketOut(BaseModel):
+    id: uuid.UUID
+    tracking_number: str
+    status: Status
+    category: str
+    priority: str
+    title: str
+    description: str
+    language: str
+    area_code: str
+    desk_id: uuid.UUID
+    level: str
+    level_seq: int
+    assigned_to: str | None
+    raised_by: str
+    reporter: ReporterOut
+    channel: str
+    concerns_person_id: uuid.UUID | None
+    concerns_facility: str | None
+    attachments: list[dict[str, Any]]
+    rating: str | None
+    created_at: datetime
+    updated_at: datetime
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    closed_at: datetime | None
+    version: int
+    allowed_actions: list[str]
+    status_page: str = Field(description="The public status page (gateway path)")
+
+
+class TransitionIn(BaseModel):
+    action: Literal[Action.START, Action.WAIT_ON_REPORTER, Action.REPORTER_REPLIED, Action.RESOLVE, Action.CLOSE,
+                    Action.REOPEN]
+    note: Body | None = Field(None, description="A public note on the timeline (e.g. what the reporter must send)")
+
+
+class AssignIn(BaseModel):
+    agent: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:\-]{0,127}$")] = Field(
+        description="The agent's user name; must be an agent of the ticket's current desk")
+
+
+class EscalateIn(BaseModel):
+    reason: Reason
+
+
+class CommentIn(BaseModel):
+    body: Body
+    visibility: Literal["public", "internal"] = "public"
+
+
+class RatingIn(BaseModel):
+    rating: Rating
+    comment: Body | None = None
+
+
+class TimelineEntry(BaseModel):
+    seq: int
+    at: datetime
+    actor: str
+    actor_kind: str
+    kind: str
+    public: bool
+    from_status: str | None
+    to_status: str | None
+    level: str | None
+    body: str | None
+    data: dict[str, Any]
+
+
+class SlaClock(BaseModel):
+    """One clock of one level (Jira's ongoingCycle, per level)."""
+
+    level_seq: int
+    level: str
+    desk_id: uuid.UUID
+    kind: Literal["first_response", "resolution"]
+    target_seconds: int
+    elapsed_seconds: float = Field(description="Business seconds used so far")
+    remaining_seconds: float = Field(description="Business seconds left (negative once breached)")
+    paused: bool
+    deadline_at: datetime | None
+    met_at: datetime | None
+    breached_at: datetime | None
+    stopped_at: datetime | None
+    breached: bool
+
+
+class QueueItem(BaseModel):
+    id: uuid.UUID
+    tracking_number: str
+    status: Status
+    category: str
+    priority: str
+    title: str
+    assigned_to: str | None
+    created_at: datetime
+    next_deadline_kind: str | None
+    next_deadline_at: datetime | None
+    business_seconds_left: float | None = Field(description="Business time left to the nearest deadline")
+    paused: bool

@@ -1,0 +1,110 @@
+"""Help desks, their agents, calendars with holidays, and SLA policies."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.areas import parse_area_code
+from kernel.auth import Identity
+from kernel.errors import Conflict, Forbidden, NotFound, ValidationProblem
+from kernel.scheduler import schedule
+from services.tickets import SERVICE
+from services.tickets.repository.desks import AgentRepository, CalendarRepository, DeskRepository, SlaPolicyRepository
+from services.tickets.rules.access import ADMIN_SCOPE
+from services.tickets.schemas.desks import AgentIn, CalendarIn, DeskIn, HolidayIn, SlaPolicyIn
+from services.tickets.service.sla.clocks import GAUGES_JOB
+
+
+def require_admin(identity: Identity) -> None:
+    if not identity.has_scope(ADMIN_SCOPE):
+        raise Forbidden(f"Setting up help desks needs the {ADMIN_SCOPE!r} scope.")
+
+
+async def create_calendar(session: AsyncSession, identity: Identity, body: CalendarIn) -> RowMapping:
+    require_admin(identity)
+    repo = CalendarRepository(session)
+    if await repo.by_name(body.name) is not None:
+        raise Conflict(f"A calendar named {body.name!r} exists.")
+    if body.parent_id is not None and await repo.get(body.parent_id) is None:
+        raise ValidationProblem("No such parent calendar", errors=[{"field": "parent_id", "reason": "unknown"}])
+    return await repo.insert(body.model_dump())
+
+
+async def get_calendar(session: AsyncSession, calendar_id: uuid.UUID) -> RowMapping:
+    row = await CalendarRepository(session).get(calendar_id)
+    if row is None:
+        raise NotFound(f"No calendar {calendar_id}.")
+    return row
+
+
+async def list_calendars(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[RowMapping], int]:
+    return await CalendarRepository(session).list_page(limit=limit, offset=offset)
+
+
+async def list_holidays(session: AsyncSession, calendar_id: uuid.UUID, *, limit: int,
+                        offset: int) -> tuple[list[RowMapping], int]:
+    await get_calendar(session, calendar_id)
+    return await CalendarRepository(session).holidays_page(calendar_id, limit=limit, offset=offset)
+
+
+async def add_holiday(session: AsyncSession, identity: Identity, calendar_id: uuid.UUID, body: HolidayIn) -> RowMapping:
+    require_admin(identity)
+    await get_calendar(session, calendar_id)
+    return await CalendarRepository(session).add_holiday(calendar_id, body.day, body.name, body.kind)
+
+
+async def create_desk(session: AsyncSession, identity: Identity, body: DeskIn) -> RowMapping:
+    require_admin(identity)
+    if not identity.can_access_area(body.area_code):
+        raise Forbidden(f"Area {body.area_code} is outside your area scope.")
+    code = parse_area_code(body.area_code)
+    if code.depth == 0:
+        raise ValidationProblem("A desk serves a state/division or below",
+                                errors=[{"field": "area_code", "reason": "a country is too wide"}])
+    if await CalendarRepository(session).get(body.calendar_id) is None:
+        raise ValidationProblem("No such calendar", errors=[{"field": "calendar_id", "reason": "unknown"}])
+    if await DeskRepository(session).by_name(body.name, body.area_code) is not None:
+        raise Conflict(f"A desk named {body.name!r} exists for {body.area_code}.")
+    row = await DeskRepository(session).insert(body.model_dump() | {"level": code.level})
+    # The gauges' recount is a recurring job; a deployment has it once it has a desk (first schedule wins).
+    await schedule(session, SERVICE, kind=GAUGES_JOB, key="all", due_at=row["created_at"], replace=False)
+    return row
+
+
+async def get_desk(session: AsyncSession, identity: Identity, desk_id: uuid.UUID) -> RowMapping:
+    row = await DeskRepository(session).get(desk_id)
+    if row is None or not identity.can_access_area(row["area_code"]):
+        raise NotFound("No such desk in your area.")
+    return row
+
+
+async def list_desks(session: AsyncSession, identity: Identity, *, limit: int,
+                     offset: int) -> tuple[list[RowMapping], int]:
+    return await DeskRepository(session).list_page(identity.area_scope, limit=limit, offset=offset)
+
+
+async def add_agent(session: AsyncSession, identity: Identity, desk_id: uuid.UUID, body: AgentIn) -> RowMapping:
+    require_admin(identity)
+    await get_desk(session, identity, desk_id)
+    return await AgentRepository(session).upsert(desk_id, body.subject, body.display_name)
+
+
+async def list_agents(session: AsyncSession, identity: Identity, desk_id: uuid.UUID, *, limit: int,
+                      offset: int) -> tuple[list[RowMapping], int]:
+    await get_desk(session, identity, desk_id)
+    return await AgentRepository(session).list_page(desk_id, limit=limit, offset=offset)
+
+
+async def put_policy(session: AsyncSession, identity: Identity, body: SlaPolicyIn) -> RowMapping:
+    require_admin(identity)
+    if body.resolution_minutes < body.first_response_minutes:
+        raise ValidationProblem("Resolution cannot be due before the first response",
+                                errors=[{"field": "resolution_minutes", "reason": "below first_response_minutes"}])
+    return await SlaPolicyRepository(session).upsert(body.model_dump())
+
+
+async def list_policies(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[RowMapping], int]:
+    return await SlaPolicyRepository(session).list_page(limit=limit, offset=offset)

@@ -1,0 +1,152 @@
+"""Escalation to the next level: on an SLA breach (a scheduler job), by hand, or on a poor rating.
+
+"Never twice for one breach": the breach job runs under the ticket's row lock and re-checks the
+clock; the escalation row is unique per (ticket, level it leaves), so a second worker, a retried
+job or a racing manual escalation finds the slot taken and does nothing, and the event (hence
+the SMS) is written only by the transaction that took it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.tickets import TicketEscalated
+from kernel.auth import Identity
+from kernel.errors import Conflict, Forbidden
+from kernel.outbox import add_event
+from kernel.scheduler import Job
+from services.tickets import SERVICE
+from services.tickets.metrics import BREACHES, ESCALATIONS
+from services.tickets.repository.desks import DeskRepository
+from services.tickets.repository.tickets import (
+    EscalationRepository,
+    SlaRepository,
+    TicketRepository,
+    TimelineRepository,
+)
+from services.tickets.rules import routing
+from services.tickets.rules.states import Action, Status
+from services.tickets.service.common import SYSTEM, actor_kind, record, require_agent, visible_ticket
+from services.tickets.service.sla import clocks
+from services.tickets.service.tickets import _advance, _desk, base_event, desk_ref, reopened_event
+
+TRAIL_ENTRIES = 50
+
+
+async def next_desk(session: AsyncSession, ticket: Mapping[Any, Any], desk: Mapping[Any, Any]) -> RowMapping | None:
+    desks = await DeskRepository(session).on_path(desk["area_code"])
+    chosen = routing.next_level([desk_ref(d) for d in desks], desk_ref(desk), ticket["category"])
+    return None if chosen is None else next(d for d in desks if d["id"] == chosen.id)
+
+
+async def _trail(session: AsyncSession, ticket: Mapping[Any, Any]) -> list[dict[str, Any]]:
+    """What was tried at the level being left: its timeline entries, internal ones included."""
+    entries = await TimelineRepository(session).for_ticket(ticket["id"], public_only=False)
+    return [{"at": e["at"].isoformat(), "actor": e["actor"], "kind": e["kind"], "to_status": e["to_status"],
+             "body": (e["body"] or "")[:500]} for e in entries if e["desk_id"] == ticket["desk_id"]][-TRAIL_ENTRIES:]
+
+
+async def escalate(
+    session: AsyncSession, ticket: Mapping[Any, Any], *, cause: str, actor: str, actor_role: str,
+    reason: str | None, now: datetime,
+) -> RowMapping | None:
+    """Move a locked ticket to the next level's desk; None if there is none or this level already escalated."""
+    desk = await _desk(session, ticket)
+    target = await next_desk(session, ticket, desk)
+    if target is None:
+        return None
+    status = _advance(ticket, Action.ESCALATE)
+    taken = await EscalationRepository(session).insert({
+        "ticket_id": ticket["id"], "from_level_seq": ticket["level_seq"], "from_desk_id": desk["id"],
+        "from_level": desk["level"], "to_desk_id": target["id"], "to_level": target["level"], "cause": cause,
+        "reason": reason, "trail": await _trail(session, ticket), "actor": actor, "at": now})
+    if taken is None:
+        return None
+    await clocks.stop_level(session, ticket, now)
+    updated = await TicketRepository(session).update(ticket["id"], {
+        "status": status.value, "desk_id": target["id"], "desk_area_code": target["area_code"],
+        "level": target["level"], "level_seq": ticket["level_seq"] + 1, "assigned_to": None, "updated_at": now})
+    deadlines = await clocks.start_level(session, updated, target, now)
+    await record(session, updated, at=now, actor=actor, actor_role=actor_role, kind="escalated", public=True,
+                 from_status=ticket["status"], to_status=status.value, body=reason, also_desk=desk["id"],
+                 data={"cause": cause, "from_level": desk["level"], "to_level": target["level"],
+                       "to_desk": target["name"], "deadlines": {k: v.isoformat() for k, v in deadlines.items()}})
+    await add_event(session, SERVICE, TicketEscalated(
+        **base_event(updated, f"tickets:{ticket['id']}:escalated:{ticket['level_seq']}"), from_desk_id=desk["id"],
+        from_level=desk["level"], cause=cause, reason=reason, language=ticket["language"],
+        notify_phone=ticket["reporter"].get("phone"), resolution_due_at=deadlines["resolution"]), source=SERVICE)
+    ESCALATIONS.labels(desk["level"], target["level"], cause).inc()
+    return updated
+
+
+async def manual_escalate(session: AsyncSession, identity: Identity, ticket_id: uuid.UUID, reason: str,
+                          now: datetime) -> RowMapping:
+    require_agent(identity, "escalate tickets")
+    ticket = await visible_ticket(session, identity, ticket_id, lock=True)
+    _advance(ticket, Action.ESCALATE)
+    updated = await escalate(session, ticket, cause="manual", actor=identity.subject, actor_role="agent",
+                             reason=reason, now=now)
+    if updated is None:
+        raise Conflict("This ticket is at the highest level there is a desk for; it cannot go higher.",
+                       type_slug="no-higher-level", title="Nowhere to escalate")
+    return updated
+
+
+async def rate(session: AsyncSession, identity: Identity, ticket_id: uuid.UUID, rating: str, comment: str | None,
+               now: datetime) -> RowMapping:
+    """The reporter's rating of a resolution.  A poor one reopens the ticket and escalates it (the appeal)."""
+    ticket = await visible_ticket(session, identity, ticket_id, lock=True)
+    if ticket["raised_by"] != identity.subject and actor_kind(identity) != "agent":
+        raise Forbidden("Only the reporter (or an agent taking feedback by phone) may rate a ticket.")
+    if ticket["status"] not in (Status.RESOLVED, Status.CLOSED):
+        raise Conflict(f"A ticket that is {ticket['status']} cannot be rated; rate it once it is resolved.",
+                       type_slug="invalid-transition", title="Transition not allowed", status_now=ticket["status"],
+                       allowed=[])
+    repo = TicketRepository(session)
+    updated = await repo.update(ticket["id"], {"rating": rating, "updated_at": now})
+    await record(session, updated, at=now, actor=identity.subject, actor_role=actor_kind(identity), kind="rated",
+                 public=True, body=comment, data={"rating": rating})
+    if rating != "poor":
+        return updated
+    reopened = await repo.update(ticket["id"], {"status": Status.REOPENED.value, "resolved_at": None,
+                                                "closed_at": None, "updated_at": now})
+    await record(session, reopened, at=now, actor=identity.subject, actor_role=actor_kind(identity), kind="status",
+                 public=True, from_status=ticket["status"], to_status=Status.REOPENED.value,
+                 data={"action": "reopen", "cause": "poor_rating"})
+    await reopened_event(session, reopened, "poor_rating")
+    escalated = await escalate(session, reopened, cause="poor_rating", actor=identity.subject,
+                               actor_role=actor_kind(identity), reason=comment, now=now)
+    if escalated is None:  # already at the top: the same level works it again, on the time it has left
+        await clocks.restart_resolution(session, reopened, await _desk(session, reopened), now)
+        return reopened
+    return escalated
+
+
+async def on_breach(session: AsyncSession, job: Job) -> datetime | None:
+    """Scheduler job at a clock's deadline.  The deadline is the moment of the breach, so the escalation
+    and the next level's clocks date from it, however late a worker picks the job up."""
+    ticket_id, level_seq, kind = uuid.UUID(job.payload["ticket_id"]), int(job.payload["level_seq"]), job.payload["kind"]
+    ticket = await TicketRepository(session).get(ticket_id, lock=True)
+    if ticket is None or ticket["level_seq"] != level_seq:
+        return None
+    sla_repo = SlaRepository(session)
+    clock = await sla_repo.get(ticket_id, level_seq, kind)
+    if (clock is None or clock["met_at"] or clock["stopped_at"] or clock["breached_at"]
+            or clock["deadline_at"] is None or clock["deadline_at"] > job.due_at):
+        return None  # met, paused, moved or handled meanwhile
+    at = clock["deadline_at"]
+    await sla_repo.set(clock["id"], {"breached_at": at})
+    BREACHES.labels(clock["level"], kind).inc()
+    await record(session, ticket, at=at, actor=SYSTEM, actor_role="system", kind="sla_breached", public=False,
+                 data={"kind": kind, "deadline": at.isoformat()})
+    if ticket["status"] in (Status.RESOLVED, Status.CLOSED):
+        return None
+    await escalate(session, ticket, cause=f"{kind}_breach", actor=SYSTEM, actor_role="system",
+                   reason=f"{kind.replace('_', ' ')} target missed at {clock['level']} level", now=at)
+    return None

@@ -1,0 +1,39 @@
+"""Tickets and notes that come from other services' events (never from a read of their data)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.auth import Identity
+from services.tickets.repository.tickets import TicketRepository
+from services.tickets.schemas.tickets import Reporter, TicketIn
+from services.tickets.service.common import SYSTEM, record
+from services.tickets.service.tickets import create_ticket
+
+
+async def note_person_deceased(session: AsyncSession, person_id: uuid.UUID, at: datetime) -> int:
+    """An internal note on each open ticket about the person; returns how many were noted."""
+    rows = await TicketRepository(session).open_concerning(person_id)
+    for row in rows:
+        await record(session, row, at=at, actor=SYSTEM, actor_role="system", kind="comment", public=False,
+                     body="The registry records this person as deceased.", data={"source": "registry"})
+    return len(rows)
+
+
+async def complaint_ticket(
+    session: AsyncSession, *, source: str, complaint_id: str, area_code: str, title: str, description: str,
+    reporter: Reporter, language: str, now: datetime,
+) -> RowMapping:
+    """A ticket of category ``marketplace_complaint`` for another service's complaint, once per complaint."""
+    ref = f"{source}:{complaint_id}"
+    existing = await TicketRepository(session).by_source_ref(ref)
+    if existing is not None:
+        return existing
+    identity = Identity(subject=source, kind="system", area_scope=[area_code])
+    body = TicketIn(category="marketplace_complaint", title=title, description=description, language=language,
+                    area_code=area_code, reporter=reporter, channel="marketplace")
+    return await create_ticket(session, identity, body, now, source_ref=ref)
