@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,10 +12,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from kernel.auth import Identity, sign_identity
 from kernel.scheduler import ManualClock, Scheduler
-from kernel.settings import Settings
+from kernel.settings import Settings, get_settings
 from services.tickets.service.sla.clocks import BREACH_JOB
-from tests.conftest import identity_headers, start_service
+from tests.conftest import start_service
 
 IST = ZoneInfo("Asia/Kolkata")
 STATE, DISTRICT, BLOCK, VILLAGE = "IN-23", "IN-23-0456", "IN-23-0456-2210", "IN-23-0456-2210-123456-654321"
@@ -22,6 +24,16 @@ OTHER_BLOCK, OTHER_VILLAGE = "IN-23-0456-2211", "IN-23-0456-2211-123457-654322"
 # Monday 7 December 2026, 11:00 IST: inside working hours.
 MONDAY_11 = datetime(2026, 12, 7, 11, 0, tzinfo=IST)
 POLICIES = {"block": (60, 240), "district": (120, 480), "state": (240, 960)}  # business minutes
+
+
+def identity_headers(*, subject: str, roles: list[str] | None = None, scopes: list[str] | None = None,
+                     area_scope: list[str] | None = None) -> dict[str, str]:
+    """Gateway-signed identity headers valid for a day (module constants outlive the default TTL)."""
+    identity = Identity(subject=subject, kind="user", roles=roles or ["admin"],
+                        scopes=scopes if scopes is not None else ["*"],
+                        area_scope=area_scope if area_scope is not None else ["IN", "BD"],
+                        expires_at=time.time() + 86_400)
+    return sign_identity(identity, get_settings().identity_secret)
 
 
 def agent(area: str, subject: str, role: str = "block_helpdesk_agent") -> dict[str, str]:
@@ -59,16 +71,16 @@ class Desks:
         body = {"category": "app_problem", "title": "Poshan Tracker does not sync",
                 "description": "Growth data entered on Monday is not visible.", "language": "hi",
                 "area_code": VILLAGE, "reporter": {"name": "Sunita Devi", "phone": "+919876543210"}} | extra
-        r = await self.client.post("/tickets", json=body, headers=headers or worker())
+        r = await self.client.post("/", json=body, headers=headers or worker())
         assert r.status_code == 201, r.text
         return r.json()  # type: ignore[no-any-return]
 
     async def act(self, ticket_id: str, action: str, headers: dict[str, str], **extra: Any) -> httpx.Response:
-        return await self.client.post(f"/tickets/{ticket_id}/transitions", json={"action": action, **extra},
+        return await self.client.post(f"/{ticket_id}/transitions", json={"action": action, **extra},
                                       headers=headers)
 
     async def get(self, ticket_id: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
-        r = await self.client.get(f"/tickets/{ticket_id}", headers=headers or ADMIN)
+        r = await self.client.get(f"/{ticket_id}", headers=headers or ADMIN)
         assert r.status_code == 200, r.text
         return r.json()  # type: ignore[no-any-return]
 

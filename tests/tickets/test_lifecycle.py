@@ -21,7 +21,7 @@ async def test_invalid_transitions_are_refused_with_the_allowed_ones(desks: Desk
     problem = r.json()
     assert problem["type"].endswith("/invalid-transition") and problem["status_now"] == "new"
     assert problem["allowed"] == ["assign", "escalate"] and "cannot resolve" in problem["detail"]
-    r = await desks.client.post(f"/tickets/{ticket['id']}/assignment", json={"agent": "block-agent"},
+    r = await desks.client.post(f"/{ticket['id']}/assignment", json={"agent": "block-agent"},
                                 headers=BLOCK_AGENT)
     assert r.status_code == 200 and r.json()["status"] == "assigned"
     r = await desks.act(ticket["id"], "reopen", BLOCK_AGENT)
@@ -30,7 +30,7 @@ async def test_invalid_transitions_are_refused_with_the_allowed_ones(desks: Desk
 
 async def test_assignment_needs_an_agent_of_the_desk(desks: Desks) -> None:
     ticket = await desks.raise_ticket()
-    r = await desks.client.post(f"/tickets/{ticket['id']}/assignment", json={"agent": "district-agent"},
+    r = await desks.client.post(f"/{ticket['id']}/assignment", json={"agent": "district-agent"},
                                 headers=BLOCK_AGENT)
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "agent"
 
@@ -38,26 +38,26 @@ async def test_assignment_needs_an_agent_of_the_desk(desks: Desks) -> None:
 async def test_cross_area_access_is_refused(desks: Desks) -> None:
     ticket = await desks.raise_ticket()
     for headers in (OTHER_BLOCK_AGENT, worker("aww-2")):
-        assert (await desks.client.get(f"/tickets/{ticket['id']}", headers=headers)).status_code == 404
-        r = await desks.client.post(f"/tickets/{ticket['id']}/comments", json={"body": "hello"}, headers=headers)
+        assert (await desks.client.get(f"/{ticket['id']}", headers=headers)).status_code == 404
+        r = await desks.client.post(f"/{ticket['id']}/comments", json={"body": "hello"}, headers=headers)
         assert r.status_code == 404
-        listed = await desks.client.get("/tickets", headers=headers)
+        listed = await desks.client.get("/", headers=headers)
         assert listed.json()["total"] == 0
-    assert (await desks.client.get(f"/tickets/{ticket['id']}", headers=BLOCK_AGENT)).status_code == 200
-    assert (await desks.client.get(f"/tickets/{ticket['id']}", headers=worker())).status_code == 200
+    assert (await desks.client.get(f"/{ticket['id']}", headers=BLOCK_AGENT)).status_code == 200
+    assert (await desks.client.get(f"/{ticket['id']}", headers=worker())).status_code == 200
     r = await desks.client.get(f"/desks/{desks.ids['block']}/queue", headers=OTHER_BLOCK_AGENT)
     assert r.status_code == 404
 
 
 async def test_reporter_sees_only_public_timeline_and_cannot_act_as_agent(desks: Desks) -> None:
     ticket = await desks.raise_ticket()
-    await desks.client.post(f"/tickets/{ticket['id']}/comments", json={"body": "check the phone's date",
+    await desks.client.post(f"/{ticket['id']}/comments", json={"body": "check the phone's date",
                                                                         "visibility": "internal"}, headers=BLOCK_AGENT)
-    r = await desks.client.post(f"/tickets/{ticket['id']}/comments", json={"body": "x", "visibility": "internal"},
+    r = await desks.client.post(f"/{ticket['id']}/comments", json={"body": "x", "visibility": "internal"},
                                 headers=worker())
     assert r.status_code == 403
-    agent_view = (await desks.client.get(f"/tickets/{ticket['id']}/timeline", headers=BLOCK_AGENT)).json()
-    reporter_view = (await desks.client.get(f"/tickets/{ticket['id']}/timeline", headers=worker())).json()
+    agent_view = (await desks.client.get(f"/{ticket['id']}/timeline", headers=BLOCK_AGENT)).json()
+    reporter_view = (await desks.client.get(f"/{ticket['id']}/timeline", headers=worker())).json()
     assert [e["kind"] for e in agent_view["items"]] == ["created", "comment"]
     assert [e["kind"] for e in reporter_view["items"]] == ["created"]
     assert (await desks.act(ticket["id"], "resolve", worker())).status_code == 403

@@ -53,15 +53,15 @@ async def _read_events(client: httpx.AsyncClient, url: str, headers: dict[str, s
 async def test_ticket_stream_replays_then_follows_live_changes(served: Desks) -> None:
     ticket = await served.raise_ticket()
     ready = asyncio.Event()
-    url = f"/tickets/{ticket['id']}/stream"
+    url = f"/{ticket['id']}/stream"
     reader = asyncio.create_task(_read_events(served.client, url, worker(), 3, ready))
     await asyncio.wait_for(ready.wait(), 10)
-    await served.client.post(f"/tickets/{ticket['id']}/comments", json={"body": "internal", "visibility": "internal"},
+    await served.client.post(f"/{ticket['id']}/comments", json={"body": "internal", "visibility": "internal"},
                              headers=BLOCK_AGENT)
-    await served.client.post(f"/tickets/{ticket['id']}/assignment", json={"agent": "block-agent"},
+    await served.client.post(f"/{ticket['id']}/assignment", json={"agent": "block-agent"},
                              headers=BLOCK_AGENT)
-    await served.client.post(f"/tickets/{ticket['id']}/comments", json={"body": "We are on it"}, headers=BLOCK_AGENT)
-    await served.client.post(f"/tickets/{ticket['id']}/escalations", json={"reason": "server side"},
+    await served.client.post(f"/{ticket['id']}/comments", json={"body": "We are on it"}, headers=BLOCK_AGENT)
+    await served.client.post(f"/{ticket['id']}/escalations", json={"reason": "server side"},
                              headers=BLOCK_AGENT)
     events = await asyncio.wait_for(reader, 15)
     # The reporter's stream: the creation (replayed), then public entries only, in order.
@@ -86,9 +86,9 @@ async def test_desk_stream_shows_new_tickets(served: Desks) -> None:
 async def test_status_page_in_three_languages_without_private_entries(served: Desks) -> None:
     ticket = await served.raise_ticket()
     number = ticket["tracking_number"]
-    await served.client.post(f"/tickets/{ticket['id']}/comments",
+    await served.client.post(f"/{ticket['id']}/comments",
                              json={"body": "SECRET internal note", "visibility": "internal"}, headers=BLOCK_AGENT)
-    await served.client.post(f"/tickets/{ticket['id']}/comments", json={"body": "Please restart the tablet"},
+    await served.client.post(f"/{ticket['id']}/comments", json={"body": "Please restart the tablet"},
                              headers=BLOCK_AGENT)
     pages = {}
     for lang in ("hi", "bn", "en"):
@@ -111,7 +111,7 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed (apt-get install chromium)")
 async def test_status_page_as_headless_chromium_renders_it(served: Desks) -> None:
     ticket = await served.raise_ticket(language="bn")
-    await served.client.post(f"/tickets/{ticket['id']}/comments", json={"body": "ট্যাবলেটটি আবার চালু করুন"},
+    await served.client.post(f"/{ticket['id']}/comments", json={"body": "ট্যাবলেটটি আবার চালু করুন"},
                              headers=BLOCK_AGENT)
     url = f"{served.base_url}/track/{ticket['tracking_number']}"  # type: ignore[attr-defined]
     SHOTS.mkdir(parents=True, exist_ok=True)

@@ -30,9 +30,14 @@ class TicketRepository:
         stmt = pg_insert(ticket).values(**values).on_conflict_do_nothing(index_elements=["tracking_number"])
         return await one_or_none(self.session, stmt.returning(ticket))
 
-    async def get(self, ticket_id: uuid.UUID, *, lock: bool = False) -> RowMapping | None:
+    async def get(self, ticket_id: uuid.UUID, *, lock: bool = False, skip_locked: bool = False) -> RowMapping | None:
         stmt = select(ticket).where(ticket.c.id == ticket_id)
-        return await one_or_none(self.session, stmt.with_for_update() if lock else stmt)
+        if lock:
+            stmt = stmt.with_for_update(skip_locked=skip_locked)
+        return await one_or_none(self.session, stmt)
+
+    async def exists(self, ticket_id: uuid.UUID) -> bool:
+        return await one_or_none(self.session, select(ticket.c.id).where(ticket.c.id == ticket_id)) is not None
 
     async def by_tracking_number(self, number: str) -> RowMapping | None:
         return await one_or_none(self.session, select(ticket).where(ticket.c.tracking_number == number))

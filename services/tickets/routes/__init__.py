@@ -7,4 +7,5 @@ from services.tickets.routes.live import router as live_router
 from services.tickets.routes.tickets import router as tickets_router
 from services.tickets.routes.tracking import router as tracking_router
 
-ROUTERS = [desks_router, tickets_router, live_router, tracking_router]
+# Literal paths (/desks, /calendars, /track) before the ticket routes at the root (/{ticket_id}).
+ROUTERS = [desks_router, tracking_router, live_router, tickets_router]

@@ -26,21 +26,22 @@ from services.tickets.schemas.tickets import (
 from services.tickets.service import escalation, tickets, views
 from services.tickets.service.common import ticket_out, visible_ticket
 
-router = APIRouter(prefix="/tickets", tags=["tickets"])
+# Mounted at the service root: the gateway serves these at /tickets and /tickets/{ticket_id}/...
+router = APIRouter(tags=["tickets"])
 
 
 def _out(row: Mapping[Any, Any]) -> TicketOut:
     return TicketOut.model_validate(ticket_out(row))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=TicketOut,
+@router.post("/", status_code=status.HTTP_201_CREATED, response_model=TicketOut,
              summary="Raise a ticket; it is routed to the help desk of the area and category, and the "
                      "tracking number goes to the reporter by SMS")
 async def create_ticket(body: TicketIn, session: DbSession, identity: Writer, now: Now) -> TicketOut:
     return _out(await tickets.create_ticket(session, identity, body, now))
 
 
-@router.get("", response_model=Page[TicketOut],
+@router.get("/", response_model=Page[TicketOut],
             summary="Tickets you may see (agents: your desks' areas; reporters: your own), newest first")
 async def list_tickets(
     session: DbSession, identity: Reader, limit: Limit = 50, offset: Offset = 0,

@@ -132,8 +132,14 @@ async def on_breach(session: AsyncSession, job: Job) -> datetime | None:
     """Scheduler job at a clock's deadline.  The deadline is the moment of the breach, so the escalation
     and the next level's clocks date from it, however late a worker picks the job up."""
     ticket_id, level_seq, kind = uuid.UUID(job.payload["ticket_id"]), int(job.payload["level_seq"]), job.payload["kind"]
-    ticket = await TicketRepository(session).get(ticket_id, lock=True)
-    if ticket is None or ticket["level_seq"] != level_seq:
+    tickets = TicketRepository(session)
+    # The scheduler holds this job's row; a request holding the ticket may be about to delete the job (it
+    # stops the clock).  Taking the ticket only if it is free keeps the two from deadlocking: when busy,
+    # the job stays due and the next poll looks again, at a ticket the request may have moved on.
+    ticket = await tickets.get(ticket_id, lock=True, skip_locked=True)
+    if ticket is None:
+        return job.due_at if await tickets.exists(ticket_id) else None
+    if ticket["level_seq"] != level_seq:
         return None
     sla_repo = SlaRepository(session)
     clock = await sla_repo.get(ticket_id, level_seq, kind)

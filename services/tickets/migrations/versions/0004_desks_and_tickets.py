@@ -1,7 +1,7 @@
 """help desks, calendars, SLA policies, tickets, SLA clocks, escalations and the timeline
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-07
 
 The DDL is written out (generated once from the models of this revision) so that later model
@@ -10,8 +10,8 @@ changes never rewrite what this revision created.
 
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
