@@ -164,8 +164,28 @@ REGISTRY = section("registry", {
 # ------------------------------------------------------------------------------- other services
 # Coarse rows until each service adds its finer ones (same shape as the registry's section).
 BENEFITS = section("benefits", {
-    "benefits:read": Permission(_roles(*_EVERY_READER), "Read benefit records in the area scope"),
-    "benefits:write": Permission(_roles("anganwadi_worker", "department_officer"), "Record benefits"),
+    "benefits:read": Permission(
+        _roles(*_EVERY_READER),
+        "Read the scheme catalogue, ledger entries, flags, coverage and the field list in the area scope; "
+        "the DCI beneficiary query",
+        routes=(("POST", "/benefits/ibr/sync/enrolled"),)),
+    "benefits:write": Permission(_roles("anganwadi_worker", "department_officer"),
+                                 "Write calls at the gateway (posting needs benefits:post too)"),
+    "benefits:post": Permission(
+        _roles("department_officer"),
+        "Post and reverse ledger entries (one, a batch or a file) for the departments that list the caller "
+        "as a poster"),
+    "benefits:review": Permission(
+        _roles("department_officer"), "Confirm (recovery entry) or dismiss (with a reason) a double-dipping flag",
+        level=Level.BLOCK_UPAZILA, routes=(("POST", "/benefits/flags/{id}/decision"),)),
+    "benefits:admin": Permission(
+        frozenset(), "Departments and their posters, schemes, rule versions, the sweep, chain verification"),
+    "benefits:public": Permission(
+        frozenset(), "Transparency reports (small cells suppressed): a public client with only this scope",
+        routes=(("GET", "/benefits/transparency/summary"), ("GET", "/benefits/transparency/summary.csv"))),
+    "benefits:history": Permission(
+        frozenset(), "A partner app: record a person's consent, then read that person's own benefit history",
+        routes=(("POST", "/benefits/consents"), ("GET", "/benefits/persons/{id}/history"))),
 })
 TICKETS = section("tickets", {
     "tickets:read": Permission(_roles(*_EVERY_READER, "vendor"), "Read tickets in the area scope"),

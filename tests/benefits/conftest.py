@@ -31,13 +31,13 @@ def admin() -> dict[str, str]:
 
 
 def department_client(dept: str = "BD-DSS", area: str = "BD") -> dict[str, str]:
-    return identity_headers(subject=f"client-{dept}", kind="client",
-                            scopes=["benefits:read", "benefits:write", f"benefits:post:{dept}"], area_scope=[area])
+    # roles: identity_headers would otherwise make the caller an admin; a client with no role at all.
+    return identity_headers(subject=f"client-{dept}", kind="client", roles=["none"],
+                            scopes=["benefits:read", "benefits:write", "benefits:post"], area_scope=[area])
 
 
 def reviewer(area: str = UPAZILA) -> dict[str, str]:
-    return identity_headers(subject="uno-1", scopes=["benefits:read", "benefits:write", "benefits:review"],
-                            area_scope=[area])
+    return identity_headers(subject="uno-1", roles=["department_officer"], scopes=[], area_scope=[area])
 
 
 @pytest.fixture
@@ -119,8 +119,8 @@ VGF = {
 @pytest.fixture
 async def catalogue(benefits: httpx.AsyncClient) -> httpx.AsyncClient:
     for dept, name in (("BD-DSS", "Department of Social Services"), ("BD-DRR", "Disaster Management")):
-        r = await benefits.post("/departments", json={"code": dept, "country": "BD", "names": {"en": name}},
-                                headers=admin())
+        r = await benefits.post("/departments", json={"code": dept, "country": "BD", "names": {"en": name},
+                                                      "posters": [f"client-{dept}"]}, headers=admin())
         assert r.status_code == 201, r.text
     for scheme in (OAA, WIDOW, VGF):
         r = await benefits.post("/schemes", json=scheme, headers=admin())

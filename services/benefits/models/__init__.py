@@ -2,7 +2,7 @@
 of the registry's persons and households, the hash-chained ledger, flags, posting files, consents.
 
 Every table is built by a function taking the metadata, so the Alembic revision that created it
-(0003) builds exactly the same DDL from a fresh ``MetaData``; a later change gets its own revision.
+(0004) builds exactly the same DDL from a fresh ``MetaData``; a later change gets its own revision.
 """
 
 from sqlmodel import SQLModel
@@ -10,11 +10,11 @@ from sqlmodel import SQLModel
 from kernel.area_replica import area_replica_table
 from kernel.tables import kernel_tables
 from services.benefits import SERVICE
-from services.benefits.models.tables import build_tables
+from services.benefits.models.tables import access_tables, build_tables
 
 KERNEL = kernel_tables(SQLModel.metadata, SERVICE)
 AREA = area_replica_table(SQLModel.metadata, SERVICE)
-TABLES = build_tables(SQLModel.metadata)
+TABLES = {**build_tables(SQLModel.metadata), **access_tables(SQLModel.metadata)}
 
 department = TABLES["department"]
 scheme = TABLES["scheme"]
@@ -29,8 +29,9 @@ chain_head = TABLES["chain_head"]
 flag = TABLES["flag"]
 posting_file = TABLES["posting_file"]
 consent = TABLES["consent"]
+department_poster = TABLES["department_poster"]
 
 __all__ = [
-    "AREA", "KERNEL", "TABLES", "chain_head", "consent", "department", "entry", "flag", "household",
-    "identifier_hash", "person", "person_link", "posting_file", "replica_state", "rule_version", "scheme",
+    "AREA", "KERNEL", "TABLES", "chain_head", "consent", "department", "department_poster", "entry", "flag",
+    "household", "identifier_hash", "person", "person_link", "posting_file", "replica_state", "rule_version", "scheme",
 ]

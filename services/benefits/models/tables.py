@@ -292,3 +292,17 @@ def review_tables(md: MetaData) -> dict[str, Table]:
 
 def build_tables(md: MetaData) -> dict[str, Table]:
     return {**catalogue_tables(md), **replica_tables(md), **ledger_tables(md), **review_tables(md)}
+
+
+def access_tables(md: MetaData) -> dict[str, Table]:
+    """Revision 0005: who posts for a department (client ids or operator subjects holding benefits:post)."""
+    poster = Table(
+        "department_poster", md,
+        Column("department_code", key(), ForeignKey(f"{SCHEMA}.department.code"), nullable=False),
+        Column("actor", key(), nullable=False),
+        Column("added_by", Text, nullable=False),
+        Column("added_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+        PrimaryKeyConstraint("department_code", "actor"),
+        schema=SCHEMA,
+    )
+    return {"department_poster": poster}

@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.benefits.models import department, rule_version, scheme
+from services.benefits.models import department, department_poster, rule_version, scheme
 from services.benefits.repository.common import all_rows, one_or_none, page
 
 
@@ -33,6 +33,22 @@ class CatalogueRepository:
 
     async def departments(self, *, limit: int, offset: int) -> tuple[list[RowMapping], int]:
         return await page(self.session, select(department).order_by(department.c.code), limit=limit, offset=offset)
+
+    async def departments_posted_for(self, actors: Sequence[str]) -> set[str]:
+        stmt = select(department_poster.c.department_code).where(department_poster.c.actor.in_(list(actors)))
+        return {r[0] for r in (await self.session.execute(stmt)).all()}
+
+    async def set_posters(self, code: str, actors: Sequence[str], added_by: str) -> list[str]:
+        await self.session.execute(department_poster.delete().where(department_poster.c.department_code == code))
+        if actors:
+            await self.session.execute(insert(department_poster), [
+                {"department_code": code, "actor": a, "added_by": added_by} for a in sorted(set(actors))])
+        return await self.posters(code)
+
+    async def posters(self, code: str) -> list[str]:
+        stmt = (select(department_poster.c.actor).where(department_poster.c.department_code == code)
+                .order_by(department_poster.c.actor))
+        return [r[0] for r in (await self.session.execute(stmt)).all()]
 
     async def add_scheme(self, values: dict[str, Any]) -> RowMapping | None:
         stmt = pg_insert(scheme).values(**values).on_conflict_do_nothing(index_elements=["code"]).returning(scheme)

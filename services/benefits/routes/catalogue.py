@@ -14,6 +14,7 @@ from services.benefits.routes.common import Admin, AreaQuery, CodePath, Limit, O
 from services.benefits.schemas.catalogue import (
     DepartmentIn,
     DepartmentOut,
+    PostersIn,
     RulesIn,
     RuleVersionOut,
     SchemeIn,
@@ -31,7 +32,13 @@ async def add_department(body: DepartmentIn, session: DbSession, identity: Admin
                          ) -> DepartmentOut:
     row, created = await catalogue.add_department(session, identity, body)
     response.status_code = 201 if created else 200
-    return DepartmentOut.model_validate(dict(row))
+    return DepartmentOut.model_validate(row)
+
+
+@router.put("/departments/{code}/posters", response_model=DepartmentOut,
+            summary="Who posts for this department: client ids or operator subjects (replaces the list)")
+async def set_posters(code: CodePath, body: PostersIn, session: DbSession, identity: Admin) -> DepartmentOut:
+    return DepartmentOut.model_validate(await catalogue.set_posters(session, identity, code, body.posters))
 
 
 @router.get("/departments", response_model=Page[DepartmentOut], summary="Departments, by code")

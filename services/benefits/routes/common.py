@@ -6,14 +6,25 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Query
 
-from kernel.auth import Identity, require_scope
+from kernel import roles
+from kernel.auth import CurrentIdentity, Identity
 
-Reader = Annotated[Identity, require_scope("benefits:read")]
-Writer = Annotated[Identity, require_scope("benefits:write")]
-Admin = Annotated[Identity, require_scope("benefits:admin")]
-Reviewer = Annotated[Identity, require_scope("benefits:review")]
-Public = Annotated[Identity, require_scope("benefits:public")]
-HistoryReader = Annotated[Identity, require_scope("benefits:history")]
+
+def permission(name: str) -> object:
+    """The caller holds this row of the permission table (kernel/roles.py), through a role or the scope."""
+    async def check(identity: CurrentIdentity) -> Identity:
+        roles.require(identity, name)
+        return identity
+
+    return Depends(check)
+
+
+Reader = Annotated[Identity, permission("benefits:read")]
+Writer = Annotated[Identity, permission("benefits:post")]
+Admin = Annotated[Identity, permission("benefits:admin")]
+Reviewer = Annotated[Identity, permission("benefits:review")]
+Public = Annotated[Identity, permission("benefits:public")]
+HistoryReader = Annotated[Identity, permission("benefits:history")]
 AREA_PATTERN = r"^[A-Z]{2}(-\d{1,6}){0,5}$"
 CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_\-]{1,39}$"
 AreaQuery = Annotated[str, Query(max_length=64, pattern=AREA_PATTERN, description="Area code, e.g. BD-40-87-90")]
@@ -34,5 +45,3 @@ def next_link(path: str, *, limit: int, offset: int, total: int, **params: objec
 def scopes_of(identity: Identity) -> list[str]:
     return list(identity.area_scope)
 
-
-__all__ = ["Depends"]

@@ -1,22 +1,22 @@
-"""Who may do what in benefits, as data (until the shared role table lands in kernel/roles.py).
-
-Scopes are checked with ``Identity.has_scope`` (``benefits:*`` and ``*`` hold every one):
-"""
+"""Who posts for which department: the permission table (kernel/roles.py, section benefits) says *what*
+a caller may do; a department's list of posters says *for whom*.  A caller posts for a department's
+schemes when it holds ``benefits:post`` and the department lists it (its client id or subject), or
+holds ``benefits:admin``."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
+from kernel import roles
 from kernel.auth import Identity
 
-SCOPES = {
-    "benefits:read": "read the catalogue, the ledger (in your area), coverage and flags",
-    "benefits:write": "any write through the gateway (plus the finer scope below)",
-    "benefits:post:<DEPARTMENT>": "post and reverse ledger entries for that department's schemes only",
-    "benefits:review": "decide double-dipping flags (confirm: recovery entry; dismiss: reason)",
-    "benefits:admin": "departments, schemes, rule versions; post for any department; run the sweep",
-    "benefits:public": "the transparency reports (aggregates with small cells suppressed), for a public client",
-    "benefits:history": "a person's own benefit history for a partner app, with the person's consent",
-}
+
+def actor_ids(identity: Identity) -> list[str]:
+    return sorted({identity.subject, *([identity.client_id] if identity.client_id else [])})
 
 
-def may_post_for(identity: Identity, department_code: str) -> bool:
-    return identity.has_scope(f"benefits:post:{department_code}") or identity.has_scope("benefits:admin")
+def may_post_for(identity: Identity, department_code: str, posting_for: Collection[str]) -> bool:
+    """``posting_for``: the departments whose poster list names this caller."""
+    if roles.holds(identity, "benefits:admin"):
+        return True
+    return roles.holds(identity, "benefits:post") and department_code in posting_for

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from services.benefits.rules.eligibility import parse_rule
 from services.benefits.rules.exclusivity import Exclusivity, Policy
 from services.benefits.schemas.common import AreaCode, Code, Names, OptText500, names_ok
+
+Poster = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@:\-]{1,100}$")]
 
 
 class DepartmentIn(BaseModel):
@@ -18,6 +20,8 @@ class DepartmentIn(BaseModel):
     code: Code
     country: Literal["IN", "BD"]
     names: Names
+    posters: list[Poster] = Field(default_factory=list, max_length=100,
+                                  description="Client ids or operator subjects that post for this department")
 
     _names = field_validator("names")(names_ok)
 
@@ -27,6 +31,13 @@ class DepartmentOut(BaseModel):
     country: str
     names: dict[str, str]
     created_at: datetime
+    posters: list[str] = Field(default_factory=list)
+
+
+class PostersIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    posters: list[Poster] = Field(max_length=100)
 
 
 class RulesIn(BaseModel):

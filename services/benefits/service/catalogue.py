@@ -18,9 +18,24 @@ SWEEP_ALL = "benefits.sweep-all"
 VERIFY_ALL = "benefits.verify-chains"
 
 
-async def add_department(session: AsyncSession, identity: Identity, body: DepartmentIn) -> tuple[RowMapping, bool]:
-    return await CatalogueRepository(session).upsert_department(
-        {**body.model_dump(), "created_by": identity.subject})
+async def add_department(session: AsyncSession, identity: Identity, body: DepartmentIn
+                         ) -> tuple[dict[str, object], bool]:
+    repo = CatalogueRepository(session)
+    values = {**body.model_dump(exclude={"posters"}), "created_by": identity.subject}
+    row, created = await repo.upsert_department(values)
+    if created:
+        posters = await repo.set_posters(body.code, body.posters, identity.subject)
+    else:
+        posters = await repo.posters(body.code)
+    return {**row, "posters": posters}, created
+
+
+async def set_posters(session: AsyncSession, identity: Identity, code: str, posters: list[str]) -> dict[str, object]:
+    repo = CatalogueRepository(session)
+    row = await repo.department(code)
+    if row is None:
+        raise NotFound("No such department.")
+    return {**row, "posters": await repo.set_posters(code, posters, identity.subject)}
 
 
 async def add_scheme(session: AsyncSession, identity: Identity, body: SchemeIn) -> RowMapping:

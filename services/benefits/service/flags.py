@@ -17,6 +17,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.benefits import FlagDecided
+from kernel import roles
 from kernel.auth import Identity
 from kernel.errors import Conflict, NotFound
 from kernel.outbox import add_event, add_events
@@ -46,6 +47,7 @@ async def visible_flag(session: AsyncSession, identity: Identity, flag_id: uuid.
 async def decide(session: AsyncSession, identity: Identity, flag_id: uuid.UUID,
                  decision: Literal["confirm", "dismiss"], reason: str) -> RowMapping:
     row = await visible_flag(session, identity, flag_id, lock=True)
+    roles.require(identity, "benefits:review", row["area_code"])
     if row["status"] != "open":
         raise Conflict(f"This flag was already {row['status']}.", errors=[{"field": "flag_id", "reason": "decided"}])
     recovery_id = None

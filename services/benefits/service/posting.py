@@ -30,7 +30,7 @@ from services.benefits.repository.catalogue import CatalogueRepository
 from services.benefits.repository.flags import FlagRepository
 from services.benefits.repository.ledger import LedgerRepository
 from services.benefits.repository.replica import ReplicaRepository
-from services.benefits.rules.access import may_post_for
+from services.benefits.rules.access import actor_ids, may_post_for
 from services.benefits.rules.exclusivity import Candidate, Conflict, Exclusivity, Grant, Policy, conflicts
 from services.benefits.rules.periods import InvalidPeriod, period_range
 from services.benefits.schemas.common import FieldError
@@ -102,7 +102,9 @@ def _reject_failed(items: Sequence[Item]) -> None:
 
 
 async def _load_schemes(session: AsyncSession, identity: Identity, items: Sequence[Item]) -> None:
-    schemes = await CatalogueRepository(session).schemes_with_rules(sorted({i.body.scheme for i in items}))
+    repo = CatalogueRepository(session)
+    schemes = await repo.schemes_with_rules(sorted({i.body.scheme for i in items}))
+    posting_for = await repo.departments_posted_for(actor_ids(identity))
     today = datetime.now(timezone.utc).date()
     for item in items:
         scheme = schemes.get(item.body.scheme)
@@ -110,7 +112,7 @@ async def _load_schemes(session: AsyncSession, identity: Identity, items: Sequen
             item.fail("scheme", f"no scheme {item.body.scheme!r} in the catalogue", "unknown_scheme")
             continue
         item.scheme = scheme
-        if not may_post_for(identity, scheme["department_code"]):
+        if not may_post_for(identity, scheme["department_code"], posting_for):
             item.fail("scheme", f"your client posts only for its own department's schemes, not "
                                 f"{scheme['department_code']}'s", "forbidden")
             continue

@@ -16,8 +16,9 @@ from kernel.auth import Identity
 from kernel.errors import Conflict, Forbidden, NotFound
 from kernel.outbox import add_event
 from services.benefits import SERVICE
+from services.benefits.repository.catalogue import CatalogueRepository
 from services.benefits.repository.ledger import LedgerRepository
-from services.benefits.rules.access import may_post_for
+from services.benefits.rules.access import actor_ids, may_post_for
 from services.benefits.service import chain
 from services.benefits.service.ids import uuid7
 from services.benefits.service.metrics import ENTRIES_POSTED
@@ -36,7 +37,8 @@ async def reverse(session: AsyncSession, identity: Identity, entry_id: uuid.UUID
                   department_ref: str | None) -> tuple[RowMapping, bool]:
     """(the reversal entry, created).  The same department reference again returns the first reversal."""
     original = await visible_entry(session, identity, entry_id, lock=True)
-    if not may_post_for(identity, original["department_code"]):
+    posting_for = await CatalogueRepository(session).departments_posted_for(actor_ids(identity))
+    if not may_post_for(identity, original["department_code"], posting_for):
         raise Forbidden(f"Only {original['department_code']} reverses its own entries.")
     repo = LedgerRepository(session)
     if department_ref is not None:

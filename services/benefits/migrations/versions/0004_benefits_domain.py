@@ -1,7 +1,7 @@
 """scheme catalogue, registry copy, hash-chained ledger, flags, posting files, consents
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-07
 """
 
@@ -10,8 +10,8 @@ from sqlalchemy import MetaData
 
 from services.benefits.models.tables import build_tables
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
@@ -21,7 +21,9 @@ SCHEMA = "benefits"
 def upgrade() -> None:
     md = MetaData()
     build_tables(md)
-    md.create_all(op.get_bind())
+    # checkfirst: a database that ran this revision under its first number (for a few minutes it shared
+    # "0003" with the backbone's revision) already has these tables.
+    md.create_all(op.get_bind(), checkfirst=True)
 
 
 def downgrade() -> None:
