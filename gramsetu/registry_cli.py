@@ -19,7 +19,8 @@ from kernel.auth import Identity
 from kernel.db import make_engine, make_sessionmaker, transaction
 from kernel.errors import Problem
 
-registry_app = typer.Typer(help="Registry data: bulk import of survey sheets.", no_args_is_help=True)
+registry_app = typer.Typer(help="Registry data: bulk import of survey sheets, matching a file of person records.",
+                            no_args_is_help=True)
 console = Console()
 err = Console(stderr=True)
 
@@ -161,3 +162,50 @@ async def _load(areas: list[str], count: int, seed: int) -> list[Any]:
         await engine.dispose()
 
 
+
+
+@registry_app.command("match")
+def match_command(
+    path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
+                                help="CSV: record_id, given_name, family_name, guardian_name, guardian_relation, "
+                                     "sex, dob, birth_year, age_estimate, registered_on, area_code, phone, aadhaar, "
+                                     "nid, brn"),
+    out: Path = typer.Option(..., "--out", dir_okay=False, help="Where to write id_l,id_r,match_probability"),
+    threshold: float = typer.Option(None, "--threshold", min=0.0, max=1.0,
+                                    help="Write pairs at or above this probability (default: the operating threshold)"),
+    model_out: Path = typer.Option(None, "--model-out", dir_okay=False,
+                                   help="Also write the m/u parameters EM learned from this file (JSON)"),
+) -> None:
+    """Find the records of one person across Bengali, Devanagari and Latin spellings (docs/matching.md).
+    Works on the file alone: nothing is read from or written to the registry."""
+    from services.registry.rules.matching.engine import DEFAULT_THRESHOLD
+    from services.registry.service.matching.files import MatchFileError, match_file
+
+    columns = (TextColumn("[bold]{task.description:10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        tasks: dict[str, Any] = {}
+
+        def step(phase: str, done: int, total: int | None) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        try:
+            result = match_file(path, out, threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+                                step=step, total_rows=_count_rows(path))
+        except (MatchFileError, UnicodeDecodeError) as exc:
+            err.print(f"[red]cannot match {path}[/red]: {exc}")
+            raise typer.Exit(2) from exc
+    if model_out is not None and result.result is not None:
+        model_out.write_text(result.result.model.to_json(), encoding="utf-8")
+    table = Table(title=f"{path.name} → {out}")
+    table.add_column("")
+    table.add_column("", justify="right")
+    table.add_row("records", f"{result.records:,}")
+    for rule, count in result.per_rule.items():
+        table.add_row(f"  pairs from rule {rule}", f"{count:,}")
+    table.add_row("comparisons (union of the rules)", f"{result.comparisons:,}")
+    table.add_row("pairs written", f"{result.pairs_written:,}")
+    table.add_row("persons (clusters)", f"{result.persons:,}")
+    table.add_row("seconds", " ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
+    console.print(table)

@@ -7,7 +7,7 @@ hand-written Alembic revisions.
 
 from services.registry.models.areas import KERNEL, Area
 from services.registry.models.dci import dci_sender, dci_subscription, dci_transaction
-from services.registry.models.duplicates import duplicate_candidate
+from services.registry.models.duplicates import duplicate_candidate, match_model
 from services.registry.models.history import change_history
 from services.registry.models.households import household, membership
 from services.registry.models.identifiers import identifier
@@ -21,3 +21,4 @@ __all__ = [
 ]
 __all__ += ["revision_round", "round_item"]
 __all__ += ["dci_sender", "dci_subscription", "dci_transaction"]
+__all__ += ["match_model"]

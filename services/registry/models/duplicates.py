@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, Column, DateTime, ForeignKey, Index, Table, Text, text
+from sqlalchemy import BigInteger, CheckConstraint, Column, DateTime, ForeignKey, Index, Integer, Table, Text, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 
 from services.registry.models.common import METADATA, SCHEMA, area_code, uuid_pk
 
-DUPLICATE_REASONS = ("same_identifier", "same_name_parents_birth_year")
+DUPLICATE_REASONS = ("same_identifier", "same_name_parents_birth_year", "probable_match")
 
 duplicate_candidate = Table(
     "duplicate_candidate",
@@ -29,5 +29,19 @@ duplicate_candidate = Table(
     CheckConstraint("status IN ('open', 'merged', 'dismissed')", name="ck_duplicate_status"),
     Index("uq_duplicate_pair_reason", "person_a", "person_b", "reason", unique=True),
     Index("ix_duplicate_queue", "status", "area_code"),
+    schema=SCHEMA,
+)
+
+# Fellegi-Sunter parameters learned by the matcher's batch run (EM, no labels); the newest row scores
+# every new or edited record.  Until a batch run has stored one, the packaged default is used.
+match_model = Table(
+    "match_model",
+    METADATA,
+    uuid_pk(),
+    Column("source", Text, nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("comparisons", BigInteger, nullable=False),
+    Column("model", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
     schema=SCHEMA,
 )

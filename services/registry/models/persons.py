@@ -48,6 +48,7 @@ person = Table(
     CheckConstraint("NOT pregnant OR sex = 'female'", name="ck_person_pregnant_female"),
     Index("ix_person_area_code", "area_code"),
     Index("ix_person_name_key", "name_key", "birth_year"),
+    Index("ix_person_phones", "phones", postgresql_using="gin"),  # the matcher's phone blocking (&&)
     Index("uq_person_client_ref", "client_ref", unique=True, postgresql_where=text("client_ref IS NOT NULL")),
     schema=SCHEMA,
 )

@@ -28,15 +28,24 @@ class DuplicateRepository:
         """Queue a pair once per reason, never again once a reviewer dismissed it; True if it is new."""
         if await self.dismissed(values["person_a"], values["person_b"]):
             return False
+        return await self.insert(values) is not None
+
+    async def insert(self, values: dict[str, Any]) -> uuid.UUID | None:
+        """The new entry's id, or None when the pair is already queued under this reason."""
         stmt = insert(duplicate_candidate).values(**values).on_conflict_do_nothing().returning(duplicate_candidate.c.id)
-        return (await self.session.scalar(stmt)) is not None
+        found: uuid.UUID | None = await self.session.scalar(stmt)
+        return found
 
     async def dismissed(self, person_a: uuid.UUID, person_b: uuid.UUID) -> bool:
+        return await self.known(person_a, person_b, status="dismissed")
+
+    async def known(self, person_a: uuid.UUID, person_b: uuid.UUID, *, status: str | None = None) -> bool:
+        """Whether the ordered pair is in the queue already (under any reason; in ``status`` if given)."""
         stmt = select(duplicate_candidate.c.id).where(
-            duplicate_candidate.c.person_a == person_a,
-            duplicate_candidate.c.person_b == person_b,
-            duplicate_candidate.c.status == "dismissed",
+            duplicate_candidate.c.person_a == person_a, duplicate_candidate.c.person_b == person_b
         )
+        if status is not None:
+            stmt = stmt.where(duplicate_candidate.c.status == status)
         return (await self.session.scalar(stmt.limit(1))) is not None
 
     async def get(self, candidate_id: uuid.UUID, scopes: Sequence[str], *, lock: bool = False) -> RowMapping | None:

@@ -1,6 +1,8 @@
 """Flag possible duplicates on every write path (API, survey, offline sync): a person holding an
-identifier another active record holds, or the re-registration pattern (same name and parents,
-birth year within ±3)."""
+identifier another active record holds, the re-registration pattern (same name and parents,
+birth year within ±3), or a pair the probabilistic matcher scores at or above its threshold
+(service/matching/incremental.py).  Every queued pair carries the matcher's probability and the
+fields that agreed and disagreed, with their weights."""
 
 from __future__ import annotations
 
@@ -10,26 +12,54 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.registry import PersonDuplicateLinked
 from services.registry.repository.duplicates import DuplicateRepository
 from services.registry.repository.persons import IdentifierRepository, PersonRepository
+from services.registry.rules.matching.engine import DEFAULT_THRESHOLD
+from services.registry.service import events
 from services.registry.service.common import common_area
+from services.registry.service.matching import incremental
 
 BIRTH_YEAR_WINDOW = 3
 
 
 async def _flag(
-    session: AsyncSession, a: Mapping[Any, Any], b: Mapping[Any, Any], reason: str, details: dict[str, Any]
+    session: AsyncSession, a: Mapping[Any, Any], b: Mapping[Any, Any], reason: str, details: dict[str, Any],
+    scored: incremental.Scored | None = None,
 ) -> bool:
+    """Queue the pair with the matcher's view of it (probability, fields and weights); the first time
+    a pair is queued with a probability at or above the threshold, announce it as a suspected link."""
     first, second = sorted((a, b), key=lambda r: r["id"])
-    return await DuplicateRepository(session).flag(
+    repo = DuplicateRepository(session)
+    if await repo.dismissed(first["id"], second["id"]):
+        return False
+    scored = scored or await incremental.explain_pair(session, a, b)
+    seen = await repo.known(first["id"], second["id"])
+    candidate_id = await repo.insert(
         {
             "person_a": first["id"],
             "person_b": second["id"],
             "reason": reason,
-            "details": details,
+            "details": {**details, **scored.details()},
             "area_code": common_area(first["area_code"], second["area_code"]),
         }
     )
+    if candidate_id is None:
+        return False
+    if not seen and scored.probability >= DEFAULT_THRESHOLD:
+        await events.publish(
+            session,
+            PersonDuplicateLinked(
+                candidate_id=candidate_id,
+                person_id=first["id"],
+                other_person_id=second["id"],
+                area_code=first["area_code"],
+                match_probability=min(max(scored.probability, 0.0), 1.0),
+                status="suspected",
+                reasons=[str(f["field"]) for f in scored.fields if float(str(f["weight"])) > 0],
+            ),
+        )
+    return True
 
 
 async def after_identifier(session: AsyncSession, person: Mapping[Any, Any], id_type: str, digest: str) -> int:
@@ -52,6 +82,10 @@ async def after_person_change(session: AsyncSession, person: Mapping[Any, Any]) 
             "same_name_parents_birth_year",
             {"birth_years": sorted({person["birth_year"], other["birth_year"]}), "name_key": person["name_key"]},
         )
+    for found in await incremental.check(session, person):
+        first, second = sorted((person["id"], found.other["id"]))
+        if not await DuplicateRepository(session).known(first, second):  # one queue entry per pair
+            flagged += await _flag(session, person, found.other, "probable_match", {}, found)
     return flagged
 
 

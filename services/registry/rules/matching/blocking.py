@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from services.registry.rules.matching.arrays import distinct
 from services.registry.rules.matching.table import RecordTable
 
 I64 = npt.NDArray[np.int64]
@@ -81,16 +82,16 @@ def _area_and_sex(t: RecordTable) -> I64:
 
 
 RULES: tuple[Rule, ...] = (
-    Rule("aadhaar", _id("aadhaar"), _birth_order, 6),
-    Rule("nid13", _id("nid13"), _birth_order, 6),
-    Rule("nid10", _id("nid10"), _birth_order, 6),
-    Rule("brn", _id("brn"), _birth_order, 6),
-    Rule("phone", _id("phone"), _birth_order, 10),
-    Rule("given+family (either order)", _names_key, _birth_order, 20),
-    Rule("given+area", _given_in_area, _birth_order, 12),
-    Rule("family+guardian", _family_guardian, _birth_order, 12),
-    Rule("guardian+area", _guardian_in_area, _birth_order, 12),
-    Rule("area+sex by given spelling", _area_and_sex, lambda t: spelling_rank(t, "given"), 6),
+    Rule("aadhaar", _id("aadhaar"), _birth_order, 4),
+    Rule("nid13", _id("nid13"), _birth_order, 4),
+    Rule("nid10", _id("nid10"), _birth_order, 4),
+    Rule("brn", _id("brn"), _birth_order, 4),
+    Rule("phone", _id("phone"), _birth_order, 8),
+    Rule("given+family (either order)", _names_key, _birth_order, 10),
+    Rule("given+area", _given_in_area, _birth_order, 6),
+    Rule("family+guardian", _family_guardian, _birth_order, 6),
+    Rule("guardian+area", _guardian_in_area, _birth_order, 5),
+    Rule("area+sex by given spelling", _area_and_sex, lambda t: spelling_rank(t, "given"), 4),
 )
 
 
@@ -106,7 +107,7 @@ def rule_pairs(t: RecordTable, rule: Rule) -> I64:
         same = sorted_key[step:] == sorted_key[:-step]
         a, b = rows[:-step][same].astype(np.int64), rows[step:][same].astype(np.int64)
         found.append(np.minimum(a, b) * n + np.maximum(a, b))
-    return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+    return distinct(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
 
 
 @dataclass
@@ -123,11 +124,12 @@ class Blocked:
 
 def block(t: RecordTable, rules: tuple[Rule, ...] = RULES) -> Blocked:
     per_rule: dict[str, int] = {}
-    union = np.empty(0, dtype=np.int64)
+    found = []
     for rule in rules:
-        found = rule_pairs(t, rule)
-        per_rule[rule.name] = len(found)
-        union = np.union1d(union, found)
+        found.append(rule_pairs(t, rule))
+        per_rule[rule.name] = len(found[-1])
+    union = distinct(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+    del found
     n = max(len(t), 1)
     return Blocked(union, union // n, union % n, per_rule)
 

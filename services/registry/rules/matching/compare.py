@@ -18,6 +18,7 @@ import numpy.typing as npt
 from rapidfuzz.distance import JaroWinkler
 from rapidfuzz.process import cpdist
 
+from services.registry.rules.matching.arrays import distinct_inverse
 from services.registry.rules.matching.table import ESTIMATED, EXACT, RecordTable
 
 I64 = npt.NDArray[np.int64]
@@ -61,7 +62,7 @@ class Similarity:
         if not both.any():
             return out
         width = len(self.strings) + 1
-        codes, where = np.unique(a[both].astype(np.int64) * width + b[both], return_inverse=True)
+        codes, where = distinct_inverse(a[both].astype(np.int64) * width + b[both])
         left = [self.strings[i] for i in (codes // width)]
         right = [self.strings[i] for i in (codes % width)]
         sims = cpdist(left, right, scorer=JaroWinkler.normalized_similarity, workers=1, dtype=np.float32)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from services.registry.rules.matching.arrays import distinct, distinct_counts, distinct_inverse
 from services.registry.rules.matching.blocking import (
     RULES,
     TRAINING_BY_DATE,
@@ -33,9 +34,9 @@ from services.registry.rules.matching.fellegi_sunter import Model, Session, prob
 from services.registry.rules.matching.table import RecordTable, TableBuilder
 
 DEFAULT_THRESHOLD = 0.95  # the operating threshold: pairs at or above go to the duplicates queue
-RANDOM_PAIRS = 1_000_000
+RANDOM_PAIRS = 500_000
 CHUNK = 1_000_000
-TRAINING_PAIRS = 2_000_000
+TRAINING_PAIRS = 500_000
 I64 = npt.NDArray[np.int64]
 F64 = npt.NDArray[np.float64]
 U8 = npt.NDArray[np.uint8]
@@ -141,8 +142,8 @@ def learn(t: RecordTable, *, seed: int = 0) -> Model:
 
 
 def _distinct(levels: U8) -> tuple[U8, F64]:
-    rows, counts = np.unique(levels, axis=0, return_counts=True)
-    return rows.astype(np.uint8), counts.astype(np.float64)
+    codes, counts = distinct_counts(pack(levels))
+    return unpack(codes.astype(np.int64)), counts.astype(np.float64)
 
 
 def level_of(patterns: npt.NDArray[np.int32], field: str) -> U8:
@@ -172,7 +173,7 @@ def frequency_adjustment(model: Model, a: RecordTable, left: I64, given_exact: n
 
 
 def score(model: Model, t: RecordTable, blocked: Blocked, patterns: npt.NDArray[np.int32]) -> F64:
-    codes, where = np.unique(patterns, return_inverse=True)
+    codes, where = distinct_inverse(patterns)
     levels = unpack(codes.astype(np.int64))
     weight = model.match_weight(levels)[where]
     exact = len(FIELDS[FIELD_INDEX["given_name"]].levels)
@@ -239,7 +240,7 @@ class Index:
             at = lo + int(np.searchsorted(part.orders[lo:hi], self._order(part.rule, new)))
             w = part.rule.window
             found.append(part.rows[max(lo, at - w) : min(hi, at + w)])
-        return np.unique(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
+        return distinct(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
 
     def _order(self, rule: Rule, new: RecordTable) -> int:
         if rule.name.endswith("by given spelling"):

@@ -79,6 +79,7 @@ def name_parts(name: str) -> tuple[str, ...]:
     return tuple(k for k in kept if k)
 
 
+@lru_cache(maxsize=200_000)
 def skeleton(part: str) -> str:
     """The coarse consonant key of a romanised part (the registry's name-search key)."""
     return token_key(part)

@@ -9,10 +9,12 @@ digits as the matching key (the 13 ↔ 17 rule) and its year prefix as a birth y
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -69,11 +71,17 @@ class RecordTable:
         return self.cols[name]
 
 
+_NATIVE_DIGITS = str.maketrans({chr(base + i): str(i) for base in (0x09E6, 0x0966) for i in range(10)})
+_NOT_DIGIT = re.compile(r"[^0-9]+")
+
+
 def digits(raw: str | None) -> str:
     """ASCII digits of a value written with Latin, Bengali or Devanagari digits."""
     if not raw:
         return ""
-    return "".join(str(unicodedata.digit(ch)) for ch in raw if unicodedata.digit(ch, None) is not None)
+    if not raw.isascii():
+        raw = unicodedata.normalize("NFKC", raw).translate(_NATIVE_DIGITS)
+    return _NOT_DIGIT.sub("", raw)
 
 
 def phone_key(raw: str | None) -> str:
@@ -124,11 +132,32 @@ def birth(row: Mapping[str, str | None], nid_year: int | None) -> tuple[int, int
     return MISSING, MISSING, ESTIMATED
 
 
+@lru_cache(maxsize=100_000)
 def _area_levels(code: str) -> tuple[str, str, str]:
     parts = code.strip().upper().split("-") if code else []
     if not parts:
         return "", "", ""
     return "-".join(parts), "-".join(parts[:-1]), "-".join(parts[:-2])
+
+
+_NAME_COLUMNS = ("given", "family", "guardian", "given_key", "family_key", "guardian_key", "given_first_key")
+
+
+@lru_cache(maxsize=500_000)
+def _names(given_name: str, family_name: str, guardian_name: str) -> tuple[str, ...]:
+    """The name columns of a record, in ``_NAME_COLUMNS`` order."""
+    given, family = name_parts(given_name), name_parts(family_name)
+    if not given:  # only honorifics in the given column ("Bibi"), the name in the other one
+        given, family = family, ()
+    if not family and len(given) > 1:  # a whole name in one column: its last part is the family name
+        given, family = given[:-1], given[-1:]
+    guardian = name_parts(guardian_name)
+    return (
+        " ".join(given), " ".join(family), " ".join(guardian),
+        " ".join(skeleton(p) for p in given), " ".join(skeleton(p) for p in family),
+        skeleton(guardian[0]) if guardian else "",  # a guardian's first name: the surname varies more
+        skeleton(given[0]) if given else "",
+    )
 
 
 class TableBuilder:
@@ -139,22 +168,15 @@ class TableBuilder:
         self.ids: list[str] = []
         self.rows: dict[str, list[int]] = {k: [] for k in (*NAME_FIELDS, *KEY_FIELDS, *CODE_FIELDS)}
 
-    def add(self, row: Mapping[str, str | None]) -> None:
+    def add(self, row: Mapping[str, str | None], keys: Mapping[str, str] | None = None) -> None:
+        """One record.  ``keys``: identifier keys computed elsewhere (the registry's keyed hashes, by
+        column: phone, aadhaar, nid13, nid10, brn), used instead of the row's clear values."""
         code = self.vocab.code
         out = self.rows
         self.ids.append(str(row.get("record_id") or len(self.ids)))
-        given, family = name_parts(row.get("given_name") or ""), name_parts(row.get("family_name") or "")
-        if not given:  # only honorifics in the given column ("Bibi"), the name in the other one
-            given, family = family, ()
-        if not family and len(given) > 1:  # a whole name in one column: its last part is the family name
-            given, family = given[:-1], given[-1:]
-        guardian = name_parts(row.get("guardian_name") or "")
-        for name, parts in (("given", given), ("family", family), ("guardian", guardian)):
-            out[name].append(code(" ".join(parts)))
-        out["given_key"].append(code(" ".join(skeleton(p) for p in given)))
-        out["family_key"].append(code(" ".join(skeleton(p) for p in family)))
-        out["guardian_key"].append(code(skeleton(guardian[0]) if guardian else ""))  # a first name: surnames vary
-        out["given_first_key"].append(code(skeleton(given[0]) if given else ""))
+        names = _names(row.get("given_name") or "", row.get("family_name") or "", row.get("guardian_name") or "")
+        for column, value in zip(_NAME_COLUMNS, names, strict=True):
+            out[column].append(code(value))
         out["relation"].append(RELATIONS.get((row.get("guardian_relation") or "").strip().lower(), 0))
         out["sex"].append(SEXES.get((row.get("sex") or "").strip().lower(), 0))
         nid13, nid10, nid_year = nid_keys(row.get("nid"))
@@ -166,12 +188,12 @@ class TableBuilder:
         for name, value in zip(("area", "area_parent", "area_grand"), _area_levels(row.get("area_code") or ""),
                                strict=True):
             out[name].append(code(value))
-        out["phone"].append(code("p" + key) if (key := phone_key(row.get("phone"))) else MISSING)
         aadhaar = digits(row.get("aadhaar"))
-        out["aadhaar"].append(code("a" + aadhaar) if len(aadhaar) == 12 else MISSING)
-        out["nid13"].append(code("n" + nid13) if nid13 else MISSING)
-        out["nid10"].append(code("s" + nid10) if nid10 else MISSING)
-        out["brn"].append(code("b" + brn) if len(brn) in (16, 17) else MISSING)
+        clear = {"phone": phone_key(row.get("phone")), "aadhaar": aadhaar if len(aadhaar) == 12 else "",
+                 "nid13": nid13, "nid10": nid10, "brn": brn if len(brn) in (16, 17) else ""}
+        for column, value in clear.items():
+            value = (keys or {}).get(column) or value
+            out[column].append(code(column + ":" + value) if value else MISSING)
 
     def extend(self, rows: Iterable[Mapping[str, str | None]]) -> TableBuilder:
         for row in rows:

@@ -1,0 +1,46 @@
+"""Distinct values of integer arrays by sorting.
+
+numpy 2.3+ answers ``np.unique`` on integers with a hash table that, on the matcher's pair codes
+(``low * n + high``), took 1.9 s for 1.5 million values, where a sort and a comparison of neighbours
+takes 0.1 s; these helpers do the latter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+Ints = npt.NDArray[Any]
+
+
+def distinct(values: Ints) -> Ints:
+    """Sorted distinct values."""
+    if len(values) == 0:
+        return values
+    ordered = np.sort(values, kind="stable")
+    keep = np.empty(len(ordered), dtype=bool)
+    keep[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=keep[1:])
+    return ordered[keep]
+
+
+def distinct_inverse(values: Ints) -> tuple[Ints, npt.NDArray[np.int64]]:
+    """Sorted distinct values and, per input value, the index of its distinct value."""
+    if len(values) == 0:
+        return values, np.zeros(0, dtype=np.int64)
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.empty(len(ordered), dtype=bool)
+    starts[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    group = np.cumsum(starts) - 1
+    inverse = np.empty(len(values), dtype=np.int64)
+    inverse[order] = group
+    return ordered[starts], inverse
+
+
+def distinct_counts(values: Ints) -> tuple[Ints, npt.NDArray[np.int64]]:
+    """Sorted distinct values and how often each occurs."""
+    found, inverse = distinct_inverse(values)
+    return found, np.bincount(inverse, minlength=len(found)).astype(np.int64)

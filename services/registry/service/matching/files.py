@@ -1,0 +1,91 @@
+"""File mode: ``gramsetu registry match FILE.csv --out pairs.csv [--threshold P]``.
+
+Reads the CSV (columns of ``rules.matching.table.COLUMNS``; any may be empty or missing; names in
+Bengali, Devanagari or Latin script), matches every record against every other through the blocking
+rules, and writes ``id_l,id_r,match_probability`` for each pair at or above the threshold, in file
+order.  Nothing touches the database.
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from services.registry.rules.matching.cluster import clusters
+from services.registry.rules.matching.engine import DEFAULT_THRESHOLD, MatchResult, match
+from services.registry.rules.matching.table import COLUMNS, RecordTable, TableBuilder
+
+Step = Callable[[str, int, int | None], None]  # (phase, done, total)
+
+
+class MatchFileError(ValueError):
+    """The file cannot be matched (no record_id column, duplicate record ids)."""
+
+
+@dataclass
+class FileMatch:
+    records: int
+    pairs_written: int
+    persons: int  # clusters of the written pairs, singletons included
+    comparisons: int
+    per_rule: dict[str, int]
+    seconds: dict[str, float] = field(default_factory=dict)
+    result: MatchResult | None = None
+
+
+def read_rows(path: Path) -> Iterator[dict[str, str | None]]:
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.reader(fh)
+        header = [h.strip() for h in next(reader, [])]
+        if "record_id" not in header:
+            raise MatchFileError(f"{path}: the header needs a record_id column (columns: {', '.join(COLUMNS)})")
+        wanted = [(i, name) for i, name in enumerate(header) if name in COLUMNS]
+        for values in reader:
+            width = len(values)
+            yield {name: values[i].strip() if i < width else None for i, name in wanted}
+
+
+def read_table(path: Path, step: Step | None = None, total: int | None = None) -> RecordTable:
+    builder = TableBuilder()
+    for i, row in enumerate(read_rows(path), 1):
+        builder.add(row)
+        if step and i % 20_000 == 0:
+            step("reading", i, total)
+    table = builder.build()
+    if len(set(table.ids)) != len(table.ids):
+        raise MatchFileError(f"{path}: record_id values must be unique")
+    if step:
+        step("reading", len(table), len(table))
+    return table
+
+
+def match_file(source: Path, out: Path, *, threshold: float = DEFAULT_THRESHOLD, step: Step | None = None,
+               total_rows: int | None = None) -> FileMatch:
+    start = time.perf_counter()
+    table = read_table(source, step, total_rows)
+    read_seconds = time.perf_counter() - start
+    result = match(table, threshold=threshold, progress=(lambda d, t: step("comparing", d, t)) if step else None)
+    start = time.perf_counter()
+    keep = np.nonzero(result.above(threshold))[0]
+    left, right, prob = result.blocked.left[keep], result.blocked.right[keep], result.probability[keep]
+    written = write_pairs(out, table, left, right, prob)
+    labels = clusters(len(table), left, right, prob, threshold=threshold)
+    seconds = {"reading": read_seconds, **result.seconds, "writing": time.perf_counter() - start}
+    return FileMatch(len(table), written, len(np.unique(labels)), result.blocked.comparisons,
+                     result.blocked.per_rule, seconds, result)
+
+
+def write_pairs(out: Path, table: RecordTable, left: np.ndarray, right: np.ndarray, prob: np.ndarray) -> int:
+    """Pairs in file order of their first record, then of the second (left < right already)."""
+    order = np.lexsort((right, left))
+    ids = table.ids
+    with out.open("w", newline="", encoding="utf-8") as fh:
+        fh.write("id_l,id_r,match_probability\n")
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerows((ids[left[k]], ids[right[k]], f"{prob[k]:.6f}") for k in order)
+    return len(order)

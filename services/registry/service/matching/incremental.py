@@ -1,0 +1,130 @@
+"""The matcher on the registry's own records, at the moment one is written.
+
+Every path that creates or edits a person (API, survey approval, offline sync) already calls
+``duplicates_detect.after_person_change``; that now also runs ``check``: candidates come from SQL
+(shared identifier hash or phone, or shared phonetic name tokens in the same union/gram panchayat),
+each is compared with the person by the Fellegi-Sunter model (the newest one a batch run stored, or
+the packaged default), and a pair at or above the operating threshold joins the duplicates queue as
+``probable_match`` with every compared field's level and weight, and is announced as
+``registry.person.duplicate_linked.v1`` (``suspected``).  A pair a reviewer dismissed never returns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.registry.repository.matching import MatchingRepository
+from services.registry.repository.persons import IdentifierRepository
+from services.registry.rules.matching.compare import compare
+from services.registry.rules.matching.engine import DEFAULT_THRESHOLD, cap, explain, is_hard_negative
+from services.registry.rules.matching.fellegi_sunter import Model
+from services.registry.rules.matching.names import is_honorific
+from services.registry.rules.matching.table import TableBuilder
+from services.registry.rules.names import name_tokens
+
+ID_COLUMNS = {"aadhaar": "aadhaar", "bd_brn": "brn"}
+
+
+@dataclass(frozen=True)
+class Scored:
+    other: Mapping[Any, Any]
+    probability: float
+    fields: list[dict[str, object]]
+
+    def details(self) -> dict[str, Any]:
+        return {"match_probability": round(self.probability, 6), "fields": self.fields}
+
+
+@lru_cache(maxsize=1)
+def default_model() -> Model:
+    """The parameters EM learned, without labels, on the synthetic population of the tests
+    (``gramsetu registry match --model-out``; docs/matching.md): used until a batch run stores its own."""
+    text = resources.files("services.registry.rules.matching").joinpath("default_model.json").read_text()
+    return Model.from_json(text)
+
+
+async def current_model(session: AsyncSession) -> Model:
+    row = await MatchingRepository(session).latest_model()
+    return Model.from_json(json.dumps(row["model"])) if row is not None else default_model()
+
+
+def record(row: Mapping[Any, Any], idents: Sequence[Mapping[Any, Any]]) -> tuple[dict[str, str | None], dict[str, str]]:
+    """A registry person as the matcher reads it; identifiers by their keyed hash (never the value)."""
+    keys: dict[str, str] = {}
+    for ident in idents:
+        if ident["id_type"] == "bd_nid":
+            keys["nid10" if ident["form"] == "nid10" else "nid13"] = ident["lookup_hash"]
+        elif ident["id_type"] in ID_COLUMNS:
+            keys[ID_COLUMNS[ident["id_type"]]] = ident["lookup_hash"]
+    phones = list(row.get("phones") or [])
+    estimated = bool(row.get("birth_date_estimated"))
+    return {
+        "record_id": str(row["id"]),
+        "given_name": row["full_name"],
+        "guardian_name": row.get("father_name") or "",
+        "guardian_relation": "father" if row.get("father_name") else "",
+        "sex": row["sex"] if row["sex"] in ("female", "male") else "",
+        "dob": row["birth_date"].isoformat() if row.get("birth_date") and not estimated else "",
+        "birth_year": str(row["birth_year"]) if row.get("birth_year") and (estimated or not row.get("birth_date"))
+        else "",
+        "area_code": row["area_code"],
+        "phone": phones[0] if phones else "",
+    }, keys
+
+
+def query_tokens(full_name: str) -> list[str]:
+    """The registry's phonetic tokens of the name without any honorific (Bibi and Devi included)."""
+    kept = [part for part in full_name.split() if not is_honorific(part)]
+    return name_tokens(" ".join(kept)) if kept else []
+
+
+def score(model: Model, person: Mapping[Any, Any], others: Sequence[Mapping[Any, Any]],
+          idents: Mapping[Any, Sequence[Mapping[Any, Any]]]) -> list[Scored]:
+    builder = TableBuilder()
+    for row in (person, *others):
+        builder.add(*record(row, idents.get(row["id"], [])))
+    table = builder.build()
+    left, right = np.zeros(len(others), dtype=np.int64), np.arange(1, len(others) + 1, dtype=np.int64)
+    levels = compare(table, left, table, right)
+    prob = cap(is_hard_negative(levels), model.probability(levels))
+    return [Scored(o, float(p), explain(model, lv)) for o, p, lv in zip(others, prob, levels, strict=True)]
+
+
+async def candidates(session: AsyncSession, person: Mapping[Any, Any],
+                     idents: Sequence[Mapping[Any, Any]]) -> list[Mapping[Any, Any]]:
+    repo = MatchingRepository(session)
+    near = "-".join(person["area_code"].split("-")[:-1]) or person["area_code"]
+    ids = await repo.sharing_identifier(person, [i["lookup_hash"] for i in idents])
+    ids += await repo.sharing_name(person, query_tokens(person["full_name"]), near)
+    return list(await repo.persons(sorted(set(ids)))) if ids else []
+
+
+async def check(session: AsyncSession, person: Mapping[Any, Any], threshold: float = DEFAULT_THRESHOLD) -> list[Scored]:
+    """Scored candidates of ``person`` at or above ``threshold``, best first."""
+    idents_repo = IdentifierRepository(session)
+    own = await idents_repo.for_persons([person["id"]])
+    others = await candidates(session, person, own)
+    if not others:
+        return []
+    by_person: dict[Any, list[Mapping[Any, Any]]] = {person["id"]: list(own)}
+    for ident in await idents_repo.for_persons([o["id"] for o in others]):
+        by_person.setdefault(ident["person_id"], []).append(ident)
+    scored = score(await current_model(session), person, others, by_person)
+    return sorted((s for s in scored if s.probability >= threshold), key=lambda s: -s.probability)
+
+
+async def explain_pair(session: AsyncSession, a: Mapping[Any, Any], b: Mapping[Any, Any]) -> Scored:
+    """The model's view of one pair (for pairs other rules queued)."""
+    idents = await IdentifierRepository(session).for_persons([a["id"], b["id"]])
+    by_person: dict[Any, list[Mapping[Any, Any]]] = {}
+    for ident in idents:
+        by_person.setdefault(ident["person_id"], []).append(ident)
+    return score(await current_model(session), a, [b], by_person)[0]

@@ -1,0 +1,67 @@
+"""The matcher inside the registry: a new registration is checked at once against the records already
+held, across scripts and honorifics; the queue shows why; a dismissal sticks; a merge confirms."""
+
+from __future__ import annotations
+
+from tests.registry.conftest import (
+    OTHER_WARD,
+    PURPOSE,
+    UNION,
+    bus_events,
+    create_household,
+    household,
+    member,
+    volunteer,
+)
+
+LINKED = "registry.person.duplicate_linked.v1"
+
+
+async def _rokeya_twice(client) -> tuple[str, str]:
+    first = await create_household(client, household(members=[
+        member("রোকেয়া বেগম", "female", "head", birth_date="1984-02-11", father_name="আব্দুল করিম",
+               phones=["01712345678"])]))
+    second = await create_household(client, household(area=OTHER_WARD, members=[
+        member("Mst. Rokeya Bibi", "female", "head", birth_date="1984-02-11", father_name="Abdul Karim",
+               phones=["+8801712345678"])]), volunteer(OTHER_WARD))
+    return first["members"][0]["id"], second["members"][0]["id"]
+
+
+async def test_same_woman_in_two_scripts_is_queued_with_weights_and_announced(client, nats_url):
+    one, other = await _rokeya_twice(client)
+    items = (await client.get("/duplicates", headers=volunteer(UNION) | PURPOSE)).json()["items"]
+    assert len(items) == 1, items
+    cand = items[0]
+    assert cand["reason"] == "probable_match"
+    assert {cand["person_a"]["id"], cand["person_b"]["id"]} == {one, other}
+    details = cand["details"]
+    assert details["match_probability"] >= 0.95
+    fields = {f["field"]: f for f in details["fields"]}
+    assert fields["given_name"]["level"] == "exact" and fields["given_name"]["weight"] > 0
+    assert fields["birth"]["level"] == "same date" and fields["phone"]["level"] == "same"
+    assert fields["area"]["level"] == "sibling area"
+    envelopes = await bus_events(nats_url, {LINKED})
+    linked = [e.data for e in envelopes if e.type == LINKED]
+    assert len(linked) == 1 and linked[0]["status"] == "suspected" and linked[0]["candidate_id"] == cand["id"]
+    assert "given_name" in linked[0]["reasons"]
+
+
+async def test_a_different_woman_of_the_same_name_is_not_queued(client):
+    await create_household(client, household(members=[
+        member("রোকেয়া বেগম", "female", "head", birth_date="1984-02-11", father_name="আব্দুল করিম")]))
+    await create_household(client, household(members=[
+        member("Rokeya Begum", "female", "head", birth_date="1961-07-01", father_name="Nurul Islam")]))
+    assert (await client.get("/duplicates", headers=volunteer() | PURPOSE)).json()["total"] == 0
+
+
+async def test_dismissed_probable_match_stays_dismissed_after_an_edit(client):
+    one, _ = await _rokeya_twice(client)
+    scope = volunteer(UNION)
+    cand = (await client.get("/duplicates", headers=scope | PURPOSE)).json()["items"][0]
+    r = await client.post(f"/duplicates/{cand['id']}/dismiss", json={"note": "two women, checked"}, headers=scope)
+    assert r.status_code == 200, r.text
+    person = (await client.get(f"/persons/{one}", headers=scope | PURPOSE)).json()
+    r = await client.patch(f"/persons/{one}", json={"occupation": "tailor", "base_version": person["version"]},
+                           headers=scope)
+    assert r.status_code == 200, r.text
+    assert (await client.get("/duplicates", headers=scope | PURPOSE)).json()["total"] == 0
