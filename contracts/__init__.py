@@ -4,6 +4,7 @@ Import this package to register every contract (``EVENT_TYPES``)."""
 
 from contracts.base import EVENT_TYPES, Envelope, Event, stream_for_subject
 from contracts.benefits import EntryPosted, EntryReversed, FlagDecided, FlagRaised
+from contracts.notify import DoseRecorded, MessageDelivered, MessageFailed, OptOutRecorded
 from contracts.registry import (
     AreaCreated,
     AreaUpdated,
@@ -29,3 +30,4 @@ __all__ = [
 __all__ += ["PersonDuplicateDismissed", "PersonDuplicateLinked", "RoundClosed"]
 __all__ += ["EntryPosted", "EntryReversed", "FlagDecided", "FlagRaised"]
 __all__ += ["TicketAssigned", "TicketCreated", "TicketEscalated", "TicketReopened", "TicketResolved"]
+__all__ += ["DoseRecorded", "MessageDelivered", "MessageFailed", "OptOutRecorded"]

@@ -1,0 +1,27 @@
+"""Notify tables (schema ``notify``): SQLAlchemy Core tables on the shared SQLModel metadata."""
+
+from sqlmodel import SQLModel
+
+from kernel.area_replica import area_replica_table
+from kernel.tables import kernel_tables
+from services.notify import SERVICE
+from services.notify.models.tables import (
+    NOTIFY_TABLES,
+    contact,
+    dose_given,
+    message,
+    message_event,
+    opt_out,
+    schedule_item,
+    schedule_version,
+    template,
+    worker,
+)
+
+KERNEL = kernel_tables(SQLModel.metadata, SERVICE)
+AREA = area_replica_table(SQLModel.metadata, SERVICE)
+
+__all__ = [
+    "AREA", "KERNEL", "NOTIFY_TABLES", "contact", "dose_given", "message", "message_event", "opt_out",
+    "schedule_item", "schedule_version", "template", "worker",
+]

@@ -1,0 +1,203 @@
+"""Templates, contacts (from registry events), messages and their delivery log, opt-outs,
+the versioned immunisation schedule, doses given and anganwadi workers."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Identity,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlmodel import SQLModel
+
+from kernel.areas import area_code_type
+from services.notify import SERVICE
+
+METADATA = SQLModel.metadata
+NOW = text("now()")
+
+
+def _uuid_pk() -> Column:  # type: ignore[type-arg]
+    return Column("id", UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()"))
+
+
+template = Table(
+    "template", METADATA, _uuid_pk(),
+    Column("key", Text, nullable=False),
+    Column("language", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("category", Text, nullable=False),  # transactional, service, promotional (DLT categories)
+    Column("body", Text, nullable=False),
+    Column("variables", ARRAY(Text), nullable=False),
+    Column("dlt_entity_id", Text, nullable=False),
+    Column("dlt_template_id", Text, nullable=False),
+    Column("dlt_header", Text, nullable=False),
+    Column("dlt_text", Text, nullable=False),
+    Column("voice_text", Text),  # what a fallback call says (variables as in body)
+    Column("audio_url", Text),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("created_by", Text, nullable=False),
+    UniqueConstraint("key", "language", "version", name="uq_template_key_language_version"),
+    CheckConstraint("category IN ('transactional', 'service', 'promotional')", name="ck_template_category"),
+    schema=SERVICE,
+)
+
+contact = Table(
+    "contact", METADATA,
+    Column("person_id", UUID(as_uuid=True), primary_key=True),
+    Column("area_code", area_code_type(), nullable=False),
+    Column("full_name", Text, nullable=False),
+    Column("sex", Text, nullable=False),
+    Column("birth_date", Date),
+    Column("pregnant", Boolean, nullable=False, server_default=text("false")),
+    Column("pregnancy_registered_on", Date),
+    Column("phones", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+    Column("preferred_language", Text),
+    Column("prefers_voice", Boolean, nullable=False, server_default=text("false")),
+    Column("time_zone", Text),
+    Column("status", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Index("ix_contact_area_birth", "area_code", "birth_date"),
+    schema=SERVICE,
+)
+
+opt_out = Table(
+    "opt_out", METADATA,
+    Column("phone", Text, primary_key=True),
+    Column("person_id", UUID(as_uuid=True)),
+    Column("source", Text, nullable=False),
+    Column("reason", Text),
+    Column("actor", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("source IN ('voice_keypress', 'missed_call', 'operator', 'provider')", name="ck_opt_out_source"),
+    schema=SERVICE,
+)
+
+message = Table(
+    "message", METADATA, _uuid_pk(),
+    Column("idempotency_key", Text, nullable=False, unique=True),
+    Column("channel", Text, nullable=False),
+    Column("source", Text, nullable=False),  # api, reminder, rule, campaign, fallback
+    Column("template_id", UUID(as_uuid=True)),
+    Column("template_key", Text, nullable=False),
+    Column("language", Text, nullable=False),
+    Column("to_phone", Text, nullable=False),
+    Column("person_id", UUID(as_uuid=True)),
+    Column("area_code", area_code_type(), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("variables", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("twiml", Text),
+    Column("encoding", Text, nullable=False),
+    Column("segments", Integer, nullable=False),
+    Column("estimated_cost", Float, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("provider", Text, nullable=False, server_default=text("'twilio'")),
+    Column("provider_id", Text),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("not_before", DateTime(timezone=True), nullable=False),
+    Column("valid_until", DateTime(timezone=True)),
+    Column("urgent", Boolean, nullable=False, server_default=text("false")),
+    Column("attempted_at", DateTime(timezone=True)),
+    Column("accepted_at", DateTime(timezone=True)),
+    Column("final_at", DateTime(timezone=True)),
+    Column("error_code", Integer),
+    Column("error", Text),
+    Column("cancel_key", Text),
+    Column("fallback_of", UUID(as_uuid=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("channel IN ('sms', 'voice')", name="ck_message_channel"),
+    Index("uq_message_provider_id", "provider_id", unique=True, postgresql_where=text("provider_id IS NOT NULL")),
+    Index("ix_message_due", "not_before", postgresql_where=text("status = 'pending'")),
+    Index("ix_message_attempting", "attempted_at", postgresql_where=text("status = 'attempting'")),
+    Index("ix_message_cancel_key", "cancel_key", postgresql_where=text("cancel_key IS NOT NULL")),
+    Index("ix_message_created", "created_at", "id"),
+    Index("ix_message_to_phone", "to_phone"),
+    schema=SERVICE,
+)
+
+message_event = Table(
+    "message_event", METADATA,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("message_id", UUID(as_uuid=True), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("kind", Text, nullable=False),  # attempt, accepted, callback, retry, expired, ...
+    Column("status", Text),
+    Column("applied", Boolean, nullable=False, server_default=text("true")),
+    Column("detail", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Index("ix_message_event_message", "message_id", "id"),
+    schema=SERVICE,
+)
+
+schedule_version = Table(
+    "schedule_version", METADATA,
+    Column("version", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("false")),
+    Column("source", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Index("uq_schedule_version_active", "active", unique=True, postgresql_where=text("active")),
+    schema=SERVICE,
+)
+
+schedule_item = Table(
+    "schedule_item", METADATA,
+    Column("version", Text, nullable=False),
+    Column("code", Text, nullable=False),  # e.g. penta-2
+    Column("vaccine", Text, nullable=False),
+    Column("dose", Integer, nullable=False),
+    Column("target", Text, nullable=False),  # child or pregnancy
+    Column("min_age_days", Integer, nullable=False),
+    Column("upper_age_days", Integer),
+    Column("predecessor", Text),
+    Column("min_gap_days", Integer, nullable=False, server_default=text("0")),
+    Column("predecessor_before_age_days", Integer),
+    Column("lead_days", Integer, nullable=False, server_default=text("7")),
+    Column("grace_days", Integer, nullable=False, server_default=text("28")),
+    Column("area_prefixes", ARRAY(Text)),
+    PrimaryKeyConstraint("version", "code"),
+    CheckConstraint("target IN ('child', 'pregnancy')", name="ck_schedule_item_target"),
+    schema=SERVICE,
+)
+
+dose_given = Table(
+    "dose_given", METADATA,
+    Column("person_id", UUID(as_uuid=True), nullable=False),
+    Column("code", Text, nullable=False),
+    Column("given_on", Date, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("recorded_by", Text, nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    PrimaryKeyConstraint("person_id", "code"),
+    schema=SERVICE,
+)
+
+worker = Table(
+    "worker", METADATA,
+    Column("id", Text, primary_key=True),  # the operator's subject, e.g. aww-0001
+    Column("name", Text, nullable=False),
+    Column("phone", Text, nullable=False),
+    Column("area_code", area_code_type(), nullable=False),
+    Column("language", Text, nullable=False),
+    Column("role", Text, nullable=False, server_default=text("'anganwadi_worker'")),
+    Index("ix_worker_area", "area_code"),
+    schema=SERVICE,
+)
+
+NOTIFY_TABLES = [template, contact, opt_out, message, message_event, schedule_version, schedule_item,
+                 dose_given, worker]

@@ -1,0 +1,1 @@
+"""All SQL of the notify service (SQLAlchemy Core on the tables in ``models``)."""

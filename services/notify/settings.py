@@ -1,0 +1,59 @@
+"""Notify-only settings (``GRAMSETU_NOTIFY_*``): the Twilio account, where callbacks reach us, pacing.
+
+In development and tests the Twilio account is the local stand-in's (``twilio_api_base`` points
+the real SDK at it); production sets the real account, token and base URL left empty.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_ACCOUNT_SID = "AC" + "0" * 32
+DEV_AUTH_TOKEN = "dev-only-twilio-auth-token"  # noqa: S105 (refused in production below)
+
+
+class NotifySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GRAMSETU_NOTIFY_", env_file=".env", extra="ignore")
+
+    twilio_account_sid: str = DEV_ACCOUNT_SID
+    twilio_auth_token: str = DEV_AUTH_TOKEN
+    # Empty: Twilio itself.  Otherwise the stand-in (or any Twilio-compatible API) at this URL.
+    twilio_api_base: str = "http://127.0.0.1:8199"
+    twilio_messaging_service_sid: str | None = None
+    sms_from: str = "+15005550006"
+    voice_from: str = "+15005550006"
+    # The public URL Twilio posts status callbacks and keypresses to (this service's /callbacks routes).
+    public_callback_base: str = "http://127.0.0.1:8104"
+    standin_port: int = 8199  # `gramsetu up` starts the stand-in here when twilio_api_base is local
+    provider_timeout_seconds: float = 10.0
+
+    # Sending.
+    dispatch_batch_size: int = 200
+    dispatch_concurrency: int = 64
+    dispatch_poll_interval_seconds: float = 0.2
+    max_attempts: int = 5
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 3600.0
+    # An attempt still "sending" after this long is reconciled with the provider's message list.
+    reconcile_after_seconds: float = 60.0
+    sender_messages_per_second: float = 100.0
+    account_messages_per_second: float = 400.0
+    voice_calls_per_second: float = 1.0
+    quiet_start_hour: int = 21  # local time of the recipient
+    quiet_end_hour: int = 8
+    default_validity_hours: int = 24
+    provider_queue_validity_seconds: int = 36_000  # Twilio's 10 h
+    cost_per_segment: dict[str, float] = {"IN": 0.0832, "BD": 0.3651}  # USD per SMS segment
+    cost_per_call_minute: float = 0.0485
+
+    def check_production(self, environment: str) -> None:
+        if environment == "production" and (self.twilio_auth_token == DEV_AUTH_TOKEN or self.twilio_api_base):
+            raise RuntimeError("set GRAMSETU_NOTIFY_TWILIO_AUTH_TOKEN and an empty GRAMSETU_NOTIFY_TWILIO_API_BASE "
+                               "in production (the stand-in is for development)")
+
+
+@lru_cache
+def get_notify_settings() -> NotifySettings:
+    return NotifySettings()
