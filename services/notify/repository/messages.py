@@ -103,7 +103,7 @@ async def record_accepted(session: AsyncSession, accepted: Sequence[dict[str, An
 
 async def attempting_before(session: AsyncSession, cutoff: datetime, limit: int) -> Sequence[RowMapping]:
     return await all_rows(session, select(message).where(
-        message.c.status == "attempting", message.c.attempted_at < cutoff,
+        message.c.status == "attempting", message.c.attempted_at <= cutoff,
     ).order_by(message.c.attempted_at).limit(limit).with_for_update(skip_locked=True))
 
 
