@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
@@ -126,8 +127,9 @@ def noon_in_india() -> datetime:
     return datetime(today.year, today.month, today.day, 6, 30, tzinfo=timezone.utc)
 
 
-@pytest.fixture
-async def notify(clean: None, settings: Settings, standin_url: str, notify_port: int) -> AsyncIterator[Notify]:
+@pytest.fixture(scope="session")
+async def notify_server(settings: Settings, standin_url: str, notify_port: int) -> AsyncIterator[tuple[Any, ManualClock]]:
+    """One service process-in-the-loop for the session: starting a runtime per test would cost ~2 s each."""
     from services.notify.app import create_app
 
     clock = ManualClock(datetime.now(timezone.utc))
@@ -139,13 +141,39 @@ async def notify(clean: None, settings: Settings, standin_url: str, notify_port:
         if task.done():
             task.result()
         await asyncio.sleep(0.02)
+    yield app, clock
+    server.should_exit = True
+    await task
+
+
+async def _truncate_notify(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'notify' "
+                                  "AND tablename <> 'alembic_version'")
+        await conn.execute("TRUNCATE " + ", ".join(f'notify."{t["tablename"]}"' for t in tables)
+                           + " RESTART IDENTITY CASCADE")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def notify(notify_server: tuple[Any, ManualClock], database_url: str, standin_url: str,
+                 notify_port: int) -> AsyncIterator[Notify]:
+    """The running service with empty notify tables, a fresh stand-in, and the clock at the real now."""
+    from services.notify.service.dispatch import Rates
+
+    app, clock = notify_server
+    await _truncate_notify(database_url)
+    clock.set(datetime.now(timezone.utc))
+    dispatcher = app.state.dispatcher
+    dispatcher.rates, dispatcher.after_provider = Rates(dispatcher.settings), None
+    app.state.provider.http.api_base, app.state.provider.http.timeout = standin_url, 10.0
     url = f"http://127.0.0.1:{notify_port}"
     async with httpx.AsyncClient(base_url=url, timeout=20) as client, \
             httpx.AsyncClient(base_url=standin_url, timeout=20) as standin:
         await standin.post("/_standin/reset")
         yield Notify(url, client, standin, app, clock, identity_headers())
-    server.should_exit = True
-    await task
 
 
 def key() -> str:

@@ -72,19 +72,19 @@ async def test_unsigned_or_forged_callbacks_are_refused(notify: Notify) -> None:
     message = (await send(notify, urgent=True)).json()
     path = f"/callbacks/twilio/status?m={message['id']}"
     params = {"MessageSid": "SM" + "0" * 32, "MessageStatus": "delivered", "AccountSid": "AC" + "1" * 32}
-    form = {"content": urlencode(params), "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
-    unsigned = await notify.client.post(path, **form)  # type: ignore[arg-type]
-    forged = await notify.client.post(path, content=form["content"], headers={
-        **form["headers"], "X-Twilio-Signature": RequestValidator("not-our-token").compute_signature(
+    content, form = urlencode(params), {"Content-Type": "application/x-www-form-urlencoded"}
+    unsigned = await notify.client.post(path, content=content, headers=form)
+    forged = await notify.client.post(path, content=content, headers={
+        **form, "X-Twilio-Signature": RequestValidator("not-our-token").compute_signature(
             notify.url + path, params)})
-    other_url = await notify.client.post(path, content=form["content"], headers={
-        **form["headers"], "X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(
+    other_url = await notify.client.post(path, content=content, headers={
+        **form, "X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(
             notify.url + "/callbacks/twilio/status?m=other", params)})
     assert [unsigned.status_code, forged.status_code, other_url.status_code] == [403, 403, 403]
     assert unsigned.headers["content-type"] == "application/problem+json"
     assert (await notify.message(message["id"]))["status"] == "pending"
-    genuine = await notify.client.post(path, content=form["content"], headers={
-        **form["headers"], "X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(
+    genuine = await notify.client.post(path, content=content, headers={
+        **form, "X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(
             get_notify_settings().public_callback_base + path, params)})
     assert genuine.status_code == 204
 

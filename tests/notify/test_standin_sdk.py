@@ -110,11 +110,11 @@ async def test_queue_overflow_and_queue_expiry(standin_url: str, standin: httpx.
 async def test_status_callbacks_are_signed_as_twilio_signs_them(notify: Notify) -> None:
     """Callbacks from the stand-in to a URL with a query string pass twilio's own RequestValidator."""
     received: list[tuple[str, dict[str, str], str]] = []
+    import uvicorn
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
-    import uvicorn
 
     from gramsetu.embedded import free_port
 

@@ -22,8 +22,10 @@ async def create_template(body: TemplateCreate, session: DbSession, identity: Ad
 
 
 @router.get("", response_model=TemplatePage, summary="Templates, by key, language and newest version first")
-async def list_templates(session: DbSession, identity: Reader, limit: Limit = 100, offset: Offset = 0,
-                         key: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_.\-]{1,63}$")] = None) -> TemplatePage:
+async def list_templates(
+    session: DbSession, identity: Reader, limit: Limit = 100, offset: Offset = 0,
+    key: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_.\-]{1,63}$")] = None,
+) -> TemplatePage:
     rows, total = await repo.list_page(session, key=key, limit=limit, offset=offset)
     return TemplatePage(items=[TemplateRead.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
 

@@ -1,4 +1,5 @@
-"""Token buckets for per-sender and per-account sending rates (segments per second for SMS, calls per second for voice)."""
+"""Token buckets for per-sender and per-account sending rates
+(segments per second for SMS, calls per second for voice)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ class TemplateCreate(BaseModel):
     key: Key = Field(examples=["vaccination_due"])
     language: Language
     category: Literal["transactional", "service", "promotional"] = "service"
-    body: Text = Field(description="Text with {variable} placeholders", examples=["{child} को {vaccine} का टीका {date} को"])
+    body: Text = Field(description="Text with {variable} placeholders",
+                       examples=["{child} को {vaccine} का टीका {date} को"])
     dlt_entity_id: DltId
     dlt_template_id: DltId
     dlt_header: Header = Field(description="The registered 3-6 letter sender header", examples=["GRMSTU"])

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import datetime
 
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.notify import MessageDelivered
@@ -62,7 +63,7 @@ async def apply_status(session: AsyncSession, message_id: uuid.UUID, params: Map
     return new
 
 
-async def voice_fallback(session: AsyncSession, row: Mapping[str, object], now: datetime) -> None:
+async def voice_fallback(session: AsyncSession, row: RowMapping, now: datetime) -> None:
     """Call the person with the same alert, once (the idempotency key is derived from the SMS's)."""
     if await contacts_repo.opted_out(session, str(row["to_phone"])) is not None:
         return

@@ -33,7 +33,16 @@ from kernel.db import transaction
 from kernel.outbox import add_events
 from kernel.scheduler import Clock, SystemClock
 from services.notify import SERVICE
-from services.notify.metrics import COST, DROPPED_STALE, FUNNEL, PROVIDER_LATENCY, RECONCILED, RETRIES, SEGMENTS, district
+from services.notify.metrics import (
+    COST,
+    DROPPED_STALE,
+    FUNNEL,
+    PROVIDER_LATENCY,
+    RECONCILED,
+    RETRIES,
+    SEGMENTS,
+    district,
+)
 from services.notify.providers.base import Accepted, OutboundCall, OutboundSms, Provider, ProviderError
 from services.notify.repository import messages as repo
 from services.notify.rules.errors import Verdict

@@ -219,7 +219,8 @@ class Standin:
         if not form.get("Twiml") and not form.get("Url") and not form.get("ApplicationSid"):
             return twilio_error(400, 21205, "Url, Twiml or ApplicationSid is required.")
         if sender != VALID_TEST_FROM:
-            return twilio_error(400, 21210, f"The source phone number provided, {sender}, is not yet verified for your account.")
+            return twilio_error(400, 21210, f"The source phone number provided, {sender}, is not yet verified "
+                                            "for your account.")
         if to in CALL_TO_ERRORS:
             code, message = CALL_TO_ERRORS[to]
             return twilio_error(400, code, message)

@@ -12,14 +12,17 @@ from dataclasses import dataclass
 VALID_TEST_FROM = "+15005550006"
 
 SMS_FROM_ERRORS: dict[str, tuple[int, str]] = {
-    "+15005550001": (21212, "The 'From' number +15005550001 is not a valid phone number, shortcode, or alphanumeric sender ID."),
-    "+15005550007": (21606, "The 'From' phone number provided is not a valid message-capable Twilio phone number for this destination/account."),
+    "+15005550001": (21212, "The 'From' number +15005550001 is not a valid phone number, shortcode, "
+                            "or alphanumeric sender ID."),
+    "+15005550007": (21606, "The 'From' phone number provided is not a valid message-capable Twilio phone number "
+                            "for this destination/account."),
     "+15005550008": (21611, "This 'From' number has exceeded the maximum number of queued messages."),
 }
 SMS_TO_ERRORS: dict[str, tuple[int, str]] = {
     "+15005550001": (21211, "The 'To' number +15005550001 is not a valid phone number."),
     "+15005550002": (21612, "The 'To' phone number is not currently reachable via SMS."),
-    "+15005550003": (21408, "Permission to send an SMS has not been enabled for the region indicated by the 'To' number."),
+    "+15005550003": (21408, "Permission to send an SMS has not been enabled for the region indicated "
+                            "by the 'To' number."),
     "+15005550004": (21610, "Attempt to send to unsubscribed recipient"),
     "+15005550009": (21614, "'To' number is not a valid mobile number"),
 }

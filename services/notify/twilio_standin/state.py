@@ -27,7 +27,8 @@ def new_sid(prefix: str) -> str:
 def rfc2822(moment: float | None) -> str | None:
     if moment is None:
         return None
-    return format_datetime(datetime.fromtimestamp(moment, timezone.utc).replace(microsecond=0)).replace("-0000", "+0000")
+    stamp = datetime.fromtimestamp(moment, timezone.utc).replace(microsecond=0)
+    return format_datetime(stamp).replace("-0000", "+0000")
 
 
 def segments_of(body: str) -> int:
@@ -89,7 +90,8 @@ class Record:
         uri = f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{self.sid}.json"
         return {
             "account_sid": self.account_sid, "annotation": None, "answered_by": None, "api_version": API_VERSION,
-            "caller_name": None, "date_created": rfc2822(self.created), "date_updated": rfc2822(self.updated or self.created),
+            "caller_name": None, "date_created": rfc2822(self.created),
+            "date_updated": rfc2822(self.updated or self.created),
             "direction": "outbound-api", "duration": None, "end_time": None, "forwarded_from": None,
             "from": self.from_, "from_formatted": self.from_, "group_sid": None, "parent_call_sid": None,
             "phone_number_sid": None, "price": None, "price_unit": "USD", "queue_time": "0", "sid": self.sid,
