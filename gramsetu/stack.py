@@ -336,16 +336,31 @@ def build_children(plan: StackPlan, database_url: str, nats_url: str) -> list[Ch
     ports = planned_ports(plan)
     urls = {name: f"http://{plan.host}:{port}" for name, port in ports.items() if name != "gateway"}
     env = child_env(database_url, nats_url, urls, plan.gateway_port)
+    standins = provider_standins(plan, env, urls)
     return [
-        Child(
+        *standins,
+        *(Child(
             name=name,
             argv=[sys.executable, "-m", "gramsetu.cli", "serve", name, "--host", plan.host,
                   "--port", str(port)],
             env=env,
             port=port,
         )
-        for name, port in ports.items()
+        for name, port in ports.items()),
     ]
+
+
+def provider_standins(plan: StackPlan, env: dict[str, str], urls: dict[str, str]) -> list[Child]:
+    """Local stand-ins for outside providers, started before the services that call them: the Twilio
+    stand-in for notify, unless GRAMSETU_NOTIFY_TWILIO_API_BASE names another API (empty: Twilio itself).
+    Notify is told where it listens and where its own callbacks are reachable (``env`` is updated)."""
+    if "notify" not in urls or "GRAMSETU_NOTIFY_TWILIO_API_BASE" in os.environ:
+        return []
+    port = free_port()
+    env["GRAMSETU_NOTIFY_TWILIO_API_BASE"] = f"http://{plan.host}:{port}"
+    env.setdefault("GRAMSETU_NOTIFY_PUBLIC_CALLBACK_BASE", urls["notify"])
+    argv = [sys.executable, "-m", "services.notify.twilio_standin", "--host", plan.host, "--port", str(port)]
+    return [Child(name="twilio-standin", argv=argv, env=env, port=port)]
 
 
 def ports_in_use(plan: StackPlan) -> list[str]:

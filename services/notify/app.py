@@ -8,13 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from kernel.app import create_service_app
+from kernel.db import transaction
 from kernel.runtime import ServiceSpec
+from kernel.scheduler import SystemClock, schedule
 from kernel.settings import Settings, get_settings
 from services.notify import SERVICE
 from services.notify.events import SUBSCRIPTIONS
 from services.notify.providers.twilio import TwilioProvider
 from services.notify.routes import ROUTERS
 from services.notify.service.dispatch import Dispatcher
+from services.notify.service.duelists import JOBS as DUE_LIST_JOBS
+from services.notify.service.duelists import REMINDER_JOB
 from services.notify.settings import NotifySettings, get_notify_settings
 
 SPEC = ServiceSpec(
@@ -28,6 +32,7 @@ SPEC = ServiceSpec(
     routers=ROUTERS,
     subscriptions=SUBSCRIPTIONS,
 )
+SPEC.jobs.update(DUE_LIST_JOBS)
 
 
 def make_provider(settings: NotifySettings) -> TwilioProvider:
@@ -35,6 +40,12 @@ def make_provider(settings: NotifySettings) -> TwilioProvider:
                           timeout=settings.provider_timeout_seconds,
                           messaging_service_sid=settings.twilio_messaging_service_sid, sms_from=settings.sms_from,
                           voice_from=settings.voice_from)
+
+
+async def _schedule_daily_reminders(runtime: object) -> None:
+    async with transaction(runtime.sessionmaker) as session:  # type: ignore[attr-defined]
+        await schedule(session, SERVICE, kind=REMINDER_JOB, key="daily", replace=False,
+                       due_at=(runtime.clock or SystemClock()).now())  # type: ignore[attr-defined]
 
 
 def create_app(settings: Settings | None = None, *, workers: bool | None = None, **kwargs: object) -> FastAPI:
@@ -53,6 +64,7 @@ def create_app(settings: Settings | None = None, *, workers: bool | None = None,
             dispatcher = Dispatcher(runtime.sessionmaker, provider, notify_settings, runtime.clock)
             app.state.dispatcher = dispatcher
             if workers if workers is not None else settings.run_workers:
+                await _schedule_daily_reminders(runtime)
                 runtime._spawn("dispatcher", dispatcher.run)  # supervised like the kernel's own workers
             try:
                 yield

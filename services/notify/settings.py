@@ -49,9 +49,15 @@ class NotifySettings(BaseSettings):
     cost_per_call_minute: float = 0.0485
 
     def check_production(self, environment: str) -> None:
-        if environment == "production" and (self.twilio_auth_token == DEV_AUTH_TOKEN or self.twilio_api_base):
-            raise RuntimeError("set GRAMSETU_NOTIFY_TWILIO_AUTH_TOKEN and an empty GRAMSETU_NOTIFY_TWILIO_API_BASE "
-                               "in production (the stand-in is for development)")
+        """Outside development: a real account and token, and Twilio itself (not the local stand-in)."""
+        if environment == "development":
+            return
+        if self.twilio_auth_token in ("", DEV_AUTH_TOKEN) or self.twilio_account_sid in ("", DEV_ACCOUNT_SID):
+            raise RuntimeError("set GRAMSETU_NOTIFY_TWILIO_ACCOUNT_SID and GRAMSETU_NOTIFY_TWILIO_AUTH_TOKEN "
+                               "(the development values are refused outside development)")
+        if "127.0.0.1" in self.twilio_api_base or "localhost" in self.twilio_api_base:
+            raise RuntimeError("GRAMSETU_NOTIFY_TWILIO_API_BASE points at the local stand-in: set it empty "
+                               "(Twilio itself) outside development")
 
 
 @lru_cache

@@ -1,6 +1,15 @@
 """Request and response bodies of the notify API."""
 
-from services.notify.schemas.duelists import DoseCreate, DoseRead, DueItem, DueListPage, WorkerRead, WorkerUpsert
+from services.notify.schemas.duelists import (
+    DoseCreate,
+    DoseRead,
+    DueItem,
+    DueListPage,
+    ScheduleDocument,
+    ScheduleRead,
+    WorkerRead,
+    WorkerUpsert,
+)
 from services.notify.schemas.messages import (
     MessageEventRead,
     MessagePage,
@@ -14,6 +23,7 @@ from services.notify.schemas.templates import Preview, PreviewRequest, TemplateC
 
 __all__ = [
     "DoseCreate", "DoseRead", "DueItem", "DueListPage", "MessageEventRead", "MessagePage", "MessageRead",
-    "OptOutCreate", "OptOutPage", "OptOutRead", "Preview", "PreviewRequest", "SendRequest", "TemplateCreate",
+    "OptOutCreate", "OptOutPage", "OptOutRead", "Preview", "PreviewRequest", "ScheduleDocument",
+    "ScheduleRead", "SendRequest", "TemplateCreate",
     "TemplatePage", "TemplateRead", "WorkerRead", "WorkerUpsert",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -68,3 +68,37 @@ class WorkerRead(BaseModel):
     name: str
     area_code: str
     language: str
+
+
+class ScheduleItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: Code
+    vaccine: ShortText
+    dose: int = Field(ge=0, le=20)
+    target: Literal["child", "pregnancy"]
+    min_age_days: int = Field(ge=0, le=36_500)
+    upper_age_days: int | None = Field(default=None, ge=0, le=36_500)
+    predecessor: Code | None = None
+    min_gap_days: int = Field(default=0, ge=0, le=3650)
+    predecessor_before_age_days: int | None = Field(default=None, ge=0, le=36_500)
+    lead_days: int = Field(default=7, ge=0, le=365)
+    grace_days: int = Field(default=28, ge=0, le=3650)
+    area_prefixes: list[AreaCode] | None = Field(default=None, max_length=100)
+
+
+class ScheduleDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.\-]{2,39}$")]
+    name: ShortText
+    source: ShortText | None = None
+    items: list[ScheduleItemIn] = Field(min_length=1, max_length=200)
+
+
+class ScheduleRead(BaseModel):
+    version: str
+    name: str
+    active: bool
+    source: str | None
+    items: list[ScheduleItemIn] = []

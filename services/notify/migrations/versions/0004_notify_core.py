@@ -1,7 +1,7 @@
 """templates, contacts, messages and delivery log, opt-outs, the immunisation schedule, doses, workers
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-07
 """
 
@@ -9,8 +9,8 @@ from alembic import op
 
 from services.notify.models.tables import NOTIFY_TABLES
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
