@@ -149,6 +149,11 @@ class ReplicaRepository:
         )).order_by(person_link.c.id)
         return list(await all_rows(self.session, stmt))
 
+    async def household_members(self, household_id: uuid.UUID) -> list[uuid.UUID]:
+        stmt = (select(person.c.id).where(person.c.household_id == household_id, person.c.status == "active",
+                                          person.c.version > 0).order_by(person.c.id))
+        return [r[0] for r in (await self.session.execute(stmt)).all()]
+
     async def multi_record_clusters(self) -> list[uuid.UUID]:
         stmt = (select(person.c.cluster_id).group_by(person.c.cluster_id).having(func.count() > 1)
                 .order_by(person.c.cluster_id))

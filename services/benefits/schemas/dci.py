@@ -1,0 +1,49 @@
+"""DCI-style (SPDCI / IBR) beneficiary query: "is this person enrolled in programme X; what did they get".
+
+The envelope follows the registry's DCI API: ``{signature, header, message}`` with the same header
+fields; each batch item is answered on its own (``succ`` or ``rjct`` with a reason code)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt
+
+Text99 = Field(min_length=1, max_length=99)
+
+
+class MsgHeader(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    version: str = "1.0.0"
+    message_id: str = Field(min_length=1, max_length=200)
+    message_ts: AwareDatetime
+    action: str = Field(min_length=1, max_length=50)
+    sender_id: str = Field(min_length=1, max_length=200)
+    receiver_id: str | None = Field(default=None, max_length=200)
+    total_count: StrictInt = Field(ge=0)
+    is_msg_encrypted: bool = False
+
+
+class EnrolledItem(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    reference_id: str = Text99
+    timestamp: Any = None
+    enrolled_criteria: dict[str, Any] = Field(description="{programme_code, query_type: idtype-value, "
+                                                          "query: {type, value}, period?}")
+
+
+class EnrolledRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    transaction_id: str = Text99
+    enrolled_request: list[EnrolledItem] = Field(min_length=1, max_length=100)
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    signature: str | None = None
+    header: MsgHeader
+    message: EnrolledRequest
