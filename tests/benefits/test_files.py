@@ -61,7 +61,7 @@ async def test_file_posted_twice_changes_nothing_and_reports_each_row(catalogue,
     assert again.status_code == 200 and again.json()["repeated"] is True and again.json()["id"] == report["id"]
     assert await count_entries(database_url) == entries == 4
     # A corrected file with the same references: the rows already posted are "repeated", only the fixed ones land.
-    fixed = sheet(rows[:2] + [row("F-3", person_id=str(people[2].person_id))])
+    fixed = sheet([*rows[:2], row("F-3", person_id=str(people[2].person_id))])
     third = (await catalogue.post("/files?department=BD-DSS", content=fixed, headers=department_client() | CSV)).json()
     assert (third["repeated_rows"], third["accepted"]) == (2, 1)
     csv_report = await catalogue.get(f"/files/{report['id']}/report.csv", headers=department_client())
