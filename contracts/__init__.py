@@ -4,6 +4,14 @@ Import this package to register every contract (``EVENT_TYPES``)."""
 
 from contracts.base import EVENT_TYPES, Envelope, Event, stream_for_subject
 from contracts.benefits import EntryPosted, EntryReversed, FlagDecided, FlagRaised
+from contracts.marketplace import (
+    BookingAssigned,
+    BookingCancelled,
+    BookingCompleted,
+    BookingCreated,
+    ComplaintRaised,
+    RatingPosted,
+)
 from contracts.notify import DoseRecorded, MessageDelivered, MessageFailed, OptOutRecorded
 from contracts.registry import (
     AreaCreated,
@@ -31,3 +39,5 @@ __all__ += ["PersonDuplicateDismissed", "PersonDuplicateLinked", "RoundClosed"]
 __all__ += ["EntryPosted", "EntryReversed", "FlagDecided", "FlagRaised"]
 __all__ += ["TicketAssigned", "TicketCreated", "TicketEscalated", "TicketReopened", "TicketResolved"]
 __all__ += ["DoseRecorded", "MessageDelivered", "MessageFailed", "OptOutRecorded"]
+__all__ += ["BookingAssigned", "BookingCancelled", "BookingCompleted", "BookingCreated", "ComplaintRaised",
+            "RatingPosted"]

@@ -1,0 +1,1 @@
+"""All marketplace SQL (SQLAlchemy Core on the tables in ``models``)."""

@@ -1,0 +1,1 @@
+"""Pure marketplace rules: no I/O, no database; property-tested."""

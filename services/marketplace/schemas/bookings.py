@@ -1,0 +1,133 @@
+"""Bookings and their actions."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from services.marketplace.schemas.common import AreaCode, Code, Lat, Lon, Name, Phone, Reason, Text500
+
+Otp = Annotated[str, StringConstraints(pattern=r"^\d{4}$")]
+PurchaseRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/_.\-]{1,64}$")]
+
+
+class BookingIn(BaseModel):
+    job_code: Code = Field(examples=["plumbing.tap_replace"], description="A job item of the rate card")
+    channel: Literal["app", "call_centre", "department"] = Field(
+        default="app", description="app: citizen app or portal; call_centre: an agent booking for a caller "
+        "(recorded as assisted); department: an office's requisition (office_code and purchase_ref required)")
+    area_code: AreaCode = Field(examples=["IN-09-0162-0820"])
+    lat: Lat
+    lon: Lon
+    address: Text500
+    slot_start: datetime | None = Field(default=None, description="Defaults to now (as soon as possible)")
+    slot_minutes: int = Field(default=120, ge=30, le=24 * 60)
+    customer_name: Name
+    customer_phone: Phone
+    max_radius_km: float | None = Field(default=None, gt=0, le=50)
+    office_code: Code | None = None
+    purchase_ref: PurchaseRef | None = None
+
+
+class Codes(BaseModel):
+    start: str = Field(description="Read out to the worker on arrival")
+    completion: str = Field(description="Read out to the worker when the job is done")
+
+
+class ExtraIn(BaseModel):
+    item_code: Code
+    quantity: int = Field(default=1, ge=1, le=100)
+
+
+class ExtraOut(BaseModel):
+    id: uuid.UUID
+    item_code: str
+    quantity: int
+    unit_paise: int
+    amount_paise: int
+    added_by: str
+    added_at: datetime
+
+
+class BookingOut(BaseModel):
+    id: uuid.UUID
+    status: str
+    channel: str
+    category_code: str
+    job_code: str
+    area_code: str
+    lat: float
+    lon: float
+    address: str
+    slot_start: datetime
+    slot_end: datetime
+    customer_name: str
+    customer_phone_masked: str
+    assisted_by: str | None
+    department_code: str | None
+    office_code: str | None
+    purchase_ref: str | None
+    worker_id: uuid.UUID | None
+    vendor_id: uuid.UUID | None
+    offer_worker_id: uuid.UUID | None
+    offer_expires_at: datetime | None
+    priced_on: date
+    price_paise: int
+    visit_charge_paise: int
+    extras_paise: int
+    total_paise: int
+    terms: dict[str, Any]
+    cancelled_by: str | None
+    cancel_reason: str | None
+    cancellation_fee_paise: int | None
+    rating: int | None
+    dispute_status: str | None
+    created_at: datetime
+    version: int
+    codes: Codes | None = Field(default=None, description="Only in the answer to the booking's creation")
+    extras: list[ExtraOut] = []
+    next_actions: list[str] = []
+
+
+class OtpIn(BaseModel):
+    otp: Otp
+
+
+class CancelIn(BaseModel):
+    reason: Reason
+    by: Literal["customer", "provider"] = Field(
+        default="customer", description="provider: the worker's side withdraws (the job goes to the next worker)")
+
+
+class RescheduleIn(BaseModel):
+    slot_start: datetime
+    slot_minutes: int = Field(default=120, ge=30, le=24 * 60)
+
+
+class RatingIn(BaseModel):
+    rating: int = Field(ge=1, le=5)
+    comment: Text500 | None = None
+
+
+class DisputeIn(BaseModel):
+    category: Literal["ITEM", "FULFILLMENT", "AGENT", "PAYMENT", "ORDER"] = "FULFILLMENT"
+    description: Text500
+
+
+class DisputeOut(BaseModel):
+    complaint_id: uuid.UUID
+    booking_id: uuid.UUID
+    status: str
+
+
+class TransitionOut(BaseModel):
+    from_status: str | None
+    to_status: str
+    action: str
+    actor: str
+    worker_id: uuid.UUID | None
+    details: dict[str, Any]
+    at: datetime

@@ -1,0 +1,107 @@
+"""Categories, rate items, rates, cancellation terms, quotes, departments."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+
+from services.marketplace.schemas.common import AreaCode, Code, Name, Paise, Text500
+
+
+class CategoryIn(BaseModel):
+    code: Code = Field(examples=["plumbing"])
+    name: Name = Field(examples=["Plumber"])
+    name_local: Name | None = Field(default=None, examples=["प्लंबर"])
+
+
+class CategoryOut(CategoryIn):
+    skill_no: int
+    created_at: datetime
+
+
+class RateItemIn(BaseModel):
+    code: Code = Field(examples=["plumbing.tap_replace"])
+    category_code: Code = Field(examples=["plumbing"])
+    kind: Literal["job", "extra", "visit"] = Field(description="job: a bookable job type; extra: extra work "
+                                                   "added on site; visit: the category's visit charge")
+    name: Name = Field(examples=["Replace a tap"])
+    unit: Name = "job"
+
+
+class RateItemOut(RateItemIn):
+    pass
+
+
+class RateIn(BaseModel):
+    item_code: Code
+    area_code: AreaCode = Field(description="The rate applies in this area and every area beneath it")
+    valid_from: date
+    valid_to: date | None = Field(default=None, description="Exclusive; open-ended when absent")
+    amount_paise: Paise
+    order_ref: Text500 | None = Field(default=None, description="The government order that fixed the rate")
+
+    @model_validator(mode="after")
+    def _period(self) -> RateIn:
+        if self.valid_to is not None and self.valid_to <= self.valid_from:
+            raise ValueError("valid_to must be after valid_from")
+        return self
+
+
+class RateOut(RateIn):
+    id: uuid.UUID
+    created_by: str
+    created_at: datetime
+
+
+class TermsIn(BaseModel):
+    free_before_minutes: int = Field(default=180, ge=0, le=10_080,
+                                     description="Assigned bookings cancel free until this long before the slot")
+    assigned_fee_paise: Paise = 0
+    dispatched_fee: Literal["visit_charge", "none"] = "visit_charge"
+    offer_timeout_seconds: int = Field(default=120, ge=10, le=3600,
+                                       description="How long a worker has to accept an offer")
+
+
+class TermsOut(TermsIn):
+    category_code: str
+
+
+class QuoteLine(BaseModel):
+    item_code: str
+    title: str
+    kind: str
+    rate_id: uuid.UUID
+    area_code: str = Field(description="The area whose rate applies")
+    amount_paise: int
+
+
+class Quote(BaseModel):
+    category_code: str
+    job: QuoteLine
+    visit_charge: QuoteLine | None
+    priced_on: date
+    terms: TermsIn
+
+
+class DepartmentIn(BaseModel):
+    code: Code = Field(examples=["up-pwd"])
+    name: Name = Field(examples=["Public Works Department"])
+    area_code: AreaCode
+
+
+class DepartmentOut(DepartmentIn):
+    created_at: datetime
+
+
+class OfficeIn(BaseModel):
+    code: Code = Field(examples=["up-pwd-lucknow-div1"])
+    name: Name
+    area_code: AreaCode
+
+
+class OfficeOut(OfficeIn):
+    department_code: str
+    created_at: datetime

@@ -1,0 +1,1 @@
+"""Marketplace business rules and orchestration; never commits (the request or the job owns the transaction)."""

@@ -1,0 +1,141 @@
+"""The rate card: categories, items, rates with validity periods, cancellation terms, quotes;
+departments and their offices."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.areas import ancestor_codes
+from kernel.auth import Identity
+from kernel.errors import Conflict, NotFound
+from services.marketplace.repository.catalog import CatalogRepository
+from services.marketplace.rules import access
+from services.marketplace.rules.pricing import RateRow, periods_overlap, pick_rate, terms_snapshot
+from services.marketplace.schemas.catalog import (
+    CategoryIn,
+    DepartmentIn,
+    OfficeIn,
+    Quote,
+    QuoteLine,
+    RateIn,
+    RateItemIn,
+    TermsIn,
+)
+from services.marketplace.service.common import invalid, require_area, unique_as_conflict
+
+
+async def create_category(session: AsyncSession, identity: Identity, body: CategoryIn) -> RowMapping:
+    access.require(identity, "catalog.write")
+    with unique_as_conflict(f"Category {body.code} already exists"):
+        async with session.begin_nested():
+            return await CatalogRepository(session).insert_category(body.model_dump())
+
+
+async def category(session: AsyncSession, code: str) -> RowMapping:
+    row = await CatalogRepository(session).category(code)
+    if row is None:
+        raise NotFound(f"No category {code}.")
+    return row
+
+
+async def create_item(session: AsyncSession, identity: Identity, body: RateItemIn) -> RowMapping:
+    access.require(identity, "catalog.write")
+    repo = CatalogRepository(session)
+    if await repo.category(body.category_code) is None:
+        raise invalid("category_code", "unknown category")
+    with unique_as_conflict(f"Rate item {body.code} already exists"):
+        async with session.begin_nested():
+            return await repo.insert_item(body.model_dump())
+
+
+def _rate_rows(rows: list[RowMapping]) -> list[RateRow]:
+    return [RateRow(r["id"], r["area_code"], r["valid_from"], r["valid_to"], r["amount_paise"]) for r in rows]
+
+
+async def add_rate(session: AsyncSession, identity: Identity, body: RateIn) -> RowMapping:
+    """A new government rate for an item in an area from a date.  Periods of one item and area may
+    not overlap, except that an open-ended earlier rate is ended the day the new one starts.
+    Bookings keep the rate they were confirmed at (``booking.job_rate_id``, ``price_paise``)."""
+    access.require(identity, "catalog.write")
+    require_area(identity, body.area_code)
+    repo = CatalogRepository(session)
+    if await repo.item(body.item_code) is None:
+        raise invalid("item_code", "unknown rate item")
+    await repo.lock_item_rates(body.item_code, body.area_code)
+    for existing in await repo.rates_for(body.item_code, [body.area_code]):
+        if existing["valid_to"] is None and existing["valid_from"] < body.valid_from:
+            continue  # ended below, where the new period starts
+        if periods_overlap(existing["valid_from"], existing["valid_to"], body.valid_from, body.valid_to):
+            raise Conflict(f"A rate for {body.item_code} in {body.area_code} already covers part of this period "
+                           f"({existing['valid_from']} to {existing['valid_to'] or 'open'})",
+                           rate_id=str(existing["id"]))
+    await repo.close_open_rate(body.item_code, body.area_code, body.valid_from)
+    return await repo.insert_rate({**body.model_dump(), "created_by": identity.subject})
+
+
+async def price(session: AsyncSession, item_code: str, area_code: str, on: date, field: str) -> tuple[RowMapping,
+                                                                                                       RateRow]:
+    """The item and the rate that applies to it in ``area_code`` on ``on``; 422 naming ``field`` if none."""
+    repo = CatalogRepository(session)
+    item = await repo.item(item_code)
+    if item is None:
+        raise invalid(field, "unknown rate item")
+    areas = sorted(ancestor_codes([area_code]) | {area_code})
+    chosen = pick_rate(_rate_rows(await repo.rates_for(item_code, areas)), area_code, on)
+    if chosen is None:
+        raise invalid(field, f"no government rate for {item_code} in {area_code} on {on}")
+    return item, chosen
+
+
+async def quote(session: AsyncSession, job_code: str, area_code: str, on: date) -> Quote:
+    item, job_rate = await price(session, job_code, area_code, on, "job_code")
+    if item["kind"] != "job":
+        raise invalid("job_code", f"{job_code} is a {item['kind']} item, not a bookable job")
+    repo = CatalogRepository(session)
+    visit_line = None
+    visit = await repo.visit_item(item["category_code"])
+    if visit is not None:
+        _, visit_rate = await price(session, visit["code"], area_code, on, "job_code")
+        visit_line = _line(visit, visit_rate)
+    terms = terms_snapshot(await repo.terms(item["category_code"]))
+    return Quote(category_code=item["category_code"], job=_line(item, job_rate), visit_charge=visit_line,
+                 priced_on=on, terms=TermsIn(**terms))
+
+
+def _line(item: RowMapping, chosen: RateRow) -> QuoteLine:
+    return QuoteLine(item_code=item["code"], title=item["name"], kind=item["kind"], rate_id=chosen.id,
+                     area_code=chosen.area_code, amount_paise=chosen.amount_paise)
+
+
+async def set_terms(session: AsyncSession, identity: Identity, category_code: str, body: TermsIn) -> RowMapping:
+    access.require(identity, "catalog.write")
+    await category(session, category_code)
+    return await CatalogRepository(session).upsert_terms({"category_code": category_code, **body.model_dump()})
+
+
+async def terms(session: AsyncSession, category_code: str) -> dict[str, Any]:
+    await category(session, category_code)
+    return terms_snapshot(await CatalogRepository(session).terms(category_code))
+
+
+async def create_department(session: AsyncSession, identity: Identity, body: DepartmentIn) -> RowMapping:
+    access.require(identity, "catalog.write")
+    require_area(identity, body.area_code)
+    with unique_as_conflict(f"Department {body.code} already exists"):
+        async with session.begin_nested():
+            return await CatalogRepository(session).insert_department(body.model_dump())
+
+
+async def create_office(session: AsyncSession, identity: Identity, department_code: str, body: OfficeIn) -> RowMapping:
+    access.require(identity, "catalog.write")
+    require_area(identity, body.area_code)
+    if await CatalogRepository(session).department(department_code) is None:
+        raise NotFound(f"No department {department_code}.")
+    with unique_as_conflict(f"Office {body.code} already exists"):
+        async with session.begin_nested():
+            return await CatalogRepository(session).insert_office({**body.model_dump(),
+                                                                   "department_code": department_code})

@@ -1,0 +1,54 @@
+"""Helpers every marketplace service module uses."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from contracts.base import Event
+from kernel.auth import Identity
+from kernel.errors import Conflict, Forbidden, ValidationProblem
+from kernel.outbox import add_event
+from kernel.scheduler import Clock
+from services.marketplace import SERVICE
+
+
+def utcnow(clock: Clock | None) -> datetime:
+    return clock.now() if clock is not None else datetime.now(timezone.utc)
+
+
+def mask_phone(phone: str | None) -> str | None:
+    return None if phone is None else "*" * max(len(phone) - 4, 0) + phone[-4:]
+
+
+async def publish(session: AsyncSession, event: Event) -> None:
+    await add_event(session, SERVICE, event, source=SERVICE)
+
+
+def invalid(field: str, reason: str, detail: str | None = None) -> ValidationProblem:
+    return ValidationProblem(detail or f"{field}: {reason}", errors=[{"field": field, "reason": reason}])
+
+
+def require_area(identity: Identity, area_code: str) -> None:
+    """Writing outside one's own area is refused openly: the caller named the area themselves."""
+    if not identity.can_access_area(area_code):
+        raise Forbidden(f"Area {area_code} is outside your area scope.")
+
+
+@contextmanager
+def unique_as_conflict(message: str) -> Iterator[None]:
+    try:
+        yield
+    except IntegrityError as exc:
+        cause = getattr(exc.orig, "__cause__", None)
+        state = getattr(cause, "sqlstate", None)
+        if state == "23505":
+            raise Conflict(message, constraint=getattr(cause, "constraint_name", None)) from exc
+        if state == "23503":
+            raise ValidationProblem(f"{message}: a referenced record does not exist",
+                                    errors=[{"field": "body", "reason": "unknown reference"}]) from exc
+        raise

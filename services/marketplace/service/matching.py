@@ -1,0 +1,114 @@
+"""Nearest available workers, and offering a booking to the best one that is still free.
+
+An offer is a claim on the worker row (``pending_offer``), taken with a conditional UPDATE: two
+bookings racing for the last free worker serialise on that row and the loser moves on to its
+next candidate, so no worker ever holds two offers (a unique partial index on the booking table
+says the same again).  The accept deadline is a durable scheduler job; when it fires the offer
+goes to the next worker."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.context import request_id_var
+from kernel.scheduler import cancel, schedule
+from services.marketplace import SERVICE
+from services.marketplace.repository.bookings import BookingRepository
+from services.marketplace.repository.catalog import CatalogRepository
+from services.marketplace.repository.search import nearest
+from services.marketplace.repository.workers import WorkerRepository
+from services.marketplace.rules.availability import Shift, ShiftException, on_shift
+from services.marketplace.rules.matching import Ranked, rank
+from services.marketplace.service.common import invalid
+from services.marketplace.settings import get_marketplace_settings
+
+OFFER_TIMEOUT = "marketplace.offer_timeout"
+REMATCH = "marketplace.rematch"
+ZONES = {"IN": ZoneInfo("Asia/Kolkata"), "BD": ZoneInfo("Asia/Dhaka")}
+
+
+def local_time(area_code: str, moment: datetime) -> datetime:
+    return moment.astimezone(ZONES.get(area_code[:2], ZoneInfo("UTC")))
+
+
+async def search(session: AsyncSession, category_code: str, *, lat: float, lon: float, radius_km: float,
+                 area_code: str, at: datetime | None, exclude: Sequence[uuid.UUID] = (),
+                 limit: int = 10) -> list[Ranked]:
+    """Workers of the trade who can take a job now, within the radius, best first; with ``at``
+    only those whose shifts (and that day's exceptions) cover that local moment."""
+    category = await CatalogRepository(session).category(category_code)
+    if category is None:
+        raise invalid("category", f"unknown category {category_code}")
+    settings = get_marketplace_settings()
+    fetched = await nearest(session, lat=lat, lon=lon, radius_km=radius_km, skill_no=category["skill_no"],
+                            exclude=exclude, limit=max(settings.candidates, limit))
+    ranked = rank(fetched, lat, lon, radius_km)
+    if at is not None and ranked:
+        ranked = await _on_shift(session, ranked, local_time(area_code, at))
+    return ranked[:limit]
+
+
+async def _on_shift(session: AsyncSession, ranked: list[Ranked], moment: datetime) -> list[Ranked]:
+    repo = WorkerRepository(session)
+    ids = [r.candidate.worker_id for r in ranked]
+    shifts: dict[uuid.UUID, list[Shift]] = {}
+    for s in await repo.shifts(ids):
+        shifts.setdefault(s["worker_id"], []).append(Shift(s["weekday"], s["starts"], s["ends"]))
+    exceptions: dict[uuid.UUID, list[ShiftException]] = {}
+    for e in await repo.exceptions(ids):
+        exceptions.setdefault(e["worker_id"], []).append(ShiftException(e["on_date"], e["available"], e["starts"],
+                                                                        e["ends"]))
+    return [r for r in ranked if on_shift(shifts.get(r.candidate.worker_id, []),
+                                          exceptions.get(r.candidate.worker_id, []), moment)]
+
+
+async def record(session: AsyncSession, booking: Mapping[Any, Any], to_status: str, action: str, actor: str, *,
+                 worker_id: uuid.UUID | None = None, details: dict[str, Any] | None = None) -> None:
+    await BookingRepository(session).record({
+        "booking_id": booking["id"], "from_status": booking["status"], "to_status": to_status, "action": action,
+        "actor": actor, "worker_id": worker_id, "details": details or {}, "request_id": request_id_var.get()})
+
+
+async def offer_next(session: AsyncSession, booking: RowMapping, now: datetime) -> RowMapping:
+    """Offer a ``requested`` booking to the best free worker; if nobody is free, look again later."""
+    settings = get_marketplace_settings()
+    ranked = await search(session, booking["category_code"], lat=booking["lat"], lon=booking["lon"],
+                          radius_km=booking["max_radius_km"], area_code=booking["area_code"],
+                          at=max(booking["slot_start"], now), exclude=booking["tried_workers"],
+                          limit=settings.candidates)
+    workers, bookings = WorkerRepository(session), BookingRepository(session)
+    for choice in ranked:
+        worker_id = choice.candidate.worker_id
+        if await workers.claim_offer(worker_id, booking["id"]):
+            timeout = int(booking["terms"]["offer_timeout_seconds"])
+            expires = now + timedelta(seconds=timeout)
+            attempt = booking["offer_attempt"] + 1
+            await record(session, booking, "offered", "offer", "system", worker_id=worker_id,
+                         details={"distance_km": round(choice.distance_km, 3), "attempt": attempt})
+            row = await bookings.update(booking["id"], {"status": "offered", "offer_worker_id": worker_id,
+                                                        "offer_attempt": attempt, "offer_expires_at": expires})
+            await schedule(session, SERVICE, kind=OFFER_TIMEOUT, key=str(booking["id"]), due_at=expires,
+                           payload={"attempt": attempt, "worker_id": str(worker_id)})
+            await cancel(session, SERVICE, kind=REMATCH, key=str(booking["id"]))
+            return row
+    await schedule(session, SERVICE, kind=REMATCH, key=str(booking["id"]),
+                   due_at=now + timedelta(seconds=settings.rematch_after_seconds), replace=False)
+    return booking
+
+
+async def withdraw_offer(session: AsyncSession, booking: RowMapping, action: str, actor: str) -> RowMapping:
+    """The offered worker declined or let the offer lapse: free them, remember them, back to requested."""
+    worker_id = booking["offer_worker_id"]
+    await WorkerRepository(session).release_offer(worker_id, booking["id"])
+    await record(session, booking, "requested", action, actor, worker_id=worker_id)
+    await cancel(session, SERVICE, kind=OFFER_TIMEOUT, key=str(booking["id"]))
+    return await BookingRepository(session).update(booking["id"], {
+        "status": "requested", "offer_worker_id": None, "offer_expires_at": None,
+        "tried_workers": [*booking["tried_workers"], worker_id]})

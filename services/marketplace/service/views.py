@@ -1,0 +1,32 @@
+"""Shaping bookings for answers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.marketplace.repository.bookings import BookingRepository
+from services.marketplace.rules.lifecycle import actions_from
+from services.marketplace.schemas.bookings import BookingOut, Codes, ExtraOut
+from services.marketplace.service.common import mask_phone
+
+_FIELDS = ("id", "status", "channel", "category_code", "job_code", "area_code", "lat", "lon", "address", "slot_start",
+           "slot_end", "customer_name", "assisted_by", "department_code", "office_code", "purchase_ref", "worker_id",
+           "vendor_id", "offer_worker_id", "offer_expires_at", "priced_on", "price_paise", "visit_charge_paise",
+           "extras_paise", "terms", "cancelled_by", "cancel_reason", "cancellation_fee_paise", "rating",
+           "dispute_status", "created_at", "version")
+
+
+def booking_summary(row: Mapping[Any, Any]) -> BookingOut:
+    return BookingOut(**{k: row[k] for k in _FIELDS}, customer_phone_masked=mask_phone(row["customer_phone"]) or "",
+                      total_paise=row["price_paise"] + row["extras_paise"], next_actions=actions_from(row["status"]))
+
+
+async def booking_out(session: AsyncSession, row: Mapping[Any, Any], codes: Codes | None = None) -> BookingOut:
+    out = booking_summary(row)
+    out.codes = codes
+    out.extras = [ExtraOut(**{k: e[k] for k in ExtraOut.model_fields}) for e in
+                  await BookingRepository(session).extras(row["id"])]
+    return out

@@ -1,0 +1,65 @@
+"""Nearest-available search: order by distance, rating and load; the radius; trades kept apart."""
+
+from __future__ import annotations
+
+from tests.marketplace.conftest import BLOCK, HERE, admin, ok, rate_card, vendor, worker
+
+
+async def search(mp, **params):
+    query = {"category": "plumbing", "lat": HERE[0], "lon": HERE[1], "area": BLOCK, **params}
+    return (await ok(await mp.get("/search", params=query, headers=admin())))["items"]
+
+
+async def test_nearest_first_within_the_radius_and_only_the_trade(mp):
+    await rate_card(mp)
+    v = await vendor(mp)
+    near = await worker(mp, v, km_east=1, name="near")
+    mid = await worker(mp, v, km_east=4, name="mid")
+    far = await worker(mp, v, km_east=9, name="far")
+    await worker(mp, v, km_east=0.5, name="electrician", skills=["electrical"])
+    await worker(mp, v, km_east=0.2, name="off duty", available=False)
+    items = await search(mp, radius_km=10)
+    assert [i["worker_id"] for i in items] == [near, mid, far]
+    assert 0.9 < items[0]["distance_km"] < 1.1 and 8.5 < items[2]["distance_km"] < 9.5
+    assert [i["worker_id"] for i in await search(mp, radius_km=5)] == [near, mid]
+    assert [i["worker_id"] for i in await search(mp, radius_km=0.5)] == []
+
+
+async def test_a_workers_own_service_radius_also_limits(mp):
+    await rate_card(mp)
+    v = await vendor(mp)
+    await worker(mp, v, km_east=6, radius_km=5)
+    assert await search(mp, radius_km=20) == []
+
+
+async def test_load_and_rating_move_a_worker_down(mp):
+    from services.marketplace.rules.matching import score
+
+    assert score(2.0, 5.0, 0) < score(1.0, 4.0, 0)  # one more star outweighs a km
+    assert score(2.5, 4.0, 0) < score(1.0, 4.0, 1)  # a job in hand weighs two km
+    await rate_card(mp)
+    v = await vendor(mp)
+    a = await worker(mp, v, km_east=1)
+    b = await worker(mp, v, km_east=2)
+    await ok(await mp.patch(f"/workers/{a}", json={"max_jobs": 3}, headers=admin()))
+    from sqlalchemy import text
+
+    async with mp.app.state.runtime.sessionmaker() as session, session.begin():
+        await session.execute(text("UPDATE marketplace.worker SET active_jobs = 2 WHERE id = :id"), {"id": a})
+    assert [i["worker_id"] for i in await search(mp)] == [b, a]
+
+
+async def test_worker_moves_with_a_fresh_position(mp):
+    await rate_card(mp)
+    v = await vendor(mp)
+    w = await worker(mp, v, km_east=12)
+    assert await search(mp, radius_km=5) == []
+    await ok(await mp.put(f"/workers/{w}/availability", json={"available": True, "lat": HERE[0],
+                                                              "lon": HERE[1] + 0.01}, headers=admin()))
+    assert [i["worker_id"] for i in await search(mp, radius_km=5)] == [w]
+
+
+async def test_unknown_category_is_a_422_naming_the_field(mp):
+    r = await mp.get("/search", params={"category": "nope", "lat": 26.8, "lon": 80.9, "area": BLOCK},
+                     headers=admin())
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "category"
