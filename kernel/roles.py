@@ -197,10 +197,34 @@ NOTIFY = section("notify", {
     "notify:send": Permission(_roles(*_HELPDESK, "department_officer"), "Send SMS / voice alerts"),
 })
 MARKETPLACE = section("marketplace", {
-    "marketplace:read": Permission(_roles("e_volunteer", *_HELPDESK, "vendor", "auditor"),
-                                   "Read workers, offers and bookings"),
-    "marketplace:write": Permission(_roles("e_volunteer", "vendor", "call_centre_agent"),
-                                    "Book workers, publish offers"),
+    "marketplace:read": Permission(_roles("e_volunteer", *_HELPDESK, "vendor", "department_officer", "auditor"),
+                                   "Read the rate card, workers in reach, offers and bookings"),
+    "marketplace:write": Permission(_roles("e_volunteer", "vendor", "call_centre_agent", "department_officer"),
+                                    "Write calls at the gateway (each needs one of the finer rows below too)"),
+    "marketplace:admin": Permission(
+        frozenset(), "Rate card (categories, items, rates, cancellation terms), vendors, departments and "
+        "offices, Beckn subscribers; holds every marketplace row below"),
+    "marketplace:workers_manage": Permission(
+        _roles("vendor"), "Enrol and edit workers, skills, shifts and verifications of the vendors that list "
+        "the caller as a member"),
+    "marketplace:worker_act": Permission(
+        _roles("vendor"), "Accept or decline offers, on the way, arrived, start and complete with the "
+        "customer's codes, availability (a vendor for its workers; a worker's own login for itself)"),
+    "marketplace:book": Permission(
+        frozenset(), "Book as a citizen through a partner app or portal (any client with marketplace:write "
+        "books on this channel too)"),
+    "marketplace:book_assisted": Permission(
+        _roles("call_centre_agent", "e_volunteer"), "Book on a caller's behalf (recorded as assisted)"),
+    "marketplace:book_department": Permission(
+        _roles("department_officer"), "Book against an office of a department in the area scope, with a "
+        "purchase reference"),
+    "marketplace:bookings_manage": Permission(
+        _roles("call_centre_agent"), "Cancel, reschedule, rate or dispute any booking in the area scope"),
+    "marketplace:bookings_read_all": Permission(
+        _roles("call_centre_agent", "auditor"), "Read every booking in the area scope"),
+    "marketplace:reports": Permission(
+        _roles("department_officer", "auditor"), "Adoption reports, department statements, worker earnings "
+        "and idle workers"),
 })
 
 SECTIONS: tuple[Section, ...] = (REGISTRY, BENEFITS, TICKETS, NOTIFY, MARKETPLACE)

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.scheduler import Job, JobHandler
+from services.marketplace.beckn.callbacks import CALLBACK, deliver_callback
+from services.marketplace.metrics import OFFER_TIMEOUTS
 from services.marketplace.repository.bookings import BookingRepository
 from services.marketplace.service import bookings, matching
 from services.marketplace.settings import get_marketplace_settings
@@ -21,6 +23,7 @@ async def offer_timeout(session: AsyncSession, job: Job) -> datetime | None:
     row = await BookingRepository(session).get(uuid.UUID(job.key), lock=True)
     if row is None or row["status"] != "offered" or row["offer_attempt"] != job.payload.get("attempt"):
         return None
+    OFFER_TIMEOUTS.inc()
     row = await matching.withdraw_offer(session, row, "offer_expired", "system")
     await matching.offer_next(session, row, job.due_at)
     return None
@@ -46,4 +49,5 @@ async def rematch(session: AsyncSession, job: Job) -> datetime | None:
 JOBS: dict[str, JobHandler] = {
     matching.OFFER_TIMEOUT: offer_timeout,
     matching.REMATCH: rematch,
+    CALLBACK: deliver_callback,
 }

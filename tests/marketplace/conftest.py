@@ -22,13 +22,20 @@ HERE = (26.85, 80.95)  # near Lucknow
 
 
 def admin() -> dict[str, str]:
-    return identity_headers(subject="mp-admin", roles=["marketplace_admin"], scopes=["marketplace:read",
-                                                                                    "marketplace:write"],
+    return identity_headers(subject="mp-admin", roles=["auditor"], kind="client",
+                            scopes=["marketplace:read", "marketplace:write", "marketplace:admin"],
                             area_scope=["IN", "BD"])
 
 
 def vendor_user(subject: str) -> dict[str, str]:
     return identity_headers(subject=subject, roles=["vendor"], scopes=["marketplace:read", "marketplace:write"],
+                            area_scope=["IN"])
+
+
+def worker_login(subject: str) -> dict[str, str]:
+    """A worker's own app: a client allowed to act as a worker (for the worker whose login it is)."""
+    return identity_headers(subject=subject, kind="client", roles=["partner_app"],
+                            scopes=["marketplace:read", "marketplace:write", "marketplace:worker_act"],
                             area_scope=["IN"])
 
 

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import httpx
 
-from tests.conftest import identity_headers
 from tests.marketplace.conftest import (
     START,
     admin,
@@ -20,6 +19,7 @@ from tests.marketplace.conftest import (
     vendor,
     vendor_user,
     worker,
+    worker_login,
 )
 
 
@@ -101,10 +101,7 @@ async def test_a_declined_offer_goes_to_the_next_and_an_expired_one_cannot_be_ac
     a = await worker(mp, v, km_east=1, operator="worker-a")
     b_id = await worker(mp, v, km_east=2, operator="worker-b")
     b = await book(mp)
-    worker_a = identity_headers(subject="worker-a", roles=["worker"], scopes=["marketplace:read",
-                                                                              "marketplace:write"], area_scope=["IN"])
-    worker_b = identity_headers(subject="worker-b", roles=["worker"], scopes=["marketplace:read",
-                                                                              "marketplace:write"], area_scope=["IN"])
+    worker_a, worker_b = worker_login("worker-a"), worker_login("worker-b")
     assert b["offer_worker_id"] == a
     r = await mp.post(f"/bookings/{b['id']}/accept", headers=worker_b)
     assert r.status_code == 404  # not offered to b: b cannot even see it

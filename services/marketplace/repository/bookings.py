@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, select, true, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,11 +69,12 @@ class BookingRepository:
                 .order_by(booking_extra.c.added_at, booking_extra.c.id))
         return list(await rows(self.session, stmt))
 
-    async def page(self, scopes: Sequence[str], visible: ColumnElement[bool] | None, *, status: str | None,
+    async def page(self, scopes: Sequence[str], customer_subject: str | None, *, status: str | None,
                    channel: str | None, since: datetime | None, limit: int, offset: int
                    ) -> tuple[list[RowMapping], int]:
-        stmt = select(booking).where(within_any(booking.c.area_code, list(scopes)), visible if visible is not None
-                                     else true())
+        stmt = select(booking).where(within_any(booking.c.area_code, list(scopes)))
+        if customer_subject is not None:
+            stmt = stmt.where(booking.c.customer_subject == customer_subject)
         if status:
             stmt = stmt.where(booking.c.status == status)
         if channel:

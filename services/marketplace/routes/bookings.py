@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, status
 
 from kernel.db import DbSession
-from services.marketplace.models import booking as booking_table
 from services.marketplace.repository.bookings import BookingRepository
 from services.marketplace.routes.common import Limit, Now, Offset, Reader, Writer
 from services.marketplace.rules import access
@@ -46,7 +45,7 @@ async def create_booking(body: BookingIn, session: DbSession, identity: Writer, 
 async def list_bookings(session: DbSession, identity: Reader, status_: Annotated[Status | None, Query(alias="status")]
                         = None, channel: Literal["app", "call_centre", "department", "beckn"] | None = None,
                         since: datetime | None = None, limit: Limit = 50, offset: Offset = 0) -> Page[BookingOut]:
-    own = None if access.can(identity, "booking.read_all") else booking_table.c.customer_subject == identity.subject
+    own = None if access.can(identity, access.BOOKINGS_READ_ALL) else identity.subject
     rows, total = await BookingRepository(session).page(identity.area_scope, own, status=status_, channel=channel,
                                                         since=since, limit=limit, offset=offset)
     return Page(items=[booking_summary(r) for r in rows], total=total, limit=limit, offset=offset)

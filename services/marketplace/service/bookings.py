@@ -25,6 +25,8 @@ from kernel.auth import Identity
 from kernel.errors import Conflict, Forbidden, NotFound
 from kernel.scheduler import cancel as cancel_job
 from services.marketplace import SERVICE
+from services.marketplace.beckn.orders import status_changed
+from services.marketplace.metrics import BOOKING_TRANSITIONS, BOOKINGS, CANCELLATIONS, DEPARTMENT_BOOKINGS, district_of
 from services.marketplace.repository.bookings import BookingRepository
 from services.marketplace.repository.catalog import CatalogRepository
 from services.marketplace.repository.workers import WorkerRepository
@@ -44,8 +46,8 @@ from services.marketplace.service import catalog, matching, workers
 from services.marketplace.service.common import invalid, publish, require_area
 from services.marketplace.settings import get_marketplace_settings
 
-CHANNEL_PERMISSION = {"app": "booking.app", "call_centre": "booking.assisted", "department": "booking.department",
-                      "beckn": "booking.app"}
+CHANNEL_PERMISSION = {"app": access.BOOK, "call_centre": access.BOOK_ASSISTED, "department": access.BOOK_DEPARTMENT,
+                      "beckn": access.BOOK}
 
 
 async def _department_refs(session: AsyncSession, identity: Identity, body: BookingIn) -> dict[str, Any]:
@@ -96,6 +98,9 @@ async def create(session: AsyncSession, identity: Identity, body: BookingIn, now
     })
     await matching.record(session, {"id": booking_id, "status": None}, "requested", "create", identity.subject,
                           details={"channel": channel, "price_paise": row["price_paise"]})
+    BOOKINGS.labels(channel, row["category_code"], district_of(row["area_code"])).inc()
+    if row["department_code"]:
+        DEPARTMENT_BOOKINGS.labels(row["department_code"]).inc()
     await publish(session, BookingCreated(
         booking_id=booking_id, channel=channel, category_code=row["category_code"], job_code=row["job_code"],
         area_code=row["area_code"], slot_start=row["slot_start"], price_paise=row["price_paise"],
@@ -111,14 +116,14 @@ async def create(session: AsyncSession, identity: Identity, body: BookingIn, now
 def _is_customer(identity: Identity, row: Mapping[Any, Any]) -> bool:
     if row["customer_subject"] == identity.subject:
         return True
-    if access.can(identity, "booking.manage") and identity.can_access_area(row["area_code"]):
+    if access.can(identity, access.BOOKINGS_MANAGE) and identity.can_access_area(row["area_code"]):
         return True
-    return (row["channel"] == "department" and access.can(identity, "booking.department")
+    return (row["channel"] == "department" and access.can(identity, access.BOOK_DEPARTMENT)
             and identity.can_access_area(row["area_code"]))
 
 
 async def _is_worker_side(session: AsyncSession, identity: Identity, worker_id: uuid.UUID | None) -> bool:
-    if worker_id is None or not access.can(identity, "worker.act"):
+    if worker_id is None or not access.can(identity, access.WORKER_ACT):
         return False
     try:
         await workers.reachable(session, identity, worker_id)
@@ -132,7 +137,7 @@ async def visible(session: AsyncSession, identity: Identity, booking_id: uuid.UU
     row = await BookingRepository(session).get(booking_id, lock=lock)
     if row is None or not identity.can_access_area(row["area_code"]):
         raise NotFound("No such booking in your reach.")
-    if _is_customer(identity, row) or (access.can(identity, "booking.read_all")):
+    if _is_customer(identity, row) or (access.can(identity, access.BOOKINGS_READ_ALL)):
         return row
     if await _is_worker_side(session, identity, row["worker_id"] or row["offer_worker_id"]):
         return row
@@ -160,7 +165,10 @@ async def _move(session: AsyncSession, row: Mapping[Any, Any], action: str, acto
     _require_action(row, action)
     to_status = next_status(row["status"], action)
     await matching.record(session, row, to_status, action, actor, worker_id=row["worker_id"], details=details)
-    return await BookingRepository(session).update(row["id"], {"status": to_status, **(values or {})})
+    moved = await BookingRepository(session).update(row["id"], {"status": to_status, **(values or {})})
+    BOOKING_TRANSITIONS.labels(action, to_status).inc()
+    await status_changed(session, moved)
+    return moved
 
 
 # ---------------------------------------------------------------- the worker's side
@@ -286,6 +294,7 @@ async def cancel_row(session: AsyncSession, row: RowMapping, by: str, reason: st
     await cancel_job(session, SERVICE, kind=matching.OFFER_TIMEOUT, key=str(row["id"]))
     await cancel_job(session, SERVICE, kind=matching.REMATCH, key=str(row["id"]))
     before = row["status"]
+    CANCELLATIONS.labels(by, before).inc()
     row = await _move(session, row, "cancel", actor, {
         "cancelled_by": by, "cancel_reason": reason, "cancellation_fee_paise": fee.paise, "cancelled_at": now,
         "offer_worker_id": None, "offer_expires_at": None}, details={"fee_paise": fee.paise, "rule": fee.rule})

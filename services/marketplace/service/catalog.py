@@ -29,7 +29,7 @@ from services.marketplace.service.common import invalid, require_area, unique_as
 
 
 async def create_category(session: AsyncSession, identity: Identity, body: CategoryIn) -> RowMapping:
-    access.require(identity, "catalog.write")
+    access.require(identity, access.ADMIN)
     with unique_as_conflict(f"Category {body.code} already exists"):
         async with session.begin_nested():
             return await CatalogRepository(session).insert_category(body.model_dump())
@@ -43,7 +43,7 @@ async def category(session: AsyncSession, code: str) -> RowMapping:
 
 
 async def create_item(session: AsyncSession, identity: Identity, body: RateItemIn) -> RowMapping:
-    access.require(identity, "catalog.write")
+    access.require(identity, access.ADMIN)
     repo = CatalogRepository(session)
     if await repo.category(body.category_code) is None:
         raise invalid("category_code", "unknown category")
@@ -60,7 +60,7 @@ async def add_rate(session: AsyncSession, identity: Identity, body: RateIn) -> R
     """A new government rate for an item in an area from a date.  Periods of one item and area may
     not overlap, except that an open-ended earlier rate is ended the day the new one starts.
     Bookings keep the rate they were confirmed at (``booking.job_rate_id``, ``price_paise``)."""
-    access.require(identity, "catalog.write")
+    access.require(identity, access.ADMIN)
     require_area(identity, body.area_code)
     repo = CatalogRepository(session)
     if await repo.item(body.item_code) is None:
@@ -112,7 +112,7 @@ def _line(item: RowMapping, chosen: RateRow) -> QuoteLine:
 
 
 async def set_terms(session: AsyncSession, identity: Identity, category_code: str, body: TermsIn) -> RowMapping:
-    access.require(identity, "catalog.write")
+    access.require(identity, access.ADMIN)
     await category(session, category_code)
     return await CatalogRepository(session).upsert_terms({"category_code": category_code, **body.model_dump()})
 
@@ -123,7 +123,7 @@ async def terms(session: AsyncSession, category_code: str) -> dict[str, Any]:
 
 
 async def create_department(session: AsyncSession, identity: Identity, body: DepartmentIn) -> RowMapping:
-    access.require(identity, "catalog.write")
+    access.require(identity, access.ADMIN)
     require_area(identity, body.area_code)
     with unique_as_conflict(f"Department {body.code} already exists"):
         async with session.begin_nested():
@@ -131,7 +131,7 @@ async def create_department(session: AsyncSession, identity: Identity, body: Dep
 
 
 async def create_office(session: AsyncSession, identity: Identity, department_code: str, body: OfficeIn) -> RowMapping:
-    access.require(identity, "catalog.write")
+    access.require(identity, access.ADMIN)
     require_area(identity, body.area_code)
     if await CatalogRepository(session).department(department_code) is None:
         raise NotFound(f"No department {department_code}.")

@@ -8,6 +8,7 @@ goes to the next worker."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.context import request_id_var
 from kernel.scheduler import cancel, schedule
 from services.marketplace import SERVICE
+from services.marketplace.metrics import SEARCH_SECONDS, UNMATCHED
 from services.marketplace.repository.bookings import BookingRepository
 from services.marketplace.repository.catalog import CatalogRepository
 from services.marketplace.repository.search import nearest
@@ -47,8 +49,10 @@ async def search(session: AsyncSession, category_code: str, *, lat: float, lon: 
     if category is None:
         raise invalid("category", f"unknown category {category_code}")
     settings = get_marketplace_settings()
+    started = time.perf_counter()
     fetched = await nearest(session, lat=lat, lon=lon, radius_km=radius_km, skill_no=category["skill_no"],
                             exclude=exclude, limit=max(settings.candidates, limit))
+    SEARCH_SECONDS.observe(time.perf_counter() - started)
     ranked = rank(fetched, lat, lon, radius_km)
     if at is not None and ranked:
         ranked = await _on_shift(session, ranked, local_time(area_code, at))
@@ -98,6 +102,7 @@ async def offer_next(session: AsyncSession, booking: RowMapping, now: datetime) 
                            payload={"attempt": attempt, "worker_id": str(worker_id)})
             await cancel(session, SERVICE, kind=REMATCH, key=str(booking["id"]))
             return row
+    UNMATCHED.labels(booking["category_code"]).inc()
     await schedule(session, SERVICE, kind=REMATCH, key=str(booking["id"]),
                    due_at=now + timedelta(seconds=settings.rematch_after_seconds), replace=False)
     return booking

@@ -20,13 +20,13 @@ from services.marketplace.service.common import mask_phone, require_area, unique
 async def vendor_reach(session: AsyncSession, identity: Identity) -> list[uuid.UUID] | None:
     """The vendors whose workers the caller manages: all (None) for marketplace admins, else the
     vendors that list the caller as a member (possibly none)."""
-    if access.can(identity, "vendor.write"):
+    if access.can(identity, access.ADMIN):
         return None
     return await VendorRepository(session).ids_for_member(sorted(access.acts_for(identity)))
 
 
 async def create(session: AsyncSession, identity: Identity, body: VendorIn) -> RowMapping:
-    access.require(identity, "vendor.write")
+    access.require(identity, access.ADMIN)
     require_area(identity, body.area_code)
     with unique_as_conflict(f"Vendor {body.code} already exists"):
         async with session.begin_nested():
@@ -42,7 +42,7 @@ async def get(session: AsyncSession, identity: Identity, vendor_id: uuid.UUID) -
 
 
 async def set_status(session: AsyncSession, identity: Identity, vendor_id: uuid.UUID, status: str) -> RowMapping:
-    access.require(identity, "vendor.write")
+    access.require(identity, access.ADMIN)
     await get(session, identity, vendor_id)
     row = await VendorRepository(session).update(vendor_id, {"status": status})
     await WorkerRepository(session).refresh_vendor(vendor_id)  # a suspended vendor's workers leave the search
@@ -51,7 +51,7 @@ async def set_status(session: AsyncSession, identity: Identity, vendor_id: uuid.
 
 async def require_manages(session: AsyncSession, identity: Identity, vendor_id: uuid.UUID) -> RowMapping:
     """The vendor, if the caller may enrol or edit its workers; another vendor's is refused (403)."""
-    access.require(identity, "workers.manage")
+    access.require(identity, access.WORKERS_MANAGE)
     reach = await vendor_reach(session, identity)
     row = await VendorRepository(session).get(vendor_id)
     if row is None:

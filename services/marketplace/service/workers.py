@@ -76,7 +76,7 @@ async def reachable(session: AsyncSession, identity: Identity, worker_id: uuid.U
 
 
 async def update(session: AsyncSession, identity: Identity, worker_id: uuid.UUID, body: WorkerPatch) -> RowMapping:
-    access.require(identity, "workers.manage")
+    access.require(identity, access.WORKERS_MANAGE)
     row = await reachable(session, identity, worker_id, lock=True)
     repo = WorkerRepository(session)
     values = body.model_dump(exclude_unset=True, exclude={"skills", "shifts"})
@@ -95,7 +95,7 @@ async def update(session: AsyncSession, identity: Identity, worker_id: uuid.UUID
 
 async def set_availability(session: AsyncSession, identity: Identity, worker_id: uuid.UUID,
                            body: Availability) -> RowMapping:
-    access.require(identity, "worker.act")
+    access.require(identity, access.WORKER_ACT)
     await reachable(session, identity, worker_id, lock=True)
     repo = WorkerRepository(session)
     values: dict[str, Any] = {"available": body.available, "updated_by": identity.subject}
@@ -110,14 +110,14 @@ async def set_availability(session: AsyncSession, identity: Identity, worker_id:
 
 async def add_exception(session: AsyncSession, identity: Identity, worker_id: uuid.UUID,
                         body: ShiftExceptionIn) -> None:
-    access.require(identity, "worker.act")
+    access.require(identity, access.WORKER_ACT)
     await reachable(session, identity, worker_id)
     await WorkerRepository(session).put_exception(worker_id, body.model_dump())
 
 
 async def add_verification(session: AsyncSession, identity: Identity, worker_id: uuid.UUID,
                            body: VerificationIn) -> RowMapping:
-    access.require(identity, "workers.manage")
+    access.require(identity, access.WORKERS_MANAGE)
     await reachable(session, identity, worker_id)
     if body.category_code is not None:
         await _check_skills(session, [body.category_code], "category_code")

@@ -1,0 +1,123 @@
+"""The BPP's HTTP face: ``POST /beckn/{action}`` answering ACK or NACK at once, the callback later.
+
+These routes authenticate by the Beckn signature, not by the gateway's identity context: a BAP
+is a network subscriber, known by its key in the subscriber table.  The GramSetu gateway strips
+``Authorization`` from what it forwards, so behind it a BAP (or a Beckn adapter such as ONIX)
+sends the same signature in ``X-Beckn-Authorization``; called directly, ``Authorization`` is read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse
+
+from kernel.db import DbSession
+from services.marketplace.beckn import signing
+from services.marketplace.beckn.handlers import HANDLERS, Nack
+from services.marketplace.metrics import BECKN_REQUESTS
+from services.marketplace.repository.beckn import BecknRepository
+from services.marketplace.routes.common import Limit, Now, Offset, Reader, Writer
+from services.marketplace.rules import access
+from services.marketplace.rules.beckn import (
+    ACTIONS,
+    INVALID_REQUEST,
+    INVALID_SIGNATURE,
+    NOT_SUPPORTED,
+    BecknError,
+    Expect,
+    check_context,
+)
+from services.marketplace.schemas.beckn import Ack, SubscriberIn, SubscriberOut
+from services.marketplace.schemas.common import Page
+from services.marketplace.settings import get_marketplace_settings
+
+router = APIRouter(prefix="/beckn", tags=["beckn"])
+MAX_BODY = 256 * 1024
+_ACK_DOC = {"model": Ack, "description": "ACK, or NACK with error{code, paths, message}"}
+
+
+def _answer(action: str, error: BecknError | None = None, status_code: int = 200,
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    BECKN_REQUESTS.labels(action if action in ACTIONS else "other", "NACK" if error else "ACK").inc()
+    body: dict[str, Any] = {"message": {"ack": {"status": "NACK" if error else "ACK"}}}
+    if error is not None:
+        body["error"] = error.body()
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def _expect() -> Expect:
+    s = get_marketplace_settings()
+    return Expect(domain=s.beckn_domain, version=s.beckn_version, country=s.beckn_country, bpp_id=s.bpp_id,
+                  bpp_uri=s.bpp_uri, max_skew=timedelta(seconds=s.beckn_max_clock_skew_seconds))
+
+
+@router.post("/{action}", response_model=Ack, responses={400: _ACK_DOC, 401: _ACK_DOC, 404: _ACK_DOC},
+             summary="Beckn BPP endpoint (search, select, init, confirm, status, cancel, rating, support)")
+async def beckn_action(action: Annotated[str, Path(pattern=r"^[a-z_]{1,20}$")], request: Request,
+                       session: DbSession, now: Now) -> JSONResponse:
+    if action in NOT_SUPPORTED:
+        return _answer(action, BecknError("40001", "context.action", f"{action} is not offered by this BPP"), 400)
+    if action not in ACTIONS:
+        return _answer(action, BecknError(INVALID_REQUEST, "context.action", f"unknown action {action}"), 404)
+    body = await request.body()
+    header = request.headers.get("authorization") or request.headers.get("x-beckn-authorization")
+    try:
+        signed = await signing.verify(header, body[:MAX_BODY + 1], BecknRepository(session).signing_key,
+                                      now=time.time(), max_skew=get_marketplace_settings().beckn_max_clock_skew_seconds)
+    except signing.SignatureError as exc:
+        realm = get_marketplace_settings().bpp_id
+        return _answer(action, BecknError(INVALID_SIGNATURE, "Authorization", str(exc)), 401, headers={
+            "WWW-Authenticate": f'Signature realm="{realm}",headers="{signing.SIGNED_HEADERS}"'})
+    if len(body) > MAX_BODY:
+        return _answer(action, BecknError(INVALID_REQUEST, "", "the request body is too large"), 400)
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return _answer(action, BecknError(INVALID_REQUEST, "", "the body is not JSON"), 400)
+    context = payload.get("context") if isinstance(payload, dict) else None
+    errors = check_context(context, action, _expect(), now)
+    if not errors and signed.subscriber_id != context["bap_id"]:  # type: ignore[index]
+        errors = [BecknError(INVALID_SIGNATURE, "context.bap_id", "the request is signed by another subscriber")]
+    if errors:
+        return _answer(action, errors[0], 401 if errors[0].code == INVALID_SIGNATURE else 400)
+    assert isinstance(context, dict) and isinstance(payload, dict)
+    message = payload.get("message")
+    if not isinstance(message, dict):
+        return _answer(action, BecknError(INVALID_REQUEST, "message", "message must be an object"), 400)
+    repo = BecknRepository(session)
+    if await repo.first_sight(context["bap_id"], context["message_id"], action, context["transaction_id"]):
+        try:
+            await HANDLERS[action](session, context, message, now)
+        except Nack as nack:
+            return _answer(action, nack.error, 400)
+    return _answer(action)
+
+
+@router.get("/subscriber", response_model=SubscriberOut,
+            summary="This BPP's subscriber entry (public key) to register with the network registry")
+async def own_entry(identity: Reader) -> SubscriberOut:
+    s = get_marketplace_settings()
+    key = signing.public_key_b64(signing.private_key(s.bpp_signing_seed))
+    return SubscriberOut(subscriber_id=s.bpp_id, unique_key_id=s.bpp_unique_key_id, type="BPP",
+                         subscriber_url=s.bpp_uri, signing_public_key=key, status="SUBSCRIBED", valid_until=None)
+
+
+@router.put("/subscribers", response_model=SubscriberOut,
+            summary="Add or update a network subscriber's key (from the registry's lookup)")
+async def put_subscriber(body: SubscriberIn, session: DbSession, identity: Writer) -> SubscriberOut:
+    access.require(identity, access.ADMIN)
+    return SubscriberOut.model_validate(dict(await BecknRepository(session).upsert_subscriber(body.model_dump())))
+
+
+@router.get("/subscribers", response_model=Page[SubscriberOut], summary="Known network subscribers")
+async def list_subscribers(session: DbSession, identity: Reader, limit: Limit = 100,
+                           offset: Offset = 0) -> Page[SubscriberOut]:
+    rows, total = await BecknRepository(session).subscribers(limit=limit, offset=offset)
+    return Page(items=[SubscriberOut.model_validate(dict(r)) for r in rows], total=total, limit=limit, offset=offset)
+
+

@@ -1,0 +1,103 @@
+"""Beckn message bodies built from marketplace rows (ONDC services vocabulary)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from services.marketplace.rules.lifecycle import FULFILLMENT_STATE, ORDER_STATE
+
+FULFILLMENT_TYPE = "Home-Service"
+SUPPORT_PHONE = "155330"
+
+
+def rupees(paise: int) -> dict[str, str]:
+    return {"currency": "INR", "value": f"{paise / 100:.2f}"}
+
+
+def item(row: Mapping[Any, Any], amount_paise: int, *, fulfillment_id: str = "F1") -> dict[str, Any]:
+    return {"id": row["code"], "descriptor": {"name": row["name"]}, "category_ids": [row["category_code"]],
+            "price": rupees(amount_paise), "fulfillment_ids": [fulfillment_id],
+            "tags": [{"descriptor": {"code": "rate"}, "list": [
+                {"descriptor": {"code": "fixed_by"}, "value": "government"}]}]}
+
+
+def catalog(providers: Iterable[dict[str, Any]], category: Mapping[Any, Any]) -> dict[str, Any]:
+    return {"descriptor": {"name": "GramSetu Seva-Mitra"},
+            "providers": list(providers),
+            "fulfillments": [{"id": "F1", "type": FULFILLMENT_TYPE}],
+            "payments": [{"type": "ON-FULFILLMENT", "collected_by": "BPP"}],
+            "tags": [{"descriptor": {"code": "category"}, "list": [
+                {"descriptor": {"code": "id"}, "value": category["code"]}]}]}
+
+
+def quote(job: Mapping[Any, Any], visit_paise: int, extras_paise: int = 0, *, ttl: str = "PT15M") -> dict[str, Any]:
+    breakup = [{"item": {"id": job["code"]}, "title": job["name"], "price": rupees(job["amount_paise"]),
+                "tags": [{"descriptor": {"code": "title"}, "list": [{"descriptor": {"code": "type"},
+                                                                      "value": "item"}]}]}]
+    if visit_paise:
+        breakup.append({"title": "Visit charge (due only if cancelled after dispatch)", "price": rupees(visit_paise),
+                        "tags": [{"descriptor": {"code": "title"}, "list": [{"descriptor": {"code": "type"},
+                                                                              "value": "misc"}]}]})
+    if extras_paise:
+        breakup.append({"title": "Extra work", "price": rupees(extras_paise),
+                        "tags": [{"descriptor": {"code": "title"}, "list": [{"descriptor": {"code": "type"},
+                                                                              "value": "item"}]}]})
+    return {"price": rupees(job["amount_paise"] + extras_paise), "breakup": breakup, "ttl": ttl}
+
+
+def cancellation_terms(terms: Mapping[Any, Any], visit_paise: int) -> list[dict[str, Any]]:
+    dispatched = visit_paise if terms["dispatched_fee"] == "visit_charge" else 0
+    return [
+        {"fulfillment_state": {"descriptor": {"code": "Pending"}}, "cancellation_fee": {"amount": rupees(0)}},
+        {"fulfillment_state": {"descriptor": {"code": "Agent-Assigned"}},
+         "cancel_by": {"duration": f"PT{terms['free_before_minutes']}M"},
+         "cancellation_fee": {"amount": rupees(int(terms["assigned_fee_paise"]))}},
+        {"fulfillment_state": {"descriptor": {"code": "In-Transit"}},
+         "cancellation_fee": {"amount": rupees(dispatched)}},
+        {"fulfillment_state": {"descriptor": {"code": "At-Location"}},
+         "cancellation_fee": {"amount": rupees(dispatched)}},
+    ]
+
+
+def _time(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def order(booking: Mapping[Any, Any], job: Mapping[Any, Any], worker: Mapping[Any, Any] | None, *,
+          start_code: str | None = None, completion_code: str | None = None) -> dict[str, Any]:
+    state = FULFILLMENT_STATE[booking["status"]]
+    end_stop: dict[str, Any] = {
+        "type": "end", "location": {"gps": f"{booking['lat']:.6f},{booking['lon']:.6f}",
+                                    "area_code": booking["area_code"], "address": booking["address"]},
+        "time": {"range": {"start": _time(booking["slot_start"]), "end": _time(booking["slot_end"])}},
+        "contact": {"phone": booking["customer_phone"]}, "person": {"name": booking["customer_name"]}}
+    if start_code is not None:
+        end_stop["authorization"] = {"type": "OTP", "token": start_code}
+    fulfillment: dict[str, Any] = {"id": "F1", "type": FULFILLMENT_TYPE, "state": {
+        "descriptor": {"code": state}, "updated_at": _time(booking["updated_at"])}, "stops": [end_stop]}
+    if worker is not None:
+        rating = worker["rating_sum"] / worker["rating_count"] if worker["rating_count"] else None
+        fulfillment["agent"] = {"person": {"name": worker["name"]}, "contact": {"phone": worker["phone"]},
+                                **({"rating": f"{rating:.1f}"} if rating is not None else {})}
+    if completion_code is not None:
+        fulfillment["tags"] = [{"descriptor": {"code": "completion"}, "list": [
+            {"descriptor": {"code": "otp"}, "value": completion_code}]}]
+    body: dict[str, Any] = {
+        "id": str(booking["id"]), "status": ORDER_STATE[booking["status"]],
+        "provider": {"id": str(booking["vendor_id"] or "gramsetu")},
+        "items": [{"id": job["code"], "quantity": {"selected": {"count": 1}}, "fulfillment_ids": ["F1"]}],
+        "fulfillments": [fulfillment],
+        "quote": quote({**job, "amount_paise": booking["price_paise"]}, booking["visit_charge_paise"],
+                       booking["extras_paise"]),
+        "payments": [{"type": "ON-FULFILLMENT", "collected_by": "BPP", "status": "NOT-PAID",
+                      "params": {"amount": f"{(booking['price_paise'] + booking['extras_paise']) / 100:.2f}",
+                                 "currency": "INR"}}],
+        "cancellation_terms": cancellation_terms(booking["terms"], booking["visit_charge_paise"]),
+        "created_at": _time(booking["created_at"]), "updated_at": _time(booking["updated_at"]),
+    }
+    if booking["status"] == "cancelled":
+        body["cancellation"] = {"cancelled_by": "CONSUMER" if booking["cancelled_by"] == "customer" else "PROVIDER",
+                                "reason": {"descriptor": {"short_desc": booking["cancel_reason"] or ""}}}
+    return body

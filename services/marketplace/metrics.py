@@ -1,0 +1,28 @@
+"""The marketplace's own Prometheus metrics (no ids in labels; areas only at district level)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+BOOKINGS = Counter("gramsetu_marketplace_bookings_total", "Bookings confirmed, by channel, category and district",
+                   ["channel", "category", "district"])
+BOOKING_TRANSITIONS = Counter("gramsetu_marketplace_booking_transitions_total",
+                              "Booking transitions by action and the status reached", ["action", "to_status"])
+CANCELLATIONS = Counter("gramsetu_marketplace_cancellations_total", "Cancellations by who cancelled and the status",
+                        ["by", "status_before"])
+UNMATCHED = Counter("gramsetu_marketplace_unmatched_total",
+                    "Times no worker was free for a booking (offered again later), by category", ["category"])
+OFFER_TIMEOUTS = Counter("gramsetu_marketplace_offer_timeouts_total", "Offers that lapsed unanswered")
+SEARCH_SECONDS = Histogram("gramsetu_marketplace_search_seconds", "Nearest-worker query time",
+                           buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25))
+BECKN_REQUESTS = Counter("gramsetu_marketplace_beckn_requests_total", "Beckn requests by action and ACK/NACK",
+                         ["action", "ack"])
+BECKN_CALLBACKS = Counter("gramsetu_marketplace_beckn_callbacks_total", "Beckn callbacks by action and outcome",
+                          ["action", "outcome"])
+DEPARTMENT_BOOKINGS = Counter("gramsetu_marketplace_department_bookings_total",
+                              "Department requisitions by department", ["department"])
+
+
+def district_of(area_code: str) -> str:
+    """Areas in labels stop at the district, so the label's values stay few."""
+    return "-".join(area_code.split("-")[:3])

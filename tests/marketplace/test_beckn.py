@@ -1,0 +1,185 @@
+"""The Beckn BPP: signed requests verified, bad context NACKed with the right code, callbacks signed
+and delivered once, the search-to-cancel flow and unsolicited on_status."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiohttp import web
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from gramsetu.embedded import free_port
+from services.marketplace.beckn import signing
+from tests.marketplace.conftest import BLOCK, HERE, START, admin, ok, rate_card, run_jobs, vendor, vendor_user, worker
+
+BAP_ID = "bap.example.org"
+
+
+class FakeBap:
+    """A buyer app: receives callbacks on a real HTTP port and checks the BPP's signatures."""
+
+    def __init__(self) -> None:
+        self.key = Ed25519PrivateKey.generate()
+        self.port = free_port()
+        self.received: list[dict[str, Any]] = []
+        self.bpp_key: str | None = None
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bap"
+
+    def public_key(self) -> str:
+        return base64.b64encode(self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+
+        async def lookup(subscriber_id: str, key_id: str) -> str | None:
+            return self.bpp_key
+
+        await signing.verify(request.headers.get("Authorization"), body, lookup, now=time.time())
+        self.received.append({"path": request.path, **json.loads(body)})
+        return web.json_response({"message": {"ack": {"status": "ACK"}}})
+
+    def of(self, action: str) -> list[dict[str, Any]]:
+        return [r for r in self.received if r["context"]["action"] == action]
+
+
+@pytest.fixture
+async def bap(mp) -> AsyncIterator[FakeBap]:
+    fake = FakeBap()
+    app = web.Application()
+    app.router.add_post("/bap/{action}", fake.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", fake.port).start()
+    fake.bpp_key = (await ok(await mp.get("/beckn/subscriber", headers=admin())))["signing_public_key"]
+    await ok(await mp.put("/beckn/subscribers", json={"subscriber_id": BAP_ID, "unique_key_id": "bk1",
+                                                      "type": "BAP", "subscriber_url": fake.uri,
+                                                      "signing_public_key": fake.public_key()}, headers=admin()))
+    yield fake
+    await runner.cleanup()
+
+
+def context(action_: str, bap: FakeBap, *, txn: str | None = None, **override: Any) -> dict[str, Any]:
+    ctx = {"domain": "ONDC:SRV11", "action": action_, "version": "1.1.0",
+           "location": {"city": {"code": "std:0522"}, "country": {"code": "IND"}},
+           "bap_id": BAP_ID, "bap_uri": bap.uri, "bpp_id": "marketplace.gramsetu.example",
+           "bpp_uri": "http://127.0.0.1:8105/beckn", "transaction_id": txn or str(uuid.uuid4()),
+           "message_id": str(uuid.uuid4()), "timestamp": START.isoformat().replace("+00:00", "Z"), "ttl": "PT30S"}
+    return {**ctx, **override}
+
+
+async def send(mp, bap: FakeBap, action: str, message: dict[str, Any], *, ctx: dict[str, Any] | None = None,
+               key: Ed25519PrivateKey | None = None, tamper: bool = False) -> Any:
+    body = json.dumps({"context": ctx or context(action, bap), "message": message}).encode()
+    header = signing.sign(body, key or bap.key, subscriber_id=BAP_ID, unique_key_id="bk1", created=int(time.time()))
+    if tamper:
+        body = body.replace(b"ONDC", b"ONDX")
+    return await mp.post(f"/beckn/{action}", content=body, headers={"Authorization": header,
+                                                                     "Content-Type": "application/json"})
+
+
+def end_stop() -> dict[str, Any]:
+    return {"type": "end", "location": {"gps": f"{HERE[0]},{HERE[1]}", "area_code": BLOCK, "address": "Ward 4"},
+            "contact": {"phone": "9812345678"}, "person": {"name": "Sita Devi"}}
+
+
+async def deliver(mp, clock) -> None:
+    await run_jobs(mp, clock, timedelta(seconds=0))
+
+
+async def test_bad_context_is_nacked_with_the_code_and_path(mp, bap):
+    cases = [({"domain": "ONDC:RET10"}, "context.domain"), ({"version": "0.9"}, "context.version"),
+             ({"message_id": "not-a-uuid"}, "context.message_id"), ({"bpp_id": "someone.else"}, "context.bpp_id"),
+             ({"timestamp": (START - timedelta(hours=2)).isoformat()}, "context.timestamp"),
+             ({"action": "select"}, "context.action"), ({"ttl": "30 seconds"}, "context.ttl")]
+    for override, path in cases:
+        r = await send(mp, bap, "status", {"order_id": str(uuid.uuid4())}, ctx=context("status", bap, **override))
+        assert r.status_code == 400, (override, r.text)
+        body = r.json()
+        assert body["message"]["ack"]["status"] == "NACK" and body["error"]["code"] == "30000", body
+        assert body["error"]["paths"] == path, body
+    r = await send(mp, bap, "track", {"order_id": "x"})
+    assert r.json()["error"]["code"] == "40001"
+
+
+async def test_unsigned_foreign_or_tampered_requests_are_nacked_10001(mp, bap):
+    body = json.dumps({"context": context("search", bap), "message": {}}).encode()
+    r = await mp.post("/beckn/search", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 401 and r.json()["error"]["code"] == "10001" and "Signature" in r.headers["www-authenticate"]
+    r = await send(mp, bap, "search", {"intent": {}}, key=Ed25519PrivateKey.generate())
+    assert r.status_code == 401 and r.json()["error"]["code"] == "10001"
+    r = await send(mp, bap, "search", {"intent": {}}, tamper=True)
+    assert r.status_code == 401 and r.json()["error"]["code"] == "10001"
+
+
+async def test_search_to_cancel_with_signed_callbacks_and_on_status(mp, bap, clock):
+    await rate_card(mp)
+    await worker(mp, await vendor(mp))
+    fulfillment = {"type": "Home-Service", "stops": [end_stop()]}
+    r = await send(mp, bap, "search", {"intent": {"category": {"id": "plumbing"}, "fulfillment": fulfillment}})
+    assert r.status_code == 200 and r.json()["message"]["ack"]["status"] == "ACK", r.text
+    await deliver(mp, clock)
+    [on_search] = bap.of("on_search")
+    provider = on_search["message"]["catalog"]["providers"][0]
+    assert provider["items"][0]["id"] == "plumbing.tap" and provider["items"][0]["price"]["value"] == "250.00"
+    txn = str(uuid.uuid4())
+    order = {"provider": {"id": provider["id"]}, "items": [{"id": "plumbing.tap", "quantity": {"selected": {"count": 1}}}],
+             "fulfillments": [fulfillment], "billing": {"name": "Sita Devi", "phone": "9812345678"}}
+    for action in ("select", "init"):
+        await ok(await send(mp, bap, action, {"order": order}, ctx=context(action, bap, txn=txn)))
+    confirm_ctx = context("confirm", bap, txn=txn)
+    await ok(await send(mp, bap, "confirm", {"order": order}, ctx=confirm_ctx))
+    await ok(await send(mp, bap, "confirm", {"order": order}, ctx=confirm_ctx))  # the BAP retried: one callback
+    await deliver(mp, clock)
+    assert bap.of("on_init")[0]["message"]["order"]["quote"]["price"]["value"] == "250.00"
+    [on_confirm] = bap.of("on_confirm")
+    confirmed = on_confirm["message"]["order"]
+    assert on_confirm["context"]["message_id"] == confirm_ctx["message_id"]
+    assert confirmed["fulfillments"][0]["stops"][0]["authorization"]["type"] == "OTP"
+    booking_id = confirmed["id"]
+    booking = await ok(await mp.get(f"/bookings/{booking_id}", headers=admin()))
+    assert booking["channel"] == "beckn" and booking["status"] == "offered"
+    await ok(await mp.post(f"/bookings/{booking_id}/accept", headers=vendor_user("vendor-a-staff")))
+    await deliver(mp, clock)
+    states = [m["message"]["order"]["fulfillments"][0]["state"]["descriptor"]["code"] for m in bap.of("on_status")]
+    assert states == ["Agent-Assigned"]
+    await ok(await send(mp, bap, "cancel", {"order_id": booking_id, "cancellation_reason_id": "006"},
+                        ctx=context("cancel", bap, txn=txn)))
+    await deliver(mp, clock)
+    [on_cancel] = bap.of("on_cancel")
+    assert on_cancel["message"]["order"]["status"] == "Cancelled"
+    assert on_cancel["message"]["order"]["cancellation"]["cancelled_by"] == "CONSUMER"
+    await ok(await send(mp, bap, "status", {"order_id": str(uuid.uuid4())}))
+    await deliver(mp, clock)
+    assert bap.of("on_status")[-1]["error"]["code"] == "30010"
+
+
+async def test_no_worker_nearby_answers_40006_in_the_callback(mp, bap, clock):
+    await rate_card(mp)
+    r = await send(mp, bap, "search", {"intent": {"category": {"id": "plumbing"},
+                                                  "fulfillment": {"stops": [end_stop()]}}})
+    assert r.json()["message"]["ack"]["status"] == "ACK"
+    await deliver(mp, clock)
+    assert bap.of("on_search")[0]["error"]["code"] == "40006"
+    r = await send(mp, bap, "search", {"intent": {"category": {"id": "plumbing"}, "fulfillment": {"stops": [
+        {"type": "end", "location": {"gps": "north"}}]}}})
+    assert r.status_code == 400 and r.json()["error"]["paths"].endswith("location.gps")
+
+
+def test_signature_string_is_beckn_006() -> None:
+    key = Ed25519PrivateKey.generate()
+    header = signing.sign(b"{}", key, subscriber_id="a.b", unique_key_id="k", created=1700000000, ttl=60)
+    assert header.startswith('Signature keyId="a.b|k|ed25519",algorithm="ed25519",created="1700000000"')
+    assert signing.signing_string(1, 2, b"{}") == (
+        b"(created): 1\n(expires): 2\ndigest: BLAKE-512=" +
+        base64.b64encode(__import__("hashlib").blake2b(b"{}", digest_size=64).digest()))
