@@ -7,6 +7,8 @@ transaction per import, as an operator with the given area scope.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +166,21 @@ async def _load(areas: list[str], count: int, seed: int) -> list[Any]:
 
 
 
+@contextmanager
+def _phases() -> Iterator[Callable[[str, int, int | None], None]]:
+    """A progress bar per phase (reading, comparing, ...), fed by ``step(phase, done, total)``."""
+    columns = (TextColumn("[bold]{task.description:10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        tasks: dict[str, Any] = {}
+
+        def step(phase: str, done: int, total: int | None) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        yield step
+
+
 @registry_app.command("match")
 def match_command(
     path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
@@ -181,15 +198,7 @@ def match_command(
     from services.registry.rules.matching.engine import DEFAULT_THRESHOLD
     from services.registry.service.matching.files import MatchFileError, match_file
 
-    columns = (TextColumn("[bold]{task.description:10}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as bar:
-        tasks: dict[str, Any] = {}
-
-        def step(phase: str, done: int, total: int | None) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total)
-            bar.update(tasks[phase], completed=done, total=total)
-
+    with _phases() as step:
         try:
             result = match_file(path, out, threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
                                 step=step, total_rows=_count_rows(path))
@@ -209,3 +218,29 @@ def match_command(
     table.add_row("persons (clusters)", f"{result.persons:,}")
     table.add_row("seconds", " ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
     console.print(table)
+
+
+async def _match_registry(threshold: float, step: Any) -> Any:
+    from services.registry.service.matching.batch import match_registry
+
+    engine = make_engine(_database_url(), pool_size=1, max_overflow=0)
+    try:
+        async with transaction(make_sessionmaker(engine)) as session:
+            return await match_registry(session, threshold=threshold, step=step)
+    finally:
+        await engine.dispose()
+
+
+@registry_app.command("match-registry")
+def match_registry_command(
+    threshold: float = typer.Option(None, "--threshold", min=0.0, max=1.0,
+                                    help="Queue pairs at or above this probability (default: the operating threshold)"),
+) -> None:
+    """Match every active person in the registry (batch mode): learn the model from them, store it for
+    the checks on every new or edited record, and queue the pairs found (one transaction)."""
+    from services.registry.rules.matching.engine import DEFAULT_THRESHOLD
+
+    with _phases() as step:
+        outcome = asyncio.run(_match_registry(DEFAULT_THRESHOLD if threshold is None else threshold, step))
+    console.print(f"{outcome.persons:,} persons, {outcome.comparisons:,} comparisons, "
+                  f"{outcome.above_threshold:,} pairs at or above the threshold, {outcome.queued:,} newly queued")

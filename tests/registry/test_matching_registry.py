@@ -65,3 +65,19 @@ async def test_dismissed_probable_match_stays_dismissed_after_an_edit(client):
                            headers=scope)
     assert r.status_code == 200, r.text
     assert (await client.get("/duplicates", headers=scope | PURPOSE)).json()["total"] == 0
+
+
+async def test_batch_run_finds_the_pair_again_and_queues_it_once(client, database_url):
+    from kernel.db import make_engine, make_sessionmaker, transaction
+    from services.registry.service.matching.batch import match_registry
+
+    await _rokeya_twice(client)
+    await create_household(client, household(members=[member("Karim Mia", "male", "head", birth_date="1970-01-01")]))
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with transaction(make_sessionmaker(engine)) as session:
+            outcome = await match_registry(session)
+    finally:
+        await engine.dispose()
+    assert outcome.persons == 3 and outcome.above_threshold == 1 and outcome.queued == 0
+    assert (await client.get("/duplicates", headers=volunteer(UNION) | PURPOSE)).json()["total"] == 1

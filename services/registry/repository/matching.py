@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, select, true, union
@@ -67,6 +67,19 @@ class MatchingRepository:
             .limit(limit)
         )
         return list((await self.session.scalars(stmt)).all())
+
+    async def active_persons(self, chunk: int = 20_000) -> AsyncIterator[list[RowMapping]]:
+        """Every active person with the columns the matcher reads, in id order, ``chunk`` at a time."""
+        columns = [person.c[c] for c in ("id", "full_name", "father_name", "sex", "birth_date",
+                                         "birth_date_estimated", "birth_year", "area_code", "phones")]
+        result = await self.session.stream(select(*columns).where(person.c.status == "active").order_by(person.c.id))
+        async for part in result.mappings().partitions(chunk):
+            yield list(part)
+
+    async def live_identifiers(self, ids: Sequence[uuid.UUID]) -> list[RowMapping]:
+        stmt = select(identifier.c.person_id, identifier.c.id_type, identifier.c.form, identifier.c.lookup_hash).where(
+            identifier.c.person_id.in_(list(ids)), identifier.c.ended_at.is_(None))
+        return list(await all_rows(self.session, stmt))
 
     async def persons(self, ids: Sequence[uuid.UUID]) -> list[RowMapping]:
         return list(await all_rows(self.session, select(person).where(person.c.id.in_(list(ids)))))

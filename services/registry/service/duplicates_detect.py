@@ -23,7 +23,7 @@ from services.registry.service.matching import incremental
 BIRTH_YEAR_WINDOW = 3
 
 
-async def _flag(
+async def flag(
     session: AsyncSession, a: Mapping[Any, Any], b: Mapping[Any, Any], reason: str, details: dict[str, Any],
     scored: incremental.Scored | None = None,
 ) -> bool:
@@ -68,14 +68,14 @@ async def after_identifier(session: AsyncSession, person: Mapping[Any, Any], id_
     for other_id in holders:
         other = await PersonRepository(session).get_unscoped(other_id)
         if other is not None:
-            flagged += await _flag(session, person, other, "same_identifier", {"id_type": id_type})
+            flagged += await flag(session, person, other, "same_identifier", {"id_type": id_type})
     return flagged
 
 
 async def after_person_change(session: AsyncSession, person: Mapping[Any, Any]) -> int:
     flagged = 0
     for other in await PersonRepository(session).same_name_and_parents(person, BIRTH_YEAR_WINDOW):
-        flagged += await _flag(
+        flagged += await flag(
             session,
             person,
             other,
@@ -85,7 +85,7 @@ async def after_person_change(session: AsyncSession, person: Mapping[Any, Any]) 
     for found in await incremental.check(session, person):
         first, second = sorted((person["id"], found.other["id"]))
         if not await DuplicateRepository(session).known(first, second):  # one queue entry per pair
-            flagged += await _flag(session, person, found.other, "probable_match", {}, found)
+            flagged += await flag(session, person, found.other, "probable_match", {}, found)
     return flagged
 
 

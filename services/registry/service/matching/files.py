@@ -3,7 +3,8 @@
 Reads the CSV (columns of ``rules.matching.table.COLUMNS``; any may be empty or missing; names in
 Bengali, Devanagari or Latin script), matches every record against every other through the blocking
 rules, and writes ``id_l,id_r,match_probability`` for each pair at or above the threshold, in file
-order.  Nothing touches the database.
+order.  The m/u parameters are learned from the file itself by EM (a file under 2,000 records is too
+small for that and is scored with the packaged default).  Nothing touches the database.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 from services.registry.rules.matching.cluster import clusters
 from services.registry.rules.matching.engine import DEFAULT_THRESHOLD, MatchResult, match
 from services.registry.rules.matching.table import COLUMNS, RecordTable, TableBuilder
+from services.registry.service.matching.models import MIN_RECORDS_FOR_EM, default_model
 
 Step = Callable[[str, int, int | None], None]  # (phase, done, total)
 
@@ -69,7 +71,9 @@ def match_file(source: Path, out: Path, *, threshold: float = DEFAULT_THRESHOLD,
     start = time.perf_counter()
     table = read_table(source, step, total_rows)
     read_seconds = time.perf_counter() - start
-    result = match(table, threshold=threshold, progress=(lambda d, t: step("comparing", d, t)) if step else None)
+    model = default_model() if len(table) < MIN_RECORDS_FOR_EM else None  # else learned from the file itself
+    result = match(table, threshold=threshold, model=model,
+                   progress=(lambda d, t: step("comparing", d, t)) if step else None)
     start = time.perf_counter()
     keep = np.nonzero(result.above(threshold))[0]
     left, right, prob = result.blocked.left[keep], result.blocked.right[keep], result.probability[keep]

@@ -11,11 +11,8 @@ the packaged default), and a pair at or above the operating threshold joins the 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -29,6 +26,7 @@ from services.registry.rules.matching.fellegi_sunter import Model
 from services.registry.rules.matching.names import is_honorific
 from services.registry.rules.matching.table import TableBuilder
 from services.registry.rules.names import name_tokens
+from services.registry.service.matching.models import current_model
 
 ID_COLUMNS = {"aadhaar": "aadhaar", "bd_brn": "brn"}
 
@@ -41,19 +39,6 @@ class Scored:
 
     def details(self) -> dict[str, Any]:
         return {"match_probability": round(self.probability, 6), "fields": self.fields}
-
-
-@lru_cache(maxsize=1)
-def default_model() -> Model:
-    """The parameters EM learned, without labels, on the synthetic population of the tests
-    (``gramsetu registry match --model-out``; docs/matching.md): used until a batch run stores its own."""
-    text = resources.files("services.registry.rules.matching").joinpath("default_model.json").read_text()
-    return Model.from_json(text)
-
-
-async def current_model(session: AsyncSession) -> Model:
-    row = await MatchingRepository(session).latest_model()
-    return Model.from_json(json.dumps(row["model"])) if row is not None else default_model()
 
 
 def record(row: Mapping[Any, Any], idents: Sequence[Mapping[Any, Any]]) -> tuple[dict[str, str | None], dict[str, str]]:

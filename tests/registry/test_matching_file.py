@@ -1,0 +1,49 @@
+"""``gramsetu registry match FILE.csv --out pairs.csv``: anyone can run the matcher on a file."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from gramsetu.cli import app
+
+ROWS = [
+    {"record_id": "a1", "given_name": "রোকেয়া", "family_name": "বেগম", "guardian_name": "আব্দুল করিম",
+     "guardian_relation": "father", "sex": "female", "dob": "1984-02-11", "area_code": "BD-40-87-90-54-08",
+     "phone": "01712345678", "nid": "8255001146192"},
+    {"record_id": "b7", "given_name": "Mst. Rokeya", "family_name": "Bibi", "guardian_name": "Abdul Karim",
+     "guardian_relation": "father", "sex": "F", "age_estimate": "40", "registered_on": "2024-05-01",
+     "area_code": "BD-40-87-90-54-07", "phone": "+880 1712-345678", "nid": "19848255001146192"},
+    {"record_id": "c3", "given_name": "Rokeya", "family_name": "Begum", "guardian_name": "Nurul Islam",
+     "guardian_relation": "father", "sex": "female", "dob": "1961-07-01", "area_code": "BD-40-87-90-54-08"},
+]
+
+
+def _write(path: Path, rows: list[dict[str, str]], header: list[str]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=header, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_match_writes_the_pairs_at_or_above_the_threshold(tmp_path: Path) -> None:
+    source, out = tmp_path / "people.csv", tmp_path / "pairs.csv"
+    _write(source, ROWS, ["record_id", "given_name", "family_name", "guardian_name", "guardian_relation", "sex",
+                          "dob", "birth_year", "age_estimate", "registered_on", "area_code", "phone", "aadhaar",
+                          "nid", "brn"])
+    result = CliRunner().invoke(app, ["registry", "match", str(source), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8") as fh:
+        pairs = list(csv.DictReader(fh))
+    assert [(p["id_l"], p["id_r"]) for p in pairs] == [("a1", "b7")]
+    assert float(pairs[0]["match_probability"]) >= 0.95
+    assert "comparisons" in result.output
+
+
+def test_a_file_without_record_ids_is_refused(tmp_path: Path) -> None:
+    source = tmp_path / "people.csv"
+    _write(source, [{"given_name": "Rokeya"}], ["given_name"])
+    result = CliRunner().invoke(app, ["registry", "match", str(source), "--out", str(tmp_path / "x.csv")])
+    assert result.exit_code == 2 and "record_id" in result.output
