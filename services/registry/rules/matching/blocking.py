@@ -112,9 +112,10 @@ def rule_pairs(t: RecordTable, rule: Rule) -> I64:
 
 @dataclass
 class Blocked:
-    codes: I64  # sorted ``low * n + high``
-    left: I64
-    right: I64
+    """The pairs to compare, ``left < right``, sorted; int32 indices (8 bytes a pair, not 24)."""
+
+    left: npt.NDArray[np.int32]
+    right: npt.NDArray[np.int32]
     per_rule: dict[str, int]
 
     @property
@@ -131,7 +132,7 @@ def block(t: RecordTable, rules: tuple[Rule, ...] = RULES) -> Blocked:
     union = distinct(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
     del found
     n = max(len(t), 1)
-    return Blocked(union, union // n, union % n, per_rule)
+    return Blocked((union // n).astype(np.int32), (union % n).astype(np.int32), per_rule)
 
 
 def _same_date(t: RecordTable) -> I64:

@@ -9,12 +9,13 @@ A and some C were compared and found to be different people.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 
-def clusters(n: int, left: npt.NDArray[np.int64], right: npt.NDArray[np.int64], prob: npt.NDArray[np.float64], *,
+def clusters(n: int, left: npt.NDArray[Any], right: npt.NDArray[Any], prob: npt.NDArray[np.float64], *,
              threshold: float, cannot_link: float = 0.05, max_size: int = 8) -> npt.NDArray[np.int64]:
     """A cluster label per record (the smallest member index of its cluster)."""
     parent = np.arange(n, dtype=np.int64)

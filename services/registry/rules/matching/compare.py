@@ -12,6 +12,7 @@ registration date, with wider bands when a year is only an estimate.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +22,7 @@ from rapidfuzz.process import cpdist
 from services.registry.rules.matching.arrays import distinct_inverse
 from services.registry.rules.matching.table import ESTIMATED, EXACT, RecordTable
 
-I64 = npt.NDArray[np.int64]
+I64 = npt.NDArray[Any]  # pair indices: int64 or int32
 U8 = npt.NDArray[np.uint8]
 
 
@@ -80,19 +81,26 @@ def _name_level(sim: npt.NDArray[np.float32], same_text: npt.NDArray[np.bool_], 
 
 
 class Initials:
-    """The first sound of each spelling code (all vowels one sound: Imran and Emran)."""
+    """The first sound of each spelling code (all vowels one sound: Imran and Emran), kept in an array
+    that grows with the vocabulary (an incremental check adds a few spellings at a time)."""
 
     def __init__(self, strings: list[str]) -> None:
         self.strings = strings
-        self.known: list[int] = []
+        self.known = 0
+        self.table = np.zeros(1024, dtype=np.int32)
 
     def __call__(self, codes: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
-        while len(self.known) < len(self.strings):
-            text = self.strings[len(self.known)]
-            first = text[:1]
-            self.known.append(ord("a") if first in "aeiouy" else (ord(first) if first else 0))
-        table = np.asarray([*self.known, 0], dtype=np.int32)
-        return table[codes]
+        size = len(self.strings)
+        if size >= len(self.table) - 1:
+            grown = np.zeros(max(2 * len(self.table), size + 2), dtype=np.int32)
+            grown[: self.known] = self.table[: self.known]
+            self.table = grown
+        for i in range(self.known, size):
+            first = self.strings[i][:1]
+            self.table[i] = 0 if not first else (ord("a") if first in "aeiouy" else ord(first))
+        self.known = size
+        self.table[-1] = 0  # code -1 (missing) reads the last slot
+        return self.table[codes]
 
 
 def _present(x: npt.NDArray[np.int32], y: npt.NDArray[np.int32]) -> npt.NDArray[np.bool_]:

@@ -15,6 +15,7 @@ import bisect
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -158,7 +159,7 @@ def name_frequency(a: RecordTable, column: str) -> F64:
     return counts / max(int((codes >= 0).sum()), 1)
 
 
-def frequency_adjustment(model: Model, a: RecordTable, left: I64, given_exact: npt.NDArray[np.bool_],
+def frequency_adjustment(model: Model, a: RecordTable, left: npt.NDArray[Any], given_exact: npt.NDArray[np.bool_],
                          family_exact: npt.NDArray[np.bool_], freq: dict[str, F64]) -> F64:
     """Splink's term-frequency adjustment for exact name agreement: agreeing on a common name
     ("Nazma Akter") says less than agreeing on a rare one, by log2(u_exact / frequency of the name)."""

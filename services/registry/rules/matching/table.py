@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -140,60 +141,48 @@ def _area_levels(code: str) -> tuple[str, str, str]:
     return "-".join(parts), "-".join(parts[:-1]), "-".join(parts[:-2])
 
 
-_NAME_COLUMNS = ("given", "family", "guardian", "given_key", "family_key", "guardian_key", "given_first_key")
-
-
-@lru_cache(maxsize=500_000)
-def _names(given_name: str, family_name: str, guardian_name: str) -> tuple[str, ...]:
-    """The name columns of a record, in ``_NAME_COLUMNS`` order."""
+def _person_names(given_name: str, family_name: str) -> tuple[str, ...]:
+    """given, family, given key, family key, key of the given name's first part."""
     given, family = name_parts(given_name), name_parts(family_name)
     if not given:  # only honorifics in the given column ("Bibi"), the name in the other one
         given, family = family, ()
     if not family and len(given) > 1:  # a whole name in one column: its last part is the family name
         given, family = given[:-1], given[-1:]
-    guardian = name_parts(guardian_name)
     return (
-        " ".join(given), " ".join(family), " ".join(guardian),
-        " ".join(skeleton(p) for p in given), " ".join(skeleton(p) for p in family),
-        skeleton(guardian[0]) if guardian else "",  # a guardian's first name: the surname varies more
-        skeleton(given[0]) if given else "",
+        " ".join(given), " ".join(family), " ".join(skeleton(p) for p in given),
+        " ".join(skeleton(p) for p in family), skeleton(given[0]) if given else "",
     )
 
 
+def _guardian_names(guardian_name: str) -> tuple[str, str]:
+    """The guardian's name and the key of its first part (the surname varies more than the first name)."""
+    guardian = name_parts(guardian_name)
+    return " ".join(guardian), skeleton(guardian[0]) if guardian else ""
+
+
+KEYED = ("phone", "aadhaar", "nid13", "nid10", "brn")
+
+
 class TableBuilder:
-    """Appends records one by one (CSV rows, registry rows) and hands out the arrays."""
+    """Collects records (CSV rows, registry rows) as raw columns; ``build`` turns each column into codes
+    once per distinct value, so a million records cost a dictionary lookup per value, not a parse."""
 
     def __init__(self, vocab: Vocab | None = None) -> None:
         self.vocab = vocab or Vocab()
-        self.ids: list[str] = []
-        self.rows: dict[str, list[int]] = {k: [] for k in (*NAME_FIELDS, *KEY_FIELDS, *CODE_FIELDS)}
+        self.raw: dict[str, list[str]] = {c: [] for c in COLUMNS}
+        self.keys: dict[str, list[str]] = {c: [] for c in KEYED}
+        # One string object per distinct value and column: a million records repeat their areas,
+        # names and dates, and 15 million separate strings would take most of a gigabyte.
+        self.seen: dict[str, dict[str, str]] = {c: {} for c in COLUMNS}
 
     def add(self, row: Mapping[str, str | None], keys: Mapping[str, str] | None = None) -> None:
         """One record.  ``keys``: identifier keys computed elsewhere (the registry's keyed hashes, by
         column: phone, aadhaar, nid13, nid10, brn), used instead of the row's clear values."""
-        code = self.vocab.code
-        out = self.rows
-        self.ids.append(str(row.get("record_id") or len(self.ids)))
-        names = _names(row.get("given_name") or "", row.get("family_name") or "", row.get("guardian_name") or "")
-        for column, value in zip(_NAME_COLUMNS, names, strict=True):
-            out[column].append(code(value))
-        out["relation"].append(RELATIONS.get((row.get("guardian_relation") or "").strip().lower(), 0))
-        out["sex"].append(SEXES.get((row.get("sex") or "").strip().lower(), 0))
-        nid13, nid10, nid_year = nid_keys(row.get("nid"))
-        brn = digits(row.get("brn"))
-        dob, year, how = birth(row, nid_year or (int(brn[:4]) if len(brn) == 17 else None))
-        out["dob"].append(dob)
-        out["byear"].append(year)
-        out["byear_how"].append(how)
-        for name, value in zip(("area", "area_parent", "area_grand"), _area_levels(row.get("area_code") or ""),
-                               strict=True):
-            out[name].append(code(value))
-        aadhaar = digits(row.get("aadhaar"))
-        clear = {"phone": phone_key(row.get("phone")), "aadhaar": aadhaar if len(aadhaar) == 12 else "",
-                 "nid13": nid13, "nid10": nid10, "brn": brn if len(brn) in (16, 17) else ""}
-        for column, value in clear.items():
-            value = (keys or {}).get(column) or value
-            out[column].append(code(column + ":" + value) if value else MISSING)
+        for column, values in self.raw.items():
+            value = row.get(column) or ""
+            values.append(self.seen[column].setdefault(value, value))
+        for column, values in self.keys.items():
+            values.append((keys or {}).get(column) or "")
 
     def extend(self, rows: Iterable[Mapping[str, str | None]]) -> TableBuilder:
         for row in rows:
@@ -201,8 +190,106 @@ class TableBuilder:
         return self
 
     def build(self) -> RecordTable:
-        cols = {k: np.asarray(v, dtype=np.int32) for k, v in self.rows.items()}
-        return RecordTable(list(self.ids), self.vocab, cols)
+        raw, code = self.raw, self.vocab.code
+        n = len(raw["record_id"])
+        ids = [rid or str(i) for i, rid in enumerate(raw["record_id"])]
+        cols: dict[str, I32] = {}
+        names = _per_distinct(list(zip(raw["given_name"], raw["family_name"], strict=True)),
+                              lambda v: tuple(code(x) for x in _person_names(*v)))
+        for k, column in enumerate(("given", "family", "given_key", "family_key", "given_first_key")):
+            cols[column] = _ints(names, k, n)
+        guardians = _per_distinct(raw["guardian_name"], lambda v: tuple(code(x) for x in _guardian_names(v)))
+        for k, column in enumerate(("guardian", "guardian_key")):
+            cols[column] = _ints(guardians, k, n)
+        cols["relation"] = _ints(_per_distinct(raw["guardian_relation"],
+                                               lambda v: (RELATIONS.get(v.strip().lower(), 0),)), 0, n)
+        cols["sex"] = _ints(_per_distinct(raw["sex"], lambda v: (SEXES.get(v.strip().lower(), 0),)), 0, n)
+        cols["dob"], cols["byear"], cols["byear_how"] = self._births(n)
+        areas = _per_distinct(raw["area_code"], lambda v: tuple(code(x) for x in _area_levels(v)))
+        for k, column in enumerate(("area", "area_parent", "area_grand")):
+            cols[column] = _ints(areas, k, n)
+        self._identifiers(cols, n)
+        self.seen = {c: {} for c in COLUMNS}
+        return RecordTable(ids, self.vocab, cols)
+
+    def _births(self, n: int) -> tuple[I32, I32, I32]:
+        """(days since 1970 or -1, birth year or -1, how the year is known), vectorised: a full date;
+        else a declared year, or the year prefix of a 17-digit NID or BRN; else registration year − age."""
+        raw = self.raw
+        dob = _dates(raw["dob"])
+        known = dob != MISSING
+        days = np.where(known, dob, MISSING).astype(np.int32)
+        date_year = (dob.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970)
+        declared = _years(raw["birth_year"])
+        for column, length in (("nid", 17), ("brn", 17)):
+            prefix = _years([v[:4] if len(digits(v)) == length else "" for v in raw[column]])
+            declared = np.where(declared > 0, declared, prefix)
+        registered = _dates(raw["registered_on"])
+        reg_year = registered.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970
+        age = _years(raw["age_estimate"], low=0, high=130)
+        estimate = np.where((registered != MISSING) & (age >= 0), reg_year - age, MISSING)
+        year = np.where(known, date_year, np.where(declared > 0, declared, estimate)).astype(np.int32)
+        how = np.where(known, EXACT, np.where(declared > 0, DECLARED, ESTIMATED)).astype(np.int32)
+        return days, year, how
+
+    def _identifiers(self, cols: dict[str, I32], n: int) -> None:
+        code, raw = self.vocab.code, self.raw
+        clear = {
+            "phone": _per_distinct(raw["phone"], lambda v: (phone_key(v),)),
+            "aadhaar": _per_distinct(raw["aadhaar"], lambda v: (d if len(d := digits(v)) == 12 else "",)),
+            "nid13": _per_distinct(raw["nid"], lambda v: (nid_keys(v)[0],)),
+            "nid10": _per_distinct(raw["nid"], lambda v: (nid_keys(v)[1],)),
+            "brn": _per_distinct(raw["brn"], lambda v: (d if len(d := digits(v)) in (16, 17) else "",)),
+        }
+        for column, values in clear.items():
+            keyed = self.keys[column]
+            cols[column] = np.fromiter(
+                (code(column + ":" + (k or v[0])) if (k or v[0]) else MISSING
+                 for k, v in zip(keyed, values, strict=True)), dtype=np.int32, count=n)
+
+
+def _per_distinct(values: list[Any], convert: Callable[[Any], tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """``convert`` of every value, computed once per distinct value."""
+    done: dict[Any, tuple[Any, ...]] = {}
+    out = []
+    for value in values:
+        found = done.get(value)
+        if found is None:
+            found = done[value] = convert(value)
+        out.append(found)
+    return out
+
+
+def _ints(converted: list[tuple[Any, ...]], k: int, n: int) -> I32:
+    return np.fromiter((c[k] for c in converted), dtype=np.int32, count=n)
+
+
+def _dates(values: list[str]) -> npt.NDArray[np.int64]:
+    """ISO dates as days since 1970, -1 where empty or not a date."""
+    out = np.full(len(values), MISSING, dtype=np.int64)
+    for i, parsed in _per_distinct_index(values, lambda v: _date(v)):
+        if parsed is not None:
+            out[i] = (parsed - date(1970, 1, 1)).days
+    return out
+
+
+def _years(values: list[str], *, low: int = 1000, high: int = 3000) -> npt.NDArray[np.int64]:
+    """Whole numbers in [low, high] (years, ages), -1 elsewhere."""
+    out = np.full(len(values), MISSING, dtype=np.int64)
+    for i, parsed in _per_distinct_index(values, _int):
+        if parsed is not None and low <= parsed <= high:
+            out[i] = parsed
+    return out
+
+
+def _per_distinct_index(values: list[str], convert: Callable[[str], Any]) -> list[tuple[npt.NDArray[np.int64], Any]]:
+    """(positions, converted value) per distinct non-empty value."""
+    if not values:
+        return []
+    distinct_values, inverse = np.unique(np.asarray(values, dtype=object), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.searchsorted(inverse[order], np.arange(len(distinct_values) + 1))
+    return [(order[bounds[k]:bounds[k + 1]], convert(v)) for k, v in enumerate(distinct_values) if v]
 
 
 def build_table(rows: Iterable[Mapping[str, str | None]]) -> RecordTable:
