@@ -38,8 +38,8 @@ FIELDS: tuple[Field, ...] = (
     Field("family_name", NAME_LEVELS),
     Field("guardian", NAME_LEVELS),
     Field("sex", ("different", "same")),
-    Field("birth", ("over 10 years apart", "4 to 10 years apart", "within 6 years (estimate)", "within 3 years",
-                    "within 1 year", "same year", "same date")),
+    Field("birth", ("over 10 years apart", "full dates differ, within a year", "4 to 10 years apart",
+                    "within 6 years (estimate)", "within 3 years", "within 1 year", "same year", "same date")),
     Field("phone", ("different", "same")),
     Field("aadhaar", ("different", "same")),
     Field("nid", ("different", "same")),
@@ -150,9 +150,12 @@ def _birth(a: RecordTable, left: I64, b: RecordTable, right: I64) -> U8:
     how_l, how_r = a["byear_how"][left], b["byear_how"][right]
     gap = np.abs(year_l - year_r)
     estimated = (how_l == ESTIMATED) | (how_r == ESTIMATED)
-    same_date = (how_l == EXACT) & (how_r == EXACT) & (a["dob"][left] == b["dob"][right])
+    both_dates = (how_l == EXACT) & (how_r == EXACT)
+    same_date = both_dates & (a["dob"][left] == b["dob"][right])
+    # Two full dates that differ say more than two years that agree: siblings a year apart, not one child.
     level = np.select(
-        [same_date, gap == 0, gap <= 1, gap <= 3, estimated & (gap <= 6), gap <= 10], [7, 6, 5, 4, 3, 2], default=1
+        [same_date, both_dates & (gap <= 1), gap == 0, gap <= 1, gap <= 3, estimated & (gap <= 6), gap <= 10],
+        [8, 2, 7, 6, 5, 4, 3], default=1,
     )
     return np.where(_present(year_l, year_r), level, 0).astype(np.uint8)
 

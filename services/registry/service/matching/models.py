@@ -9,6 +9,7 @@ from importlib import resources
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.repository.matching import MatchingRepository
+from services.registry.rules.matching.compare import FIELDS
 from services.registry.rules.matching.fellegi_sunter import Model
 
 # Below this many records EM has too few pairs to learn from: a small file is scored with the default.
@@ -24,5 +25,10 @@ def default_model() -> Model:
 
 
 async def current_model(session: AsyncSession) -> Model:
+    """The newest stored model, unless it was learned with other comparison levels than these."""
     row = await MatchingRepository(session).latest_model()
-    return Model.from_json(json.dumps(row["model"])) if row is not None else default_model()
+    if row is None:
+        return default_model()
+    model = Model.from_json(json.dumps(row["model"]))
+    fits = all(len(m) == len(f.levels) + 1 for m, f in zip(model.m, FIELDS, strict=True))
+    return model if fits else default_model()
