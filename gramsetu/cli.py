@@ -432,6 +432,7 @@ def _mount_registry_commands() -> None:
 
 
 _mount_registry_commands()
+importlib.import_module("gramsetu.benefits_cli").mount(app)  # gramsetu benefits verify | post
 
 if __name__ == "__main__":
     app()

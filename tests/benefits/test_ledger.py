@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncpg
+import pytest
 
 from tests.benefits.conftest import admin, apply, department_client, grant, person_event, reviewer
 
@@ -87,3 +88,33 @@ async def test_a_rule_change_never_alters_earlier_decisions(catalogue, session_f
     assert [v["version"] for v in versions] == [1, 2] and versions[0]["exclusivity"]["per_person"] is True
     assert first["rule_version"] == 1
     assert (await catalogue.get("/ledger/verify", headers=admin())).json()["intact"] is True
+
+
+@pytest.mark.slow  # two CLI processes; the API test above covers the same verification
+async def test_cli_verify_reports_a_broken_chain_with_exit_status_1(catalogue, session_factory, database_url):
+    import asyncio
+    import os
+    import sys
+
+    people = [person_event() for _ in range(2)]
+    await apply(session_factory, *people)
+    for p in people:
+        await catalogue.post("/entries", json=grant(person_id=p.person_id), headers=department_client())
+
+    async def run() -> tuple[int, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gramsetu.cli", "benefits", "verify", "--json",
+            env={**os.environ, "GRAMSETU_DATABASE_URL": database_url, "GRAMSETU_NATS_URL": "nats://127.0.0.1:1"},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, _ = await proc.communicate()
+        return proc.returncode or 0, out.decode()
+
+    code, out = await run()
+    assert code == 0 and '"intact": true' in out
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("UPDATE benefits.entry SET channel = 'cash' WHERE seq = 2")
+    finally:
+        await conn.close()
+    code, out = await run()
+    assert code == 1 and '"first_broken_seq": 2' in out
