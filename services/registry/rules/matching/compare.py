@@ -44,7 +44,7 @@ FIELDS: tuple[Field, ...] = (
     Field("aadhaar", ("different", "same")),
     Field("nid", ("different", "same")),
     Field("brn", ("different", "same")),
-    Field("area", ("elsewhere", "same union/block", "sibling area", "same area")),
+    Field("area", ("elsewhere", "same upazila/block", "sibling area", "same area")),
 )
 FIELD_INDEX = {f.name: i for i, f in enumerate(FIELDS)}
 SIMILAR, CLOSE = 0.86, 0.93

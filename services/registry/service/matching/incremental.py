@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from prometheus_client import Counter, Histogram
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.repository.matching import MatchingRepository
@@ -29,6 +30,11 @@ from services.registry.rules.names import name_tokens
 from services.registry.service.matching.models import current_model
 
 ID_COLUMNS = {"aadhaar": "aadhaar", "bd_brn": "brn"}
+CHECK_SECONDS = Histogram(
+    "gramsetu_registry_match_check_seconds", "One written person checked by the matcher (candidates, scoring)",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+CANDIDATES = Counter("gramsetu_registry_match_candidates_total", "Records the matcher's SQL blocking proposed")
 
 
 @dataclass(frozen=True)
@@ -94,9 +100,15 @@ async def candidates(session: AsyncSession, person: Mapping[Any, Any],
 
 async def check(session: AsyncSession, person: Mapping[Any, Any], threshold: float = DEFAULT_THRESHOLD) -> list[Scored]:
     """Scored candidates of ``person`` at or above ``threshold``, best first."""
+    with CHECK_SECONDS.time():
+        return await _check(session, person, threshold)
+
+
+async def _check(session: AsyncSession, person: Mapping[Any, Any], threshold: float) -> list[Scored]:
     idents_repo = IdentifierRepository(session)
     own = await idents_repo.for_persons([person["id"]])
     others = await candidates(session, person, own)
+    CANDIDATES.inc(len(others))
     if not others:
         return []
     by_person: dict[Any, list[Mapping[Any, Any]]] = {person["id"]: list(own)}
