@@ -188,9 +188,20 @@ BENEFITS = section("benefits", {
         routes=(("POST", "/benefits/consents"), ("GET", "/benefits/persons/{id}/history"))),
 })
 TICKETS = section("tickets", {
-    "tickets:read": Permission(_roles(*_EVERY_READER, "vendor"), "Read tickets in the area scope"),
+    "tickets:read": Permission(_roles(*_EVERY_READER, "vendor"),
+                               "Read tickets: agents those of desks in their area, everyone else their own"),
     "tickets:write": Permission(_roles(*_FIELD, "ward_member", "department_officer", *_HELPDESK),
-                                "Raise, update and escalate tickets"),
+                                "Raise tickets, comment, answer, close, reopen and rate your own"),
+    "tickets:work": Permission(
+        _roles(*_HELPDESK, "department_officer"),
+        "Work tickets at a help desk: see the tickets of desks at or below your area, assign, move through "
+        "states, internal notes, escalate by hand, the desk queue and its live stream",
+        level=Level.BLOCK_UPAZILA),
+    "tickets:admin": Permission(frozenset(), "Help desks and their agents, business calendars and holidays, SLA "
+                                             "targets per level and category"),
+    "tickets:track": Permission(
+        frozenset(), "The public status page by tracking number: a public client (SMS link service, kiosk) "
+                     "with only this scope", routes=(("GET", "/tickets/track/{number}"),)),
 })
 NOTIFY = section("notify", {
     "notify:read": Permission(_roles(*_HELPDESK, "auditor"), "Read messages sent and their delivery"),

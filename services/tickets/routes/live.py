@@ -40,7 +40,7 @@ def _response(request: Request, key: str, after: int, fetch: object) -> Streamin
 async def ticket_stream(ticket_id: uuid.UUID, request: Request, session: DbSession, identity: Reader,
                         last_event_id: LastEventId = None) -> StreamingResponse:
     await visible_ticket(session, identity, ticket_id)
-    public_only = not is_agent(identity.roles)
+    public_only = not is_agent(identity)
     await session.close()  # the stream reads in short sessions of its own; hold no connection while idle
 
     async def fetch(repo: object, after: int) -> object:

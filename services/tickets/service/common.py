@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.auth import Identity
-from kernel.errors import Forbidden, NotFound
+from kernel.errors import NotFound
+from kernel.roles import require
 from services.tickets.repository.tickets import TicketRepository, TimelineRepository
-from services.tickets.rules.access import is_agent
+from services.tickets.rules.access import WORK, agent_sees, is_agent
 from services.tickets.rules.states import allowed_actions
 from services.tickets.settings import get_tickets_settings
 
@@ -22,19 +23,18 @@ SYSTEM = "system"
 def actor_kind(identity: Identity | None) -> str:
     if identity is None:
         return "system"
-    return "agent" if is_agent(identity.roles) else "reporter"
+    return "agent" if is_agent(identity) else "reporter"
 
 
 def can_see(identity: Identity, ticket: Mapping[Any, Any]) -> bool:
     """Agents: the ticket's current desk lies in their area.  Reporters: they raised it."""
-    if is_agent(identity.roles):
-        return identity.can_access_area(ticket["desk_area_code"])
+    if is_agent(identity):
+        return agent_sees(identity, ticket["desk_area_code"])
     return bool(ticket["raised_by"] == identity.subject)
 
 
 def require_agent(identity: Identity, what: str) -> None:
-    if not is_agent(identity.roles):
-        raise Forbidden(f"Only help-desk agents may {what}.")
+    require(identity, WORK, doing=what)
 
 
 async def visible_ticket(session: AsyncSession, identity: Identity, ticket_id: uuid.UUID,

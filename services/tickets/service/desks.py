@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.areas import parse_area_code
 from kernel.auth import Identity
 from kernel.errors import Conflict, Forbidden, NotFound, ValidationProblem
+from kernel.roles import require
 from kernel.scheduler import schedule
 from services.tickets import SERVICE
 from services.tickets.repository.desks import AgentRepository, CalendarRepository, DeskRepository, SlaPolicyRepository
@@ -19,8 +20,7 @@ from services.tickets.service.sla.clocks import GAUGES_JOB
 
 
 def require_admin(identity: Identity) -> None:
-    if not identity.has_scope(ADMIN_SCOPE):
-        raise Forbidden(f"Setting up help desks needs the {ADMIN_SCOPE!r} scope.")
+    require(identity, ADMIN_SCOPE, doing="set up help desks, calendars and SLA targets")
 
 
 async def create_calendar(session: AsyncSession, identity: Identity, body: CalendarIn) -> RowMapping:

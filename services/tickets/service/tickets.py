@@ -19,7 +19,7 @@ from services.tickets.metrics import CREATED, REOPENED, RESOLUTION, RESOLVED
 from services.tickets.repository.desks import AgentRepository, DeskRepository
 from services.tickets.repository.tickets import TicketRepository
 from services.tickets.rules import routing
-from services.tickets.rules.access import is_agent
+from services.tickets.rules.access import agent_areas, is_agent
 from services.tickets.rules.states import Action, InvalidTransition, Status, next_status
 from services.tickets.rules.tracking import new_tracking_number
 from services.tickets.schemas.tickets import TicketIn
@@ -89,14 +89,14 @@ async def _insert_numbered(session: AsyncSession, values: dict[str, Any]) -> Row
 
 async def list_tickets(session: AsyncSession, identity: Identity, *, status: str | None, desk_id: uuid.UUID | None,
                        limit: int, offset: int) -> tuple[list[RowMapping], int]:
-    agent = is_agent(identity.roles)
+    agent = is_agent(identity)
     return await TicketRepository(session).list_page(
-        desk_scopes=identity.area_scope if agent else None, raised_by=None if agent else identity.subject,
+        desk_scopes=agent_areas(identity) if agent else None, raised_by=None if agent else identity.subject,
         status=status, desk_id=desk_id, limit=limit, offset=offset)
 
 
 def _check_actor(identity: Identity, ticket: Mapping[Any, Any], action: Action) -> None:
-    if is_agent(identity.roles):
+    if is_agent(identity):
         if action not in AGENT_ACTIONS:
             raise Forbidden(f"Agents cannot {action.value}.")
     elif action not in REPORTER_ACTIONS or ticket["raised_by"] != identity.subject:
@@ -120,7 +120,7 @@ async def _desk(session: AsyncSession, ticket: Mapping[Any, Any]) -> RowMapping:
 async def first_response(session: AsyncSession, identity: Identity, ticket: Mapping[Any, Any],
                          now: datetime) -> dict[str, Any]:
     """An agent's visible action at this level counts as its first response."""
-    if not is_agent(identity.roles):
+    if not is_agent(identity):
         return {}
     await clocks.meet(session, ticket, "first_response", now)
     return {} if ticket["first_response_at"] else {"first_response_at": now}

@@ -62,4 +62,4 @@ async def timeline_page(session: AsyncSession, identity: Identity, ticket_id: uu
                         offset: int) -> tuple[list[RowMapping], int]:
     await visible_ticket(session, identity, ticket_id)
     return await TimelineRepository(session).page_for_ticket(
-        ticket_id, public_only=not is_agent(identity.roles), limit=limit, offset=offset)
+        ticket_id, public_only=not is_agent(identity), limit=limit, offset=offset)
