@@ -1,0 +1,62 @@
+"""Demo data loads once through the service, marketplace complaints become one ticket each, registry
+deaths leave an internal note, and the gauges count what is open."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+import httpx
+from prometheus_client import REGISTRY
+from sqlalchemy import text
+
+from kernel.settings import Settings
+from services.tickets.schemas.tickets import Reporter
+from tests.tickets.conftest import ADMIN, BLOCK_AGENT, VILLAGE, Desks
+
+
+async def test_demo_data_is_idempotent(tickets_client: httpx.AsyncClient, settings: Settings) -> None:
+    from services.tickets.demo import load_demo
+
+    first = await load_demo(settings)
+    assert first == {"calendars": 3, "desks": 8, "tickets": 3}
+    assert await load_demo(settings) == {"calendars": 0, "desks": 0, "tickets": 0}
+    listed = (await tickets_client.get("/", headers=ADMIN)).json()
+    assert listed["total"] == 3 and {t["level"] for t in listed["items"]} == {"block", "upazila"}
+
+
+async def test_marketplace_complaint_becomes_one_ticket_and_a_death_leaves_a_note(desks: Desks) -> None:
+    from services.tickets.service.intake import complaint_ticket, note_person_deceased
+
+    runtime = desks.client.app.state.runtime  # type: ignore[attr-defined]
+    person = uuid.uuid4()
+    now = datetime(2026, 12, 7, 6, 0, tzinfo=timezone.utc)
+    for _ in range(2):  # a redelivered complaint adds nothing
+        async with runtime.sessionmaker() as session, session.begin():
+            row = await complaint_ticket(session, source="marketplace", complaint_id="c-42", area_code=VILLAGE,
+                                         title="Plumber did not come", description="Booked for Tuesday.",
+                                         reporter=Reporter(name="Asha"), language="hi", now=now)
+    assert row["category"] == "marketplace_complaint" and row["channel"] == "marketplace"
+    listed = (await desks.client.get("/", headers=ADMIN)).json()
+    assert listed["total"] == 1
+    ticket = await desks.raise_ticket(concerns_person_id=str(person))
+    async with runtime.sessionmaker() as session, session.begin():
+        assert await note_person_deceased(session, person, now) == 1
+    timeline = (await desks.client.get(f"/{ticket['id']}/timeline", headers=BLOCK_AGENT)).json()["items"]
+    assert timeline[-1]["body"] == "The registry records this person as deceased." and not timeline[-1]["public"]
+
+
+async def test_gauges_count_open_and_breached_by_level(desks: Desks) -> None:
+    from services.tickets.service.gauges import refresh_gauges
+
+    ticket = await desks.raise_ticket()
+    runtime = desks.client.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.sessionmaker() as session:
+        deadline = (await session.execute(text(
+            "SELECT deadline_at FROM tickets.ticket_sla WHERE kind = 'first_response'"))).scalar_one()
+        await refresh_gauges(session, deadline)
+    labels = {"level": "block", "category": "app_problem"}
+    assert REGISTRY.get_sample_value("gramsetu_tickets_open", labels) == 1
+    assert REGISTRY.get_sample_value("gramsetu_tickets_breached", labels) == 1
+    queue = (await desks.client.get(f"/desks/{desks.ids['block']}/queue", headers=BLOCK_AGENT)).json()
+    assert queue["items"][0]["id"] == ticket["id"] and queue["items"][0]["business_seconds_left"] == 3600
