@@ -11,7 +11,7 @@ from kernel.scheduler import Job, JobHandler
 from services.marketplace.beckn.callbacks import CALLBACK, deliver_callback
 from services.marketplace.metrics import OFFER_TIMEOUTS
 from services.marketplace.repository.bookings import BookingRepository
-from services.marketplace.service import bookings, matching
+from services.marketplace.service import bookings, matching, reports
 from services.marketplace.settings import get_marketplace_settings
 
 
@@ -50,4 +50,5 @@ JOBS: dict[str, JobHandler] = {
     matching.OFFER_TIMEOUT: offer_timeout,
     matching.REMATCH: rematch,
     CALLBACK: deliver_callback,
+    reports.GAUGE_JOB: reports.refresh_gauges,
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 BOOKINGS = Counter("gramsetu_marketplace_bookings_total", "Bookings confirmed, by channel, category and district",
                    ["channel", "category", "district"])
@@ -26,3 +26,6 @@ DEPARTMENT_BOOKINGS = Counter("gramsetu_marketplace_department_bookings_total",
 def district_of(area_code: str) -> str:
     """Areas in labels stop at the district, so the label's values stay few."""
     return "-".join(area_code.split("-")[:3])
+
+GAUGES = Gauge("gramsetu_marketplace_adoption", "Adoption gauges: idle_departments (no booking in 30 days), "
+               "idle_workers (no job in 30 days), available workers, waiting bookings", ["measure"])

@@ -42,7 +42,7 @@ from services.marketplace.schemas.bookings import (
     RatingIn,
     RescheduleIn,
 )
-from services.marketplace.service import catalog, matching, workers
+from services.marketplace.service import catalog, matching, reports, workers
 from services.marketplace.service.common import invalid, publish, require_area
 from services.marketplace.settings import get_marketplace_settings
 
@@ -99,6 +99,7 @@ async def create(session: AsyncSession, identity: Identity, body: BookingIn, now
     await matching.record(session, {"id": booking_id, "status": None}, "requested", "create", identity.subject,
                           details={"channel": channel, "price_paise": row["price_paise"]})
     BOOKINGS.labels(channel, row["category_code"], district_of(row["area_code"])).inc()
+    await reports.ensure_gauges(session, now)
     if row["department_code"]:
         DEPARTMENT_BOOKINGS.labels(row["department_code"]).inc()
     await publish(session, BookingCreated(
