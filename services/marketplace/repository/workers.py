@@ -50,6 +50,9 @@ class VendorRepository:
     async def get(self, vendor_id: uuid.UUID) -> RowMapping | None:
         return await first(self.session, select(vendor).where(vendor.c.id == vendor_id))
 
+    async def by_code(self, code: str) -> RowMapping | None:
+        return await first(self.session, select(vendor).where(vendor.c.code == code))
+
     async def update(self, vendor_id: uuid.UUID, values: dict[str, Any]) -> RowMapping:
         stmt = (update(vendor).where(vendor.c.id == vendor_id)
                 .values(**values, version=vendor.c.version + 1, updated_at=func.now()).returning(vendor))
