@@ -17,6 +17,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from kernel.db import DbSession
+from kernel.errors import PROBLEM_CONTENT_TYPE, PROBLEM_RESPONSES
 from services.marketplace.beckn import signing
 from services.marketplace.beckn.handlers import HANDLERS, Nack
 from services.marketplace.metrics import BECKN_REQUESTS
@@ -38,7 +39,9 @@ from services.marketplace.settings import get_marketplace_settings
 
 router = APIRouter(prefix="/beckn", tags=["beckn"])
 MAX_BODY = 256 * 1024
-_ACK_DOC = {"model": Ack, "description": "ACK, or NACK with error{code, paths, message}"}
+# A NACK is Beckn JSON; the gateway in front may also answer a 401 of its own as problem+json.
+_ACK_DOC = {"model": Ack, "description": "NACK with error{code, paths, message}",
+            "content": {PROBLEM_CONTENT_TYPE: PROBLEM_RESPONSES[401]["content"][PROBLEM_CONTENT_TYPE]}}
 
 
 def _answer(action: str, error: BecknError | None = None, status_code: int = 200,

@@ -70,6 +70,6 @@ async def idle_workers(session: DbSession, identity: Reader, now: Now,
 
 @router.get("/departments/{code}/statements/{month}", response_model=Statement, tags=["departments"],
             summary="A department's monthly statement: jobs by office with purchase references, totals")
-async def statement(code: Code, month: Annotated[str, Path(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")],
+async def statement(code: Code, month: Annotated[str, Path(pattern=r"^20\d{2}-(0[1-9]|1[0-2])$")],
                     session: DbSession, identity: Reader) -> Statement:
     return await reports.statement(session, identity, code, month)

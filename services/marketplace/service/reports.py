@@ -55,7 +55,7 @@ async def statement(session: AsyncSession, identity: Identity, department_code: 
     """A department's monthly statement: each completed job (and each cancellation fee) of its offices
     with the purchase reference, totals per office and overall."""
     access.require(identity, access.REPORTS)
-    if not re.match(r"^\d{4}-(0[1-9]|1[0-2])$", month):
+    if not re.match(r"^20\d{2}-(0[1-9]|1[0-2])$", month):
         raise invalid("month", "YYYY-MM")
     department = await CatalogRepository(session).department(department_code)
     if department is None or not identity.can_access_area(department["area_code"]):
