@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -149,9 +150,10 @@ def identity_headers(
     kind: str = "user",
 ) -> dict[str, str]:
     """Headers as the gateway would forward them for this caller."""
+    # An hour, not the gateway's 60 s: a fixture's headers outlive a slow test on a loaded machine.
     identity = Identity(
         subject=subject, kind=kind, roles=roles or ["admin"], scopes=scopes if scopes is not None else ["*"],
-        area_scope=area_scope if area_scope is not None else ["IN", "BD"],
+        area_scope=area_scope if area_scope is not None else ["IN", "BD"], expires_at=time.time() + 3600,
     )
     return sign_identity(identity, get_settings().identity_secret)
 
