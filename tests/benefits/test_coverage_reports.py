@@ -20,11 +20,19 @@ from tests.benefits.conftest import (
 )
 from tests.conftest import identity_headers
 
-FIELD_STAFF = identity_headers(subject="anganwadi-1", roles=["anganwadi_worker"], scopes=[], area_scope=[WARD])
-PUBLIC = identity_headers(subject="public-portal", kind="client", roles=["none"], scopes=["benefits:public"],
-                          area_scope=[])
-PARTNER = identity_headers(subject="partner-app", kind="client", roles=["none"], scopes=["benefits:history"],
-                           area_scope=["BD"])
+
+def field_staff() -> dict[str, str]:
+    return identity_headers(subject="anganwadi-1", roles=["anganwadi_worker"], scopes=[], area_scope=[WARD])
+
+
+def public() -> dict[str, str]:
+    return identity_headers(subject="public-portal", kind="client", roles=["none"], scopes=["benefits:public"],
+                            area_scope=[])
+
+
+def partner() -> dict[str, str]:
+    return identity_headers(subject="partner-app", kind="client", roles=["none"], scopes=["benefits:history"],
+                            area_scope=["BD"])
 
 
 async def test_person_household_and_area_coverage(catalogue, session_factory):
@@ -38,29 +46,29 @@ async def test_person_household_and_area_coverage(catalogue, session_factory):
                                               version=2))
     r = await catalogue.post("/entries", json=grant(person_id=old[0].person_id), headers=department_client())
     assert r.json()["decision"] == "accepted"
-    mine = (await catalogue.get(f"/persons/{old[0].person_id}/coverage", headers=FIELD_STAFF)).json()
+    mine = (await catalogue.get(f"/persons/{old[0].person_id}/coverage", headers=field_staff())).json()
     oaa = next(s for s in mine["schemes"] if s["scheme"] == "BD-OAA")
     assert oaa["eligible"] and oaa["covered"] and oaa["rule_version"] == 1
     widow = next(s for s in mine["schemes"] if s["scheme"] == "BD-WIDOW")
     assert widow["eligible"] is False and widow["unknown_facts"] == ["marital_status"]
-    nobody = (await catalogue.get(f"/persons/{unknown_age.person_id}/coverage", headers=FIELD_STAFF)).json()
+    nobody = (await catalogue.get(f"/persons/{unknown_age.person_id}/coverage", headers=field_staff())).json()
     assert next(s for s in nobody["schemes"] if s["scheme"] == "BD-OAA")["unknown_facts"] == ["age"]
-    house = (await catalogue.get(f"/households/{hh.household_id}/coverage", headers=FIELD_STAFF)).json()
+    house = (await catalogue.get(f"/households/{hh.household_id}/coverage", headers=field_staff())).json()
     assert [s["scheme"] for s in house["schemes"]] == ["BD-VGF"] and house["schemes"][0]["covered"] is False
     assert len(house["members"]) == 2
-    counts = (await catalogue.get(f"/coverage?area={WARD}&scheme=BD-OAA", headers=FIELD_STAFF)).json()
+    counts = (await catalogue.get(f"/coverage?area={WARD}&scheme=BD-OAA", headers=field_staff())).json()
     assert (counts["persons"], counts["eligible"], counts["eligible_covered"], counts["eligible_not_covered"]) == (
         5, 3, 1, 2)
-    gaps = (await catalogue.get(f"/coverage/gaps?area={WARD}&scheme=BD-OAA&limit=1", headers=FIELD_STAFF)).json()
+    gaps = (await catalogue.get(f"/coverage/gaps?area={WARD}&scheme=BD-OAA&limit=1", headers=field_staff())).json()
     assert gaps["total"] == 2 and len(gaps["items"]) == 1 and gaps["next"].startswith("/benefits/coverage/gaps?")
-    rest = (await catalogue.get(gaps["next"].removeprefix("/benefits"), headers=FIELD_STAFF)).json()
+    rest = (await catalogue.get(gaps["next"].removeprefix("/benefits"), headers=field_staff())).json()
     assert {gaps["items"][0]["person_id"], rest["items"][0]["person_id"]} == {str(old[1].person_id),
                                                                                str(old[2].person_id)}
-    sheet = await catalogue.get(f"/coverage/gaps.csv?area={WARD}&scheme=BD-OAA", headers=FIELD_STAFF)
+    sheet = await catalogue.get(f"/coverage/gaps.csv?area={WARD}&scheme=BD-OAA", headers=field_staff())
     assert sheet.status_code == 200 and sheet.text.count("\n") == 3
-    outside = await catalogue.get(f"/persons/{elsewhere.person_id}/coverage", headers=FIELD_STAFF)
+    outside = await catalogue.get(f"/persons/{elsewhere.person_id}/coverage", headers=field_staff())
     assert outside.status_code == 404
-    assert (await catalogue.get(f"/coverage?area={UPAZILA}&scheme=BD-OAA", headers=FIELD_STAFF)).status_code == 404
+    assert (await catalogue.get(f"/coverage?area={UPAZILA}&scheme=BD-OAA", headers=field_staff())).status_code == 404
 
 
 async def test_transparency_suppresses_small_cells_for_a_public_client(catalogue, session_factory):
@@ -70,13 +78,13 @@ async def test_transparency_suppresses_small_cells_for_a_public_client(catalogue
     entries = [grant(person_id=p.person_id) for p in many + few]
     assert (await catalogue.post("/entries/batch", json={"entries": entries}, headers=department_client())
             ).json()["accepted"] == 8
-    r = await catalogue.get(f"/transparency/summary?area={UPAZILA}-54", headers=PUBLIC)
+    r = await catalogue.get(f"/transparency/summary?area={UPAZILA}-54", headers=public())
     assert r.status_code == 200, r.text
     rows = {row["area_code"]: row for row in r.json()["rows"]}
     assert rows[WARD]["beneficiaries"] == 6 and rows[WARD]["amount_minor"] == 360000 and not rows[WARD]["suppressed"]
     assert rows[OTHER_WARD]["suppressed"] and rows[OTHER_WARD]["beneficiaries"] is None
     assert rows[OTHER_WARD]["amount_minor"] is None
-    assert (await catalogue.get("/entries?scheme=BD-OAA", headers=PUBLIC)).status_code == 403
+    assert (await catalogue.get("/entries?scheme=BD-OAA", headers=public())).status_code == 403
 
 
 async def test_own_history_needs_consent_and_the_read_is_audited(catalogue, session_factory, database_url):
@@ -84,14 +92,14 @@ async def test_own_history_needs_consent_and_the_read_is_audited(catalogue, sess
     await apply(session_factory, person)
     await catalogue.post("/entries", json=grant(person_id=person.person_id), headers=department_client())
     expires = (datetime.now(timezone.utc) + timedelta(days=30)).isoformat()
-    no_consent = await catalogue.get(f"/persons/{person.person_id}/history?consent={uuid.uuid4()}", headers=PARTNER)
+    no_consent = await catalogue.get(f"/persons/{person.person_id}/history?consent={uuid.uuid4()}", headers=partner())
     assert no_consent.status_code == 404
     consent = await catalogue.post("/consents", json={
         "identifier": {"type": "bd_nid", "value": "2698765432101"}, "purpose": "show my benefits in the app",
-        "artefact_ref": "otp:7781-22", "expires_at": expires}, headers=PARTNER)
+        "artefact_ref": "otp:7781-22", "expires_at": expires}, headers=partner())
     assert consent.status_code == 201, consent.text
     cid = consent.json()["id"]
-    mine = await catalogue.get(f"/persons/{person.person_id}/history?consent={cid}", headers=PARTNER)
+    mine = await catalogue.get(f"/persons/{person.person_id}/history?consent={cid}", headers=partner())
     assert mine.status_code == 200 and mine.json()["total"] == 1
     other_app = identity_headers(subject="other-app", kind="client", roles=["none"], scopes=["benefits:history"])
     assert (await catalogue.get(f"/persons/{person.person_id}/history?consent={cid}", headers=other_app)

@@ -6,13 +6,13 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, tuple_, update
+from sqlalchemy import and_, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.benefits.models import department, department_poster, rule_version, scheme
-from services.benefits.repository.common import all_rows, one_or_none, page
+from services.benefits.repository.common import all_rows, any_of, one_or_none, page
 
 
 class CatalogueRepository:
@@ -35,7 +35,7 @@ class CatalogueRepository:
         return await page(self.session, select(department).order_by(department.c.code), limit=limit, offset=offset)
 
     async def departments_posted_for(self, actors: Sequence[str]) -> set[str]:
-        stmt = select(department_poster.c.department_code).where(department_poster.c.actor.in_(list(actors)))
+        stmt = select(department_poster.c.department_code).where(any_of(department_poster.c.actor, actors))
         return {r[0] for r in (await self.session.execute(stmt)).all()}
 
     async def set_posters(self, code: str, actors: Sequence[str], added_by: str) -> list[str]:
@@ -65,13 +65,22 @@ class CatalogueRepository:
         return await one_or_none(self.session, select(scheme).where(scheme.c.code == code).with_for_update())
 
     def _with_rules(self) -> Any:
-        return select(scheme, rule_version.c.eligibility, rule_version.c.exclusivity, rule_version.c.policy).join(
+        """Schemes with their current rules and ``excluded_by``: the schemes whose current rules say
+        "not together with" this one (one round trip for the whole catalogue lookup)."""
+        other, other_rules = scheme.alias("other"), rule_version.alias("other_rules")
+        excluded_by = (select(func.array_agg(other.c.code))
+                       .select_from(other.join(other_rules, and_(other_rules.c.scheme_code == other.c.code,
+                                                                 other_rules.c.version == other.c.current_version)))
+                       .where(other_rules.c.exclusivity["not_with"].contains(func.jsonb_build_array(scheme.c.code)))
+                       .scalar_subquery())
+        return select(scheme, rule_version.c.eligibility, rule_version.c.exclusivity, rule_version.c.policy,
+                      excluded_by.label("excluded_by")).join(
             rule_version, and_(rule_version.c.scheme_code == scheme.c.code,
                                rule_version.c.version == scheme.c.current_version))
 
     async def schemes_with_rules(self, codes: Sequence[str]) -> dict[str, RowMapping]:
         """The schemes named, each with its current rule version's rules."""
-        rows = await all_rows(self.session, self._with_rules().where(scheme.c.code.in_(list(codes))))
+        rows = await all_rows(self.session, self._with_rules().where(any_of(scheme.c.code, codes)))
         return {r["code"]: r for r in rows}
 
     async def scheme(self, code: str) -> RowMapping | None:
@@ -94,21 +103,6 @@ class CatalogueRepository:
             runs_in(area), scheme.c.valid_from <= on, or_(scheme.c.valid_to.is_(None), scheme.c.valid_to >= on)
         ).order_by(scheme.c.code)
         return list(await all_rows(self.session, stmt))
-
-    async def excluded_by(self, codes: Sequence[str]) -> dict[str, list[str]]:
-        """For each code, the schemes whose current rules say "not together with" it."""
-        if not codes:
-            return {}
-        listed = rule_version.c.exclusivity["not_with"]
-        stmt = (select(scheme.c.code, listed).join(rule_version, and_(
-            rule_version.c.scheme_code == scheme.c.code, rule_version.c.version == scheme.c.current_version))
-            .where(or_(*[listed.contains([c]) for c in codes])))
-        out: dict[str, list[str]] = {}
-        for code, others in (await self.session.execute(stmt)).all():
-            for other in others or []:
-                if other in codes:
-                    out.setdefault(other, []).append(code)
-        return out
 
     async def rule_versions(self, code: str) -> list[RowMapping]:
         stmt = select(rule_version).where(rule_version.c.scheme_code == code).order_by(rule_version.c.version)

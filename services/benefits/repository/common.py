@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
@@ -31,3 +32,9 @@ async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     return raw.driver_connection  # type: ignore[return-value]
+
+
+def any_of(column: Any, values: Sequence[Any]) -> Any:
+    """``column = ANY($1)`` with one array parameter: one statement text whatever the list's length, so
+    asyncpg's prepared statement is reused (an IN list of n values is a new statement for every n)."""
+    return column == any_(bindparam(None, value=list(values), type_=ARRAY(column.type)))

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within_any
 from services.benefits.models import chain_head, entry
-from services.benefits.repository.common import all_rows, one_or_none, page
+from services.benefits.repository.common import all_rows, any_of, one_or_none, page
 from services.benefits.rules.chain import CONTENT_FIELDS, GENESIS
 
 
@@ -65,7 +65,7 @@ class LedgerRepository:
         by_dept: dict[str, list[str]] = {}
         for dept, ref in department_refs:
             by_dept.setdefault(dept, []).append(ref)
-        cond = or_(*[and_(entry.c.department_code == d, entry.c.department_ref.in_(refs))
+        cond = or_(*[and_(entry.c.department_code == d, any_of(entry.c.department_ref, refs))
                      for d, refs in by_dept.items()])
         rows = await all_rows(self.session, select(entry).where(cond))
         return {(r["department_code"], r["department_ref"]): r for r in rows}
@@ -76,16 +76,16 @@ class LedgerRepository:
         reversed or recovered."""
         subject = []
         if persons:
-            subject.append(entry.c.person_id.in_(list(persons)))
+            subject.append(any_of(entry.c.person_id, persons))
         if households:
-            subject.append(entry.c.household_id.in_(list(households)))
+            subject.append(any_of(entry.c.household_id, households))
         if not subject or not schemes:
             return []
         undone = entry.alias("undone")
         stmt = (
             select(entry.c.id, entry.c.scheme_code, entry.c.person_id, entry.c.household_id, entry.c.period_start,
                    entry.c.period_end, entry.c.recorded_at)
-            .where(entry.c.kind == "grant", entry.c.scheme_code.in_(list(schemes)), or_(*subject),
+            .where(entry.c.kind == "grant", any_of(entry.c.scheme_code, schemes), or_(*subject),
                    entry.c.period_start <= end, entry.c.period_end >= start)
             .where(~select(undone.c.id).where(undone.c.reverses_id == entry.c.id).exists())
         )
@@ -99,13 +99,15 @@ class LedgerRepository:
         return list(await all_rows(self.session, stmt))
 
     async def lock_heads(self, partitions: Sequence[str]) -> dict[str, RowMapping]:
-        """Lock the chain heads of ``partitions`` (sorted, so two writers never deadlock), creating missing ones."""
+        """Lock the chain heads of ``partitions``, creating missing ones, in one statement: the no-op
+        DO UPDATE takes each row's lock and returns it as it is.  Rows are inserted in sorted order, so
+        two writers never deadlock."""
         ordered = sorted(set(partitions))
-        await self.session.execute(pg_insert(chain_head).values([
+        stmt = pg_insert(chain_head).values([
             {"partition": p, "seq": 0, "hash": GENESIS, "signature": b"", "key_id": "", "signed_at": text("now()")}
-            for p in ordered]).on_conflict_do_nothing())
-        rows = await all_rows(self.session, select(chain_head).where(chain_head.c.partition.in_(ordered))
-                              .order_by(chain_head.c.partition).with_for_update())
+            for p in ordered])
+        stmt = stmt.on_conflict_do_update(index_elements=["partition"], set_={"partition": stmt.excluded.partition})
+        rows = await all_rows(self.session, stmt.returning(chain_head))
         return {r["partition"]: r for r in rows}
 
     async def insert_entries(self, rows: Sequence[dict[str, Any]]) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.benefits.models import household, identifier_hash, person, person_link, replica_state
-from services.benefits.repository.common import all_rows, one_or_none
+from services.benefits.repository.common import all_rows, any_of, one_or_none
 
 STREAM = "registry"
 
@@ -106,7 +106,7 @@ class ReplicaRepository:
     async def persons(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RowMapping]:
         if not ids:
             return {}
-        rows = await all_rows(self.session, select(person).where(person.c.id.in_(list(ids))))
+        rows = await all_rows(self.session, select(person).where(any_of(person.c.id, ids)))
         return {r["id"]: r for r in rows}
 
     async def person(self, person_id: uuid.UUID) -> RowMapping | None:
@@ -118,13 +118,13 @@ class ReplicaRepository:
     async def households(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RowMapping]:
         if not ids:
             return {}
-        rows = await all_rows(self.session, select(household).where(household.c.id.in_(list(ids))))
+        rows = await all_rows(self.session, select(household).where(any_of(household.c.id, ids)))
         return {r["id"]: r for r in rows}
 
     async def cluster_members(self, cluster_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, set[uuid.UUID]]:
         if not cluster_ids:
             return {}
-        stmt = select(person.c.cluster_id, person.c.id).where(person.c.cluster_id.in_(list(cluster_ids)))
+        stmt = select(person.c.cluster_id, person.c.id).where(any_of(person.c.cluster_id, cluster_ids))
         out: dict[uuid.UUID, set[uuid.UUID]] = {}
         for cluster, pid in (await self.session.execute(stmt)).all():
             out.setdefault(cluster, set()).add(pid)
@@ -136,7 +136,7 @@ class ReplicaRepository:
             return {}
         stmt = (select(identifier_hash.c.hash, person.c.id)
                 .join(person, person.c.id == identifier_hash.c.person_id)
-                .where(identifier_hash.c.hash.in_(list(hashes)))
+                .where(any_of(identifier_hash.c.hash, hashes))
                 .order_by(identifier_hash.c.hash, (person.c.status != "active"), person.c.id))
         out: dict[str, list[uuid.UUID]] = {}
         for digest, pid in (await self.session.execute(stmt)).all():

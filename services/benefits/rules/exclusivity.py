@@ -74,8 +74,35 @@ def _same_subject(candidate: Candidate, grant: Grant) -> bool:
     return grant.person_id is not None and grant.person_id in candidate.persons
 
 
-def conflicts(candidate: Candidate, rules: Exclusivity, grants: Iterable[Grant]) -> list[Conflict]:
+class GrantIndex:
+    """Live grants by person and by household, so a check looks only at its own subject's grants
+    (a batch of thousands stays linear)."""
+
+    def __init__(self, grants: Iterable[Grant] = ()) -> None:
+        self.by_person: dict[uuid.UUID, list[Grant]] = {}
+        self.by_household: dict[uuid.UUID, list[Grant]] = {}
+        for grant in grants:
+            self.add(grant)
+
+    def add(self, grant: Grant) -> None:
+        if grant.person_id is not None:
+            self.by_person.setdefault(grant.person_id, []).append(grant)
+        if grant.household_id is not None:
+            self.by_household.setdefault(grant.household_id, []).append(grant)
+
+    def near(self, candidate: Candidate) -> list[Grant]:
+        found: dict[uuid.UUID, Grant] = {}
+        for pid in candidate.persons:
+            found.update((g.id, g) for g in self.by_person.get(pid, ()))
+        if candidate.household_id is not None:
+            found.update((g.id, g) for g in self.by_household.get(candidate.household_id, ()))
+        return list(found.values())
+
+
+def conflicts(candidate: Candidate, rules: Exclusivity, grants: Iterable[Grant] | GrantIndex) -> list[Conflict]:
     """Which rules the candidate breaks against these live grants, with the grants as evidence."""
+    if isinstance(grants, GrantIndex):
+        grants = grants.near(candidate)
     span = (candidate.start, candidate.end)
     found: dict[str, list[uuid.UUID]] = {}
     for grant in grants:

@@ -31,7 +31,15 @@ from services.benefits.repository.flags import FlagRepository
 from services.benefits.repository.ledger import LedgerRepository
 from services.benefits.repository.replica import ReplicaRepository
 from services.benefits.rules.access import actor_ids, may_post_for
-from services.benefits.rules.exclusivity import Candidate, Conflict, Exclusivity, Grant, Policy, conflicts
+from services.benefits.rules.exclusivity import (
+    Candidate,
+    Conflict,
+    Exclusivity,
+    Grant,
+    GrantIndex,
+    Policy,
+    conflicts,
+)
 from services.benefits.rules.periods import InvalidPeriod, period_range
 from services.benefits.schemas.common import FieldError
 from services.benefits.schemas.ledger import EntryIn, Outcome
@@ -259,15 +267,14 @@ async def _check_exclusivity(session: AsyncSession, items: Sequence[Item]) -> No
     if not pending:
         return
     codes = {i.body.scheme for i in pending}
-    reverse = await CatalogueRepository(session).excluded_by(sorted(codes))
-    rules = {i.body.scheme: _exclusivity(i, reverse) for i in pending}
+    rules = {i.body.scheme: _exclusivity(i) for i in pending}
     related = codes | {c for r in rules.values() for c in r.not_with}
     grants = await LedgerRepository(session).live_grants(
         schemes=sorted(related), persons=sorted({p for i in pending for p in i.cluster}),
         households=sorted({i.household_id for i in pending if i.household_id}),
         start=min(i.start for i in pending if i.start), end=max(i.end for i in pending if i.end))
-    known = [Grant(g["id"], g["scheme_code"], g["person_id"], g["household_id"], g["period_start"],
-                   g["period_end"]) for g in grants]
+    known = GrantIndex(Grant(g["id"], g["scheme_code"], g["person_id"], g["household_id"], g["period_start"],
+                             g["period_end"]) for g in grants)
     for item in pending:
         assert item.scheme is not None and item.start and item.end
         candidate = Candidate(item.body.scheme, item.scheme["beneficiary"], item.cluster, item.household_id,
@@ -283,15 +290,15 @@ async def _check_exclusivity(session: AsyncSession, items: Sequence[Item]) -> No
             continue
         # Accepted or held, it now counts against the rest of the batch.
         person = item.person["id"] if item.person else None
-        known.append(Grant(item.entry_id, item.body.scheme, person, item.household_id, item.start, item.end))
+        known.add(Grant(item.entry_id, item.body.scheme, person, item.household_id, item.start, item.end))
 
 
-def _exclusivity(item: Item, reverse: dict[str, list[str]]) -> Exclusivity:
+def _exclusivity(item: Item) -> Exclusivity:
     """The scheme's rules, with "not together with" made symmetric: scheme Y saying "not with X" also
-    stops X after Y."""
+    stops X after Y (``excluded_by``: the schemes whose current rules name this one)."""
     assert item.scheme is not None
     rules = Exclusivity.model_validate(item.scheme["exclusivity"])
-    extra = [c for c in reverse.get(item.body.scheme, []) if c not in rules.not_with]
+    extra = [c for c in item.scheme["excluded_by"] or [] if c not in rules.not_with]
     return rules.model_copy(update={"not_with": [*rules.not_with, *extra]}) if extra else rules
 
 
