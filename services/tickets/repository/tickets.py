@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, literal_column, or_, select, text, update
+from sqlalchemy import Text, and_, func, insert, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -162,12 +161,14 @@ class TimelineRepository:
 
     async def append(self, entry: dict[str, Any], *, also_desk: uuid.UUID | None = None) -> int:
         """Append an entry and wake live streams at commit (NOTIFY is delivered only if the change commits)."""
-        row = await one_or_none(self.session, insert(timeline).values(**entry).returning(timeline.c.seq))
-        assert row is not None
         desks = [str(entry["desk_id"]), *([str(also_desk)] if also_desk else [])]
-        payload = json.dumps({"ticket": str(entry["ticket_id"]), "desks": desks, "seq": row["seq"]})
-        await self.session.execute(text("SELECT pg_notify(:channel, :payload)"),
-                                   {"channel": LIVE_CHANNEL, "payload": payload})
+        written = insert(timeline).values(**entry).returning(timeline.c.seq).cte("written")
+        # One round trip: the entry, and the NOTIFY naming its seq (json built by the database).
+        notify = func.pg_notify(LIVE_CHANNEL, func.json_build_object(
+            "ticket", str(entry["ticket_id"]), "desks", func.json_build_array(*desks), "seq", written.c.seq,
+        ).cast(Text))
+        row = await one_or_none(self.session, select(written.c.seq, notify))
+        assert row is not None
         return int(row["seq"])
 
     async def for_ticket(self, ticket_id: uuid.UUID, *, public_only: bool, after: int = 0,
