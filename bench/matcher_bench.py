@@ -11,6 +11,8 @@ matcher was tuned on seed 1 and its quality test runs on seed 2.  Generating it 
   whose own peak resident memory is reported.  Baseline for the time: an exhaustive comparison of
   every pair (no blocking) with the same comparison code, timed on a 3,000-record sample and scaled
   to n(n-1)/2 pairs.  Baseline for memory: the goal (Splink 5 took 4.9 GB on such a set).
+* ``matcher.batch_cpu_seconds``: the same run's CPU time (user + system), which the machine's load
+  does not inflate the way it does the wall time.
 * ``matcher.comparisons``: pairs the blocking rules generate (their union); baseline n(n-1)/2.
 * ``matcher.precision``, ``matcher.recall``: against the labels, at the
   default threshold.  Baseline: the registry's duplicate detection before the matcher (same
@@ -54,9 +56,10 @@ from pathlib import Path
 from services.registry.service.matching.files import match_file
 start = time.perf_counter()
 result = match_file(Path(sys.argv[1]), Path(sys.argv[2]))
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"seconds": time.perf_counter() - start, "phases": result.seconds,
-                  "comparisons": result.comparisons, "per_rule": result.per_rule,
-                  "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+                  "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                  "comparisons": result.comparisons, "per_rule": result.per_rule, "peak_kb": usage.ru_maxrss}))
 """
 
 
@@ -161,6 +164,9 @@ async def run() -> list[dict[str, Any]]:
     rows.append(make_row("matcher.batch_seconds", value=batch["seconds"], unit="s", baseline=exhaustive,
                          goal="<= 120 s for 1,000,000 records on this 2-core machine (Splink 5: 153 s)",
                          met=n >= 1_000_000 and batch["seconds"] <= 120, detail=detail))
+    rows.append(make_row("matcher.batch_cpu_seconds", value=batch["cpu_seconds"], unit="s", baseline=exhaustive,
+                         goal="report: CPU time of the batch (user + system; wall time depends on the machine's load)",
+                         met=True, detail=f"{n:,} records, one process (the matcher uses one core)"))
     peak_mb = batch["peak_kb"] / 1024
     rows.append(make_row("matcher.batch_peak_memory_mb", value=peak_mb, unit="MB", baseline=4096.0,
                          goal="<= 4096 MB peak (baseline = the goal; Splink 5: 4.9 GB)", met=peak_mb <= 4096,
