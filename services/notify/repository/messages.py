@@ -28,6 +28,10 @@ async def insert_message(session: AsyncSession, values: dict[str, Any]) -> tuple
     return existing, False
 
 
+async def by_idempotency_key(session: AsyncSession, key: str) -> RowMapping | None:
+    return await one_or_none(session, select(message).where(message.c.idempotency_key == key))
+
+
 async def get(session: AsyncSession, message_id: uuid.UUID, *, lock: bool = False) -> RowMapping | None:
     stmt = select(message).where(message.c.id == message_id)
     return await one_or_none(session, stmt.with_for_update() if lock else stmt)

@@ -79,6 +79,9 @@ def callback_url(kind: str, message_id: uuid.UUID) -> str:
 async def enqueue(session: AsyncSession, out: Outgoing, now: datetime) -> tuple[RowMapping, bool]:
     """The queued message (True) or the one this idempotency key already named (False)."""
     settings = get_notify_settings()
+    earlier = await repo.by_idempotency_key(session, out.idempotency_key)
+    if earlier is not None:  # a retried request or a redelivered event: one indexed read, nothing else
+        return earlier, False
     who = await resolve_recipient(session, out)
     tpl = await current_template(session, out.template_key, who.language)
     text = render_checked(tpl, out.variables)
