@@ -204,8 +204,21 @@ TICKETS = section("tickets", {
                      "with only this scope", routes=(("GET", "/tickets/track/{number}"),)),
 })
 NOTIFY = section("notify", {
-    "notify:read": Permission(_roles(*_HELPDESK, "auditor"), "Read messages sent and their delivery"),
-    "notify:send": Permission(_roles(*_HELPDESK, "department_officer"), "Send SMS / voice alerts"),
+    "notify:read": Permission(
+        _roles(*_HELPDESK, "anganwadi_worker", "department_officer", "auditor"),
+        "Read messages and their delivery log, templates, previews, opt-outs, schedules and due lists"),
+    "notify:send": Permission(_roles(*_HELPDESK, "department_officer"),
+                              "Send SMS / voice alerts from templates (idempotent by key)"),
+    "notify:opt_out": Permission(
+        _roles(*_HELPDESK, "anganwadi_worker", "department_officer"),
+        "Record (or lift) an opt-out a person asked for in person or by phone",
+        routes=(("POST", "/notify/opt-outs"), ("DELETE", "/notify/opt-outs/{phone}"))),
+    "notify:dose_record": Permission(
+        _roles("anganwadi_worker", "department_officer"),
+        "Record a vaccine dose given (cancels its pending reminders)", level=Level.VILLAGE_WARD,
+        routes=(("POST", "/notify/doses"),)),
+    "notify:admin": Permission(
+        frozenset(), "Templates (DLT ids), immunisation schedule versions, anganwadi workers, reminder runs"),
 })
 MARKETPLACE = section("marketplace", {
     "marketplace:read": Permission(_roles("e_volunteer", *_HELPDESK, "vendor", "department_officer", "auditor"),

@@ -7,13 +7,25 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from kernel.auth import Identity, require_scope
+from kernel import roles
+from kernel.auth import CurrentIdentity, Identity
 from kernel.scheduler import SystemClock
 
-# Scopes per kind of operation (the gateway already demands notify:read for reads, notify:send for writes).
-Reader = Annotated[Identity, require_scope("notify:read")]
-Sender = Annotated[Identity, require_scope("notify:send")]
-Admin = Annotated[Identity, require_scope("notify:admin")]  # templates, schedules, workers
+
+def permission(name: str) -> object:
+    """The caller holds this row of the permission table (kernel/roles.py), through a role or the scope."""
+    async def check(identity: CurrentIdentity) -> Identity:
+        roles.require(identity, name)
+        return identity
+
+    return Depends(check)
+
+
+Reader = Annotated[Identity, permission("notify:read")]
+Sender = Annotated[Identity, permission("notify:send")]
+OptOutRecorder = Annotated[Identity, permission("notify:opt_out")]
+DoseRecorder = Annotated[Identity, permission("notify:dose_record")]
+Admin = Annotated[Identity, permission("notify:admin")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 AREA_PATTERN = r"^[A-Za-z]{2}(-\d{1,6}){0,5}$"

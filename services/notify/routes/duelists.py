@@ -11,7 +11,7 @@ from kernel.db import DbSession
 from kernel.errors import NotFound
 from services.notify.repository import contacts as contacts_repo
 from services.notify.repository import duelists as repo
-from services.notify.routes.common import AREA_PATTERN, Admin, Limit, Now, Offset, Reader, Sender
+from services.notify.routes.common import AREA_PATTERN, Admin, DoseRecorder, Limit, Now, Offset, Reader
 from services.notify.schemas import (
     DoseCreate,
     DoseRead,
@@ -99,7 +99,7 @@ async def worker_due_list(worker_id: WorkerId, session: DbSession, identity: Rea
 
 
 @router.post("/doses", response_model=DoseRead, summary="Record a dose given; its pending reminders are cancelled")
-async def record_dose(body: DoseCreate, session: DbSession, identity: Sender, now: Now) -> DoseRead:
+async def record_dose(body: DoseCreate, session: DbSession, identity: DoseRecorder, now: Now) -> DoseRead:
     recorded, cancelled = await service.record_dose(session, identity, person_id=body.person_id, code=body.code,
                                                     given_on=body.given_on, source="api", now=now)
     return DoseRead(person_id=body.person_id, code=body.code, given_on=body.given_on, recorded=recorded,

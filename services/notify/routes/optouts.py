@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Response, status
 from kernel.db import DbSession
 from kernel.errors import NotFound
 from services.notify.repository import contacts as repo
-from services.notify.routes.common import Limit, Now, Offset, Reader, Sender
+from services.notify.routes.common import Limit, Now, Offset, OptOutRecorder, Reader
 from services.notify.schemas import OptOutCreate, OptOutPage, OptOutRead
 from services.notify.service.common import mask_phone
 from services.notify.service.optouts import record_opt_out
@@ -21,7 +21,7 @@ PhonePath = Annotated[str, Path(pattern=r"^\+[1-9][0-9]{7,14}$")]
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=OptOutRead,
              responses={200: {"description": "The phone had already opted out"}},
              summary="Record an opt-out the person asked an operator for; pending messages are cancelled")
-async def create_opt_out(body: OptOutCreate, session: DbSession, identity: Sender, now: Now,
+async def create_opt_out(body: OptOutCreate, session: DbSession, identity: OptOutRecorder, now: Now,
                          response: Response) -> OptOutRead:
     added = await record_opt_out(session, phone=body.phone, source="operator", actor=identity.subject, now=now,
                                  person_id=body.person_id, reason=body.reason)
@@ -42,7 +42,7 @@ async def list_opt_outs(session: DbSession, identity: Reader, limit: Limit = 100
 
 
 @router.delete("/{phone}", status_code=status.HTTP_204_NO_CONTENT, summary="The person opted back in")
-async def delete_opt_out(phone: PhonePath, session: DbSession, identity: Sender) -> Response:
+async def delete_opt_out(phone: PhonePath, session: DbSession, identity: OptOutRecorder) -> Response:
     if not await repo.remove_opt_out(session, phone):
         raise NotFound("This phone has not opted out.")
     return Response(status_code=status.HTTP_204_NO_CONTENT)

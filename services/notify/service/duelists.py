@@ -20,6 +20,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.notify import DoseRecorded
+from kernel import roles
 from kernel.auth import Identity
 from kernel.errors import Conflict, NotFound, ValidationProblem
 from kernel.outbox import add_event
@@ -101,6 +102,7 @@ async def record_dose(session: AsyncSession, identity: Identity, *, person_id: u
     person = await contacts_repo.get_contact(session, person_id)
     if person is None or not identity.can_access_area(person["area_code"]):
         raise NotFound("No such person in your area.")
+    roles.require(identity, "notify:dose_record", person["area_code"])
     version = await active_version(session)
     if code not in {i["code"] for i in await repo.items_of(session, version)}:
         raise ValidationProblem(f"{code!r} is not in schedule {version}",
