@@ -103,7 +103,7 @@ class Notify:
         assert r.status_code == 200, r.text
         return r.json()  # type: ignore[no-any-return]
 
-    async def wait_status(self, message_id: str, *statuses: str, timeout: float = 10.0) -> dict[str, Any]:
+    async def wait_status(self, message_id: str, *statuses: str, timeout: float = 60.0) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             found = await self.message(message_id)
@@ -111,7 +111,7 @@ class Notify:
                 return found
             await asyncio.sleep(0.05)
 
-    async def wait_callbacks(self, sid: str, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+    async def wait_callbacks(self, sid: str, count: int, timeout: float = 60.0) -> list[dict[str, Any]]:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             record = next(r for r in await self.records("call" if sid.startswith("CA") else "message")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import random
@@ -41,11 +42,10 @@ async def deliver(notify: Notify, events: list[PersonRegistered]) -> None:
     consumer = next(c for c in runtime.consumers if c.name == "notify-persons")
     consumer._psub = None  # the stream may have been recreated by another test module
     applied = 0
-    for _ in range(50):
-        applied += await consumer.poll(timeout=0.5)
-        if applied >= len(events):
-            return
-    raise AssertionError(f"only {applied} of {len(events)} events arrived")
+    deadline = asyncio.get_running_loop().time() + 90  # generous: CI machines can be slow, never a fixed wait
+    while applied < len(events):
+        applied += await consumer.poll(timeout=1.0)
+        assert asyncio.get_running_loop().time() < deadline, f"only {applied} of {len(events)} events arrived"
 
 
 async def setup(notify: Notify) -> None:
