@@ -50,6 +50,19 @@ async def test_business_hours_skip_the_weekend_and_a_holiday(desks: Desks) -> No
     assert (await desks.get(ticket["id"]))["level"] == "district"
 
 
+async def test_a_holiday_declared_later_moves_running_deadlines_and_their_jobs(desks: Desks) -> None:
+    desks.clock.set(datetime(2026, 12, 11, 17, 30, tzinfo=IST))  # Friday 17:30
+    ticket = await desks.raise_ticket()
+    assert deadline(await sla(desks, ticket["id"]), 0, "first_response") == datetime(2026, 12, 14, 10, 30, tzinfo=IST)
+    r = await desks.client.put(f"/calendars/{desks.calendar_id}/holidays",
+                               json={"day": "2026-12-14", "name": "Declared holiday", "kind": "state"}, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    assert deadline(await sla(desks, ticket["id"]), 0, "first_response") == datetime(2026, 12, 15, 10, 30, tzinfo=IST)
+    desks.clock.set(datetime(2026, 12, 14, 10, 31, tzinfo=IST))
+    assert await desks.run_due() == 0  # the job moved with the deadline
+    assert (await desks.get(ticket["id"]))["level"] == "block"
+
+
 async def test_waiting_on_the_reporter_pauses_the_clock(desks: Desks) -> None:
     ticket = await desks.raise_ticket()  # Monday 11:00; block resolution target 240 business minutes
     await desks.client.post(f"/{ticket['id']}/assignment", json={"agent": "block-agent"}, headers=BLOCK_AGENT)
@@ -60,8 +73,8 @@ async def test_waiting_on_the_reporter_pauses_the_clock(desks: Desks) -> None:
     resolution = next(c for c in clocks if c["kind"] == "resolution")
     assert resolution["paused"] and resolution["deadline_at"] is None and resolution["elapsed_seconds"] == 1800
     assert await desks.advance(timedelta(days=3)) == 0  # nothing breaches while paused
-    r = await desks.act(ticket["id"], "reporter_replied", worker(), note="photo attached")
-    assert r.status_code == 200 and r.json()["status"] == "in_progress"
+    r = await desks.client.post(f"/{ticket['id']}/comments", json={"body": "photo attached"}, headers=worker())
+    assert r.status_code == 200 and r.json()["status"] == "in_progress"  # the reporter's answer resumes the clocks
     # Thursday 11:30 + 210 business minutes left = 15:00 the same day.
     assert deadline(await sla(desks, ticket["id"]), 0, "resolution") == datetime(2026, 12, 10, 15, 0, tzinfo=IST)
     assert (await desks.get(ticket["id"]))["level"] == "block"

@@ -46,6 +46,12 @@ class CalendarRepository:
         assert row is not None
         return row
 
+    async def with_children(self, calendar_id: uuid.UUID) -> list[uuid.UUID]:
+        """The calendar and those that take its holidays (a state calendar under the national one)."""
+        rows = await all_rows(self.session, select(calendar.c.id).where(
+            or_(calendar.c.id == calendar_id, calendar.c.parent_id == calendar_id)).order_by(calendar.c.id))
+        return [r["id"] for r in rows]
+
     async def holidays(self, calendar_ids: Sequence[uuid.UUID]) -> list[RowMapping]:
         stmt = (select(holiday).where(holiday.c.calendar_id.in_(list(calendar_ids)))
                 .order_by(holiday.c.day, holiday.c.calendar_id))

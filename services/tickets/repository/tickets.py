@@ -13,7 +13,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within_any
-from services.tickets.models import escalation, ticket, ticket_sla, timeline
+from services.tickets.models import desk, escalation, ticket, ticket_sla, timeline
 from services.tickets.models.tickets import OPEN_STATUSES
 from services.tickets.repository.common import all_rows, one_or_none, page
 
@@ -126,6 +126,14 @@ class SlaRepository:
 
     async def set(self, sla_id: uuid.UUID, values: dict[str, Any]) -> None:
         await self.session.execute(update(ticket_sla).where(ticket_sla.c.id == sla_id).values(**values))
+
+    async def running_on_calendar(self, calendar_ids: Sequence[uuid.UUID]) -> list[RowMapping]:
+        """Running clocks of the desks that use these calendars (for a holiday added after they started)."""
+        stmt = (select(ticket_sla, desk.c.calendar_id).join(desk, desk.c.id == ticket_sla.c.desk_id)
+                .where(desk.c.calendar_id.in_(list(calendar_ids)), ticket_sla.c.stopped_at.is_(None),
+                       ticket_sla.c.met_at.is_(None), ticket_sla.c.running_since.is_not(None))
+                .order_by(ticket_sla.c.deadline_at, ticket_sla.c.id))
+        return list(await all_rows(self.session, stmt))
 
     async def counts(self, now: datetime, near: datetime) -> dict[str, list[RowMapping]]:
         """Live clocks near breach and breached, by level and category (for the gauges)."""

@@ -16,6 +16,7 @@ from services.tickets import SERVICE
 from services.tickets.repository.desks import AgentRepository, CalendarRepository, DeskRepository, SlaPolicyRepository
 from services.tickets.rules.access import ADMIN_SCOPE
 from services.tickets.schemas.desks import AgentIn, CalendarIn, DeskIn, HolidayIn, SlaPolicyIn
+from services.tickets.service.sla import clocks
 from services.tickets.service.sla.clocks import GAUGES_JOB
 
 
@@ -53,7 +54,9 @@ async def list_holidays(session: AsyncSession, calendar_id: uuid.UUID, *, limit:
 async def add_holiday(session: AsyncSession, identity: Identity, calendar_id: uuid.UUID, body: HolidayIn) -> RowMapping:
     require_admin(identity)
     await get_calendar(session, calendar_id)
-    return await CalendarRepository(session).add_holiday(calendar_id, body.day, body.name, body.kind)
+    row = await CalendarRepository(session).add_holiday(calendar_id, body.day, body.name, body.kind)
+    await clocks.recompute_for_calendar(session, calendar_id)
+    return row
 
 
 async def create_desk(session: AsyncSession, identity: Identity, body: DeskIn) -> RowMapping:

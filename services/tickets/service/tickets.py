@@ -200,6 +200,9 @@ async def comment(session: AsyncSession, identity: Identity, ticket_id: uuid.UUI
     ticket = await visible_ticket(session, identity, ticket_id, lock=True)
     if visibility == "internal":
         require_agent(identity, "write internal notes")
+    elif ticket["status"] == Status.WAITING_ON_REPORTER and not is_agent(identity):
+        # The reporter's answer is what the desk was waiting for: the clocks run again.
+        return await transition(session, identity, ticket_id, Action.REPORTER_REPLIED, body, now)
     changes: dict[str, Any] = {"updated_at": now}
     if visibility == "public":
         changes |= await first_response(session, identity, ticket, now)

@@ -137,3 +137,25 @@ def remaining(clock: Mapping[Any, Any], calendar: BusinessCalendar, now: datetim
     if clock["running_since"] is not None:
         used += calendar.between(clock["running_since"], end)
     return used, clock["target_seconds"] - used
+
+
+async def recompute_for_calendar(session: AsyncSession, calendar_id: uuid.UUID) -> int:
+    """A holiday was added: move the running deadlines of every desk on this calendar (or one under it),
+    and their jobs, so no clock counts the new holiday as working time (osTicket #5160).  Returns how many
+    moved.  Rare (an administrator's change), so it may touch every running clock of those desks."""
+    from services.tickets.repository.desks import CalendarRepository
+
+    repo, calendars = SlaRepository(session), CalendarRepository(session)
+    loaded: dict[uuid.UUID, BusinessCalendar] = {}
+    moved = 0
+    for clock in await repo.running_on_calendar(await calendars.with_children(calendar_id)):
+        cal_id = clock["calendar_id"]
+        if cal_id not in loaded:
+            loaded[cal_id] = await load_calendar(session, cal_id)
+        left = max(clock["target_seconds"] - clock["elapsed_seconds"], 0)
+        deadline = loaded[cal_id].add(clock["running_since"], left)
+        if deadline != clock["deadline_at"]:
+            await repo.set(clock["id"], {"deadline_at": deadline})
+            await _schedule(session, clock["ticket_id"], clock["level_seq"], clock["kind"], deadline)
+            moved += 1
+    return moved
