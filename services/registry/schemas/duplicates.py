@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.registry.schemas.common import Reason
 from services.registry.schemas.persons import PersonSummary
@@ -15,7 +15,10 @@ from services.registry.schemas.persons import PersonSummary
 class DuplicateOut(BaseModel):
     id: uuid.UUID
     reason: str
-    details: dict[str, Any]
+    details: dict[str, Any] = Field(description=(
+        "Why the pair is here: the rule's own facts (id_type, birth_years, ...) and the matcher's view, "
+        "match_probability and fields, each compared field with its level and weight (log2 m/u), e.g. "
+        '{"field": "given_name", "level": "exact", "weight": 7.4}; see docs/matching.md'))
     status: str
     area_code: str
     person_a: PersonSummary
