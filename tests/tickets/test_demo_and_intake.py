@@ -46,6 +46,28 @@ async def test_marketplace_complaint_becomes_one_ticket_and_a_death_leaves_a_not
     assert timeline[-1]["body"] == "The registry records this person as deceased." and not timeline[-1]["public"]
 
 
+async def test_a_marketplace_complaint_event_opens_one_ticket_through_the_subscription(desks: Desks) -> None:
+    from contracts.base import Envelope
+    from contracts.marketplace import ComplaintRaised
+    from services.tickets.events import SUBSCRIPTIONS
+
+    handler = next(s.handler for s in SUBSCRIPTIONS if s.subject == ComplaintRaised.subject)
+    event = ComplaintRaised(complaint_id=uuid.uuid4(), booking_id=uuid.uuid4(), area_code=VILLAGE,
+                            category="FULFILLMENT", description="The electrician never came", raised_by="cust-7",
+                            channel="call_centre", customer_phone="+919811112222")
+    envelope = Envelope(type=event.subject, source="marketplace", data=event.model_dump(mode="json"))
+    runtime = desks.client.app.state.runtime  # type: ignore[attr-defined]
+    for _ in range(2):  # redelivered
+        async with runtime.sessionmaker() as session, session.begin():
+            await handler(session, event, envelope)
+    listed = (await desks.client.get("/", headers=BLOCK_AGENT)).json()
+    assert listed["total"] == 1
+    ticket = listed["items"][0]
+    assert ticket["category"] == "marketplace_complaint" and ticket["desk_id"] == desks.ids["block"]
+    assert ticket["reporter"]["phone"].endswith("222") and str(event.booking_id) in ticket["description"]
+    assert (await desks.outbox_subjects()).count("tickets.ticket.created.v1") == 1
+
+
 async def test_gauges_count_open_and_breached_by_level(desks: Desks) -> None:
     from services.tickets.service.gauges import refresh_gauges
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.marketplace import ComplaintRaised
 from kernel.auth import Identity
 from services.tickets.repository.tickets import TicketRepository
 from services.tickets.schemas.tickets import Reporter, TicketIn
@@ -37,3 +39,20 @@ async def complaint_ticket(
     body = TicketIn(category="marketplace_complaint", title=title, description=description, language=language,
                     area_code=area_code, reporter=reporter, channel="marketplace")
     return await create_ticket(session, identity, body, now, source_ref=ref)
+
+
+_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+
+
+async def marketplace_complaint(session: AsyncSession, event: ComplaintRaised, at: datetime) -> RowMapping:
+    """``marketplace.complaint.raised``: the customer is the reporter (SMS to their phone), the booking
+    and the parties concerned go into the description; Bengali for Bangladesh, Hindi for India."""
+    phone = event.customer_phone if _E164.match(event.customer_phone) else None
+    parties = ", ".join(f"{k} {v}" for k, v in (("worker", event.worker_id), ("vendor", event.vendor_id)) if v)
+    description = (f"{event.description}\n\nBooking {event.booking_id}; raised by {event.raised_by} "
+                   f"({event.channel}){'; ' + parties if parties else ''}.")
+    return await complaint_ticket(
+        session, source="marketplace", complaint_id=str(event.complaint_id), area_code=event.area_code,
+        title=f"Marketplace complaint: {event.category.lower()}", description=description[:5000],
+        reporter=Reporter(name="Marketplace customer", phone=phone, relation="citizen"),
+        language="bn" if event.area_code.startswith("BD") else "hi", now=at)
