@@ -12,6 +12,7 @@ from kernel.area_replica import area_replica_subscription
 from kernel.consumer import Subscription
 from services.notify import SERVICE
 from services.notify.repository import contacts as repo
+from services.notify.service.rules import SUBSCRIPTIONS as RULE_SUBSCRIPTIONS
 
 
 async def apply_person(session: AsyncSession, event: Event, envelope: Envelope) -> None:
@@ -44,4 +45,5 @@ async def _stop_reminders(session: AsyncSession, person_id: object, now: datetim
 SUBSCRIPTIONS: list[Subscription] = [
     area_replica_subscription(SERVICE),
     Subscription(name=f"{SERVICE}-persons", subject="registry.person.*.v1", handler=apply_person),
+    *RULE_SUBSCRIPTIONS,
 ]

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 HERE = Path(__file__).resolve().parent
 SCHEDULE_FILE = HERE / "uip_schedule_in_2024.json"
 TEMPLATES_FILE = HERE / "templates.json"
+RULES_FILE = HERE / "rules.json"  # which ticket events send which SMS (phone numbers: demo values)
 DEMO_WORKERS: tuple[dict[str, str], ...] = (
     {"id": "aww-in-654321", "name": "Sunita Devi", "phone": "+919800000101",
      "area_code": "IN-23-0456-2210-123456-654321", "language": "hi"},
@@ -31,19 +32,25 @@ def template_documents() -> list[dict[str, Any]]:
     return json.loads(TEMPLATES_FILE.read_text())  # type: ignore[no-any-return]
 
 
+def rule_documents() -> list[dict[str, Any]]:
+    return json.loads(RULES_FILE.read_text())  # type: ignore[no-any-return]
+
+
 async def load_demo(settings: Settings) -> dict[str, int]:
     from kernel.auth import Identity
     from kernel.db import make_engine, make_sessionmaker, transaction
     from services.notify.repository import contacts as contacts_repo
+    from services.notify.repository import rules as rules_repo
     from services.notify.repository import templates as templates_repo
     from services.notify.schemas import TemplateCreate
+    from services.notify.schemas.rules import RuleCreate
     from services.notify.service.duelists import publish_schedule
     from services.notify.service.templates import create_template
 
     assert settings.database_url, "load_demo needs a database URL"
     identity = Identity(subject="demo-loader", kind="system", roles=["admin"], scopes=["*"], area_scope=["IN", "BD"])
     engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
-    counts = {"schedules": 0, "templates": 0, "workers": 0}
+    counts = {"schedules": 0, "templates": 0, "workers": 0, "rules": 0}
     try:
         async with transaction(make_sessionmaker(engine)) as session:
             counts["schedules"] = int(await publish_schedule(session, schedule_document()))
@@ -51,6 +58,9 @@ async def load_demo(settings: Settings) -> dict[str, int]:
                 if await templates_repo.current(session, doc["key"], doc["language"]) is None:
                     await create_template(session, identity, TemplateCreate.model_validate(doc))
                     counts["templates"] += 1
+            for rule in rule_documents():
+                await rules_repo.upsert(session, RuleCreate.model_validate(rule).model_dump())
+                counts["rules"] += 1
             for worker in DEMO_WORKERS:
                 if await contacts_repo.get_worker(session, worker["id"]) is None:
                     counts["workers"] += 1

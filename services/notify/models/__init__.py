@@ -9,6 +9,7 @@ from services.notify.models.tables import (
     NOTIFY_TABLES,
     contact,
     dose_given,
+    event_rule,
     message,
     message_event,
     opt_out,
@@ -22,6 +23,6 @@ KERNEL = kernel_tables(SQLModel.metadata, SERVICE)
 AREA = area_replica_table(SQLModel.metadata, SERVICE)
 
 __all__ = [
-    "AREA", "KERNEL", "NOTIFY_TABLES", "contact", "dose_given", "message", "message_event", "opt_out",
+    "AREA", "KERNEL", "NOTIFY_TABLES", "contact", "dose_given", "event_rule", "message", "message_event", "opt_out",
     "schedule_item", "schedule_version", "template", "worker",
 ]

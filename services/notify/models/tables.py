@@ -201,3 +201,24 @@ worker = Table(
 
 NOTIFY_TABLES = [template, contact, opt_out, message, message_event, schedule_version, schedule_item,
                  dose_given, worker]
+
+# Which event sends which template to whom (migration 0005): data, not code.
+event_rule = Table(
+    "event_rule", METADATA, _uuid_pk(),
+    Column("name", Text, nullable=False, unique=True),
+    Column("subject", Text, nullable=False),  # e.g. tickets.ticket.resolved.v1
+    Column("template_key", Text, nullable=False),
+    Column("phone_field", Text),  # the event field holding the recipient's phone, or
+    Column("person_field", Text),  # the field holding a registry person id
+    Column("language_field", Text),
+    Column("key_field", Text),  # the event's own idempotency field; the event id otherwise
+    Column("variables", JSONB, nullable=False, server_default=text("'{}'::jsonb")),  # template var -> event field
+    Column("constants", JSONB, nullable=False, server_default=text("'{}'::jsonb")),  # template var -> fixed text
+    Column("urgent", Boolean, nullable=False, server_default=text("false")),
+    Column("valid_for_minutes", Integer, nullable=False, server_default=text("1440")),
+    Column("enabled", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("(phone_field IS NULL) <> (person_field IS NULL)", name="ck_event_rule_recipient"),
+    Index("ix_event_rule_subject", "subject", postgresql_where=text("enabled")),
+    schema=SERVICE,
+)
