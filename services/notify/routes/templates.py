@@ -10,6 +10,7 @@ from kernel.db import DbSession
 from services.notify.repository import templates as repo
 from services.notify.routes.common import Admin, Limit, Offset, Reader
 from services.notify.schemas import Preview, PreviewRequest, TemplateCreate, TemplatePage, TemplateRead
+from services.notify.schemas.templates import PlanRead, PlanRequest
 from services.notify.service import templates as service
 
 router = APIRouter(prefix="/templates", tags=["templates"])
@@ -34,3 +35,9 @@ async def list_templates(
              summary="Render, check against DLT, and show encoding, segments and cost before sending")
 async def preview(body: PreviewRequest, session: DbSession, identity: Reader) -> Preview:
     return await service.preview(session, body)
+
+
+@router.post("/plan", response_model=PlanRead,
+             summary="Plan a broadcast: duration at the sender's rate against the provider's queue validity")
+async def plan(body: PlanRequest, session: DbSession, identity: Reader) -> PlanRead:
+    return await service.plan(session, body)

@@ -81,3 +81,28 @@ class Preview(BaseModel):
     currency: str = "USD"
     recipient_opted_out: bool | None = None
     unused_variables: list[ShortText] = []
+
+
+class PlanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    template_key: Key
+    language: Language
+    variables: dict[Key, VarValue] = Field(default_factory=dict, max_length=20)
+    recipients: int = Field(ge=1, le=10_000_000, examples=[22812])
+    segments_per_second: float | None = Field(default=None, gt=0, le=10_000,
+                                              description="The sender's throughput; default: this deployment's rate")
+
+
+class PlanRead(BaseModel):
+    recipients: int
+    segments_per_message: int
+    total_segments: int
+    segments_per_second: float
+    seconds: float
+    queue_validity_seconds: int
+    fits: bool
+    needed_segments_per_second: float
+    senders_needed: int
+    warning: str | None
+    estimated_cost: float

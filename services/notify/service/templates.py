@@ -12,8 +12,10 @@ from kernel.errors import ValidationProblem
 from services.notify.repository import contacts as contacts_repo
 from services.notify.repository import templates as repo
 from services.notify.rules.encoding import MAX_BODY_CHARS, encode_info, estimated_cost
+from services.notify.rules.planner import plan_send
 from services.notify.rules.templates import TemplateError, check_registration, matches_dlt, render, variables_of
 from services.notify.schemas import Preview, PreviewRequest, TemplateCreate
+from services.notify.schemas.templates import PlanRead, PlanRequest
 from services.notify.service.common import template_problem
 from services.notify.settings import get_notify_settings
 
@@ -76,3 +78,14 @@ async def preview(session: AsyncSession, body: PreviewRequest) -> Preview:
                    characters=len(text), segments=info.segments, cost_per_message=estimated_cost(info.segments, per),
                    estimated_cost=estimated_cost(info.segments * body.recipients, per), unused_variables=unused,
                    **extra)
+
+
+async def plan(session: AsyncSession, body: PlanRequest) -> PlanRead:
+    """The duration planner for a broadcast of this template to ``recipients`` people."""
+    settings = get_notify_settings()
+    tpl = await current_template(session, body.template_key, body.language)
+    info = encode_info(render_checked(tpl, body.variables))
+    rate = body.segments_per_second or settings.sender_messages_per_second
+    planned = plan_send(body.recipients, info.segments, rate, settings.provider_queue_validity_seconds)
+    cost = estimated_cost(planned.total_segments, cost_per_segment(None))
+    return PlanRead(**planned.__dict__, estimated_cost=cost)
