@@ -61,3 +61,12 @@ async def test_reporter_sees_only_public_timeline_and_cannot_act_as_agent(desks:
     assert [e["kind"] for e in agent_view["items"]] == ["created", "comment"]
     assert [e["kind"] for e in reporter_view["items"]] == ["created"]
     assert (await desks.act(ticket["id"], "resolve", worker())).status_code == 403
+
+
+async def test_ops_endpoints_are_not_taken_for_ticket_ids(desks: Desks) -> None:
+    # The ticket routes sit at the service root; only UUIDs may reach them.
+    assert (await desks.client.get("/healthz")).json()["status"] == "ok"
+    assert (await desks.client.get("/readyz")).status_code == 200
+    metrics = await desks.client.get("/metrics")
+    assert metrics.status_code == 200 and "gramsetu_tickets_created_total" in metrics.text
+    assert (await desks.client.get("/not-a-ticket", headers=BLOCK_AGENT)).status_code == 404

@@ -35,7 +35,7 @@ def _response(request: Request, key: str, after: int, fetch: object) -> Streamin
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
-@router.get("/{ticket_id}/stream", response_class=StreamingResponse, responses=SSE,
+@router.get("/{ticket_id:uuid}/stream", response_class=StreamingResponse, responses=SSE,
             summary="Live: the ticket's timeline entries as they happen (resume with Last-Event-ID)")
 async def ticket_stream(ticket_id: uuid.UUID, request: Request, session: DbSession, identity: Reader,
                         last_event_id: LastEventId = None) -> StreamingResponse:

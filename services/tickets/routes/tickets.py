@@ -52,12 +52,12 @@ async def list_tickets(
     return Page(items=[_out(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
-@router.get("/{ticket_id}", response_model=TicketOut, summary="A ticket")
+@router.get("/{ticket_id:uuid}", response_model=TicketOut, summary="A ticket")
 async def get_ticket(ticket_id: uuid.UUID, session: DbSession, identity: Reader) -> TicketOut:
     return _out(await visible_ticket(session, identity, ticket_id))
 
 
-@router.post("/{ticket_id}/transitions", response_model=TicketOut,
+@router.post("/{ticket_id:uuid}/transitions", response_model=TicketOut,
              summary="Move the ticket: start, wait_on_reporter (pauses the SLA), reporter_replied, resolve, "
                      "close, reopen. Anything else from its state is refused with 409")
 async def transition(ticket_id: uuid.UUID, body: TransitionIn, session: DbSession, identity: Writer,
@@ -65,31 +65,31 @@ async def transition(ticket_id: uuid.UUID, body: TransitionIn, session: DbSessio
     return _out(await tickets.transition(session, identity, ticket_id, Action(body.action), body.note, now))
 
 
-@router.post("/{ticket_id}/assignment", response_model=TicketOut, summary="Assign or reassign to an agent of its desk")
+@router.post("/{ticket_id:uuid}/assignment", response_model=TicketOut, summary="Assign or reassign to an agent of its desk")
 async def assign(ticket_id: uuid.UUID, body: AssignIn, session: DbSession, identity: Writer, now: Now) -> TicketOut:
     return _out(await tickets.assign(session, identity, ticket_id, body.agent, now))
 
 
-@router.post("/{ticket_id}/escalations", response_model=TicketOut,
+@router.post("/{ticket_id:uuid}/escalations", response_model=TicketOut,
              summary="Escalate by hand to the next level's desk, with a reason")
 async def escalate(ticket_id: uuid.UUID, body: EscalateIn, session: DbSession, identity: Writer,
                    now: Now) -> TicketOut:
     return _out(await escalation.manual_escalate(session, identity, ticket_id, body.reason, now))
 
 
-@router.post("/{ticket_id}/comments", response_model=TicketOut,
+@router.post("/{ticket_id:uuid}/comments", response_model=TicketOut,
              summary="A public comment (on the status page) or an internal note (agents only)")
 async def comment(ticket_id: uuid.UUID, body: CommentIn, session: DbSession, identity: Writer, now: Now) -> TicketOut:
     return _out(await tickets.comment(session, identity, ticket_id, body.body, body.visibility, now))
 
 
-@router.post("/{ticket_id}/rating", response_model=TicketOut,
+@router.post("/{ticket_id:uuid}/rating", response_model=TicketOut,
              summary="Rate the resolution; poor reopens the ticket and escalates it to the next level")
 async def rate(ticket_id: uuid.UUID, body: RatingIn, session: DbSession, identity: Writer, now: Now) -> TicketOut:
     return _out(await escalation.rate(session, identity, ticket_id, body.rating, body.comment, now))
 
 
-@router.get("/{ticket_id}/timeline", response_model=Page[TimelineEntry],
+@router.get("/{ticket_id:uuid}/timeline", response_model=Page[TimelineEntry],
             summary="Who did what and when, oldest first (reporters see public entries only)")
 async def timeline(ticket_id: uuid.UUID, session: DbSession, identity: Reader, limit: Limit = 100,
                    offset: Offset = 0) -> Page[TimelineEntry]:
@@ -97,7 +97,7 @@ async def timeline(ticket_id: uuid.UUID, session: DbSession, identity: Reader, l
     return Page(items=[TimelineEntry.model_validate(dict(r)) for r in rows], total=total, limit=limit, offset=offset)
 
 
-@router.get("/{ticket_id}/sla", response_model=list[SlaClock],
+@router.get("/{ticket_id:uuid}/sla", response_model=list[SlaClock],
             summary="Every SLA clock of the ticket, per level: target, used, left, paused, breached")
 async def sla(ticket_id: uuid.UUID, session: DbSession, identity: Reader, now: Now) -> list[SlaClock]:
     return [SlaClock.model_validate(c) for c in await views.sla_clocks(session, identity, ticket_id, now)]
