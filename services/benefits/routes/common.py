@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Path, Query
+from fastapi import Depends, Path, Query, Response
 
 from kernel import roles
 from kernel.auth import CurrentIdentity, Identity
@@ -30,6 +30,9 @@ CODE_PATTERN = r"^[A-Z0-9][A-Z0-9_\-]{1,39}$"
 AreaQuery = Annotated[str, Query(max_length=64, pattern=AREA_PATTERN, description="Area code, e.g. BD-40-87-90")]
 CodePath = Annotated[str, Path(max_length=40, pattern=CODE_PATTERN)]
 SchemeQuery = Annotated[str, Query(max_length=40, pattern=CODE_PATTERN, description="Scheme code")]
+# A route answering CSV: documented as text/csv (not the default application/json).
+CSV_ROUTE: dict[str, Any] = {"response_class": Response,
+                             "responses": {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}}
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 

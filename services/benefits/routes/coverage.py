@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 
 from kernel.db import DbSession
 from services.benefits.repository.coverage import CoverageRepository
-from services.benefits.routes.common import AreaQuery, Limit, Offset, Reader, SchemeQuery, next_link
+from services.benefits.routes.common import CSV_ROUTE, AreaQuery, Limit, Offset, Reader, SchemeQuery, next_link
 from services.benefits.schemas.common import Page
 from services.benefits.schemas.coverage import AreaCoverage, GapPerson, HouseholdCoverage, PersonCoverage
 from services.benefits.service import coverage
@@ -57,7 +57,7 @@ async def gaps(area: AreaQuery, scheme: SchemeQuery, session: DbSession, identit
                                period=query.period))
 
 
-@router.get("/coverage/gaps.csv", summary="The same list as CSV (UTF-8), for printing")
+@router.get("/coverage/gaps.csv", **CSV_ROUTE, summary="The same list as CSV (UTF-8), for printing")
 async def gaps_csv(area: AreaQuery, scheme: SchemeQuery, session: DbSession, identity: Reader, period: Period = None,
                    on: On = None) -> StreamingResponse:
     query = await coverage.area_query(session, identity, area, scheme, period, on or date.today())

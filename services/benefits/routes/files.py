@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from kernel.db import DbSession
 from kernel.errors import NotFound, PayloadTooLarge
 from services.benefits.repository.files import FileRepository
-from services.benefits.routes.common import CODE_PATTERN, Reader, Writer
+from services.benefits.routes.common import CODE_PATTERN, CSV_ROUTE, Reader, Writer
 from services.benefits.schemas.files import FileOut
 from services.benefits.service import files
 from services.benefits.settings import get_benefits_settings
@@ -51,7 +51,7 @@ async def post_file(request: Request, session: DbSession, identity: Writer, resp
     return file_out(result.file, result.repeated)
 
 
-@router.get("/files/template.csv", summary="The file's columns (UTF-8 CSV header)")
+@router.get("/files/template.csv", **CSV_ROUTE, summary="The file's columns (UTF-8 CSV header)")
 async def template() -> Response:
     return Response(TEMPLATE, media_type="text/csv; charset=utf-8")
 
@@ -64,7 +64,8 @@ async def get_file(file_id: uuid.UUID, session: DbSession, identity: Reader) -> 
     return file_out(row)
 
 
-@router.get("/files/{file_id}/report.csv", summary="The per-row report as CSV: row, status, entry, field, reason")
+@router.get("/files/{file_id}/report.csv", **CSV_ROUTE,
+            summary="The per-row report as CSV: row, status, entry, field, reason")
 async def report_csv(file_id: uuid.UUID, session: DbSession, identity: Reader) -> StreamingResponse:
     row = await FileRepository(session).get(file_id)
     if row is None:

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from kernel.db import DbSession
-from services.benefits.routes.common import AreaQuery, HistoryReader, Limit, Offset, Public, SchemeQuery
+from services.benefits.routes.common import CSV_ROUTE, AreaQuery, HistoryReader, Limit, Offset, Public, SchemeQuery
 from services.benefits.routes.ledger import entry_out
 from services.benefits.schemas.reports import ConsentIn, ConsentOut, HistoryOut, Summary
 from services.benefits.service import reports
@@ -27,7 +27,7 @@ async def summary(area: AreaQuery, session: DbSession, identity: Public, period:
     return await reports.summary(session, area, period, scheme)
 
 
-@router.get("/transparency/summary.csv", summary="The same report as CSV")
+@router.get("/transparency/summary.csv", **CSV_ROUTE, summary="The same report as CSV")
 async def summary_csv(area: AreaQuery, session: DbSession, identity: Public, period: Period = None,
                       scheme: SchemeQuery | None = None) -> StreamingResponse:
     report = await reports.summary(session, area, period, scheme)
