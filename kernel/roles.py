@@ -211,8 +211,9 @@ NOTIFY = section("notify", {
                               "Send SMS / voice alerts from templates (idempotent by key)"),
     "notify:opt_out": Permission(
         _roles(*_HELPDESK, "anganwadi_worker", "department_officer"),
-        "Record (or lift) an opt-out a person asked for in person or by phone",
-        routes=(("POST", "/notify/opt-outs"), ("DELETE", "/notify/opt-outs/{phone}"))),
+        "Record what a person asked for in person or by phone: an opt-out (or lifting it), calls instead of SMS",
+        routes=(("POST", "/notify/opt-outs"), ("DELETE", "/notify/opt-outs/{phone}"),
+                ("PUT", "/notify/contacts/{id}/preferences"))),
     "notify:dose_record": Permission(
         _roles("anganwadi_worker", "department_officer"),
         "Record a vaccine dose given (cancels its pending reminders)", level=Level.VILLAGE_WARD,

@@ -189,3 +189,21 @@ async def test_worker_due_list_csv_and_reminders_cancelled_by_a_recorded_dose(no
     sent = [r["body"] for r in await notify.records()]
     assert any("Mohan" in b and "Pentavalent" in b for b in sent)  # the other child's reminder still goes
     assert not [b for b in sent if "Ravi" in b and "Pentavalent" in b]
+
+
+async def test_a_person_who_prefers_voice_is_called_not_texted(notify: Notify) -> None:
+    await setup(notify)
+    mother = person(date(1998, 3, 1), pregnant=True, name="Sita Devi", phones=["+919876500001"])
+    await deliver(notify, [mother])
+    r = await notify.client.put(f"/contacts/{mother.person_id}/preferences", headers=notify.headers,
+                                json={"prefers_voice": True})
+    assert r.status_code == 200 and r.json()["prefers_voice"] is True, r.text
+    sent = await notify.client.post("/messages", headers=notify.headers, json={
+        "idempotency_key": f"voice-{uuid.uuid4().hex}", "template_key": "vaccination_due",
+        "person_id": str(mother.person_id), "urgent": True,
+        "variables": {"child": "Sita", "vaccine": "Td", "date": "12-01-2027"}})
+    assert sent.status_code == 201 and sent.json()["channel"] == "voice", sent.text
+    await notify.dispatcher.dispatch_once()
+    calls = await notify.records("call")
+    assert [c["to"] for c in calls] == ["+919876500001"] and 'language="hi-IN"' in calls[0]["params"]["Twiml"]
+    assert await notify.records() == []

@@ -67,3 +67,9 @@ async def get_worker(session: AsyncSession, worker_id: str) -> RowMapping | None
 
 async def workers_in(session: AsyncSession, limit: int = 10_000) -> list[RowMapping]:
     return list((await session.execute(select(worker).order_by(worker.c.id).limit(limit))).mappings().all())
+
+
+async def set_preferences(session: AsyncSession, person_id: uuid.UUID, *, prefers_voice: bool,
+                          time_zone: str | None) -> RowMapping | None:
+    return await one_or_none(session, contact.update().where(contact.c.person_id == person_id)
+                             .values(prefers_voice=prefers_voice, time_zone=time_zone).returning(*contact.c))

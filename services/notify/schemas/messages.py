@@ -105,3 +105,20 @@ class OptOutPage(BaseModel):
 
 __all__ = ["Language", "MessageEventRead", "MessagePage", "MessageRead", "OptOutCreate", "OptOutPage", "OptOutRead",
            "SendRequest", "VarValue"]
+
+
+class ContactPreferences(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prefers_voice: bool = Field(description="Send calls instead of SMS (a person who cannot read)")
+    time_zone: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]+/[A-Za-z_]+$")] | None = Field(
+        default=None, description="IANA zone for quiet hours; default from the area (IST or Dhaka)")
+
+
+class ContactRead(BaseModel):
+    person_id: uuid.UUID
+    area_code: str
+    preferred_language: str | None
+    prefers_voice: bool
+    time_zone: str | None
+    phones_masked: list[str]
