@@ -37,7 +37,9 @@ Status = Literal["requested", "offered", "assigned", "en_route", "at_location", 
              summary="Book the nearest available worker at the government rate (app, call centre or department)")
 async def create_booking(body: BookingIn, session: DbSession, identity: Writer, now: Now) -> BookingOut:
     row, codes = await bookings.create(session, identity, body, now)
-    return await booking_out(session, row, codes)
+    out = booking_summary(row)  # a new booking has no extra work yet
+    out.codes = codes
+    return out
 
 
 @router.get("", response_model=Page[BookingOut],

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,7 @@ from services.marketplace.repository.bookings import BookingRepository
 from services.marketplace.repository.catalog import CatalogRepository
 from services.marketplace.repository.search import nearest
 from services.marketplace.repository.workers import WorkerRepository
-from services.marketplace.rules.availability import Shift, ShiftException, on_shift
+from services.marketplace.rules.availability import on_shift
 from services.marketplace.rules.matching import Ranked, rank
 from services.marketplace.service.common import invalid
 from services.marketplace.settings import get_marketplace_settings
@@ -40,37 +40,37 @@ def local_time(area_code: str, moment: datetime) -> datetime:
     return moment.astimezone(ZONES.get(area_code[:2], ZoneInfo("UTC")))
 
 
+# Category code -> search lane.  A category's lane never changes once created, so each process keeps
+# what it has looked up (one round trip less per search).
+_LANES: dict[str, int] = {}
+
+
+async def _lane(session: AsyncSession, category_code: str) -> int:
+    lane = _LANES.get(category_code)
+    if lane is None:
+        category = await CatalogRepository(session).category(category_code)
+        if category is None:
+            raise invalid("category", f"unknown category {category_code}")
+        lane = _LANES[category_code] = int(category["skill_no"])
+    return lane
+
+
 async def search(session: AsyncSession, category_code: str, *, lat: float, lon: float, radius_km: float,
                  area_code: str, at: datetime | None, exclude: Sequence[uuid.UUID] = (),
                  limit: int = 10) -> list[Ranked]:
     """Workers of the trade who can take a job now, within the radius, best first; with ``at``
     only those whose shifts (and that day's exceptions) cover that local moment."""
-    category = await CatalogRepository(session).category(category_code)
-    if category is None:
-        raise invalid("category", f"unknown category {category_code}")
     settings = get_marketplace_settings()
+    moment = local_time(area_code, at) if at is not None else None
     started = time.perf_counter()
-    fetched = await nearest(session, lat=lat, lon=lon, radius_km=radius_km, skill_no=category["skill_no"],
-                            exclude=exclude, limit=max(settings.candidates, limit))
+    lane = await _lane(session, category_code)
+    fetched = await nearest(session, lat=lat, lon=lon, radius_km=radius_km, skill_no=lane, exclude=exclude,
+                            limit=max(settings.candidates, limit), day=moment.date() if moment else date.today())
     SEARCH_SECONDS.observe(time.perf_counter() - started)
-    ranked = rank(fetched, lat, lon, radius_km)
-    if at is not None and ranked:
-        ranked = await _on_shift(session, ranked, local_time(area_code, at))
-    return ranked[:limit]
-
-
-async def _on_shift(session: AsyncSession, ranked: list[Ranked], moment: datetime) -> list[Ranked]:
-    repo = WorkerRepository(session)
-    ids = [r.candidate.worker_id for r in ranked]
-    shifts: dict[uuid.UUID, list[Shift]] = {}
-    for s in await repo.shifts(ids):
-        shifts.setdefault(s["worker_id"], []).append(Shift(s["weekday"], s["starts"], s["ends"]))
-    exceptions: dict[uuid.UUID, list[ShiftException]] = {}
-    for e in await repo.exceptions(ids):
-        exceptions.setdefault(e["worker_id"], []).append(ShiftException(e["on_date"], e["available"], e["starts"],
-                                                                        e["ends"]))
-    return [r for r in ranked if on_shift(shifts.get(r.candidate.worker_id, []),
-                                          exceptions.get(r.candidate.worker_id, []), moment)]
+    working = {c.worker_id for c, shifts, exceptions in fetched
+               if moment is None or on_shift(shifts, exceptions, moment)}
+    ranked = rank((c for c, _, _ in fetched), lat, lon, radius_km)
+    return [r for r in ranked if r.candidate.worker_id in working][:limit]
 
 
 async def record(session: AsyncSession, booking: Mapping[Any, Any], to_status: str, action: str, actor: str, *,

@@ -82,7 +82,19 @@ async def worker_reach(session: AsyncSession, identity: Identity) -> list[uuid.U
     return await vendors.vendor_reach(session, identity)
 
 
+_gauges_seen = False
+
+
 async def ensure_gauges(session: AsyncSession, now: datetime) -> None:
+    """Make sure the recurring gauge job exists.  Looked up without a lock until this process has seen
+    it once: an INSERT ... ON CONFLICT of the same key from every booking would make concurrent
+    bookings wait for each other's commit."""
+    global _gauges_seen
+    if _gauges_seen:
+        return
+    if await ReportRepository(session).job_exists(GAUGE_JOB, "all"):
+        _gauges_seen = True
+        return
     await schedule(session, SERVICE, kind=GAUGE_JOB, key="all", due_at=now, replace=False)
 
 
