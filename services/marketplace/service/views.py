@@ -12,6 +12,7 @@ from services.marketplace.rules.lifecycle import actions_from
 from services.marketplace.schemas.bookings import BookingOut, Codes, ExtraOut
 from services.marketplace.service.common import mask_phone
 
+SYSTEM_ACTIONS = frozenset({"offer", "offer_expired"})  # taken by the service itself, never by a caller
 _FIELDS = ("id", "status", "channel", "category_code", "job_code", "area_code", "lat", "lon", "address", "slot_start",
            "slot_end", "customer_name", "assisted_by", "department_code", "office_code", "purchase_ref", "worker_id",
            "vendor_id", "offer_worker_id", "offer_expires_at", "priced_on", "price_paise", "visit_charge_paise",
@@ -21,7 +22,8 @@ _FIELDS = ("id", "status", "channel", "category_code", "job_code", "area_code", 
 
 def booking_summary(row: Mapping[Any, Any]) -> BookingOut:
     return BookingOut(**{k: row[k] for k in _FIELDS}, customer_phone_masked=mask_phone(row["customer_phone"]) or "",
-                      total_paise=row["price_paise"] + row["extras_paise"], next_actions=actions_from(row["status"]))
+                      total_paise=row["price_paise"] + row["extras_paise"],
+                      next_actions=[a for a in actions_from(row["status"]) if a not in SYSTEM_ACTIONS])
 
 
 async def booking_out(session: AsyncSession, row: Mapping[Any, Any], codes: Codes | None = None) -> BookingOut:
