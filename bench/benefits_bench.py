@@ -215,6 +215,7 @@ async def run() -> list[dict[str, Any]]:
     finally:
         await engine.dispose()
     checks = "scheme, period, amount, ownership, reference idempotency, person and cluster, exclusivity"
+    # A goal is met only when measured at its own scale (a quick run reports, it does not pass).
     return [
         make_row("benefits.post_batched_rate", value=batch_rate, unit="entries/s", baseline=batch_plain,
                  goal=">= 5,000 entries/s", met=batch_rate >= 5000, errors=batch_errors,
@@ -234,7 +235,8 @@ async def run() -> list[dict[str, Any]]:
                         f"persons ({counts['eligible']:,} eligible, {counts['eligible_not_covered']:,} not covered); "
                         f"baseline = plain count of the area's persons"),
         make_row("benefits.verify_seconds", value=verify_seconds, unit="s", baseline=verify_baseline,
-                 goal="<= 60 s for 10,000,000 entries", met=verify_seconds <= 60 and report.intact,
+                 goal="<= 60 s for 10,000,000 entries",
+                 met=verify_seconds <= 60 and report.intact and chain_entries >= 10_000_000,
                  errors=0 if report.intact else 1,
                  detail=f"{report.entries:,} entries in {len(report.partitions):,} chains: every hash recomputed "
                         f"in SQL, every link, every signed head; intact={report.intact}; baseline = sequential "
