@@ -20,7 +20,7 @@ from gateway.config import GatewayConfig
 from gateway.models import ROLES, ClientRecord, IssuedCredentials, UserRecord
 from kernel.db import make_engine
 from kernel.errors import Problem
-from kernel.settings import Settings, get_settings
+from kernel.settings import Settings
 
 T = TypeVar("T")
 app = typer.Typer(help="Gateway clients (partner apps, department systems) and operator users.", no_args_is_help=True)
@@ -31,9 +31,13 @@ app.add_typer(users, name="users")
 
 
 async def _run(work: Callable[[AsyncConnection], Awaitable[T]], settings: Settings | None = None) -> T:
-    settings = settings or get_settings()
+    from gramsetu.stack import settings_with_running_stack
+
+    settings = settings or settings_with_running_stack()
     if not settings.database_url:
-        raise RuntimeError("GRAMSETU_DATABASE_URL / DATABASE_URL is not set")
+        raise Problem("The database is not known: set GRAMSETU_DATABASE_URL or DATABASE_URL, "
+                      "or start the stack with `gramsetu up`.", status=503, type_slug="no-database",
+                      title="No database")
     engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
     try:
         async with engine.begin() as conn:

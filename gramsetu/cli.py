@@ -1,8 +1,9 @@
 """The ``gramsetu`` operator CLI: run the stack, run one service, migrate, inspect, replay.
 
 Every command reads the same settings as the services (``GRAMSETU_*``, ``DATABASE_URL``,
-``NATS_URL``).  When those are unset, ``status``, ``migrate`` and ``dlq`` use the embedded
-servers a running ``gramsetu up`` started (their ports are kept in ``.gramsetu/stack.json``).
+``NATS_URL``).  When those are unset, every command uses the embedded servers a running
+``gramsetu up`` started (their ports are kept in ``.gramsetu/stack.json``).  An error is one line
+on stderr and a non-zero exit, never a traceback (``GRAMSETU_DEBUG=1`` shows the traceback).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import importlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -20,6 +22,7 @@ import asyncpg
 import httpx
 import nats
 import typer
+import typer.core
 from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 from rich.console import Console
@@ -33,7 +36,40 @@ from kernel.logging import configure_logging
 from kernel.migrations import upgrade
 from kernel.settings import SERVICES, Settings
 
-app = typer.Typer(help="GramSetu operations: run, migrate and inspect the platform.", no_args_is_help=True)
+
+def one_line(exc: BaseException) -> str:
+    """What went wrong, in one line a person can act on."""
+    from kernel.errors import Problem
+
+    if isinstance(exc, Problem):
+        text = exc.detail
+    elif isinstance(exc, (ConnectionError, asyncio.TimeoutError, TimeoutError)) or (
+            isinstance(exc, OSError) and exc.errno is not None):
+        text = (f"cannot connect ({exc or type(exc).__name__}); is the database / NATS running? "
+                "Start the stack with `gramsetu up` or set DATABASE_URL / NATS_URL")
+    else:
+        orig = getattr(exc, "orig", None)  # SQLAlchemy wraps the driver's error: show the driver's
+        text = f"{type(orig or exc).__name__}: {orig or exc}"
+    return " ".join(str(text).split())
+
+
+class CliGroup(typer.core.TyperGroup):
+    """The root command group: any exception a command raises becomes one line and exit code 1."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):  # usage errors and exits keep their codes
+            raise
+        except Exception as exc:
+            if os.environ.get("GRAMSETU_DEBUG"):
+                raise
+            typer.echo(f"error: {one_line(exc)}", err=True)
+            raise typer.Exit(1) from exc
+
+
+app = typer.Typer(help="GramSetu operations: run, migrate and inspect the platform.", no_args_is_help=True,
+                  cls=CliGroup, pretty_exceptions_enable=False)
 dlq_app = typer.Typer(help="Inspect and replay dead-lettered events.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 console = Console()
@@ -45,13 +81,7 @@ T = TypeVar("T")
 
 def _settings() -> Settings:
     """Settings from the environment, falling back to a running embedded stack's servers."""
-    settings = Settings()
-    if settings.database_url and settings.nats_url:
-        return settings
-    db_url, nats_url = stack.embedded_urls(settings.data_dir)
-    return settings.model_copy(
-        update={"database_url": settings.database_url or db_url, "nats_url": settings.nats_url or nats_url}
-    )
+    return stack.settings_with_running_stack()
 
 
 def _require(value: str | None, what: str) -> str:
@@ -59,6 +89,19 @@ def _require(value: str | None, what: str) -> str:
         err.print(f"[red]{what} is not set[/red] (set GRAMSETU_{what} or {what}, or start `gramsetu up`)")
         raise typer.Exit(2)
     return value
+
+
+def _reachable(url: str, what: str) -> None:
+    """Refuse to start a server whose database or broker does not answer (one line, not a traceback)."""
+    from urllib.parse import urlparse
+
+    from gramsetu.embedded import port_open
+
+    parsed = urlparse(url)
+    host, port = parsed.hostname or "127.0.0.1", parsed.port or (5432 if what == "PostgreSQL" else 4222)
+    if not port_open(host, port, timeout=2.0):
+        err.print(f"[red]{what} at {host}:{port} does not answer[/red] (start it, or `gramsetu up`)")
+        raise typer.Exit(2)
 
 
 def _run(coro: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -152,10 +195,10 @@ def serve(
     if name not in COMPONENTS:
         err.print(f"[red]unknown service {name!r}[/red]; choose from {', '.join(COMPONENTS)}")
         raise typer.Exit(2)
-    settings = Settings()
-    _require(settings.database_url, "DATABASE_URL")
+    settings = _settings()
+    _reachable(_require(settings.database_url, "DATABASE_URL"), "PostgreSQL")
     if name != "gateway":
-        _require(settings.nats_url, "NATS_URL")
+        _reachable(_require(settings.nats_url, "NATS_URL"), "NATS")
     if workers is not None:
         settings = settings.model_copy(update={"run_workers": workers})
     configure_logging(name, settings.log_level)

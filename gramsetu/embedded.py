@@ -129,7 +129,9 @@ class EmbeddedPostgres:
         user = _run_as()
         if user:
             _chown_tree(sock_dir, user)
-        opts = f"-p {self.port} -c listen_addresses={self.host} -k {sock_dir} -c fsync=on"
+        # A Unix socket path is limited to 107 bytes: under a deep data dir, listen on TCP only.
+        sockets = str(sock_dir) if len(str(sock_dir)) + len("/.s.PGSQL.65535") <= 107 else "''"
+        opts = f"-p {self.port} -c listen_addresses={self.host} -k {sockets} -c fsync=on"
         self._run("pg_ctl", "-D", str(self.pgdata), "-o", opts, "-l", str(self.data_dir / "postgres.log"),
                   "-w", "-t", str(int(timeout)), "start")
         _wait_port(self.host, self.port, timeout)

@@ -50,6 +50,18 @@ def embedded_urls(data_dir: Path) -> tuple[str | None, str | None]:
     )
 
 
+def settings_with_running_stack(settings: Settings | None = None) -> Settings:
+    """Settings from the environment; a database or NATS URL not set there is taken from the embedded
+    servers of a running ``gramsetu up`` (so every CLI command works beside ``make run``)."""
+    settings = settings or Settings()
+    if settings.database_url and settings.nats_url:
+        return settings
+    db_url, nats_url = embedded_urls(settings.data_dir)
+    return settings.model_copy(
+        update={"database_url": settings.database_url or db_url, "nats_url": settings.nats_url or nats_url}
+    )
+
+
 def gateway_available() -> bool:
     return (ROOT / "gateway" / "app.py").exists()
 
