@@ -27,7 +27,7 @@ from gateway.ratelimit import SharedRateLimiter
 from gateway.repository import GatewayRepository
 from gateway.routes import admin, router
 from gateway.service import IdentityService
-from kernel.app import freeze_startup_objects
+from kernel.app import UnexpectedErrorMiddleware, freeze_startup_objects, install_request_guards
 from kernel.context import clean_request_id, request_id_var
 from kernel.db import asyncpg_dsn, make_engine
 from kernel.errors import PROBLEM_CONTENT_TYPE, PROBLEM_RESPONSES, install_problem_handlers
@@ -84,11 +84,16 @@ class GatewayMiddleware:
         ctx = RequestContext(request_id=clean_request_id(incoming))
         token = request_id_var.set(ctx.request_id)
         started = time.perf_counter()
-        try:
+
+        async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
             if state.proxy.matches(scope["path"]):
                 await state.proxy.handle(scope, receive, send, ctx)
             else:
                 await self._own(scope, receive, send, ctx)
+
+        try:
+            # A failure of the gateway's own is a 500 problem that keeps the client's connection open.
+            await UnexpectedErrorMiddleware(dispatch)(scope, receive, send)
         finally:
             elapsed = time.perf_counter() - started
             method = scope["method"]
@@ -184,5 +189,6 @@ def create_app(settings: Settings | None = None, *, config: GatewayConfig | None
                             media_type="application/json" if db_ok else PROBLEM_CONTENT_TYPE)
 
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    install_request_guards(app, settings)  # the gateway's own routes; the services guard their own
     app.add_middleware(GatewayMiddleware, fastapi_app=app)
     return app

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kernel.paths import VERBATIM_PATHS
+
 
 class Limit(BaseModel):
     """A token bucket: ``capacity`` requests of burst, refilled at ``per_minute``."""
@@ -72,6 +74,9 @@ class GatewayConfig(BaseSettings):
     breaker_failure_threshold: int = 5
     breaker_reset_seconds: float = 10.0
     upstream_connection_limit: int = 256
+    # Idle upstream connections are dropped before the upstream drops them (uvicorn: 5 s), so a
+    # request is never written to a connection the service is closing (a POST is not retried: 502).
+    upstream_keepalive_seconds: float = 4.0
 
     default_limit: Limit = Limit(per_minute=1200, capacity=200)
     login_limit: Limit = Limit(per_minute=10, capacity=5)
@@ -85,14 +90,9 @@ class GatewayConfig(BaseSettings):
     metrics_clients: list[str] = []
     openapi_cache_seconds: float = 60.0
     # DCI (SPDCI) endpoints are standards-shaped: the registry serves them at ``/registry/...`` itself,
-    # so these exact paths are forwarded without stripping the mount prefix.  Exact paths, not
-    # prefixes: a prefix such as ``/registry/sync/`` also swallowed the registry's own
-    # ``/sync/batches`` (mounted at ``/registry/sync/batches``).  tests/gateway/test_routing.py walks
-    # every service's operations and fails if a path here hides one or a DCI path is missing.
-    verbatim_paths: dict[str, list[str]] = {
-        "registry": ["/registry/search", "/registry/sync/search", "/registry/subscribe", "/registry/unsubscribe",
-                     "/registry/txn/status", "/registry/sync/txn/status"],
-    }
+    # so these exact paths are forwarded without stripping the mount prefix (kernel/paths.py; the
+    # services build their links from the same table).
+    verbatim_paths: dict[str, list[str]] = {service: list(paths) for service, paths in VERBATIM_PATHS.items()}
 
     def check_environment(self, environment: str) -> None:
         """Refuse to start outside development without the signing keys' own passphrase."""

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from kernel.errors import PROBLEM_RESPONSES
+from kernel.paths import public_path
 
 log = logging.getLogger("gramsetu.gateway.openapi")
 
@@ -58,9 +59,7 @@ def _rename_refs(node: Any, prefix: str) -> Any:
 
 def mount_path(service: str, path: str, verbatim: list[str]) -> str:
     """Where an upstream path appears on the gateway (see GatewayConfig.verbatim_paths)."""
-    if path in verbatim:
-        return path
-    return f"/{service}{path}" if path != "/" else f"/{service}"
+    return public_path(service, path, verbatim)
 
 
 def _decorate(op: dict[str, Any], service: str, scope: str) -> dict[str, Any]:

@@ -190,7 +190,8 @@ class Proxy:
 
     async def start(self) -> None:
         connector = aiohttp.TCPConnector(limit=self.config.upstream_connection_limit, limit_per_host=0,
-                                         ttl_dns_cache=300, enable_cleanup_closed=True)
+                                         ttl_dns_cache=300, enable_cleanup_closed=True,
+                                         keepalive_timeout=self.config.upstream_keepalive_seconds)
         self.session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
                                              skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"))
 
@@ -244,7 +245,7 @@ class Proxy:
 
     async def _problem(self, problem: Problem, scope: Scope, receive: Receive, send: Send,
                        ctx: RequestContext) -> None:
-        response = problem_response(problem)
+        response = problem_response(problem, instance=scope["path"])  # the gateway's paths are public
         response.raw_headers.append((b"x-request-id", ctx.request_id.encode()))
         response.raw_headers.extend(ctx.extra_headers)
         ctx.status = problem.status

@@ -94,7 +94,7 @@ def import_command(
         raise typer.Exit(1) from exc
     console.print(_summary(job, reused))
     if errors:
-        table = Table(title=f"First rejected fields (GET /imports/{job['id']}/report.csv has them all)")
+        table = Table(title=f"First rejected fields (GET /registry/imports/{job['id']}/report.csv has them all)")
         for column in ("row", "field", "reason"):
             table.add_column(column, overflow="fold")
         for e in errors:

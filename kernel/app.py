@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,12 +14,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel.context import REQUEST_ID_HEADER, clean_request_id, request_id_var
 from kernel.db import DbSessionMiddleware
-from kernel.errors import PROBLEM_CONTENT_TYPE, PROBLEM_RESPONSES, install_problem_handlers
+from kernel.errors import (
+    PROBLEM_CONTENT_TYPE,
+    PROBLEM_RESPONSES,
+    Problem,
+    install_problem_handlers,
+    problem_response,
+)
 from kernel.logging import configure_logging
 from kernel.metrics import MetricsMiddleware, metrics_endpoint
+from kernel.paths import public_path
 from kernel.runtime import Runtime, ServiceSpec
 from kernel.scheduler import Clock
 from kernel.settings import Settings, get_settings
+from kernel.validation import RequestGuardMiddleware
+
+log = logging.getLogger("gramsetu.errors")
 
 
 def freeze_startup_objects() -> None:
@@ -59,6 +70,49 @@ class RequestIdMiddleware:
             request_id_var.reset(token)
 
 
+class UnexpectedErrorMiddleware:
+    """An exception no handler took becomes a 500 problem (with the request id) *inside* the stack.
+
+    Left to Starlette's outermost handler, the exception is re-raised after the 500 is sent, and
+    uvicorn then closes the keep-alive connection: the gateway's pooled connection dies with it,
+    and its next request on that connection (a POST, not retried) failed with 502."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            if started:
+                raise  # half a response is out: only closing the connection can tell the client
+            log.exception("unhandled error", extra={"path": scope.get("path")})
+            service = getattr(scope["app"].state, "service", None) if "app" in scope else None
+            problem = Problem("The server failed to handle this request; it has been logged with the request id.",
+                              status=500, type_slug="internal-error", title="Internal server error")
+            await problem_response(problem, instance=public_path(service, scope["path"]))(scope, receive, send)
+
+
+def install_request_guards(app: FastAPI, settings: Settings) -> None:
+    """What every GramSetu app refuses before its routes run (kernel/validation.py), and the 500
+    that keeps the connection open.  Added innermost-first: outside the db session, inside the
+    request id and metrics."""
+    app.add_middleware(RequestGuardMiddleware, max_body_bytes=settings.max_json_body_bytes,
+                       max_depth=settings.max_json_depth)
+    app.add_middleware(UnexpectedErrorMiddleware)
+
+
 def create_service_app(
     spec: ServiceSpec,
     settings: Settings | None = None,
@@ -91,6 +145,7 @@ def create_service_app(
     )
     app.state.runtime = runtime
     app.state.settings = settings
+    app.state.service = spec.name  # problem instances and links are public paths (kernel/paths.py)
     install_problem_handlers(app)
     for router in spec.routers:
         app.include_router(router)
@@ -112,6 +167,7 @@ def create_service_app(
 
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(DbSessionMiddleware)
+    install_request_guards(app, settings)
     app.add_middleware(MetricsMiddleware, service=spec.name)
     app.add_middleware(RequestIdMiddleware)
     return app

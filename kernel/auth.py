@@ -69,7 +69,8 @@ def sign_identity(identity: Identity, secret: str) -> dict[str, str]:
 
 def verify_identity(payload: str, signature: str, secret: str, *, now: float | None = None) -> Identity:
     expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, signature):
+    # Bytes, not str: compare_digest refuses a non-ASCII str (a 500), and any header byte is possible.
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogateescape")):
         raise Unauthorized("The identity context is not signed by the gateway.")
     try:
         identity = Identity.model_validate_json(_unb64(payload))

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kernel.context import request_id_var
+from kernel.paths import public_path
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://gramsetu.org/problems/"
@@ -120,8 +121,12 @@ class GatewayTimeout(Problem):
     status, type_slug, title = 504, "gateway-timeout", "Gateway timeout"
 
 
-def problem_response(problem: Problem, request: Request | None = None) -> JSONResponse:
-    instance = request.url.path if request is not None else None
+def problem_response(problem: Problem, request: Request | None = None, *, instance: str | None = None) -> JSONResponse:
+    """The problem as ``application/problem+json``; its ``instance`` is the public (gateway) path of
+    the request: a service's app records its name in ``app.state.service`` (kernel/app.py)."""
+    if instance is None and request is not None:
+        service = getattr(request.app.state, "service", None) if "app" in request.scope else None
+        instance = public_path(service, request.url.path)
     return JSONResponse(
         problem.body(instance),
         status_code=problem.status,
@@ -136,6 +141,26 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
         loc = [str(p) for p in err.get("loc", ())]
         out.append({"field": ".".join(loc), "reason": err.get("msg", "invalid"), "type": err.get("type")})
     return out
+
+
+class UnsupportedMediaType(Problem):
+    status, type_slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+# What FastAPI reports when a JSON-bodied route got a body it did not parse as JSON.
+_NOT_PARSED_AS_JSON = frozenset({"model_attributes_type", "dict_type", "list_type", "model_type"})
+
+
+def _not_json(request: Request, exc: RequestValidationError) -> UnsupportedMediaType | None:
+    """A route that takes a JSON body was sent another media type: 415, not a puzzling 422."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if not media or media == "application/json" or media.endswith("+json"):
+        return None
+    if not any(tuple(e.get("loc", ()))[:1] == ("body",) and len(e.get("loc", ())) == 1
+               and e.get("type") in _NOT_PARSED_AS_JSON for e in exc.errors()):
+        return None
+    return UnsupportedMediaType(f"This operation takes an application/json body, not {media}.",
+                                headers={"Accept-Post": "application/json"})
 
 
 _STATUS_TITLES = {
@@ -159,6 +184,9 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        unsupported = _not_json(request, exc)
+        if unsupported is not None:
+            return problem_response(unsupported, request)
         errors = _validation_errors(exc)
         first = errors[0] if errors else {"field": "body", "reason": "invalid"}
         problem = ValidationProblem(
@@ -217,6 +245,8 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         403: "Forbidden",
         404: "Not found",
         409: "Conflict",
+        413: "Request body too large",
+        415: "Body is not JSON",
         422: "Validation error",
     }.items()
 }

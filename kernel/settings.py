@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     scheduler_batch_size: int = 100
     run_workers: bool = True  # relay, consumers and scheduler run inside the service process
 
+    # Every JSON request body (kernel/validation.py): larger is a 413, nested deeper a 400.
+    max_json_body_bytes: int = 8 << 20
+    max_json_depth: int = 32
+
     host: str = "127.0.0.1"
     gateway_port: int = DEFAULT_PORTS["gateway"]
     service_ports: dict[str, int] = {k: v for k, v in DEFAULT_PORTS.items() if k != "gateway"}

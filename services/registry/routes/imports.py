@@ -8,6 +8,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 
 from kernel.db import DbSession
+from kernel.paths import public_path
+from services.registry import SERVICE
 from services.registry.routes.common import AREA_PATTERN, Limit, Offset, Reader, Writer
 from services.registry.schemas.imports import ImportErrorOut, ImportJobOut, ImportReport
 from services.registry.service import imports
@@ -29,7 +31,7 @@ ACCEPTED_TYPES = ("text/csv", "application/csv", "text/plain", "application/octe
 
 def job_out(job: object, *, reused: bool = False) -> ImportJobOut:
     values = dict(job)  # type: ignore[call-overload]
-    return ImportJobOut(**values, reused=reused, report_csv=f"/imports/{values['id']}/report.csv")
+    return ImportJobOut(**values, reused=reused, report_csv=public_path(SERVICE, f"/imports/{values['id']}/report.csv"))
 
 
 @router.get("/template.csv", summary="The import template as CSV (UTF-8 with BOM)",
@@ -81,7 +83,7 @@ async def upload(
     result = await imports.import_file(session, identity, received, area.upper(), file_name=file_name)
     out = job_out(result.job, reused=result.reused)
     return Response(out.model_dump_json(), status_code=200 if result.reused else 201,
-                    media_type="application/json", headers={"Location": f"/imports/{out.id}"})
+                    media_type="application/json", headers={"Location": public_path(SERVICE, f"/imports/{out.id}")})
 
 
 @router.get("/{import_id}", response_model=ImportReport, summary="An import's counts and its per-row report")

@@ -42,7 +42,8 @@ class ImportJobOut(BaseModel):
     created_by: str
     created_at: datetime
     reused: bool = Field(default=False, description="This file was already imported for this area; nothing was done")
-    report_csv: str = Field(description="Path of the full report as CSV")
+    report_csv: str = Field(description="Path of the full report as CSV, through the gateway",
+                            examples=["/registry/imports/0192f3a4-5b6c-7d8e-9f00-112233445566/report.csv"])
 
 
 class ImportReport(BaseModel):

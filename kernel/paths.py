@@ -1,0 +1,25 @@
+"""Public paths: where a caller finds a service's path through the gateway.
+
+Every link a service returns (``Location``, a ``report_csv`` link, a problem's ``instance``) is
+built here, so it is the path a caller can use: the gateway mounts service ``svc``'s ``/x`` at
+``/svc/x``, except the standards-shaped paths a service already serves under its own name
+(:data:`VERBATIM_PATHS`, the DCI endpoints), which the gateway forwards unchanged.
+"""
+
+from __future__ import annotations
+
+# Exact paths, not prefixes: the gateway's GatewayConfig.verbatim_paths defaults to this table, so
+# the gateway's routing and the services' links cannot disagree.
+VERBATIM_PATHS: dict[str, tuple[str, ...]] = {
+    "registry": ("/registry/search", "/registry/sync/search", "/registry/subscribe", "/registry/unsubscribe",
+                 "/registry/txn/status", "/registry/sync/txn/status"),
+}
+
+
+def public_path(service: str | None, path: str, verbatim: tuple[str, ...] | list[str] | None = None) -> str:
+    """The gateway path of ``service``'s own ``path`` (``None`` service: the path is already public)."""
+    if not service:
+        return path
+    if path in (VERBATIM_PATHS.get(service, ()) if verbatim is None else verbatim):
+        return path
+    return f"/{service}{path}" if path != "/" else f"/{service}"
