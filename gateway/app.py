@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import aiohttp
 import asyncpg
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -30,6 +31,7 @@ from gateway.service import IdentityService
 from kernel.app import UnexpectedErrorMiddleware, freeze_startup_objects, install_request_guards
 from kernel.context import clean_request_id, request_id_var
 from kernel.db import asyncpg_dsn, make_engine
+from kernel.docs import install_offline_docs
 from kernel.errors import PROBLEM_CONTENT_TYPE, PROBLEM_RESPONSES, install_problem_handlers
 from kernel.logging import configure_logging
 from kernel.metrics import metrics_endpoint
@@ -122,6 +124,48 @@ class GatewayMiddleware:
         await self.app(scope, receive, send_wrapper)
 
 
+@dataclass(frozen=True)
+class UpstreamStatus:
+    ready: bool
+    digest: str | None  # fingerprint of its OpenAPI document, from its /readyz
+
+
+async def probe_upstreams(session: aiohttp.ClientSession, urls: dict[str, str]) -> dict[str, UpstreamStatus]:
+    async def probe(base: str) -> UpstreamStatus:
+        try:
+            async with session.get(f"{base}/readyz", timeout=aiohttp.ClientTimeout(total=2)) as resp:
+                body = await resp.json(content_type=None)
+                digest = body.get("openapi_sha256") if isinstance(body, dict) else None
+                return UpstreamStatus(resp.status == 200, digest if isinstance(digest, str) else None)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            return UpstreamStatus(False, None)
+
+    names = list(urls)
+    return dict(zip(names, await asyncio.gather(*(probe(urls[n]) for n in names)), strict=True))
+
+
+async def watch_openapi(state: GatewayState, urls: dict[str, str], every: float) -> None:
+    """Keep the merged document complete and current without waiting for a caller to ask."""
+    assert state.proxy.session is not None
+    await state.openapi.document(state.proxy.session)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            upstreams = await probe_upstreams(state.proxy.session, urls)
+            await state.openapi.refresh(state.proxy.session, {n: u.digest for n, u in upstreams.items()})
+        except Exception:  # the watcher must outlive any one failed round
+            logging.getLogger("gramsetu.gateway.openapi").exception("openapi watch round failed")
+
+
+async def _database_answers(engine: AsyncEngine) -> bool:
+    try:
+        async with engine.connect() as conn:
+            await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=2)
+        return True
+    except Exception:
+        return False
+
+
 def create_app(settings: Settings | None = None, *, config: GatewayConfig | None = None,
                upstreams: dict[str, str] | None = None, **_: object) -> FastAPI:
     settings = settings or get_settings()
@@ -141,7 +185,8 @@ def create_app(settings: Settings | None = None, *, config: GatewayConfig | None
         await state.identity.start()
         await state.proxy.start()
         assert state.proxy.session is not None
-        warm = asyncio.create_task(state.openapi.document(state.proxy.session))  # route labels for metrics
+        # Route labels for metrics, and a merged document that follows the upstreams' changes.
+        warm = asyncio.create_task(watch_openapi(state, upstream_urls, config.openapi_watch_seconds))
         freeze_startup_objects()
         try:
             yield
@@ -174,21 +219,28 @@ def create_app(settings: Settings | None = None, *, config: GatewayConfig | None
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
-        try:
-            async with engine.connect() as conn:
-                await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=2)
-            db_ok = True
-        except Exception:
-            db_ok = False
-        circuits = {name: b.opened_at is None for name, b in state.proxy.breakers.items()}
-        body: dict[str, object] = {"status": "ready" if db_ok else "not ready", "checks": {"database": db_ok},
-                                   "upstreams": circuits}
-        if not db_ok:
+        """Ready when the gateway's database answers, every upstream's /readyz answers ready and the
+        merged /openapi.json has every upstream's operations (rebuilt first if one changed)."""
+        db_ok = await _database_answers(engine)
+        assert state.proxy.session is not None
+        upstreams = await probe_upstreams(state.proxy.session, upstream_urls)
+        await state.openapi.refresh(state.proxy.session, {n: u.digest for n, u in upstreams.items()})
+        complete = state.openapi.complete
+        upstreams_ok = all(u.ready for u in upstreams.values())
+        ok = db_ok and (not config.ready_requires_upstreams or (upstreams_ok and complete))
+        body: dict[str, object] = {
+            "status": "ready" if ok else "not ready",
+            "checks": {"database": db_ok, "upstreams": upstreams_ok, "openapi_complete": complete},
+            "upstreams": {n: {"ready": u.ready, "circuit_closed": state.proxy.breakers[n].opened_at is None}
+                          for n, u in upstreams.items()},
+        }
+        if not ok:
             body |= {"type": "https://gramsetu.org/problems/not-ready", "title": "Not ready", "status": 503}
-        return JSONResponse(body, status_code=200 if db_ok else 503,
-                            media_type="application/json" if db_ok else PROBLEM_CONTENT_TYPE)
+        return JSONResponse(body, status_code=200 if ok else 503,
+                            media_type="application/json" if ok else PROBLEM_CONTENT_TYPE)
 
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    install_offline_docs(app, title="GramSetu API")  # Swagger UI for the merged document, no CDN
     install_request_guards(app, settings)  # the gateway's own routes; the services guard their own
     app.add_middleware(GatewayMiddleware, fastapi_app=app)
     return app

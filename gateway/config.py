@@ -89,6 +89,11 @@ class GatewayConfig(BaseSettings):
     # Client names allowed as a metrics label (bounded cardinality); others count as "other".
     metrics_clients: list[str] = []
     openapi_cache_seconds: float = 60.0
+    # How often the gateway asks each service's /readyz whether its OpenAPI changed (see openapi.py).
+    openapi_watch_seconds: float = 5.0
+    # /readyz: ready only when every upstream answers ready and the merged document is complete.
+    # False: ready as soon as the gateway's own database answers (upstreams are still reported).
+    ready_requires_upstreams: bool = True
     # DCI (SPDCI) endpoints are standards-shaped: the registry serves them at ``/registry/...`` itself,
     # so these exact paths are forwarded without stripping the mount prefix (kernel/paths.py; the
     # services build their links from the same table).

@@ -4,6 +4,11 @@ Paths get the service's mount prefix, component schemas are renamed ``<service>_
 so they cannot collide, operations are tagged by service and carry the gateway's security
 schemes and refusals (401/403/413/429/502/503/504).  The merged document is cached; a down
 upstream keeps its last good copy, or is listed in ``x-gramsetu-unavailable``.
+
+Each service reports a fingerprint of its document in ``/readyz`` (``openapi_sha256``); the
+gateway's watcher (and its own ``/readyz``) compares them with the documents it merged and
+rebuilds as soon as one changed, so a service rolled out with new operations shows them within
+seconds, not after the cache's lifetime.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from kernel.docs import openapi_digest
 from kernel.errors import PROBLEM_RESPONSES
 from kernel.paths import public_path
 
@@ -123,6 +129,7 @@ class MergedOpenAPI:
         self.scope_for = scope_for
         self.cache_seconds = cache_seconds
         self._last_good: dict[str, dict[str, Any]] = {}
+        self.digests: dict[str, str] = {}  # fingerprint of each upstream document merged
         self._doc: dict[str, Any] | None = None
         self._built_at = 0.0
         self._lock = asyncio.Lock()
@@ -155,6 +162,7 @@ class MergedOpenAPI:
                 if resp.status == 200:
                     spec: dict[str, Any] = await resp.json(content_type=None)
                     self._last_good[service] = spec
+                    self.digests[service] = openapi_digest(spec)
                     return spec
                 log.warning("openapi of %s answered %s", service, resp.status)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
@@ -188,6 +196,28 @@ class MergedOpenAPI:
             doc["x-gramsetu-unavailable"] = unavailable
         self.matchers = path_matchers(list(doc["paths"]))
         return doc
+
+    @property
+    def complete(self) -> bool:
+        """Built, and with every upstream's operations in it."""
+        return self._doc is not None and not self._doc.get("x-gramsetu-unavailable")
+
+    def outdated(self, upstream_digests: dict[str, str | None]) -> list[str]:
+        """Upstreams whose current document (fingerprint from their /readyz) is not the one merged."""
+        return [name for name, digest in upstream_digests.items()
+                if digest is not None and digest != self.digests.get(name)]
+
+    async def refresh(self, session: aiohttp.ClientSession, upstream_digests: dict[str, str | None]) -> bool:
+        """Rebuild now if an upstream's document changed or one was missing; True if rebuilt."""
+        changed = self.outdated(upstream_digests)
+        if not changed and self.complete:
+            return False
+        if changed:
+            log.info("openapi of %s changed; rebuilding the merged document", ", ".join(changed))
+        async with self._lock:
+            self._doc = await self._build(session)
+            self._built_at = time.monotonic()
+        return True
 
     def template(self, path: str) -> str | None:
         for pattern, template in self.matchers:

@@ -6,8 +6,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 
 from gateway import service
 from gateway.metrics import AUTH_FAILURES, RATE_LIMITED
@@ -137,11 +136,6 @@ async def login(body: LoginRequest, state: State) -> JSONResponse:
 async def openapi(state: State) -> JSONResponse:
     assert state.proxy.session is not None
     return JSONResponse(await state.openapi.document(state.proxy.session))
-
-
-@router.get("/docs", include_in_schema=False)
-async def docs() -> HTMLResponse:
-    return get_swagger_ui_html(openapi_url="/openapi.json", title="GramSetu API")
 
 
 # ---------------------------------------------------------------- admin

@@ -128,6 +128,36 @@ async def _ensure_database(server_url: str, name: str) -> None:
 
 
 @dataclass
+class Watched:
+    """An embedded server the supervisor keeps running: restarted with capped backoff when it dies."""
+
+    name: str
+    alive: Callable[[], bool]
+    restart: Callable[[], None]
+    failures: int = 0
+    retry_at: float = 0.0
+    max_backoff: float = 10.0
+
+    def check(self, now: float) -> None:
+        if now < self.retry_at:
+            return
+        if self.alive():
+            self.failures = 0
+            return
+        log.error("embedded %s is down; restarting it", self.name, extra={"server": self.name})
+        try:
+            self.restart()
+        except Exception as exc:  # still down (e.g. shared memory not yet released): try again later
+            self.failures += 1
+            self.retry_at = now + min(0.5 * 2 ** self.failures, self.max_backoff)
+            log.error("embedded %s did not restart (%s); retrying in %.1fs", self.name, exc,
+                      self.retry_at - now, extra={"server": self.name})
+            return
+        self.retry_at = now + 1.0  # give it a moment before judging it again
+        log.info("embedded %s restarted", self.name, extra={"server": self.name, "restarted": True})
+
+
+@dataclass
 class EmbeddedServers:
     """PostgreSQL and NATS under ``data_dir``, on ports kept in ``stack.json`` so data survives restarts."""
 
@@ -175,6 +205,37 @@ class EmbeddedServers:
         self.nats = nats.start()
         assert nats.proc is not None
         (nats_dir / "nats.pid").write_text(str(nats.proc.pid))
+
+    def watched(self) -> list[Watched]:
+        """The embedded servers as the supervisor watches them: restarted after a crash like a service."""
+        out = []
+        if self.postgres is not None:
+            out.append(Watched("PostgreSQL", self._postgres_alive, self._restart_postgres))
+        if self.nats is not None:
+            out.append(Watched("NATS", self._nats_alive, self._restart_nats))
+        return out
+
+    def _postgres_alive(self) -> bool:
+        """The postmaster's process (its pid is the first line of postmaster.pid) still exists."""
+        assert self.postgres is not None
+        try:
+            pid = int((self.postgres.pgdata / "postmaster.pid").read_text().split("\n", 1)[0])
+        except (OSError, ValueError):
+            return False
+        return Path(f"/proc/{pid}").exists() if Path("/proc").exists() else self.postgres.running()
+
+    def _restart_postgres(self) -> None:
+        assert self.postgres is not None
+        self.postgres.start()  # same port and data; PostgreSQL replays its WAL (crash recovery)
+
+    def _nats_alive(self) -> bool:
+        return self.nats is not None and self.nats.running()
+
+    def _restart_nats(self) -> None:
+        assert self.nats is not None
+        self.nats.start()  # same port and JetStream store
+        assert self.nats.proc is not None
+        (self.nats.data_dir / "nats.pid").write_text(str(self.nats.proc.pid))
 
     def stop(self) -> None:
         if self.nats is not None:
@@ -429,7 +490,8 @@ def run_stack(plan: StackPlan, on_ready: Announce) -> int:
             if stop[0]:
                 return 0
             supervisor.start_all()
-            _supervise(supervisor, plan.host, stop, lambda children: on_ready(children, keys))
+            watched = embedded.watched() if embedded is not None else []
+            _supervise(supervisor, plan.host, stop, lambda children: on_ready(children, keys), watched)
             return 0
         except StackInterrupted:
             return 0
@@ -443,12 +505,16 @@ def run_stack(plan: StackPlan, on_ready: Announce) -> int:
 
 
 def _supervise(
-    supervisor: Supervisor, host: str, stop: list[bool], on_ready: Callable[[list[Child]], None]
+    supervisor: Supervisor, host: str, stop: list[bool], on_ready: Callable[[list[Child]], None],
+    servers: list[Watched] | None = None,
 ) -> None:
     announced = False
     next_probe = 0.0
     waiting_since = time.monotonic()
     while not stop[0]:
+        now = time.monotonic()
+        for server in servers or []:
+            server.check(now)  # the services reconnect by themselves once their server is back
         supervisor.tick()
         now = time.monotonic()
         if not announced and now >= next_probe:

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel.context import REQUEST_ID_HEADER, clean_request_id, request_id_var
 from kernel.db import DbSessionMiddleware
+from kernel.docs import install_offline_docs, openapi_digest
 from kernel.errors import (
     PROBLEM_CONTENT_TYPE,
     PROBLEM_RESPONSES,
@@ -104,6 +105,13 @@ class UnexpectedErrorMiddleware:
             await problem_response(problem, instance=public_path(service, scope["path"]))(scope, receive, send)
 
 
+def _openapi_digest(app: FastAPI) -> str:
+    digest = getattr(app.state, "openapi_digest", None)
+    if digest is None:  # the document is fixed once the app is built: compute it once
+        digest = app.state.openapi_digest = openapi_digest(app.openapi())
+    return str(digest)
+
+
 def install_request_guards(app: FastAPI, settings: Settings) -> None:
     """What every GramSetu app refuses before its routes run (kernel/validation.py), and the 500
     that keeps the connection open.  Added innermost-first: outside the db session, inside the
@@ -142,11 +150,14 @@ def create_service_app(
         version=spec.version,
         lifespan=lifespan,
         responses=PROBLEM_RESPONSES,
+        docs_url=None,  # served below from installed assets, not a CDN
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.settings = settings
     app.state.service = spec.name  # problem instances and links are public paths (kernel/paths.py)
     install_problem_handlers(app)
+    install_offline_docs(app, title=spec.title)
     for router in spec.routers:
         app.include_router(router)
 
@@ -159,7 +170,8 @@ def create_service_app(
     async def readyz(request: Request) -> JSONResponse:
         checks = await runtime.ready()
         ok = all(checks.values())
-        body: dict[str, object] = {"status": "ready" if ok else "not ready", "checks": checks}
+        body: dict[str, object] = {"status": "ready" if ok else "not ready", "checks": checks,
+                                   "openapi_sha256": _openapi_digest(request.app)}
         if not ok:
             body |= {"type": "https://gramsetu.org/problems/not-ready", "title": "Not ready", "status": 503}
         return JSONResponse(body, status_code=200 if ok else 503,
