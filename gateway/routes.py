@@ -75,7 +75,12 @@ _OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/oauth2/token", tags=["gateway"], response_model=TokenResponse, responses=_OAUTH_ERRORS,
-             openapi_extra=_TOKEN_FORM, summary="OAuth2 client-credentials grant (RFC 6749 §4.4)")
+             openapi_extra=_TOKEN_FORM, summary="OAuth2 client-credentials grant (RFC 6749 §4.4)",
+             description=(
+                 "A partner or department system exchanges its client id and secret (HTTP Basic, or `client_id`/"
+                 "`client_secret` form fields) for a short-lived RS256 bearer token. `scope` narrows the token to "
+                 "some of the client's scopes (space-separated). Send the token as `Authorization: Bearer ...`; "
+                 "verify it with the keys at `/.well-known/jwks.json`. Errors follow RFC 6749 §5.2."))
 async def token(request: Request, state: State) -> JSONResponse:
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return _oauth_error(400, "invalid_request", "Send the request as application/x-www-form-urlencoded.")
@@ -108,14 +113,20 @@ async def token(request: Request, state: State) -> JSONResponse:
     return JSONResponse(issued, headers=NO_STORE)
 
 
-@router.get("/.well-known/jwks.json", tags=["gateway"], summary="Public keys that verify gateway-issued JWTs")
+@router.get("/.well-known/jwks.json", tags=["gateway"], summary="Public keys that verify gateway-issued JWTs",
+            description="The JSON Web Key Set of the gateway's signing keys (RS256). A key that stopped signing stays "
+                        "here until every token it signed has expired. Cache it for up to five minutes.")
 async def jwks(state: State) -> JSONResponse:
     return JSONResponse(state.identity.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
 
 # ---------------------------------------------------------------- operator login
 @router.post("/auth/login", tags=["gateway"], response_model=TokenResponse,
-             summary="Operator login: a JWT carrying roles and area scope")
+             summary="Operator login: a JWT carrying roles and area scope",
+             description=(
+                 "An operator (e-volunteer, ward member, help-desk agent, officer) logs in with the username and "
+                 "password an administrator created (`gramsetu users create`). The bearer token carries their roles "
+                 "and area scope; what each role may do is in docs/roles.md. Repeated failures are throttled (429)."))
 async def login(body: LoginRequest, state: State) -> JSONResponse:
     decision = await state.limiter.take(f"login:{body.username.strip().lower()}", state.config.login_limit)
     if not decision.allowed:  # password guessing is throttled per account, across replicas
@@ -150,14 +161,19 @@ async def _admin(request: Request, state: State) -> Principal:
 Admin = Annotated[Principal, Depends(_admin)]
 
 
-@admin.get("/clients", response_model=list[ClientRead], summary="List clients")
+@admin.get("/clients", response_model=list[ClientRead], summary="List clients",
+           description="Every API client (partner app or department system) with its scopes, area scope and roles; "
+                       "`include_revoked=true` lists revoked ones too. Administrators only.")
 async def list_clients(state: State, _: Admin, include_revoked: bool = False) -> list[ClientRead]:
     async with state.engine.connect() as conn:
         return [ClientRead.model_validate(c) for c in await service.list_clients(conn, include_revoked=include_revoked)]
 
 
 @admin.post("/clients", status_code=201, response_model=ClientCredentials,
-            summary="Create a client (secrets shown once)")
+            summary="Create a client (secrets shown once)",
+            description="Issues an API key and an OAuth2 client secret for a partner app or department system. "
+                        "They are in this answer only: the gateway stores their hashes. An empty `area_scope` "
+                        "means every area. Administrators only.")
 async def create_client(body: ClientCreate, state: State, _: Admin) -> JSONResponse:
     async with state.engine.begin() as conn:
         issued = await service.create_client(conn, body.name, body.scopes, body.area_scope,
@@ -169,7 +185,9 @@ async def create_client(body: ClientCreate, state: State, _: Admin) -> JSONRespo
 
 
 @admin.post("/clients/{client}/rotate", response_model=ClientCredentials,
-            summary="New key and secret; the old ones work until the overlap ends")
+            summary="New key and secret; the old ones work until the overlap ends",
+            description="`client` is the client's id or name. The old key and secret keep working for "
+                        "`overlap_seconds` (default one day) so the partner can switch without downtime.")
 async def rotate_client(client: str, state: State, _: Admin, body: RotateRequest | None = None) -> JSONResponse:
     overlap = body.overlap_seconds if body else state.config.rotation_overlap_seconds
     async with state.engine.begin() as conn:
@@ -178,7 +196,9 @@ async def rotate_client(client: str, state: State, _: Admin, body: RotateRequest
     return JSONResponse(ClientCredentials(**asdict(issued)).model_dump(mode="json"), headers=NO_STORE)
 
 
-@admin.post("/clients/{client}/revoke", response_model=ClientRead, summary="Revoke a client and all its credentials")
+@admin.post("/clients/{client}/revoke", response_model=ClientRead, summary="Revoke a client and all its credentials",
+            description="Its API keys, secrets and issued tokens stop working at once on this gateway replica "
+                        "and within the credential cache time on the others.")
 async def revoke_client(client: str, state: State, _: Admin) -> ClientRead:
     async with state.engine.begin() as conn:
         record = await service.revoke_client(conn, client)
@@ -186,13 +206,16 @@ async def revoke_client(client: str, state: State, _: Admin) -> ClientRead:
     return ClientRead.model_validate(record)
 
 
-@admin.get("/users", response_model=list[UserRead], summary="List operators")
+@admin.get("/users", response_model=list[UserRead], summary="List operators",
+           description="Every operator account with roles, area scope and whether it is disabled. Administrators only.")
 async def list_users(state: State, _: Admin) -> list[UserRead]:
     async with state.engine.connect() as conn:
         return [UserRead.model_validate(u) for u in await service.list_users(conn)]
 
 
-@admin.post("/users", status_code=201, response_model=UserRead, summary="Create an operator")
+@admin.post("/users", status_code=201, response_model=UserRead, summary="Create an operator",
+            description="An account that logs in at `/auth/login`. Roles are those of docs/roles.md; the area "
+                        "scope is the subtree of areas the operator works in. Passwords have at least 12 characters.")
 async def create_user(body: UserCreate, state: State, _: Admin) -> UserRead:
     async with state.engine.begin() as conn:
         user = await service.create_user(conn, body.username, body.password, body.roles, body.area_scope,
@@ -200,7 +223,9 @@ async def create_user(body: UserCreate, state: State, _: Admin) -> UserRead:
     return UserRead.model_validate(user)
 
 
-@admin.patch("/users/{username}", response_model=UserRead, summary="Change roles, area scope, password or disable")
+@admin.patch("/users/{username}", response_model=UserRead, summary="Change roles, area scope, password or disable",
+             description="Only the fields sent change. A change of roles or area scope, or `disabled: true`, "
+                         "applies to tokens already issued, not just to the next login.")
 async def update_user(username: str, body: UserUpdate, state: State, _: Admin) -> UserRead:
     async with state.engine.begin() as conn:
         user = await service.update_user(conn, username, **body.model_dump(exclude_unset=True))
@@ -209,6 +234,8 @@ async def update_user(username: str, body: UserUpdate, state: State, _: Admin) -
 
 
 @admin.post("/signing-keys/rotate", response_model=SigningKeyRotated,
-            summary="Sign new tokens with a fresh key; the old one stays published for its tokens")
+            summary="Sign new tokens with a fresh key; the old one stays published for its tokens",
+            description="Rotate the JWT signing key (e.g. on a schedule or after a suspected leak). Tokens signed "
+                        "with the previous key stay valid until they expire; its public key stays in the JWKS.")
 async def rotate_signing_key(state: State, _: Admin) -> SigningKeyRotated:
     return SigningKeyRotated(kid=await state.identity.rotate_signing_key())

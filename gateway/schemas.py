@@ -20,14 +20,17 @@ class OAuthError(BaseModel):
 
 
 class LoginRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"username": "asha.devi", "password": "a-long-passphrase"}]})
 
     username: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=256)
 
 
 class ClientCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "name": "district-portal", "scopes": ["registry:read"], "area_scope": ["BD-40-87"],
+        "cors_origins": ["https://portal.example.org"]}]})
 
     name: str = Field(min_length=1, max_length=100, examples=["district-portal"])
     scopes: list[str] = Field(max_length=50, examples=[["registry:read"]])
@@ -67,13 +70,15 @@ class ClientCredentials(BaseModel):
 
 
 class RotateRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"overlap_seconds": 86400}]})
 
     overlap_seconds: int = Field(default=86400, ge=0, le=30 * 86400)
 
 
 class UserCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "username": "asha.devi", "password": "a-long-passphrase", "roles": ["e_volunteer"],
+        "area_scope": ["BD-40-87-90-54-08"], "display_name": "Asha Devi"}]})
 
     username: str = Field(min_length=3, max_length=64, examples=["asha.devi"])
     password: str = Field(min_length=12, max_length=256)
@@ -83,7 +88,8 @@ class UserCreate(BaseModel):
 
 
 class UserUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "roles": ["ward_member"], "area_scope": ["BD-40-87-90-54-08"]}]})
 
     roles: list[str] | None = Field(default=None, min_length=1, max_length=11)
     area_scope: list[str] | None = Field(default=None, min_length=1, max_length=200)

@@ -73,7 +73,7 @@ app = typer.Typer(help="GramSetu operations: run, migrate and inspect the platfo
 dlq_app = typer.Typer(help="Inspect and replay dead-lettered events.", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error is one line, however long
 
 COMPONENTS: tuple[str, ...] = (*SERVICES, "gateway")
 T = TypeVar("T")

@@ -24,7 +24,7 @@ from kernel.errors import Problem
 registry_app = typer.Typer(help="Registry data: bulk import of survey sheets, matching a file of person records.",
                             no_args_is_help=True)
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error is one line, however long
 
 
 def _database_url() -> str:

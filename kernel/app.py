@@ -158,8 +158,6 @@ def create_service_app(
     app.state.service = spec.name  # problem instances and links are public paths (kernel/paths.py)
     install_problem_handlers(app)
     install_offline_docs(app, title=spec.title)
-    for router in spec.routers:
-        app.include_router(router)
 
     @app.get("/healthz", tags=["ops"], summary="Liveness: the process is up")
     async def healthz() -> dict[str, str]:
@@ -178,6 +176,10 @@ def create_service_app(
                             media_type="application/json" if ok else PROBLEM_CONTENT_TYPE)
 
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    # The service's routes come after the ops routes: a route at the root such as GET /{number}
+    # must not answer /readyz (it did: 401, and `gramsetu up` waited for ever).
+    for router in spec.routers:
+        app.include_router(router)
     app.add_middleware(DbSessionMiddleware)
     install_request_guards(app, settings)
     app.add_middleware(MetricsMiddleware, service=spec.name)

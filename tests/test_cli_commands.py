@@ -73,6 +73,7 @@ def _unreachable_env(tmp_path: Path) -> dict[str, str]:
         "GRAMSETU_GATEWAY_PORT": str(free_port()),
         "GRAMSETU_NEW_USER_PASSWORD": "a-long-enough-password",
         "GRAMSETU_DEBUG": "",
+        "COLUMNS": "1000",  # a terminal wide enough that rich does not wrap the one line
     }
 
 

@@ -98,3 +98,26 @@ async def test_an_upstream_that_comes_up_late_joins_the_document_soon() -> None:
         second = await merged.document(session)
         assert "/tickets/things/{thing}" in second["paths"] and "x-gramsetu-unavailable" not in second
         assert await merged.document(session) is second  # a complete document is cached for the full TTL
+
+
+def _json_body_has_example(doc: dict[str, Any], op: dict[str, Any]) -> bool:
+    content = op.get("requestBody", {}).get("content", {}).get("application/json")
+    if content is None:
+        return True
+    schema = content.get("schema", {})
+    if "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return bool(content.get("examples") or content.get("example") or schema.get("examples"))
+
+
+async def test_the_gateways_own_operations_are_described_with_examples(stack: Stack) -> None:
+    """A partner developer calls each of them from /docs alone: what it does, and a body to start from."""
+    async with stack.client() as http:
+        doc = (await http.get("/openapi.json")).json()
+    own = [(path, method, op) for path, item in doc["paths"].items() for method, op in item.items()
+           if "gateway" in op.get("tags", [])]
+    assert len(own) >= 10
+    undescribed = [f"{m.upper()} {p}" for p, m, op in own if len(op.get("description", "")) < 40]
+    no_example = [f"{m.upper()} {p}" for p, m, op in own if not _json_body_has_example(doc, op)]
+    assert not undescribed, undescribed
+    assert not no_example, no_example

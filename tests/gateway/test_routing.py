@@ -196,3 +196,15 @@ def _problem_type(response: httpx.Response) -> str:
     except ValueError:
         return ""
     return str(body.get("type", "")) if isinstance(body, dict) else ""
+
+
+def test_no_service_route_shadows_the_ops_routes(settings: Settings) -> None:
+    """A service route at the root (GET /{number}) once answered /readyz with 401: never ready."""
+    from starlette.routing import Match
+
+    for name in SERVICES:
+        app = service_app(name, settings)
+        for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"):
+            scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": []}
+            first = next(r for r in app.router.routes if r.matches(scope)[0] == Match.FULL)
+            assert getattr(first, "path", None) == path, f"{name}: {path} is answered by {getattr(first, 'path', first)}"
