@@ -205,6 +205,6 @@ def test_no_service_route_shadows_the_ops_routes(settings: Settings) -> None:
     for name in SERVICES:
         app = service_app(name, settings)
         for path in ("/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"):
-            scope = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": []}
+            scope: dict[str, Any] = {"type": "http", "method": "GET", "path": path, "root_path": "", "headers": []}
             first = next(r for r in app.router.routes if r.matches(scope)[0] == Match.FULL)
             assert getattr(first, "path", None) == path, f"{name}: {path} is answered by {getattr(first, 'path', first)}"
