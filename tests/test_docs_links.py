@@ -9,7 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SKIP = {".venv", ".git", ".gramsetu", ".bench", "node_modules", "__pycache__"}
 LINK = re.compile(r"\]\(([^)\s]+)\)")
-OUTSIDE = re.compile(r"(?<![\w.])(/work/|/home/|/Users/|/tmp/|file://)")
+# Someone's checkout or reference files (a scratch output directory such as /tmp is fine).
+OUTSIDE = re.compile(r"(?<![\w.])(/work/|/home/|/Users/|/root/|file://)")
 
 
 def repo_files(suffix: str) -> list[Path]:

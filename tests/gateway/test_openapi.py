@@ -105,8 +105,9 @@ def _json_body_has_example(doc: dict[str, Any], op: dict[str, Any]) -> bool:
     if content is None:
         return True
     schema = content.get("schema", {})
-    if "$ref" in schema:
-        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    refs = [s["$ref"] for s in [schema, *schema.get("anyOf", [])] if "$ref" in s]  # an optional body is anyOf
+    if refs:
+        schema = doc["components"]["schemas"][refs[0].rsplit("/", 1)[1]]
     return bool(content.get("examples") or content.get("example") or schema.get("examples"))
 
 
