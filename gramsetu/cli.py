@@ -30,6 +30,7 @@ from rich.table import Table
 
 from gramsetu import asyncapi as asyncapi_doc
 from gramsetu import stack
+from gramsetu.outbox_cli import outbox_app
 from kernel.db import asyncpg_dsn
 from kernel.dlq import dlq_size, list_parked, replay
 from kernel.logging import configure_logging
@@ -476,6 +477,7 @@ def _mount_registry_commands() -> None:
 
 _mount_registry_commands()
 importlib.import_module("gramsetu.benefits_cli").mount(app)  # gramsetu benefits verify | post
+app.add_typer(outbox_app, name="outbox")  # gramsetu/outbox_cli.py: quarantined outbox rows
 
 if __name__ == "__main__":
     app()

@@ -19,13 +19,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from secrets import token_hex
+from typing import Any
 
 import nats
+import nats.errors
+import nats.js.errors
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
+from kernel.metrics import STREAM_BYTES, STREAM_MAX_BYTES, STREAM_MESSAGES
 from kernel.settings import SERVICES, Settings
 
 log = logging.getLogger("gramsetu.bus")
@@ -35,6 +41,7 @@ ADVISORY_STREAM = "DLQ_ADVISORIES"
 MAX_DELIVERIES_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>"
 TERMINATED_ADVISORY = "$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.>"
 DAY = 86400
+DLQ_MAX_AGE_DAYS = 90  # the inbox keeps its rows at least this long (kernel.runtime), so a replay applies once
 
 
 def stream_configs(settings: Settings) -> list[StreamConfig]:
@@ -44,8 +51,12 @@ def stream_configs(settings: Settings) -> list[StreamConfig]:
             subjects=[f"{service}.>"],
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
-            discard=DiscardPolicy.OLD,
             max_age=settings.stream_max_age_days * DAY,
+            # A byte limit per stream so no service (or one bulk import) fills the shared volume;
+            # at the limit new publishes are refused (the outbox keeps them, an alert fires) rather
+            # than old events silently dropped under consumers that have not read them yet.
+            max_bytes=settings.stream_max_bytes.get(service, settings.stream_default_max_bytes),
+            discard=DiscardPolicy.NEW,
             duplicate_window=settings.stream_duplicate_window_seconds,
             num_replicas=settings.stream_replicas,
             description=f"Events published by the {service} service",
@@ -58,7 +69,9 @@ def stream_configs(settings: Settings) -> list[StreamConfig]:
             subjects=["dlq.>"],
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
-            max_age=90 * DAY,
+            max_age=DLQ_MAX_AGE_DAYS * DAY,
+            max_bytes=settings.stream_dlq_max_bytes,
+            discard=DiscardPolicy.NEW,  # a full DLQ refuses parking (the event is retried), never drops one
             duplicate_window=settings.stream_duplicate_window_seconds,
             num_replicas=settings.stream_replicas,
             description="Events a consumer could not apply, parked with the error for inspection and replay",
@@ -70,7 +83,9 @@ def stream_configs(settings: Settings) -> list[StreamConfig]:
             subjects=[MAX_DELIVERIES_ADVISORY, TERMINATED_ADVISORY],
             retention=RetentionPolicy.LIMITS,
             storage=StorageType.FILE,
-            max_age=90 * DAY,
+            max_age=DLQ_MAX_AGE_DAYS * DAY,
+            max_bytes=settings.stream_dlq_max_bytes,
+            discard=DiscardPolicy.OLD,
             num_replicas=settings.stream_replicas,
             description="Server advisories for messages that ran out of deliveries (e.g. a consumer crashed on them)",
         )
@@ -90,6 +105,19 @@ async def ensure_streams(js: JetStreamContext, settings: Settings) -> None:
             await js.update_stream(config)
         except BadRequestError as exc:  # e.g. replicas cannot change on a single server
             log.warning("stream %s kept its existing config: %s", config.name, exc)
+
+
+async def export_stream_usage(js: JetStreamContext, settings: Settings) -> None:
+    """Bytes and messages per stream, and each stream's byte limit, as gauges."""
+    for config in stream_configs(settings):
+        assert config.name is not None
+        try:
+            info = await js.stream_info(config.name)
+        except NotFoundError:
+            continue
+        STREAM_BYTES.labels(config.name).set(info.state.bytes)
+        STREAM_MESSAGES.labels(config.name).set(info.state.messages)
+        STREAM_MAX_BYTES.labels(config.name).set(info.config.max_bytes or -1)
 
 
 async def connect(url: str, *, name: str, attempts: int | None = None) -> NATS:
@@ -113,3 +141,93 @@ async def connect(url: str, *, name: str, attempts: int | None = None) -> NATS:
             log.warning("NATS not reachable at %s (%s); retrying", url, type(exc).__name__)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+# ---------------------------------------------------------------- publish_async, bounded and leak-free
+#
+# nats-py 2.16's ``JetStreamContext.publish_async`` (pinned in pyproject.toml, because this reaches
+# into its internals) has two faults the relay must not inherit:
+#
+# * It takes a pending slot (a semaphore, ``publish_async_max_pending``) and registers a future
+#   *before* sending; when the send raises (reconnect buffer full during an outage, a payload over
+#   the server's max_payload) the future is never completed, so the slot is never returned.  After
+#   ``max_pending`` such failures every publish_async blocks forever (``wait_stall`` defaults to
+#   no limit).  :func:`publish_async` below is the library's body with the failed send returning
+#   its slot, and a bounded wait for a slot.
+# * A JetStream error reply (storage full, a message over the stream's limit) never completes the
+#   future either: ``APIError.from_error`` *raises* inside the reply handler (nats-io/nats.py#985,
+#   open), so the caller sees a timeout instead of the reason.  :func:`harden_jetstream` wraps the
+#   reply handler to put that error on the future.
+
+
+def harden_jetstream(js: JetStreamContext) -> JetStreamContext:
+    """Make JetStream error replies to :func:`publish_async` fail their future with the reason (nats.py#985).
+
+    Call before the context's first async publish (the reply subscription binds the handler once).
+    """
+    if getattr(js, "_gramsetu_hardened", False) or not isinstance(js, JetStreamContext):
+        return js
+    if getattr(js, "_async_reply_prefix", None):
+        log.warning("JetStream context already published asynchronously; error replies stay unpatched")
+        return js
+    original = js._handle_async_reply
+
+    async def handle_async_reply(msg: Msg) -> None:
+        try:
+            await original(msg)
+        except nats.js.errors.Error as error:  # raised by APIError.from_error instead of returned
+            token = msg.subject[len(js._nc._inbox_prefix) + 22 + 2:]
+            future = js._publish_async_futures.get(token)
+            if future is not None and not future.done():
+                future.set_exception(error)
+
+    js._handle_async_reply = handle_async_reply  # type: ignore[method-assign]
+    js._gramsetu_hardened = True  # type: ignore[attr-defined]
+    return js
+
+
+def jetstream(nc: NATS, *, max_pending: int = 4000) -> JetStreamContext:
+    return harden_jetstream(nc.jetstream(publish_async_max_pending=max_pending))
+
+
+async def publish_async(
+    js: JetStreamContext, subject: str, payload: bytes, *, headers: dict[str, str], timeout: float
+) -> asyncio.Future[Any]:
+    """``js.publish_async`` whose every path returns its pending slot, waiting at most ``timeout`` for one.
+
+    Raises ``TooManyStalledMsgsError`` when no slot frees up in time, or what the send raised
+    (``MaxPayloadError``, ``OutboundBufferLimitError``, ...), with the slot returned.
+    """
+    if not isinstance(js, JetStreamContext):  # a wrapper (tests that lose acks on purpose)
+        return await js.publish_async(subject, payload, headers=headers)  # type: ignore[no-any-return]
+    if not js._async_reply_prefix:
+        await js._init_async_reply()
+    assert js._async_reply_prefix
+    semaphore = js._publish_async_pending_semaphore
+    try:
+        await asyncio.wait_for(semaphore.acquire(), timeout=timeout)
+    except asyncio.TimeoutError:
+        raise nats.js.errors.TooManyStalledMsgsError from None
+    token = js._nc._nuid.next()
+    token.extend(token_hex(2).encode())
+    key = token.decode()
+    inbox = js._async_reply_prefix[:]
+    inbox.extend(token)
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    futures = js._publish_async_futures
+
+    def release(_: asyncio.Future[Any]) -> None:
+        futures.pop(key, None)
+        if not futures:
+            js._publish_async_completed_event.set()
+        semaphore.release()
+
+    future.add_done_callback(release)
+    futures[key] = future
+    js._publish_async_completed_event.clear()
+    try:
+        await js._nc.publish(subject, payload, reply=inbox.decode(), headers=headers)
+    except BaseException:
+        future.cancel()  # returns the slot (the library leaks it here)
+        raise
+    return future

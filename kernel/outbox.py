@@ -156,3 +156,39 @@ async def add_event(session: AsyncSession, schema: str, event: Event, *, source:
 def _reset_notified(session: Session, transaction: Any) -> None:
     if transaction.parent is None:
         session.info.pop(_NOTIFIED, None)
+
+
+# ---------------------------------------------------------------- the quarantine (operators: `gramsetu outbox`)
+
+_QUARANTINE_COLUMNS = "id, subject, payload, batch, events, headers, created_at"
+
+
+async def list_quarantined(conn: asyncpg.Connection, schema: str, *, limit: int = 100) -> list[dict[str, Any]]:
+    """Rows the relay gave up on, oldest first: id, subject, events, attempts, last error, times."""
+    rows = await conn.fetch(
+        f'SELECT id, subject, events, attempts, last_error, created_at, quarantined_at, '
+        f'octet_length(coalesce(payload::text, batch)) AS bytes FROM "{schema}".outbox_quarantine '
+        "ORDER BY quarantined_at, id LIMIT $1", limit)
+    return [{"service": schema, **dict(row)} for row in rows]
+
+
+async def retry_quarantined(conn: asyncpg.Connection, schema: str, ids: Sequence[uuid.UUID] | None) -> int:
+    """Put quarantined rows (all when ``ids`` is None) back in the outbox with their attempts reset.
+
+    They keep their ids, so consumers that applied an earlier copy skip them through the inbox.
+    """
+    where = "" if ids is None else "WHERE id = ANY($1::uuid[])"
+    args: list[Any] = [] if ids is None else [list(ids)]
+    async with conn.transaction():
+        status = await conn.execute(
+            f'WITH moved AS (DELETE FROM "{schema}".outbox_quarantine {where} RETURNING {_QUARANTINE_COLUMNS}) '
+            f'INSERT INTO "{schema}".outbox ({_QUARANTINE_COLUMNS}) SELECT {_QUARANTINE_COLUMNS} FROM moved', *args)
+        await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
+    return int(status.split()[-1])
+
+
+async def drop_quarantined(conn: asyncpg.Connection, schema: str, ids: Sequence[uuid.UUID]) -> int:
+    """Delete quarantined rows for good (their events are never published)."""
+    status = await conn.execute(
+        f'DELETE FROM "{schema}".outbox_quarantine WHERE id = ANY($1::uuid[])', list(ids))
+    return int(status.split()[-1])

@@ -11,7 +11,24 @@ rows, ``COMMIT``.  Properties:
   still in the table and is picked up by the next batch.
 * **Crash between publish and delete**: the rows are re-published with the same ids and
   JetStream drops them as duplicates inside the stream's duplicate window.
-* **Broker outage**: unacked rows stay; the relay backs off (capped) and retries.
+* **Broker outage**: unacked rows stay; while NATS is disconnected the relay claims nothing; a
+  failed batch backs off (capped at ``max_backoff``, 2 s by default, and cut short by the next
+  commit notification), so events flow within seconds of PostgreSQL or NATS coming back.
+* **Every wait is bounded**: a publish slot, each PubAck and the whole batch have deadlines
+  (``publish_timeout``); any per-message exception counts as "not acked" (kernel.bus works around
+  nats-py leaking a pending slot on a failed send and hiding JetStream error replies).  The reason
+  (``timeout``, ``storage_full``, ``too_large``, ``api_<code>``...) is logged and counted in
+  ``gramsetu_event_publish_errors_total``.
+* **Poison rows**: a row that fails for a reason of its own (over the size limit, a corrupt batch
+  line, refused by the stream, or unacked while the rest of its batch was acked) gets
+  ``attempts`` + 1 and ``last_error``, while the rows behind it are published; after
+  ``max_attempts`` it moves to ``outbox_quarantine`` (metric, alert, ``gramsetu outbox
+  list|retry|drop``).  Outages (disconnected, timeouts of a whole batch, storage full) never count.
+* **Two lanes**: interactive workers claim single-event rows only, bulk workers claim batch rows
+  only, so a 1M-person import never delays a ticket or payment event written after it.
+* **Duplicate window**: a row older than the stream's duplicate window may be stored twice if it
+  was published before (lost ack, crash before the delete); the inbox absorbs such repeats.
+  ``gramsetu_outbox_oldest_event_age_seconds`` is alerted at half the window.
 * **Batch rows** (``kernel.outbox.copy_event_batches``): a row may carry many events, each
   published as its own message with its own ``Nats-Msg-Id``.  A claim takes up to
   ``batch_size`` single-event rows that come before the first batch row, or, when a batch row
@@ -25,29 +42,79 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+import nats.errors
+import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import Header
 
+from kernel.bus import harden_jetstream, publish_async
 from kernel.metrics import (
+    EVENT_PUBLISH_ERRORS,
     EVENT_PUBLISH_FAILURES,
     EVENTS_PUBLISH_DUPLICATES,
     EVENTS_PUBLISHED,
     OUTBOX_BACKLOG,
+    OUTBOX_DUPLICATE_WINDOW,
     OUTBOX_OLDEST_AGE,
+    OUTBOX_QUARANTINE_ROWS,
+    OUTBOX_QUARANTINED,
 )
 from kernel.outbox import notify_channel
 
 log = logging.getLogger("gramsetu.relay")
-_MAX_SEQ = 2**63 - 1
+
+INTERACTIVE = "interactive"
+BULK = "bulk"
+# Reasons that say nothing about the row itself (the broker or the network): never counted as attempts.
+OUTAGE_REASONS = frozenset({"timeout", "disconnected", "stalled", "storage_full", "no_stream", "unavailable"})
 
 
 class PublishIncomplete(Exception):
     """Some events of a batch got no PubAck; they stay in the outbox and are retried."""
+
+
+def publish_error_reason(error: BaseException) -> str:
+    """A short, label-safe reason for an event JetStream did not acknowledge."""
+    if isinstance(error, (asyncio.TimeoutError, asyncio.CancelledError, nats.errors.TimeoutError)):
+        return "timeout"
+    if isinstance(error, nats.errors.MaxPayloadError):
+        return "too_large"
+    if isinstance(error, nats.js.errors.TooManyStalledMsgsError):
+        return "stalled"
+    if isinstance(error, (nats.errors.OutboundBufferLimitError, nats.errors.ConnectionClosedError,
+                          nats.errors.ConnectionReconnectingError, nats.errors.NoServersError,
+                          nats.errors.ConnectionDrainingError, OSError)):
+        return "disconnected"
+    if isinstance(error, (nats.js.errors.NoStreamResponseError, nats.errors.NoRespondersError)):
+        return "no_stream"
+    if isinstance(error, nats.js.errors.APIError):
+        text = f"{error.description or ''}".lower()
+        if "maximum bytes" in text or "insufficient resources" in text or "storage" in text:
+            return "storage_full"
+        if "message size" in text or "maximum payload" in text:
+            return "too_large"
+        if error.code == 503:
+            return "unavailable"
+        return f"api_{error.err_code or error.code}"
+    if isinstance(error, ValueError):
+        return "corrupt"
+    return type(error).__name__.lower()
+
+
+@dataclass
+class _BatchResult:
+    acked: list[uuid.UUID] = field(default_factory=list)
+    failed: dict[uuid.UUID, str] = field(default_factory=dict)  # row id -> reason
+    details: dict[str, str] = field(default_factory=dict)  # reason -> one full error text, for the log
+    events_acked: int = 0
 
 
 class OutboxRelay:
@@ -61,80 +128,143 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 0.5,
         publish_timeout: float = 5.0,
-        max_backoff: float = 30.0,
+        max_backoff: float = 2.0,
         concurrency: int = 2,
+        bulk_concurrency: int = 1,
         coalesce_seconds: float = 0.003,
+        max_attempts: int = 5,
+        duplicate_window: float = 600.0,
     ) -> None:
         self.service = service
         self.schema = schema
         self.pool = pool
-        self.js = js
+        self.js = harden_jetstream(js)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.publish_timeout = publish_timeout
         self.max_backoff = max_backoff
         self.concurrency = concurrency
+        self.bulk_concurrency = bulk_concurrency
         self.coalesce_seconds = coalesce_seconds
-        self._wake = asyncio.Event()
+        self.max_attempts = max_attempts
+        self.duplicate_window = duplicate_window
+        self._wake = {INTERACTIVE: asyncio.Event(), BULK: asyncio.Event()}
         table = f'"{schema}".outbox'
-        # Single-event rows are claimed as they always were, ``batch_size`` at a time, but only those
-        # before the first batch row (found through a partial index, so the common case costs one
-        # probe of an empty index); when the head of the outbox is a batch row, a claim takes one
-        # batch row (writers keep a batch at or below the relay's batch size).  Other relays skip
-        # what is locked, so several relays publish several batch rows at once.
-        self._select_single = (
-            f"SELECT id, subject, payload::text AS payload, batch, events, headers FROM {table} "
-            f"WHERE seq < coalesce((SELECT min(seq) FROM {table} WHERE batch IS NOT NULL), {_MAX_SEQ}) "
-            "ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED"
+        columns = "id, subject, payload::text AS payload, batch, events, headers, attempts"
+        self._select = {
+            INTERACTIVE: f"SELECT {columns} FROM {table} WHERE batch IS NULL ORDER BY seq LIMIT $1 "
+                         "FOR UPDATE SKIP LOCKED",
+            # One batch row per claim (a row is never split; writers keep it at or below batch_size).
+            BULK: f"SELECT {columns} FROM {table} WHERE batch IS NOT NULL AND $1 > 0 ORDER BY seq LIMIT 1 "
+                  "FOR UPDATE SKIP LOCKED",
+        }
+        self._delete = f"DELETE FROM {table} WHERE id = ANY($1::uuid[])"
+        self._count_attempt = (
+            f"UPDATE {table} AS o SET attempts = o.attempts + 1, last_error = f.reason "
+            "FROM unnest($1::uuid[], $2::text[]) AS f(id, reason) WHERE o.id = f.id RETURNING o.id, o.attempts"
         )
-        self._select_batch = (
-            f"SELECT id, subject, payload::text AS payload, batch, events, headers FROM {table} "
-            "WHERE batch IS NOT NULL ORDER BY seq LIMIT 1 FOR UPDATE SKIP LOCKED"
+        self._quarantine = (
+            f"WITH moved AS (DELETE FROM {table} WHERE id = ANY($1::uuid[]) RETURNING *) "
+            f'INSERT INTO "{schema}".outbox_quarantine '
+            "(id, seq, subject, payload, batch, events, headers, created_at, attempts, last_error) "
+            "SELECT id, seq, subject, payload, batch, events, headers, created_at, attempts, last_error FROM moved"
         )
-        self._delete = f'DELETE FROM "{schema}".outbox WHERE id = ANY($1::uuid[])'
 
-    async def publish_batch(self) -> int:
-        """Publish one batch; returns how many events were published (0 when the outbox is empty)."""
+    async def publish_batch(self, lane: str | None = None) -> int:
+        """Publish one batch (interactive lane first, then bulk, unless ``lane`` is given); returns
+        how many events were published (0 when there was nothing to publish)."""
+        for current in (lane,) if lane else (INTERACTIVE, BULK):
+            published = await self._publish_lane(current)
+            if published:
+                return published
+        return 0
+
+    async def _publish_lane(self, lane: str) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(self._select_single, self.batch_size)
-            if not rows:
-                rows = await conn.fetch(self._select_batch)
+            rows = await conn.fetch(self._select[lane], self.batch_size)
             if not rows:
                 return 0
-            acked = await self._publish(rows)
-            if acked:
-                await conn.execute(self._delete, acked)
-        events = sum(row["events"] for row in rows)
-        if len(acked) < len(rows):
+            result = await self._publish(rows)
+            if result.acked:
+                await conn.execute(self._delete, result.acked)
+            if result.failed:
+                await self._record_failures(conn, result)
+        if result.failed:
             EVENT_PUBLISH_FAILURES.labels(self.service).inc()
-            done = set(acked)
-            kept = sum(row["events"] for row in rows if row["id"] not in done)
-            raise PublishIncomplete(f"{len(rows) - len(acked)} of {len(rows)} outbox rows ({kept} of {events} events) "
-                                    "not fully acked")
-        return events
+            raise PublishIncomplete(
+                f"{len(result.failed)} of {len(rows)} outbox rows not fully acked "
+                f"({_reasons(result.failed)}): {'; '.join(f'{k}: {v}' for k, v in result.details.items())}")
+        return result.events_acked
 
-    async def _publish(self, rows: list[asyncpg.Record]) -> list[uuid.UUID]:
-        """Publish every event of ``rows``, pipelined; returns the ids of the rows whose events were all acked."""
-        futures: list[asyncio.Future[Any]] = []
-        sent: list[tuple[int, str]] = []  # (index of the row, subject) per future
-        for index, row in enumerate(rows):
-            extra = _decode_headers(row["headers"]) if row["headers"] else {}
-            for event_id, subject, data in _events(row):
+    async def _record_failures(self, conn: asyncpg.Connection, result: _BatchResult) -> None:
+        """Count an attempt against each row that failed for a reason of its own; quarantine the hopeless."""
+        own = {row_id: reason for row_id, reason in result.failed.items()
+               if reason not in OUTAGE_REASONS or (reason == "timeout" and result.acked)}
+        if not own:
+            return
+        counted = await conn.fetch(self._count_attempt, list(own), [own[i] for i in own])
+        hopeless = [row["id"] for row in counted if row["attempts"] >= self.max_attempts]
+        if hopeless:
+            await conn.execute(self._quarantine, hopeless)
+            OUTBOX_QUARANTINED.labels(self.service).inc(len(hopeless))
+            log.error("relay %s: %d outbox rows quarantined after %d failed attempts (%s); "
+                      "see `gramsetu outbox list`", self.service, len(hopeless), self.max_attempts,
+                      _reasons({i: own[i] for i in hopeless}))
+
+    async def _publish(self, rows: list[asyncpg.Record]) -> _BatchResult:
+        """Publish every event of ``rows``, pipelined, within one deadline; every exception is "not acked"."""
+        deadline = time.monotonic() + self.publish_timeout
+        result = _BatchResult()
+        sent: list[tuple[uuid.UUID, str, asyncio.Future[Any]]] = []
+        broken: str | None = None  # after a disconnect, the rest of the batch is not even tried
+        for row in rows:
+            row_id = row["id"]
+            try:
+                events = list(_events(row))
+                extra = _decode_headers(row["headers"]) if row["headers"] else {}
+            except (ValueError, TypeError) as error:
+                self._fail(result, row_id, error)
+                continue
+            for event_id, subject, data in events:
+                if broken:
+                    result.failed.setdefault(row_id, broken)
+                    break
                 headers = {Header.MSG_ID: event_id, "Gramsetu-Event-Type": subject, **extra}
-                futures.append(await self.js.publish_async(subject, data, headers=headers))
-                sent.append((index, subject))
-        done, pending = await asyncio.wait(futures, timeout=self.publish_timeout)
-        for future in pending:
-            future.cancel()
-        complete = [True] * len(rows)
-        for (index, subject), future in zip(sent, futures, strict=True):
-            if future in done and not future.cancelled() and future.exception() is None:
-                EVENTS_PUBLISHED.labels(self.service, subject).inc()
-                if future.result().duplicate:
-                    EVENTS_PUBLISH_DUPLICATES.labels(self.service).inc()
-            else:
-                complete[index] = False
-        return [row["id"] for row, ok in zip(rows, complete, strict=True) if ok]
+                try:
+                    future = await publish_async(self.js, subject, data, headers=headers,
+                                                 timeout=max(deadline - time.monotonic(), 0.001))
+                except Exception as error:
+                    reason = self._fail(result, row_id, error)
+                    if reason in ("disconnected", "stalled"):
+                        broken = reason
+                    break
+                sent.append((row_id, subject, future))
+        await self._collect(sent, result, deadline)
+        result.acked = [row["id"] for row in rows if row["id"] not in result.failed]
+        return result
+
+    async def _collect(self, sent: list[tuple[uuid.UUID, str, asyncio.Future[Any]]], result: _BatchResult,
+                       deadline: float) -> None:
+        if sent:
+            _, pending = await asyncio.wait([f for _, _, f in sent], timeout=max(deadline - time.monotonic(), 0))
+            for future in pending:
+                future.cancel()  # returns its pending slot
+        for row_id, subject, future in sent:
+            error = future.exception() if not future.cancelled() else asyncio.TimeoutError()
+            if error is not None:
+                self._fail(result, row_id, error)
+                continue
+            EVENTS_PUBLISHED.labels(self.service, subject).inc()
+            result.events_acked += 1
+            if future.result().duplicate:
+                EVENTS_PUBLISH_DUPLICATES.labels(self.service).inc()
+
+    def _fail(self, result: _BatchResult, row_id: uuid.UUID, error: BaseException) -> str:
+        reason = publish_error_reason(error)
+        EVENT_PUBLISH_ERRORS.labels(self.service, reason).inc()
+        result.failed.setdefault(row_id, reason)
+        result.details.setdefault(reason, f"{type(error).__name__}: {error}"[:300])
+        return reason
 
     async def drain(self) -> int:
         """Publish until the outbox is empty (used by tests and the CLI)."""
@@ -146,11 +276,13 @@ class OutboxRelay:
                 return total
 
     def wake(self, *_: Any) -> None:
-        self._wake.set()
+        for event in self._wake.values():
+            event.set()
 
     async def run(self, stop: asyncio.Event) -> None:
         listener = asyncio.create_task(self._listen(stop))
-        workers = [asyncio.create_task(self._work(stop)) for _ in range(self.concurrency)]
+        workers = [asyncio.create_task(self._work(stop, INTERACTIVE)) for _ in range(self.concurrency)]
+        workers += [asyncio.create_task(self._work(stop, BULK)) for _ in range(self.bulk_concurrency)]
         gauges = asyncio.create_task(self._refresh_gauges(stop))
         try:
             await stop.wait()
@@ -159,24 +291,33 @@ class OutboxRelay:
                 task.cancel()
             await asyncio.gather(listener, gauges, *workers, return_exceptions=True)
 
-    async def _work(self, stop: asyncio.Event) -> None:
+    async def _work(self, stop: asyncio.Event, lane: str) -> None:
         backoff = 0.1
+        wake = self._wake[lane]
         while not stop.is_set():
+            if not self.js._nc.is_connected:
+                # Claiming rows now would only fill the reconnect buffer and hold row locks.
+                await asyncio.sleep(0.1)
+                continue
             try:
-                published = await self.publish_batch()
+                published = await self._publish_lane(lane)
                 backoff = 0.1
             except Exception as exc:
-                log.warning("relay batch failed (%s: %s); retrying in %.1fs", type(exc).__name__, exc, backoff)
-                await asyncio.sleep(backoff)
+                log.warning("relay %s %s batch failed (%s: %s); retrying in %.1fs",
+                            self.service, lane, type(exc).__name__, exc, backoff)
+                # Capped, and cut short by a commit notification: after an outage events flow again
+                # within a couple of seconds of recovery, not after a long backoff.
+                wake.clear()
+                await _wait(wake, backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
-            if published < self.batch_size:  # caught up: sleep until woken or the next poll
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
-                except asyncio.TimeoutError:
+            # Caught up: sleep until woken or the next poll.  (A bulk claim is one batch row, so
+            # only an empty claim means the bulk lane is caught up.)
+            if published == 0 or (lane == INTERACTIVE and published < self.batch_size):
+                wake.clear()
+                if not await _wait(wake, self.poll_interval):
                     continue
-                if self.coalesce_seconds:
+                if self.coalesce_seconds and lane == INTERACTIVE:
                     # Under a stream of small commits, wait a moment so one batch carries
                     # several events: far fewer round trips for a few ms of latency.
                     await asyncio.sleep(self.coalesce_seconds)
@@ -208,24 +349,45 @@ class OutboxRelay:
         assert row is not None
         return int(row["n"]), float(row["age"] or 0.0)
 
+    async def quarantined(self) -> int:
+        return int(await self.pool.fetchval(f'SELECT count(*) FROM "{self.schema}".outbox_quarantine'))
+
     async def _refresh_gauges(self, stop: asyncio.Event) -> None:
+        OUTBOX_DUPLICATE_WINDOW.labels(self.service).set(self.duplicate_window)
         while not stop.is_set():
             try:
                 count, age = await self.backlog()
                 OUTBOX_BACKLOG.labels(self.service).set(count)
                 OUTBOX_OLDEST_AGE.labels(self.service).set(age)
+                OUTBOX_QUARANTINE_ROWS.labels(self.service).set(await self.quarantined())
             except Exception as exc:
                 log.debug("outbox gauges not refreshed: %s", exc)
             await asyncio.sleep(5.0)
 
 
+async def _wait(event: asyncio.Event, timeout: float) -> bool:
+    """True when ``event`` was set within ``timeout``."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout=timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
+def _reasons(failed: dict[uuid.UUID, str]) -> str:
+    return ", ".join(f"{reason} x{n}" for reason, n in Counter(failed.values()).most_common())
+
+
 def _events(row: asyncpg.Record) -> Iterator[tuple[str, str, bytes]]:
-    """(msg id, subject, data) of each event a claimed row carries: one, or one per batch line."""
+    """(msg id, subject, data) of each event a claimed row carries: one, or one per batch line.
+
+    Raises ``ValueError`` for a corrupt batch line (the row is then failed, not the batch)."""
     if row["batch"] is None:
         yield str(row["id"]), row["subject"], row["payload"].encode()
         return
     for line in row["batch"].split("\n"):
         event_id, subject, envelope = line.split("\t", 2)
+        uuid.UUID(event_id)
         yield event_id, subject, envelope.encode()
 
 
@@ -233,4 +395,3 @@ def _decode_headers(raw: Any) -> dict[str, str]:
     if isinstance(raw, str):
         raw = json.loads(raw)
     return {str(k): str(v) for k, v in raw.items()}
-

@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from kernel.bus import connect, ensure_streams
+from kernel.bus import DLQ_MAX_AGE_DAYS, connect, ensure_streams, export_stream_usage, jetstream
 from kernel.consumer import EventConsumer, Subscription
 from kernel.db import asyncpg_dsn, make_engine, make_sessionmaker, session_settings, transaction
 from kernel.dlq import dlq_size
@@ -129,7 +129,7 @@ class Runtime:
         if not self.settings.nats_url:
             raise RuntimeError("GRAMSETU_NATS_URL / NATS_URL is not set (use `gramsetu up` for the embedded stack)")
         self.nc = await connect(self.settings.nats_url, name=f"gramsetu-{self.spec.name}")
-        self.js = self.nc.jetstream(publish_async_max_pending=4000)
+        self.js = jetstream(self.nc, max_pending=4000)
         await ensure_streams(self.js, self.settings)
 
     def build_workers(self) -> None:
@@ -144,6 +144,9 @@ class Runtime:
             poll_interval=s.relay_poll_interval_seconds,
             publish_timeout=s.relay_publish_timeout_seconds,
             max_backoff=s.relay_max_backoff_seconds,
+            max_attempts=s.relay_max_attempts,
+            bulk_concurrency=s.relay_bulk_concurrency,
+            duplicate_window=s.stream_duplicate_window_seconds,
         )
         self.consumers = [
             EventConsumer(
@@ -161,7 +164,10 @@ class Runtime:
             )
             for sub in spec.subscriptions
         ]
-        handlers = {PRUNE_INBOX: _prune_inbox_job(spec.schema, s.stream_max_age_days + 1), **spec.jobs}
+        # Inbox rows outlive both redelivery from the stream and replay from the DLQ, so a replay
+        # on day 20 (or 89) still finds the row of an event applied before it was parked.
+        keep_days = max(s.stream_max_age_days, DLQ_MAX_AGE_DAYS) + 1
+        handlers = {PRUNE_INBOX: _prune_inbox_job(spec.schema, keep_days), **spec.jobs}
         self.scheduler = Scheduler(
             service=spec.name,
             schema=spec.schema,
@@ -213,8 +219,9 @@ class Runtime:
             if self.js is not None:
                 try:
                     DLQ_EVENTS.labels(self.spec.name).set(await dlq_size(self.js))
+                    await export_stream_usage(self.js, self.settings)
                 except Exception as exc:
-                    log.debug("dlq gauge: %s", exc)
+                    log.debug("dlq and stream gauges: %s", exc)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=15)
             except asyncio.TimeoutError:

@@ -60,10 +60,17 @@ class Settings(BaseSettings):
     relay_publish_timeout_seconds: float = 5.0
     # The relay retries a failed batch with capped exponential backoff; the stream's duplicate
     # window must outlast that whole retry horizon so a re-published event is still recognised.
-    relay_max_backoff_seconds: float = 30.0
+    # Capped low so events flow within seconds once PostgreSQL or NATS is back (a notification cuts it short).
+    relay_max_backoff_seconds: float = 2.0
+    relay_max_attempts: int = 5  # failures of a row's own (too large, corrupt, refused) before quarantine
+    relay_bulk_concurrency: int = 1  # workers for batch rows (bulk imports), besides the interactive ones
     stream_duplicate_window_seconds: int = 600
     stream_max_age_days: int = 14
     stream_replicas: int = 1
+    # Byte limits per stream (docs/ARCHITECTURE.md, "Storage sizing"): the registry carries bulk imports.
+    stream_default_max_bytes: int = 512 * 1024**2
+    stream_max_bytes: dict[str, int] = {"registry": 4 * 1024**3}
+    stream_dlq_max_bytes: int = 256 * 1024**2
     consumer_batch_size: int = 200
     consumer_max_deliver: int = 6
     consumer_backoff_seconds: list[float] = [1.0, 5.0, 15.0, 60.0, 300.0]

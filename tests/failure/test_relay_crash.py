@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Any
 
 import asyncpg
 import pytest
@@ -43,13 +44,14 @@ class RelayDyingAfterPubAcks(OutboxRelay):
         self.acked: list[uuid.UUID] = []
         self.all_acked = asyncio.Event()
 
-    async def _publish(self, rows: list[asyncpg.Record]) -> list[uuid.UUID]:
-        self.acked = await super()._publish(rows)
+    async def _publish(self, rows: list[asyncpg.Record]) -> Any:
+        result = await super()._publish(rows)
+        self.acked = result.acked
         self.all_acked.set()
         if self.how == "error":
             raise RelayCrashed("process died before DELETE")
         await asyncio.Event().wait()  # "cancelled": hangs here until the task is cancelled (shutdown)
-        return self.acked
+        return result
 
 
 @pytest.mark.parametrize("how", ["error", "cancelled"])

@@ -19,7 +19,7 @@ from contracts.base import Event
 from gramsetu.cli import _outbox
 from kernel.db import transaction
 from kernel.outbox import MAX_BATCH_EVENTS, add_event, batch_line, copy_event_batches, envelope_for
-from kernel.relay import OutboxRelay, PublishIncomplete
+from kernel.relay import BULK, OutboxRelay, PublishIncomplete
 from kernel.runtime import Runtime
 from kernel.settings import Settings
 from services.registry.app import SPEC as REGISTRY
@@ -98,8 +98,9 @@ async def test_batch_rows_and_single_rows_are_each_published_once(producer: Runt
     assert producer.js is not None
     messages = await stored(producer.js)
     expected = [e for batch in batches for e in batch]
-    assert [m[0] for m in messages] == [str(first), *(str(e.id) for e in expected), str(last)]  # in seq order
-    for (msg_id, subject, data, headers), envelope in zip(messages[1:-1], expected, strict=True):
+    # Each lane keeps outbox order; the interactive lane (single rows) goes first in a drain.
+    assert [m[0] for m in messages] == [str(first), str(last), *(str(e.id) for e in expected)]
+    for (msg_id, subject, data, headers), envelope in zip(messages[2:], expected, strict=True):
         assert msg_id == str(envelope.id)
         assert subject == headers["Gramsetu-Event-Type"] == envelope.type
         assert headers["X-Request-ID"] == "import-7"
@@ -108,7 +109,7 @@ async def test_batch_rows_and_single_rows_are_each_published_once(producer: Runt
     assert {m[1] for m in messages} == {AreaCreated.subject, AreaUpdated.subject}
 
 
-async def test_claims_keep_outbox_order_one_batch_row_or_the_single_rows_before_it(producer: Runtime) -> None:
+async def test_two_lanes_single_rows_never_wait_behind_batch_rows(producer: Runtime) -> None:
     await add_single(producer, 1)
     await add_single(producer, 2)
     await copy(producer, envelopes(0, 300), envelopes(300, 300), envelopes(600, 700))
@@ -116,9 +117,10 @@ async def test_claims_keep_outbox_order_one_batch_row_or_the_single_rows_before_
     await copy(producer, envelopes(2000, 200))
     await add_single(producer, 4)
     small = relay(producer, batch_size=500)
-    # The single-event rows before the first batch row, then each batch row alone (even one
-    # bigger than the batch size: writers keep rows at or below it), then what follows.
-    assert [await small.publish_batch() for _ in range(8)] == [2, 300, 300, 700, 1, 200, 1, 0]
+    # The interactive lane takes every single-event row, even those written after a bulk import's
+    # batch rows; the bulk lane takes each batch row alone (even one bigger than the batch size:
+    # writers keep rows at or below it), in outbox order.
+    assert [await small.publish_batch() for _ in range(6)] == [4, 300, 300, 700, 200, 0]
     assert producer.js is not None
     assert (await producer.js.stream_info(STREAM)).state.messages == 1504
 
@@ -126,12 +128,12 @@ async def test_claims_keep_outbox_order_one_batch_row_or_the_single_rows_before_
 async def test_a_claim_locks_only_the_rows_it_publishes(producer: Runtime) -> None:
     await copy(producer, *(envelopes(500 * i, 500) for i in range(3)))
     assert producer.pool is not None
-    claim = relay(producer, batch_size=500)._select_batch
+    claim = relay(producer, batch_size=500)._select[BULK]
     async with producer.pool.acquire() as holder, holder.transaction():
-        (held,) = await holder.fetch(claim)  # one 500-event row
+        (held,) = await holder.fetch(claim, 500)  # one 500-event row
         assert held["events"] == 500
         async with producer.pool.acquire() as other, other.transaction():
-            (second,) = await other.fetch(claim)  # the next row, not locked by the first claim
+            (second,) = await other.fetch(claim, 500)  # the next row, not locked by the first claim
             assert second["id"] != held["id"]
 
 

@@ -1,0 +1,133 @@
+"""The relay cannot hang or be stopped by one row: bounded publishes, JetStream errors with their
+reason, per-row attempts and the quarantine (real PostgreSQL and NATS)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import nats
+import nats.errors
+import nats.js.errors
+import pytest
+from nats.js.api import StreamConfig
+from prometheus_client import REGISTRY as METRICS
+
+from kernel.bus import jetstream, publish_async
+from kernel.outbox import drop_quarantined, list_quarantined, retry_quarantined
+from kernel.relay import OutboxRelay, PublishIncomplete
+from kernel.runtime import Runtime
+from tests.kernel.test_outbox_batches import SCHEMA, add_single, copy, envelopes, fetch
+
+
+def counter(name: str, **labels: str) -> float:
+    return METRICS.get_sample_value(name, labels) or 0.0
+
+
+@pytest.fixture
+async def nc(nats_url: str, clean: None):
+    conn = await nats.connect(nats_url)
+    yield conn
+    await conn.close()
+
+
+async def test_library_publish_async_leaks_its_slot_on_a_failed_send(nc) -> None:
+    """Why kernel.bus has its own publish_async: nats-py 2.16 keeps the slot of a send that raised.
+    If this starts failing, the library fixed it (re-check and relax the pin in pyproject.toml)."""
+    js = nc.jetstream(publish_async_max_pending=2)
+    too_big = b"x" * (nc.max_payload + 1)
+    for _ in range(2):
+        with pytest.raises(nats.errors.MaxPayloadError):
+            await js.publish_async("leak.test", too_big)
+    with pytest.raises(nats.js.errors.TooManyStalledMsgsError):  # both slots are gone for good
+        await js.publish_async("leak.test", b"ok", wait_stall=0.2)
+
+
+async def test_kernel_publish_async_returns_the_slot_and_bounds_the_wait(nc) -> None:
+    js = jetstream(nc, max_pending=2)
+    await js.add_stream(StreamConfig(name="LEAK", subjects=["leak.>"]))
+    too_big = b"x" * (nc.max_payload + 1)
+    for _ in range(5):
+        with pytest.raises(nats.errors.MaxPayloadError):
+            await publish_async(js, "leak.test", too_big, headers={}, timeout=0.5)
+    await asyncio.sleep(0)  # done callbacks (which return the slot) run on the next loop pass
+    assert js.publish_async_pending() == 0
+    acks = [await publish_async(js, "leak.test", b"ok", headers={}, timeout=0.5) for _ in range(2)]
+    assert [(await a).seq for a in acks] == [1, 2]
+    await js.delete_stream("LEAK")
+
+
+async def test_a_jetstream_error_reply_fails_the_future_with_its_reason(nc) -> None:
+    """nats.py#985: without kernel.bus.harden_jetstream the future never completes (a timeout)."""
+    js = jetstream(nc)
+    await js.add_stream(StreamConfig(name="SMALL", subjects=["small.>"], max_msg_size=64))
+    future = await publish_async(js, "small.x", b"y" * 200, headers={}, timeout=1)
+    with pytest.raises(nats.js.errors.APIError, match="message size exceeds maximum"):
+        await asyncio.wait_for(future, timeout=2)
+    await js.delete_stream("SMALL")
+
+
+async def test_poison_rows_are_quarantined_while_the_rows_behind_them_are_published(
+    registry_runtime: Runtime,
+) -> None:
+    runtime = registry_runtime
+    assert runtime.pool is not None and runtime.js is not None
+    oversized = uuid.uuid4()
+    await runtime.pool.execute(
+        "INSERT INTO registry.outbox (id, subject, payload) VALUES ($1, 'registry.area.created.v1', $2::jsonb)",
+        oversized, json.dumps({"blob": "x" * (2 * 1024 * 1024)}))
+    corrupt = uuid.uuid4()
+    await runtime.pool.execute(
+        "INSERT INTO registry.outbox (id, subject, batch, events) VALUES ($1, 'registry.area.created.v1', $2, 2)",
+        corrupt, "not-a-uuid\tregistry.area.created.v1\t{}\ngarbage-without-tabs")
+    good_single = [await add_single(runtime, n) for n in range(3)]
+    await copy(runtime, envelopes(10, 5))
+    relay = OutboxRelay(service="registry-poison", schema=SCHEMA, pool=runtime.pool, js=runtime.js,
+                        max_attempts=3, publish_timeout=2)
+    outcomes = []
+    for _ in range(8):
+        try:
+            outcomes.append(await relay.publish_batch())
+        except PublishIncomplete as exc:
+            outcomes.append(str(exc))
+    # The first interactive batch already published the singles behind the oversized row.
+    assert "too_large" in str(outcomes[0])
+    stream = await runtime.js.stream_info("REGISTRY")
+    assert stream.state.messages == 3 + 5
+    assert await fetch(runtime, "SELECT count(*) FROM registry.outbox") == 0
+    async with runtime.pool.acquire() as conn:
+        quarantined = {row["id"]: row for row in await list_quarantined(conn, SCHEMA)}
+    assert set(quarantined) == {oversized, corrupt}
+    assert quarantined[oversized]["attempts"] == 3 and "too_large" in quarantined[oversized]["last_error"]
+    assert "corrupt" in quarantined[corrupt]["last_error"]
+    assert counter("gramsetu_outbox_quarantined_total", service="registry-poison") == 2
+    assert counter("gramsetu_event_publish_errors_total", service="registry-poison", reason="too_large") == 3
+    assert good_single  # published above
+
+    async with runtime.pool.acquire() as conn:
+        assert await drop_quarantined(conn, SCHEMA, [oversized]) == 1
+        assert await retry_quarantined(conn, SCHEMA, [corrupt]) == 1
+    assert await fetch(runtime, "SELECT attempts FROM registry.outbox") == 0  # back, attempts reset
+    async with runtime.pool.acquire() as conn:
+        assert await list_quarantined(conn, SCHEMA) == []
+
+
+async def test_an_outage_never_counts_against_a_row(registry_runtime: Runtime, nats_url: str) -> None:
+    """Storage full (a stream at its byte limit with discard new) is the broker's problem, not the row's:
+    the rows stay in the outbox with no attempts, and flow once there is space."""
+    runtime = registry_runtime
+    assert runtime.pool is not None and runtime.js is not None
+    info = await runtime.js.stream_info("REGISTRY")
+    config = info.config
+    full = StreamConfig.from_response({**config.as_dict(), "max_bytes": 1, "discard": "new"})
+    await runtime.js.update_stream(full)
+    await add_single(runtime, 1)
+    relay = OutboxRelay(service="registry-full", schema=SCHEMA, pool=runtime.pool, js=runtime.js,
+                        max_attempts=1, publish_timeout=1)
+    for _ in range(3):
+        with pytest.raises(PublishIncomplete, match="storage_full"):
+            await relay.publish_batch()
+    assert await fetch(runtime, "SELECT attempts FROM registry.outbox") == 0
+    await runtime.js.update_stream(config)
+    assert await relay.drain() == 1
