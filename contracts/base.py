@@ -41,6 +41,24 @@ class Event(BaseModel):
     def service(cls) -> str:
         return cls.subject.split(".", 1)[0]
 
+    # The field naming the entity an event is about; by default ``<entity>_id`` or ``code`` (the
+    # entity is the subject's second part: ``registry.person.updated.v1`` -> ``person_id``).
+    entity_field: ClassVar[str | None] = None
+
+    def ordering(self) -> tuple[str, int] | None:
+        """(entity, version) when the event carries its entity's row version, else None.
+
+        Travels in the envelope; consumers that need order per entity (``Subscription(ordered=True)``)
+        apply only versions newer than the one they applied last."""
+        version = getattr(self, "version", None)
+        if not isinstance(version, int):
+            return None
+        entity = self.subject.split(".")[1]
+        for name in (self.entity_field, f"{entity}_id", "code"):
+            if name and getattr(self, name, None) is not None:
+                return f"{entity}:{getattr(self, name)}", version
+        return None
+
 
 class Envelope(BaseModel):
     """The message body of every event on JetStream."""
@@ -52,6 +70,9 @@ class Envelope(BaseModel):
     source: str = Field(description="The producing service")
     occurred_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     request_id: str | None = Field(default=None, description="The HTTP request that caused the event")
+    entity: str | None = Field(default=None, description="The entity the event is about, e.g. person:<id>")
+    entity_version: int | None = Field(
+        default=None, description="The entity's version after the change; ordered consumers skip older ones")
     data: dict[str, Any]
 
     def event(self) -> Event:

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.base import EVENT_TYPES, Envelope, Event, stream_for_subject
 from kernel.context import request_id_var
-from kernel.dlq import park
+from kernel.dlq import H_REPLAY_FOR, park
 from kernel.metrics import (
     CONSUMER_ACK_PENDING,
     CONSUMER_LAG,
@@ -66,6 +67,9 @@ class Subscription:
     name: str  # durable name, unique per service: "<service>-<purpose>"
     subject: str  # filter subject, e.g. "registry.area.*.v1"
     handler: Handler
+    # Apply each entity's versions in order: an event whose envelope carries an entity version not
+    # newer than the last one this consumer applied for that entity is skipped (outcome "stale").
+    ordered: bool = False
 
     @property
     def stream(self) -> str:
@@ -87,6 +91,8 @@ class EventConsumer:
         ack_wait: float = 30.0,
         concurrency: int = 2,
         lock_timeout: float = 5.0,
+        max_replicas: int = 1,
+        batch_time_cap: float | None = None,
     ) -> None:
         self.service = service
         self.schema = schema
@@ -98,6 +104,9 @@ class EventConsumer:
         self.backoff = backoff or [1.0, 5.0, 15.0, 60.0, 300.0]
         self.ack_wait = ack_wait
         self.concurrency = concurrency
+        self.max_replicas = max_replicas
+        # A batch commits at least this often, so applied events are acked long before AckWait.
+        self.batch_time_cap = batch_time_cap if batch_time_cap is not None else max(ack_wait / 3, 0.05)
         self._psub: Any = None  # the subscription poll() uses (tests, CLI)
         self._subs: set[Any] = set()  # every open pull subscription, closed on shutdown
         self._claim = text(
@@ -113,6 +122,12 @@ class EventConsumer:
             "unnest(CAST(:ids AS uuid[])) AS id ON CONFLICT DO NOTHING RETURNING event_id"
         )
         self.lock_timeout_ms = str(int(lock_timeout * 1000))
+        self._unclaim = text(
+            f'DELETE FROM "{schema}".inbox WHERE consumer = :consumer AND event_id = ANY(CAST(:ids AS uuid[]))')
+        self._advance_version = text(
+            f'INSERT INTO "{schema}".entity_version (consumer, entity, version) VALUES (:consumer, :entity, :version) '
+            "ON CONFLICT (consumer, entity) DO UPDATE SET version = EXCLUDED.version, updated_at = clock_timestamp() "
+            f'WHERE "{schema}".entity_version.version < EXCLUDED.version RETURNING 1')
 
     @property
     def name(self) -> str:
@@ -131,7 +146,9 @@ class EventConsumer:
             max_deliver=self.max_deliver,
             ack_wait=self.ack_wait,
             backoff=[max(b, self.ack_wait) for b in backoff] if backoff else None,
-            max_ack_pending=max(1000, self.batch_size * 4),
+            # Every replica the autoscaler may start runs ``concurrency`` fetch loops, each holding up to
+            # a batch unacked; a fixed 1000 would cap throughput however many pods are added.
+            max_ack_pending=max(1000, self.batch_size * self.concurrency * self.max_replicas * 2),
         )
 
     async def _pull_subscribe(self) -> Any:
@@ -177,42 +194,92 @@ class EventConsumer:
 
     async def handle(self, msgs: list[Msg]) -> None:
         started = time.perf_counter()
+        # While the batch runs, tell JetStream it is being worked on (+WPI restarts AckWait), so a
+        # long batch is not redelivered to another worker and counted as a failure.
+        heartbeat = asyncio.create_task(self._keep_in_progress(msgs))
+        try:
+            await self._handle(msgs)
+        finally:
+            heartbeat.cancel()
+        EVENT_HANDLE_DURATION.labels(self.service, self.name).observe(time.perf_counter() - started)
+
+    async def _keep_in_progress(self, msgs: list[Msg]) -> None:
+        interval = max(self.ack_wait / 3, 0.05)
+        while True:
+            await asyncio.sleep(interval)
+            for msg in msgs:
+                if not msg._ackd:
+                    try:
+                        await msg.in_progress()
+                    except Exception as exc:  # a lost connection: the batch's own path reports it
+                        log.debug("consumer %s: in_progress failed: %s", self.name, exc)
+                        return
+
+    async def _handle(self, msgs: list[Msg]) -> None:
         readable: list[tuple[Msg, Envelope, Event]] = []
         poison: list[tuple[Msg, str]] = []
         for msg in msgs:
             if msg.metadata.num_delivered > 1:
                 EVENT_REDELIVERIES.labels(self.service, self.name).inc()
+            target = (msg.headers or {}).get(H_REPLAY_FOR)
+            if target and target != self.name:
+                # A DLQ replay goes only to the consumer that parked the event.
+                EVENTS_CONSUMED.labels(self.service, self.name, "not_addressed").inc()
+                await msg.ack()
+                continue
             try:
                 envelope = Envelope.model_validate_json(msg.data)
                 readable.append((msg, envelope, envelope.event()))
             except (ValidationError, KeyError, ValueError) as exc:
                 poison.append((msg, f"{type(exc).__name__}: {exc}"[:2000]))
-        failed: list[tuple[Msg, Exception]] = []
-        if readable:
+        pending = readable
+        while pending:
             try:
-                await self._apply_batch(readable)
+                done = await self._apply_batch_retrying(pending)
             except _HandlerFailed as failure:
-                if is_infrastructure_error(failure.error):
+                if await self._is_outage(failure.error):
                     # Not these events' fault: abandon the batch unacked (redelivered after
                     # AckWait) rather than spend their attempts or park them.
                     raise failure.error from None
                 # Redo the batch one message per savepoint so only the failing messages are
                 # retried; the one that already failed is not run again in this delivery.
-                failed = await self._apply_one_by_one(readable, already_failed=failure)
-        failed_msgs = {id(m) for m, _ in failed}
-        # Committed: now (and only now) acknowledge.
-        for msg, _, _ in readable:
-            if id(msg) not in failed_msgs:
+                failed = await self._apply_one_by_one(pending, already_failed=failure)
+                failed_msgs = {id(m) for m, _ in failed}
+                for msg, _, _ in pending:  # committed: now (and only now) acknowledge
+                    if id(msg) not in failed_msgs:
+                        await msg.ack()
+                for msg, handler_error in failed:
+                    await self._retry_or_park(msg, handler_error)
+                break
+            for msg, _, _ in pending[:done]:  # committed: now (and only now) acknowledge
                 await msg.ack()
+            pending = pending[done:]
         for msg, reason in poison:
             await self._dead_letter(msg, f"unreadable event: {reason}")
-        for msg, handler_error in failed:
-            await self._retry_or_park(msg, handler_error)
-        EVENT_HANDLE_DURATION.labels(self.service, self.name).observe(time.perf_counter() - started)
 
-    async def _apply_batch(self, batch: list[tuple[Msg, Envelope, Event]]) -> None:
-        """The fast path: one transaction, one inbox statement for the whole batch, no savepoints."""
+    async def _apply_batch_retrying(self, batch: list[tuple[Msg, Envelope, Event]]) -> int:
+        """:meth:`_apply_batch`, redone on a deadlock or serialisation failure (never parked for that)."""
+        for attempt in range(TRANSIENT_RETRIES):
+            try:
+                return await self._apply_batch(batch)
+            except _HandlerFailed as failure:
+                if not is_transient_sql_error(failure.error) or attempt == TRANSIENT_RETRIES - 1:
+                    if is_transient_sql_error(failure.error):
+                        raise failure.error from None  # still contended: leave unacked, redelivered later
+                    raise
+                EVENTS_CONSUMED.labels(self.service, self.name, "transient_retry").inc()
+                await asyncio.sleep(random.uniform(0.01, 0.05) * 2**attempt)
+        raise AssertionError("unreachable")
+
+    async def _apply_batch(self, batch: list[tuple[Msg, Envelope, Event]]) -> int:
+        """The fast path: one transaction, one inbox statement for the whole batch, no savepoints.
+
+        Returns how many messages of ``batch`` were settled (applied or skipped); it stops early,
+        and takes the unapplied events' inbox rows back out, once the batch ran ``batch_time_cap``.
+        """
         outcomes: list[str] = []
+        started = time.monotonic()
+        done = len(batch)
         async with self.sessionmaker() as session, session.begin():
             claimed = await session.execute(
                 self._claim_many, {"consumer": self.name, "ids": [env.id for _, env, _ in batch],
@@ -220,17 +287,32 @@ class EventConsumer:
             )
             fresh = {row[0] for row in claimed}
             for index, (_, envelope, event) in enumerate(batch):
+                if index and time.monotonic() - started > self.batch_time_cap:
+                    done = index
+                    if fresh:
+                        await session.execute(self._unclaim, {"consumer": self.name, "ids": list(fresh)})
+                    break
                 if envelope.id not in fresh:
                     outcomes.append("duplicate")
                     continue
                 fresh.discard(envelope.id)  # the same event twice in one batch applies once
                 try:
-                    await self._run_handler(session, event, envelope)
+                    outcomes.append(await self._apply_one(session, event, envelope))
                 except Exception as error:
                     raise _HandlerFailed(index, error) from error
-                outcomes.append("applied")
         for outcome in outcomes:
             EVENTS_CONSUMED.labels(self.service, self.name, outcome).inc()
+        return done
+
+    async def _apply_one(self, session: AsyncSession, event: Event, envelope: Envelope) -> str:
+        """Run the handler for a claimed event, unless an ordered consumer already applied a newer version."""
+        if self.sub_spec.ordered and envelope.entity and envelope.entity_version is not None:
+            newer = await session.execute(self._advance_version, {
+                "consumer": self.name, "entity": envelope.entity, "version": envelope.entity_version})
+            if newer.first() is None:
+                return "stale"
+        await self._run_handler(session, event, envelope)
+        return "applied"
 
     async def _apply_one_by_one(
         self, batch: list[tuple[Msg, Envelope, Event]], *, already_failed: _HandlerFailed
@@ -251,8 +333,7 @@ class EventConsumer:
                         if claimed.first() is None:
                             outcomes.append("duplicate")
                             continue
-                        await self._run_handler(session, event, envelope)
-                        outcomes.append("applied")
+                        outcomes.append(await self._apply_one(session, event, envelope))
                 except Exception as error:
                     if is_infrastructure_error(error):
                         raise
@@ -261,6 +342,23 @@ class EventConsumer:
         for outcome in outcomes:
             EVENTS_CONSUMED.labels(self.service, self.name, outcome).inc()
         return failed
+
+    async def _is_outage(self, error: Exception) -> bool:
+        """A lost database is an outage; a timeout or network error is the handler's own failure
+        (a slow partner API, its own ``asyncio.timeout``) unless the database is unreachable too."""
+        if is_infrastructure_error(error):
+            return True
+        if is_ambiguous_error(error):
+            return not await self._database_ok()
+        return False
+
+    async def _database_ok(self) -> bool:
+        try:
+            async with self.sessionmaker() as session:
+                await asyncio.wait_for(session.execute(text("SELECT 1")), timeout=2)
+            return True
+        except Exception:
+            return False
 
     async def _run_handler(self, session: AsyncSession, event: Event, envelope: Envelope) -> None:
         token = request_id_var.set(envelope.request_id)
@@ -271,7 +369,7 @@ class EventConsumer:
 
     async def _retry_or_park(self, msg: Msg, exc: Exception) -> None:
         delivered = msg.metadata.num_delivered
-        if delivered >= self.max_deliver:
+        if delivered >= self.max_deliver and not is_transient_sql_error(exc):
             await self._dead_letter(msg, f"{type(exc).__name__}: {exc}"[:2000])
             return
         EVENTS_CONSUMED.labels(self.service, self.name, "retry").inc()
@@ -351,20 +449,59 @@ class EventConsumer:
                 delay = min(delay * 2, 10.0)
 
 
-def is_infrastructure_error(error: BaseException) -> bool:
-    """True for a lost or refused database connection, as opposed to a handler's own failure."""
+# SQLSTATEs that say "try again": serialization_failure, deadlock_detected, lock_not_available
+# (our lock_timeout), query_canceled (statement_timeout under contention).  Retried, never parked.
+TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57014"})
+TRANSIENT_RETRIES = 5
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError,
-                                asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-                                sa_exc.InterfaceError, sa_exc.OperationalError)):
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The PostgreSQL SQLSTATE behind ``error`` (asyncpg or SQLAlchemy-wrapped), if any."""
+    for current in _chain(error):
+        code = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(code, str):
+            return code
+        orig = getattr(current, "orig", None)
+        code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
+def is_transient_sql_error(error: BaseException) -> bool:
+    return sqlstate(error) in TRANSIENT_SQLSTATES
+
+
+def is_infrastructure_error(error: BaseException) -> bool:
+    """True for a lost or refused database connection, as opposed to a handler's own failure.
+
+    A timeout or ``OSError`` alone is not enough (a handler's partner API may time out): see
+    :func:`is_ambiguous_error`, which the consumer settles by probing the database.
+    """
+    for current in _chain(error):
+        if isinstance(current, (asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                                asyncpg.CannotConnectNowError, asyncpg.AdminShutdownError,
+                                sa_exc.InterfaceError)):
             return True
         if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
             return True
-        current = current.__cause__ or current.__context__
+        if isinstance(current, sa_exc.OperationalError) and sqlstate(current) not in TRANSIENT_SQLSTATES:
+            return True
     return False
+
+
+def is_ambiguous_error(error: BaseException) -> bool:
+    """A timeout or network error: the database's, or the handler's own call's."""
+    return any(isinstance(current, (OSError, asyncio.TimeoutError, TimeoutError)) for current in _chain(error))
 
 
 def known_subjects() -> list[str]:

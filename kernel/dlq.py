@@ -26,6 +26,8 @@ H_CONSUMER = "Gramsetu-Dlq-Consumer"
 H_SERVICE = "Gramsetu-Dlq-Service"
 H_REASON = "Gramsetu-Dlq-Reason"
 H_DELIVERIES = "Gramsetu-Dlq-Deliveries"
+# On a replayed message: the one consumer that should apply it (every other consumer of the subject acks and skips).
+H_REPLAY_FOR = "Gramsetu-Replay-For"
 
 
 async def park(js: JetStreamContext, *, service: str, consumer: str, msg: Msg, reason: str) -> None:
@@ -147,18 +149,26 @@ async def dlq_size(js: JetStreamContext) -> int:
 
 
 async def replay(js: JetStreamContext, seq: int, *, source: str = "dlq") -> str:
-    """Re-publish a parked event to its original subject, then remove it from the dead-letter stream."""
+    """Re-publish a parked event to its original subject, addressed to the consumer that parked it
+    (other consumers of the subject skip it), then remove it from the dead-letter stream.
+
+    The consumer's inbox is kept longer than the DLQ keeps events, so a replay of an event that
+    consumer had in fact applied (an advisory park after a late commit) is skipped, not applied twice.
+    """
     if source == "advisory":
         raw_adv = await js.get_msg(ADVISORY_STREAM, seq)
         adv = json.loads(raw_adv.data or b"{}")
         original = await js.get_msg(adv["stream"], int(adv["stream_seq"]))
-        subject, data = original.subject or "", original.data or b""
+        subject, data, consumer = original.subject or "", original.data or b"", adv.get("consumer", "")
         stream_name = ADVISORY_STREAM
     else:
         raw = await js.get_msg(DLQ_STREAM, seq)
         headers = raw.headers or {}
-        subject, data = headers[H_SUBJECT], raw.data or b""
+        subject, data, consumer = headers[H_SUBJECT], raw.data or b"", headers.get(H_CONSUMER, "")
         stream_name = DLQ_STREAM
-    await js.publish(subject, data, headers={Header.MSG_ID: f"replay:{stream_name}:{seq}"})
+    replay_headers: dict[str, Any] = {Header.MSG_ID: f"replay:{stream_name}:{seq}"}
+    if consumer:
+        replay_headers[H_REPLAY_FOR] = consumer
+    await js.publish(subject, data, headers=replay_headers)
     await js.delete_msg(stream_name, seq)
     return subject

@@ -42,8 +42,10 @@ def notify_channel(schema: str) -> str:
 
 
 def envelope_for(event: Event, *, source: str) -> Envelope:
+    entity, version = event.ordering() or (None, None)
     return Envelope(
-        type=event.subject, source=source, request_id=request_id_var.get(), data=event.model_dump(mode="json")
+        type=event.subject, source=source, request_id=request_id_var.get(), data=event.model_dump(mode="json"),
+        entity=entity, entity_version=version,
     )
 
 

@@ -161,6 +161,7 @@ class Runtime:
                 ack_wait=s.consumer_ack_wait_seconds,
                 concurrency=s.consumer_concurrency,
                 lock_timeout=s.db_lock_timeout_seconds,
+                max_replicas=s.consumer_max_replicas,
             )
             for sub in spec.subscriptions
         ]

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     consumer_backoff_seconds: list[float] = [1.0, 5.0, 15.0, 60.0, 300.0]
     consumer_ack_wait_seconds: float = 30.0
     consumer_concurrency: int = 2  # fetch loops per durable consumer and process
+    # The most replicas the autoscaler may run (deploy/k8s HPA/KEDA max): max_ack_pending scales with it.
+    consumer_max_replicas: int = 6
     scheduler_poll_interval_seconds: float = 0.5
     scheduler_batch_size: int = 100
     run_workers: bool = True  # relay, consumers and scheduler run inside the service process

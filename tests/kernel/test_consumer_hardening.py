@@ -1,0 +1,187 @@
+"""Consumers under reordering, contention, slow handlers and replays (real PostgreSQL and NATS)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+import uuid
+
+import asyncpg
+import pytest
+from nats.js.api import Header
+from prometheus_client import REGISTRY as METRICS
+from sqlalchemy import text
+
+from contracts import AreaUpdated
+from kernel import dlq
+from kernel.consumer import EventConsumer, Subscription
+from kernel.outbox import envelope_for
+from kernel.runtime import Runtime
+from services.tickets.app import SPEC as TICKETS
+
+SUBJECT = "registry.area.updated.v1"
+
+
+@pytest.fixture
+async def rt(clean, settings):
+    runtime = Runtime(TICKETS, settings)
+    await runtime.start(workers=False)
+    yield runtime
+    await runtime.stop()
+
+
+def counter(name: str, **labels: str) -> float:
+    return METRICS.get_sample_value(name, labels) or 0.0
+
+
+async def publish(rt: Runtime, code: str, version: int) -> uuid.UUID:
+    event = AreaUpdated(code=code, parent_code="IN", level="state", name=f"{code} v{version}", version=version)
+    envelope = envelope_for(event, source="registry")
+    assert envelope.entity == f"area:{code}" and envelope.entity_version == version
+    await rt.js.publish(SUBJECT, envelope.model_dump_json().encode(), headers={Header.MSG_ID: str(envelope.id)})
+    return envelope.id
+
+
+async def record(session, event, envelope) -> None:
+    """The effect: one audit row per application (no unique key, so a double apply shows)."""
+    await session.execute(
+        text("INSERT INTO tickets.audit_event (actor, action, record_type, record_id, details) "
+             "VALUES ('test', 'applied', 'area', :code, CAST(:v AS jsonb))"),
+        {"code": event.code, "v": str(event.version)})
+
+
+async def applied(rt: Runtime) -> list[tuple[str, int]]:
+    async with rt.sessionmaker() as session:
+        rows = await session.execute(text("SELECT record_id, details FROM tickets.audit_event ORDER BY id"))
+        return [(r[0], int(r[1])) for r in rows]
+
+
+def consumer(rt: Runtime, name: str, handler=record, **kwargs) -> EventConsumer:
+    ordered = kwargs.pop("ordered", False)
+    return EventConsumer(service="tickets", schema="tickets", subscription=Subscription(name, SUBJECT, handler,
+                         ordered=ordered), sessionmaker=rt.sessionmaker, js=rt.js, **kwargs)
+
+
+async def drain(c: EventConsumer, expected: int, deadline: float = 30.0) -> int:
+    total, give_up = 0, time.monotonic() + deadline
+    while total < expected and time.monotonic() < give_up:
+        total += await c.poll(timeout=1)
+    return total
+
+
+async def test_ordered_consumer_applies_each_entitys_versions_in_order_under_reordering(rt) -> None:
+    rng = random.Random(11)
+    versions = {f"IN-{n:02d}": list(range(1, 7)) for n in range(1, 5)}
+    deliveries = [(code, v) for code, vs in versions.items() for v in vs]
+    deliveries += rng.sample(deliveries, 6)  # redeliveries and re-publishes under new ids
+    rng.shuffle(deliveries)
+    for code, version in deliveries:
+        await publish(rt, code, version)
+    c = consumer(rt, "tickets-ordered-test", ordered=True, batch_size=7)
+    assert await drain(c, len(deliveries)) == len(deliveries)
+    effects = await applied(rt)
+    for code in versions:
+        seen = [v for c_, v in effects if c_ == code]
+        assert seen == sorted(set(seen)), f"{code} applied out of order: {seen}"
+        assert seen[-1] == max(v for c_, v in deliveries if c_ == code)
+    stale = counter("gramsetu_events_consumed_total", service="tickets", consumer="tickets-ordered-test",
+                    outcome="stale")
+    print(f"\ntally: published {len(deliveries)}, applied {len(effects)}, stale {stale:.0f}")
+    assert stale > 0 and len(effects) + stale == len(deliveries)
+
+
+async def test_deadlocks_and_serialisation_failures_are_retried_never_parked(rt) -> None:
+    left = {"n": 3}
+
+    async def contended(session, event, envelope):
+        if left["n"]:
+            left["n"] -= 1
+            raise asyncpg.exceptions.DeadlockDetectedError("deadlock detected")
+        await record(session, event, envelope)
+
+    await publish(rt, "IN-30", 1)
+    c = consumer(rt, "tickets-contended-test", handler=contended, max_deliver=2)
+    assert await drain(c, 1) == 1
+    assert await applied(rt) == [("IN-30", 1)]
+    assert await dlq.list_parked(rt.js) == []
+
+
+async def test_a_handlers_own_timeout_is_parked_like_any_handler_error_not_taken_for_an_outage(rt) -> None:
+    async def slow_partner(session, event, envelope):
+        async with asyncio.timeout(0.01):
+            await asyncio.sleep(1)
+
+    await publish(rt, "IN-31", 1)
+    c = consumer(rt, "tickets-timeout-test", handler=slow_partner, max_deliver=2, backoff=[0.05], ack_wait=1)
+    deadline = time.monotonic() + 30
+    while not await dlq.list_parked(rt.js) and time.monotonic() < deadline:
+        await c.poll(timeout=0.5)
+    (parked,) = await dlq.list_parked(rt.js)
+    assert parked.consumer == "tickets-timeout-test" and "TimeoutError" in parked.reason
+
+
+async def test_a_long_batch_stays_in_progress_and_is_not_redelivered(rt) -> None:
+    async def slow(session, event, envelope):
+        await asyncio.sleep(1.5)  # longer than AckWait
+        await record(session, event, envelope)
+
+    for n in range(3):
+        await publish(rt, f"IN-4{n}", 1)
+    first = consumer(rt, "tickets-slow-test", handler=slow, ack_wait=1, batch_size=3)
+    second = consumer(rt, "tickets-slow-test", handler=slow, ack_wait=1, batch_size=3)
+    await first.subscribe()
+    await second.subscribe()
+    redelivered = counter("gramsetu_event_redeliveries_total", service="tickets", consumer="tickets-slow-test")
+    await asyncio.gather(drain(first, 3, deadline=8), drain(second, 3, deadline=8))
+    assert sorted(await applied(rt)) == [("IN-40", 1), ("IN-41", 1), ("IN-42", 1)]
+    assert counter("gramsetu_event_redeliveries_total", service="tickets", consumer="tickets-slow-test") == redelivered
+
+
+async def test_dlq_replay_goes_only_to_the_consumer_that_parked_it(rt) -> None:
+    broken = {"on": True}
+
+    async def fragile(session, event, envelope):
+        if broken["on"]:
+            raise RuntimeError("bug")
+        await record(session, event, envelope)
+
+    async def other_effect(session, event, envelope):
+        await session.execute(text("INSERT INTO tickets.audit_event (actor, action, record_type, record_id) "
+                                   "VALUES ('other', 'applied', 'area', :c)"), {"c": event.code})
+
+    await publish(rt, "IN-50", 1)
+    parking = consumer(rt, "tickets-fragile-test", handler=fragile, max_deliver=1)
+    other = consumer(rt, "tickets-other-test", handler=other_effect)
+    assert await drain(parking, 1) == 1 and await drain(other, 1) == 1
+    (parked,) = await dlq.list_parked(rt.js)
+    broken["on"] = False
+    await dlq.replay(rt.js, parked.seq)
+    assert await drain(parking, 1) == 1 and await drain(other, 1) == 1
+    async with rt.sessionmaker() as session:
+        rows = (await session.execute(text("SELECT actor, count(*) FROM tickets.audit_event GROUP BY actor"))).all()
+    assert dict(rows) == {"test": 1, "other": 1}  # the other consumer did not apply the replay again
+
+
+async def test_replay_of_an_advisory_only_park(rt) -> None:
+    """The server gave up (MaxDeliver reached without any ack: the worker kept dying): only an advisory
+    records it.  Replaying it applies the event once, for that consumer only."""
+    await publish(rt, "IN-60", 1)
+    c = consumer(rt, "tickets-dying-test", max_deliver=2, ack_wait=0.5, backoff=[0.5])
+    await c.subscribe()
+    for _ in range(2):  # fetched, then the "process dies" before applying: never acked
+        msgs = await c._psub.fetch(1, timeout=5)
+        assert msgs
+        await asyncio.sleep(0.7)
+    deadline = time.monotonic() + 20
+    while not (parked := await dlq.list_parked(rt.js)) and time.monotonic() < deadline:
+        # The server notices the exhausted deliveries when it would deliver again (a pending pull).
+        with contextlib.suppress(Exception):
+            assert not await c._psub.fetch(1, timeout=0.5)
+    (advisory,) = parked
+    assert advisory.source == "advisory" and advisory.consumer == "tickets-dying-test"
+    await dlq.replay(rt.js, advisory.seq, source="advisory")
+    assert await drain(c, 1) == 1
+    assert await applied(rt) == [("IN-60", 1)]
+    assert await dlq.list_parked(rt.js) == []
