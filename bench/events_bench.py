@@ -27,7 +27,12 @@
 
 Knobs (environment): ``GRAMSETU_BENCH_RELAY_EVENTS`` (20000), ``_RELAY_TRIALS`` (3),
 ``_CONSUMER_EVENTS`` (5000), ``_E2E_RATE`` (1000), ``_E2E_SECONDS`` (12), ``_E2E_PRODUCERS``
-(2), ``_E2E_LIGHT_RATE`` (200; 0 skips it), ``_E2E_LIGHT_SECONDS`` (6).
+(2), ``_E2E_LIGHT_RATE`` (200; 0 skips it), ``_E2E_LIGHT_SECONDS`` (6), ``_NOTIFY_WRITERS`` (8),
+``_NOTIFY_SECONDS`` (3), ``_NOTIFY_TRIALS`` (3).
+
+4. **pg_notify cost** (``events.outbox_write_with_notify``): concurrent writers committing one
+   event per transaction through the production asyncpg write (insert + ``pg_notify`` in one
+   statement) against the same inserts without the notify.
 
 Child processes: ``python -m bench.events_bench {relay,consumer,producer} '<json config>'``
 talk to the orchestrator with JSON lines on stdin/stdout.
@@ -204,6 +209,64 @@ async def relay_throughput(servers: Servers, *, events: int, trials: int) -> lis
 
 def _fmt(values: list[float]) -> str:
     return "/".join(f"{v:,.0f}" for v in values)
+
+
+# ---------------------------------------------------------------- pg_notify cost under concurrent writers
+
+
+async def _write_for(pool: asyncpg.Pool, statement: str, with_notify: bool, seconds: float, writers: int) -> int:
+    """Commits of one-event transactions by ``writers`` concurrent connections in ``seconds``."""
+    stop_at = time.perf_counter() + seconds
+    counts = [0] * writers
+
+    async def writer(index: int) -> None:
+        async with pool.acquire() as conn:
+            while time.perf_counter() < stop_at:
+                event = area_event(index * 1_000_000 + counts[index])
+                async with conn.transaction():
+                    if with_notify:  # the production single-event write: insert and notify, one statement
+                        await add_events_asyncpg(conn, REGISTRY, [event], source=REGISTRY)
+                    else:  # the same insert without the notify
+                        envelope = Envelope(type=event.subject, source=REGISTRY, data=event.model_dump(mode="json"))
+                        await conn.execute(statement, envelope.id, envelope.type, envelope.model_dump_json())
+                counts[index] += 1
+
+    await asyncio.gather(*(writer(i) for i in range(writers)))
+    return sum(counts)
+
+
+async def notify_cost(servers: Servers, *, writers: int, seconds: float, trials: int) -> list[dict[str, Any]]:
+    """Outbox write throughput with the commit-time ``pg_notify`` against the same writes without it.
+
+    PostgreSQL takes a global lock on the notification queue at commit, so concurrent notifying
+    commits serialise there; this measures what that costs the writers."""
+    pool = await asyncpg.create_pool(asyncpg_dsn(servers.database_url), min_size=writers, max_size=writers)
+    statement = (f'INSERT INTO "{REGISTRY}".outbox (id, subject, payload, headers) '
+                 "VALUES ($1, $2, $3::jsonb, '{}'::jsonb)")
+    with_rates: list[float] = []
+    without_rates: list[float] = []
+    try:
+        for trial in range(trials):
+            runs = [(True, with_rates), (False, without_rates)]
+            for with_notify, rates in runs if trial % 2 == 0 else reversed(runs):
+                await truncate(servers.database_url, [f'"{REGISTRY}".outbox'])
+                rates.append(await _write_for(pool, statement, with_notify, seconds, writers) / seconds)
+    finally:
+        await pool.close()
+        await truncate(servers.database_url, [f'"{REGISTRY}".outbox'])
+    value, baseline = median(with_rates), median(without_rates)
+    cost = 1 - value / baseline if baseline else 0.0
+    return [
+        make_row(
+            "events.outbox_write_with_notify", value=value, unit="tx/s", baseline=baseline,
+            goal="pg_notify on every outbox write costs <= 10% of write throughput (baseline: the same writes "
+                 "without the notify)",
+            met=cost <= 0.10,
+            detail=f"{writers} concurrent writers, one event per transaction, {seconds:g} s x {trials} runs each, "
+                   f"alternating; with notify tx/s: {_fmt(with_rates)}; without: {_fmt(without_rates)}; "
+                   f"cost {cost:.1%}",
+        )
+    ]
 
 
 # ---------------------------------------------------------------- consumer throughput (diagnostic)
@@ -601,6 +664,12 @@ async def run() -> list[dict[str, Any]]:
         servers,
         events=env_int("GRAMSETU_BENCH_RELAY_EVENTS", 20_000),
         trials=env_int("GRAMSETU_BENCH_RELAY_TRIALS", 3),
+    )
+    rows += await notify_cost(
+        servers,
+        writers=env_int("GRAMSETU_BENCH_NOTIFY_WRITERS", 8),
+        seconds=env_float("GRAMSETU_BENCH_NOTIFY_SECONDS", 3.0),
+        trials=env_int("GRAMSETU_BENCH_NOTIFY_TRIALS", 3),
     )
     rate = env_float("GRAMSETU_BENCH_E2E_RATE", 1000.0)
     rows += await consumer_throughput(

@@ -204,10 +204,13 @@ async def publish_async(
         await js._init_async_reply()
     assert js._async_reply_prefix
     semaphore = js._publish_async_pending_semaphore
-    try:
-        await asyncio.wait_for(semaphore.acquire(), timeout=timeout)
-    except asyncio.TimeoutError:
-        raise nats.js.errors.TooManyStalledMsgsError from None
+    if semaphore.locked():  # only then wait (bounded); wait_for costs a task per call
+        try:
+            await asyncio.wait_for(semaphore.acquire(), timeout=timeout)
+        except asyncio.TimeoutError:
+            raise nats.js.errors.TooManyStalledMsgsError from None
+    else:
+        await semaphore.acquire()
     token = js._nc._nuid.next()
     token.extend(token_hex(2).encode())
     key = token.decode()

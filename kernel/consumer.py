@@ -195,18 +195,22 @@ class EventConsumer:
     async def handle(self, msgs: list[Msg]) -> None:
         started = time.perf_counter()
         # While the batch runs, tell JetStream it is being worked on (+WPI restarts AckWait), so a
-        # long batch is not redelivered to another worker and counted as a failure.
-        heartbeat = asyncio.create_task(self._keep_in_progress(msgs))
+        # long batch is not redelivered to another worker and counted as a failure.  The task is
+        # only started once the batch has run a third of AckWait (most batches take milliseconds).
+        heartbeat: list[asyncio.Task[None]] = []
+        later = asyncio.get_running_loop().call_later(
+            max(self.ack_wait / 3, 0.05), lambda: heartbeat.append(asyncio.create_task(self._keep_in_progress(msgs))))
         try:
             await self._handle(msgs)
         finally:
-            heartbeat.cancel()
+            later.cancel()
+            for task in heartbeat:
+                task.cancel()
         EVENT_HANDLE_DURATION.labels(self.service, self.name).observe(time.perf_counter() - started)
 
     async def _keep_in_progress(self, msgs: list[Msg]) -> None:
         interval = max(self.ack_wait / 3, 0.05)
         while True:
-            await asyncio.sleep(interval)
             for msg in msgs:
                 if not msg._ackd:
                     try:
@@ -214,6 +218,7 @@ class EventConsumer:
                     except Exception as exc:  # a lost connection: the batch's own path reports it
                         log.debug("consumer %s: in_progress failed: %s", self.name, exc)
                         return
+            await asyncio.sleep(interval)
 
     async def _handle(self, msgs: list[Msg]) -> None:
         readable: list[tuple[Msg, Envelope, Event]] = []

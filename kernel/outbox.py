@@ -37,6 +37,9 @@ MAX_BATCH_EVENTS = 1000
 _BATCH_COLUMNS = ("id", "subject", "batch", "events", "headers")
 
 
+BULK_NOTIFY = "bulk"  # notification payload of a batch-row write (wakes the relay's bulk lane only)
+
+
 def notify_channel(schema: str) -> str:
     return f"gramsetu_outbox_{schema}"
 
@@ -146,7 +149,7 @@ async def copy_event_batches(
     if not records:
         return 0
     await conn.copy_records_to_table("outbox", schema_name=schema, columns=_BATCH_COLUMNS, records=records)
-    await conn.execute("SELECT pg_notify($1, '')", notify_channel(schema))
+    await conn.execute("SELECT pg_notify($1, $2)", notify_channel(schema), BULK_NOTIFY)
     return sum(record[3] for record in records)
 
 

@@ -67,7 +67,7 @@ from kernel.metrics import (
     OUTBOX_QUARANTINE_ROWS,
     OUTBOX_QUARANTINED,
 )
-from kernel.outbox import notify_channel
+from kernel.outbox import BULK_NOTIFY, notify_channel
 
 log = logging.getLogger("gramsetu.relay")
 
@@ -275,7 +275,13 @@ class OutboxRelay:
             if published == 0:
                 return total
 
-    def wake(self, *_: Any) -> None:
+    def wake(self, *args: Any) -> None:
+        """Wake the lanes: a notification (connection, pid, channel, payload) with payload ``bulk``
+        wakes only the bulk lane (a COPY of batch rows), any other only the interactive lane (so
+        the bulk worker does not run an empty claim per interactive commit); no arguments wakes both."""
+        if len(args) == 4:
+            self._wake[BULK if args[3] == BULK_NOTIFY else INTERACTIVE].set()
+            return
         for event in self._wake.values():
             event.set()
 
