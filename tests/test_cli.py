@@ -209,3 +209,32 @@ def test_serve_refuses_to_start_without_a_database(settings: Settings) -> None:
     assert "DATABASE_URL" in result.output
     unknown = runner.invoke(app, ["serve", "payroll"], env=_env(settings))
     assert unknown.exit_code == 2
+
+
+def test_outbox_list_retry_and_drop_quarantined_rows(clean: None, settings: Settings) -> None:
+    assert settings.database_url
+    ids = [uuid.uuid4(), uuid.uuid4()]
+
+    async def quarantine() -> None:
+        conn = await asyncpg.connect(settings.database_url)
+        try:
+            for row_id in ids:
+                await conn.execute(
+                    "INSERT INTO registry.outbox_quarantine (id, seq, subject, payload, created_at, attempts, last_error) "
+                    "VALUES ($1, 1, 'registry.area.created.v1', '{}'::jsonb, now(), 5, 'too_large: ...')", row_id)
+        finally:
+            await conn.close()
+
+    asyncio.run(quarantine())
+    env = _env(settings)
+    listed = runner.invoke(app, ["outbox", "list", "--json", "--service", "registry"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert {row["id"] for row in json.loads(listed.output)} == {str(i) for i in ids}
+    assert "Quarantined outbox rows (2)" in runner.invoke(app, ["outbox", "list"], env=env).output
+    retried = runner.invoke(app, ["outbox", "retry", str(ids[0])], env=env)
+    assert retried.exit_code == 0 and "1 rows back in the outbox" in retried.output
+    dropped = runner.invoke(app, ["outbox", "drop", str(ids[1])], env=env)
+    assert dropped.exit_code == 0 and "1 rows dropped" in dropped.output
+    assert json.loads(runner.invoke(app, ["outbox", "list", "--json"], env=env).output) == []
+    assert runner.invoke(app, ["outbox", "retry"], env=env).exit_code == 2
+    assert runner.invoke(app, ["outbox", "drop", "not-a-uuid"], env=env).exit_code == 2
