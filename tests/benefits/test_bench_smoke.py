@@ -1,0 +1,33 @@
+"""The benefits bench runs end to end at a tiny scale and reports every figure with its baseline."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.common import check_row
+
+TINY = {"GRAMSETU_BENCH_BENEFITS_BATCHED": "2000", "GRAMSETU_BENCH_BENEFITS_SINGLE": "40",
+        "GRAMSETU_BENCH_BENEFITS_CALLERS": "2", "GRAMSETU_BENCH_BENEFITS_AREA_PERSONS": "2000",
+        "GRAMSETU_BENCH_BENEFITS_CHAIN_ENTRIES": "20000"}
+
+
+@pytest.mark.slow
+def test_benefits_bench_runs_end_to_end(clean: None, database_url: str, nats_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    env = {**os.environ, **TINY, "GRAMSETU_BENCH_DATABASE_URL": database_url, "GRAMSETU_BENCH_NATS_URL": nats_url}
+    subprocess.run([sys.executable, "-m", "bench", "benefits", "--output", str(out)], env=env, check=True,
+                   capture_output=True, timeout=900)
+    rows = {r["name"]: r for r in json.loads(out.read_text())}
+    assert set(rows) == {"benefits.post_batched_rate", "benefits.post_single_rate", "benefits.coverage_area_seconds",
+                         "benefits.verify_seconds"}
+    for row in rows.values():
+        assert not check_row(row), row
+        assert row["errors"] == 0 and row["baseline"] > 0, row
+    assert not rows["benefits.verify_seconds"]["met"]  # a tiny run never counts as meeting the 10M goal
+    assert "intact=True" in rows["benefits.verify_seconds"]["detail"]
