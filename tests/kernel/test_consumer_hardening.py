@@ -185,3 +185,52 @@ async def test_replay_of_an_advisory_only_park(rt) -> None:
     assert await drain(c, 1) == 1
     assert await applied(rt) == [("IN-60", 1)]
     assert await dlq.list_parked(rt.js) == []
+
+
+async def test_a_paused_consumer_mid_transaction_does_not_cause_a_double_apply_or_a_park(clean, settings) -> None:
+    """Drill: replica A stops mid-transaction (as under SIGSTOP: no progress acks, its session idle in
+    a transaction holding the inbox row) for longer than AckWait.  Replica B gets the redelivery;
+    its inbox claim hits A's row lock (lock_timeout, retried, never parked) until PostgreSQL ends
+    A's idle session; then B applies.  A "resumes" (SIGCONT) to a dead session: nothing twice."""
+    paused_settings = settings.model_copy(update={"db_idle_in_transaction_timeout_seconds": 1.5,
+                                                  "db_lock_timeout_seconds": 0.3})
+    rt = Runtime(TICKETS, paused_settings)
+    await rt.start(workers=False)
+    try:
+        stopped, resume = asyncio.Event(), asyncio.Event()
+
+        async def stops_once(session, event, envelope):
+            await record(session, event, envelope)
+            if not stopped.is_set():
+                stopped.set()
+                await resume.wait()  # "SIGSTOP" inside the transaction
+
+        await publish(rt, "IN-70", 1)
+        a = consumer(rt, "tickets-paused-test", handler=stops_once, ack_wait=1, backoff=[1], max_deliver=20,
+                     lock_timeout=0.3)
+        a._keep_in_progress = _silent  # a stopped process sends no progress acks either
+        b = consumer(rt, "tickets-paused-test", handler=stops_once, ack_wait=1, backoff=[1], max_deliver=20,
+                     lock_timeout=0.3)
+        paused = asyncio.create_task(a.poll(timeout=5))
+        await asyncio.wait_for(stopped.wait(), timeout=10)
+        applied_by_b = 0
+        deadline = time.monotonic() + 30
+        while not applied_by_b and time.monotonic() < deadline:
+            with contextlib.suppress(Exception):  # contended claims surface as errors: left unacked
+                await b.poll(timeout=1)
+            applied_by_b = len(await applied(rt))
+        resume.set()  # "SIGCONT"
+        with contextlib.suppress(Exception):
+            await paused
+        await drain(b, 0)
+        effects = await applied(rt)
+        parked = await dlq.list_parked(rt.js)
+        print(f"\ntally: accepted 1, published 1, applied {len(effects)}, parked {len(parked)}")
+        assert effects == [("IN-70", 1)]
+        assert parked == []
+    finally:
+        await rt.stop()
+
+
+async def _silent(msgs) -> None:
+    return None
