@@ -314,3 +314,43 @@ def _past():
     from datetime import datetime, timedelta, timezone
 
     return datetime.now(timezone.utc) - timedelta(seconds=1)
+
+
+async def test_nats_down_past_the_relays_retries_with_the_reconnect_buffer_full(stack: Stack) -> None:
+    """NATS is down for longer than the relay's retry backoff, and the client's reconnect buffer is
+    filled to its limit; the relay claims nothing while disconnected, recovers by itself once NATS
+    is back, every pending publish slot is returned, and the outbox drains: each event applied once."""
+    import nats.errors
+
+    settings = stack.settings()
+    url = stack.pg.url
+    probe = Probe()
+    async with running(REGISTRY_SPEC, settings) as producer, running(probe.consumer_spec(), settings):
+        assert producer.sessionmaker is not None and producer.js is not None and producer.nc is not None
+        await write_areas(producer.sessionmaker, district_codes(20), WriteLog(), timeout=20)
+        await asyncio.to_thread(stack.broker.kill)
+        await wait_until(lambda: _disconnected(producer), timeout=10, what="the client to notice")
+        filled = 0
+        with pytest.raises(nats.errors.OutboundBufferLimitError):
+            for _ in range(100_000):  # the reconnect buffer (2 MiB by default) fills up
+                await producer.nc.publish("drill.fill", b"x" * 4096)  # no stream holds it
+                filled += 1
+        log = WriteLog()
+        await write_areas(producer.sessionmaker, district_codes(20, state="IN-03"), log, timeout=20)
+        await asyncio.sleep(3)  # longer than the relay's retry backoff (0.5 s in drills)
+        waiting = await _outbox(url)
+        await asyncio.to_thread(stack.restart_broker)
+        expected = await committed_areas(url)
+        await wait_until(lambda: _drained(url), timeout=30, what="the outbox to drain after NATS came back")
+        await _probe_settled(stack, probe, expected)
+        pending = producer.js.publish_async_pending()
+    effects = await probe_effects(url)
+    tally("nats down, buffer full", accepted=expected, buffered_kib=filled * 4, waited_in_outbox=waiting,
+          published=await stream_count(stack.broker.url), applied=effects.rows, parked=0, pending_slots=pending)
+    assert waiting > 0 and pending == 0
+    assert await stream_count(stack.broker.url) == expected
+    assert effects.rows == effects.distinct_events == expected
+
+
+async def _disconnected(runtime: Any) -> bool:
+    return not runtime.nc.is_connected
