@@ -343,7 +343,10 @@ def _config_literals(kustomization: Path) -> dict[str, str]:
 
 
 def test_configmap_settings_are_real_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.config import GatewayConfig
+
     fields = {f"GRAMSETU_{name.upper()}" for name in Settings.model_fields}
+    fields |= {f"GRAMSETU_GATEWAY_{name.upper()}" for name in GatewayConfig.model_fields}
     for kustomization in [BASE / "kustomization.yaml", *sorted(OVERLAYS.glob("*/kustomization.yaml"))]:
         literals = _config_literals(kustomization)
         assert set(literals) <= fields, f"{kustomization}: unknown settings {set(literals) - fields}"
@@ -650,3 +653,15 @@ def test_rendered_manifests_validate_against_the_kubernetes_schemas(overlay: str
             errors.append(f"{doc['kind']}/{doc['metadata']['name']}: {exc.message}")
     assert not errors, "\n".join(errors)
     assert checked >= 30
+
+
+@needs_kubectl
+@pytest.mark.parametrize("overlay", ["dev", *NON_DEV_OVERLAYS])
+def test_consumer_max_replicas_matches_the_autoscalers(overlay: str) -> None:
+    """max_ack_pending is sized from GRAMSETU_CONSUMER_MAX_REPLICAS: it must be the most replicas
+    an autoscaler may start for a service that consumes events."""
+    deployments = rendered_kind(overlay, "Deployment")
+    most = max(_max_replicas(overlay, name) for name in SERVICES if name in deployments)
+    for name in SERVICES:
+        env = manifest_environment(overlay, deployments[name])
+        assert int(env["GRAMSETU_CONSUMER_MAX_REPLICAS"]) == most, (overlay, name)
