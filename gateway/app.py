@@ -187,12 +187,14 @@ def create_app(settings: Settings | None = None, *, config: GatewayConfig | None
         assert state.proxy.session is not None
         # Route labels for metrics, and a merged document that follows the upstreams' changes.
         warm = asyncio.create_task(watch_openapi(state, upstream_urls, config.openapi_watch_seconds))
+        sweeper = asyncio.create_task(state.limiter.run_sweeper())  # bounded gateway.rate_bucket
         freeze_startup_objects()
         try:
             yield
         finally:
             warm.cancel()
-            await asyncio.gather(warm, return_exceptions=True)
+            sweeper.cancel()
+            await asyncio.gather(warm, sweeper, return_exceptions=True)
             await state.proxy.stop()
             await state.pool.close()
             await state.engine.dispose()

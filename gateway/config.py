@@ -6,6 +6,7 @@ from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kernel.paths import VERBATIM_PATHS
+from kernel.settings import LOCAL_ENVIRONMENTS
 
 
 class Limit(BaseModel):
@@ -40,8 +41,6 @@ def _default_route_classes() -> list[RouteClass]:
     ]
 
 
-# Environments that may run on development defaults; every other one must supply its secrets.
-LOCAL_ENVIRONMENTS: frozenset[str] = frozenset({"development", "test"})
 
 
 class GatewayConfig(BaseSettings):
@@ -79,12 +78,23 @@ class GatewayConfig(BaseSettings):
     upstream_keepalive_seconds: float = 4.0
 
     default_limit: Limit = Limit(per_minute=1200, capacity=200)
+    # Password guessing is throttled per account *and source*: a stranger guessing from elsewhere
+    # cannot lock an operator out; each source also has a ceiling across all the names it tries.
     login_limit: Limit = Limit(per_minute=10, capacity=5)
+    login_source_limit: Limit = Limit(per_minute=120, capacity=60)
+    # Peers (an ingress, a load balancer) whose X-Forwarded-For names the real source of a login;
+    # from anyone else the header is ignored (it is the caller's to forge).
+    trusted_proxies: list[str] = []
     route_classes: list[RouteClass] = _default_route_classes()
     # Leases: a replica takes this share of a bucket's capacity per round trip to PostgreSQL.
     lease_fraction: float = 0.1
     lease_max: int = 100
     lease_seconds: float = 2.0
+    # Bounded state: local buckets beyond this many are evicted (idle ones first), and shared rows
+    # idle this long are deleted (by then any bucket has refilled, and a missing row starts full).
+    max_local_buckets: int = 20_000
+    rate_bucket_idle_seconds: float = 3600.0
+    rate_bucket_sweep_seconds: float = 300.0
 
     # Client names allowed as a metrics label (bounded cardinality); others count as "other".
     metrics_clients: list[str] = []

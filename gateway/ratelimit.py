@@ -14,6 +14,12 @@ Error bound, for N replicas and lease size L:
   other replicas' leases, for at most ``lease_seconds`` (unspent leases then lapse).
 If PostgreSQL is unreachable, a replica falls back to a purely local bucket with the same
 limit (fail open per replica, rather than turning a database outage into an API outage).
+
+State stays bounded whatever keys callers make up (random usernames at the login): local
+buckets past ``max_local_buckets`` are evicted, idle ones first (an evicted bucket only costs
+a database trip: its unspent lease lapses, as above), and :meth:`SharedRateLimiter.sweep`
+deletes shared rows idle longer than any bucket needs to refill (a missing row starts full,
+so deleting a full bucket changes nothing).
 """
 
 from __future__ import annotations
@@ -68,12 +74,56 @@ class SharedRateLimiter:
         self.config = config
         self._buckets: dict[str, _Local] = {}
 
+    def _evict(self, now: float) -> None:
+        """Drop idle buckets (no live lease, no block); if every bucket is busy, drop half of them."""
+        idle = [k for k, b in self._buckets.items()
+                if b.lease_expires <= now and b.blocked_until <= now and not b.lock.locked()]
+        for key in idle:
+            del self._buckets[key]
+        if len(self._buckets) >= self.config.max_local_buckets:
+            for key in [k for k, b in self._buckets.items() if not b.lock.locked()][: len(self._buckets) // 2]:
+                del self._buckets[key]
+
+    def idle_horizon(self) -> float:
+        """Seconds after which any configured bucket is full again: longer idle rows can go."""
+        limits = [self.config.default_limit, self.config.login_limit, self.config.login_source_limit,
+                  *(rc.limit for rc in self.config.route_classes)]
+        refill = max((lim.capacity / lim.rate_per_second for lim in limits if lim.rate_per_second > 0), default=0)
+        return max(self.config.rate_bucket_idle_seconds, refill + self.config.lease_seconds)
+
+    async def sweep(self, batch: int = 10_000) -> int:
+        """Delete shared buckets idle past :meth:`idle_horizon`; returns how many went."""
+        if self.pool is None:
+            return 0
+        deleted = 0
+        while True:
+            status = await self.pool.execute(
+                "DELETE FROM gateway.rate_bucket WHERE key IN (SELECT key FROM gateway.rate_bucket "
+                "WHERE updated_at < clock_timestamp() - make_interval(secs => $1) LIMIT $2)",
+                self.idle_horizon(), batch,
+            )
+            count = int(status.split()[-1])
+            deleted += count
+            if count < batch:
+                return deleted
+
+    async def run_sweeper(self) -> None:
+        """Every ``rate_bucket_sweep_seconds``; several replicas sweeping at once is harmless."""
+        while True:
+            await asyncio.sleep(self.config.rate_bucket_sweep_seconds)
+            try:
+                await self.sweep()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("rate-bucket sweep failed, retrying later: %s", exc)
+
     def _lease_size(self, limit: Limit) -> int:
         return max(1, min(self.config.lease_max, math.ceil(limit.capacity * self.config.lease_fraction)))
 
     async def take(self, key: str, limit: Limit) -> Decision:
         local = self._buckets.get(key)
         if local is None:
+            if len(self._buckets) >= self.config.max_local_buckets:
+                self._evict(time.monotonic())
             local = self._buckets[key] = _Local()
         now = time.monotonic()
         if local.tokens >= 1 and now < local.lease_expires:

@@ -126,20 +126,39 @@ async def jwks(state: State) -> JSONResponse:
              description=(
                  "An operator (e-volunteer, ward member, help-desk agent, officer) logs in with the username and "
                  "password an administrator created (`gramsetu users create`). The bearer token carries their roles "
-                 "and area scope; what each role may do is in docs/roles.md. Repeated failures are throttled (429)."))
-async def login(body: LoginRequest, state: State) -> JSONResponse:
-    decision = await state.limiter.take(f"login:{body.username.strip().lower()}", state.config.login_limit)
-    if not decision.allowed:  # password guessing is throttled per account, across replicas
-        RATE_LIMITED.labels("login", "anonymous").inc()
-        raise Problem("Too many login attempts; wait before trying again.", status=429,
-                      type_slug="too-many-requests", title="Too many requests",
-                      headers={k.decode(): v.decode() for k, v in decision.headers()})
+                 "and area scope; what each role may do is in docs/roles.md. Repeated failures are throttled per "
+                 "account and source (429)."))
+async def login(body: LoginRequest, request: Request, state: State) -> JSONResponse:
+    # Throttled per account and source, across replicas: guessing from one place cannot lock the
+    # operator out elsewhere; a source spraying many names meets its own ceiling.
+    source = login_source(request, state.config.trusted_proxies)
+    checks = [(f"login:{body.username.strip().lower()}:{source}", state.config.login_limit),
+              (f"login-source:{source}", state.config.login_source_limit)]
+    for key, limit in checks:
+        decision = await state.limiter.take(key, limit)
+        if not decision.allowed:
+            RATE_LIMITED.labels("login", "anonymous").inc()
+            raise Problem("Too many login attempts; wait before trying again.", status=429,
+                          type_slug="too-many-requests", title="Too many requests",
+                          headers={k.decode(): v.decode() for k, v in decision.headers()})
     try:
         issued = await state.identity.login(body.username, body.password)
     except Unauthorized:
         AUTH_FAILURES.labels("bad_password").inc()
         raise
     return JSONResponse(issued, headers=NO_STORE)
+
+
+def login_source(request: Request, trusted_proxies: list[str]) -> str:
+    """The caller's address: the peer, or behind trusted proxies the last address they did not add."""
+    peer = request.client.host if request.client else "unknown"
+    if peer not in trusted_proxies:
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted_proxies:
+            return hop[:64]
+    return peer
 
 
 # ---------------------------------------------------------------- API description

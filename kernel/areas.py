@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
-from sqlalchemy import ColumnElement, String, and_, or_
+from sqlalchemy import ColumnElement, String, and_, false, or_
 
 SEPARATOR = "-"
 _AFTER_SEPARATOR = chr(ord(SEPARATOR) + 1)
@@ -130,6 +130,10 @@ def within(column: Any, ancestor: str) -> ColumnElement[bool]:
 
 
 def within_any(column: Any, scopes: list[str] | tuple[str, ...]) -> ColumnElement[bool]:
+    """SQL for :func:`is_within_any`.  An empty scope matches nothing: ``or_()`` of no terms would
+    be dropped from the WHERE clause by SQLAlchemy and match everything."""
+    if not scopes:
+        return false()
     return or_(*(within(column, scope) for scope in scopes))
 
 

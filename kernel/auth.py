@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from kernel.areas import is_within_any
 from kernel.errors import Forbidden, NotFound, Unauthorized
-from kernel.settings import get_settings
+from kernel.settings import Settings, get_settings
 
 IDENTITY_HEADER = "X-GramSetu-Identity"
 SIGNATURE_HEADER = "X-GramSetu-Identity-Signature"
@@ -59,15 +59,18 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def sign_identity(identity: Identity, secret: str) -> dict[str, str]:
+def sign_identity(identity: Identity, secret: str, *, ttl_seconds: float | None = None) -> dict[str, str]:
     if not identity.expires_at:
-        identity = identity.model_copy(update={"expires_at": time.time() + get_settings().identity_ttl_seconds})
+        ttl = ttl_seconds if ttl_seconds is not None else get_settings().identity_ttl_seconds
+        identity = identity.model_copy(update={"expires_at": time.time() + ttl})
     payload = _b64(json.dumps(identity.model_dump(), separators=(",", ":")).encode())
     signature = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
     return {IDENTITY_HEADER: payload, SIGNATURE_HEADER: signature}
 
 
 def verify_identity(payload: str, signature: str, secret: str, *, now: float | None = None) -> Identity:
+    if not payload.isascii() or not signature.isascii():  # compare_digest refuses non-ASCII text
+        raise Unauthorized("The identity context is not signed by the gateway.")
     expected = hmac.new(secret.encode(), payload.encode(), hashlib.sha256).hexdigest()
     # Bytes, not str: compare_digest refuses a non-ASCII str (a 500), and any header byte is possible.
     if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "surrogateescape")):
@@ -88,7 +91,13 @@ def identity_from_request(request: Request) -> Identity | None:
         return None
     if not payload or not signature:
         raise Unauthorized("The identity context is incomplete.")
-    return verify_identity(payload, signature, get_settings().identity_secret)
+    return verify_identity(payload, signature, _settings_of(request).identity_secret)
+
+
+def _settings_of(request: Request) -> Settings:
+    """The settings the app was created with (a test or a second app may differ from the process's)."""
+    settings = getattr(request.app.state, "settings", None)
+    return settings if isinstance(settings, Settings) else get_settings()
 
 
 async def _current_identity(request: Request) -> Identity:

@@ -27,7 +27,21 @@ DEFAULT_PORTS: dict[str, int] = {
 STATEMENT_POOL_USERS: frozenset[str] = frozenset({"registry"})
 
 
-DEV_IDENTITY_SECRET = "dev-only-identity-secret-change-me"  # noqa: S105 (refused in production below)
+DEV_IDENTITY_SECRET = "dev-only-identity-secret-change-me"  # noqa: S105 (refused outside development below)
+# Environments that may run on development defaults; every other one (staging, production,
+# anything mistyped) must supply each of its secrets, non-empty and not the development value.
+LOCAL_ENVIRONMENTS: frozenset[str] = frozenset({"development", "test"})
+
+
+def refuse_weak_secrets(environment: str, secrets: dict[str, tuple[str | None, str | None]]) -> None:
+    """``secrets``: environment variable → (value, its development default).  Raises ValueError
+    naming every variable that is empty or still the development default outside development."""
+    if environment in LOCAL_ENVIRONMENTS:
+        return
+    weak = [name for name, (value, dev) in secrets.items() if not (value or "").strip() or value == dev]
+    if weak:
+        raise ValueError(f"set {', '.join(weak)}: empty or development secrets are refused in the "
+                         f"{environment!r} environment (only {', '.join(sorted(LOCAL_ENVIRONMENTS))} may use them)")
 
 
 class Settings(BaseSettings):
@@ -92,9 +106,8 @@ class Settings(BaseSettings):
     service_urls: dict[str, str] = {}
 
     @model_validator(mode="after")
-    def _no_dev_secret_in_production(self) -> Settings:
-        if self.environment == "production" and self.identity_secret == DEV_IDENTITY_SECRET:
-            raise ValueError("set GRAMSETU_IDENTITY_SECRET: the development default is refused in production")
+    def _no_dev_secret_outside_development(self) -> Settings:
+        refuse_weak_secrets(self.environment, {"GRAMSETU_IDENTITY_SECRET": (self.identity_secret, DEV_IDENTITY_SECRET)})
         return self
 
     def service_url(self, service: str) -> str:
@@ -104,7 +117,8 @@ class Settings(BaseSettings):
 
     @property
     def is_production(self) -> bool:
-        return self.environment == "production"
+        """Anything but a local (development / test) environment is run like production."""
+        return self.environment not in LOCAL_ENVIRONMENTS
 
     def connections_per_pod(self, component: str) -> int:
         """The most PostgreSQL connections one process of ``component`` opens: the connection

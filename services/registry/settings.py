@@ -3,7 +3,8 @@
 Identifiers are stored three ways (see ``service/identifiers.py``): a keyed hash (HMAC-SHA256
 under ``id_hmac_key``) of the matching key for lookups and uniqueness, the value encrypted
 (Fernet under ``id_encryption_key``) for the rare authorised disclosure and key rotation, and
-the last four characters for display.  The development defaults are refused in production.
+the last four characters for display.  The development defaults (and empty keys) are refused
+outside development and tests.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import hashlib
 from functools import lru_cache
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kernel.settings import refuse_weak_secrets
 
 _DEV_HMAC = "dev-only-registry-id-hmac-key"
 _DEV_ENC = base64.urlsafe_b64encode(hashlib.sha256(b"dev-only-registry-id-encryption-key").digest()).decode()
@@ -27,10 +30,14 @@ class RegistrySettings(BaseSettings):
     export_max_rows: int = 100_000
 
     def check_production(self, environment: str) -> None:
-        if environment == "production" and (self.id_hmac_key == _DEV_HMAC or self.id_encryption_key == _DEV_ENC):
-            raise RuntimeError(
-                "set GRAMSETU_REGISTRY_ID_HMAC_KEY and GRAMSETU_REGISTRY_ID_ENCRYPTION_KEY in production"
-            )
+        """Outside development and tests, both keys must be set and not the development values."""
+        try:
+            refuse_weak_secrets(environment, {
+                "GRAMSETU_REGISTRY_ID_HMAC_KEY": (self.id_hmac_key, _DEV_HMAC),
+                "GRAMSETU_REGISTRY_ID_ENCRYPTION_KEY": (self.id_encryption_key, _DEV_ENC),
+            })
+        except ValueError as exc:
+            raise RuntimeError(str(exc)) from exc
 
 
 @lru_cache

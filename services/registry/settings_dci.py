@@ -1,6 +1,6 @@
 """DCI API settings (``GRAMSETU_REGISTRY_DCI_*``): who we are, our signing key, limits.
 
-The development signing key is derived from a constant and refused in production.
+The development signing key is derived from a constant and refused outside development and tests.
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import hashlib
 from functools import lru_cache
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kernel.settings import refuse_weak_secrets
 
 _DEV_SIGNING_KEY = base64.b64encode(hashlib.sha256(b"dev-only-registry-dci-signing-key").digest()).decode()
 
@@ -31,8 +33,12 @@ class DciSettings(BaseSettings):
     callback_max_attempts: int = 8  # the scheduler retries with exponential backoff
 
     def check_production(self, environment: str) -> None:
-        if environment == "production" and self.signing_key == _DEV_SIGNING_KEY:
-            raise RuntimeError("set GRAMSETU_REGISTRY_DCI_SIGNING_KEY in production")
+        """Outside development and tests the signing key must be set and not the development value."""
+        try:
+            refuse_weak_secrets(environment,
+                                {"GRAMSETU_REGISTRY_DCI_SIGNING_KEY": (self.signing_key, _DEV_SIGNING_KEY)})
+        except ValueError as exc:
+            raise RuntimeError(str(exc)) from exc
 
 
 @lru_cache

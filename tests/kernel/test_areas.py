@@ -66,3 +66,36 @@ async def test_sql_range_matches_python_prefix_rule(database_url, codes, scope):
     finally:
         await conn.close()
     assert sorted(r["c"] for r in rows) == sorted(c for c in codes if is_within(c, scope))
+
+
+# Codes with segments of uneven width, so that "IN-2" / "IN-23" / "IN-2-3" neighbours occur often.
+loose_codes = st.builds(
+    lambda country, parts: "-".join([country, *parts]),
+    st.sampled_from(["IN", "BD"]),
+    st.lists(st.sampled_from(["1", "2", "23", "3", "230", "04"]), min_size=0, max_size=4),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(loose_codes, min_size=1, max_size=30, unique=True), st.lists(loose_codes, min_size=0, max_size=4))
+async def test_within_any_sql_matches_python_for_every_scope_even_empty(database_url, codes, scopes):
+    """The repositories' area filter (kernel.areas.within_any, compiled by SQLAlchemy and run on
+    PostgreSQL) selects exactly what is_within_any() allows; an empty scope selects nothing."""
+    from sqlalchemy import Column, MetaData, Table, select
+    from sqlalchemy.dialects import postgresql
+
+    from kernel.areas import area_code_type, is_within_any, within_any
+
+    probe = Table("area_probe", MetaData(), Column("code", area_code_type()))
+    query = select(probe.c.code).where(within_any(probe.c.code, scopes))
+    sql = str(query.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute('CREATE TEMP TABLE area_probe (code varchar(64) COLLATE "C")')
+        await conn.executemany("INSERT INTO area_probe VALUES ($1)", [(c,) for c in codes])
+        rows = await conn.fetch(sql)
+    finally:
+        await conn.close()
+    assert sorted(r["code"] for r in rows) == sorted(c for c in codes if is_within_any(c, scopes))
+    if not scopes:
+        assert rows == []
