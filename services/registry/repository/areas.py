@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
 from kernel.areas import ancestor_codes, within_any
+from kernel.paging import paged
 from services.registry.models import Area
 
 
@@ -30,11 +31,11 @@ class AreaRepository:
         visible = or_(within_any(Area.code, scopes), Area.code.in_(ancestor_codes(scopes)))  # type: ignore[attr-defined]
         query = select(Area).where(col(Area.parent_code) == parent_code, visible)
         total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = await self.session.scalars(query.order_by(Area.code).limit(limit).offset(offset))
+        rows = await self.session.scalars(paged(query.order_by(Area.code), limit=limit, offset=offset))
         return list(rows), int(total or 0)
 
     async def in_scope(self, scopes: list[str], *, limit: int, offset: int) -> tuple[list[Area], int]:
         query = select(Area).where(within_any(Area.code, scopes))
         total = await self.session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = await self.session.scalars(query.order_by(Area.code).limit(limit).offset(offset))
+        rows = await self.session.scalars(paged(query.order_by(Area.code), limit=limit, offset=offset))
         return list(rows), int(total or 0)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within_any
+from kernel.paging import paged
 from services.registry.models import household, identifier, membership, person
 from services.registry.models.dci import dci_sender, dci_subscription, dci_transaction
 from services.registry.repository.common import all_rows, one_or_none
@@ -118,7 +119,7 @@ class DciRepository:
     ) -> tuple[list[RowMapping], int]:
         stmt = self._matching(scopes, condition)
         total = await self.session.scalar(select(func.count()).select_from(stmt.subquery()))
-        rows = await all_rows(self.session, stmt.order_by(*order, person.c.id).limit(limit).offset(offset))
+        rows = await all_rows(self.session, paged(stmt.order_by(*order, person.c.id), limit=limit, offset=offset))
         return list(rows), int(total or 0)
 
     async def search_households(
@@ -130,8 +131,8 @@ class DciRepository:
         )
         stmt = select(household).where(household.c.id.in_(ids), within_any(household.c.area_code, list(scopes)))
         total = await self.session.scalar(select(func.count()).select_from(stmt.subquery()))
-        rows = await all_rows(self.session, stmt.order_by(household.c.created_at, household.c.id)
-                              .limit(limit).offset(offset))
+        rows = await all_rows(self.session, paged(stmt.order_by(household.c.created_at, household.c.id),
+                                                  limit=limit, offset=offset))
         return list(rows), int(total or 0)
 
     async def members(self, household_ids: Sequence[uuid.UUID], scopes: Sequence[str]) -> list[RowMapping]:

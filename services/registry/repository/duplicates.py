@@ -58,7 +58,8 @@ class DuplicateRepository:
         stmt = self.visible(scopes).where(duplicate_candidate.c.status == status)
         if area is not None:
             stmt = stmt.where(within(duplicate_candidate.c.area_code, area))
-        return await page(self.session, stmt.order_by(duplicate_candidate.c.created_at), limit=limit, offset=offset)
+        order = (duplicate_candidate.c.created_at, duplicate_candidate.c.id)  # one import flags many at once
+        return await page(self.session, stmt.order_by(*order), limit=limit, offset=offset)
 
     async def decide(self, candidate_id: uuid.UUID, values: dict[str, Any]) -> RowMapping:
         stmt = (

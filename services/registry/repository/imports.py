@@ -24,6 +24,7 @@ from contracts.registry import HouseholdUpdated
 from kernel.areas import within_any
 from kernel.errors import Conflict, ServiceUnavailable
 from kernel.outbox import copy_event_batches, notify_channel
+from kernel.paging import paged
 from services.registry import SERVICE
 from services.registry.models.imports import import_error, import_job
 from services.registry.repository.common import all_rows, one_or_none
@@ -141,13 +142,11 @@ class ImportRepository:
     async def errors(self, job_id: uuid.UUID, *, limit: int | None, offset: int = 0) -> list[RowMapping]:
         stmt = (
             select(import_error.c.row, import_error.c.field, import_error.c.reason)
+            .select_from(import_error)
             .where(import_error.c.import_id == job_id)
             .order_by(import_error.c.row, import_error.c.id)
-            .offset(offset)
         )
-        if limit is not None:
-            stmt = stmt.limit(limit)
-        return list(await all_rows(self.session, stmt))
+        return list(await all_rows(self.session, paged(stmt, limit=limit, offset=offset)))
 
     async def error_count(self, job_id: uuid.UUID) -> int:
         stmt = select(func.count()).select_from(import_error).where(import_error.c.import_id == job_id)
