@@ -24,8 +24,8 @@ import asyncpg
 # Columns PersonOut needs (and nothing else: no keys, no encrypted values).
 PERSON_COLUMNS = (
     "id", "area_code", "full_name", "name_latin", "sex", "birth_date", "birth_date_estimated", "birth_date_source",
-    "father_name", "mother_name", "disability", "pregnant", "occupation", "phones", "preferred_language", "status",
-    "deceased_on", "merged_into", "version", "created_at", "updated_at",
+    "father_name", "mother_name", "spouse_name", "disability", "pregnant", "occupation", "phones",
+    "preferred_language", "status", "deceased_on", "merged_into", "version", "created_at", "updated_at",
 )
 IDENTIFIER_COLUMNS = ("id", "id_type", "form", "last4", "verification_method", "started_at")
 
@@ -37,6 +37,8 @@ WITH found AS (
     LEFT JOIN registry.membership m ON m.person_id = p.id AND m.ended_on IS NULL
     WHERE i.id_type = $1 AND i.lookup_hash = $2 AND i.ended_at IS NULL
       AND p.status <> 'merged'
+      -- two 17-digit NIDs with one 13-digit form but other year prefixes are a conflict, not a match
+      AND (i.form <> 'nid17' OR $8::int IS NULL OR i.birth_year = $8::int)
       AND EXISTS (
           SELECT 1 FROM unnest($3::text[]) AS scope(code)
           WHERE p.area_code = scope.code OR starts_with(p.area_code, scope.code || '-')
@@ -63,8 +65,10 @@ async def find_and_audit(
     purpose: str,
     request_id: str | None,
     details: Mapping[str, Any],
+    nid17_year: int | None = None,
 ) -> list[asyncpg.Record]:
     """One row per (visible person, live identifier); an audit_event row per person returned."""
     return await conn.fetch(  # type: ignore[no-any-return]
-        LOOKUP_SQL, id_type, lookup_hash, list(scopes), actor, purpose, request_id, json.dumps(dict(details))
+        LOOKUP_SQL, id_type, lookup_hash, list(scopes), actor, purpose, request_id, json.dumps(dict(details)),
+        nid17_year,
     )

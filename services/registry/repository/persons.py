@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,8 +134,10 @@ class IdentifierRepository:
             stmt = stmt.where(identifier.c.ended_at.is_(None))
         return list(await all_rows(self.session, stmt.order_by(identifier.c.id_type, identifier.c.started_at)))
 
-    async def holders(self, id_type: str, lookup_hash: str, *, exclude: uuid.UUID | None = None) -> list[uuid.UUID]:
-        """Active persons holding this identifier live (any area)."""
+    async def holders(self, id_type: str, lookup_hash: str, *, exclude: uuid.UUID | None = None,
+                      nid17_year: int | None = None) -> list[uuid.UUID]:
+        """Active persons holding this identifier live (any area).  With ``nid17_year`` (the query is a
+        17-digit NID), a stored 17-digit form with another year prefix is not the same identifier."""
         stmt = (
             select(identifier.c.person_id)
             .join(person, person.c.id == identifier.c.person_id)
@@ -148,7 +150,17 @@ class IdentifierRepository:
         )
         if exclude is not None:
             stmt = stmt.where(identifier.c.person_id != exclude)
+        if nid17_year is not None:
+            stmt = stmt.where(or_(identifier.c.form != "nid17", identifier.c.birth_year == nid17_year))
         return list((await self.session.scalars(stmt)).all())
+
+    async def year_conflicts(self, id_type: str, lookup_hash: str, nid17_year: int) -> list[RowMapping]:
+        """Live 17-digit forms with this 13-digit number but another year prefix (person, year, last4)."""
+        stmt = select(identifier.c.person_id, identifier.c.birth_year, identifier.c.last4).where(
+            identifier.c.id_type == id_type, identifier.c.lookup_hash == lookup_hash,
+            identifier.c.ended_at.is_(None), identifier.c.form == "nid17", identifier.c.birth_year != nid17_year,
+        )
+        return list(await all_rows(self.session, stmt))
 
     async def end(self, identifier_id: uuid.UUID, reason: str) -> None:
         await self.session.execute(

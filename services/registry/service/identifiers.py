@@ -66,6 +66,20 @@ def check_dob_against(parsed: ParsedId, person: Mapping[Any, Any], field: str) -
         raise ValidationProblem(reason, errors=[{"field": field, "reason": reason}])
 
 
+async def refuse_year_conflict(repo: IdentifierRepository, parsed: ParsedId, digest: str, field: str) -> None:
+    """A 17-digit NID whose 13-digit form is already stored under another year prefix is not the same
+    number seen twice: one of the two is wrong, and a person must decide which (409, never a match)."""
+    if parsed.form != "nid17" or parsed.birth_year is None:
+        return
+    conflicts = await repo.year_conflicts(parsed.id_type.value, digest, parsed.birth_year)
+    if conflicts:
+        years = sorted({int(c["birth_year"]) for c in conflicts})
+        reason = (f"the same 13-digit NID is registered with year prefix {', '.join(map(str, years))}, "
+                  f"this one has {parsed.birth_year}")
+        raise Conflict(f"Conflicting 17-digit NID: {reason}; correct one of the two",
+                       errors=[{"field": field, "reason": reason}])
+
+
 async def attach(
     session: AsyncSession, identity: Identity, person: Mapping[Any, Any], body: IdentifierIn, *, field: str
 ) -> tuple[RowMapping, bool]:
@@ -74,6 +88,7 @@ async def attach(
     check_dob_against(parsed, person, f"{field}.value")
     digest = lookup_hash(parsed.id_type.value, parsed.match_key)
     repo = IdentifierRepository(session)
+    await refuse_year_conflict(repo, parsed, digest, f"{field}.value")
     current = await repo.live_of_type(person["id"], parsed.id_type.value)
     if current is not None:
         if current["lookup_hash"] == digest:

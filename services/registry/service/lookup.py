@@ -62,6 +62,7 @@ def _person(row: asyncpg.Record, today: date) -> dict[str, Any]:
         "age": age_on(row["birth_date"], today) if row["birth_date"] else None,
         "father_name": row["father_name"],
         "mother_name": row["mother_name"],
+        "spouse_name": row["spouse_name"],
         "disability": row["disability"],
         "pregnant": row["pregnant"],
         "occupation": row["occupation"],
@@ -111,4 +112,5 @@ async def _find(conn: asyncpg.Connection, identity: Identity, parsed: ParsedId, 
         purpose=purpose,
         request_id=request_id_var.get(),
         details={"kind": identity.kind, "client_id": identity.client_id, "id_type": parsed.id_type.value},
+        nid17_year=parsed.birth_year if parsed.form == "nid17" else None,
     )

@@ -45,7 +45,8 @@ def _require_area(identity: Identity, area: str) -> None:
 async def _holders(session: AsyncSession, identity: Identity, body: LookupRequest, area_hint: str) -> list[Any]:
     parsed = identifiers.parse_or_problem(body.type, body.value, area_code=area_hint, field="value")
     digest = identifiers.lookup_hash(parsed.id_type.value, parsed.match_key)
-    ids = await IdentifierRepository(session).holders(parsed.id_type.value, digest)
+    nid17_year = parsed.birth_year if parsed.form == "nid17" else None
+    ids = await IdentifierRepository(session).holders(parsed.id_type.value, digest, nid17_year=nid17_year)
     repo = PersonRepository(session)
     rows = [await repo.get(pid, identity.area_scope) for pid in ids]
     return [r for r in rows if r is not None]
