@@ -54,6 +54,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "birth_date_source": ("जन्म तिथि का स्रोत", "জন্ম তারিখের উৎস"),
     "father_name": ("पिता का नाम", "পিতার নাম"),
     "mother_name": ("माता का नाम", "মাতার নাম"),
+    "spouse_name": ("पति/पत्नी का नाम", "স্বামী/স্ত্রীর নাম"),
     "disability": ("दिव्यांगता", "প্রতিবন্ধিতা"),
     "pregnant": ("गर्भवती", "গর্ভবতী"),
     "occupation": ("व्यवसाय", "পেশা"),
@@ -183,6 +184,7 @@ class ValidRow:
     birth_year: int | None
     father_name: str | None
     mother_name: str | None
+    spouse_name: str | None  # a married woman's guardian is often her husband
     father_key: str
     mother_key: str
     disability: str | None
@@ -288,6 +290,7 @@ class RowValidator:
         phones = _phones(text.get("phone"), region, fail)
         father = _bounded(text, "father_name", 200, fail)
         mother = _bounded(text, "mother_name", 200, fail)
+        spouse = _bounded(text, "spouse_name", 200, fail)
         parsed_ids, id_year = self._identifiers(text, region, birth_date, bool(estimated), fail)
         name_latin = _bounded(text, "name_latin", 200, fail)
         disability = _bounded(text, "disability", 100, fail)
@@ -302,6 +305,7 @@ class RowValidator:
             longitude=longitude, full_name=full_name, name_latin=name_latin, name_key=name_key, sex=sex,
             birth_date=birth_date, birth_date_estimated=bool(estimated), birth_date_source=source,
             birth_year=birth_date.year if birth_date else id_year, father_name=father, mother_name=mother,
+            spouse_name=spouse,
             father_key=fast_name_key(father or ""), mother_key=fast_name_key(mother or ""), disability=disability,
             pregnant=bool(pregnant), occupation=occupation, phones=phones, preferred_language=language,
             identifiers=parsed_ids,

@@ -34,6 +34,7 @@ class PersonFields(BaseModel):
     birth_date_source: DobSource | None = None
     father_name: OptText200 = None
     mother_name: OptText200 = None
+    spouse_name: OptText200 = Field(default=None, description="Husband's or wife's name (a married woman's guardian)")
     disability: Disability | None = Field(default=None, description="Kind of disability, if any", examples=["visual"])
     pregnant: bool | None = None
     occupation: OptText200 = None
@@ -82,6 +83,7 @@ class PersonOut(BaseModel):
     age: int | None
     father_name: str | None
     mother_name: str | None
+    spouse_name: str | None = None
     disability: str | None
     pregnant: bool
     occupation: str | None

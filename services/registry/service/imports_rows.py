@@ -37,9 +37,9 @@ EXTRA_CELLS_REASON = "values beyond the last named column"
 
 PERSON_COLUMNS = (
     "id", "client_ref", "area_code", "full_name", "name_latin", "name_key", "sex", "birth_date",
-    "birth_date_estimated", "birth_date_source", "birth_year", "father_name", "mother_name", "father_key",
-    "mother_key", "disability", "pregnant", "occupation", "phones", "preferred_language", "import_id", "import_row",
-    "created_by", "updated_by",
+    "birth_date_estimated", "birth_date_source", "birth_year", "father_name", "mother_name", "spouse_name",
+    "father_key", "mother_key", "disability", "pregnant", "occupation", "phones", "preferred_language", "import_id",
+    "import_row", "created_by", "updated_by",
 )
 MEMBERSHIP_COLUMNS = ("id", "household_id", "person_id", "role", "created_by")
 IDENTIFIER_COLUMNS = (
@@ -213,7 +213,8 @@ class _Builder:
             person_id, copy_text(row.client_ref), row.area_code, copy_text(row.full_name), copy_text(row.name_latin),
             copy_text(row.name_key), row.sex, birth or "\\N", _flag(row.birth_date_estimated),
             copy_text(row.birth_date_source), _number(row.birth_year), copy_text(row.father_name),
-            copy_text(row.mother_name), copy_text(row.father_key), copy_text(row.mother_key),
+            copy_text(row.mother_name), copy_text(row.spouse_name), copy_text(row.father_key),
+            copy_text(row.mother_key),
             copy_text(row.disability), _flag(row.pregnant), copy_text(row.occupation), phones,
             copy_text(row.preferred_language), self.job, str(row.row),
         )) + self.tail
