@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from functools import lru_cache
 
 import aiohttp
+from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 from yarl import URL
 
@@ -132,6 +135,18 @@ def required_scope(service: str, method: str, path: str) -> str:
     return f"{service}:write"
 
 
+_DCI_CODES = {401: "err.request.unauthorized", 403: "err.request.forbidden", 408: "err.request.timeout",
+              429: "err.request.too_many_requests", 504: "err.request.timeout"}
+
+
+def dci_error_response(problem: Problem) -> JSONResponse:
+    """The gateway's refusal on a DCI path, as the DCI acknowledgement (``ack_status: ERR``)."""
+    code = _DCI_CODES.get(problem.status, "err.request.bad" if problem.status < 500 else "err.service.unavailable")
+    body = {"message": {"ack_status": "ERR", "timestamp": datetime.now(timezone.utc).isoformat(),
+                        "correlation_id": str(uuid.uuid4()), "error": {"code": code, "message": problem.detail[:999]}}}
+    return JSONResponse(body, status_code=problem.status, headers=problem.headers)
+
+
 class Router:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
@@ -245,7 +260,8 @@ class Proxy:
 
     async def _problem(self, problem: Problem, scope: Scope, receive: Receive, send: Send,
                        ctx: RequestContext) -> None:
-        response = problem_response(problem, instance=scope["path"])  # the gateway's paths are public
+        dci = scope["path"] in self.router.verbatim  # DCI clients parse the DCI error ack, as JSON
+        response = dci_error_response(problem) if dci else problem_response(problem, instance=scope["path"])
         response.raw_headers.append((b"x-request-id", ctx.request_id.encode()))
         response.raw_headers.extend(ctx.extra_headers)
         ctx.status = problem.status

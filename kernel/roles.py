@@ -157,6 +157,11 @@ REGISTRY = section("registry", {
     "registry:round_reopen": Permission(
         _roles(*_REVIEWERS, "department_officer"), "Reopen a closed round item",
         level=Level.VILLAGE_WARD, routes=(("POST", "/registry/rounds/{id}/items/{id}/reopen"),)),
+    "registry:dci": Permission(
+        frozenset(), "Call the DCI social registry API as an onboarded sender (a department system's client)",
+        routes=(*(("POST", f"/registry{p}") for p in (
+            "/search", "/sync/search", "/subscribe", "/unsubscribe", "/txn/status", "/sync/txn/status")),
+            ("GET", "/registry/dci/jwks.json"))),
     "registry:admin": Permission(
         frozenset(), "Onboard DCI senders (admin, or a client given this scope)"),
 })

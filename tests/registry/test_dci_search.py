@@ -138,8 +138,9 @@ async def test_rejected_items_and_err_acks(client):
         else:
             resp = await client.post("/registry/sync/search", json=body, headers=SENDER.headers() if headers is None else headers)
         assert 400 <= resp.status_code < 500, resp.text
-        assert resp.headers["content-type"].startswith("application/problem+json")
-        validate_ack({"message": resp.json()["message"]})
+        assert resp.headers["content-type"] == "application/json"  # DCI clients parse JSON only
+        assert set(resp.json()) == {"message"}
+        validate_ack(resp.json())
         assert resp.json()["message"]["ack_status"] == "ERR"
         return resp.json()["message"]["error"]["code"]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, Table, Text, text
+from sqlalchemy import Boolean, Column, DateTime, ForeignKey, Table, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from services.registry.models.common import METADATA, SCHEMA
@@ -20,6 +20,9 @@ dci_sender = Table(
     Column("callback_allowlist", ARRAY(Text), nullable=False, server_default=text("'{}'")),
     Column("default_callback_uri", Text),
     Column("public_keys", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    # False: envelopes are accepted without a signature (a sender with no keys yet); outside
+    # development only when the operator allows it (GRAMSETU_REGISTRY_DCI_ALLOW_UNSIGNED_SENDERS).
+    Column("require_signature", Boolean, nullable=False, server_default=text("true")),
     Column("created_by", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
@@ -41,6 +44,7 @@ dci_transaction = Table(
     Column("identity", JSONB, nullable=False),
     Column("request_encrypted", Text),  # dropped once the async reply is delivered
     Column("results", JSONB, nullable=False, server_default=text("'[]'::jsonb")),  # per reference_id status
+    Column("accepted_unsigned", Boolean, nullable=False, server_default=text("false")),  # signature not checked
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     Column("completed_at", DateTime(timezone=True)),
     schema=SCHEMA,

@@ -148,6 +148,12 @@ class SenderIn(BaseModel):
     default_callback_uri: str | None = Field(default=None, max_length=2000)
     public_keys: list[dict[str, Any]] = Field(default_factory=list, max_length=10,
                                               description="Ed25519 public JWKs (kty OKP, crv Ed25519, kid, x)")
+    require_signature: bool = Field(
+        default=True,
+        description="Verify every envelope's Ed25519 signature against public_keys. false: accept unsigned "
+                    "envelopes (each transaction records accepted_unsigned); refused outside development unless "
+                    "GRAMSETU_REGISTRY_DCI_ALLOW_UNSIGNED_SENDERS=true",
+    )
 
     @field_validator("public_keys")
     @classmethod
@@ -168,5 +174,6 @@ class SenderOut(BaseModel):
     callback_allowlist: list[str]
     default_callback_uri: str | None
     public_keys: list[dict[str, Any]]
+    require_signature: bool
     created_at: datetime
     updated_at: datetime

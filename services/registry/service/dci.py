@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.auth import Identity, identity_from_request
 from kernel.errors import Problem
 from kernel.scheduler import schedule
+from kernel.settings import get_settings
 from services.registry import SERVICE
 from services.registry.repository.dci import DciRepository
 from services.registry.schemas.dci import (
@@ -41,6 +42,7 @@ from services.registry.service.identifiers import encrypt
 from services.registry.settings_dci import get_dci_settings
 
 READ_SCOPE = "registry:read"
+DCI_SCOPE = "registry:dci"  # what a DCI sender's client is given (docs/roles.md, docs/dci.md)
 REPLY_JOB = "dci.reply"
 NOTIFY_JOB = "dci.notify"
 EVENT_TYPES = {"REGISTER": "registry.person.registered.v1"}  # DCI reg_event_type -> our event subject
@@ -65,6 +67,7 @@ class Inbound:
     raw_header: dict[str, Any]
     message: dict[str, Any]
     sender: RowMapping
+    unsigned: bool = False  # the sender is onboarded with require_signature=false
 
 
 def ack(status: str, correlation_id: str, error: DciError | None = None) -> dict[str, Any]:
@@ -86,8 +89,8 @@ def _identity(request: Request) -> Identity:
         raise DciError("err.request.unauthorized", exc.detail, 401) from exc
     if identity is None:
         raise DciError("err.request.unauthorized", "Send an OAuth2 bearer token through the gateway", 401)
-    if not identity.has_scope(READ_SCOPE):
-        raise DciError("err.request.forbidden", f"This call needs the {READ_SCOPE!r} scope", 403)
+    if not (identity.has_scope(DCI_SCOPE) or identity.has_scope(READ_SCOPE)):
+        raise DciError("err.request.forbidden", f"This call needs the {DCI_SCOPE!r} scope", 403)
     return identity
 
 
@@ -99,6 +102,8 @@ async def _envelope(request: Request) -> dict[str, Any]:
         envelope = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DciError("err.request.bad", "The body is not JSON") from exc
+    except RecursionError as exc:  # thousands of nested brackets
+        raise DciError("err.request.bad", "The body nests too deeply") from exc
     if not isinstance(envelope, dict) or not isinstance(envelope.get("header"), dict):
         raise DciError("err.request.bad", "The body must be an object with header and message")
     return envelope
@@ -132,15 +137,24 @@ async def receive(request: Request, session: AsyncSession, action: str) -> Inbou
     if sender is None or identity.client_id != sender["client_id"]:
         # One answer for "unknown" and "not yours", so sender ids cannot be probed.
         raise DciError("err.sender_id.invalid", "sender_id is not onboarded for this client", 403)
-    signature = envelope.get("signature") or request.headers.get("Signature")
     settings = get_dci_settings()
-    if signature or settings.require_signatures:
-        try:
-            dci_signing.verify(signature, envelope["header"], message, list(sender["public_keys"]),
-                               sender_id=header.sender_id, max_skew=settings.signature_max_skew_seconds)
-        except dci_signing.SignatureError as exc:
-            raise DciError(exc.code, exc.message, 401) from exc
+    if not sender["require_signature"]:
+        if not settings.unsigned_allowed(_environment(request)):
+            raise DciError("err.signature.missing", "This registry does not serve unsigned senders; "
+                           "onboard the sender with its public keys", 401)
+        return Inbound(identity, header, envelope["header"], message, sender, unsigned=True)
+    signature = envelope.get("signature") or request.headers.get("Signature")
+    try:
+        dci_signing.verify(signature, envelope["header"], message, list(sender["public_keys"]),
+                           sender_id=header.sender_id, max_skew=settings.signature_max_skew_seconds)
+    except dci_signing.SignatureError as exc:
+        raise DciError(exc.code, exc.message, 401) from exc
     return Inbound(identity, header, envelope["header"], message, sender)
+
+
+def _environment(request: Request) -> str:
+    settings = getattr(request.app.state, "settings", None)
+    return str(getattr(settings, "environment", None) or get_settings().environment)
 
 
 def _parse(model: type[BaseModel], message: dict[str, Any]) -> Any:
@@ -174,6 +188,7 @@ async def _record(session: AsyncSession, inbound: Inbound, *, action: str, mode:
         "message_id": inbound.header.message_id, "transaction_id": transaction_id, "action": action,
         "mode": mode, "status": status, "callback_uri": callback, "identity": _identity_snapshot(inbound.identity),
         "request_encrypted": encrypt(json.dumps(request)) if request is not None else None, "results": results,
+        "accepted_unsigned": inbound.unsigned,
     })
     if row is not None:
         return row["correlation_id"], True
