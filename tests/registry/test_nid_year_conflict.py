@@ -33,3 +33,24 @@ async def test_other_year_prefix_is_refused_and_never_looked_up_as_the_same_pers
     # The same 17-digit number again is still the same identifier (a no-op, not a conflict).
     r = await client.post(f"/persons/{rahima}/identifiers", json=nid17(1985), headers=volunteer())
     assert r.status_code == 201, r.text
+
+
+async def test_an_import_reports_the_year_conflict_on_the_pair_it_flags(client, database_url):
+    import json
+
+    import asyncpg
+
+    from tests.registry.test_imports import person_row, sheet, upload
+
+    rows = [person_row("N-1", 1, "head", "Rahima Khatun", "female", bd_nid=f"1985{NUMBER}"),
+            person_row("N-2", 1, "head", "Salma Khatun", "female", bd_nid=f"1990{NUMBER}"),
+            person_row("N-3", 1, "head", "Ayesha Khatun", "female", bd_nid=f"1970{NUMBER[:-1]}9")]
+    r = await upload(client, sheet(rows))
+    assert r.status_code == 201, r.text
+    conn = await asyncpg.connect(database_url)
+    try:
+        details = [json.loads(r["details"]) for r in await conn.fetch(
+            "SELECT details::text AS details FROM registry.duplicate_candidate WHERE reason = 'same_identifier'")]
+    finally:
+        await conn.close()
+    assert details == [{"id_type": "bd_nid", "conflict": "nid17_year_prefix", "year_prefixes": [1985, 1990]}]

@@ -36,7 +36,14 @@ ON CONFLICT DO NOTHING
 _FLAG_SAME_IDENTIFIER = """
 INSERT INTO registry.duplicate_candidate (person_a, person_b, reason, details, area_code)
 SELECT DISTINCT least(n.person_id, o.person_id), greatest(n.person_id, o.person_id), 'same_identifier',
-       jsonb_build_object('id_type', n.id_type), registry.import_common_area(np.area_code, op.area_code)
+       jsonb_build_object('id_type', n.id_type)
+       -- two 17-digit NIDs with one 13-digit form but other year prefixes: a conflict to resolve, not a match
+       || CASE WHEN n.form = 'nid17' AND o.form = 'nid17' AND n.birth_year <> o.birth_year
+               THEN jsonb_build_object('conflict', 'nid17_year_prefix', 'year_prefixes',
+                                       jsonb_build_array(least(n.birth_year, o.birth_year),
+                                                         greatest(n.birth_year, o.birth_year)))
+               ELSE '{}'::jsonb END,
+       registry.import_common_area(np.area_code, op.area_code)
 FROM registry.identifier n
 JOIN registry.person np ON np.id = n.person_id AND np.status <> 'merged'
 JOIN registry.identifier o ON o.id_type = n.id_type AND o.lookup_hash = n.lookup_hash AND o.ended_at IS NULL
