@@ -15,40 +15,32 @@ from typing import Any
 from sqlalchemy import Column, Select, Table
 
 
-def _order_columns(stmt: Select[Any]) -> set[tuple[str, str]]:
+def _order_columns(stmt: Select[Any]) -> tuple[set[tuple[str, str]], dict[str, Table]]:
+    """The table columns the ORDER BY sorts on (through subqueries and labels) and their tables."""
     keys: set[tuple[str, str]] = set()
+    tables: dict[str, Table] = {}
     for clause in stmt._order_by_clauses:
         element: Any = clause
         while not isinstance(element, Column) and getattr(element, "element", None) is not None:
-            element = element.element  # desc(), nulls_last(), labels, annotations
-        table = getattr(element, "table", None)
-        if isinstance(element, Column) and isinstance(table, Table):
-            keys.add((table.fullname, element.name))
-    return keys
+            element = element.element  # desc(), nulls_last(), labels
+        for column in getattr(element, "proxy_set", ()):  # a subquery's column proxies its table's
+            table = getattr(column, "table", None)
+            if isinstance(column, Column) and isinstance(table, Table):
+                keys.add((table.fullname, column.name))
+                tables[table.fullname] = table
+    return keys, tables
 
 
 def unique_order_problem(stmt: Select[Any]) -> str | None:
-    """None when the ORDER BY holds a whole primary key of a selected table, else why not."""
-    ordered = _order_columns(stmt)
+    """None when the ORDER BY holds a whole primary key of a table it sorts on, else why not."""
+    ordered, tables = _order_columns(stmt)
     if not ordered:
         return "a paged list needs an ORDER BY ending in a unique key (add the id)"
-    for table in stmt.get_final_froms():
-        for candidate in _tables_in(table):
-            key = {(candidate.fullname, c.name) for c in candidate.primary_key.columns}
-            if key and key <= ordered:
-                return None
+    for table in tables.values():
+        key = {(table.fullname, c.name) for c in table.primary_key.columns}
+        if key and key <= ordered:
+            return None
     return f"ORDER BY {sorted(c for _, c in ordered)} has ties: add the table's id as the last sort key"
-
-
-def _tables_in(from_clause: Any) -> list[Table]:
-    if isinstance(from_clause, Table):
-        return [from_clause]
-    out: list[Table] = []
-    for name in ("left", "right", "element"):
-        child = getattr(from_clause, name, None)
-        if child is not None:
-            out += _tables_in(child)
-    return out
 
 
 def paged(stmt: Select[Any], *, limit: int | None, offset: int) -> Select[Any]:

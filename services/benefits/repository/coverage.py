@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ColumnElement
 
 from kernel.areas import within, within_any
+from kernel.paging import paged
 from services.benefits.models import entry, household, person
 from services.benefits.repository.common import all_rows
 from services.benefits.rules.eligibility import Condition, Group
@@ -123,8 +124,8 @@ class CoverageRepository:
         pop = self._population(**kwargs).subquery()
         where = and_(pop.c.eligible, ~pop.c.covered)
         total = await self.session.scalar(select(func.count()).select_from(pop).where(where))
-        rows = await all_rows(self.session, select(pop).where(where).order_by(pop.c.area_code, pop.c.id)
-                              .limit(limit).offset(offset))
+        rows = await all_rows(self.session, paged(select(pop).where(where).order_by(pop.c.area_code, pop.c.id),
+                                                  limit=limit, offset=offset))
         return list(rows), int(total or 0)
 
     async def covered_schemes(self, cluster_members: list[uuid.UUID], household_id: uuid.UUID | None,

@@ -12,6 +12,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within
+from kernel.paging import paged
 from services.benefits.models import consent, entry
 from services.benefits.repository.common import all_rows, one_or_none
 
@@ -56,8 +57,8 @@ class ReportRepository:
                       ) -> tuple[list[RowMapping], int]:
         base = select(entry).where(entry.c.person_id.in_(list(person_ids)))
         total = await self.session.scalar(select(func.count()).select_from(base.subquery()))
-        rows = await all_rows(self.session, base.order_by(entry.c.recorded_at, entry.c.id).limit(limit)
-                              .offset(offset))
+        rows = await all_rows(self.session, paged(base.order_by(entry.c.recorded_at, entry.c.id),
+                                                  limit=limit, offset=offset))
         return list(rows), int(total or 0)
 
     async def now(self) -> datetime:

@@ -10,6 +10,8 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
+from kernel.paging import paged as kernel_paged
+
 
 async def first(session: AsyncSession, stmt: Executable) -> RowMapping | None:
     return (await session.execute(stmt)).mappings().first()
@@ -22,4 +24,4 @@ async def rows(session: AsyncSession, stmt: Executable) -> Sequence[RowMapping]:
 async def paged(session: AsyncSession, stmt: Select[Any], *, limit: int, offset: int) -> tuple[list[RowMapping], int]:
     """One page of ``stmt`` (which must carry a unique order) and the total count."""
     total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    return list(await rows(session, stmt.limit(limit).offset(offset))), int(total or 0)
+    return list(await rows(session, kernel_paged(stmt, limit=limit, offset=offset))), int(total or 0)

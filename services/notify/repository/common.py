@@ -10,6 +10,8 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Executable
 
+from kernel.paging import paged
+
 
 async def one_or_none(session: AsyncSession, stmt: Executable) -> RowMapping | None:
     return (await session.execute(stmt)).mappings().first()
@@ -21,5 +23,5 @@ async def all_rows(session: AsyncSession, stmt: Executable) -> Sequence[RowMappi
 
 async def page(session: AsyncSession, stmt: Select[Any], *, limit: int, offset: int) -> tuple[list[RowMapping], int]:
     total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = await all_rows(session, stmt.limit(limit).offset(offset))
+    rows = await all_rows(session, paged(stmt, limit=limit, offset=offset))  # refuses an order with ties
     return list(rows), int(total or 0)
