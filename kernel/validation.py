@@ -108,7 +108,14 @@ class RequestGuardMiddleware:
                 self._check_json(body)
                 receive = _replay(body, receive)
         except Problem as problem:
-            service = getattr(scope["app"].state, "service", None) if "app" in scope else None
+            state = scope["app"].state if "app" in scope else None
+            # A service may answer some paths in another error format (the registry's DCI endpoints).
+            render = getattr(state, "problem_renderer", None)
+            custom = render(problem, scope) if render is not None else None
+            if custom is not None:
+                await custom(scope, receive, send)
+                return
+            service = getattr(state, "service", None)
             await problem_response(problem, instance=public_path(service, scope["path"]))(scope, receive, send)
             return
         await self.app(scope, receive, send)

@@ -9,6 +9,7 @@ from kernel.runtime import ServiceSpec
 from kernel.settings import Settings, get_settings
 from services.registry import SERVICE
 from services.registry.routes import ROUTERS
+from services.registry.routes.dci import dci_problem_renderer
 from services.registry.service import imports_pool
 from services.registry.service.dci_jobs import JOBS as DCI_JOBS
 from services.registry.service.dci_jobs import SUBSCRIPTIONS as DCI_SUBSCRIPTIONS
@@ -37,4 +38,6 @@ def create_app(settings: Settings | None = None, **kwargs: object) -> FastAPI:
     # Refuse to start in production with the development keys protecting national identifiers.
     get_registry_settings().check_production((settings or get_settings()).environment)
     get_dci_settings().check_production((settings or get_settings()).environment)
-    return create_service_app(SPEC, settings, **kwargs)  # type: ignore[arg-type]
+    app = create_service_app(SPEC, settings, **kwargs)  # type: ignore[arg-type]
+    app.state.problem_renderer = dci_problem_renderer  # DCI paths answer the DCI error ack, even for guards
+    return app

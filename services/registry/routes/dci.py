@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.auth import Identity, require_scope
 from kernel.db import DbSession
-from kernel.errors import NotFound, ValidationProblem
+from kernel.errors import NotFound, Problem, ValidationProblem
 from services.registry.repository.dci import DciRepository
 from services.registry.schemas import dci_openapi as doc
 from services.registry.schemas.dci import SenderIn, SenderOut
@@ -43,6 +43,17 @@ def _error_response(error: dci.DciError) -> JSONResponse:
     """The DCI error acknowledgement as DCI clients parse it: ``application/json``, ``ack_status: ERR``."""
     headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
     return JSONResponse(dci.ack("ERR", str(uuid.uuid4()), error), status_code=error.status, headers=headers)
+
+
+DCI_PATHS = frozenset({"/registry/search", "/registry/sync/search", "/registry/subscribe", "/registry/unsubscribe",
+                       "/registry/txn/status", "/registry/sync/txn/status"})
+
+
+def dci_problem_renderer(problem: Problem, scope: Any) -> JSONResponse | None:
+    """The request guards' refusals (body too large or too deep, NUL) on a DCI path, as the DCI ack."""
+    if scope.get("path") not in DCI_PATHS:
+        return None
+    return _error_response(dci.DciError("err.request.bad", problem.detail, problem.status))
 
 
 async def _answer(handler: Callable[[Request, AsyncSession], Awaitable[dict[str, Any]]], request: Request,
