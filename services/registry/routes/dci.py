@@ -53,7 +53,8 @@ def dci_problem_renderer(problem: Problem, scope: Any) -> JSONResponse | None:
     """The request guards' refusals (body too large or too deep, NUL) on a DCI path, as the DCI ack."""
     if scope.get("path") not in DCI_PATHS:
         return None
-    return _error_response(dci.DciError("err.request.bad", problem.detail, problem.status))
+    status = 413 if problem.status == 413 else 400  # DCI's bad-request ack (a NUL is not a 422 here)
+    return _error_response(dci.DciError("err.request.bad", problem.detail, status))
 
 
 async def _answer(handler: Callable[[Request, AsyncSession], Awaitable[dict[str, Any]]], request: Request,
