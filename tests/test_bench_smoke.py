@@ -23,10 +23,13 @@ TINY = {
     "GRAMSETU_BENCH_E2E_SECONDS": "2",
     "GRAMSETU_BENCH_E2E_PRODUCERS": "1",
     "GRAMSETU_BENCH_E2E_LIGHT_RATE": "0",
+    "GRAMSETU_BENCH_NOTIFY_SECONDS": "0.5",
+    "GRAMSETU_BENCH_NOTIFY_TRIALS": "1",
+    "GRAMSETU_BENCH_NOTIFY_WRITERS": "2",
 }
 EVENT_ROWS = {
     "events.relay_throughput", "events.consumer_throughput", "events.e2e_latency_p50",
-    "events.e2e_latency_p95", "events.e2e_latency_p99", "events.e2e_rate",
+    "events.e2e_latency_p95", "events.e2e_latency_p99", "events.e2e_rate", "events.outbox_write_with_notify",
 }
 
 
