@@ -65,7 +65,8 @@ async def transition(ticket_id: uuid.UUID, body: TransitionIn, session: DbSessio
     return _out(await tickets.transition(session, identity, ticket_id, Action(body.action), body.note, now))
 
 
-@router.post("/{ticket_id:uuid}/assignment", response_model=TicketOut, summary="Assign or reassign to an agent of its desk")
+@router.post("/{ticket_id:uuid}/assignment", response_model=TicketOut,
+             summary="Assign or reassign to an agent of its desk")
 async def assign(ticket_id: uuid.UUID, body: AssignIn, session: DbSession, identity: Writer, now: Now) -> TicketOut:
     return _out(await tickets.assign(session, identity, ticket_id, body.agent, now))
 
