@@ -268,7 +268,7 @@ async def rating(session: AsyncSession, context: Mapping[str, Any], message: Map
         return await _error_or(session, context, "on_rating", now, "30015", "value must be 1 to 5")
     try:
         async with session.begin_nested():
-            await bookings.rate(session, bap_identity(context), row["id"], RatingIn(rating=value))
+            await bookings.rate(session, bap_identity(context), row["id"], RatingIn(rating=value), now)
     except Problem as exc:
         return await _error_or(session, context, "on_rating", now, "40000", exc.detail)
     await enqueue(session, context, "on_rating", {"feedback_ack": True, "rating_ack": True}, now)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,10 +31,11 @@ def booking_context(row: Mapping[Any, Any]) -> dict[str, Any]:
             "transaction_id": row["beckn_transaction_id"], "message_id": str(uuid.uuid4())}
 
 
-async def status_changed(session: AsyncSession, row: Mapping[Any, Any]) -> None:
-    """Tell the BAP about the booking's new state (once per row version)."""
+async def status_changed(session: AsyncSession, row: Mapping[Any, Any], now: datetime) -> None:
+    """Tell the BAP about the booking's new state (once per row version), due at the service clock's
+    ``now`` like every other job of the transaction."""
     if row["channel"] != "beckn" or not row["beckn_bap_uri"]:
         return
     context = booking_context(row)
-    await enqueue(session, context, "on_status", await order_message(session, row), datetime.now(timezone.utc),
+    await enqueue(session, context, "on_status", await order_message(session, row), now,
                   key=f"status:{row['id']}:{row['version']}", message_id=context["message_id"])

@@ -77,18 +77,18 @@ async def decline(booking_id: uuid.UUID, session: DbSession, identity: Writer, n
 
 
 @router.post("/{booking_id}/depart", response_model=BookingOut, summary="The worker is on the way")
-async def depart(booking_id: uuid.UUID, session: DbSession, identity: Writer) -> BookingOut:
-    return await booking_out(session, await bookings.step(session, identity, booking_id, "depart"))
+async def depart(booking_id: uuid.UUID, session: DbSession, identity: Writer, now: Now) -> BookingOut:
+    return await booking_out(session, await bookings.step(session, identity, booking_id, "depart", now))
 
 
 @router.post("/{booking_id}/arrive", response_model=BookingOut, summary="The worker is at the location")
-async def arrive(booking_id: uuid.UUID, session: DbSession, identity: Writer) -> BookingOut:
-    return await booking_out(session, await bookings.step(session, identity, booking_id, "arrive"))
+async def arrive(booking_id: uuid.UUID, session: DbSession, identity: Writer, now: Now) -> BookingOut:
+    return await booking_out(session, await bookings.step(session, identity, booking_id, "arrive", now))
 
 
 @router.post("/{booking_id}/start", response_model=BookingOut, summary="Start the job with the customer's start code")
-async def start(booking_id: uuid.UUID, body: OtpIn, session: DbSession, identity: Writer) -> BookingOut:
-    return await booking_out(session, await bookings.start(session, identity, booking_id, body.otp))
+async def start(booking_id: uuid.UUID, body: OtpIn, session: DbSession, identity: Writer, now: Now) -> BookingOut:
+    return await booking_out(session, await bookings.start(session, identity, booking_id, body.otp, now))
 
 
 @router.post("/{booking_id}/extras", response_model=BookingOut,
@@ -116,8 +116,8 @@ async def reschedule(booking_id: uuid.UUID, body: RescheduleIn, session: DbSessi
 
 
 @router.post("/{booking_id}/rating", response_model=BookingOut, summary="Rate the completed job (1-5)")
-async def rate(booking_id: uuid.UUID, body: RatingIn, session: DbSession, identity: Writer) -> BookingOut:
-    return await booking_out(session, await bookings.rate(session, identity, booking_id, body))
+async def rate(booking_id: uuid.UUID, body: RatingIn, session: DbSession, identity: Writer, now: Now) -> BookingOut:
+    return await booking_out(session, await bookings.rate(session, identity, booking_id, body, now))
 
 
 @router.post("/{booking_id}/disputes", status_code=status.HTTP_201_CREATED, response_model=DisputeOut,

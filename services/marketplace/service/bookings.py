@@ -162,13 +162,14 @@ async def _as_worker(session: AsyncSession, identity: Identity, booking_id: uuid
 
 
 async def _move(session: AsyncSession, row: Mapping[Any, Any], action: str, actor: str,
-                values: dict[str, Any] | None = None, *, details: dict[str, Any] | None = None) -> RowMapping:
+                values: dict[str, Any] | None = None, *, now: datetime,
+                details: dict[str, Any] | None = None) -> RowMapping:
     _require_action(row, action)
     to_status = next_status(row["status"], action)
     await matching.record(session, row, to_status, action, actor, worker_id=row["worker_id"], details=details)
     moved = await BookingRepository(session).update(row["id"], {"status": to_status, **(values or {})})
     BOOKING_TRANSITIONS.labels(action, to_status).inc()
-    await status_changed(session, moved)
+    await status_changed(session, moved, now)
     return moved
 
 
@@ -183,7 +184,7 @@ async def accept(session: AsyncSession, identity: Identity, booking_id: uuid.UUI
     assert worker is not None
     row = await _move(session, {**row, "worker_id": worker_id}, "accept", identity.subject, {
         "worker_id": worker_id, "vendor_id": worker["vendor_id"], "offer_worker_id": None, "offer_expires_at": None,
-        "assigned_at": now})
+        "assigned_at": now}, now=now)
     await WorkerRepository(session).take_job(worker_id, booking_id)
     await cancel_job(session, SERVICE, kind=matching.OFFER_TIMEOUT, key=str(booking_id))
     await publish(session, BookingAssigned(
@@ -201,10 +202,11 @@ async def decline(session: AsyncSession, identity: Identity, booking_id: uuid.UU
     return await matching.offer_next(session, row, now)
 
 
-async def step(session: AsyncSession, identity: Identity, booking_id: uuid.UUID, action: str) -> RowMapping:
+async def step(session: AsyncSession, identity: Identity, booking_id: uuid.UUID, action: str,
+               now: datetime) -> RowMapping:
     """depart (en route) or arrive (at location)."""
     row = await _as_worker(session, identity, booking_id)
-    return await _move(session, row, action, identity.subject)
+    return await _move(session, row, action, identity.subject, now=now)
 
 
 def _require_action(row: Mapping[Any, Any], action: str) -> None:
@@ -227,12 +229,13 @@ async def _check_code(session: AsyncSession, row: RowMapping, purpose: str, code
         raise invalid("otp", f"wrong {purpose} code ({otp.MAX_FAILURES - failures - 1} tries left)")
 
 
-async def start(session: AsyncSession, identity: Identity, booking_id: uuid.UUID, code: str) -> RowMapping:
+async def start(session: AsyncSession, identity: Identity, booking_id: uuid.UUID, code: str,
+                now: datetime) -> RowMapping:
     """The customer's start code, read out at the door, opens the job."""
     row = await _as_worker(session, identity, booking_id)
     _require_action(row, "start")
     await _check_code(session, row, "start", code)
-    return await _move(session, row, "start", identity.subject)
+    return await _move(session, row, "start", identity.subject, now=now)
 
 
 async def complete(session: AsyncSession, identity: Identity, booking_id: uuid.UUID, code: str,
@@ -240,7 +243,7 @@ async def complete(session: AsyncSession, identity: Identity, booking_id: uuid.U
     row = await _as_worker(session, identity, booking_id)
     _require_action(row, "complete")
     await _check_code(session, row, "completion", code)
-    row = await _move(session, row, "complete", identity.subject, {"completed_at": now})
+    row = await _move(session, row, "complete", identity.subject, {"completed_at": now}, now=now)
     await WorkerRepository(session).finish_job(row["worker_id"], completed=True)
     await publish(session, BookingCompleted(
         booking_id=row["id"], worker_id=row["worker_id"], vendor_id=row["vendor_id"],
@@ -298,7 +301,7 @@ async def cancel_row(session: AsyncSession, row: RowMapping, by: str, reason: st
     CANCELLATIONS.labels(by, before).inc()
     row = await _move(session, row, "cancel", actor, {
         "cancelled_by": by, "cancel_reason": reason, "cancellation_fee_paise": fee.paise, "cancelled_at": now,
-        "offer_worker_id": None, "offer_expires_at": None}, details={"fee_paise": fee.paise, "rule": fee.rule})
+        "offer_worker_id": None, "offer_expires_at": None}, now=now, details={"fee_paise": fee.paise, "rule": fee.rule})
     await publish(session, BookingCancelled(
         booking_id=row["id"], cancelled_by=by, status_before=before, reason=reason,  # type: ignore[arg-type]
         fee_paise=fee.paise, worker_id=row["worker_id"], customer_phone=row["customer_phone"],
@@ -315,7 +318,7 @@ async def _provider_cancel(session: AsyncSession, identity: Identity, booking_id
         await WorkerRepository(session).finish_job(row["worker_id"], completed=False)
         row = await _move(session, row, "withdraw", identity.subject, {
             "worker_id": None, "vendor_id": None, "assigned_at": None,
-            "tried_workers": [*row["tried_workers"], row["worker_id"]]}, details={"reason": body.reason})
+            "tried_workers": [*row["tried_workers"], row["worker_id"]]}, now=now, details={"reason": body.reason})
         return await matching.offer_next(session, row, now)
     return await cancel_row(session, row, "provider", body.reason, identity.subject, now)
 
@@ -333,9 +336,11 @@ async def reschedule(session: AsyncSession, identity: Identity, booking_id: uuid
     return await BookingRepository(session).update(row["id"], {"slot_start": body.slot_start, "slot_end": end})
 
 
-async def rate(session: AsyncSession, identity: Identity, booking_id: uuid.UUID, body: RatingIn) -> RowMapping:
+async def rate(session: AsyncSession, identity: Identity, booking_id: uuid.UUID, body: RatingIn,
+               now: datetime) -> RowMapping:
     row = await _as_customer(session, identity, booking_id)
-    row = await _move(session, row, "rate", identity.subject, {"rating": body.rating, "rating_comment": body.comment})
+    row = await _move(session, row, "rate", identity.subject, {"rating": body.rating, "rating_comment": body.comment},
+                      now=now)
     await WorkerRepository(session).add_rating(row["worker_id"], body.rating)
     await publish(session, RatingPosted(booking_id=row["id"], worker_id=row["worker_id"], vendor_id=row["vendor_id"],
                                         rating=body.rating, comment=body.comment))
