@@ -141,7 +141,7 @@ async def raw_copy_rate(database_url: str, path: Path) -> tuple[float, int, floa
 async def import_rate(database_url: str, path: Path) -> tuple[float, dict[str, Any]]:
     from gramsetu.demo import DEMO_IDENTITY
     from kernel.db import make_engine, make_sessionmaker, transaction
-    from services.registry.repository.imports import raw_connection
+    from kernel.queries import raw_connection
     from services.registry.service import imports_pool
     from services.registry.service.imports import import_file
     from services.registry.service.imports_files import open_path

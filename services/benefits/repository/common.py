@@ -1,39 +1,16 @@
-"""Small helpers over Core statements (the registry's, for this service)."""
+"""Small helpers over Core statements: the kernel's (kernel/queries.py), plus ``any_of``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg
-from sqlalchemy import Select, any_, bindparam, func, select
+from sqlalchemy import any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Executable
 
-from kernel.paging import paged
+from kernel.queries import all_rows, one_or_none, page, raw_connection
 
-
-async def one_or_none(session: AsyncSession, stmt: Executable) -> RowMapping | None:
-    return (await session.execute(stmt)).mappings().first()
-
-
-async def all_rows(session: AsyncSession, stmt: Executable) -> Sequence[RowMapping]:
-    return (await session.execute(stmt)).mappings().all()
-
-
-async def page(session: AsyncSession, stmt: Select[Any], *, limit: int, offset: int) -> tuple[list[RowMapping], int]:
-    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
-    rows = await all_rows(session, paged(stmt, limit=limit, offset=offset))  # refuses an order with ties
-    return list(rows), int(total or 0)
-
-
-async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session, inside the session's transaction (bulk paths)."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection  # type: ignore[return-value]
+__all__ = ["all_rows", "any_of", "one_or_none", "page", "raw_connection"]
 
 
 def any_of(column: Any, values: Sequence[Any]) -> Any:

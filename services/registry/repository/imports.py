@@ -25,6 +25,7 @@ from kernel.areas import within_any
 from kernel.errors import Conflict, ServiceUnavailable
 from kernel.outbox import copy_event_batches, notify_channel
 from kernel.paging import paged
+from kernel.queries import raw_connection
 from services.registry import SERVICE
 from services.registry.models.imports import import_error, import_job
 from services.registry.repository.common import all_rows, one_or_none
@@ -87,13 +88,6 @@ WITH i AS (DELETE FROM registry.identifier WHERE person_id = ANY($1::uuid[])),
      m AS (DELETE FROM registry.membership WHERE person_id = ANY($1::uuid[]))
 SELECT 1
 """
-
-
-async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session, inside the session's transaction."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection  # type: ignore[return-value]
 
 
 class ImportRepository:

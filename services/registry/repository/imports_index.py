@@ -15,8 +15,8 @@ import asyncpg
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel.queries import raw_connection
 from services.registry.models.imports import import_job
-from services.registry.repository.imports import raw_connection
 
 # Persons of the batch without tokens yet (an edit since the import already wrote its own).
 _UNTOKENISED = """

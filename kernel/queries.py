@@ -1,0 +1,41 @@
+"""Helpers over SQLAlchemy Core statements that every service's repository uses.
+
+One copy here instead of one per service: reading mapped rows, one page with its total (through
+:func:`kernel.paging.paged`, which refuses an order with ties), and the asyncpg connection under
+a session for bulk paths (COPY) inside the session's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from sqlalchemy import Select, func, select
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Executable
+
+from kernel.paging import paged
+
+
+async def one_or_none(session: AsyncSession, stmt: Executable) -> RowMapping | None:
+    return (await session.execute(stmt)).mappings().first()
+
+
+async def all_rows(session: AsyncSession, stmt: Executable) -> Sequence[RowMapping]:
+    return (await session.execute(stmt)).mappings().all()
+
+
+async def page(session: AsyncSession, stmt: Select[Any], *, limit: int, offset: int) -> tuple[list[RowMapping], int]:
+    """One page of ``stmt`` (which must carry a unique order) and the total count."""
+    total = await session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    rows = await all_rows(session, paged(stmt, limit=limit, offset=offset))  # refuses an order with ties
+    return list(rows), int(total or 0)
+
+
+async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The asyncpg connection under the session, inside the session's transaction (bulk paths)."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection  # type: ignore[return-value]
