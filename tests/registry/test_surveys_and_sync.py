@@ -125,3 +125,19 @@ async def test_bad_rows_are_rejected_alone(client):
     assert statuses == [("household", "created"), ("household", "rejected"), ("person", "created"),
                         ("person", "rejected")]
     assert "16-digit" in r.json()["rows"][3]["reason"]
+
+
+async def test_a_spouse_name_collected_offline_is_kept_and_can_be_corrected(client):
+    """The survey form has a husband's or wife's name; it must survive the field workers' sync path."""
+    hh, p = new_ref(), new_ref()
+    created = await client.post("/sync/batches", json=_batch(hh, p, spouse_name="Rahima Khatun"), headers=volunteer())
+    assert created.status_code == 200, created.text
+    person_row = created.json()["rows"][1]
+    assert person_row["status"] == "created"
+    r = await client.get(f"/persons/{person_row['id']}", headers=volunteer() | PURPOSE)
+    assert r.json()["spouse_name"] == "Rahima Khatun"
+    fix = _batch(hh, p, batch_id="b-fix", spouse_name="Rahima Begum", base_version=person_row["version"])
+    r = await client.post("/sync/batches", json=fix, headers=volunteer())
+    assert r.json()["rows"][1]["status"] == "updated", r.text
+    r = await client.get(f"/persons/{person_row['id']}", headers=volunteer() | PURPOSE)
+    assert r.json()["spouse_name"] == "Rahima Begum"
