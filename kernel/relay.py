@@ -151,11 +151,13 @@ class OutboxRelay:
         self._wake = {INTERACTIVE: asyncio.Event(), BULK: asyncio.Event()}
         table = f'"{schema}".outbox'
         columns = "id, subject, payload::text AS payload, batch, events, headers, attempts"
+        # LIMIT is a literal: a prepared statement's generic plan (after five runs) assumes a
+        # parameter LIMIT fetches 10% of the table and may sort a whole backlog to claim a batch.
         self._select = {
-            INTERACTIVE: f"SELECT {columns} FROM {table} WHERE batch IS NULL ORDER BY seq LIMIT $1 "
+            INTERACTIVE: f"SELECT {columns} FROM {table} WHERE batch IS NULL ORDER BY seq LIMIT {int(batch_size)} "
                          "FOR UPDATE SKIP LOCKED",
             # One batch row per claim (a row is never split; writers keep it at or below batch_size).
-            BULK: f"SELECT {columns} FROM {table} WHERE batch IS NOT NULL AND $1 > 0 ORDER BY seq LIMIT 1 "
+            BULK: f"SELECT {columns} FROM {table} WHERE batch IS NOT NULL ORDER BY seq LIMIT 1 "
                   "FOR UPDATE SKIP LOCKED",
         }
         self._delete = f"DELETE FROM {table} WHERE id = ANY($1::uuid[])"
@@ -181,7 +183,7 @@ class OutboxRelay:
 
     async def _publish_lane(self, lane: str) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(self._select[lane], self.batch_size)
+            rows = await conn.fetch(self._select[lane])
             if not rows:
                 return 0
             result = await self._publish(rows)

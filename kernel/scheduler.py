@@ -152,13 +152,19 @@ class Scheduler:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         table = f'"{schema}".scheduled_job'
         self._table = table
+        # LIMIT is a literal, not a parameter: asyncpg prepares the statement and, after five runs,
+        # PostgreSQL may switch to a generic plan, which assumes a parameter LIMIT fetches 10% of
+        # the due rows and then joins them by a full scan of the job table (1.9 s at 1M jobs
+        # instead of 0.3 ms).  With the literal, the generic plan is the custom one: the partial
+        # due index, then the primary key (tests/kernel/test_scheduler.py proves it under
+        # ``plan_cache_mode = force_generic_plan``).
         self._claim = text(
             f"UPDATE {table} AS j SET lease_owner = :me, "
             "lease_until = clock_timestamp() + make_interval(secs => :lease) "
             f"FROM (SELECT id, lease_until FROM {table} "
             "WHERE failed_at IS NULL AND due_at <= coalesce(CAST(:now AS timestamptz), now()) "
             "AND kind = ANY(:kinds) AND (lease_until IS NULL OR lease_until < clock_timestamp()) "
-            "ORDER BY due_at LIMIT :limit FOR UPDATE SKIP LOCKED) AS due "
+            f"ORDER BY due_at LIMIT {int(batch_size)} FOR UPDATE SKIP LOCKED) AS due "
             "WHERE j.id = due.id "
             "RETURNING j.id, j.kind, j.key, j.payload, j.due_at, j.attempts, due.lease_until AS previous_lease, "
             "coalesce(CAST(:now AS timestamptz), now()) AS now"
@@ -181,7 +187,7 @@ class Scheduler:
         async with self.sessionmaker() as session, session.begin():
             rows = (await session.execute(self._claim, {
                 "me": self.worker_id, "lease": self.lease_seconds, "now": self._now_param(),
-                "limit": self.batch_size, "kinds": list(self.handlers)})).all()
+                "kinds": list(self.handlers)})).all()
         claimed = []
         for row in sorted(rows, key=lambda r: r.due_at):
             if row.previous_lease is not None:
@@ -238,7 +244,9 @@ class Scheduler:
         SCHEDULER_LATENESS.labels(self.service).observe(max((now - job.due_at).total_seconds(), 0.0))
 
     async def due_count(self) -> int:
-        async with self.sessionmaker() as session:
+        async with self.sessionmaker() as session, session.begin():
+            # A generic plan would guess a third of the table is due and count it by a full scan.
+            await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             result = await session.execute(
                 text(f'SELECT count(*) FROM "{self.schema}".scheduled_job WHERE failed_at IS NULL '
                      "AND due_at <= coalesce(CAST(:now AS timestamptz), now())"),

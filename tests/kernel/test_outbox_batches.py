@@ -19,10 +19,11 @@ from contracts.base import Event
 from gramsetu.cli import _outbox
 from kernel.db import transaction
 from kernel.outbox import MAX_BATCH_EVENTS, add_event, batch_line, copy_event_batches, envelope_for
-from kernel.relay import BULK, OutboxRelay, PublishIncomplete
+from kernel.relay import BULK, INTERACTIVE, OutboxRelay, PublishIncomplete
 from kernel.runtime import Runtime
 from kernel.settings import Settings
 from services.registry.app import SPEC as REGISTRY
+from tests.kernel.plans import generic_plan
 
 SCHEMA = "registry"
 STREAM = "REGISTRY"
@@ -130,10 +131,10 @@ async def test_a_claim_locks_only_the_rows_it_publishes(producer: Runtime) -> No
     assert producer.pool is not None
     claim = relay(producer, batch_size=500)._select[BULK]
     async with producer.pool.acquire() as holder, holder.transaction():
-        (held,) = await holder.fetch(claim, 500)  # one 500-event row
+        (held,) = await holder.fetch(claim)  # one 500-event row
         assert held["events"] == 500
         async with producer.pool.acquire() as other, other.transaction():
-            (second,) = await other.fetch(claim, 500)  # the next row, not locked by the first claim
+            (second,) = await other.fetch(claim)  # the next row, not locked by the first claim
             assert second["id"] != held["id"]
 
 
@@ -222,3 +223,23 @@ async def test_commit_of_a_batch_wakes_the_relay(clean: None, settings: Settings
         assert (await producer.js.stream_info(STREAM)).state.messages == 100
     finally:
         await producer.stop()
+
+
+async def test_the_relays_claims_read_one_batch_even_under_a_generic_plan(producer: Runtime) -> None:
+    """A backlog of 50,000 events (after an outage) behind a few bulk rows: each lane's exact claim
+    statement, forced to the generic plan asyncpg's statement cache gets after five runs, reads one
+    batch through an index, never the whole backlog."""
+    await copy(producer, envelopes(0, 10), envelopes(10, 10))
+    assert producer.pool is not None
+    await producer.pool.execute(
+        "INSERT INTO registry.outbox (id, subject, payload) "
+        "SELECT gen_random_uuid(), 'registry.area.created.v1', jsonb_build_object('n', g) FROM generate_series(1, 50000) g")
+    await producer.pool.execute("ANALYZE registry.outbox")
+    claims = relay(producer, batch_size=100)._select
+    async with producer.pool.acquire() as conn:
+        interactive = await generic_plan(conn, claims[INTERACTIVE], [])
+        bulk = await generic_plan(conn, claims[BULK], [])
+    for plan in (interactive, bulk):
+        assert "Seq Scan" not in plan.scans["outbox"], plan.text
+    assert interactive.rows_read["outbox"] <= 100 + 2, interactive.text  # the batch, past the 2 bulk rows
+    assert bulk.rows_read["outbox"] <= 2, bulk.text
