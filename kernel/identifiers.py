@@ -1,4 +1,4 @@
-"""Typed identifiers: validation, normalisation and the keyed lookup hash (see shared/reference/identifiers.md).
+"""Typed identifiers: validation, normalisation and the keyed lookup hash.
 
 Shared by the registry (which stores them) and benefits (which resolves the identifiers departments
 post against through the lookup hashes on the registry's person events).

@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SKIP = {".venv", ".git", ".gramsetu", ".bench", "node_modules", "__pycache__"}
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 # Someone's checkout or reference files (a scratch output directory such as /tmp is fine).
-OUTSIDE = re.compile(r"(?<![\w.])(/work/|/home/|/Users/|/root/|file://)")
+# The project's reference notes (shared/reference, shared/seeds, shared/specs) sit beside the repository,
+# not in it: a reader of a clone does not have them.
+OUTSIDE = re.compile(r"((?<![\w.])(?:/work/|/home/|/Users/|/root/|file://)|\bshared/(?:reference|seeds|specs)\b)")
 
 
 def repo_files(suffix: str) -> list[Path]:

@@ -1,6 +1,6 @@
 """DCI message signatures: draft-cavage HTTP Signature fields over an Ed25519 signature.
 
-As OpenSPP implements it (shared/reference/dci-registry-api.md §9): the digest is base64
+As OpenSPP implements it (docs/dci.md, "Signatures and keys"): the digest is base64
 SHA-256 of ``json.dumps({"header": h, "message": m}, sort_keys=True, separators=(",", ":"))``
 (``ensure_ascii`` left on, so Bengali and Hindi text is hashed as ``\\uXXXX``); the signed
 string is ``"(created): C\\n(expires): E\\ndigest: D"``; the result is the parameter list
