@@ -82,6 +82,9 @@ class GatewayConfig(BaseSettings):
     # cannot lock an operator out; each source also has a ceiling across all the names it tries.
     login_limit: Limit = Limit(per_minute=10, capacity=5)
     login_source_limit: Limit = Limit(per_minute=120, capacity=60)
+    # Routes the role table opens to anyone (kernel.roles, ``anonymous``: the tickets status page a
+    # citizen reaches from an SMS link): a call with no credential is limited per source address.
+    anonymous_limit: Limit = Limit(per_minute=30, capacity=10)
     # Peers (an ingress, a load balancer) whose X-Forwarded-For names the real source of a login;
     # from anyone else the header is ignored (it is the caller's to forge).
     trusted_proxies: list[str] = []

@@ -41,6 +41,6 @@ class ClientLabel:
         self.allowed = frozenset(allowed)
 
     def __call__(self, name: str | None) -> str:
-        if not name:
+        if not name or name == "anonymous":  # no credential (a route open to anyone)
             return "anonymous"
         return name if name in self.allowed else "other"

@@ -22,6 +22,7 @@ from typing import Any
 
 import aiohttp
 
+from kernel import roles
 from kernel.docs import openapi_digest
 from kernel.errors import PROBLEM_RESPONSES
 from kernel.paths import public_path
@@ -103,6 +104,8 @@ def transform(service: str, spec: dict[str, Any], verbatim: list[str], scope_for
                 if "ops" in (op.get("tags") or []):
                     continue
                 new_item[method] = _decorate(op, service, scope_for(service, method.upper(), path))
+                if roles.anonymous_permission(method.upper(), mount_path(service, path, verbatim)):
+                    new_item[method]["security"] = [{}]  # open to anyone (kernel.roles: anonymous)
             else:
                 new_item[method] = op
         if any(m in _HTTP_METHODS for m in new_item):

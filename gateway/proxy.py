@@ -32,7 +32,7 @@ from gateway.metrics import (
 )
 from gateway.models import SERVICE_NAMES, Principal
 from gateway.openapi import HIDDEN_UPSTREAM_PATHS
-from gateway.ratelimit import Decision, SharedRateLimiter
+from gateway.ratelimit import Decision, SharedRateLimiter, source_address
 from gateway.service import IdentityService
 from kernel import roles
 from kernel.errors import (
@@ -65,6 +65,7 @@ _STRIP_REQUEST = _HOP_BY_HOP | frozenset({
 })
 _STRIP_RESPONSE = _HOP_BY_HOP | frozenset({b"server", b"date", b"x-request-id", b"content-length"})
 _SMALL_BODY = 256 * 1024
+ANONYMOUS = "anonymous"
 _EXPOSED = b"X-Request-ID, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After"
 
 
@@ -237,7 +238,7 @@ class Proxy:
             if method == "OPTIONS" and origin and _header(headers, b"access-control-request-method"):
                 await self._preflight(origin, headers, send, ctx)
                 return
-            principal = await self._authenticate(headers)
+            principal = await self._principal(scope, headers, method, path)
             ctx.client = self.client_label(principal.name or principal.kind)
             if origin and origin in principal.cors_origins:
                 ctx.extra_headers += [(b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin"),
@@ -267,6 +268,20 @@ class Proxy:
         ctx.status = problem.status
         await response(scope, receive, send)
 
+    async def _principal(self, scope: Scope, headers: list[tuple[bytes, bytes]], method: str,
+                         path: str) -> Principal:
+        """The caller; with no credential at all, on a route the role table opens to anyone, an anonymous
+        principal holding just that permission, named by its source address (its rate-limit bucket)."""
+        if not any(key in (b"x-api-key", b"authorization") for key, _ in headers):
+            permission = roles.anonymous_permission(method, path)
+            if permission is not None:
+                peer = scope.get("client")
+                source = source_address(peer[0] if peer else None, _header(headers, b"x-forwarded-for"),
+                                        self.config.trusted_proxies)
+                return Principal(subject=source, kind=ANONYMOUS, scopes=[permission], area_scope=[],
+                                 name=ANONYMOUS)
+        return await self._authenticate(headers)
+
     async def _authenticate(self, headers: list[tuple[bytes, bytes]]) -> Principal:
         api_key = bearer = None
         for key, value in headers:
@@ -286,7 +301,7 @@ class Proxy:
 
     async def _limit(self, principal: Principal, service: str, method: str, path: str,
                      ctx: RequestContext) -> None:
-        base = self.config.default_limit
+        base = self.config.anonymous_limit if principal.kind == ANONYMOUS else self.config.default_limit
         if principal.rate_per_minute:
             base = Limit(per_minute=principal.rate_per_minute,
                          capacity=max(1.0, principal.rate_per_minute / 6))
@@ -351,7 +366,8 @@ class Proxy:
                 continue
             name = key.decode("latin-1")
             out[name] = out[name] + ", " + value.decode("latin-1") if name in out else value.decode("latin-1")
-        out.update(self.identity.identity_headers(principal))
+        if principal.kind != ANONYMOUS:  # an anonymous call reaches the service with no identity at all
+            out.update(self.identity.identity_headers(principal))
         out["x-request-id"] = ctx.request_id
         client = scope.get("client")
         if client:

@@ -37,6 +37,19 @@ from gateway.config import GatewayConfig, Limit
 log = logging.getLogger("gramsetu.gateway.ratelimit")
 
 
+def source_address(peer: str | None, forwarded_for: str | None, trusted_proxies: list[str]) -> str:
+    """The caller's address: the peer, or behind trusted proxies the last address they did not add
+    (from anyone else X-Forwarded-For is ignored: it is the caller's to forge)."""
+    peer = peer or "unknown"
+    if peer not in trusted_proxies:
+        return peer
+    hops = [h.strip() for h in (forwarded_for or "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted_proxies:
+            return hop[:64]
+    return peer
+
+
 @dataclass
 class Decision:
     allowed: bool
@@ -87,6 +100,7 @@ class SharedRateLimiter:
     def idle_horizon(self) -> float:
         """Seconds after which any configured bucket is full again: longer idle rows can go."""
         limits = [self.config.default_limit, self.config.login_limit, self.config.login_source_limit,
+                  self.config.anonymous_limit,
                   *(rc.limit for rc in self.config.route_classes)]
         refill = max((lim.capacity / lim.rate_per_second for lim in limits if lim.rate_per_second > 0), default=0)
         return max(self.config.rate_bucket_idle_seconds, refill + self.config.lease_seconds)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from gateway import service
 from gateway.metrics import AUTH_FAILURES, RATE_LIMITED
 from gateway.models import Principal
+from gateway.ratelimit import source_address
 from gateway.schemas import (
     ClientCreate,
     ClientCredentials,
@@ -151,14 +152,8 @@ async def login(body: LoginRequest, request: Request, state: State) -> JSONRespo
 
 def login_source(request: Request, trusted_proxies: list[str]) -> str:
     """The caller's address: the peer, or behind trusted proxies the last address they did not add."""
-    peer = request.client.host if request.client else "unknown"
-    if peer not in trusted_proxies:
-        return peer
-    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
-    for hop in reversed(hops):
-        if hop not in trusted_proxies:
-            return hop[:64]
-    return peer
+    return source_address(request.client.host if request.client else None,
+                          request.headers.get("x-forwarded-for"), trusted_proxies)
 
 
 # ---------------------------------------------------------------- API description

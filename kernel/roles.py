@@ -75,6 +75,10 @@ class Permission:
     # Gateway routes this permission admits on its own: (METHOD, "/<service>/path/{param}/...").
     routes: tuple[tuple[str, str], ...] = ()
     name: str = ""
+    # Its routes are open to anyone at the gateway, with no credential (a citizen following an SMS
+    # link has none), rate limited per source address.  Only for read-only pages that reveal nothing
+    # private; the route must be a GET.
+    anonymous: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,9 @@ def section(service: str, rows: Mapping[str, Permission]) -> Section:
         for method, path in row.routes:
             if not path.startswith(f"/{service}/") or method != method.upper():
                 raise ValueError(f"route {method} {path} of {name} is not a {service} gateway route")
-        named[name] = Permission(row.roles, row.description, row.level, row.routes, name)
+            if row.anonymous and method != "GET":
+                raise ValueError(f"anonymous route {method} {path} of {name}: only GET pages may be open to anyone")
+        named[name] = Permission(row.roles, row.description, row.level, row.routes, name, row.anonymous)
     return Section(service, named)
 
 
@@ -205,8 +211,9 @@ TICKETS = section("tickets", {
     "tickets:admin": Permission(frozenset(), "Help desks and their agents, business calendars and holidays, SLA "
                                              "targets per level and category"),
     "tickets:track": Permission(
-        frozenset(), "The public status page by tracking number: a public client (SMS link service, kiosk) "
-                     "with only this scope", routes=(("GET", "/tickets/track/{number}"),)),
+        frozenset(), "The public status page by tracking number: status, level, desk, deadline and the public "
+                     "timeline, nothing private; the reporter follows the SMS link with no credential",
+        routes=(("GET", "/tickets/track/{number}"),), anonymous=True),
 })
 NOTIFY = section("notify", {
     "notify:read": Permission(
@@ -297,6 +304,14 @@ def route_permissions(method: str, public_path: str) -> list[str]:
     return [name for m, regex, name in _ROUTES if m == method and regex.match(public_path)]
 
 
+_ANONYMOUS = frozenset(name for name, p in PERMISSIONS.items() if p.anonymous)
+
+
+def anonymous_permission(method: str, public_path: str) -> str | None:
+    """The permission that opens this gateway route to anyone without a credential, if one does."""
+    return next((name for name in route_permissions(method, public_path) if name in _ANONYMOUS), None)
+
+
 # ---------------------------------------------------------------------------------------- checks
 def holds(identity: Identity, permission: str) -> bool:
     """Held through a role named in the row, or through the scope itself (clients, ``*``)."""
@@ -343,6 +358,8 @@ def markdown_rows(service: str) -> list[str]:
             continue
         for name, p in s.permissions.items():
             who = ", ".join(f"`{r}`" for r in sorted(p.roles)) or "— (admin, or a client with this scope)"
+            if p.anonymous:
+                who = "anyone: no credential at the gateway, rate limited per source address"
             level = p.level.label if p.level is not None else "any in scope"
             routes = "<br>".join(f"`{m} {path}`" for m, path in p.routes) or "—"
             rows.append(f"| `{name}` | {who} | {level} | {routes} | {p.description} |")

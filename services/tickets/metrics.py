@@ -21,3 +21,6 @@ NEAR_BREACH = Gauge("gramsetu_tickets_near_breach", "Live SLA clocks within the 
                     ["level", "category"])
 BREACHED = Gauge("gramsetu_tickets_breached", "Live SLA clocks past their deadline (top level, or not yet escalated)",
                  ["level", "category"])
+TRACK_LOOKUPS = Counter("gramsetu_tickets_track_lookups_total",
+                        "Public status-page lookups by tracking number (a surge of misses is someone guessing)",
+                        ["result"])  # found | missing | malformed

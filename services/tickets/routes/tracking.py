@@ -23,6 +23,9 @@ async def track(
     accept_language: Annotated[str | None, Header(max_length=200)] = None,
 ) -> HTMLResponse:
     code, html = await status_html(session, number, lang, accept_language)
-    return HTMLResponse(html, status_code=code, headers={"Cache-Control": "no-store",
+    # Open to anyone at the gateway (kernel.roles: tickets:track is anonymous): never cached by a shared
+    # proxy, never indexed, and the number in the URL is not passed on as a referrer.
+    return HTMLResponse(html, status_code=code, headers={"Cache-Control": "no-store", "X-Robots-Tag": "noindex",
+                                                         "Referrer-Policy": "no-referrer",
                                                          "Content-Security-Policy": "default-src 'none'; "
                                                          "style-src 'unsafe-inline'"})

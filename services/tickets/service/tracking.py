@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.tickets.metrics import TRACK_LOOKUPS
 from services.tickets.repository.desks import CalendarRepository, DeskRepository
 from services.tickets.repository.tickets import SlaRepository, TicketRepository, TimelineRepository
 from services.tickets.rules.tracking import normalise
@@ -15,6 +16,7 @@ async def status_html(session: AsyncSession, raw_number: str, lang_query: str | 
     number = normalise(raw_number)
     ticket = await TicketRepository(session).by_tracking_number(number) if number else None
     lang = status_page.pick_language(lang_query, accept_language, ticket["language"] if ticket else None)
+    TRACK_LOOKUPS.labels("found" if ticket else "missing" if number else "malformed").inc()
     if ticket is None:
         return 404, status_page.render_missing(lang, raw_number[:20])
     desk = await DeskRepository(session).get(ticket["desk_id"])
