@@ -139,6 +139,15 @@ class TxnStatusRequest(BaseModel):
 
 # ------------------------------------------------------------------ sender onboarding (native API)
 class SenderIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "client_id": "cl_5e1f0a9b7c3d2e10", "name": "Department of Social Welfare",
+        "callback_allowlist": ["https://dsw.example.gov.bd/dci/"],
+        "default_callback_uri": "https://dsw.example.gov.bd/dci/registry",
+        "public_keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "k1",
+                         "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}],
+        "require_signature": True,
+    }]})
+
     client_id: str = Field(min_length=1, max_length=100, description="The gateway OAuth2 client of this system")
     name: str = Field(min_length=1, max_length=200)
     callback_allowlist: list[str] = Field(

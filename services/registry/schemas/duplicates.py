@@ -38,14 +38,17 @@ class DuplicatePage(BaseModel):
 
 
 class MergeDecision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"survivor_id": "0192f3a4-5b6c-7d8e-9f00-112233445566",
+         "note": "Same NID and father's name; registered twice, at the survey and by the import"}]})
 
     survivor_id: uuid.UUID
     note: Reason
 
 
 class DismissDecision(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"note": "Twin brothers: same parents and birth date, different NIDs"}]})
 
     note: Reason
 

@@ -15,7 +15,10 @@ VerificationMethod = Literal["self_declared", "document_seen", "dci_api", "biome
 
 
 class IdentifierIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"type": "bd_brn", "value": "20164087900067890", "verification_method": "document_seen"},
+        {"type": "aadhaar", "value": "4983 7261 5405", "verification_method": "self_declared"},
+    ]})
 
     type: IdType = Field(examples=["bd_brn"])
     value: IdValue = Field(examples=["19790912166100145"])
@@ -34,7 +37,8 @@ class IdentifierOut(BaseModel):
 
 
 class IdentifierEnd(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"reason": "Mistyped at the survey; the card shows another number"}]})
 
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=200)]
 
@@ -42,7 +46,11 @@ class IdentifierEnd(BaseModel):
 class LookupRequest(BaseModel):
     """Identifiers travel in the body, never in a URL (URLs end up in access logs)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"type": "bd_nid", "value": "19844087900012345"},
+        {"type": "aadhaar", "value": "498372615405"},
+        {"type": "phone", "value": "+8801700000001"},
+    ]})
 
     type: IdType
     value: IdValue

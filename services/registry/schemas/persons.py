@@ -57,11 +57,16 @@ class MemberCreate(PersonCreate):
 
 
 class PersonUpdate(PersonFields):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"base_version": 3, "spouse_name": "Md. Karim Sheikh", "occupation": "Tailor", "phones": ["01812000457"]},
+        {"base_version": 2, "pregnant": True},
+    ]})
     base_version: Version = Field(description="The version you edited; a stale one is a 409 conflict")
 
 
 class DeathReport(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"deceased_on": "2026-11-18", "base_version": 4}]})
 
     deceased_on: date
     base_version: Version | None = None

@@ -14,7 +14,10 @@ from services.registry.schemas.identifiers import LookupRequest
 class AgeCheckRequest(BaseModel):
     """Name the person by an identifier or by id."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"identifier": {"type": "bd_brn", "value": "20084087900054321"}},
+        {"person_id": "0192f3a4-5b6c-7d8e-9f00-112233445566"},
+    ]})
 
     identifier: LookupRequest | None = None
     person_id: uuid.UUID | None = None

@@ -25,7 +25,8 @@ def _not_future(value: date | None) -> date | None:
 
 
 class RoundOpen(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"area_code": "BD-40-87-90", "year": 2027}]})
 
     area_code: AreaCodeStr = Field(examples=["BD-40-87-90-54-08"])
     year: int = Field(ge=2000, le=2100, examples=[2027])
@@ -92,17 +93,24 @@ class ItemPage(BaseModel):
 
 
 class ItemConfirm(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"base_version": 1, "note": "Visited 7 January; all five members present"}]})
 
     base_version: Version = Field(description="The item version you worked on")
     note: Reason | None = None
 
 
 class PersonEdit(PersonUpdate):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"person_id": "0192f3a4-5b6c-7d8e-9f00-112233445566", "base_version": 2, "occupation": "Rickshaw puller"}]})
+
     person_id: uuid.UUID
 
 
 class MemberEndEdit(MemberEnd):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"person_id": "0192f3a4-5b6c-7d8e-9f00-112233445566", "ended_on": "2026-12-20", "reason": "moved_out"}]})
+
     person_id: uuid.UUID
 
 
@@ -119,7 +127,16 @@ class ItemEdit(BaseModel):
     """Changes found at the visit; each goes through the household / person services (versioned,
     with history and events) and is linked to the item."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"base_version": 1, "note": "New latrine house number; the eldest son married out",
+         "household": {"base_version": 3, "address": "House 12A, Nagarghata, Tala"},
+         "persons": [{"person_id": "0192f3a4-5b6c-7d8e-9f00-112233445566", "base_version": 2,
+                      "occupation": "Rickshaw puller"}],
+         "end_members": [{"person_id": "0192f3a4-5b6c-7d8e-9f00-112233445577", "ended_on": "2026-12-20",
+                          "reason": "married_out"}],
+         "add_members": [{"role": "grandchild", "person": {"full_name": "সুমাইয়া", "name_latin": "Sumaiya",
+                                                           "sex": "female", "birth_date": "2026-09-14"}}]},
+    ]})
 
     base_version: Version = Field(description="The item version you worked on")
     note: Reason | None = None
@@ -139,7 +156,12 @@ class ItemEdit(BaseModel):
 
 
 class ItemClose(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"base_version": 1, "outcome": "moved", "destination_area_code": "BD-30-26",
+         "reason": "Neighbours say the family moved to Dhaka for work in March"},
+        {"base_version": 1, "outcome": "deceased", "deceased_on": "2026-08-02",
+         "reason": "The only member, an elderly widow, died in August"},
+    ]})
 
     base_version: Version = Field(description="The item version you worked on")
     outcome: Outcome
@@ -159,14 +181,18 @@ class ItemClose(BaseModel):
 
 
 class ItemReopen(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"base_version": 2, "reason": "The family came back after the harvest; visit again"}]})
 
     base_version: Version
     reason: Reason
 
 
 class RoundClose(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"base_version": 1},
+        {"force": True, "reason": "Four households in the char area unreachable after the flood", "base_version": 1},
+    ]})
 
     force: bool = Field(default=False, description="Close although households are still pending")
     reason: Reason | None = Field(default=None, description="Required with force: why households were not reached")

@@ -35,7 +35,22 @@ class SyncPerson(PersonCreate):
 
 
 class SyncBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "device_id": "tab-0042", "batch_id": "2026-12-07T10:15:00Z-0001",
+        "households": [
+            {"client_ref": "tab-0042:hh-0008", "area_code": "BD-40-87-90-54-08",
+             "address": "House 3, Nagarghata, Tala", "latitude": 22.7528, "longitude": 89.2570},
+        ],
+        "persons": [
+            {"client_ref": "tab-0042:p-0015", "household_client_ref": "tab-0042:hh-0008", "role": "head",
+             "full_name": "মোঃ জসিম উদ্দিন", "name_latin": "Md. Jasim Uddin", "sex": "male",
+             "birth_date": "1971-01-01", "birth_date_estimated": True, "birth_date_source": "estimated",
+             "spouse_name": "Mst. Parul Begum", "occupation": "Fisherman"},
+            {"client_ref": "tab-0042:p-0016", "household_client_ref": "tab-0042:hh-0008", "role": "spouse",
+             "full_name": "মোছাঃ পারুল বেগম", "name_latin": "Mst. Parul Begum", "sex": "female",
+             "birth_date": "1976-06-15", "spouse_name": "Md. Jasim Uddin", "disability": "visual"},
+        ],
+    }]})
 
     device_id: DeviceId
     batch_id: DeviceId
