@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from gramsetu.cli import app
+from services.registry.rules.matching.engine import DEFAULT_THRESHOLD
 
 ROWS = [
     {"record_id": "a1", "given_name": "রোকেয়া", "family_name": "বেগম", "guardian_name": "আব্দুল করিম",
@@ -38,7 +39,7 @@ def test_match_writes_the_pairs_at_or_above_the_threshold(tmp_path: Path) -> Non
     with out.open(encoding="utf-8") as fh:
         pairs = list(csv.DictReader(fh))
     assert [(p["id_l"], p["id_r"]) for p in pairs] == [("a1", "b7")]
-    assert float(pairs[0]["match_probability"]) >= 0.95
+    assert float(pairs[0]["match_probability"]) >= DEFAULT_THRESHOLD
     assert "comparisons" in result.output
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from services.registry.rules.matching.cluster import clusters
-from services.registry.rules.matching.engine import DEFAULT_THRESHOLD, Index, match
+from services.registry.rules.matching.engine import DEFAULT_THRESHOLD, Index, Scorer, match
 from services.registry.rules.matching.table import build_table
 from tests.registry.matching_truth import generate
 
@@ -39,9 +39,10 @@ def test_precision_and_recall_at_the_default_threshold(evaluated):
           f"{result.blocked.per_rule}\nblocking recall {len(blocked & true) / len(true):.4f}; at threshold "
           f"{DEFAULT_THRESHOLD}: precision {precision:.4f} recall {recall:.4f}")
     assert len(blocked & true) / len(true) >= 0.98
-    # Measured 2026-12-07 on this seed: P 0.953, R 0.964 (docs/matching.md); the goal P 0.98 is not met.
-    assert recall >= 0.94
-    assert precision >= 0.92
+    # Measured 2026-12-07 on this seed at 0.9: P 0.972, R 0.964 (docs/matching.md; 0.953/0.964 before the
+    # changes of session 6); the goal P 0.98 is not met.
+    assert recall >= 0.95
+    assert precision >= 0.96
 
 
 def test_a_twin_and_a_son_named_after_his_father_are_not_linked(evaluated):
@@ -65,13 +66,8 @@ def test_a_twin_and_a_son_named_after_his_father_are_not_linked(evaluated):
         others = index.one(row)
         assert others is not None
     small = build_table(rows)
-    from services.registry.rules.matching.compare import compare
-
     left, right = np.array([0, 2, 3]), np.array([1, 3, 4])
-    levels = compare(small, left, small, right)
-    from services.registry.rules.matching.engine import cap, is_hard_negative
-
-    prob = cap(is_hard_negative(levels), result.model.probability(levels))
+    _, prob = Scorer(result.model, small.vocab.strings).score(small, left, small, right)
     assert prob[0] < 0.05, "twins"
     assert prob[1] < 0.05, "father and son"
     assert prob[2] > DEFAULT_THRESHOLD, "the son's two records"
@@ -97,3 +93,57 @@ def test_clustering_does_not_chain_people_through_a_weak_link():
     assert labels[0] == labels[1] and labels[2] != labels[0]
     labels = clusters(3, left[:2], right[:2], prob[:2], threshold=0.95)
     assert len(set(labels.tolist())) == 1
+
+
+def _pair(model, one: dict[str, str], other: dict[str, str]) -> tuple[dict[str, str], float]:
+    table = build_table([{"record_id": "a", **one}, {"record_id": "b", **other}])
+    levels, prob = Scorer(model, table.vocab.strings).score(table, np.array([0]), table, np.array([1]))
+    from services.registry.rules.matching.engine import explain
+
+    return {str(f["field"]): str(f["level"]) for f in explain(model, levels[0])}, float(prob[0])
+
+
+def test_brothers_with_one_shared_name_part_are_not_one_person(evaluated):
+    # Kamrul Alam and Kamrul Islam: same father, family and ward, born two years apart.
+    base = {"family_name": "Sardar", "guardian_name": "Shahin Sardar", "guardian_relation": "father",
+            "sex": "male", "area_code": "BD-60-14-44-91-02"}
+    levels, prob = _pair(evaluated[2].model, {**base, "given_name": "Md. Kamrul Alam", "dob": "2009-04-16"},
+                         {**base, "given_name": "Kamrul Islam", "dob": "2011-10-29"})
+    assert levels["given_name"] == "different" and prob < 0.05
+    levels, prob = _pair(evaluated[2].model, {**base, "given_name": "Md. Kamrul Alam", "dob": "2009-04-16"},
+                         {**base, "given_name": "কামরুল আলম", "birth_year": "2009"})
+    assert levels["given_name"] in ("similar", "close", "exact") and prob >= DEFAULT_THRESHOLD
+
+
+def test_guardians_are_compared_part_by_part(evaluated):
+    base = {"given_name": "Rupa", "family_name": "Mishra", "guardian_relation": "husband", "sex": "female",
+            "area_code": "IN-12-160-1242-010206-02"}
+    levels, _ = _pair(evaluated[2].model, {**base, "guardian_name": "Kailash Mishra"},
+                      {**base, "guardian_name": "Krishna Mishra"})
+    assert levels["guardian"] == "different"
+    levels, _ = _pair(evaluated[2].model, {**base, "guardian_name": "Shafiqul Rahman Chowdhury"},
+                      {**base, "guardian_name": "Shafiqul Rahman Howlader"})
+    assert levels["guardian"] == "different"
+    levels, _ = _pair(evaluated[2].model, {**base, "guardian_name": "Abdul Karim"},
+                      {**base, "guardian_name": "আব্দুল করিম খান"})
+    assert levels["guardian"] == "close"
+
+
+def test_declared_births_four_years_apart_are_two_people_and_an_estimate_is_allowed_more(evaluated):
+    base = {"given_name": "Rita", "family_name": "Roy", "guardian_name": "Gopal Roy", "guardian_relation": "husband",
+            "sex": "female", "area_code": "BD-30-15-44-95-02"}
+    levels, prob = _pair(evaluated[2].model, {**base, "dob": "1970-12-24"}, {**base, "dob": "1966-05-10"})
+    assert levels["birth"] == "apart beyond recording error" and prob < 0.05
+    levels, prob = _pair(evaluated[2].model, {**base, "dob": "1970-12-24"},
+                         {**base, "age_estimate": "50", "registered_on": "2025-01-01"})
+    assert levels["birth"] == "4 to 6 years (an estimate)"
+
+
+def test_a_swapped_name_counts_as_common_as_it_is_in_its_own_column(evaluated):
+    # "Chauhan" is a rare given name only because it is a family name: swapped, it earns no rarity bonus.
+    base = {"guardian_relation": "father", "sex": "female", "area_code": "IN-12-150-1285-010303-04"}
+    _, straight = _pair(evaluated[2].model, {**base, "given_name": "Geeta", "family_name": "Chauhan"},
+                        {**base, "given_name": "Geeta", "family_name": "Chauhan"})
+    _, swapped = _pair(evaluated[2].model, {**base, "given_name": "Chauhan", "family_name": "Geeta"},
+                       {**base, "given_name": "Geeta", "family_name": "Chauhan"})
+    assert swapped <= straight + 1e-9

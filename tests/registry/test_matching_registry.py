@@ -3,6 +3,7 @@ held, across scripts and honorifics; the queue shows why; a dismissal sticks; a 
 
 from __future__ import annotations
 
+from services.registry.rules.matching.engine import DEFAULT_THRESHOLD
 from tests.registry.conftest import (
     OTHER_WARD,
     PURPOSE,
@@ -35,7 +36,7 @@ async def test_same_woman_in_two_scripts_is_queued_with_weights_and_announced(cl
     assert cand["reason"] == "probable_match"
     assert {cand["person_a"]["id"], cand["person_b"]["id"]} == {one, other}
     details = cand["details"]
-    assert details["match_probability"] >= 0.95
+    assert details["match_probability"] >= DEFAULT_THRESHOLD
     fields = {f["field"]: f for f in details["fields"]}
     assert fields["given_name"]["level"] == "exact" and fields["given_name"]["weight"] > 0
     assert fields["birth"]["level"] == "same date" and fields["phone"]["level"] == "same"

@@ -11,6 +11,7 @@ registration date, with wider bands when a year is only an estimate.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ from rapidfuzz.distance import JaroWinkler
 from rapidfuzz.process import cpdist
 
 from services.registry.rules.matching.arrays import distinct_inverse
-from services.registry.rules.matching.table import ESTIMATED, EXACT, RecordTable
+from services.registry.rules.matching.table import ESTIMATED, EXACT, GUARDIAN_PARTS, RecordTable
 
 I64 = npt.NDArray[Any]  # pair indices: int64 or int32
 U8 = npt.NDArray[np.uint8]
@@ -38,8 +39,9 @@ FIELDS: tuple[Field, ...] = (
     Field("family_name", NAME_LEVELS),
     Field("guardian", NAME_LEVELS),
     Field("sex", ("different", "same")),
-    Field("birth", ("over 10 years apart", "full dates differ, within a year", "4 to 10 years apart",
-                    "within 6 years (estimate)", "within 3 years", "within 1 year", "same year", "same date")),
+    Field("birth", ("apart beyond recording error", "full dates differ, within a year", "4 to 6 years (an estimate)",
+                    "2 or 3 years (declared)", "within 3 years (an estimate)", "within 1 year", "same year",
+                    "same date")),
     Field("phone", ("different", "same")),
     Field("aadhaar", ("different", "same")),
     Field("nid", ("different", "same")),
@@ -48,14 +50,33 @@ FIELDS: tuple[Field, ...] = (
 )
 FIELD_INDEX = {f.name: i for i, f in enumerate(FIELDS)}
 SIMILAR, CLOSE = 0.86, 0.93
+COMMON_SPELLING, COMMON_RATIO = 5, 0.05  # a spelling held this often, and not 20 times rarer than the other
+DECLARED_ERROR, ESTIMATE_ERROR = 3, 6  # years a birth year can be off, declared or dated / estimated from an age
 
 
 class Similarity:
-    """Jaro-Winkler of code pairs, computed once per distinct pair of spellings."""
+    """Jaro-Winkler of code pairs, computed once per distinct pair of spellings; with ``counts`` (how
+    often each spelling occurs in the population), two spellings that are both common and do not share
+    a skeleton are two names, however close they are: Rajesh and Ramesh, Kamla and Kamlesh.  A typo
+    makes a rare spelling; two names each held by many people are not one name misspelt."""
 
-    def __init__(self, strings: list[str]) -> None:
+    def __init__(self, strings: list[str], counts: npt.NDArray[np.int64] | None = None) -> None:
         self.strings = strings
         self.initials = Initials(strings)
+        self.skeletons = Skeletons(strings)
+        self.counts = counts
+
+    def two_names(self, a: npt.NDArray[np.int32], b: npt.NDArray[np.int32]) -> npt.NDArray[np.bool_]:
+        if self.counts is None:
+            return np.zeros(len(a), dtype=bool)
+        size = self.counts.shape[1]
+        common = np.zeros(len(a), dtype=bool)
+        for counts in self.counts:  # per script
+            ca = np.where((a >= 0) & (a < size), counts[np.clip(a, 0, size - 1)], 0)
+            cb = np.where((b >= 0) & (b < size), counts[np.clip(b, 0, size - 1)], 0)
+            low, high = np.minimum(ca, cb), np.maximum(ca, cb)
+            common |= (low >= COMMON_SPELLING) & (low >= COMMON_RATIO * high)
+        return common & (self.skeletons(a) != self.skeletons(b))
 
     def __call__(self, a: npt.NDArray[np.int32], b: npt.NDArray[np.int32]) -> npt.NDArray[np.float32]:
         out = np.zeros(len(a), dtype=np.float32)
@@ -72,22 +93,36 @@ class Similarity:
 
 
 def _name_level(sim: npt.NDArray[np.float32], same_text: npt.NDArray[np.bool_], same_key: npt.NDArray[np.bool_],
-                present: npt.NDArray[np.bool_], same_start: npt.NDArray[np.bool_]) -> U8:
+                present: npt.NDArray[np.bool_], same_start: npt.NDArray[np.bool_],
+                two_names: npt.NDArray[np.bool_] | None = None) -> U8:
     # Rhyming names (Rakib and Sakib, twins' names often are) are close by any edit distance; a
     # different first sound with a different skeleton is another name, not a typo.
     level = np.where(same_text, 4, np.where(sim >= CLOSE, 3, np.where((sim >= SIMILAR) | same_key, 2, 1)))
     level = np.where(same_start | same_key | same_text, level, 1)
+    if two_names is not None:
+        level = np.where(two_names & ~same_text, 1, level)
     return np.where(present, level, 0).astype(np.uint8)
 
 
-class Initials:
-    """The first sound of each spelling code (all vowels one sound: Imran and Emran), kept in an array
-    that grows with the vocabulary (an incremental check adds a few spellings at a time)."""
+def name_level(x: npt.NDArray[np.int32], y: npt.NDArray[np.int32], sim: Similarity,
+               same_key: npt.NDArray[np.bool_] | None = None) -> U8:
+    """The level of two name spellings (codes)."""
+    same_key = sim.skeletons(x) == sim.skeletons(y) if same_key is None else same_key
+    return _name_level(sim(x, y), x == y, same_key, _present(x, y), sim.initials(x) == sim.initials(y),
+                       sim.two_names(x, y))
+
+
+class _PerCode:
+    """A value per spelling code, kept in an array that grows with the vocabulary (an incremental check
+    adds a few spellings at a time); code -1 (missing) reads the last slot, 0."""
 
     def __init__(self, strings: list[str]) -> None:
         self.strings = strings
         self.known = 0
         self.table = np.zeros(1024, dtype=np.int32)
+
+    def of(self, text: str) -> int:
+        raise NotImplementedError
 
     def __call__(self, codes: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
         size = len(self.strings)
@@ -96,11 +131,34 @@ class Initials:
             grown[: self.known] = self.table[: self.known]
             self.table = grown
         for i in range(self.known, size):
-            first = self.strings[i][:1]
-            self.table[i] = 0 if not first else (ord("a") if first in "aeiouy" else ord(first))
+            self.table[i] = self.of(self.strings[i])
         self.known = size
-        self.table[-1] = 0  # code -1 (missing) reads the last slot
+        self.table[-1] = 0
         return self.table[codes]
+
+
+_CONSONANTS = re.compile(r"[aeiou]+")
+
+
+class Skeletons(_PerCode):
+    """The consonants of each folded spelling, in order (finer than the search key, which folds
+    Sumaiya and Shamima together), as a small integer."""
+
+    def __init__(self, strings: list[str]) -> None:
+        super().__init__(strings)
+        self.ids: dict[str, int] = {}
+
+    def of(self, text: str) -> int:
+        key = _CONSONANTS.sub("", text)
+        return self.ids.setdefault(key, len(self.ids) + 1)
+
+
+class Initials(_PerCode):
+    """The first sound of each spelling code (all vowels one sound: Imran and Emran)."""
+
+    def of(self, text: str) -> int:
+        first = text[:1]
+        return 0 if not first else (ord("a") if first in "aeiouy" else ord(first))
 
 
 def _present(x: npt.NDArray[np.int32], y: npt.NDArray[np.int32]) -> npt.NDArray[np.bool_]:
@@ -113,12 +171,16 @@ def _names(a: RecordTable, left: I64, b: RecordTable, right: I64, sim: Similarit
     gg, ff, gf, fg = sim(gl, gr), sim(fl, fr), sim(gl, fr), sim(fl, gr)
     # Swapped only when a crossed name agrees closely and the crossed reading beats the straight one.
     swap = (gf + fg > gg + ff + 0.05) & (np.maximum(gf, fg) >= CLOSE)
-    ini = sim.initials
+    ini, two = sim.initials, sim.two_names
     igl, igr, ifl, ifr = ini(gl), ini(gr), ini(fl), ini(fr)
-    given = _name_level(gg, gl == gr, gkl == gkr0, _present(gl, gr), igl == igr)
-    family = _name_level(ff, fl == fr, fkl == fkr0, _present(fl, fr), ifl == ifr)
-    crossed_a = _name_level(gf, gl == fr, gkl == fkr0, _present(gl, fr), igl == ifr)
-    crossed_b = _name_level(fg, fl == gr, fkl == gkr0, _present(fl, gr), ifl == igr)
+    given = _name_level(gg, gl == gr, gkl == gkr0, _present(gl, gr), igl == igr, two(gl, gr))
+    family = _name_level(ff, fl == fr, fkl == fkr0, _present(fl, fr), ifl == ifr, two(fl, fr))
+    crossed_a = _name_level(gf, gl == fr, gkl == fkr0, _present(gl, fr), igl == ifr, two(gl, fr))
+    crossed_b = _name_level(fg, fl == gr, fkl == gkr0, _present(fl, gr), ifl == igr, two(fl, gr))
+    # Two-part given names whose second parts plainly differ are two names, however alike the whole
+    # strings are: brothers are often Kamrul Alam and Kamrul Islam, Mahmudul Hasan and Mahmudul Karim.
+    second = name_level(a["given_second"][left], b["given_second"][right], sim)
+    given = np.where(second == 1, 1, given)
     # Of a swapped pair, the weaker agreement counts as the given name's: sisters Rekha Nishad and
     # "Nishad, Divya" agree on the family name only, however the columns were filled.
     given = np.where(swap, np.minimum(crossed_a, crossed_b), given).astype(np.uint8)
@@ -127,12 +189,35 @@ def _names(a: RecordTable, left: I64, b: RecordTable, right: I64, sim: Similarit
 
 
 def _guardian(a: RecordTable, left: I64, b: RecordTable, right: I64, sim: Similarity) -> U8:
+    """Guardians part by part: every part of the shorter name must find itself in the other name.  As
+    whole strings Kailash Mishra and Krishna Mishra, or Shafiqul Rahman Chowdhury and Shafiqul Rahman
+    Howlader, look alike; they are other men.  Abdul Karim and Abdul Karim Khan may be one (close)."""
     x, y = a["guardian"][left], b["guardian"][right]
     rel_l, rel_r = a["relation"][left], b["relation"][right]
     comparable = (rel_l == rel_r) | (rel_l == 0) | (rel_r == 0)
-    same_key = a["guardian_key"][left] == b["guardian_key"][right]
-    level = _name_level(sim(x, y), x == y, same_key, _present(x, y), sim.initials(x) == sim.initials(y))
+    level = np.where(_present(x, y), np.where(x == y, 4, 0), 0).astype(np.uint8)
+    todo = np.nonzero(comparable & _present(x, y) & (x != y))[0]
+    if len(todo):
+        lp = [a[c][left[todo]] for c in GUARDIAN_PARTS]
+        rp = [b[c][right[todo]] for c in GUARDIAN_PARTS]
+        grid = [[name_level(p, q, sim) for q in rp] for p in lp]  # 0 where a part is missing
+        best_l = [np.max(np.stack(row), axis=0) for row in grid]
+        best_r = [np.max(np.stack([grid[i][j] for i in range(3)]), axis=0) for j in range(3)]
+        left_ok = _weakest(best_l, lp)
+        right_ok = _weakest(best_r, rp)
+        found = np.maximum(left_ok, right_ok)
+        parts_l = sum((p >= 0).astype(np.int8) for p in lp)
+        parts_r = sum((q >= 0).astype(np.int8) for q in rp)
+        found = np.where((found == 4) & (parts_l != parts_r), 3, found)  # one name inside the other
+        level[todo] = found
     return np.where(comparable, level, 0).astype(np.uint8)
+
+
+def _weakest(best: list[U8], parts: list[npt.NDArray[np.int32]]) -> U8:
+    """The weakest of the present parts' best agreements (0 if no part is present)."""
+    stacked = np.stack([np.where(p >= 0, b, 9) for b, p in zip(best, parts, strict=True)])
+    weakest = stacked.min(axis=0)
+    return np.where(weakest == 9, 0, weakest).astype(np.uint8)
 
 
 def _equal(a: RecordTable, left: I64, b: RecordTable, right: I64, column: str) -> U8:
@@ -153,8 +238,15 @@ def _birth(a: RecordTable, left: I64, b: RecordTable, right: I64) -> U8:
     both_dates = (how_l == EXACT) & (how_r == EXACT)
     same_date = both_dates & (a["dob"][left] == b["dob"][right])
     # Two full dates that differ say more than two years that agree: siblings a year apart, not one child.
+    # Beyond the recording error a year can carry, two records are two people: a declared year or date
+    # moves by at most three years (a child re-registered older or younger, the ±3-year rule), an age
+    # estimated at registration by at most six (the re-registration plus the guess).  Siblings and a son
+    # named after his father are further apart than that.
+    # Two or three years between declared years or dates is the re-registration pattern (rare), the
+    # same gap with an estimated age is the guess's noise (common): separate levels, separate weights.
     level = np.select(
-        [same_date, both_dates & (gap <= 1), gap == 0, gap <= 1, gap <= 3, estimated & (gap <= 6), gap <= 10],
+        [same_date, both_dates & (gap <= 1), gap == 0, gap <= 1, estimated & (gap <= DECLARED_ERROR),
+         gap <= DECLARED_ERROR, estimated & (gap <= ESTIMATE_ERROR)],
         [8, 2, 7, 6, 5, 4, 3], default=1,
     )
     return np.where(_present(year_l, year_r), level, 0).astype(np.uint8)

@@ -23,22 +23,42 @@ import numpy as np
 import numpy.typing as npt
 
 from services.registry.rules.matching.compare import FIELDS
+from services.registry.rules.matching.stats import SpellingStats
 
 F64 = npt.NDArray[np.float64]
 U8 = npt.NDArray[np.uint8]
 SMOOTH = 0.5  # added to every level's count, so no level is impossible
 
 
+AREA = [f.name for f in FIELDS].index("area")
+NEAR_LEVELS = 2  # area levels from here up (same upazila/block, sibling area, same area) are "near"
+
+
+def is_near(levels: U8) -> npt.NDArray[np.bool_]:
+    return levels[:, AREA] >= NEAR_LEVELS
+
+
 @dataclass
 class Model:
+    """m and u per field and level.  ``u_near``: u of every field but the area among records of one
+    upazila/block, for pairs that are near each other.  Names, guardians and phones are not
+    independent of the area (a union's names come from one language and religion, a household shares
+    a phone and a surname), so a near pair's agreement is weighed against near random pairs:
+    u(fields, area) = u(area) · u(fields | near or far).  Without it, a name and a ward agreeing were
+    counted as two independent coincidences, and namesakes in one ward scored as one person."""
+
     m: list[F64]  # per field: probabilities of levels 0..n (index 0 unused)
     u: list[F64]
     prior: float  # share of true matches among blocked pairs
     iterations: int = 0
+    u_near: list[F64] | None = None
+    stats: SpellingStats | None = None  # the population's name spellings (stats.py), kept with the model
 
-    def weights(self) -> list[F64]:
+    def weights(self, near: bool = False) -> list[F64]:
         out = []
-        for m, u in zip(self.m, self.u, strict=True):
+        for k, (m, u) in enumerate(zip(self.m, self.u, strict=True)):
+            if near and self.u_near is not None and k != AREA:
+                u = self.u_near[k]
             w = np.log2(m / u)
             w[0] = 0.0
             out.append(w)
@@ -46,25 +66,38 @@ class Model:
 
     def match_weight(self, levels: U8) -> F64:
         total = np.full(len(levels), np.log2(self.prior / (1 - self.prior)))
-        for k, w in enumerate(self.weights()):
-            total += w[levels[:, k]]
+        near = is_near(levels)
+        for k, (far_w, near_w) in enumerate(zip(self.weights(), self.weights(near=True), strict=True)):
+            total += np.where(near, near_w[levels[:, k]], far_w[levels[:, k]])
         return total
 
     def probability(self, levels: U8) -> F64:
         return probability(self.match_weight(levels))
 
     def to_json(self) -> str:
+        near = self.u_near or self.u
         return json.dumps({
             "prior": self.prior, "iterations": self.iterations,
-            "fields": {f.name: {"m": list(m), "u": list(u)} for f, m, u in zip(FIELDS, self.m, self.u, strict=True)},
-        })
+            "fields": {f.name: {"m": list(m), "u": list(u), "u_near": list(un)}
+                       for f, m, u, un in zip(FIELDS, self.m, self.u, near, strict=True)},
+            **({"stats": self.stats.to_dict()} if self.stats is not None else {}),
+        }, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> Model:
         data = json.loads(text)
         fields = data["fields"]
+        near = [np.asarray(fields[f.name]["u_near"]) for f in FIELDS] if all(
+            "u_near" in fields.get(f.name, {}) for f in FIELDS) else None
+        stats = SpellingStats.from_dict(data["stats"]) if "stats" in data else None
         return cls([np.asarray(fields[f.name]["m"]) for f in FIELDS], [np.asarray(fields[f.name]["u"]) for f in FIELDS],
-                   float(data["prior"]), int(data.get("iterations", 0)))
+                   float(data["prior"]), int(data.get("iterations", 0)), near, stats)
+
+    def fits(self) -> bool:
+        """Whether it was learned with these fields and levels (a stored model may predate them)."""
+        shapes = [self.m, self.u, *([self.u_near] if self.u_near is not None else [])]
+        return self.u_near is not None and self.stats is not None and all(
+            len(values[k]) == len(f.levels) + 1 for values in shapes for k, f in enumerate(FIELDS))
 
 
 def probability(weight: F64) -> F64:
@@ -105,7 +138,7 @@ def patterns(levels: U8) -> tuple[U8, F64]:
 
 
 def em_session(rows: U8, counts: F64, u: list[F64], fields: Sequence[int], *, iterations: int = 40,
-               prior: float = 0.1, tolerance: float = 1e-6) -> tuple[list[F64], float]:
+               prior: float = 0.1, tolerance: float = 1e-6, u_near: list[F64] | None = None) -> tuple[list[F64], float]:
     """EM for m (of ``fields`` only) and the prior, u held fixed, on one session's pairs.
 
     A session's pairs were proposed by one blocking rule, so they agree on that rule's fields far more
@@ -116,14 +149,14 @@ def em_session(rows: U8, counts: F64, u: list[F64], fields: Sequence[int], *, it
         if k not in fields:
             rows[:, k] = 0
     rows, counts = _merge(rows, counts)
-    model = Model(_initial_m(), u, prior)
+    model = Model(_initial_m(), u, prior, u_near=u_near)
     for step in range(1, iterations + 1):
         matched = model.probability(rows) * counts
         new_m = [level_shares(rows, matched, k, len(f.levels)) if k in fields else model.m[k]
                  for k, f in enumerate(FIELDS)]
         new_prior = float(np.clip(matched.sum() / max(counts.sum(), 1.0), 1e-9, 1 - 1e-9))
         change = max(float(np.abs(a - b).max()) for a, b in zip(new_m, model.m, strict=True))
-        model = Model(new_m, u, new_prior, step)
+        model = Model(new_m, u, new_prior, step, u_near)
         if change < tolerance:
             break
     return model.m, model.prior
@@ -145,7 +178,7 @@ def learn_prior(model: Model, rows: U8, counts: F64, *, iterations: int = 60) ->
     """The share of matches among all blocked pairs, m and u fixed (EM with one free parameter)."""
     prior = model.prior
     for _ in range(iterations):
-        prior = float(np.clip((Model(model.m, model.u, prior).probability(rows) * counts).sum()
+        prior = float(np.clip((Model(model.m, model.u, prior, u_near=model.u_near).probability(rows) * counts).sum()
                               / max(counts.sum(), 1.0), 1e-9, 1 - 1e-9))
     return prior
 
@@ -161,7 +194,7 @@ class Session:
 
 
 def train(sessions: Sequence[Session], random_levels: U8, n_records: int, *, by_name: int = 0,
-          by_date: int = 1) -> Model:
+          by_date: int = 1, near_levels: U8 | None = None) -> Model:
     """u from random pairs; m per field averaged over the sessions that estimated it.
 
     The prior is the probability that two random records are one person (as in Splink), estimated
@@ -169,19 +202,21 @@ def train(sessions: Sequence[Session], random_levels: U8, n_records: int, *, by_
     session says what share of all matches have the same full birth date; together they give the
     number of matches, divided by the number of record pairs."""
     u = estimate_u(random_levels)
+    u_near = estimate_u(near_levels) if near_levels is not None and len(near_levels) else u
     estimates: list[list[F64]] = [[] for _ in FIELDS]
     priors = []
     for session in sessions:
-        m, prior = em_session(session.rows, session.counts, u, session.fields)
+        m, prior = em_session(session.rows, session.counts, u, session.fields, u_near=u_near)
         priors.append(prior)
         for k in session.fields:
             estimates[k].append(m[k])
     start = _initial_m()
     m = [np.mean(found, axis=0) if found else start[k] for k, found in enumerate(estimates)]
-    model = Model(m, u, 0.01, len(sessions))
+    model = Model(m, u, 0.01, len(sessions), u_near)
     birth = [f.name for f in FIELDS].index("birth")
     name = sessions[by_name]
-    same_date = matched_share(name.rows, name.counts, Model(m, u, priors[by_name]), birth, len(FIELDS[birth].levels))
+    same_date = matched_share(name.rows, name.counts, Model(m, u, priors[by_name], u_near=u_near), birth,
+                              len(FIELDS[birth].levels))
     matches = priors[by_date] * sessions[by_date].proposed / max(same_date, 1e-6)
     pairs = n_records * (n_records - 1) / 2
     model.prior = float(np.clip(matches / max(pairs, 1.0), 1e-12, 0.5))

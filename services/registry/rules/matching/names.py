@@ -39,7 +39,7 @@ _FOLDS = (
 _DOUBLE = re.compile(r"(.)\1+")
 
 
-def _is_indic(token: str) -> bool:
+def is_indic(token: str) -> bool:
     return any("\u0900" <= ch <= "\u0dff" for ch in token)
 
 
@@ -51,7 +51,7 @@ def _plain(text: str) -> str:
 def romanise(token: str) -> str:
     """The folded Latin form of one name part (empty if it has no letters)."""
     latin = to_latin(token)
-    if _is_indic(token) and len(latin) > 1 and latin.endswith("a") and latin[-2] not in "aeiouAEIOU":
+    if is_indic(token) and len(latin) > 1 and latin.endswith("a") and latin[-2] not in "aeiouAEIOU":
         latin = latin[:-1]  # the unpronounced inherent vowel
     text = _plain(latin)
     for src, dst in _FOLDS:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from services.registry.rules.matching.names import name_parts, skeleton
+from services.registry.rules.matching.names import is_indic, name_parts, skeleton
 
 COLUMNS = (
     "record_id", "given_name", "family_name", "guardian_name", "guardian_relation", "sex", "dob", "birth_year",
@@ -52,7 +52,7 @@ class Vocab:
 
 
 NAME_FIELDS = ("given", "family", "guardian")
-KEY_FIELDS = ("given_key", "family_key", "guardian_key", "given_first_key")
+KEY_FIELDS = ("given_key", "family_key", "guardian_key", "given_first_key", "given_second")
 CODE_FIELDS = ("relation", "sex", "dob", "byear", "byear_how", "area", "area_parent", "area_grand",
                "phone", "aadhaar", "nid13", "nid10", "brn")
 
@@ -142,7 +142,8 @@ def _area_levels(code: str) -> tuple[str, str, str]:
 
 
 def _person_names(given_name: str, family_name: str) -> tuple[str, ...]:
-    """given, family, given key, family key, key of the given name's first part."""
+    """given, family, given key, family key, key of the given name's first part, the given name's second
+    part (Kamrul *Alam* and Kamrul *Islam* are brothers' names, not two spellings of one)."""
     given, family = name_parts(given_name), name_parts(family_name)
     if not given:  # only honorifics in the given column ("Bibi"), the name in the other one
         given, family = family, ()
@@ -151,13 +152,20 @@ def _person_names(given_name: str, family_name: str) -> tuple[str, ...]:
     return (
         " ".join(given), " ".join(family), " ".join(skeleton(p) for p in given),
         " ".join(skeleton(p) for p in family), skeleton(given[0]) if given else "",
+        given[1] if len(given) > 1 else "",
     )
 
 
-def _guardian_names(guardian_name: str) -> tuple[str, str]:
-    """The guardian's name and the key of its first part (the surname varies more than the first name)."""
+GUARDIAN_PARTS = ("guardian_p0", "guardian_p1", "guardian_p2")
+
+
+def _guardian_names(guardian_name: str) -> tuple[str, ...]:
+    """The guardian's name, the key of its first part (the surname varies more than the first name),
+    and up to three parts of it (the first two and the last), compared one by one."""
     guardian = name_parts(guardian_name)
-    return " ".join(guardian), skeleton(guardian[0]) if guardian else ""
+    parts = list(guardian[:2]) + ([guardian[-1]] if len(guardian) > 2 else [])
+    parts += [""] * (3 - len(parts))
+    return " ".join(guardian), skeleton(guardian[0]) if guardian else "", *parts
 
 
 KEYED = ("phone", "aadhaar", "nid13", "nid10", "brn")
@@ -196,10 +204,15 @@ class TableBuilder:
         cols: dict[str, I32] = {}
         names = _per_distinct(list(zip(raw["given_name"], raw["family_name"], strict=True)),
                               lambda v: tuple(code(x) for x in _person_names(*v)))
-        for k, column in enumerate(("given", "family", "given_key", "family_key", "given_first_key")):
+        for k, column in enumerate(("given", "family", "given_key", "family_key", "given_first_key", "given_second")):
             cols[column] = _ints(names, k, n)
+        # Which script the names were written in: two spellings common in one script are two names,
+        # while a Bengali spelling and its Latin form are one name romanised imperfectly.
+        script = _per_distinct(list(zip(raw["given_name"], raw["family_name"], raw["guardian_name"], strict=True)),
+                               lambda v: (int(any(is_indic(x) for x in v)),))
+        cols["indic"] = _ints(script, 0, n)
         guardians = _per_distinct(raw["guardian_name"], lambda v: tuple(code(x) for x in _guardian_names(v)))
-        for k, column in enumerate(("guardian", "guardian_key")):
+        for k, column in enumerate(("guardian", "guardian_key", *GUARDIAN_PARTS)):
             cols[column] = _ints(guardians, k, n)
         cols["relation"] = _ints(_per_distinct(raw["guardian_relation"],
                                                lambda v: (RELATIONS.get(v.strip().lower(), 0),)), 0, n)

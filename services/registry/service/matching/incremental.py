@@ -21,8 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.repository.matching import MatchingRepository
 from services.registry.repository.persons import IdentifierRepository
-from services.registry.rules.matching.compare import compare
-from services.registry.rules.matching.engine import DEFAULT_THRESHOLD, cap, explain, is_hard_negative
+from services.registry.rules.matching.engine import DEFAULT_THRESHOLD, Scorer, explain
 from services.registry.rules.matching.fellegi_sunter import Model
 from services.registry.rules.matching.names import is_honorific
 from services.registry.rules.matching.table import TableBuilder
@@ -79,13 +78,13 @@ def query_tokens(full_name: str) -> list[str]:
 
 def score(model: Model, person: Mapping[Any, Any], others: Sequence[Mapping[Any, Any]],
           idents: Mapping[Any, Sequence[Mapping[Any, Any]]]) -> list[Scored]:
+    """``person`` against each of ``others``, exactly as a batch run with ``model`` scores a pair."""
     builder = TableBuilder()
     for row in (person, *others):
         builder.add(*record(row, idents.get(row["id"], [])))
     table = builder.build()
     left, right = np.zeros(len(others), dtype=np.int64), np.arange(1, len(others) + 1, dtype=np.int64)
-    levels = compare(table, left, table, right)
-    prob = cap(is_hard_negative(levels), model.probability(levels))
+    levels, prob = Scorer(model, table.vocab.strings).score(table, left, table, right)
     return [Scored(o, float(p), explain(model, lv)) for o, p, lv in zip(others, prob, levels, strict=True)]
 
 

@@ -9,7 +9,6 @@ from importlib import resources
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.repository.matching import MatchingRepository
-from services.registry.rules.matching.compare import FIELDS
 from services.registry.rules.matching.fellegi_sunter import Model
 
 # Below this many records EM has too few pairs to learn from: a small file is scored with the default.
@@ -30,5 +29,4 @@ async def current_model(session: AsyncSession) -> Model:
     if row is None:
         return default_model()
     model = Model.from_json(json.dumps(row["model"]))
-    fits = all(len(m) == len(f.levels) + 1 for m, f in zip(model.m, FIELDS, strict=True))
-    return model if fits else default_model()
+    return model if model.fits() else default_model()
