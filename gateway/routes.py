@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from gateway import service
@@ -81,7 +81,12 @@ _OAUTH_ERRORS: dict[int | str, dict[str, Any]] = {
                  "A partner or department system exchanges its client id and secret (HTTP Basic, or `client_id`/"
                  "`client_secret` form fields) for a short-lived RS256 bearer token. `scope` narrows the token to "
                  "some of the client's scopes (space-separated). Send the token as `Authorization: Bearer ...`; "
-                 "verify it with the keys at `/.well-known/jwks.json`. Errors follow RFC 6749 §5.2."))
+                 "verify it with the keys at `/.well-known/jwks.json`.\n\n"
+                 "**Who:** any client (created with `gramsetu clients create` or POST /admin/clients); no other "
+                 "credentials.\n\n"
+                 "**Errors** (RFC 6749 §5.2 bodies): 400 `invalid_request` (not a form, two authentication "
+                 "methods), `unsupported_grant_type`, `invalid_scope` (more than the client was granted); 401 "
+                 "`invalid_client` (unknown, revoked or a wrong secret)."))
 async def token(request: Request, state: State) -> JSONResponse:
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         return _oauth_error(400, "invalid_request", "Send the request as application/x-www-form-urlencoded.")
@@ -116,7 +121,9 @@ async def token(request: Request, state: State) -> JSONResponse:
 
 @router.get("/.well-known/jwks.json", tags=["gateway"], summary="Public keys that verify gateway-issued JWTs",
             description="The JSON Web Key Set of the gateway's signing keys (RS256). A key that stopped signing stays "
-                        "here until every token it signed has expired. Cache it for up to five minutes.")
+                        "here until every token it signed has expired. Cache it for up to five minutes.\n\n"
+                        "**Who:** anyone, with no credentials: the keys are public.\n\n"
+                        "**Errors:** none of its own: it never answers 401 or 403.")
 async def jwks(state: State) -> JSONResponse:
     return JSONResponse(state.identity.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
@@ -127,8 +134,12 @@ async def jwks(state: State) -> JSONResponse:
              description=(
                  "An operator (e-volunteer, ward member, help-desk agent, officer) logs in with the username and "
                  "password an administrator created (`gramsetu users create`). The bearer token carries their roles "
-                 "and area scope; what each role may do is in docs/roles.md. Repeated failures are throttled per "
-                 "account and source (429)."))
+                 "and area scope; what each role may do is in docs/roles.md.\n\n"
+                 "**Who:** any operator account (roles such as `e_volunteer`, `ward_member`, "
+                 "`department_officer`); no other credentials.\n\n"
+                 "**Errors:** 401 wrong username or password, or a disabled account; 422 a malformed body; 429 "
+                 "too many attempts for this account from this source, or from this source (wait for "
+                 "`Retry-After`)."))
 async def login(body: LoginRequest, request: Request, state: State) -> JSONResponse:
     # Throttled per account and source, across replicas: guessing from one place cannot lock the
     # operator out elsewhere; a source spraying many names meets its own ceiling.
@@ -173,12 +184,19 @@ async def _admin(request: Request, state: State) -> Principal:
 
 
 Admin = Annotated[Principal, Depends(_admin)]
+ClientRef = Annotated[str, Path(description="The client's id (`cl_...`) or its name", examples=["district-portal"])]
+Username = Annotated[str, Path(description="The operator's username", examples=["asha.devi"])]
+_WHO_ADMIN = ("\n\n**Who:** an administrator: the `admin` role, or a client with the `gateway:admin` (or `*`) "
+              "scope.")
+_ADMIN_REFUSALS = "401 no or a bad credential; 403 not an administrator"
 
 
 @admin.get("/clients", response_model=list[ClientRead], summary="List clients",
            description="Every API client (partner app or department system) with its scopes, area scope and roles; "
-                       "`include_revoked=true` lists revoked ones too. Administrators only.")
-async def list_clients(state: State, _: Admin, include_revoked: bool = False) -> list[ClientRead]:
+                       "`include_revoked=true` lists revoked ones too. Never a key or secret: only their "
+                       "prefixes." + _WHO_ADMIN + "\n\n**Errors:** " + _ADMIN_REFUSALS + ".")
+async def list_clients(state: State, _: Admin, include_revoked: Annotated[bool, Query(
+        description="Also list revoked clients")] = False) -> list[ClientRead]:
     async with state.engine.connect() as conn:
         return [ClientRead.model_validate(c) for c in await service.list_clients(conn, include_revoked=include_revoked)]
 
@@ -187,7 +205,10 @@ async def list_clients(state: State, _: Admin, include_revoked: bool = False) ->
             summary="Create a client (secrets shown once)",
             description="Issues an API key and an OAuth2 client secret for a partner app or department system. "
                         "They are in this answer only: the gateway stores their hashes. An empty `area_scope` "
-                        "means every area. Administrators only.")
+                        "means every area. `roles` (docs/roles.md) give a system acting for people the scopes "
+                        "of those roles." + _WHO_ADMIN + "\n\n**Errors:** " + _ADMIN_REFUSALS + "; 409 a client "
+                        "of that name exists; 422 a malformed scope, area code, CORS origin or name, an unknown "
+                        "role.")
 async def create_client(body: ClientCreate, state: State, _: Admin) -> JSONResponse:
     async with state.engine.begin() as conn:
         issued = await service.create_client(conn, body.name, body.scopes, body.area_scope,
@@ -201,8 +222,10 @@ async def create_client(body: ClientCreate, state: State, _: Admin) -> JSONRespo
 @admin.post("/clients/{client}/rotate", response_model=ClientCredentials,
             summary="New key and secret; the old ones work until the overlap ends",
             description="`client` is the client's id or name. The old key and secret keep working for "
-                        "`overlap_seconds` (default one day) so the partner can switch without downtime.")
-async def rotate_client(client: str, state: State, _: Admin, body: RotateRequest | None = None) -> JSONResponse:
+                        "`overlap_seconds` (default one day) so the partner can switch without downtime. The new "
+                        "ones are in this answer only." + _WHO_ADMIN + "\n\n**Errors:** " + _ADMIN_REFUSALS
+                        + "; 404 no active client of that id or name; 422 an overlap over 30 days.")
+async def rotate_client(client: ClientRef, state: State, _: Admin, body: RotateRequest | None = None) -> JSONResponse:
     overlap = body.overlap_seconds if body else state.config.rotation_overlap_seconds
     async with state.engine.begin() as conn:
         issued = await service.rotate_client(conn, client, overlap)
@@ -212,8 +235,9 @@ async def rotate_client(client: str, state: State, _: Admin, body: RotateRequest
 
 @admin.post("/clients/{client}/revoke", response_model=ClientRead, summary="Revoke a client and all its credentials",
             description="Its API keys, secrets and issued tokens stop working at once on this gateway replica "
-                        "and within the credential cache time on the others.")
-async def revoke_client(client: str, state: State, _: Admin) -> ClientRead:
+                        "and within the credential cache time on the others." + _WHO_ADMIN + "\n\n**Errors:** "
+                        + _ADMIN_REFUSALS + "; 404 no active client of that id or name.")
+async def revoke_client(client: ClientRef, state: State, _: Admin) -> ClientRead:
     async with state.engine.begin() as conn:
         record = await service.revoke_client(conn, client)
     state.changed()
@@ -221,7 +245,8 @@ async def revoke_client(client: str, state: State, _: Admin) -> ClientRead:
 
 
 @admin.get("/users", response_model=list[UserRead], summary="List operators",
-           description="Every operator account with roles, area scope and whether it is disabled. Administrators only.")
+           description="Every operator account with roles, area scope and whether it is disabled; never a password "
+                       "hash." + _WHO_ADMIN + "\n\n**Errors:** " + _ADMIN_REFUSALS + ".")
 async def list_users(state: State, _: Admin) -> list[UserRead]:
     async with state.engine.connect() as conn:
         return [UserRead.model_validate(u) for u in await service.list_users(conn)]
@@ -229,7 +254,9 @@ async def list_users(state: State, _: Admin) -> list[UserRead]:
 
 @admin.post("/users", status_code=201, response_model=UserRead, summary="Create an operator",
             description="An account that logs in at `/auth/login`. Roles are those of docs/roles.md; the area "
-                        "scope is the subtree of areas the operator works in. Passwords have at least 12 characters.")
+                        "scope is the subtree of areas the operator works in. Passwords have at least 12 characters."
+                        + _WHO_ADMIN + "\n\n**Errors:** " + _ADMIN_REFUSALS + "; 409 the username exists; 422 a "
+                        "short password, a malformed username or area code, an unknown role, no area scope.")
 async def create_user(body: UserCreate, state: State, _: Admin) -> UserRead:
     async with state.engine.begin() as conn:
         user = await service.create_user(conn, body.username, body.password, body.roles, body.area_scope,
@@ -239,8 +266,10 @@ async def create_user(body: UserCreate, state: State, _: Admin) -> UserRead:
 
 @admin.patch("/users/{username}", response_model=UserRead, summary="Change roles, area scope, password or disable",
              description="Only the fields sent change. A change of roles or area scope, or `disabled: true`, "
-                         "applies to tokens already issued, not just to the next login.")
-async def update_user(username: str, body: UserUpdate, state: State, _: Admin) -> UserRead:
+                         "applies to tokens already issued, not just to the next login." + _WHO_ADMIN
+                         + "\n\n**Errors:** " + _ADMIN_REFUSALS + "; 404 no such user; 422 an unknown role, an "
+                         "empty area scope, a short password.")
+async def update_user(username: Username, body: UserUpdate, state: State, _: Admin) -> UserRead:
     async with state.engine.begin() as conn:
         user = await service.update_user(conn, username, **body.model_dump(exclude_unset=True))
     state.changed()
@@ -250,6 +279,7 @@ async def update_user(username: str, body: UserUpdate, state: State, _: Admin) -
 @admin.post("/signing-keys/rotate", response_model=SigningKeyRotated,
             summary="Sign new tokens with a fresh key; the old one stays published for its tokens",
             description="Rotate the JWT signing key (e.g. on a schedule or after a suspected leak). Tokens signed "
-                        "with the previous key stay valid until they expire; its public key stays in the JWKS.")
+                        "with the previous key stay valid until they expire; its public key stays in the JWKS."
+                        + _WHO_ADMIN + "\n\n**Errors:** " + _ADMIN_REFUSALS + ".")
 async def rotate_signing_key(state: State, _: Admin) -> SigningKeyRotated:
     return SigningKeyRotated(kid=await state.identity.rotate_signing_key())
