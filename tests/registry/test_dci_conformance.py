@@ -9,6 +9,7 @@ acknowledgement in ``application/json`` (what DCI clients parse), never as probl
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -273,3 +274,64 @@ def test_unsigned_senders_need_the_operators_switch_outside_development() -> Non
     assert not DciSettings().unsigned_allowed("production")
     assert not DciSettings().unsigned_allowed("staging")
     assert DciSettings(allow_unsigned_senders=True).unsigned_allowed("production")
+
+
+# ---------------------------------------------------------------- found by the independent suite
+# OpenSPP/spdci-compliance run against the gateway (docs/dci.md, "Independent conformance run").
+
+
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
+async def test_a_message_not_sent_as_json_is_refused_with_415(dci: Dci, content_type: str | None) -> None:
+    """The suite's "API requires Content-Type header": a DCI body without a JSON media type answered 200,
+    and skipped the request guards, so a NUL in header.message_id reached PostgreSQL (500, problem+json)."""
+    sender, auth = await dci.sender(require_signature=False)
+    good = [search_item("R-1", "idtype-value", {"type": "BRN", "value": brn(1960, 11)})]
+    envelope = _search(sender, good, message_id=f"m-\u0000-{uuid.uuid4().hex[:6]}")
+    body = json.dumps(envelope).encode()
+    headers = auth | ({"content-type": content_type} if content_type else {})
+    async with dci.http() as http:
+        for path in ("/registry/sync/search", "/registry/search", "/registry/subscribe", "/registry/unsubscribe",
+                     "/registry/txn/status", "/registry/sync/txn/status"):
+            r = await http.post(path, content=body, headers=headers)  # raw content: no content-type added
+            assert r.status_code == 415, (path, r.status_code, r.text)
+            assert r.headers["content-type"] == "application/json"
+            validate_ack(r.json())
+            assert r.json()["message"]["error"]["code"] == "err.request.bad"
+        # The same message as JSON reaches the guards: the NUL is named, as the DCI error ack.
+        assert await _err(http, "/registry/sync/search", 400, json=envelope, headers=auth) == "err.request.bad"
+
+
+async def test_subscription_codes_longer_than_the_specs_99_characters_are_refused(dci: Dci) -> None:
+    """The suite's "Unsubscribe rejects subscription_code exceeding max length" (SubscriptionCode maxLength 99)."""
+    sender, auth = await dci.sender(require_signature=False)
+
+    def unsubscribe(code: str) -> dict[str, Any]:
+        return sender.envelope("unsubscribe", {"transaction_id": f"T-{uuid.uuid4().hex[:8]}",
+                                               "timestamp": "2026-12-07T10:05:00+06:00", "subscription_codes": [code]},
+                               sign=False)
+
+    async with dci.http() as http:
+        assert await _err(http, "/registry/unsubscribe", 400, json=unsubscribe("s" * 100), headers=auth) == (
+            "err.request.bad")
+        await _ack(http, "/registry/unsubscribe", unsubscribe("s" * 99), auth)
+    [reply] = await dci.callbacks.wait_for(f"/dci/{sender.sender_id}/on-unsubscribe")
+    validate(reply["message"], "schemas/UnSubscribeResponse")
+    assert reply["message"]["status"] == "rjct"  # no such subscription: answered, not refused
+
+
+async def test_a_sender_uri_naming_the_callback_endpoint_itself_is_called_there(dci: Dci) -> None:
+    """The suite (and the spec's example) send ``sender_uri: https://…/registry/on-search``: the callback
+    goes to that URL, not to ``…/on-search/on-search``; the same for each reply action."""
+    sender, auth = await dci.sender(require_signature=False)
+    base = f"{dci.callbacks.base}/dci/{sender.sender_id}/registry"
+    good = [search_item("R-1", "idtype-value", {"type": "BRN", "value": brn(1960, 11)})]
+    status = {"transaction_id": "T-S2", "txnstatus_request": {
+        "reference_id": "S-2", "txn_type": "search", "attribute_type": "transaction_id", "attribute_value": "T-S2"}}
+    async with dci.http() as http:
+        await _ack(http, "/registry/search", _search(sender, good, sender_uri=f"{base}/on-search", sign=False), auth)
+        await _ack(http, "/registry/txn/status",
+                   sender.envelope("txn-status", status, sender_uri=f"{base}/txn/on-status", sign=False), auth)
+    [reply] = await dci.callbacks.wait_for(f"/dci/{sender.sender_id}/registry/on-search")
+    validate(reply["message"], "schemas/SearchResponse")
+    [on_status] = await dci.callbacks.wait_for(f"/dci/{sender.sender_id}/registry/txn/on-status")
+    validate(on_status["message"], "schemas/TxnStatusResponse")

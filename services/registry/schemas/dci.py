@@ -8,7 +8,7 @@ its own reason code while the rest of the batch is answered.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
@@ -111,7 +111,9 @@ class UnsubscribeRequest(BaseModel):
 
     transaction_id: str = Text99
     timestamp: AwareDatetime
-    subscription_codes: list[str] = Field(min_length=1, max_length=100)
+    # SubscriptionCode is a string of at most 99 characters in the spec.
+    subscription_codes: list[Annotated[str, Field(min_length=1, max_length=99)]] = Field(min_length=1,
+                                                                                       max_length=100)
 
     @classmethod
     def parse(cls, message: dict[str, Any]) -> UnsubscribeRequest:

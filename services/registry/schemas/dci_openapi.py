@@ -252,5 +252,6 @@ def request_body(model: type[BaseModel], examples: dict[str, dict[str, Any]]) ->
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": DciAck, "description": f"{what}: the DCI error acknowledgement (ack_status ERR)"}
     for status, what in ((400, "Bad envelope, header or message"), (401, "No token, or signature missing/invalid"),
-                         (403, "Scope, or sender_id not onboarded for this client"), (413, "Message too large"))
+                         (403, "Scope, or sender_id not onboarded for this client"), (413, "Message too large"),
+                         (415, "Body not sent as Content-Type: application/json"))
 }

@@ -25,6 +25,7 @@ from kernel.auth import Identity, identity_from_request
 from kernel.errors import Problem
 from kernel.scheduler import schedule
 from kernel.settings import get_settings
+from kernel.validation import is_json
 from services.registry import SERVICE
 from services.registry.repository.dci import DciRepository
 from services.registry.schemas.dci import (
@@ -95,6 +96,10 @@ def _identity(request: Request) -> Identity:
 
 
 async def _envelope(request: Request) -> dict[str, Any]:
+    # JSON only: the request guards (NUL, nesting depth) run on JSON bodies, and the spec's request
+    # bodies are application/json; a body sent as text/plain or untyped would skip those guards.
+    if not is_json(request.headers.get("content-type")):
+        raise DciError("err.request.bad", "Send the message with Content-Type: application/json", 415)
     body = await request.body()
     if len(body) > get_dci_settings().max_body_bytes:
         raise DciError("err.request.bad", "The message is too large", 413)
