@@ -25,7 +25,8 @@ from kernel.settings import get_settings
 from services.registry.service import dci_signing
 from tests.conftest import identity_headers
 
-SPEC_PATH = Path("/work/shared/specs/dci/social_api_v1.0.0.yaml")
+# The SPDCI social registry spec, vendored in the repository (source and license: docs/dci.md).
+SPEC_PATH = Path(__file__).resolve().parents[2] / "docs" / "dci" / "social_api_v1.0.0.yaml"
 REGISTRY_ID = "gramsetu-registry"
 
 
