@@ -82,7 +82,7 @@ _DCI_ERRORS = ("\n\n**Errors** (a DCI error ack, `ack_status: ERR`, as `applicat
                "`err.request.bad` (envelope, header or message malformed, wrong `header.action`), "
                "`err.version.not_supported`, `err.receiver_id.invalid`; 401 no token, or "
                "`err.signature.missing` / `err.signature.invalid`; 403 the scope, or `err.sender_id.invalid`; "
-               "413 the message is too large.")
+               "413 the message is too large; 415 the body is not sent as `Content-Type: application/json`.")
 _ACKED = {200: {"model": doc.DciAck, "description": "ACK; the result is POSTed to the sender's callback"},
           **doc.ERRORS}
 
