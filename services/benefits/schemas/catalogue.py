@@ -15,7 +15,12 @@ Poster = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.@:\-]{1,100}$")
 
 
 class DepartmentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"code": "BD-DSS", "country": "BD", "names": {"en": "Department of Social Services", "bn": "সমাজসেবা অধিদফতর"},
+         "posters": ["cl_5e1f0a9b7c3d2e10", "uso.tala"]},
+        {"code": "IN-MP-WCD", "country": "IN",
+         "names": {"en": "Women and Child Development, Madhya Pradesh", "hi": "महिला एवं बाल विकास विभाग, मध्य प्रदेश"}},
+    ]})
 
     code: Code
     country: Literal["IN", "BD"]
@@ -35,7 +40,8 @@ class DepartmentOut(BaseModel):
 
 
 class PostersIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"posters": ["cl_5e1f0a9b7c3d2e10", "uso.tala", "uso.shyamnagar"]}]})
 
     posters: list[Poster] = Field(max_length=100)
 

@@ -42,7 +42,16 @@ class EnrolledRequest(BaseModel):
 
 
 class Envelope(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{
+        "header": {"version": "1.0.0", "message_id": "ibr-2026-12-07-0001", "message_ts": "2026-12-07T10:30:00+06:00",
+                   "action": "enrolled", "sender_id": "ibr.bd", "receiver_id": "gramsetu-benefits", "total_count": 2},
+        "message": {"transaction_id": "t-2026-12-07-0001", "enrolled_request": [
+            {"reference_id": "r1", "enrolled_criteria": {"programme_code": "BD-OAA", "query_type": "idtype-value",
+                                                         "query": {"type": "NID", "value": "2698765432101"}}},
+            {"reference_id": "r2", "enrolled_criteria": {"programme_code": "BD-WIDOW", "query_type": "idtype-value",
+                                                         "query": {"type": "NID", "value": "2698765432101"},
+                                                         "period": "2026-11"}},
+        ]}}]})
 
     signature: str | None = None
     header: MsgHeader

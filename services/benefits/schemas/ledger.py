@@ -47,13 +47,22 @@ class EntryIn(BaseModel):
 
 
 class BatchIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"entries": [
+        {"scheme": "BD-OAA", "identifier": {"type": "bd_nid", "value": "2698765432101"}, "period": "2026-11",
+         "amount_minor": 60000, "currency": "BDT", "delivered_on": "2026-11-05", "channel": "mobile_money",
+         "department_ref": "DSS-TALA-2026-11-000123"},
+        {"scheme": "BD-OAA", "person_id": "0192f3a4-5b6c-7d8e-9f00-112233445566", "period": "2026-11",
+         "amount_minor": 60000, "currency": "BDT", "delivered_on": "2026-11-05", "channel": "mobile_money",
+         "department_ref": "DSS-TALA-2026-11-000124", "evidence_ref": "bkash:TX8842"},
+    ]}]})
 
     entries: list[EntryIn] = Field(min_length=1, max_length=5000)
 
 
 class ReversalIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"reason": "Paid twice by the bank; the second transfer was returned",
+         "department_ref": "DSS-TALA-2026-11-000123-R1"}]})
 
     reason: Reason
     department_ref: Ref | None = Field(default=None, description="Reference of the correction; again = no change")

@@ -33,7 +33,9 @@ class Summary(BaseModel):
 
 
 class ConsentIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"identifier": {"type": "bd_nid", "value": "2698765432101"}, "purpose": "show my benefits in the app",
+         "artefact_ref": "otp:2026-12-07:5521", "expires_at": "2027-06-30T23:59:59+06:00"}]})
 
     person_id: uuid.UUID | None = None
     identifier: IdentifierIn | None = None

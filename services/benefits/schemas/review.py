@@ -31,7 +31,10 @@ class FlagOut(BaseModel):
 
 
 class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"decision": "confirm", "reason": "Same woman registered in two unions; both paid widow allowance in November"},
+        {"decision": "dismiss", "reason": "Different people: mother and daughter share the name, NIDs differ"},
+    ]})
 
     decision: Literal["confirm", "dismiss"] = Field(description="confirm: a recovery entry is recorded")
     reason: Reason
