@@ -36,6 +36,7 @@ router = APIRouter(tags=["catalogue"])
 
 
 @router.post("/departments", response_model=DepartmentOut, status_code=201,
+             responses={200: {"model": DepartmentOut, "description": "This code exists: the department as it is"}},
              summary="Add a department (the same code again answers 200 and changes nothing)")
 async def add_department(body: DepartmentIn, session: DbSession, identity: Admin, response: Response
                          ) -> DepartmentOut:
