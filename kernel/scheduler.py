@@ -65,6 +65,9 @@ class Job:
     payload: dict[str, Any]
     due_at: datetime
     attempts: int
+    # The scheduler's time when it claimed the job (the database's, or the injected clock's): what a
+    # handler uses as "now", never the wall clock (a test clock must move every deadline).
+    now: datetime | None = None
 
 
 # A handler applies the job's effect in the given session.  It may return a datetime to
@@ -193,7 +196,8 @@ class Scheduler:
             if row.previous_lease is not None:
                 SCHEDULER_TAKEOVERS.labels(self.service).inc()
                 log.info("job %s/%s taken over after its lease expired", row.kind, row.key)
-            claimed.append((Job(row.id, row.kind, row.key, row.payload or {}, row.due_at, row.attempts), row.now))
+            claimed.append((Job(row.id, row.kind, row.key, row.payload or {}, row.due_at, row.attempts, row.now),
+                            row.now))
         return claimed
 
     async def _run_batch(self) -> int:

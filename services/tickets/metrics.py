@@ -11,6 +11,7 @@ ESCALATIONS = Counter("gramsetu_tickets_escalations_total", "Escalations to the 
                       ["from_level", "to_level", "cause"])
 BREACHES = Counter("gramsetu_tickets_sla_breaches_total", "SLA deadlines breached", ["level", "kind"])
 RESOLVED = Counter("gramsetu_tickets_resolved_total", "Tickets resolved", ["level", "category"])
+CLOSED = Counter("gramsetu_tickets_closed_total", "Tickets closed", ["cause"])  # reporter | agent | auto
 REOPENED = Counter("gramsetu_tickets_reopened_total", "Tickets reopened", ["cause"])
 FIRST_RESPONSE = Histogram("gramsetu_tickets_first_response_seconds",
                            "Wall-clock seconds from reaching a level to its first response", ["level"], buckets=_HOURS)

@@ -56,11 +56,12 @@ class Desks:
     ids: dict[str, str] = field(default_factory=dict)
     calendar_id: str = ""
 
-    async def run_due(self) -> int:
-        """Run the SLA deadline jobs that are due on the test clock; returns how many ran."""
+    async def run_due(self, *kinds: str) -> int:
+        """Run the jobs of these kinds (default: the SLA deadlines) due on the test clock; returns how many ran."""
         runtime = self.client.app.state.runtime  # type: ignore[attr-defined]
+        handlers = {kind: runtime.scheduler.handlers[kind] for kind in kinds or (BREACH_JOB,)}
         scheduler = Scheduler(service="tickets", schema="tickets", sessionmaker=runtime.sessionmaker,
-                              handlers={BREACH_JOB: runtime.scheduler.handlers[BREACH_JOB]}, clock=self.clock)
+                              handlers=handlers, clock=self.clock)
         return await scheduler.run_due()
 
     async def advance(self, delta: timedelta) -> int:

@@ -63,7 +63,7 @@ async def load_demo(settings: Settings) -> dict[str, int]:
         await engine.dispose()
 
 
-async def _calendars(session: AsyncSession, counts: dict[str, int]) -> dict[str, Any]:
+async def _calendars(session: AsyncSession, counts: dict[str, int], now: datetime) -> dict[str, Any]:
     from services.registry.demo.areas import DEMO_IDENTITY
     from services.tickets.repository.desks import CalendarRepository
     from services.tickets.schemas.desks import CalendarIn, HolidayIn
@@ -77,7 +77,8 @@ async def _calendars(session: AsyncSession, counts: dict[str, int]) -> dict[str,
                 "name": name, "timezone": tz, "working_hours": hours, "saturdays_off": saturdays,
                 "parent_id": ids.get(parent or "")}))
             for day, label, kind in holidays:
-                await desks.add_holiday(session, DEMO_IDENTITY, row["id"], HolidayIn(day=day, name=label, kind=kind))
+                await desks.add_holiday(session, DEMO_IDENTITY, row["id"], HolidayIn(day=day, name=label, kind=kind),
+                                        now)
             counts["calendars"] += 1
         ids[name] = row["id"]
     return ids
@@ -92,17 +93,17 @@ async def _load(session: AsyncSession, now: datetime) -> dict[str, int]:
     from services.tickets.service import desks, tickets
 
     counts = {"calendars": 0, "desks": 0, "tickets": 0}
-    calendar_ids = await _calendars(session, counts)
+    calendar_ids = await _calendars(session, counts, now)
     for name, area, calendar, agent in DESKS:
         desk = await DeskRepository(session).by_name(name, area)
         if desk is None:
             desk = await desks.create_desk(session, DEMO_IDENTITY, DeskIn(name=name, area_code=area,
-                                                                          calendar_id=calendar_ids[calendar]))
+                                                                          calendar_id=calendar_ids[calendar]), now)
             counts["desks"] += 1
         await desks.add_agent(session, DEMO_IDENTITY, desk["id"], AgentIn(subject=agent, display_name=agent))
     for level, category, first, resolution in POLICIES:
         await desks.put_policy(session, DEMO_IDENTITY, SlaPolicyIn(
-            level=level, category=category, first_response_minutes=first, resolution_minutes=resolution))
+            level=level, category=category, first_response_minutes=first, resolution_minutes=resolution), now)
     for ref, category, area, language, title, text, person, relation in TICKETS:
         if await TicketRepository(session).by_source_ref(ref) is None:
             body = TicketIn(category=category, title=title, description=text, language=language, area_code=area,

@@ -62,6 +62,7 @@ ticket = Table(
     Index("ix_ticket_desk_area", "desk_area_code", "created_at", "id"),
     Index("ix_ticket_raised_by", "raised_by", "created_at", "id"),
     Index("ix_ticket_person", "concerns_person_id", postgresql_where=text("concerns_person_id IS NOT NULL")),
+    Index("ix_ticket_desk_resolved", "desk_id", "resolved_at", postgresql_where=text("status = 'resolved'")),
     schema=SCHEMA,
 )
 
@@ -84,6 +85,8 @@ ticket_sla = Table(
     Column("met_at", DateTime(timezone=True), nullable=True),
     Column("breached_at", DateTime(timezone=True), nullable=True),
     Column("stopped_at", DateTime(timezone=True), nullable=True),
+    Column("policy_id", UUID(as_uuid=True), nullable=True),  # NULL: the settings' default targets
+    Column("policy_version", Integer, nullable=True),
     CheckConstraint(f"kind IN {SLA_KINDS!r}", name="ck_ticket_sla_kind"),
     CheckConstraint("(running_since IS NULL) = (deadline_at IS NULL)", name="ck_ticket_sla_running"),
     Index("uq_ticket_sla_level_kind", "ticket_id", "level_seq", "kind", unique=True),

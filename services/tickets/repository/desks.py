@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import ancestor_codes, within_any
-from services.tickets.models import agent, calendar, desk, holiday, sla_policy
+from services.tickets.models import agent, calendar, desk, holiday, sla_policy, sla_policy_version
 from services.tickets.repository.common import all_rows, one_or_none, page
 
 
@@ -43,6 +43,20 @@ class CalendarRepository:
         row = await one_or_none(self.session, stmt.returning(holiday))
         await self.session.execute(
             update(calendar).where(calendar.c.id == calendar_id).values(version=calendar.c.version + 1))
+        assert row is not None
+        return row
+
+    async def remove_holiday(self, calendar_id: uuid.UUID, day: date) -> RowMapping | None:
+        row = await one_or_none(self.session, delete(holiday).where(
+            holiday.c.calendar_id == calendar_id, holiday.c.day == day).returning(holiday))
+        if row is not None:
+            await self.bump(calendar_id, {})
+        return row
+
+    async def bump(self, calendar_id: uuid.UUID, values: dict[str, Any]) -> RowMapping:
+        """Change the calendar (hours, zone, off-Saturdays, parent) and count a new version."""
+        row = await one_or_none(self.session, update(calendar).where(calendar.c.id == calendar_id).values(
+            **values, version=calendar.c.version + 1).returning(calendar))
         assert row is not None
         return row
 
@@ -89,6 +103,11 @@ class DeskRepository:
     async def by_name(self, name: str, area_code: str) -> RowMapping | None:
         return await one_or_none(self.session, select(desk).where(desk.c.name == name, desk.c.area_code == area_code))
 
+    async def update(self, desk_id: uuid.UUID, values: dict[str, Any]) -> RowMapping:
+        row = await one_or_none(self.session, update(desk).where(desk.c.id == desk_id).values(**values).returning(desk))
+        assert row is not None
+        return row
+
 
 class AgentRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -115,15 +134,42 @@ class SlaPolicyRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def upsert(self, values: dict[str, Any]) -> RowMapping:
-        stmt = pg_insert(sla_policy).values(**values)
+    async def upsert(self, values: dict[str, Any], *, at: Any, by: str) -> tuple[RowMapping, bool]:
+        """Set a level and category's targets: a new version of its policy, the old ones kept.  Returns the
+        policy and whether anything changed (the same targets again make no new version)."""
+        stmt = pg_insert(sla_policy).values(**values, updated_at=at)
         stmt = stmt.on_conflict_do_update(
             index_elements=["level", "category"],
             set_={"first_response_minutes": stmt.excluded.first_response_minutes,
-                  "resolution_minutes": stmt.excluded.resolution_minutes})
+                  "resolution_minutes": stmt.excluded.resolution_minutes, "updated_at": at,
+                  "version": sla_policy.c.version + 1},
+            where=or_(sla_policy.c.first_response_minutes != stmt.excluded.first_response_minutes,
+                      sla_policy.c.resolution_minutes != stmt.excluded.resolution_minutes))
         row = await one_or_none(self.session, stmt.returning(sla_policy))
-        assert row is not None
-        return row
+        if row is None:
+            same = await one_or_none(self.session, select(sla_policy).where(
+                sla_policy.c.level == values["level"], sla_policy.c.category == values["category"]))
+            assert same is not None
+            return same, False
+        await self.session.execute(insert(sla_policy_version).values(
+            policy_id=row["id"], version=row["version"], level=row["level"], category=row["category"],
+            first_response_minutes=row["first_response_minutes"], resolution_minutes=row["resolution_minutes"],
+            changed_at=at, changed_by=by))
+        return row, True
+
+    async def versions(self, policy_id: uuid.UUID) -> list[RowMapping]:
+        stmt = (select(sla_policy_version).where(sla_policy_version.c.policy_id == policy_id)
+                .order_by(sla_policy_version.c.version))
+        return list(await all_rows(self.session, stmt))
+
+    async def get(self, policy_id: uuid.UUID) -> RowMapping | None:
+        return await one_or_none(self.session, select(sla_policy).where(sla_policy.c.id == policy_id))
+
+    async def own_categories(self, level: str) -> list[str]:
+        """Categories with a policy of their own at this level (the ``*`` policy does not cover them)."""
+        rows = await all_rows(self.session, select(sla_policy.c.category).where(
+            sla_policy.c.level == level, sla_policy.c.category != "*").order_by(sla_policy.c.category))
+        return [r["category"] for r in rows]
 
     async def for_level(self, level: str, category: str) -> RowMapping | None:
         """The category's own policy at this level, else the level's ``*`` policy."""

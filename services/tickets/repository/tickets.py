@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, func, insert, literal_column, or_, select, update
+from sqlalchemy import Text, and_, cast, delete, func, insert, literal, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within_any
-from services.tickets.models import desk, escalation, ticket, ticket_sla, timeline
+from services.tickets.models import KERNEL, desk, escalation, ticket, ticket_sla, timeline
 from services.tickets.models.tickets import OPEN_STATUSES
 from services.tickets.repository.common import all_rows, one_or_none, page
 
@@ -127,12 +127,40 @@ class SlaRepository:
     async def set(self, sla_id: uuid.UUID, values: dict[str, Any]) -> None:
         await self.session.execute(update(ticket_sla).where(ticket_sla.c.id == sla_id).values(**values))
 
-    async def running_on_calendar(self, calendar_ids: Sequence[uuid.UUID]) -> list[RowMapping]:
-        """Running clocks of the desks that use these calendars (for a holiday added after they started)."""
-        stmt = (select(ticket_sla, desk.c.calendar_id).join(desk, desk.c.id == ticket_sla.c.desk_id)
-                .where(desk.c.calendar_id.in_(list(calendar_ids)), ticket_sla.c.stopped_at.is_(None),
-                       ticket_sla.c.met_at.is_(None), ticket_sla.c.running_since.is_not(None))
-                .order_by(ticket_sla.c.deadline_at, ticket_sla.c.id))
+    async def recompute_candidates(
+        self, *, after: uuid.UUID | None, limit: int, level: str | None = None, category: str | None = None,
+        not_categories: Sequence[str] = (), calendar_ids: Sequence[uuid.UUID] | None = None,
+    ) -> list[uuid.UUID]:
+        """Ids of live, unbreached clocks an SLA policy (level and category) or a calendar change touches, in id
+        order after ``after`` (a batch of the recompute; the caller locks their tickets, then re-reads)."""
+        stmt = select(ticket_sla.c.id).where(ticket_sla.c.stopped_at.is_(None), ticket_sla.c.breached_at.is_(None))
+        if after is not None:
+            stmt = stmt.where(ticket_sla.c.id > after)
+        if level is not None:
+            stmt = stmt.where(ticket_sla.c.level == level)
+        if category is not None or not_categories:
+            stmt = stmt.join(ticket, ticket.c.id == ticket_sla.c.ticket_id)
+            if category is not None:
+                stmt = stmt.where(ticket.c.category == category)
+            if not_categories:
+                stmt = stmt.where(ticket.c.category.not_in(list(not_categories)))
+        if calendar_ids is not None:
+            stmt = stmt.join(desk, desk.c.id == ticket_sla.c.desk_id).where(
+                desk.c.calendar_id.in_(list(calendar_ids)), ticket_sla.c.running_since.is_not(None))
+        rows = await all_rows(self.session, stmt.order_by(ticket_sla.c.id).limit(limit))
+        return [r["id"] for r in rows]
+
+    async def lock_for_recompute(self, clock_ids: Sequence[uuid.UUID]) -> list[RowMapping]:
+        """Lock the tickets of these clocks (in id order: two recomputes never deadlock), then the clocks
+        as they are now, with the ticket's category and the desk's calendar."""
+        tickets_of = select(ticket_sla.c.ticket_id).where(ticket_sla.c.id.in_(list(clock_ids)))
+        await self.session.execute(select(ticket.c.id).where(ticket.c.id.in_(tickets_of))
+                                   .order_by(ticket.c.id).with_for_update())
+        stmt = (select(ticket_sla, ticket.c.category, desk.c.calendar_id)
+                .join(ticket, ticket.c.id == ticket_sla.c.ticket_id).join(desk, desk.c.id == ticket_sla.c.desk_id)
+                .where(ticket_sla.c.id.in_(list(clock_ids)), ticket_sla.c.stopped_at.is_(None),
+                       ticket_sla.c.breached_at.is_(None))
+                .order_by(ticket_sla.c.id))
         return list(await all_rows(self.session, stmt))
 
     async def counts(self, now: datetime, near: datetime) -> dict[str, list[RowMapping]]:
@@ -201,3 +229,28 @@ class TimelineRepository:
     async def last_seq_for_desk(self, desk_id: uuid.UUID) -> int:
         value = await self.session.scalar(select(func.max(timeline.c.seq)).where(timeline.c.desk_id == desk_id))
         return int(value or 0)
+
+
+class AutoCloseRepository:
+    """The auto-close jobs of a desk's resolved tickets, moved together when the desk's policy changes."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def reschedule_desk(self, desk_id: uuid.UUID, kind: str, days: int) -> int:
+        """Every resolved ticket of the desk closes ``days`` after its resolution (0: never); returns how many."""
+        job = KERNEL["scheduled_job"]
+        resolved = and_(ticket.c.desk_id == desk_id, ticket.c.status == "resolved")
+        if days == 0:
+            result = await self.session.execute(delete(job).where(
+                job.c.kind == kind, job.c.key.in_(select(cast(ticket.c.id, Text)).where(resolved))))
+            return int(result.rowcount)  # type: ignore[attr-defined]
+        payload = func.jsonb_build_object("ticket_id", cast(ticket.c.id, Text), "resolved_at", ticket.c.resolved_at)
+        rows = select(literal(kind), cast(ticket.c.id, Text), ticket.c.resolved_at + func.make_interval(0, 0, 0, days),
+                      payload).where(resolved)
+        stmt = pg_insert(job).from_select(["kind", "key", "due_at", "payload"], rows)
+        stmt = stmt.on_conflict_do_update(index_elements=["kind", "key"], set_={
+            "due_at": stmt.excluded.due_at, "payload": stmt.excluded.payload, "attempts": 0, "last_error": None,
+            "failed_at": None, "lease_owner": None, "lease_until": None})
+        result = await self.session.execute(stmt)
+        return int(result.rowcount)  # type: ignore[attr-defined]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
 from kernel.db import DbSession
 from services.tickets.routes.common import Limit, Now, Offset, Reader, Writer
@@ -14,12 +15,15 @@ from services.tickets.schemas.desks import (
     AgentOut,
     CalendarIn,
     CalendarOut,
+    CalendarPatch,
     DeskIn,
     DeskOut,
+    DeskPatch,
     HolidayIn,
     HolidayOut,
     SlaPolicyIn,
     SlaPolicyOut,
+    SlaPolicyVersionOut,
 )
 from services.tickets.schemas.tickets import QueueItem
 from services.tickets.service import desks, views
@@ -45,10 +49,28 @@ async def get_calendar(calendar_id: uuid.UUID, session: DbSession, identity: Rea
     return CalendarOut.model_validate(dict(await desks.get_calendar(session, calendar_id)))
 
 
+@router.patch("/calendars/{calendar_id}", response_model=CalendarOut,
+              summary="Change working hours, time zone, off-Saturdays or parent; running deadlines are counted "
+                      "again (needs tickets:admin)")
+async def change_calendar(calendar_id: uuid.UUID, body: CalendarPatch, session: DbSession, identity: Writer,
+                          now: Now) -> CalendarOut:
+    return CalendarOut.model_validate(dict(await desks.change_calendar(session, identity, calendar_id, body, now)))
+
+
 @router.put("/calendars/{calendar_id}/holidays", response_model=HolidayOut,
-            summary="Add or rename a holiday (national, state gazetted or local); needs tickets:admin")
-async def add_holiday(calendar_id: uuid.UUID, body: HolidayIn, session: DbSession, identity: Writer) -> HolidayOut:
-    return HolidayOut.model_validate(dict(await desks.add_holiday(session, identity, calendar_id, body)))
+            summary="Add or rename a holiday (national, state gazetted or local); running deadlines move. "
+                    "Needs tickets:admin")
+async def add_holiday(calendar_id: uuid.UUID, body: HolidayIn, session: DbSession, identity: Writer,
+                      now: Now) -> HolidayOut:
+    return HolidayOut.model_validate(dict(await desks.add_holiday(session, identity, calendar_id, body, now)))
+
+
+@router.delete("/calendars/{calendar_id}/holidays/{day}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Withdraw a holiday; running deadlines move back (needs tickets:admin)")
+async def remove_holiday(calendar_id: uuid.UUID, day: date, session: DbSession, identity: Writer,
+                         now: Now) -> Response:
+    await desks.remove_holiday(session, identity, calendar_id, day, now)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/calendars/{calendar_id}/holidays", response_model=Page[HolidayOut], summary="Holidays, by day")
@@ -60,8 +82,14 @@ async def list_holidays(calendar_id: uuid.UUID, session: DbSession, identity: Re
 
 @router.post("/desks", status_code=status.HTTP_201_CREATED, response_model=DeskOut,
              summary="A help desk for an area; its level follows from the area (needs tickets:admin)")
-async def create_desk(body: DeskIn, session: DbSession, identity: Writer) -> DeskOut:
-    return DeskOut.model_validate(dict(await desks.create_desk(session, identity, body)))
+async def create_desk(body: DeskIn, session: DbSession, identity: Writer, now: Now) -> DeskOut:
+    return DeskOut.model_validate(dict(await desks.create_desk(session, identity, body, now)))
+
+
+@router.patch("/desks/{desk_id}", response_model=DeskOut,
+              summary="Auto-close days (the desk's resolved tickets follow) or active (needs tickets:admin)")
+async def change_desk(desk_id: uuid.UUID, body: DeskPatch, session: DbSession, identity: Writer) -> DeskOut:
+    return DeskOut.model_validate(dict(await desks.change_desk(session, identity, desk_id, body)))
 
 
 @router.get("/desks", response_model=Page[DeskOut], summary="Desks in your area and above it, by area")
@@ -96,9 +124,16 @@ async def desk_queue(desk_id: uuid.UUID, session: DbSession, identity: Reader, n
 
 
 @router.put("/sla-policies", response_model=SlaPolicyOut,
-            summary="Set the first-response and resolution targets of a level and category (business minutes)")
-async def put_policy(body: SlaPolicyIn, session: DbSession, identity: Writer) -> SlaPolicyOut:
-    return SlaPolicyOut.model_validate(dict(await desks.put_policy(session, identity, body)))
+            summary="Set the first-response and resolution targets of a level and category (business minutes): a "
+                    "new version; the live clocks it governs take it, deadlines and breach jobs move")
+async def put_policy(body: SlaPolicyIn, session: DbSession, identity: Writer, now: Now) -> SlaPolicyOut:
+    return SlaPolicyOut.model_validate(dict(await desks.put_policy(session, identity, body, now)))
+
+
+@router.get("/sla-policies/{policy_id}/versions", response_model=list[SlaPolicyVersionOut],
+            summary="Every version of a policy, oldest first (who changed it, when)")
+async def policy_versions(policy_id: uuid.UUID, session: DbSession, identity: Reader) -> list[SlaPolicyVersionOut]:
+    return [SlaPolicyVersionOut.model_validate(dict(r)) for r in await desks.policy_versions(session, policy_id)]
 
 
 @router.get("/sla-policies", response_model=Page[SlaPolicyOut], summary="SLA policies, by level and category")

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
 from services.tickets.rules.calendar import parse_hours
 from services.tickets.schemas.common import AreaCode, Category, Name, Subject
@@ -38,7 +38,32 @@ class CalendarIn(BaseModel):
 
 class CalendarOut(CalendarIn):
     id: uuid.UUID
+    version: int = Field(description="Counts every change of hours, zone, off-Saturdays, parent or holidays")
     created_at: datetime
+
+
+class CalendarPatch(BaseModel):
+    """Only the fields sent change; running SLA deadlines of the desks on the calendar are counted again."""
+
+    timezone: TimeZone | None = None
+    working_hours: dict[Weekday, Annotated[list[HourRange], Field(max_length=4)]] | None = Field(
+        None, description="Replaces the whole week's working ranges")
+    saturdays_off: list[Annotated[int, Field(ge=1, le=5)]] | None = Field(None, max_length=5)
+    parent_id: uuid.UUID | None = Field(None, description="null: no parent calendar any more")
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: dict[str, list[list[str]]] | None) -> dict[str, list[list[str]]] | None:
+        if value is not None:
+            parse_hours(value)
+        return value
+
+    @model_validator(mode="after")
+    def _not_null(self) -> CalendarPatch:
+        for name in ("timezone", "working_hours", "saturdays_off"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
 
 
 class HolidayIn(BaseModel):
@@ -57,6 +82,9 @@ class DeskIn(BaseModel):
     categories: list[Category] = Field(default_factory=list, max_length=20,
                                        description="Categories it takes; empty = every category")
     calendar_id: uuid.UUID
+    auto_close_days: int | None = Field(
+        None, ge=0, le=365, description="Days after which a resolved ticket closes on its own (null: the "
+                                        "service default, GRAMSETU_TICKETS_AUTO_CLOSE_DAYS; 0: never)")
 
 
 class DeskOut(DeskIn):
@@ -64,6 +92,19 @@ class DeskOut(DeskIn):
     level: str = Field(description="block, district, state (India) or upazila, district, division (Bangladesh)")
     active: bool
     created_at: datetime
+
+
+class DeskPatch(BaseModel):
+    """Only the fields sent change.  New auto-close days apply to the desk's tickets already resolved too."""
+
+    auto_close_days: int | None = Field(None, ge=0, le=365, description="null: back to the service default")
+    active: bool | None = Field(None, description="false: takes no new tickets (routing skips it)")
+
+    @model_validator(mode="after")
+    def _not_null(self) -> DeskPatch:
+        if "active" in self.model_fields_set and self.active is None:
+            raise ValueError("active cannot be null")
+        return self
 
 
 class AgentIn(BaseModel):
@@ -87,3 +128,16 @@ class SlaPolicyIn(BaseModel):
 
 class SlaPolicyOut(SlaPolicyIn):
     id: uuid.UUID
+    version: int = Field(description="1 when set first, +1 per change; each clock names the version it runs on")
+    updated_at: datetime | None
+
+
+class SlaPolicyVersionOut(BaseModel):
+    policy_id: uuid.UUID
+    version: int
+    level: str
+    category: str
+    first_response_minutes: int
+    resolution_minutes: int
+    changed_at: datetime
+    changed_by: str

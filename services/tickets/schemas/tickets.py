@@ -138,6 +138,8 @@ class SlaClock(BaseModel):
     breached_at: datetime | None
     stopped_at: datetime | None
     breached: bool
+    policy_id: uuid.UUID | None = Field(None, description="The SLA policy that set the target (null: the defaults)")
+    policy_version: int | None = Field(None, description="Its version: a level already left keeps the one it had")
 
 
 class QueueItem(BaseModel):

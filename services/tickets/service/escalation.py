@@ -32,6 +32,7 @@ from services.tickets.repository.tickets import (
 )
 from services.tickets.rules import routing
 from services.tickets.rules.states import Action, Status
+from services.tickets.service.closing import cancel_close
 from services.tickets.service.common import SYSTEM, actor_kind, record, require_agent, visible_ticket
 from services.tickets.service.sla import clocks
 from services.tickets.service.tickets import _advance, _desk, base_event, desk_ref, reopened_event
@@ -116,6 +117,7 @@ async def rate(session: AsyncSession, identity: Identity, ticket_id: uuid.UUID, 
         return updated
     reopened = await repo.update(ticket["id"], {"status": Status.REOPENED.value, "resolved_at": None,
                                                 "closed_at": None, "updated_at": now})
+    await cancel_close(session, ticket["id"])
     await record(session, reopened, at=now, actor=identity.subject, actor_role=actor_kind(identity), kind="status",
                  public=True, from_status=ticket["status"], to_status=Status.REOPENED.value,
                  data={"action": "reopen", "cause": "poor_rating"})

@@ -15,7 +15,7 @@ from kernel.auth import Identity
 from kernel.errors import Conflict, Forbidden, ServiceUnavailable, ValidationProblem
 from kernel.outbox import add_event
 from services.tickets import SERVICE
-from services.tickets.metrics import CREATED, REOPENED, RESOLUTION, RESOLVED
+from services.tickets.metrics import CLOSED, CREATED, REOPENED, RESOLUTION, RESOLVED
 from services.tickets.repository.desks import AgentRepository, DeskRepository
 from services.tickets.repository.tickets import TicketRepository
 from services.tickets.rules import routing
@@ -23,6 +23,7 @@ from services.tickets.rules.access import agent_areas, is_agent
 from services.tickets.rules.states import Action, InvalidTransition, Status, next_status
 from services.tickets.rules.tracking import new_tracking_number
 from services.tickets.schemas.tickets import TicketIn
+from services.tickets.service.closing import cancel_close, schedule_close
 from services.tickets.service.common import actor_kind, record, require_agent, status_page_path, visible_ticket
 from services.tickets.service.sla import clocks
 
@@ -145,10 +146,14 @@ async def transition(session: AsyncSession, identity: Identity, ticket_id: uuid.
     elif action == Action.RESOLVE:
         await clocks.meet(session, ticket, "resolution", now)
         changes["resolved_at"] = now
+        await schedule_close(session, ticket, desk, now)
     elif action == Action.CLOSE:
         changes["closed_at"] = now
+        await cancel_close(session, ticket["id"])
+        CLOSED.labels(actor_kind(identity)).inc()
     elif action == Action.REOPEN:
         changes |= {"resolved_at": None}
+        await cancel_close(session, ticket["id"])
         await clocks.restart_resolution(session, ticket, desk, now)
     updated = await TicketRepository(session).update(ticket["id"], changes)
     await record(session, updated, at=now, actor=identity.subject, actor_role=actor_kind(identity), kind="status",

@@ -33,13 +33,16 @@ def job_key(ticket_id: uuid.UUID, level_seq: int, kind: str) -> str:
     return f"{ticket_id}:{level_seq}:{kind}"
 
 
-async def targets(session: AsyncSession, level: str, category: str) -> dict[str, int]:
-    """Business seconds per clock kind for this level and category (the policy, else the defaults)."""
+async def targets(session: AsyncSession, level: str, category: str) -> dict[str, Any]:
+    """Business seconds per clock kind for this level and category (the policy, else the defaults), and the
+    policy version that set them (``policy_id``/``policy_version``; None for the defaults)."""
     policy = await SlaPolicyRepository(session).for_level(level, category)
     settings = get_tickets_settings()
-    minutes = ((policy["first_response_minutes"], policy["resolution_minutes"]) if policy else
-               (settings.default_first_response_minutes, settings.default_resolution_minutes))
-    return {"first_response": minutes[0] * 60, "resolution": minutes[1] * 60}
+    if policy is None:
+        return {"first_response": settings.default_first_response_minutes * 60,
+                "resolution": settings.default_resolution_minutes * 60, "policy_id": None, "policy_version": None}
+    return {"first_response": policy["first_response_minutes"] * 60, "resolution": policy["resolution_minutes"] * 60,
+            "policy_id": policy["id"], "policy_version": policy["version"]}
 
 
 async def _schedule(session: AsyncSession, ticket_id: uuid.UUID, level_seq: int, kind: str, due: datetime) -> None:
@@ -58,7 +61,8 @@ async def start_level(
     await SlaRepository(session).insert([
         {"ticket_id": ticket["id"], "level_seq": ticket["level_seq"], "level": desk["level"], "desk_id": desk["id"],
          "kind": kind, "target_seconds": seconds[kind], "elapsed_seconds": 0, "started_at": now,
-         "running_since": now, "deadline_at": deadlines[kind]}
+         "running_since": now, "deadline_at": deadlines[kind], "policy_id": seconds["policy_id"],
+         "policy_version": seconds["policy_version"]}
         for kind in kinds
     ])
     for kind in kinds:
@@ -139,23 +143,12 @@ def remaining(clock: Mapping[Any, Any], calendar: BusinessCalendar, now: datetim
     return used, clock["target_seconds"] - used
 
 
-async def recompute_for_calendar(session: AsyncSession, calendar_id: uuid.UUID) -> int:
-    """A holiday was added: move the running deadlines of every desk on this calendar (or one under it),
-    and their jobs, so no clock counts the new holiday as working time (osTicket #5160).  Returns how many
-    moved.  Rare (an administrator's change), so it may touch every running clock of those desks."""
-    from services.tickets.repository.desks import CalendarRepository
+def moved_deadline(clock: Mapping[Any, Any], calendar: BusinessCalendar, target: int, now: datetime) -> datetime:
+    """A running clock's deadline under a changed target or calendar: the business time left counted from when
+    it started running, never before ``now`` (a shortened target breaches at the change, not in the past)."""
+    left = max(target - clock["elapsed_seconds"], 0)
+    return max(calendar.add(clock["running_since"], left), now)
 
-    repo, calendars = SlaRepository(session), CalendarRepository(session)
-    loaded: dict[uuid.UUID, BusinessCalendar] = {}
-    moved = 0
-    for clock in await repo.running_on_calendar(await calendars.with_children(calendar_id)):
-        cal_id = clock["calendar_id"]
-        if cal_id not in loaded:
-            loaded[cal_id] = await load_calendar(session, cal_id)
-        left = max(clock["target_seconds"] - clock["elapsed_seconds"], 0)
-        deadline = loaded[cal_id].add(clock["running_since"], left)
-        if deadline != clock["deadline_at"]:
-            await repo.set(clock["id"], {"deadline_at": deadline})
-            await _schedule(session, clock["ticket_id"], clock["level_seq"], clock["kind"], deadline)
-            moved += 1
-    return moved
+
+async def reschedule(session: AsyncSession, clock: Mapping[Any, Any], deadline: datetime) -> None:
+    await _schedule(session, clock["ticket_id"], clock["level_seq"], clock["kind"], deadline)
