@@ -11,6 +11,8 @@ service (and on the gateway's own routes), so a new service gets it without writ
 * a JSON body larger than ``Settings.max_json_body_bytes`` is a 413, one nested deeper than
   ``Settings.max_json_depth`` a 400, both saying why.
 
+A body sent with no ``Content-Type`` is checked as JSON too: FastAPI parses it as JSON.
+
 Text that reaches a service another way (a CSV/XLSX upload, an event) uses :data:`StorableStr` in
 its pydantic model, or :func:`storable` directly.
 """
@@ -85,6 +87,12 @@ def is_json(content_type: str | None) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
+def _parsed_as_json(content_type: str | None) -> bool:
+    """Whether FastAPI will parse the body as JSON: a JSON media type, or none at all (FastAPI reads a
+    body sent without a Content-Type as JSON, so the guards must see it too)."""
+    return content_type is None or not content_type.strip() or is_json(content_type)
+
+
 class TooDeep(Problem):
     status, type_slug, title = 400, "json-too-deep", "JSON nested too deeply"
 
@@ -103,7 +111,7 @@ class RequestGuardMiddleware:
             return
         try:
             self._check_url(scope)
-            if scope["method"] in _BODY_METHODS and is_json(_content_type(scope)):
+            if scope["method"] in _BODY_METHODS and _parsed_as_json(_content_type(scope)):
                 body = await self._read(scope, receive)
                 self._check_json(body)
                 receive = _replay(body, receive)
