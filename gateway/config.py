@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kernel.paths import VERBATIM_PATHS
+from kernel.paths import SIGNED_PATHS, VERBATIM_PATHS
 from kernel.settings import LOCAL_ENVIRONMENTS
 
 
@@ -111,6 +111,9 @@ class GatewayConfig(BaseSettings):
     # so these exact paths are forwarded without stripping the mount prefix (kernel/paths.py; the
     # services build their links from the same table).
     verbatim_paths: dict[str, list[str]] = {service: list(paths) for service, paths in VERBATIM_PATHS.items()}
+    # Exact paths (POST) whose callers sign their own requests and are verified by the service (the
+    # Beckn BPP): no key or token asked, the ``Authorization: Signature ...`` header forwarded.
+    signed_paths: dict[str, list[str]] = {service: list(paths) for service, paths in SIGNED_PATHS.items()}
 
     def check_environment(self, environment: str) -> None:
         """Refuse to start outside development without the signing keys' own passphrase."""

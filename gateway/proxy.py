@@ -66,6 +66,9 @@ _STRIP_REQUEST = _HOP_BY_HOP | frozenset({
 _STRIP_RESPONSE = _HOP_BY_HOP | frozenset({b"server", b"date", b"x-request-id", b"content-length"})
 _SMALL_BODY = 256 * 1024
 ANONYMOUS = "anonymous"
+# The caller of a signed path (kernel.paths.SIGNED_PATHS): it signs each request itself and the
+# service verifies it (Beckn), so the gateway asks for no credential and passes its signature on.
+SIGNED = "signed-network"
 _EXPOSED = b"X-Request-ID, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After"
 
 
@@ -152,6 +155,7 @@ class Router:
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.verbatim = {path: service for service, paths in config.verbatim_paths.items() for path in paths}
+        self.signed = frozenset(path for paths in config.signed_paths.values() for path in paths)
 
     @lru_cache(maxsize=8192)  # noqa: B019 - one Router per app, the cache lives as long as it does
     def resolve(self, path: str) -> tuple[str, str] | None:
@@ -244,7 +248,7 @@ class Proxy:
                 ctx.extra_headers += [(b"access-control-allow-origin", origin.encode()), (b"vary", b"Origin"),
                                       (b"access-control-expose-headers", _EXPOSED)]
             scope_needed = required_scope(service, method, upstream_path)
-            if not principal.has_scope(scope_needed):
+            if principal.kind != SIGNED and not principal.has_scope(scope_needed):
                 # A finer permission of the role table may open this route on its own (kernel/roles.py).
                 finer = roles.route_permissions(method, path)
                 if not any(principal.has_scope(p) for p in finer):
@@ -271,7 +275,13 @@ class Proxy:
     async def _principal(self, scope: Scope, headers: list[tuple[bytes, bytes]], method: str,
                          path: str) -> Principal:
         """The caller; with no credential at all, on a route the role table opens to anyone, an anonymous
-        principal holding just that permission, named by its source address (its rate-limit bucket)."""
+        principal holding just that permission, named by its source address (its rate-limit bucket).
+        On a signed path, a network caller whose own signature the service verifies, named likewise."""
+        if method == "POST" and path in self.router.signed:
+            peer = scope.get("client")
+            source = source_address(peer[0] if peer else None, _header(headers, b"x-forwarded-for"),
+                                    self.config.trusted_proxies)
+            return Principal(subject=source, kind=SIGNED, scopes=[], area_scope=[], name=SIGNED)
         if not any(key in (b"x-api-key", b"authorization") for key, _ in headers):
             permission = roles.anonymous_permission(method, path)
             if permission is not None:
@@ -362,11 +372,14 @@ class Proxy:
     def _upstream_headers(self, scope: Scope, ctx: RequestContext, principal: Principal) -> dict[str, str]:
         out: dict[str, str] = {}
         for key, value in scope["headers"]:
+            if principal.kind == SIGNED and key == b"authorization" and value[:10].lower() == b"signature ":
+                out["authorization"] = value.decode("latin-1")  # the caller's own request signature
+                continue
             if key in _STRIP_REQUEST or key.startswith(b"x-forwarded-"):
                 continue
             name = key.decode("latin-1")
             out[name] = out[name] + ", " + value.decode("latin-1") if name in out else value.decode("latin-1")
-        if principal.kind != ANONYMOUS:  # an anonymous call reaches the service with no identity at all
+        if principal.kind not in (ANONYMOUS, SIGNED):  # these reach the service with no identity at all
             out.update(self.identity.identity_headers(principal))
         out["x-request-id"] = ctx.request_id
         client = scope.get("client")

@@ -15,6 +15,17 @@ VERBATIM_PATHS: dict[str, tuple[str, ...]] = {
                  "/registry/txn/status", "/registry/sync/txn/status"),
 }
 
+# Exact gateway paths whose callers sign each request themselves and are verified by the service,
+# not by the gateway: the Beckn BPP's actions (BECKN-006 ``Authorization: Signature keyId=...``,
+# the key looked up in the network registry).  A buyer app on an open network has no GramSetu key;
+# on these paths (POST only) the gateway asks for none, limits by source address, and forwards
+# that one ``Authorization`` header, and only when it is a ``Signature`` (a bearer token never
+# leaves the gateway).
+BECKN_ACTIONS = ("search", "select", "init", "confirm", "status", "track", "cancel", "update", "rating", "support")
+SIGNED_PATHS: dict[str, tuple[str, ...]] = {
+    "marketplace": tuple(f"/marketplace/beckn/{action}" for action in BECKN_ACTIONS),
+}
+
 
 def public_path(service: str | None, path: str, verbatim: tuple[str, ...] | list[str] | None = None) -> str:
     """The gateway path of ``service``'s own ``path`` (``None`` service: the path is already public)."""

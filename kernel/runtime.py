@@ -46,6 +46,9 @@ class ServiceSpec:
     version: str = "0.1.0"
     # Blocking clean-ups run when the app stops (after the workers), e.g. a service's process pool.
     on_stop: list[Callable[[], None]] = field(default_factory=list)
+    # Recurring jobs (kind, key), put on the schedule when the workers start (not on some first
+    # request); each handler returns its next run.
+    recurring: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def schema(self) -> str:
@@ -189,10 +192,9 @@ class Runtime:
     async def start_workers(self) -> None:
         assert self.relay and self.scheduler and self.sessionmaker
         async with transaction(self.sessionmaker) as session:
-            await schedule(
-                session, self.spec.schema, kind=PRUNE_INBOX, key="daily",
-                due_at=self.scheduler.clock.now(), replace=False,
-            )
+            for kind, key in [(PRUNE_INBOX, "daily"), *self.spec.recurring]:
+                await schedule(session, self.spec.schema, kind=kind, key=key, due_at=self.scheduler.clock.now(),
+                               replace=False)
         for consumer in self.consumers:
             await consumer.subscribe()
         self._spawn("relay", self.relay.run)

@@ -11,6 +11,7 @@ from services.marketplace import SERVICE
 from services.marketplace.events import SUBSCRIPTIONS
 from services.marketplace.jobs import JOBS
 from services.marketplace.routes import ROUTERS
+from services.marketplace.service.reports import GAUGE_JOB
 from services.marketplace.settings import get_marketplace_settings
 
 SPEC = ServiceSpec(
@@ -23,6 +24,7 @@ SPEC = ServiceSpec(
     routers=ROUTERS,
     subscriptions=SUBSCRIPTIONS,
     jobs=dict(JOBS),
+    recurring=[(GAUGE_JOB, "all")],  # the adoption gauges, from start-up on
 )
 
 

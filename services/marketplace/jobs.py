@@ -12,6 +12,7 @@ from services.marketplace.beckn.callbacks import CALLBACK, deliver_callback
 from services.marketplace.metrics import OFFER_TIMEOUTS
 from services.marketplace.repository.bookings import BookingRepository
 from services.marketplace.service import bookings, matching, reports
+from services.marketplace.service.common import after_commit
 from services.marketplace.settings import get_marketplace_settings
 
 
@@ -23,7 +24,7 @@ async def offer_timeout(session: AsyncSession, job: Job) -> datetime | None:
     row = await BookingRepository(session).get(uuid.UUID(job.key), lock=True)
     if row is None or row["status"] != "offered" or row["offer_attempt"] != job.payload.get("attempt"):
         return None
-    OFFER_TIMEOUTS.inc()
+    after_commit(session, OFFER_TIMEOUTS.inc)
     row = await matching.withdraw_offer(session, row, "offer_expired", "system")
     await matching.offer_next(session, row, job.due_at)
     return None

@@ -35,6 +35,12 @@ class MarketplaceSettings(BaseSettings):
     beckn_version: str = "1.1.0"
     beckn_country: str = "IND"
     beckn_max_clock_skew_seconds: int = 300
+    # The network registry subscriber keys are looked up in (beckn/registry.py); empty: the keys an
+    # administrator put in the subscriber table (a private network, development).
+    beckn_registry_url: str = ""
+    beckn_registry_cache_seconds: int = 300
+    beckn_registry_miss_cache_seconds: int = 30
+    beckn_registry_timeout_seconds: float = 3.0
     callback_timeout_seconds: float = 10.0
 
     def check_production(self, environment: str) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -45,7 +44,8 @@ class FakeBap:
         async def lookup(subscriber_id: str, key_id: str) -> str | None:
             return self.bpp_key
 
-        await signing.verify(request.headers.get("Authorization"), body, lookup, now=time.time())
+        # The BPP signs with its service clock (the test's): verify at that time, not the wall clock's.
+        await signing.verify(request.headers.get("Authorization"), body, lookup, now=START.timestamp())
         self.received.append({"path": request.path, **json.loads(body)})
         return web.json_response({"message": {"ack": {"status": "ACK"}}})
 
@@ -81,7 +81,8 @@ def context(action_: str, bap: FakeBap, *, txn: str | None = None, **override: A
 async def send(mp, bap: FakeBap, action: str, message: dict[str, Any], *, ctx: dict[str, Any] | None = None,
                key: Ed25519PrivateKey | None = None, tamper: bool = False) -> Any:
     body = json.dumps({"context": ctx or context(action, bap), "message": message}).encode()
-    header = signing.sign(body, key or bap.key, subscriber_id=BAP_ID, unique_key_id="bk1", created=int(time.time()))
+    header = signing.sign(body, key or bap.key, subscriber_id=BAP_ID, unique_key_id="bk1",
+                          created=int(START.timestamp()))
     if tamper:
         body = body.replace(b"ONDC", b"ONDX")
     return await mp.post(f"/beckn/{action}", content=body, headers={"Authorization": header,
@@ -108,8 +109,10 @@ async def test_bad_context_is_nacked_with_the_code_and_path(mp, bap):
         body = r.json()
         assert body["message"]["ack"]["status"] == "NACK" and body["error"]["code"] == "30000", body
         assert body["error"]["paths"] == path, body
-    r = await send(mp, bap, "track", {"order_id": "x"})
-    assert r.json()["error"]["code"] == "40001"
+    r = await send(mp, bap, "track", {})
+    assert r.status_code == 400 and r.json()["error"]["paths"] == "message.order_id", r.text
+    r = await mp.post("/beckn/dance", content=b"{}")
+    assert r.status_code == 404 and r.json()["error"]["code"] == "30000"
 
 
 async def test_unsigned_foreign_or_tampered_requests_are_nacked_10001(mp, bap):
@@ -183,3 +186,57 @@ def test_signature_string_is_beckn_006() -> None:
     assert signing.signing_string(1, 2, b"{}") == (
         b"(created): 1\n(expires): 2\ndigest: BLAKE-512=" +
         base64.b64encode(__import__("hashlib").blake2b(b"{}", digest_size=64).digest()))
+
+
+async def test_track_and_a_reschedule_by_update(mp, bap, clock):
+    await rate_card(mp)
+    v = await vendor(mp)
+    first = await worker(mp, v, km_east=1.0, name="Ramesh")
+    second = await worker(mp, v, km_east=3.0, name="Suresh")
+    staff = vendor_user("vendor-a-staff")
+    txn = str(uuid.uuid4())
+    fulfillment = {"type": "Home-Service", "stops": [end_stop()]}
+    order = {"items": [{"id": "plumbing.tap"}], "fulfillments": [fulfillment],
+             "billing": {"name": "Sita Devi", "phone": "9812345678"}}
+    await ok(await send(mp, bap, "confirm", {"order": order}, ctx=context("confirm", bap, txn=txn)))
+    await deliver(mp, clock)
+    booking_id = bap.of("on_confirm")[0]["message"]["order"]["id"]
+    assert (await ok(await mp.get(f"/bookings/{booking_id}", headers=admin())))["offer_worker_id"] == first
+    await ok(await mp.post(f"/bookings/{booking_id}/accept", headers=staff))
+
+    await ok(await send(mp, bap, "track", {"order_id": booking_id}, ctx=context("track", bap, txn=txn)))
+    await deliver(mp, clock)
+    assert bap.of("on_track")[-1]["message"]["tracking"]["status"] == "inactive"  # not on the way yet
+
+    def moved_to(day: str) -> dict[str, Any]:
+        stop = {**end_stop(), "time": {"range": {"start": f"{day}T11:00:00+05:30", "end": f"{day}T13:00:00+05:30"}}}
+        return {"update_target": "fulfillment", "order": {"id": booking_id, "fulfillments": [{"stops": [stop]}]}}
+
+    await ok(await send(mp, bap, "update", moved_to("2026-12-08"), ctx=context("update", bap, txn=txn)))
+    await deliver(mp, clock)
+    updated = bap.of("on_update")[-1]["message"]["order"]
+    assert updated["fulfillments"][0]["state"]["descriptor"]["code"] == "Agent-Assigned"
+    assert updated["fulfillments"][0]["stops"][0]["time"]["range"]["start"] == "2026-12-08T05:30:00Z"
+    # The worker is off that day: the update releases them and the order goes to the next worker.
+    r = await mp.post(f"/workers/{first}/shift-exceptions", json={"on_date": "2026-12-09", "available": False},
+                      headers=admin())
+    assert r.status_code == 204, r.text
+    await ok(await send(mp, bap, "update", moved_to("2026-12-09"), ctx=context("update", bap, txn=txn)))
+    await deliver(mp, clock)
+    assert bap.of("on_update")[-1]["message"]["order"]["fulfillments"][0]["state"]["descriptor"]["code"] == "Pending"
+    booking = await ok(await mp.get(f"/bookings/{booking_id}", headers=admin()))
+    assert booking["status"] == "offered" and booking["offer_worker_id"] == second
+    r = await send(mp, bap, "update", {"update_target": "payment", "order": {"id": booking_id}},
+                   ctx=context("update", bap, txn=txn))
+    assert r.json()["message"]["ack"]["status"] == "ACK"
+    await deliver(mp, clock)
+    assert bap.of("on_update")[-1]["error"]["code"] == "50002"
+
+    await ok(await mp.post(f"/bookings/{booking_id}/accept", headers=staff))
+    await ok(await mp.post(f"/bookings/{booking_id}/depart", headers=staff))
+    await ok(await mp.put(f"/workers/{second}/availability", json={"available": True, "lat": 26.86, "lon": 80.96},
+                          headers=admin()))
+    await ok(await send(mp, bap, "track", {"order_id": booking_id}, ctx=context("track", bap, txn=txn)))
+    await deliver(mp, clock)
+    tracking = bap.of("on_track")[-1]["message"]["tracking"]
+    assert tracking["status"] == "active" and tracking["location"]["gps"] == "26.860000,80.960000"

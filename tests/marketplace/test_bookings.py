@@ -236,3 +236,38 @@ async def test_cross_vendor_access_is_refused(mp):
     assert (await mp.post(f"/bookings/{booking['id']}/accept", headers=other)).status_code == 404
     assert (await mp.get(f"/bookings/{booking['id']}", headers=other)).status_code == 404
     assert (await mp.get(f"/bookings/{booking['id']}", headers=vendor_user("vendor-a-staff"))).status_code == 200
+
+
+async def test_a_reschedule_keeps_the_worker_only_inside_their_shifts_and_exceptions(mp):
+    await rate_card(mp)
+    v = await vendor(mp)
+    weekdays = [{"weekday": d, "starts": "09:00", "ends": "17:00"} for d in range(6)]  # Monday to Saturday
+    first = await worker(mp, v, km_east=1.0, name="Ramesh")
+    await ok(await mp.patch(f"/workers/{first}", json={"shifts": weekdays}, headers=admin()))
+    second = await worker(mp, v, km_east=4.0, name="Suresh")
+    await ok(await mp.patch(f"/workers/{second}", json={"shifts": [{"weekday": 5, "starts": "08:00",
+                                                                        "ends": "18:00"}]}, headers=admin()))
+    staff = vendor_user("vendor-a-staff")
+    b = await book(mp)  # Monday 10:00 in Lucknow: only the first worker is on shift
+    assert b["offer_worker_id"] == first
+    await ok(await mp.post(f"/bookings/{b['id']}/accept", headers=staff))
+
+    # Tuesday 11:00 IST is inside the first worker's week: they keep the job.
+    kept = await ok(await mp.post(f"/bookings/{b['id']}/reschedule", json={"slot_start": "2026-12-08T11:00:00+05:30"},
+                                  headers=citizen_app()))
+    assert kept["status"] == "assigned" and kept["worker_id"] == first
+    # Saturday would be too, but they took it off (an exception): the job goes to the Saturday worker.
+    r = await mp.post(f"/workers/{first}/shift-exceptions", json={"on_date": "2026-12-12", "available": False,
+                                                                  "reason": "leave"}, headers=admin())
+    assert r.status_code == 204, r.text
+    moved = await ok(await mp.post(f"/bookings/{b['id']}/reschedule",
+                                   json={"slot_start": "2026-12-12T10:00:00+05:30"}, headers=citizen_app()))
+    assert moved["status"] == "offered" and moved["offer_worker_id"] == second and moved["worker_id"] is None
+    assert (await ok(await mp.get(f"/workers/{first}", headers=admin())))["active_jobs"] == 0
+    steps = await ok(await mp.get(f"/bookings/{b['id']}/transitions", headers=citizen_app()))
+    assert [s["action"] for s in steps][-3:] == ["reschedule", "reschedule_release", "offer"]
+    # An offered worker is re-checked too: back to Tuesday, when the Saturday worker is off (and the first
+    # worker, released once, is not asked again): nobody holds it, and it waits for the next round.
+    again = await ok(await mp.post(f"/bookings/{b['id']}/reschedule",
+                                   json={"slot_start": "2026-12-08T12:00:00+05:30"}, headers=citizen_app()))
+    assert again["status"] == "requested" and again["offer_worker_id"] is None

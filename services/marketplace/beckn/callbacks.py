@@ -10,7 +10,6 @@ A failed POST is retried by the scheduler with backoff."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -61,12 +60,13 @@ async def deliver_callback(session: AsyncSession, job: Job) -> datetime | None:
     if row is None or row["status"] == "sent":
         return None
     settings = get_marketplace_settings()
+    now = job.now or job.due_at  # the scheduler's clock, not the wall clock
     body = json.dumps(row["body"], separators=(",", ":"), ensure_ascii=False).encode()
     status: dict[str, int] = {}
 
     async def post(attempt: EffectAttempt) -> dict[str, Any]:
         header = signing.sign(body, signing.private_key(settings.bpp_signing_seed), subscriber_id=settings.bpp_id,
-                              unique_key_id=settings.bpp_unique_key_id, created=int(time.time()))
+                              unique_key_id=settings.bpp_unique_key_id, created=int(now.timestamp()))
         timeout = aiohttp.ClientTimeout(total=settings.callback_timeout_seconds)
         async with aiohttp.ClientSession(timeout=timeout) as http, http.post(
                 row["url"], data=body, headers={"Authorization": header, "Content-Type": "application/json",
@@ -81,5 +81,5 @@ async def deliver_callback(session: AsyncSession, job: Job) -> datetime | None:
     outcome = await perform_effect(session, SERVICE, kind="beckn_callback", key=row["idempotency_key"],
                                    payload={"action": row["action"]}, send=post)
     await repo.callback_done(row["id"], {"status": "sent", "attempts": outcome.attempts,
-                                         "response_status": status.get("code"), "sent_at": datetime.now(timezone.utc)})
+                                         "response_status": status.get("code"), "sent_at": now})
     return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -23,10 +23,10 @@ from services.marketplace.beckn.callbacks import enqueue
 from services.marketplace.beckn.orders import order_message
 from services.marketplace.repository.bookings import BookingRepository
 from services.marketplace.repository.catalog import CatalogRepository
-from services.marketplace.repository.workers import VendorRepository
+from services.marketplace.repository.workers import VendorRepository, WorkerRepository
 from services.marketplace.rules.beckn import INVALID_REQUEST, BecknError
 from services.marketplace.rules.lifecycle import CANCELLABLE
-from services.marketplace.schemas.bookings import BookingIn, RatingIn
+from services.marketplace.schemas.bookings import BookingIn, RatingIn, RescheduleIn
 from services.marketplace.service import bookings, catalog, matching
 from services.marketplace.settings import get_marketplace_settings
 
@@ -82,10 +82,6 @@ def _place(fulfillment: Any, path: str) -> tuple[float, float, str]:
         raise Nack(BecknError(INVALID_REQUEST, f"{path}.stops[end].location.area_code",
                               "area_code must be a GramSetu area code such as IN-09-162-820"))
     return float(match[1]), float(match[2]), area
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def bap_identity(context: Mapping[str, Any]) -> Identity:
@@ -281,5 +277,49 @@ async def support(session: AsyncSession, context: Mapping[str, Any], message: Ma
         "url": "https://gramsetu.example.org/support"}}, now)
 
 
+async def track(session: AsyncSession, context: Mapping[str, Any], message: Mapping[str, Any], now: datetime) -> None:
+    """Where the worker is: active (with the last reported position) while on the way or at the door."""
+    row = await _own_order(session, context, _need(_dig(message, "order_id"), "message.order_id", "order_id"))
+    if row is None:
+        return await _error_or(session, context, "on_track", now, "30010", "order not found")
+    worker = await WorkerRepository(session).get(row["worker_id"]) if row["worker_id"] else None
+    await enqueue(session, context, "on_track", {"tracking": shapes.tracking(row, worker)}, now)
+
+
+async def update(session: AsyncSession, context: Mapping[str, Any], message: Mapping[str, Any],
+                 now: datetime) -> None:
+    """``update_target: fulfillment`` with a new slot (``stops[end].time.range.start``) reschedules the
+    booking (ONDC ``on_update_reschedule``); the worker keeps it only if their shifts cover the new slot."""
+    order = _need(_dig(message, "order"), "message.order", "order")
+    target = str(_need(_dig(message, "update_target"), "message.update_target", "update_target"))
+    row = await _own_order(session, context, _need(_dig(order, "id"), "message.order.id", "the order id"))
+    if row is None:
+        return await _error_or(session, context, "on_update", now, "30010", "order not found")
+    if target not in ("fulfillment", "fulfillments"):
+        return await _error_or(session, context, "on_update", now, "50002",
+                               f"update_target {target!r} is not offered; reschedule with 'fulfillment'")
+    stop = _end_stop(_dig(order, "fulfillments", 0))
+    start, end = _dig(stop, "time", "range", "start"), _dig(stop, "time", "range", "end")
+    try:
+        body = RescheduleIn(slot_start=_need(start, "message.order.fulfillments[0].stops[end].time.range.start",
+                                             "the new slot's start"),
+                            **({"slot_minutes": _minutes(start, end)} if end else {}))
+    except (ValidationError, ValueError) as exc:
+        raise Nack(BecknError(INVALID_REQUEST, "message.order.fulfillments[0].stops[end].time.range",
+                              "an RFC 3339 start (and end) of 30 minutes to a day")) from exc
+    try:
+        async with session.begin_nested():
+            row = await bookings.reschedule(session, bap_identity(context), row["id"], body, now)
+    except Problem as exc:
+        return await _error_or(session, context, "on_update", now, "50002", exc.detail)
+    await enqueue(session, context, "on_update", await order_message(session, row), now)
+
+
+def _minutes(start: Any, end: Any) -> int:
+    span = datetime.fromisoformat(str(end).replace("Z", "+00:00")) - datetime.fromisoformat(
+        str(start).replace("Z", "+00:00"))
+    return int(span.total_seconds() // 60)
+
+
 HANDLERS = {"search": search, "select": select, "init": init, "confirm": confirm, "status": status,
-            "cancel": cancel, "rating": rating, "support": support}
+            "track": track, "cancel": cancel, "update": update, "rating": rating, "support": support}

@@ -1,40 +1,42 @@
 """The BPP's HTTP face: ``POST /beckn/{action}`` answering ACK or NACK at once, the callback later.
 
-These routes authenticate by the Beckn signature, not by the gateway's identity context: a BAP
-is a network subscriber, known by its key in the subscriber table.  The GramSetu gateway strips
-``Authorization`` from what it forwards, so behind it a BAP (or a Beckn adapter such as ONIX)
-sends the same signature in ``X-Beckn-Authorization``; called directly, ``Authorization`` is read.
+These routes authenticate by the Beckn signature (``Authorization: Signature keyId=...``), not by
+the gateway's identity context: a BAP is a network subscriber, known by the key its registry entry
+lists (beckn/registry.py).  The gateway asks such callers for no key and forwards that header on
+these exact paths (``kernel.paths.SIGNED_PATHS``), so the same request works directly and behind it.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.db import DbSession
 from kernel.errors import PROBLEM_CONTENT_TYPE, PROBLEM_RESPONSES
 from services.marketplace.beckn import signing
 from services.marketplace.beckn.handlers import HANDLERS, Nack
+from services.marketplace.beckn.registry import RegistryUnavailable, registry_for
 from services.marketplace.metrics import BECKN_REQUESTS
 from services.marketplace.repository.beckn import BecknRepository
 from services.marketplace.routes.common import Limit, Now, Offset, Reader, Writer
 from services.marketplace.rules import access
 from services.marketplace.rules.beckn import (
     ACTIONS,
+    INTERNAL_ERROR,
     INVALID_REQUEST,
     INVALID_SIGNATURE,
-    NOT_SUPPORTED,
     BecknError,
     Expect,
     check_context,
 )
 from services.marketplace.schemas.beckn import Ack, SubscriberIn, SubscriberOut
 from services.marketplace.schemas.common import Page
+from services.marketplace.service.common import after_commit
 from services.marketplace.settings import get_marketplace_settings
 
 router = APIRouter(prefix="/beckn", tags=["beckn"])
@@ -45,8 +47,12 @@ _ACK_DOC = {"model": Ack, "description": "NACK with error{code, paths, message}"
 
 
 def _answer(action: str, error: BecknError | None = None, status_code: int = 200,
-            headers: dict[str, str] | None = None) -> JSONResponse:
-    BECKN_REQUESTS.labels(action if action in ACTIONS else "other", "NACK" if error else "ACK").inc()
+            headers: dict[str, str] | None = None, *, session: AsyncSession | None = None) -> JSONResponse:
+    counter = BECKN_REQUESTS.labels(action if action in ACTIONS else "other", "NACK" if error else "ACK")
+    if session is not None:
+        after_commit(session, counter.inc)  # an ACK counts once what it commits to is stored
+    else:
+        counter.inc()
     body: dict[str, Any] = {"message": {"ack": {"status": "NACK" if error else "ACK"}}}
     if error is not None:
         body["error"] = error.body()
@@ -60,18 +66,21 @@ def _expect() -> Expect:
 
 
 @router.post("/{action}", response_model=Ack, responses={400: _ACK_DOC, 401: _ACK_DOC, 404: _ACK_DOC},
-             summary="Beckn BPP endpoint (search, select, init, confirm, status, cancel, rating, support)")
+             summary="Beckn BPP endpoint (search, select, init, confirm, status, track, cancel, update, rating, "
+                     "support)")
 async def beckn_action(action: Annotated[str, Path(pattern=r"^[a-z_]{1,20}$")], request: Request,
                        session: DbSession, now: Now) -> JSONResponse:
-    if action in NOT_SUPPORTED:
-        return _answer(action, BecknError("40001", "context.action", f"{action} is not offered by this BPP"), 400)
     if action not in ACTIONS:
         return _answer(action, BecknError(INVALID_REQUEST, "context.action", f"unknown action {action}"), 404)
     body = await request.body()
-    header = request.headers.get("authorization") or request.headers.get("x-beckn-authorization")
+    settings = get_marketplace_settings()
     try:
-        signed = await signing.verify(header, body[:MAX_BODY + 1], BecknRepository(session).signing_key,
-                                      now=time.time(), max_skew=get_marketplace_settings().beckn_max_clock_skew_seconds)
+        signed = await signing.verify(request.headers.get("authorization"), body[:MAX_BODY + 1],
+                                      subscriber_keys(session, now), now=now.timestamp(),
+                                      max_skew=settings.beckn_max_clock_skew_seconds)
+    except RegistryUnavailable as exc:
+        return _answer(action, BecknError(INTERNAL_ERROR, "Authorization", f"cannot verify the signature now: {exc}"),
+                       503, headers={"Retry-After": "5"})
     except signing.SignatureError as exc:
         realm = get_marketplace_settings().bpp_id
         return _answer(action, BecknError(INVALID_SIGNATURE, "Authorization", str(exc)), 401, headers={
@@ -98,7 +107,20 @@ async def beckn_action(action: Annotated[str, Path(pattern=r"^[a-z_]{1,20}$")], 
             await HANDLERS[action](session, context, message, now)
         except Nack as nack:
             return _answer(action, nack.error, 400)
-    return _answer(action)
+    return _answer(action, session=session)
+
+
+def subscriber_keys(session: AsyncSession, now: datetime) -> signing.KeyLookup:
+    """Where a signer's key comes from: the network registry if one is configured, else the table."""
+    settings = get_marketplace_settings()
+    registry = registry_for(settings) if settings.beckn_registry_url else None
+
+    async def lookup(subscriber_id: str, unique_key_id: str) -> str | None:
+        if registry is None:
+            return await BecknRepository(session).signing_key(subscriber_id, unique_key_id, now)
+        return await registry.key(subscriber_id, unique_key_id, now)
+
+    return lookup
 
 
 @router.get("/subscriber", response_model=SubscriberOut,

@@ -101,3 +101,14 @@ def order(booking: Mapping[Any, Any], job: Mapping[Any, Any], worker: Mapping[An
         body["cancellation"] = {"cancelled_by": "CONSUMER" if booking["cancelled_by"] == "customer" else "PROVIDER",
                                 "reason": {"descriptor": {"short_desc": booking["cancel_reason"] or ""}}}
     return body
+
+
+def tracking(booking: Mapping[Any, Any], worker: Mapping[Any, Any] | None) -> dict[str, Any]:
+    """Beckn ``Tracking``: active with the worker's last reported position while on the way or at
+    the door; inactive (no position) before and after."""
+    if worker is None or booking["status"] not in ("en_route", "at_location"):
+        return {"id": str(booking["id"]), "status": "inactive"}
+    location: dict[str, Any] = {"gps": f"{worker['lat']:.6f},{worker['lon']:.6f}"}
+    if worker["location_at"] is not None:
+        location["updated_at"] = _time(worker["location_at"])
+    return {"id": str(booking["id"]), "status": "active", "location": location}

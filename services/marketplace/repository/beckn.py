@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,11 +33,11 @@ class BecknRepository:
         stmt = select(beckn_subscriber).order_by(beckn_subscriber.c.subscriber_id, beckn_subscriber.c.unique_key_id)
         return await paged(self.session, stmt, limit=limit, offset=offset)
 
-    async def signing_key(self, subscriber_id: str, unique_key_id: str) -> str | None:
+    async def signing_key(self, subscriber_id: str, unique_key_id: str, now: datetime) -> str | None:
         stmt = select(beckn_subscriber.c.signing_public_key).where(
             beckn_subscriber.c.subscriber_id == subscriber_id, beckn_subscriber.c.unique_key_id == unique_key_id,
             beckn_subscriber.c.status == "SUBSCRIBED",
-            (beckn_subscriber.c.valid_until.is_(None)) | (beckn_subscriber.c.valid_until > func.now()))
+            (beckn_subscriber.c.valid_until.is_(None)) | (beckn_subscriber.c.valid_until > now))
         return await self.session.scalar(stmt)
 
     async def first_sight(self, bap_id: str, message_id: str, action: str, transaction_id: str) -> bool:

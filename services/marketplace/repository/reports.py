@@ -110,10 +110,6 @@ class ReportRepository:
         return list((await self.session.execute(stmt, {"dept": department_code, "since": since,
                                                        "until": until})).mappings().all())
 
-    async def job_exists(self, kind: str, key: str) -> bool:
-        stmt = text("SELECT 1 FROM marketplace.scheduled_job WHERE kind = :kind AND key = :key")
-        return (await self.session.execute(stmt, {"kind": kind, "key": key})).first() is not None
-
     async def gauges(self, idle_since: datetime, since: datetime) -> dict[str, int]:
         row = (await self.session.execute(text(
             "SELECT (SELECT count(*) FROM marketplace.department d WHERE NOT EXISTS (SELECT 1 FROM "

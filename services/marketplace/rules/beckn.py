@@ -2,7 +2,7 @@
 
 Error codes (BECKN-005 / ONDC): 10001 invalid signature; 30000 invalid request (a context field
 missing or wrong, with its path); 30022-style staleness is reported as 30000 with the path
-``context.timestamp``."""
+``context.timestamp``; 31001 internal error (the signer's key cannot be looked up right now)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-ACTIONS = ("search", "select", "init", "confirm", "status", "cancel", "rating", "support")
-NOT_SUPPORTED = ("track", "update")
+from kernel.paths import BECKN_ACTIONS
+
+# The gateway forwards a BAP's own signature on exactly these actions' paths (kernel/paths.py).
+ACTIONS = BECKN_ACTIONS
 INVALID_SIGNATURE = "10001"
 INVALID_REQUEST = "30000"
+INTERNAL_ERROR = "31001"
 _DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$")
 
 
@@ -55,7 +58,8 @@ def _is_uuid(value: Any) -> bool:
     return True
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 time with a zone, else None."""
     if not isinstance(value, str):
         return None
     try:
@@ -97,7 +101,7 @@ def check_context(context: Any, action: str, expect: Expect, now: datetime) -> l
     for field in ("transaction_id", "message_id"):
         if not _is_uuid(context.get(field)):
             bad(field, "must be a UUID")
-    moment = _parse_time(context.get("timestamp"))
+    moment = parse_time(context.get("timestamp"))
     ttl = ttl_seconds(context["ttl"]) if isinstance(context.get("ttl"), str) else None
     if moment is None:
         bad("timestamp", "must be an RFC 3339 time with a zone")

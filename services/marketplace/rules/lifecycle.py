@@ -25,6 +25,8 @@ TRANSITIONS: Final[dict[str, tuple[frozenset[str], str]]] = {
     "offer_expired": (frozenset({"offered"}), "requested"),
     "accept": (frozenset({"offered"}), "assigned"),
     "withdraw": (frozenset({"assigned"}), "requested"),  # the worker drops the job before leaving
+    # A new slot the worker's shifts (or that day's exceptions) do not cover: on to the next worker.
+    "reschedule_release": (frozenset({"offered", "assigned"}), "requested"),
     "depart": (frozenset({"assigned"}), "en_route"),
     "arrive": (frozenset({"en_route"}), "at_location"),
     "start": (frozenset({"at_location"}), "in_progress"),

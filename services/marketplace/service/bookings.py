@@ -42,8 +42,8 @@ from services.marketplace.schemas.bookings import (
     RatingIn,
     RescheduleIn,
 )
-from services.marketplace.service import catalog, matching, reports, workers
-from services.marketplace.service.common import invalid, publish, require_area
+from services.marketplace.service import catalog, matching, workers
+from services.marketplace.service.common import after_commit, invalid, publish, require_area
 from services.marketplace.settings import get_marketplace_settings
 
 CHANNEL_PERMISSION = {"app": access.BOOK, "call_centre": access.BOOK_ASSISTED, "department": access.BOOK_DEPARTMENT,
@@ -98,10 +98,9 @@ async def create(session: AsyncSession, identity: Identity, body: BookingIn, now
     })
     await matching.record(session, {"id": booking_id, "status": None}, "requested", "create", identity.subject,
                           details={"channel": channel, "price_paise": row["price_paise"]})
-    BOOKINGS.labels(channel, row["category_code"], district_of(row["area_code"])).inc()
-    await reports.ensure_gauges(session, now)
+    after_commit(session, BOOKINGS.labels(channel, row["category_code"], district_of(row["area_code"])).inc)
     if row["department_code"]:
-        DEPARTMENT_BOOKINGS.labels(row["department_code"]).inc()
+        after_commit(session, DEPARTMENT_BOOKINGS.labels(row["department_code"]).inc)
     await publish(session, BookingCreated(
         booking_id=booking_id, channel=channel, category_code=row["category_code"], job_code=row["job_code"],
         area_code=row["area_code"], slot_start=row["slot_start"], price_paise=row["price_paise"],
@@ -168,7 +167,7 @@ async def _move(session: AsyncSession, row: Mapping[Any, Any], action: str, acto
     to_status = next_status(row["status"], action)
     await matching.record(session, row, to_status, action, actor, worker_id=row["worker_id"], details=details)
     moved = await BookingRepository(session).update(row["id"], {"status": to_status, **(values or {})})
-    BOOKING_TRANSITIONS.labels(action, to_status).inc()
+    after_commit(session, BOOKING_TRANSITIONS.labels(action, to_status).inc)
     await status_changed(session, moved, now)
     return moved
 
@@ -298,7 +297,7 @@ async def cancel_row(session: AsyncSession, row: RowMapping, by: str, reason: st
     await cancel_job(session, SERVICE, kind=matching.OFFER_TIMEOUT, key=str(row["id"]))
     await cancel_job(session, SERVICE, kind=matching.REMATCH, key=str(row["id"]))
     before = row["status"]
-    CANCELLATIONS.labels(by, before).inc()
+    after_commit(session, CANCELLATIONS.labels(by, before).inc)
     row = await _move(session, row, "cancel", actor, {
         "cancelled_by": by, "cancel_reason": reason, "cancellation_fee_paise": fee.paise, "cancelled_at": now,
         "offer_worker_id": None, "offer_expires_at": None}, now=now, details={"fee_paise": fee.paise, "rule": fee.rule})
@@ -333,7 +332,22 @@ async def reschedule(session: AsyncSession, identity: Identity, booking_id: uuid
     end = body.slot_start + timedelta(minutes=body.slot_minutes)
     await matching.record(session, row, row["status"], "reschedule", identity.subject, worker_id=row["worker_id"],
                           details={"from": row["slot_start"].isoformat(), "to": body.slot_start.isoformat()})
-    return await BookingRepository(session).update(row["id"], {"slot_start": body.slot_start, "slot_end": end})
+    row = await BookingRepository(session).update(row["id"], {"slot_start": body.slot_start, "slot_end": end})
+    # The worker holding (or offered) the job keeps it only if their week and that day's exceptions
+    # cover the new slot; otherwise they are released and the job goes to the next worker.
+    holder = row["worker_id"] if row["status"] == "assigned" else row["offer_worker_id"]
+    if holder is None or await workers.works_at(session, holder, matching.local_time(row["area_code"],
+                                                                                     body.slot_start)):
+        return row
+    if row["status"] == "offered":
+        row = await matching.withdraw_offer(session, row, "reschedule_release", identity.subject)
+    else:
+        await WorkerRepository(session).finish_job(holder, completed=False)
+        row = await _move(session, row, "reschedule_release", identity.subject, {
+            "worker_id": None, "vendor_id": None, "assigned_at": None,
+            "tried_workers": [*row["tried_workers"], holder]},
+            now=now, details={"worker_id": str(holder), "reason": "not on shift at the new slot"})
+    return await matching.offer_next(session, row, now)
 
 
 async def rate(session: AsyncSession, identity: Identity, booking_id: uuid.UUID, body: RatingIn,

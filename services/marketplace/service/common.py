@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
+from sqlalchemy import event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session, SessionTransaction
 
 from contracts.base import Event
 from kernel.auth import Identity
@@ -52,3 +54,39 @@ def unique_as_conflict(message: str) -> Iterator[None]:
             raise ValidationProblem(f"{message}: a referenced record does not exist",
                                     errors=[{"field": "body", "reason": "unknown reference"}]) from exc
         raise
+
+
+# ---------------------------------------------------------------- after commit
+
+_AFTER_COMMIT = "marketplace.after_commit"
+
+
+def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
+    """Run ``action`` (a metric's increment) once the session's transaction has committed; never if
+    it rolls back, nor if the savepoint it was registered in does (a Beckn confirm that failed)."""
+    sync = session.sync_session
+    here = sync.get_nested_transaction() or sync.get_transaction()
+    sync.info.setdefault(_AFTER_COMMIT, []).append((here, action))
+
+
+def _within(transaction: SessionTransaction | None, ancestor: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(sync: Session) -> None:
+    if sync.get_nested_transaction() is not None:  # a savepoint released: the outer transaction goes on
+        return
+    for _, action in sync.info.pop(_AFTER_COMMIT, []):
+        action()
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _rolled_back(sync: Session, previous: SessionTransaction) -> None:
+    pending = sync.info.get(_AFTER_COMMIT)
+    if pending:
+        sync.info[_AFTER_COMMIT] = [(tx, action) for tx, action in pending if not _within(tx, previous)]

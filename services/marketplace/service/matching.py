@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,7 +28,7 @@ from services.marketplace.repository.search import nearest
 from services.marketplace.repository.workers import WorkerRepository
 from services.marketplace.rules.availability import on_shift
 from services.marketplace.rules.matching import Ranked, rank
-from services.marketplace.service.common import invalid
+from services.marketplace.service.common import after_commit, invalid
 from services.marketplace.settings import get_marketplace_settings
 
 OFFER_TIMEOUT = "marketplace.offer_timeout"
@@ -56,19 +56,19 @@ async def _lane(session: AsyncSession, category_code: str) -> int:
 
 
 async def search(session: AsyncSession, category_code: str, *, lat: float, lon: float, radius_km: float,
-                 area_code: str, at: datetime | None, exclude: Sequence[uuid.UUID] = (),
+                 area_code: str, at: datetime, exclude: Sequence[uuid.UUID] = (),
                  limit: int = 10) -> list[Ranked]:
-    """Workers of the trade who can take a job now, within the radius, best first; with ``at``
-    only those whose shifts (and that day's exceptions) cover that local moment."""
+    """Workers of the trade who can take a job now, within the radius, best first: only those whose
+    shifts (and that day's exceptions) cover the local moment ``at``."""
     settings = get_marketplace_settings()
-    moment = local_time(area_code, at) if at is not None else None
+    moment = local_time(area_code, at)
     started = time.perf_counter()
     lane = await _lane(session, category_code)
     fetched = await nearest(session, lat=lat, lon=lon, radius_km=radius_km, skill_no=lane, exclude=exclude,
-                            limit=max(settings.candidates, limit), day=moment.date() if moment else date.today())
+                            limit=max(settings.candidates, limit), day=moment.date())
     SEARCH_SECONDS.observe(time.perf_counter() - started)
     working = {c.worker_id for c, shifts, exceptions in fetched
-               if moment is None or on_shift(shifts, exceptions, moment)}
+               if on_shift(shifts, exceptions, moment)}
     ranked = rank((c for c, _, _ in fetched), lat, lon, radius_km)
     return [r for r in ranked if r.candidate.worker_id in working][:limit]
 
@@ -102,7 +102,7 @@ async def offer_next(session: AsyncSession, booking: RowMapping, now: datetime) 
                            payload={"attempt": attempt, "worker_id": str(worker_id)})
             await cancel(session, SERVICE, kind=REMATCH, key=str(booking["id"]))
             return row
-    UNMATCHED.labels(booking["category_code"]).inc()
+    after_commit(session, UNMATCHED.labels(booking["category_code"]).inc)
     await schedule(session, SERVICE, kind=REMATCH, key=str(booking["id"]),
                    due_at=now + timedelta(seconds=settings.rematch_after_seconds), replace=False)
     return booking

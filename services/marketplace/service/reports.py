@@ -13,8 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.auth import Identity
 from kernel.errors import NotFound
-from kernel.scheduler import Job, schedule
-from services.marketplace import SERVICE
+from kernel.scheduler import Job
 from services.marketplace.metrics import GAUGES
 from services.marketplace.repository.catalog import CatalogRepository
 from services.marketplace.repository.reports import GROUPS, ReportRepository
@@ -80,22 +79,6 @@ async def worker_reach(session: AsyncSession, identity: Identity) -> list[uuid.U
         return None
     access.require(identity, access.WORKERS_MANAGE)
     return await vendors.vendor_reach(session, identity)
-
-
-_gauges_seen = False
-
-
-async def ensure_gauges(session: AsyncSession, now: datetime) -> None:
-    """Make sure the recurring gauge job exists.  Looked up without a lock until this process has seen
-    it once: an INSERT ... ON CONFLICT of the same key from every booking would make concurrent
-    bookings wait for each other's commit."""
-    global _gauges_seen
-    if _gauges_seen:
-        return
-    if await ReportRepository(session).job_exists(GAUGE_JOB, "all"):
-        _gauges_seen = True
-        return
-    await schedule(session, SERVICE, kind=GAUGE_JOB, key="all", due_at=now, replace=False)
 
 
 async def refresh_gauges(session: AsyncSession, job: Job) -> datetime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
@@ -16,6 +17,7 @@ from kernel.errors import NotFound
 from services.marketplace.repository.catalog import CatalogRepository
 from services.marketplace.repository.workers import WorkerRepository
 from services.marketplace.rules import access
+from services.marketplace.rules.availability import Shift, ShiftException, on_shift
 from services.marketplace.schemas.workers import (
     Availability,
     RegistryLink,
@@ -147,3 +149,12 @@ async def to_out(session: AsyncSession, row: Mapping[Any, Any]) -> WorkerOut:
                        for v in await repo.verifications(wid)],
         registry_link=link,
     )
+
+
+async def works_at(session: AsyncSession, worker_id: uuid.UUID, moment: datetime) -> bool:
+    """Do the worker's weekly shifts, and that day's exception, cover this local moment?"""
+    repo = WorkerRepository(session)
+    shifts = [Shift(r["weekday"], r["starts"], r["ends"]) for r in await repo.shifts([worker_id])]
+    exceptions = [ShiftException(r["on_date"], r["available"], r["starts"], r["ends"])
+                  for r in await repo.exceptions([worker_id]) if r["on_date"] == moment.date()]
+    return on_shift(shifts, exceptions, moment)

@@ -1,0 +1,81 @@
+"""Counters move only for what was committed; the adoption gauges are scheduled at start-up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import text
+
+from kernel.scheduler import ManualClock
+from kernel.settings import Settings
+from services.marketplace.service.common import after_commit
+from services.marketplace.service.reports import GAUGE_JOB
+from tests.conftest import start_service
+from tests.marketplace.conftest import START, booking_body, citizen_app, ok, rate_card, vendor, worker
+
+
+async def test_after_commit_runs_only_for_what_committed(mp: httpx.AsyncClient) -> None:
+    sessionmaker = mp.app.state.sessionmaker  # type: ignore[attr-defined]
+    ran: list[str] = []
+    async with sessionmaker() as session:
+        async with session.begin():
+            await session.execute(text("SELECT 1"))
+            after_commit(session, lambda: ran.append("outer"))
+            with pytest.raises(ValueError):
+                async with session.begin_nested():
+                    after_commit(session, lambda: ran.append("rolled-back savepoint"))
+                    raise ValueError
+            async with session.begin_nested():
+                after_commit(session, lambda: ran.append("released savepoint"))
+            assert ran == []  # a released savepoint is not a commit
+        assert ran == ["outer", "released savepoint"]
+        async with session.begin():
+            after_commit(session, lambda: ran.append("rolled back"))
+            await session.rollback()
+    assert ran == ["outer", "released savepoint"]
+
+
+def _bookings(category: str = "plumbing") -> float:
+    return REGISTRY.get_sample_value("gramsetu_marketplace_bookings_total",
+                                     {"channel": "app", "category": category, "district": "IN-09-162"}) or 0.0
+
+
+async def test_a_booking_counts_once_and_a_refused_one_not_at_all(mp: httpx.AsyncClient) -> None:
+    await rate_card(mp)
+    await worker(mp, await vendor(mp))
+    before = _bookings()
+    await ok(await mp.post("/bookings", json=booking_body(), headers=citizen_app()), 201)
+    assert _bookings() == before + 1
+    r = await mp.post("/bookings", json=booking_body(slot_start=(START - timedelta(days=1)).isoformat()),
+                      headers=citizen_app())
+    assert r.status_code == 422
+    assert _bookings() == before + 1
+
+
+@pytest.fixture
+async def running(clean: None, settings: Settings, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
+    from services.marketplace.app import create_app
+
+    async for client in start_service(create_app, settings, clock=clock, workers=True):
+        yield client
+
+
+async def test_the_adoption_gauges_run_from_start_up_before_any_booking(running: httpx.AsyncClient) -> None:
+    sessionmaker = running.app.state.sessionmaker  # type: ignore[attr-defined]
+    due = None
+    for _ in range(200):  # the scheduler runs it at once (due at start-up) and books the next run
+        async with sessionmaker() as session:
+            due = (await session.execute(text("SELECT due_at FROM marketplace.scheduled_job WHERE kind = :k"),
+                                         {"k": GAUGE_JOB})).scalar()
+        if due == START + timedelta(minutes=5):
+            break
+        await asyncio.sleep(0.05)
+    assert due == START + timedelta(minutes=5)
+    async with sessionmaker() as session:
+        assert (await session.execute(text("SELECT count(*) FROM marketplace.booking"))).scalar() == 0
+    assert REGISTRY.get_sample_value("gramsetu_marketplace_adoption", {"measure": "idle_workers"}) is not None
