@@ -54,3 +54,15 @@ class DoseRecorded(Event):
     code: str = Field(description="Schedule item code, e.g. penta-2")
     given_on: date
     reminders_cancelled: int
+
+
+class WebhookPaused(Event):
+    """A partner's webhook subscription was paused: its endpoint kept failing (or answered 410 Gone).
+    Deliveries wait (nothing is dropped) until the owner resumes it."""
+
+    subject = "notify.webhook.paused.v1"
+    subscription_id: uuid.UUID
+    owner: str = Field(description="The client or operator that created the subscription")
+    area_code: str
+    reason: str
+    consecutive_failures: int

@@ -231,7 +231,16 @@ NOTIFY = section("notify", {
         "Record a vaccine dose given (cancels its pending reminders)", level=Level.VILLAGE_WARD,
         routes=(("POST", "/notify/doses"),)),
     "notify:admin": Permission(
-        frozenset(), "Templates (DLT ids), immunisation schedule versions, anganwadi workers, reminder runs"),
+        frozenset(), "Templates (DLT ids), immunisation schedule versions, anganwadi workers, reminder runs; "
+        "every webhook subscription"),
+    "notify:webhooks": Permission(
+        _roles("department_officer"),
+        "Subscribe your system's endpoint to events of your areas, read its delivery log, redeliver, resume, "
+        "rotate its secret (a partner or department client given this scope)",
+        routes=(*((m, f"/notify/webhooks/subscriptions{p}") for m, p in (
+            ("POST", ""), ("GET", ""), ("GET", "/{id}"), ("DELETE", "/{id}"), ("POST", "/{id}/resume"),
+            ("POST", "/{id}/secret"), ("GET", "/{id}/deliveries"))),
+            ("GET", "/notify/webhooks/deliveries/{id}"), ("POST", "/notify/webhooks/deliveries/{id}/redeliver"))),
 })
 MARKETPLACE = section("marketplace", {
     "marketplace:read": Permission(_roles("e_volunteer", *_HELPDESK, "vendor", "department_officer", "auditor"),

@@ -19,6 +19,7 @@ from services.notify.routes import ROUTERS
 from services.notify.service.dispatch import Dispatcher
 from services.notify.service.duelists import JOBS as DUE_LIST_JOBS
 from services.notify.service.duelists import REMINDER_JOB
+from services.notify.service.webhooks import WebhookSender
 from services.notify.settings import NotifySettings, get_notify_settings
 
 SPEC = ServiceSpec(
@@ -63,13 +64,18 @@ def create_app(settings: Settings | None = None, *, workers: bool | None = None,
             runtime = app.state.runtime
             dispatcher = Dispatcher(runtime.sessionmaker, provider, notify_settings, runtime.clock)
             app.state.dispatcher = dispatcher
+            webhooks = WebhookSender(runtime.sessionmaker, notify_settings, runtime.clock,
+                                     lease_seconds=notify_settings.webhook_lease_seconds)
+            app.state.webhooks = webhooks
             if workers if workers is not None else settings.run_workers:
                 await _schedule_daily_reminders(runtime)
                 runtime._spawn("dispatcher", dispatcher.run)  # supervised like the kernel's own workers
+                runtime._spawn("webhooks", webhooks.run)
             try:
                 yield
             finally:
                 await provider.close()
+                await webhooks.close()
 
     app.router.lifespan_context = lifespan
     return app

@@ -13,6 +13,7 @@ from kernel.consumer import Subscription
 from services.notify import SERVICE
 from services.notify.repository import contacts as repo
 from services.notify.service.rules import SUBSCRIPTIONS as RULE_SUBSCRIPTIONS
+from services.notify.service.webhooks import SUBSCRIPTIONS as WEBHOOK_SUBSCRIPTIONS
 
 
 async def apply_person(session: AsyncSession, event: Event, envelope: Envelope) -> None:
@@ -46,4 +47,5 @@ SUBSCRIPTIONS: list[Subscription] = [
     area_replica_subscription(SERVICE),
     Subscription(name=f"{SERVICE}-persons", subject="registry.person.*.v1", handler=apply_person),
     *RULE_SUBSCRIPTIONS,
+    *WEBHOOK_SUBSCRIPTIONS,
 ]

@@ -28,3 +28,10 @@ REMINDERS = Counter("gramsetu_notify_reminders_total", "Immunisation reminders b
 def district(area_code: str) -> str:
     """The district part of an area code (IN-23-0456-... -> IN-23-0456): a bounded label."""
     return "-".join(area_code.split("-")[:3])
+WEBHOOK_DELIVERIES = Counter("gramsetu_notify_webhook_deliveries_total",
+                             "Webhook deliveries by outcome (queued, delivered, retry, failed, redelivery)",
+                             ["event_type", "outcome"])
+WEBHOOK_LATENCY = Histogram("gramsetu_notify_webhook_request_seconds", "Webhook POSTs to partner endpoints",
+                            ["outcome"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+WEBHOOK_PAUSED = Counter("gramsetu_notify_webhook_paused_total",
+                         "Webhook subscriptions paused (endpoint kept failing, or answered 410 Gone)", ["reason"])

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_ACCOUNT_SID = "AC" + "0" * 32
 DEV_AUTH_TOKEN = "dev-only-twilio-auth-token"  # noqa: S105 (refused in production below)
+DEV_WEBHOOK_KEY = "Z3JhbXNldHUtZGV2LW5vdGlmeS13ZWJob29rLWtleSE="  # Fernet key; refused in production below
 
 
 class NotifySettings(BaseSettings):
@@ -48,10 +49,22 @@ class NotifySettings(BaseSettings):
     cost_per_segment: dict[str, float] = {"IN": 0.0832, "BD": 0.3651}  # USD per SMS segment
     cost_per_call_minute: float = 0.0485
 
+    # Webhooks for partner and department systems.
+    webhook_secret_key: str = DEV_WEBHOOK_KEY  # Fernet key the subscriptions' signing secrets are stored under
+    webhook_timeout_seconds: float = 5.0  # a slow endpoint is a failed attempt, never a stuck worker
+    webhook_pause_after_failures: int = 15  # consecutive failed attempts before the subscription is paused
+    webhook_concurrency: int = 4  # deliveries in flight per process (one scheduler loop each)
+    webhook_poll_interval_seconds: float = 0.5
+    webhook_lease_seconds: float = 60.0  # a crashed worker's lane jobs are taken over after this
+    webhook_allow_http: bool = True  # plain http:// endpoints: honoured in development and tests only
+
     def check_production(self, environment: str) -> None:
         """Outside development: a real account and token, and Twilio itself (not the local stand-in)."""
         if environment == "development":
             return
+        if self.webhook_secret_key in ("", DEV_WEBHOOK_KEY):
+            raise RuntimeError("set GRAMSETU_NOTIFY_WEBHOOK_SECRET_KEY (a Fernet key; the development key is "
+                               "refused outside development)")
         if self.twilio_auth_token in ("", DEV_AUTH_TOKEN) or self.twilio_account_sid in ("", DEV_ACCOUNT_SID):
             raise RuntimeError("set GRAMSETU_NOTIFY_TWILIO_ACCOUNT_SID and GRAMSETU_NOTIFY_TWILIO_AUTH_TOKEN "
                                "(the development values are refused outside development)")

@@ -16,6 +16,9 @@ from services.notify.models.tables import (
     schedule_item,
     schedule_version,
     template,
+    webhook_attempt,
+    webhook_delivery,
+    webhook_subscription,
     worker,
 )
 
@@ -24,5 +27,6 @@ AREA = area_replica_table(SQLModel.metadata, SERVICE)
 
 __all__ = [
     "AREA", "KERNEL", "NOTIFY_TABLES", "contact", "dose_given", "event_rule", "message", "message_event", "opt_out",
-    "schedule_item", "schedule_version", "template", "worker",
+    "schedule_item", "schedule_version", "template", "webhook_attempt", "webhook_delivery",
+    "webhook_subscription", "worker",
 ]

@@ -222,3 +222,72 @@ event_rule = Table(
     Index("ix_event_rule_subject", "subject", postgresql_where=text("enabled")),
     schema=SERVICE,
 )
+
+# Webhooks for partner and department systems (migration 0006).
+webhook_subscription = Table(
+    "webhook_subscription", METADATA, _uuid_pk(),
+    Column("owner", Text, nullable=False),  # the subject of the client or operator that created it
+    Column("description", Text, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("event_types", ARRAY(Text), nullable=False),  # subject patterns: tickets.ticket.*.v1, benefits.>
+    Column("area_code", area_code_type(), nullable=False),  # only events about this area (or beneath it)
+    Column("secret_encrypted", Text, nullable=False),  # Fernet token of whsec_...
+    Column("previous_secret_encrypted", Text),  # still signed with until previous_secret_until (rotation)
+    Column("previous_secret_until", DateTime(timezone=True)),
+    Column("status", Text, nullable=False, server_default=text("'active'")),
+    Column("paused_reason", Text),
+    Column("paused_at", DateTime(timezone=True)),
+    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    Column("retry_at", DateTime(timezone=True)),  # a failing endpoint gets no attempt before this
+    Column("contact_phone", Text),  # told by SMS when the subscription is paused
+    Column("contact_language", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("status IN ('active', 'paused', 'disabled')", name="ck_webhook_subscription_status"),
+    Index("ix_webhook_subscription_owner", "owner", "created_at", "id"),
+    Index("ix_webhook_subscription_active", "status", postgresql_where=text("status = 'active'")),
+    schema=SERVICE,
+)
+
+webhook_delivery = Table(
+    "webhook_delivery", METADATA, _uuid_pk(),
+    Column("subscription_id", UUID(as_uuid=True), nullable=False),
+    Column("event_id", UUID(as_uuid=True), nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("lane", Text, nullable=False),  # ordering key: the entity (ticket:<id>), else the delivery itself
+    Column("entity_version", Integer),
+    Column("seq", BigInteger, Identity(always=True), nullable=False),  # arrival order inside a lane
+    Column("body", Text, nullable=False),  # the exact bytes signed and sent, identical on every retry
+    Column("status", Text, nullable=False, server_default=text("'pending'")),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("redeliveries", Integer, nullable=False, server_default=text("0")),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    UniqueConstraint("subscription_id", "event_id", name="uq_webhook_delivery_event"),
+    CheckConstraint("status IN ('pending', 'delivered', 'failed', 'cancelled')", name="ck_webhook_delivery_status"),
+    Index("ix_webhook_delivery_lane", "subscription_id", "lane", "entity_version", "seq",
+          postgresql_where=text("status = 'pending'")),
+    Index("ix_webhook_delivery_log", "subscription_id", "created_at", "id"),
+    schema=SERVICE,
+)
+
+webhook_attempt = Table(
+    "webhook_attempt", METADATA,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("delivery_id", UUID(as_uuid=True), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("effect_key", Text, nullable=False),
+    Column("uncertain", Boolean, nullable=False),  # an earlier try of this key may have reached the receiver
+    Column("signed_at", BigInteger, nullable=False),  # the webhook-timestamp sent
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("duration_ms", Float, nullable=False),
+    Index("ix_webhook_attempt_delivery", "delivery_id", "id"),
+    schema=SERVICE,
+)
+
+WEBHOOK_TABLES = [webhook_subscription, webhook_delivery, webhook_attempt]

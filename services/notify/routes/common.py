@@ -26,6 +26,7 @@ Sender = Annotated[Identity, permission("notify:send")]
 OptOutRecorder = Annotated[Identity, permission("notify:opt_out")]
 DoseRecorder = Annotated[Identity, permission("notify:dose_record")]
 Admin = Annotated[Identity, permission("notify:admin")]
+WebhookOwner = Annotated[Identity, permission("notify:webhooks")]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0, le=1_000_000)]
 AREA_PATTERN = r"^[A-Za-z]{2}(-\d{1,6}){0,5}$"
