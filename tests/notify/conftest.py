@@ -28,7 +28,7 @@ from gramsetu.embedded import free_port, port_open
 from kernel.scheduler import ManualClock
 from kernel.settings import Settings
 from services.notify.settings import get_notify_settings
-from tests.conftest import identity_headers
+from tests.conftest import identity_headers, truncate
 
 ACCOUNT_SID = "AC" + "1" * 32
 AUTH_TOKEN = "test-notify-twilio-token"
@@ -154,17 +154,7 @@ async def _truncate_notify(database_url: str) -> None:
     try:
         tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'notify' "
                                   "AND tablename <> 'alembic_version'")
-        statement = "TRUNCATE " + ", ".join(f'notify."{t["tablename"]}"' for t in tables) + " RESTART IDENTITY CASCADE"
-        for attempt in range(5):
-            try:
-                await conn.execute(statement)
-                return
-            except asyncpg.DeadlockDetectedError:
-                # A late status callback of the previous test (the stand-in posts them asynchronously) can hold
-                # one table while wanting another; PostgreSQL cancels one side, and the truncate tries again.
-                if attempt == 4:
-                    raise
-                await asyncio.sleep(0.2)
+        await truncate(conn, [f'notify."{t["tablename"]}"' for t in tables])
     finally:
         await conn.close()
 

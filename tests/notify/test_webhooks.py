@@ -67,8 +67,19 @@ class Receiver:
         return web.Response(status=204)
 
 
+async def drain(notify: Notify) -> None:
+    """Let the webhook consumer read what earlier tests left on the stream, before any subscription exists."""
+    runtime = notify.app.state.runtime
+    await ensure_streams(runtime.js, runtime.settings)
+    consumer = next(c for c in runtime.consumers if c.name == "notify-webhooks-tickets")
+    consumer._psub = None
+    while await consumer.poll(timeout=0.3):
+        pass
+
+
 @pytest.fixture
 async def receivers(notify: Notify) -> AsyncIterator[list[Receiver]]:
+    await drain(notify)
     made: list[Receiver] = []
     runners: list[web.AppRunner] = []
 
