@@ -21,7 +21,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway import SERVICE
 from gateway.config import GatewayConfig
 from gateway.metrics import DURATION, REQUESTS, ClientLabel
-from gateway.models import SERVICE_NAMES
 from gateway.openapi import MergedOpenAPI
 from gateway.proxy import Proxy, RequestContext, required_scope
 from gateway.ratelimit import SharedRateLimiter
@@ -174,7 +173,7 @@ def create_app(settings: Settings | None = None, *, config: GatewayConfig | None
     if not settings.database_url:
         raise RuntimeError("GRAMSETU_DATABASE_URL / DATABASE_URL is not set")
     config.check_environment(settings.environment)
-    upstream_urls = upstreams or {name: settings.service_url(name) for name in SERVICE_NAMES}
+    upstream_urls = upstreams or {name: settings.service_url(name) for name in config.services}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.models import SERVICE_NAMES
 from kernel.paths import SIGNED_PATHS, VERBATIM_PATHS
 from kernel.settings import LOCAL_ENVIRONMENTS
 
@@ -107,6 +108,18 @@ class GatewayConfig(BaseSettings):
     # /readyz: ready only when every upstream answers ready and the merged document is complete.
     # False: ready as soon as the gateway's own database answers (upstreams are still reported).
     ready_requires_upstreams: bool = True
+    # The services this gateway fronts (default: all of them).  `gramsetu up -s registry -s gateway`
+    # narrows it to what it started, so /readyz and the merged document ask only those, and a path of
+    # a service left out answers 404 route-not-found instead of waiting on a server that is not there.
+    services: list[str] = list(SERVICE_NAMES)
+
+    @field_validator("services")
+    @classmethod
+    def _known_services(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(SERVICE_NAMES))
+        if unknown:
+            raise ValueError(f"unknown service(s) {', '.join(unknown)}; known: {', '.join(SERVICE_NAMES)}")
+        return value
     # DCI (SPDCI) endpoints are standards-shaped: the registry serves them at ``/registry/...`` itself,
     # so these exact paths are forwarded without stripping the mount prefix (kernel/paths.py; the
     # services build their links from the same table).

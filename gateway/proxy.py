@@ -238,6 +238,8 @@ class Proxy:
         try:
             if _bad_path(path) or upstream_path in HIDDEN_UPSTREAM_PATHS:
                 raise RouteNotFound(f"No operation at {path}.")
+            if service not in self.upstreams:
+                raise RouteNotFound(f"No operation at {path}: this gateway does not front the {service} service.")
             origin = _header(headers, b"origin")
             if method == "OPTIONS" and origin and _header(headers, b"access-control-request-method"):
                 await self._preflight(origin, headers, send, ctx)

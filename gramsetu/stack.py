@@ -409,6 +409,8 @@ def build_children(plan: StackPlan, database_url: str, nats_url: str) -> list[Ch
     ports = planned_ports(plan)
     urls = {name: f"http://{plan.host}:{port}" for name, port in ports.items() if name != "gateway"}
     env = child_env(database_url, nats_url, urls, plan.gateway_port)
+    # The gateway fronts what this stack started (all of it, unless `-s` picked some).
+    env.setdefault("GRAMSETU_GATEWAY_SERVICES", json.dumps(list(urls)))
     standins = provider_standins(plan, env, urls)
     return [
         *standins,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES: tuple[str, ...] = ("registry", "benefits", "tickets", "notify", "marketplace")
@@ -104,6 +104,12 @@ class Settings(BaseSettings):
     gateway_port: int = DEFAULT_PORTS["gateway"]
     service_ports: dict[str, int] = {k: v for k, v in DEFAULT_PORTS.items() if k != "gateway"}
     service_urls: dict[str, str] = {}
+
+    @field_validator("service_ports")
+    @classmethod
+    def _ports_default_per_service(cls, value: dict[str, int]) -> dict[str, int]:
+        """GRAMSETU_SERVICE_PORTS may name only some services; the others keep their default port."""
+        return {name: port for name, port in DEFAULT_PORTS.items() if name != "gateway"} | value
 
     @model_validator(mode="after")
     def _no_dev_secret_outside_development(self) -> Settings:

@@ -73,3 +73,37 @@ async def test_the_merged_document_follows_an_upstream_that_changed(settings: Se
                 await asyncio.sleep(0.1)
             else:
                 raise AssertionError("the merged document never showed the new operation")
+
+
+async def test_a_gateway_fronting_some_services_is_ready_with_them_and_refuses_the_others_plainly(
+        settings: Settings, clean: None) -> None:
+    """`gramsetu up -s registry -s gateway`: the gateway fronts the registry only. It was never ready
+    (it waited on services nobody started), and GRAMSETU_SERVICE_PORTS naming only some services made it
+    crash (KeyError) at startup."""
+    from gateway.app import create_app as create_gateway
+    from services.registry.app import create_app as create_registry
+
+    async with Served(create_registry(settings, workers=False)) as registry:
+        partial = settings.model_copy(update={"service_urls": {"registry": registry.url}})
+        gateway = create_gateway(partial, config=gateway_config(services=["registry"]))
+        async with Served(gateway) as gw, httpx.AsyncClient(base_url=gw.url, timeout=30) as http:
+            ready = await http.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert set(ready.json()["upstreams"]) == {"registry"}
+            r = await http.get("/benefits/schemes")
+            assert r.status_code == 404 and r.json()["type"].endswith("/route-not-found"), r.text
+            assert "/registry/areas" in (await http.get("/openapi.json")).json()["paths"]
+
+
+def test_service_ports_may_name_only_some_services(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("GRAMSETU_SERVICE_PORTS", '{"registry": 28781}')
+    ports = Settings().service_ports
+    assert ports["registry"] == 28781 and ports["benefits"] == Settings.model_fields["service_ports"].default["benefits"]
+
+
+def test_an_unknown_fronted_service_is_refused_with_the_known_ones() -> None:
+    import pytest
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="unknown service"):
+        gateway_config(services=["registy"])
