@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 
 from kernel.auth import Identity, require_scope
 
 Reader = Annotated[Identity, require_scope("tickets:read")]
 Writer = Annotated[Identity, require_scope("tickets:write")]
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size (at most 500)")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip (the page's start)")]
+TicketId = Annotated[uuid.UUID, Path(description="The ticket's id (not its tracking number)")]
+DeskId = Annotated[uuid.UUID, Path(description="The help desk's id (from GET /desks)")]
+CalendarId = Annotated[uuid.UUID, Path(description="The business calendar's id (from GET /calendars)")]
 
 
 def _now(request: Request) -> datetime:

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 
 from kernel.db import DbSession, asyncpg_dsn
-from services.tickets.routes.common import Reader
+from services.tickets.routes.common import DeskId, Reader, TicketId
 from services.tickets.rules.access import is_agent
 from services.tickets.service.common import visible_ticket
 from services.tickets.service.live import LiveHub, desk_stream_start, stream
 from services.tickets.settings import get_tickets_settings
 
 router = APIRouter(tags=["live"])
-LastEventId = Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=2**62)]
+LastEventId = Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=2**62,
+                                            description="Resume after this entry (the last `id:` received)")]
 SSE: dict[int | str, dict[str, Any]] = {200: {"description": "text/event-stream of timeline entries (id = entry seq)",
              "content": {"text/event-stream": {}}}}
 
@@ -37,8 +37,16 @@ def _response(request: Request, key: str, after: int, fetch: object) -> Streamin
 
 @router.get("/{ticket_id:uuid}/stream", response_class=StreamingResponse, responses=SSE,
             summary="Live: the ticket's timeline entries as they happen (resume with Last-Event-ID)")
-async def ticket_stream(ticket_id: uuid.UUID, request: Request, session: DbSession, identity: Reader,
+async def ticket_stream(ticket_id: TicketId, request: Request, session: DbSession, identity: Reader,
                         last_event_id: LastEventId = None) -> StreamingResponse:
+    """Server-sent events: each new timeline entry of the ticket as it happens (`id:` is the entry's
+    sequence number), with heartbeats. Reconnect with `Last-Event-ID` to get what was missed.
+    Reporters get public entries only.
+
+    **Who:** `tickets:read`: an agent of a desk in the ticket's area, or its reporter.
+
+    **Errors:** 404 no such ticket for you.
+    """
     await visible_ticket(session, identity, ticket_id)
     public_only = not is_agent(identity)
     await session.close()  # the stream reads in short sessions of its own; hold no connection while idle
@@ -51,8 +59,15 @@ async def ticket_stream(ticket_id: uuid.UUID, request: Request, session: DbSessi
 
 @router.get("/desks/{desk_id}/stream", response_class=StreamingResponse, responses=SSE,
             summary="Live: every change to the desk's tickets (agents of the area)")
-async def desk_stream(desk_id: uuid.UUID, request: Request, session: DbSession, identity: Reader,
+async def desk_stream(desk_id: DeskId, request: Request, session: DbSession, identity: Reader,
                       last_event_id: LastEventId = None) -> StreamingResponse:
+    """Server-sent events: every change to any ticket of the desk (new, assigned, moved, commented,
+    breached), for a desk's live board. Resume with `Last-Event-ID`.
+
+    **Who:** `tickets:read` and `tickets:work`: an agent whose area scope holds the desk's area.
+
+    **Errors:** 403 not an agent; 404 no such desk in your area.
+    """
     after = await desk_stream_start(session, identity, desk_id, last_event_id)
     await session.close()
 

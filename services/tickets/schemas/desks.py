@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from services.tickets.rules.calendar import parse_hours
 from services.tickets.schemas.common import AreaCode, Category, Name, Subject
@@ -20,6 +20,15 @@ WORKDAY: dict[Weekday, list[list[str]]] = {
 
 
 class CalendarIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"name": "Madhya Pradesh government offices", "timezone": "Asia/Kolkata",
+         "working_hours": {d: [["10:00", "17:30"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat")},
+         "saturdays_off": [2, 4]},
+        {"name": "Bangladesh upazila offices", "timezone": "Asia/Dhaka",
+         "working_hours": {d: [["09:00", "17:00"]] for d in ("sun", "mon", "tue", "wed", "thu")},
+         "saturdays_off": [1, 2, 3, 4, 5]},
+    ]})
+
     name: Name = Field(examples=["Madhya Pradesh government offices"])
     timezone: TimeZone = "Asia/Kolkata"
     working_hours: dict[Weekday, Annotated[list[HourRange], Field(max_length=4)]] = Field(
@@ -37,6 +46,7 @@ class CalendarIn(BaseModel):
 
 
 class CalendarOut(CalendarIn):
+    model_config = ConfigDict(json_schema_extra=None)  # not the request body's example
     id: uuid.UUID
     version: int = Field(description="Counts every change of hours, zone, off-Saturdays, parent or holidays")
     created_at: datetime
@@ -44,6 +54,11 @@ class CalendarOut(CalendarIn):
 
 class CalendarPatch(BaseModel):
     """Only the fields sent change; running SLA deadlines of the desks on the calendar are counted again."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"saturdays_off": [1, 2, 3, 4, 5]},
+        {"working_hours": {d: [["09:30", "13:30"], ["14:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")}},
+    ]})
 
     timezone: TimeZone | None = None
     working_hours: dict[Weekday, Annotated[list[HourRange], Field(max_length=4)]] | None = Field(
@@ -67,16 +82,27 @@ class CalendarPatch(BaseModel):
 
 
 class HolidayIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"day": "2027-01-26", "name": "Republic Day", "kind": "national"},
+        {"day": "2027-11-01", "name": "Madhya Pradesh Sthapana Diwas", "kind": "state"},
+    ]})
+
     day: date
     name: Name
     kind: Literal["national", "state", "local"] = "state"
 
 
 class HolidayOut(HolidayIn):
+    model_config = ConfigDict(json_schema_extra=None)  # not the request body's example
     calendar_id: uuid.UUID
 
 
 class DeskIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"name": "Sehore block ICDS help desk", "area_code": "IN-23-0456-2210",
+         "categories": ["app_problem", "ration", "payment"], "calendar_id": "0192f3a4-5b6c-7d8e-9f00-112233445566",
+         "auto_close_days": 7}]})
+
     name: Name = Field(examples=["Sehore block ICDS help desk"])
     area_code: AreaCode
     categories: list[Category] = Field(default_factory=list, max_length=20,
@@ -88,6 +114,7 @@ class DeskIn(BaseModel):
 
 
 class DeskOut(DeskIn):
+    model_config = ConfigDict(json_schema_extra=None)  # not the request body's example
     id: uuid.UUID
     level: str = Field(description="block, district, state (India) or upazila, district, division (Bangladesh)")
     active: bool
@@ -96,6 +123,8 @@ class DeskOut(DeskIn):
 
 class DeskPatch(BaseModel):
     """Only the fields sent change.  New auto-close days apply to the desk's tickets already resolved too."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"auto_close_days": 7}, {"active": False}]})
 
     auto_close_days: int | None = Field(None, ge=0, le=365, description="null: back to the service default")
     active: bool | None = Field(None, description="false: takes no new tickets (routing skips it)")
@@ -108,17 +137,26 @@ class DeskPatch(BaseModel):
 
 
 class AgentIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"subject": "rekha.verma", "display_name": "Rekha Verma (block help desk)"}]})
+
     subject: Subject = Field(description="The agent's user name at the gateway")
     display_name: Name
 
 
 class AgentOut(AgentIn):
+    model_config = ConfigDict(json_schema_extra=None)  # not the request body's example
     id: uuid.UUID
     desk_id: uuid.UUID
     active: bool
 
 
 class SlaPolicyIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"level": "block", "category": "app_problem", "first_response_minutes": 240, "resolution_minutes": 1440},
+        {"level": "district", "category": "*", "first_response_minutes": 480, "resolution_minutes": 2880},
+    ]})
+
     level: Annotated[str, StringConstraints(pattern=r"^[a-z_]{2,32}$")] = Field(examples=["block"])
     category: Annotated[str, StringConstraints(pattern=r"^(\*|[a-z][a-z_]{1,39})$")] = Field(
         examples=["app_problem"], description="A category, or * for any")
@@ -127,6 +165,7 @@ class SlaPolicyIn(BaseModel):
 
 
 class SlaPolicyOut(SlaPolicyIn):
+    model_config = ConfigDict(json_schema_extra=None)  # not the request body's example
     id: uuid.UUID
     version: int = Field(description="1 when set first, +1 per change; each clock names the version it runs on")
     updated_at: datetime | None

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyUrl, BaseModel, Field, StringConstraints
+from pydantic import AnyUrl, BaseModel, ConfigDict, Field, StringConstraints
 
 from services.tickets.rules.states import Action, Status
 from services.tickets.schemas.common import AreaCode, Body, Category, Language, Name, Phone, Reason, Title
@@ -33,6 +33,17 @@ class Attachment(BaseModel):
 
 
 class TicketIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "category": "app_problem", "priority": "high", "title": "Poshan Tracker app does not sync",
+        "description": "Since the update on 1 December the app shows 'sync failed' and the take-home ration "
+                       "entries of 23 children are not sent.",
+        "language": "hi", "area_code": "IN-23-0456-2210",
+        "reporter": {"name": "Sunita Bai", "phone": "+919812300045", "relation": "worker"},
+        "channel": "app", "concerns_facility": "AWC 23-0456-2210-017",
+        "attachments": [{"ref": "s3://gramsetu-attachments/2026/12/a1b2.jpg", "media_type": "image/jpeg",
+                         "name": "sync error screen"}],
+    }]})
+
     category: Category
     priority: Priority = "normal"
     title: Title = Field(examples=["Poshan Tracker app does not sync"])
@@ -84,26 +95,47 @@ class TicketOut(BaseModel):
 
 
 class TransitionIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"action": "start"},
+        {"action": "wait_on_reporter", "note": "Please send a photo of the error message."},
+        {"action": "resolve", "note": "The app was reinstalled with the 3.2 update; all entries synced."},
+    ]})
+
     action: Literal[Action.START, Action.WAIT_ON_REPORTER, Action.REPORTER_REPLIED, Action.RESOLVE, Action.CLOSE,
                     Action.REOPEN]
     note: Body | None = Field(None, description="A public note on the timeline (e.g. what the reporter must send)")
 
 
 class AssignIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"agent": "rekha.verma"}]})
+
     agent: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@:\-]{0,127}$")] = Field(
         description="The agent's user name; must be an agent of the ticket's current desk")
 
 
 class EscalateIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"reason": "Needs the district programme officer: the supplier has not delivered rations for two months"}]})
+
     reason: Reason
 
 
 class CommentIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"body": "We have asked the supplier for the delivery date.", "visibility": "public"},
+        {"body": "Supplier contract expired on 30 November; renewal file is with the DPO.", "visibility": "internal"},
+    ]})
+
     body: Body
     visibility: Literal["public", "internal"] = "public"
 
 
 class RatingIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"rating": "good", "comment": "Solved in two days, thank you."},
+        {"rating": "poor", "comment": "Rations still not delivered."},
+    ]})
+
     rating: Rating
     comment: Body | None = None
 
