@@ -90,7 +90,7 @@ async def _post_rate(sessions: Any, bodies: list[EntryIn], batch: int, callers: 
         nonlocal errors
         for call in mine:
             async with transaction(sessions) as session:
-                outcomes = await posting.post(session, ADMIN, call)
+                outcomes = await posting.post(session, ADMIN, call, now=datetime.now(timezone.utc))
                 errors += sum(o.status != "accepted" for o in outcomes)
 
     started = time.perf_counter()
@@ -121,7 +121,7 @@ async def _plain_rate(database_url: str, bodies: list[EntryIn], batch: int) -> f
 async def _coverage(sessions: Any, database_url: str, persons: int) -> tuple[float, float, dict[str, Any]]:
     ids = await _persons(database_url, persons)
     async with transaction(sessions) as session:  # a tenth of them already paid this month
-        await posting.post(session, ADMIN, _bodies(ids[: persons // 10], "cov"))
+        await posting.post(session, ADMIN, _bodies(ids[: persons // 10], "cov"), now=datetime.now(timezone.utc))
     started = time.perf_counter()
     async with transaction(sessions) as session:
         counts = await coverage.area_coverage(session, ADMIN, AREA, "BD-OAA", None, TODAY)

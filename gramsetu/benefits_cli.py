@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,7 @@ async def _post(data: bytes, name: str, department: str, subject: str) -> Any:
             task = bar.add_task("rows", total=total)
             async with transaction(make_sessionmaker(engine)) as session:
                 result = await post_file(session, identity, data, department=department, file_name=name,
+                                         now=datetime.now(timezone.utc),
                                          progress=lambda n: bar.update(task, completed=n))
                 bar.update(task, completed=result.file["rows_total"], total=result.file["rows_total"])
                 return result

@@ -9,7 +9,7 @@ from kernel.runtime import ServiceSpec
 from kernel.settings import Settings, get_settings
 from services.benefits import SERVICE
 from services.benefits.events import SUBSCRIPTIONS
-from services.benefits.jobs import JOBS
+from services.benefits.jobs import JOBS, PERIODIC
 from services.benefits.routes import ROUTERS
 from services.benefits.settings import get_benefits_settings
 
@@ -23,6 +23,7 @@ SPEC = ServiceSpec(
     routers=ROUTERS,
     subscriptions=SUBSCRIPTIONS,
     jobs=JOBS,
+    recurring=PERIODIC,
 )
 
 

@@ -8,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.scheduler import Job, JobHandler
 from services.benefits.service import chain, flags
-from services.benefits.service.catalogue import SWEEP_ALL, VERIFY_ALL
 from services.benefits.service.replica import SWEEP_CLUSTER
 from services.benefits.settings import get_benefits_settings
 
@@ -18,6 +17,11 @@ async def verify_chains_job(session: AsyncSession, job: Job) -> datetime | None:
     await chain.verify(session)
     return job.due_at + timedelta(seconds=get_benefits_settings().verify_interval_seconds)
 
+
+SWEEP_ALL = "benefits.sweep-all"
+VERIFY_ALL = "benefits.verify-chains"
+# Scheduled when the workers start (kernel runtime), so they run whether or not a scheme exists yet.
+PERIODIC = [(SWEEP_ALL, "periodic"), (VERIFY_ALL, "periodic")]
 
 JOBS: dict[str, JobHandler] = {
     SWEEP_CLUSTER: flags.sweep_cluster_job,

@@ -7,39 +7,37 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within_any
 from services.benefits.models import chain_head, entry
-from services.benefits.repository.common import all_rows, any_of, one_or_none, page
-from services.benefits.rules.chain import CONTENT_FIELDS, GENESIS
+from services.benefits.repository.common import all_rows, any_of, one_or_none, page, raw_connection
+from services.benefits.rules.chain import CONTENT_TYPES, GENESIS, NULL_TEXT, NULL_VALUE, PRESENT
 
 
-def _sql_text(column: str) -> str:
-    """SQL for ``rules.chain._text`` of one column: ``<length>:<text>``, ``-`` when NULL."""
-    if column in ("delivered_on",):
-        value = f"to_char({column}, 'YYYY-MM-DD')"
-    elif column == "recorded_at":
-        value = f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
-    else:
-        value = f"{column}::text"
-    return f"coalesce(length({value})::text || ':' || {value}, '-')"
+def _sql_content(column: str, kind: str) -> str:
+    """SQL for ``rules.chain._encode`` of one column (text through ``textsend``: the client encoding,
+    UTF-8 for asyncpg, which refuses any other)."""
+    if kind == "text":
+        return f"coalesce(int4send(octet_length({column})) || textsend({column}), '\\x{NULL_TEXT.hex()}'::bytea)"
+    send = {"uuid": "uuid_send", "int8": "int8send", "int4": "int4send", "date": "date_send",
+            "timestamptz": "timestamptz_send"}[kind]
+    return f"coalesce('\\x{PRESENT.hex()}'::bytea || {send}({column}), '\\x{NULL_VALUE.hex()}'::bytea)"
 
 
 # The canonical content of an entry, as rules/chain.content computes it in Python.
-CONTENT_SQL = " || ".join(_sql_text(c) for c in CONTENT_FIELDS)
+CONTENT_SQL = " || ".join(_sql_content(c, k) for c, k in CONTENT_TYPES.items())
 GENESIS_SQL = "'\\x" + GENESIS.hex() + "'::bytea"
 
 # Per partition: the first row whose stored hash is not the hash of its own content (a changed
 # row), the first row whose link does not match the row before it (a removed, inserted or
 # reordered row, or a rewritten hash), the row count and last seq.  Row-local hashing runs in
-# parallel workers; the link check is a cheap window over the (partition, seq) index.
+# parallel workers; the link check is a window over the rows in (partition, seq) order.
 VERIFY_HASHES_SQL = f"""
 SELECT partition, count(*) AS entries, max(seq) AS last_seq,
-       min(seq) FILTER (WHERE hash <> sha256(prev_hash || convert_to({CONTENT_SQL}, 'UTF8'))) AS first_bad_hash
+       min(seq) FILTER (WHERE hash <> sha256(prev_hash || {CONTENT_SQL})) AS first_bad_hash
 FROM benefits.entry WHERE {{where}} GROUP BY partition
 """
 VERIFY_LINKS_SQL = f"""
@@ -52,6 +50,48 @@ SELECT partition, min(seq) AS first_bad_link FROM (
 ) links
 WHERE prev_hash <> expected_prev OR seq <> previous_seq + 1
 GROUP BY partition
+"""
+
+
+LANE_SEPARATOR = "."
+# Per chain: its first lane nobody holds (locked here), or how many lanes it has (to open the next).
+TAKE_LANE_SQL = """
+SELECT c.chain, h.partition, h.seq, h.hash,
+       (SELECT count(*) FROM benefits.chain_head a
+         WHERE a.partition > c.chain || '.' AND a.partition < c.chain || '/') AS lanes
+FROM unnest($1::text[]) AS c(chain)
+LEFT JOIN LATERAL (
+  SELECT partition, seq, hash FROM benefits.chain_head
+  WHERE partition > c.chain || '.' AND partition < c.chain || '/'
+  ORDER BY partition LIMIT 1 FOR UPDATE SKIP LOCKED
+) h ON true
+"""
+OPEN_LANES_SQL = """
+INSERT INTO benefits.chain_head (partition, seq, hash, signature, key_id, signed_at)
+SELECT p, 0, $2::bytea, ''::bytea, '', now() FROM unnest($1::text[]) AS p
+ON CONFLICT (partition) DO NOTHING RETURNING partition, seq, hash
+"""
+ENTRY_TYPES = {
+    "id": "uuid", "partition": "text", "seq": "int8", "prev_hash": "bytea", "hash": "bytea", "kind": "text",
+    "reverses_id": "uuid", "flag_id": "uuid", "scheme_code": "text", "department_code": "text",
+    "rule_version": "int4", "beneficiary": "text", "person_id": "uuid", "household_id": "uuid",
+    "identifier_hash": "text", "area_code": "text", "period": "text", "period_start": "date", "period_end": "date",
+    "amount_minor": "int8", "currency": "text", "quantity": "int8", "unit": "text", "delivered_on": "date",
+    "channel": "text", "recorded_by": "text", "department_ref": "text", "evidence_ref": "text", "decision": "text",
+    "file_id": "uuid", "file_row": "int4", "recorded_at": "timestamptz",
+}
+ENTRY_COLUMNS = tuple(ENTRY_TYPES)
+_N = len(ENTRY_COLUMNS)
+APPEND_SQL = f"""
+WITH written AS (
+  INSERT INTO benefits.entry ({", ".join(ENTRY_COLUMNS)})
+  SELECT * FROM unnest({", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(ENTRY_TYPES.values()))})
+)
+UPDATE benefits.chain_head h
+SET seq = n.seq, hash = n.hash, signature = n.signature, key_id = n.key_id, signed_at = n.signed_at
+FROM unnest(${_N + 1}::text[], ${_N + 2}::int8[], ${_N + 3}::bytea[], ${_N + 4}::bytea[], ${_N + 5}::text[],
+            ${_N + 6}::timestamptz[]) AS n(partition, seq, hash, signature, key_id, signed_at)
+WHERE h.partition = n.partition
 """
 
 
@@ -98,26 +138,40 @@ class LedgerRepository:
                 .where(~select(undone.c.id).where(undone.c.reverses_id == entry.c.id).exists()))
         return list(await all_rows(self.session, stmt))
 
-    async def lock_heads(self, partitions: Sequence[str]) -> dict[str, RowMapping]:
-        """Lock the chain heads of ``partitions``, creating missing ones, in one statement: the no-op
-        DO UPDATE takes each row's lock and returns it as it is.  Rows are inserted in sorted order, so
-        two writers never deadlock."""
-        ordered = sorted(set(partitions))
-        stmt = pg_insert(chain_head).values([
-            {"partition": p, "seq": 0, "hash": GENESIS, "signature": b"", "key_id": "", "signed_at": text("now()")}
-            for p in ordered])
-        stmt = stmt.on_conflict_do_update(index_elements=["partition"], set_={"partition": stmt.excluded.partition})
-        rows = await all_rows(self.session, stmt.returning(chain_head))
-        return {r["partition"]: r for r in rows}
+    async def take_lanes(self, chains: Sequence[str]) -> dict[str, RowMapping]:
+        """One free lane of each chain (``<scheme>:<period>``), locked until the transaction ends.
 
-    async def insert_entries(self, rows: Sequence[dict[str, Any]]) -> None:
-        if rows:
-            await self.session.execute(insert(entry), list(rows))
+        A chain is split into lanes (``<chain>.<n>``), each its own hash chain with its own signed
+        head, so concurrent writers to one scheme and month do not queue on one head: each takes
+        the first lane nobody holds (``SKIP LOCKED``), and a new lane is opened only when every
+        lane is taken.  The lane count therefore follows the number of concurrent writers.  New
+        lanes are inserted in sorted order, so two writers opening lanes never deadlock; one that
+        loses the race for a lane number simply looks again."""
+        conn = await raw_connection(self.session)
+        wanted, taken = sorted(set(chains)), {}
+        for _ in range(20):
+            rows = await conn.fetch(TAKE_LANE_SQL, [c for c in wanted if c not in taken])
+            opened = []
+            for row in rows:
+                if row["partition"] is not None:
+                    taken[row["chain"]] = row
+                else:
+                    opened.append(f"{row['chain']}{LANE_SEPARATOR}{row['lanes']}")
+            if opened:
+                for row in await conn.fetch(OPEN_LANES_SQL, sorted(opened), GENESIS):
+                    taken[row["partition"].rsplit(LANE_SEPARATOR, 1)[0]] = row
+            if len(taken) == len(wanted):
+                return taken
+        raise RuntimeError("could not take a chain lane after 20 attempts")  # pragma: no cover
 
-    async def update_heads(self, heads: Sequence[dict[str, Any]]) -> None:
-        for head in heads:
-            await self.session.execute(
-                chain_head.update().where(chain_head.c.partition == head["partition"]).values(**head))
+    async def append_rows(self, rows: Sequence[dict[str, Any]], heads: Sequence[dict[str, Any]]) -> None:
+        """Insert chained entries and move their lanes' signed heads, in one statement (the hot path:
+        raw asyncpg, arrays bound once, no per-row parameter building)."""
+        conn = await raw_connection(self.session)
+        columns = [[row[c] for row in rows] for c in ENTRY_COLUMNS]
+        await conn.execute(APPEND_SQL, *columns, [h["partition"] for h in heads], [h["seq"] for h in heads],
+                           [h["hash"] for h in heads], [h["signature"] for h in heads], [h["key_id"] for h in heads],
+                           [h["signed_at"] for h in heads])
 
     async def entry(self, entry_id: uuid.UUID) -> RowMapping | None:
         return await one_or_none(self.session, select(entry).where(entry.c.id == entry_id))

@@ -109,6 +109,16 @@ class ReplicaRepository:
         rows = await all_rows(self.session, select(person).where(any_of(person.c.id, ids)))
         return {r["id"]: r for r in rows}
 
+    async def persons_with_clusters(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RowMapping]:
+        """The persons, each with ``members``: every record of the same human (its cluster), in one query."""
+        if not ids:
+            return {}
+        other = person.alias("other")
+        members = (select(func.array_agg(other.c.id)).where(other.c.cluster_id == person.c.cluster_id)
+                   .scalar_subquery().label("members"))
+        rows = await all_rows(self.session, select(person, members).where(any_of(person.c.id, ids)))
+        return {r["id"]: r for r in rows}
+
     async def person(self, person_id: uuid.UUID) -> RowMapping | None:
         return await one_or_none(self.session, select(person).where(person.c.id == person_id))
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Query, Response
+from fastapi import Depends, Path, Query, Request, Response
 
 from kernel import roles
 from kernel.auth import CurrentIdentity, Identity
@@ -54,6 +55,15 @@ CSV_ROUTE: dict[str, Any] = {"response_class": Response,
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (at most 500)")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip (the page's start); `next` links the "
                                                                "following page")]
+
+
+
+def _now(request: Request) -> datetime:
+    """The service's clock (the scheduler's): tests that set it move every "today" and "now" here."""
+    return request.app.state.runtime.scheduler.clock.now()  # type: ignore[no-any-return]
+
+
+Now = Annotated[datetime, Depends(_now)]
 
 
 def next_link(path: str, *, limit: int, offset: int, total: int, **params: object) -> str | None:

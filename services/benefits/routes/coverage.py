@@ -17,6 +17,7 @@ from services.benefits.routes.common import (
     AreaQuery,
     HouseholdId,
     Limit,
+    Now,
     Offset,
     PersonId,
     Reader,
@@ -35,8 +36,8 @@ On = Annotated[date | None, Query(description="Judge eligibility on this date (d
 
 @router.get("/persons/{person_id}/coverage", response_model=PersonCoverage,
             summary="Schemes this person is eligible for in their area, and whether they receive them")
-async def person_coverage(person_id: PersonId, session: DbSession, identity: Reader, on: On = None
-                          ) -> PersonCoverage:
+async def person_coverage(person_id: PersonId, session: DbSession, identity: Reader, now: Now,
+                          on: On = None) -> PersonCoverage:
     """For each scheme that runs in the person's area: eligible under its current rules (or which facts
     the registry copy lacks to tell, `unknown_facts`), and covered (a live grant this period to any
     record of the same human). `registry_as_of` says how current the copy is.
@@ -45,13 +46,13 @@ async def person_coverage(person_id: PersonId, session: DbSession, identity: Rea
 
     **Errors:** 404 no such person in your area (in benefits' copy of the registry).
     """
-    return await coverage.person_coverage(session, identity, person_id, on or date.today())
+    return await coverage.person_coverage(session, identity, person_id, on or now.date())
 
 
 @router.get("/households/{household_id}/coverage", response_model=HouseholdCoverage,
             summary="The household's schemes and each member's")
-async def household_coverage(household_id: HouseholdId, session: DbSession, identity: Reader, on: On = None
-                             ) -> HouseholdCoverage:
+async def household_coverage(household_id: HouseholdId, session: DbSession, identity: Reader, now: Now,
+                             on: On = None) -> HouseholdCoverage:
     """The household's own schemes (per-household benefits) and each current member's coverage, as
     for one person.
 
@@ -59,13 +60,13 @@ async def household_coverage(household_id: HouseholdId, session: DbSession, iden
 
     **Errors:** 404 no such household in your area (in benefits' copy of the registry).
     """
-    return await coverage.household_coverage(session, identity, household_id, on or date.today())
+    return await coverage.household_coverage(session, identity, household_id, on or now.date())
 
 
 @router.get("/coverage", response_model=AreaCoverage,
             summary="Eligible, covered and eligible-but-not-covered counts for an area and scheme")
 async def area_coverage(area: AreaQuery, scheme: SchemeQuery, session: DbSession, identity: Reader,
-                        period: Period = None, on: On = None) -> AreaCoverage:
+                        now: Now, period: Period = None, on: On = None) -> AreaCoverage:
     """Counts for an area (and below) and a scheme in a period: persons, eligible, eligible and
     covered, eligible but not covered, covered but not eligible. The rule tree runs as SQL.
 
@@ -74,13 +75,13 @@ async def area_coverage(area: AreaQuery, scheme: SchemeQuery, session: DbSession
     **Errors:** 404 the area is outside your scope, or no such scheme; 422 a period the scheme does
     not use.
     """
-    return await coverage.area_coverage(session, identity, area, scheme, period, on or date.today())
+    return await coverage.area_coverage(session, identity, area, scheme, period, on or now.date())
 
 
 @router.get("/coverage/gaps", response_model=Page[GapPerson],
             summary="Eligible but not covered: the list for field staff, by area then id")
-async def gaps(area: AreaQuery, scheme: SchemeQuery, session: DbSession, identity: Reader, period: Period = None,
-               on: On = None, limit: Limit = 100, offset: Offset = 0) -> Page[GapPerson]:
+async def gaps(area: AreaQuery, scheme: SchemeQuery, session: DbSession, identity: Reader, now: Now,
+               period: Period = None, on: On = None, limit: Limit = 100, offset: Offset = 0) -> Page[GapPerson]:
     """Eligible but not covered: who field staff should visit, by area then id (stable paging), with
     name, household, sex and birth year.
 
@@ -89,7 +90,7 @@ async def gaps(area: AreaQuery, scheme: SchemeQuery, session: DbSession, identit
     **Errors:** 404 the area is outside your scope, or no such scheme; 422 a period the scheme does
     not use.
     """
-    query = await coverage.area_query(session, identity, area, scheme, period, on or date.today())
+    query = await coverage.area_query(session, identity, area, scheme, period, on or now.date())
     rows, total = await CoverageRepository(session).gaps(limit=limit, offset=offset, **query.kwargs)
     return Page(items=[GapPerson(person_id=r["id"], **{k: r[k] for k in GapPerson.model_fields if k != "person_id"})
                        for r in rows], total=total, limit=limit, offset=offset,
@@ -98,8 +99,8 @@ async def gaps(area: AreaQuery, scheme: SchemeQuery, session: DbSession, identit
 
 
 @router.get("/coverage/gaps.csv", **CSV_ROUTE, summary="The same list as CSV (UTF-8), for printing")
-async def gaps_csv(area: AreaQuery, scheme: SchemeQuery, session: DbSession, identity: Reader, period: Period = None,
-                   on: On = None) -> StreamingResponse:
+async def gaps_csv(area: AreaQuery, scheme: SchemeQuery, session: DbSession, identity: Reader, now: Now,
+                   period: Period = None, on: On = None) -> StreamingResponse:
     """The same list as a UTF-8 CSV with a byte-order mark (opens in a spreadsheet with Bengali and
     Devanagari intact), up to `GRAMSETU_BENEFITS_EXPORT_MAX_ROWS` rows.
 
@@ -108,7 +109,7 @@ async def gaps_csv(area: AreaQuery, scheme: SchemeQuery, session: DbSession, ide
     **Errors:** 404 the area is outside your scope, or no such scheme; 422 a period the scheme does
     not use.
     """
-    query = await coverage.area_query(session, identity, area, scheme, period, on or date.today())
+    query = await coverage.area_query(session, identity, area, scheme, period, on or now.date())
     rows, _ = await CoverageRepository(session).gaps(limit=get_benefits_settings().export_max_rows, offset=0,
                                                      **query.kwargs)
     out = io.StringIO()

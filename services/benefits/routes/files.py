@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from kernel.db import DbSession
 from kernel.errors import NotFound, PayloadTooLarge
 from services.benefits.repository.files import FileRepository
-from services.benefits.routes.common import CSV_ROUTE, DepartmentQuery, FileId, Reader, Writer
+from services.benefits.routes.common import CSV_ROUTE, DepartmentQuery, FileId, Now, Reader, Writer
 from services.benefits.schemas.files import FileOut
 from services.benefits.service import files
 from services.benefits.settings import get_benefits_settings
@@ -33,7 +33,7 @@ def file_out(row: object, repeated: bool = False) -> FileOut:
                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {
                      "schema": {"type": "string", "format": "binary"}}}}},
              summary="Post a department's CSV or XLSX file; a report per row (template: GET /files/template.csv)")
-async def post_file(request: Request, session: DbSession, identity: Writer, response: Response,
+async def post_file(request: Request, session: DbSession, identity: Writer, response: Response, now: Now,
                     department: DepartmentQuery,
                     file_name: Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^\x00/\\]+$",
                                                     description="The file's name, kept with its report",
@@ -59,7 +59,7 @@ async def post_file(request: Request, session: DbSession, identity: Writer, resp
             raise PayloadTooLarge(f"Files are at most {limit:,} bytes; post larger ones in parts.")
         chunks.append(chunk)
     result = await files.post_file(session, identity, b"".join(chunks), department=department.upper(),
-                                   file_name=file_name)
+                                   file_name=file_name, now=now)
     response.status_code = 200 if result.repeated else 201
     return file_out(result.file, result.repeated)
 

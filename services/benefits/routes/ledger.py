@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -17,6 +16,7 @@ from services.benefits.routes.common import (
     Admin,
     EntryId,
     Limit,
+    Now,
     Offset,
     OptDepartmentQuery,
     OptSchemeQuery,
@@ -41,7 +41,7 @@ def entry_out(row: object) -> EntryOut:
              responses={200: {"description": "This department reference was posted before: the entry as it is"},
                         409: {"description": "Refused: double dipping under a rule that rejects"}},
              summary="Record one benefit given (checked for double dipping)")
-async def post_entry(body: EntryIn, session: DbSession, identity: Writer, response: Response) -> EntryOut:
+async def post_entry(body: EntryIn, session: DbSession, identity: Writer, response: Response, now: Now) -> EntryOut:
     """Record one benefit given: the scheme, the person (`person_id`, or an `identifier` that benefits
     resolves through the registry's lookup hashes; `household_id` for household schemes), the
     period, the amount or quantity, the delivery date and channel, and the department's own
@@ -57,7 +57,7 @@ async def post_entry(body: EntryIn, session: DbSession, identity: Writer, respon
     refuses, or the `department_ref` was used for different content; 422 an unknown scheme or
     person, a period, amount, currency or date the scheme does not allow, a malformed identifier.
     """
-    outcome = (await posting.post(session, identity, [body], mode="single"))[0]
+    outcome = (await posting.post(session, identity, [body], now=now, mode="single"))[0]
     if outcome.status == "rejected":
         _raise_for(outcome)
     assert outcome.entry_id is not None
@@ -80,7 +80,7 @@ def _raise_for(outcome: Outcome) -> None:
 
 @router.post("/entries/batch", response_model=BatchOut,
              summary="Record up to 5,000 benefits in one call; each item gets its own outcome")
-async def post_batch(body: BatchIn, session: DbSession, identity: Writer) -> BatchOut:
+async def post_batch(body: BatchIn, session: DbSession, identity: Writer, now: Now) -> BatchOut:
     """Up to 5,000 entries in one call, each judged as POST /entries would (including against the
     others in the batch). Nothing is refused as a whole: the answer counts accepted, held,
     rejected and repeated items and gives each item's outcome (its index, entry id, flags, errors).
@@ -91,7 +91,7 @@ async def post_batch(body: BatchIn, session: DbSession, identity: Writer) -> Bat
     **Errors:** 422 an empty batch, more than 5,000 entries, or an item that is not an entry at all
     (a refused item is an outcome, not an error).
     """
-    outcomes = await posting.post(session, identity, body.entries, mode="batch")
+    outcomes = await posting.post(session, identity, body.entries, now=now, mode="batch")
     return batch_out(outcomes)
 
 
@@ -137,7 +137,7 @@ async def get_entry(entry_id: EntryId, session: DbSession, identity: Reader) -> 
 @router.post("/entries/{entry_id}/reversal", response_model=EntryOut, status_code=201,
              summary="Take an entry back with a reversal entry (the original stays as it was)")
 async def reverse(entry_id: EntryId, body: ReversalIn, session: DbSession, identity: Writer,
-                  response: Response) -> EntryOut:
+                  response: Response, now: Now) -> EntryOut:
     """Take a grant back (given in error, returned): a reversal entry with the opposite amount is
     appended; the original stays as it was, so the chain is never rewritten. The same
     `department_ref` again answers 200 with the reversal as it is.
@@ -150,7 +150,7 @@ async def reverse(entry_id: EntryId, body: ReversalIn, session: DbSession, ident
     reversal or recovery itself, or was already taken back, or the `department_ref` is taken.
     """
     row, created = await reversals.reverse(session, identity, entry_id, reason=body.reason,
-                                           department_ref=body.department_ref)
+                                           department_ref=body.department_ref, now=now)
     response.status_code = 201 if created else 200
     return entry_out(row)
 
@@ -158,9 +158,11 @@ async def reverse(entry_id: EntryId, body: ReversalIn, session: DbSession, ident
 @router.get("/ledger/verify", response_model=VerifyOut,
             summary="Recompute every hash chain (or those of one scheme) and say where any breaks")
 async def verify(session: DbSession, identity: Admin,
-                 partition: Annotated[str | None, Query(max_length=60, pattern=r"^[A-Z0-9_:\-]+$",
+                 partition: Annotated[str | None, Query(max_length=60, pattern=r"^[A-Z0-9_:.\-]+$",
                                                         description="Partition prefix, e.g. BD-OAA: or "
-                                                                    "BD-OAA:2026-11")] = None) -> VerifyOut:
+                                                                    "BD-OAA:2026-11 (every lane of the month) "
+                                                                    "or BD-OAA:2026-11.0 (one lane)")] = None
+                 ) -> VerifyOut:
     """Recompute every hash chain (or those whose partition starts with `partition`) in the database,
     check each link and each signed chain head, and say which partitions break and where. The
     daily job does the same.
@@ -190,7 +192,7 @@ async def ledger_key() -> JSONResponse:
 
 @router.get("/registry-copy", response_model=RegistryCopyOut,
             summary="How current benefits' copy of the registry is (it is kept from the registry's events)")
-async def registry_copy(session: DbSession, identity: Reader) -> RegistryCopyOut:
+async def registry_copy(session: DbSession, identity: Reader, now: Now) -> RegistryCopyOut:
     """How current benefits' copy of the registry is: when its last registry event arrived, the lag in
     seconds, how many events it applied, and how many persons, households and active links it holds. Coverage answers
     carry the same `registry_as_of`.
@@ -201,6 +203,6 @@ async def registry_copy(session: DbSession, identity: Reader) -> RegistryCopyOut
     """
     state = await ReplicaRepository(session).state()
     last = state["last_event_at"]
-    lag = (datetime.now(timezone.utc) - last).total_seconds() if last else None
+    lag = (now - last).total_seconds() if last else None
     return RegistryCopyOut(**state, lag_seconds=lag)
 

@@ -8,7 +8,17 @@ from fastapi import APIRouter, Query
 
 from kernel.db import DbSession
 from services.benefits.repository.flags import FlagRepository
-from services.benefits.routes.common import Admin, FlagId, Limit, Offset, OptSchemeQuery, Reader, Reviewer, next_link
+from services.benefits.routes.common import (
+    Admin,
+    FlagId,
+    Limit,
+    Now,
+    Offset,
+    OptSchemeQuery,
+    Reader,
+    Reviewer,
+    next_link,
+)
 from services.benefits.schemas.common import Page
 from services.benefits.schemas.review import DecisionIn, FlagOut
 from services.benefits.service import flags
@@ -49,7 +59,7 @@ async def get_flag(flag_id: FlagId, session: DbSession, identity: Reader) -> Fla
 
 @router.post("/flags/{flag_id}/decision", response_model=FlagOut,
              summary="Confirm (a recovery entry is recorded) or dismiss with a reason; audited")
-async def decide(flag_id: FlagId, body: DecisionIn, session: DbSession, identity: Reviewer) -> FlagOut:
+async def decide(flag_id: FlagId, body: DecisionIn, session: DbSession, identity: Reviewer, now: Now) -> FlagOut:
     """Confirm the flag (a recovery entry takes the benefit back) or dismiss it (not double dipping),
     with a reason. Audited and published as `benefits.flag.decided.v1`.
 
@@ -59,7 +69,7 @@ async def decide(flag_id: FlagId, body: DecisionIn, session: DbSession, identity
     **Errors:** 403 you lack the permission or your scope is too narrow for the flag's area; 404 no
     such flag in your scope; 409 already decided; 422 a reason under 3 characters.
     """
-    return FlagOut.model_validate(dict(await flags.decide(session, identity, flag_id, body.decision, body.reason)))
+    return FlagOut.model_validate(dict(await flags.decide(session, identity, flag_id, body.decision, body.reason, now)))
 
 
 @router.post("/sweep", summary="Run the double-dipping sweep over every linked or merged record now")

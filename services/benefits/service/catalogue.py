@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.auth import Identity
 from kernel.errors import Conflict, NotFound, ValidationProblem
-from kernel.scheduler import schedule
-from services.benefits import SERVICE
 from services.benefits.repository.catalogue import CatalogueRepository
 from services.benefits.schemas.catalogue import DepartmentIn, RulesIn, SchemeIn
-
-SWEEP_ALL = "benefits.sweep-all"
-VERIFY_ALL = "benefits.verify-chains"
 
 
 async def add_department(session: AsyncSession, identity: Identity, body: DepartmentIn
@@ -55,7 +48,6 @@ async def add_scheme(session: AsyncSession, identity: Identity, body: SchemeIn) 
     if created is None:
         raise Conflict("A scheme with this code exists.", errors=[{"field": "code", "reason": "taken"}])
     await repo.add_rule_version(_rules_row(body.code, 1, body.rules, identity))
-    await _ensure_periodic_jobs(session)
     found = await repo.scheme(body.code)
     assert found is not None
     return found
@@ -79,9 +71,3 @@ def _rules_row(code: str, version: int, rules: RulesIn, identity: Identity) -> d
     return {"scheme_code": code, "version": version, "eligibility": rules.eligibility,
             "exclusivity": rules.exclusivity.model_dump(), "policy": rules.policy.model_dump(), "note": rules.note,
             "created_by": identity.subject}
-
-
-async def _ensure_periodic_jobs(session: AsyncSession) -> None:
-    now = datetime.now(timezone.utc)
-    for kind in (SWEEP_ALL, VERIFY_ALL):
-        await schedule(session, SERVICE, kind=kind, key="periodic", due_at=now, replace=False)

@@ -12,7 +12,7 @@ import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -47,24 +47,31 @@ def public_jwk() -> dict[str, str]:
             "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}
 
 
-async def append(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
-    """Chain and insert ``rows`` (each with its ``partition``; seq/prev_hash/hash are filled in here)."""
+def chain_of(scheme_code: str, period: str) -> str:
+    """The chain an entry belongs to (scheme and period); it is written to one of the chain's lanes."""
+    return f"{scheme_code}:{period}"
+
+
+async def append(session: AsyncSession, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+    """Chain and insert ``rows``: each goes to a free lane of its scheme and period's chain (its
+    ``partition`` is set here, with seq/prev_hash/hash), and each lane's new head is signed once
+    for the whole batch."""
     if not rows:
         return
     repo = LedgerRepository(session)
-    heads = await repo.lock_heads([r["partition"] for r in rows])
-    tips = {p: (h["seq"], h["hash"]) for p, h in heads.items()}
+    lanes = await repo.take_lanes([chain_of(r["scheme_code"], r["period"]) for r in rows])
+    tips = {lane["partition"]: (lane["seq"], bytes(lane["hash"])) for lane in lanes.values()}
     for row in rows:
-        seq, prev = tips[row["partition"]]
-        row["seq"], row["prev_hash"] = seq + 1, prev
+        partition = lanes[chain_of(row["scheme_code"], row["period"])]["partition"]
+        seq, prev = tips[partition]
+        row["partition"], row["seq"], row["prev_hash"] = partition, seq + 1, prev
         row["hash"] = entry_hash(prev, row)
-        tips[row["partition"]] = (row["seq"], row["hash"])
-    await repo.insert_entries(rows)
-    key, key_id, now = signing_key(), get_benefits_settings().ledger_key_id, datetime.now(timezone.utc)
-    await repo.update_heads([
+        tips[partition] = (row["seq"], row["hash"])
+    key, key_id = signing_key(), get_benefits_settings().ledger_key_id
+    await repo.append_rows(rows, [
         {"partition": p, "seq": seq, "hash": digest, "signature": key.sign(head_message(p, seq, digest)),
          "key_id": key_id, "signed_at": now}
-        for p, (seq, digest) in tips.items() if seq != heads[p]["seq"]
+        for p, (seq, digest) in sorted(tips.items())
     ])
 
 

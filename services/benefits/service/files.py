@@ -14,6 +14,7 @@ import io
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -99,7 +100,7 @@ def entry_of(cells: dict[str, str]) -> EntryIn:
 
 
 async def post_file(session: AsyncSession, identity: Identity, data: bytes, *, department: str, file_name: str,
-                    progress: Callable[[int], None] | None = None) -> FileResult:
+                    now: datetime, progress: Callable[[int], None] | None = None) -> FileResult:
     if not data:
         raise ValidationProblem("The file is empty.", errors=[{"field": "body", "reason": "empty"}])
     if await CatalogueRepository(session).department(department) is None:
@@ -119,11 +120,11 @@ async def post_file(session: AsyncSession, identity: Identity, data: bytes, *, d
     for numbered in rows_of(data):
         chunk.append(numbered)
         if len(chunk) >= size:
-            done += await _post_chunk(session, identity, row["id"], chunk, counts, report)
+            done += await _post_chunk(session, identity, row["id"], chunk, counts, report, now)
             chunk = []
             if progress:
                 progress(done)
-    done += await _post_chunk(session, identity, row["id"], chunk, counts, report)
+    done += await _post_chunk(session, identity, row["id"], chunk, counts, report, now)
     if progress:
         progress(done)
     FILES_POSTED.labels("posted").inc()
@@ -134,7 +135,7 @@ async def post_file(session: AsyncSession, identity: Identity, data: bytes, *, d
 
 async def _post_chunk(session: AsyncSession, identity: Identity, file_id: uuid.UUID,
                       chunk: list[tuple[int, dict[str, str]]], counts: dict[str, int],
-                      report: list[dict[str, Any]]) -> int:
+                      report: list[dict[str, Any]], now: datetime) -> int:
     bodies, numbers = [], []
     for number, cells in chunk:
         try:
@@ -145,7 +146,7 @@ async def _post_chunk(session: AsyncSession, identity: Identity, file_id: uuid.U
             report.append({"row": number, "status": "rejected", "errors": [
                 {"field": ".".join(str(p) for p in e["loc"]) or "row", "reason": e["msg"]} for e in exc.errors()]})
     if bodies:
-        for outcome in await posting.post(session, identity, bodies, file_id=file_id, row_numbers=numbers,
+        for outcome in await posting.post(session, identity, bodies, now=now, file_id=file_id, row_numbers=numbers,
                                           mode="file"):
             counts[outcome.status] += 1
             report.append(_report_row(outcome))

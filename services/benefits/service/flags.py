@@ -45,14 +45,14 @@ async def visible_flag(session: AsyncSession, identity: Identity, flag_id: uuid.
 
 
 async def decide(session: AsyncSession, identity: Identity, flag_id: uuid.UUID,
-                 decision: Literal["confirm", "dismiss"], reason: str) -> RowMapping:
+                 decision: Literal["confirm", "dismiss"], reason: str, now: datetime) -> RowMapping:
     row = await visible_flag(session, identity, flag_id, lock=True)
     roles.require(identity, "benefits:review", row["area_code"])
     if row["status"] != "open":
         raise Conflict(f"This flag was already {row['status']}.", errors=[{"field": "flag_id", "reason": "decided"}])
     recovery_id = None
     if decision == "confirm":
-        recovery_id = await _recover(session, identity, row, reason)
+        recovery_id = await _recover(session, identity, row, reason, now)
     status = "confirmed" if decision == "confirm" else "dismissed"
     decided = await FlagRepository(session).decide(flag_id, {
         "status": status, "decided_by": identity.subject, "reason": reason, "recovery_entry_id": recovery_id})
@@ -65,7 +65,8 @@ async def decide(session: AsyncSession, identity: Identity, flag_id: uuid.UUID,
     return decided
 
 
-async def _recover(session: AsyncSession, identity: Identity, flag_row: RowMapping, reason: str) -> uuid.UUID | None:
+async def _recover(session: AsyncSession, identity: Identity, flag_row: RowMapping, reason: str,
+                   now: datetime) -> uuid.UUID | None:
     ledger = LedgerRepository(session)
     entry = await ledger.entry_for_update(flag_row["entry_id"])
     assert entry is not None
@@ -73,7 +74,7 @@ async def _recover(session: AsyncSession, identity: Identity, flag_row: RowMappi
     if undone is not None:  # the department reversed it meanwhile: nothing left to recover
         return None
     row = await write_undo(session, identity, entry, kind="recovery", reason=reason, department_ref=None,
-                           flag_id=flag_row["id"])
+                           flag_id=flag_row["id"], now=now)
     return row["id"]  # type: ignore[no-any-return]
 
 

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -23,10 +23,12 @@ from contracts.base import Event
 from contracts.benefits import EntryPosted, FlagRaised
 from kernel.areas import is_within_any
 from kernel.auth import Identity
+from kernel.context import request_id_var
 from kernel.identifiers import InvalidIdentifier, keyed_lookup_hash, parse_identifier
-from kernel.outbox import add_events
+from kernel.outbox import BATCH_EVENTS, add_events_asyncpg, batch_line, copy_event_batches, envelope_for
 from services.benefits import SERVICE
 from services.benefits.repository.catalogue import CatalogueRepository
+from services.benefits.repository.common import raw_connection
 from services.benefits.repository.flags import FlagRepository
 from services.benefits.repository.ledger import LedgerRepository
 from services.benefits.repository.replica import ReplicaRepository
@@ -78,22 +80,25 @@ class Item:
     cluster: frozenset[uuid.UUID] = frozenset()
     unknown_person: bool = False
     entry_id: uuid.UUID = field(default_factory=uuid7)
+    policy: Policy | None = None  # the scheme's, parsed once per scheme and call
+
 
     def fail(self, field_name: str, reason: str, kind: str = "invalid") -> None:
         self.errors.append(FieldError(field=field_name, reason=reason))
         self.reject_reason = kind
 
 
-async def post(session: AsyncSession, identity: Identity, bodies: Sequence[EntryIn], *,
+async def post(session: AsyncSession, identity: Identity, bodies: Sequence[EntryIn], *, now: datetime,
                file_id: uuid.UUID | None = None, row_numbers: Sequence[int] | None = None,
                mode: str = "batch") -> list[Outcome]:
+    """Check and write ``bodies``; ``now`` is the service clock's time (recorded_at, "future" delivery)."""
     started = time.perf_counter()
     items = [Item(row_numbers[i] if row_numbers else i, b) for i, b in enumerate(bodies)]
-    await _load_schemes(session, identity, items)
+    await _load_schemes(session, identity, items, now.date())
     await _repeated(session, items)
     await _resolve(session, items)
     await _check_exclusivity(session, items)
-    await _write(session, identity, items, file_id)
+    await _write(session, identity, items, file_id, now)
     POSTING_SECONDS.labels(mode).observe(time.perf_counter() - started)
     return [i.outcome for i in items if i.outcome is not None]
 
@@ -109,17 +114,17 @@ def _reject_failed(items: Sequence[Item]) -> None:
             POSTINGS_REJECTED.labels(item.reject_reason).inc()
 
 
-async def _load_schemes(session: AsyncSession, identity: Identity, items: Sequence[Item]) -> None:
+async def _load_schemes(session: AsyncSession, identity: Identity, items: Sequence[Item], today: date) -> None:
     repo = CatalogueRepository(session)
     schemes = await repo.schemes_with_rules(sorted({i.body.scheme for i in items}))
     posting_for = await repo.departments_posted_for(actor_ids(identity))
-    today = datetime.now(timezone.utc).date()
+    policies = {code: Policy.model_validate(s["policy"]) for code, s in schemes.items()}
     for item in items:
         scheme = schemes.get(item.body.scheme)
         if scheme is None:
             item.fail("scheme", f"no scheme {item.body.scheme!r} in the catalogue", "unknown_scheme")
             continue
-        item.scheme = scheme
+        item.scheme, item.policy = scheme, policies[item.body.scheme]
         if not may_post_for(identity, scheme["department_code"], posting_for):
             item.fail("scheme", f"your client posts only for its own department's schemes, not "
                                 f"{scheme['department_code']}'s", "forbidden")
@@ -207,7 +212,7 @@ async def _resolve(session: AsyncSession, items: Sequence[Item]) -> None:
     by_hash = await repo.resolve_hashes([i.identifier_hash for i in pending if i.identifier_hash])
     wanted = {i.body.person_id for i in pending if i.body.person_id}
     wanted |= {ids[0] for ids in by_hash.values()}
-    persons = await repo.persons(sorted(wanted))
+    persons = await repo.persons_with_clusters(sorted(wanted))
     households = await repo.households(sorted({i.body.household_id for i in pending if i.body.household_id}))
     for item in pending:
         if item.errors:
@@ -219,13 +224,15 @@ async def _resolve(session: AsyncSession, items: Sequence[Item]) -> None:
             item.person = None  # a placeholder made by a link event: the registry has not sent the person yet
         _place(item, households)
     _reject_failed(items)
-    await _clusters(repo, [i for i in _pending(items) if i.person is not None])
+    for item in _pending(items):
+        if item.person is not None:  # every record of the same human (merges and duplicate links)
+            item.cluster = frozenset(item.person["members"] or (item.person["id"],))
 
 
 def _place(item: Item, households: dict[uuid.UUID, RowMapping]) -> None:
     """Decide the entry's person, household and area, or that the person is unknown (policy decides)."""
-    assert item.scheme is not None
-    policy = Policy.model_validate(item.scheme["policy"])
+    assert item.scheme is not None and item.policy is not None
+    policy = item.policy
     if item.body.household_id is not None:
         hh = households.get(item.body.household_id)
         if hh is None:
@@ -255,19 +262,15 @@ def _unknown(item: Item, policy: Policy, field_name: str, reason: str) -> None:
     return None
 
 
-async def _clusters(repo: ReplicaRepository, items: Sequence[Item]) -> None:
-    members = await repo.cluster_members(sorted({i.person["cluster_id"] for i in items if i.person}))
-    for item in items:
-        assert item.person is not None
-        item.cluster = frozenset(members.get(item.person["cluster_id"], {item.person["id"]}))
-
-
 async def _check_exclusivity(session: AsyncSession, items: Sequence[Item]) -> None:
     pending = [i for i in _pending(items) if not i.unknown_person]
     if not pending:
         return
     codes = {i.body.scheme for i in pending}
-    rules = {i.body.scheme: _exclusivity(i) for i in pending}
+    rules = {}
+    for item in pending:
+        if item.body.scheme not in rules:
+            rules[item.body.scheme] = _exclusivity(item)
     related = codes | {c for r in rules.values() for c in r.not_with}
     grants = await LedgerRepository(session).live_grants(
         schemes=sorted(related), persons=sorted({p for i in pending for p in i.cluster}),
@@ -280,8 +283,8 @@ async def _check_exclusivity(session: AsyncSession, items: Sequence[Item]) -> No
         candidate = Candidate(item.body.scheme, item.scheme["beneficiary"], item.cluster, item.household_id,
                               item.start, item.end)
         item.conflicts = conflicts(candidate, rules[item.body.scheme], known)
-        policy = Policy.model_validate(item.scheme["policy"])
-        if item.conflicts and policy.on_conflict == "reject":
+        assert item.policy is not None
+        if item.conflicts and item.policy.on_conflict == "reject":
             rule = item.conflicts[0].rule
             item.fail("person_id", f"double dipping: breaks the scheme's {rule} rule", "double_dipping")
             item.outcome = Outcome(index=item.index, status="rejected", code="double_dipping", errors=item.errors,
@@ -312,16 +315,17 @@ def _evidence(item: Item) -> dict[str, Any]:
     }
 
 
-async def _write(session: AsyncSession, identity: Identity, items: Sequence[Item], file_id: uuid.UUID | None) -> None:
+async def _write(session: AsyncSession, identity: Identity, items: Sequence[Item], file_id: uuid.UUID | None,
+                 now: datetime) -> None:
     pending = _pending(items)
-    now = datetime.now(timezone.utc)
     rows: list[dict[str, Any]] = []
     flags: list[dict[str, Any]] = []
     events: list[Event] = []
     for item in pending:
         row = _row(item, identity, now, file_id)
         rows.append(row)
-        item.outcome = Outcome(index=item.index, status=row["decision"], entry_id=row["id"])
+        item.outcome = Outcome.model_construct(index=item.index, status=row["decision"], entry_id=row["id"], code=None,
+                                               errors=[], flags=[], evidence=None)
         for rule, others in _flag_reasons(item):
             flag_id = uuid.uuid4()
             item.outcome.flags.append(flag_id)
@@ -330,16 +334,35 @@ async def _write(session: AsyncSession, identity: Identity, items: Sequence[Item
                           "rule_version": row["rule_version"], "area_code": row["area_code"],
                           "other_entry_ids": others, "evidence": _evidence(item) | _unknown_evidence(item),
                           "source": "posting", "raised_at": now})
-    await chain.append(session, rows)
+    await chain.append(session, rows, now)
     await FlagRepository(session).insert(flags)
     events += [_posted_event(r) for r in rows]
     events += [flag_raised_event(f) for f in flags]
-    if events:
-        await add_events(session, SERVICE, events, source=SERVICE)
+    await _publish(session, events)
     for row in rows:
         ENTRIES_POSTED.labels("grant", row["decision"]).inc()
     for f in flags:
         FLAGS_RAISED.labels(f["kind"], "posting").inc()
+
+
+async def _publish(session: AsyncSession, events: Sequence[Event]) -> None:
+    """Outbox rows for the events: one row per event for a small posting; for a batch, rows of up
+    to BATCH_EVENTS events each (COPY; the relay's bulk lane publishes each event on its own)."""
+    conn = await raw_connection(session)
+    if len(events) <= 3:
+        await add_events_asyncpg(conn, SERVICE, events, source=SERVICE)
+        return
+    lines = []
+    for event in events:
+        envelope = envelope_for(event, source=SERVICE)
+        lines.append(batch_line(str(envelope.id), envelope.type, envelope.model_dump_json()))
+    await copy_event_batches(conn, SERVICE, [lines[i:i + BATCH_EVENTS] for i in range(0, len(lines), BATCH_EVENTS)],
+                             headers=_request_headers())
+
+
+def _request_headers() -> dict[str, str]:
+    request_id = request_id_var.get()
+    return {"X-Request-ID": request_id} if request_id else {}
 
 
 def _flag_reasons(item: Item) -> list[tuple[str, list[uuid.UUID]]]:
@@ -362,7 +385,7 @@ def _row(item: Item, identity: Identity, now: datetime, file_id: uuid.UUID | Non
     assert scheme is not None and item.start and item.end and item.area_code
     held = item.unknown_person or bool(item.conflicts)
     return {
-        "id": item.entry_id, "partition": partition_of(scheme["code"], body.period), "kind": "grant",
+        "id": item.entry_id, "partition": None, "kind": "grant",  # the chain lane is chosen by chain.append
         "reverses_id": None, "flag_id": None, "scheme_code": scheme["code"],
         "department_code": scheme["department_code"],
         "rule_version": scheme["current_version"], "beneficiary": scheme["beneficiary"],
@@ -375,10 +398,6 @@ def _row(item: Item, identity: Identity, now: datetime, file_id: uuid.UUID | Non
         "evidence_ref": body.evidence_ref, "decision": "held" if held else "accepted", "file_id": file_id,
         "file_row": item.index if file_id else None, "recorded_at": now,
     }
-
-
-def partition_of(scheme_code: str, period: str) -> str:
-    return f"{scheme_code}:{period}"
 
 
 def _posted_event(row: dict[str, Any]) -> EntryPosted:

@@ -1,11 +1,11 @@
 """Corrections are new entries, never updates: a reversal (the department takes an entry back) or a
 recovery (a reviewer confirmed double dipping).  Each negates the original's amount or quantity in
-the original's chain; an entry is undone at most once, and a reversal is never reversed."""
+the original's chain (scheme and period); an entry is undone at most once, and a reversal is never reversed."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.engine import RowMapping
@@ -34,7 +34,7 @@ async def visible_entry(session: AsyncSession, identity: Identity, entry_id: uui
 
 
 async def reverse(session: AsyncSession, identity: Identity, entry_id: uuid.UUID, *, reason: str,
-                  department_ref: str | None) -> tuple[RowMapping, bool]:
+                  department_ref: str | None, now: datetime) -> tuple[RowMapping, bool]:
     """(the reversal entry, created).  The same department reference again returns the first reversal."""
     original = await visible_entry(session, identity, entry_id, lock=True)
     posting_for = await CatalogueRepository(session).departments_posted_for(actor_ids(identity))
@@ -57,24 +57,24 @@ async def reverse(session: AsyncSession, identity: Identity, entry_id: uuid.UUID
         raise Conflict(f"This entry was already taken back by {undone['kind']} {undone['id']}.",
                        errors=[{"field": "entry_id", "reason": f"already {undone['kind']}ed"}])
     row = await write_undo(session, identity, original, kind="reversal", reason=reason,
-                           department_ref=department_ref, flag_id=None)
+                           department_ref=department_ref, flag_id=None, now=now)
     return row, True
 
 
 async def write_undo(session: AsyncSession, identity: Identity, original: RowMapping, *, kind: str, reason: str,
-                     department_ref: str | None, flag_id: uuid.UUID | None) -> RowMapping:
+                     department_ref: str | None, flag_id: uuid.UUID | None, now: datetime) -> RowMapping:
     row: dict[str, Any] = {
-        **{k: original[k] for k in ("partition", "scheme_code", "department_code", "rule_version", "beneficiary",
+        **{k: original[k] for k in ("scheme_code", "department_code", "rule_version", "beneficiary",
                                     "person_id", "household_id", "identifier_hash", "area_code", "period",
                                     "period_start", "period_end", "currency", "unit", "channel")},
         "id": uuid7(), "kind": kind, "reverses_id": original["id"], "flag_id": flag_id,
         "amount_minor": -original["amount_minor"] if original["amount_minor"] is not None else None,
         "quantity": -original["quantity"] if original["quantity"] is not None else None,
-        "delivered_on": datetime.now(timezone.utc).date(), "recorded_by": identity.subject,
+        "delivered_on": now.date(), "recorded_by": identity.subject,
         "department_ref": department_ref, "evidence_ref": reason[:500], "decision": "accepted",
-        "file_id": None, "file_row": None, "recorded_at": datetime.now(timezone.utc),
+        "file_id": None, "file_row": None, "recorded_at": now,
     }
-    await chain.append(session, [row])
+    await chain.append(session, [row], now)
     await add_event(session, SERVICE, EntryReversed(
         entry_id=row["id"], partition=row["partition"], seq=row["seq"], scheme_code=row["scheme_code"],
         department_code=row["department_code"], person_id=row["person_id"], household_id=row["household_id"],
