@@ -179,7 +179,8 @@ BENEFITS = section("benefits", {
         _roles(*_EVERY_READER),
         "Read the scheme catalogue, ledger entries, flags, coverage and the field list in the area scope; "
         "the DCI beneficiary query",
-        routes=(("POST", "/benefits/ibr/sync/enrolled"),)),
+        routes=(("POST", "/benefits/ibr/sync/enrolled"), ("POST", "/benefits/ibr/sync/search"),
+                ("GET", "/benefits/ibr/jwks.json"))),
     "benefits:write": Permission(_roles("anganwadi_worker", "department_officer"),
                                  "Write calls at the gateway (posting needs benefits:post too)"),
     "benefits:post": Permission(
@@ -195,8 +196,10 @@ BENEFITS = section("benefits", {
         frozenset(), "Transparency reports (small cells suppressed): a public client with only this scope",
         routes=(("GET", "/benefits/transparency/summary"), ("GET", "/benefits/transparency/summary.csv"))),
     "benefits:history": Permission(
-        frozenset(), "A partner app: record a person's consent, then read that person's own benefit history",
-        routes=(("POST", "/benefits/consents"), ("GET", "/benefits/persons/{id}/history"))),
+        frozenset(), "A partner app: record a person's consent, read that person's own benefit history under it, "
+        "and record the person's withdrawal of it",
+        routes=(("POST", "/benefits/consents"), ("GET", "/benefits/consents/{id}"),
+                ("POST", "/benefits/consents/{id}/withdrawal"), ("GET", "/benefits/persons/{id}/history"))),
 })
 TICKETS = section("tickets", {
     "tickets:read": Permission(_roles(*_EVERY_READER, "vendor"),

@@ -30,6 +30,8 @@ class BenefitsSettings(BaseSettings):
     )
     ledger_signing_seed: str = _DEV_SEED  # a strong secret; the Ed25519 seed is its SHA-256
     ledger_key_id: str = "ledger-1"
+    dci_sender_id: str = "gramsetu-benefits"  # the DCI replies' sender_id (and the signature's kidId)
+    dci_key_id: str = "benefits-dci-1"  # the key is derived from ledger_signing_seed under its own label
     small_cell_threshold: int = 5  # transparency cells with fewer beneficiaries are suppressed
     file_max_bytes: int = 50 * 1024 * 1024
     file_chunk_rows: int = 1000  # rows posted per transaction step of a file (progress granularity)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import datetime, timezone
 from typing import Any
 
 import httpx
@@ -15,6 +15,7 @@ from contracts.base import Envelope, Event
 from contracts.registry import HouseholdCreated, PersonRegistered
 from kernel.db import make_engine, make_sessionmaker, transaction
 from kernel.identifiers import keyed_lookup_hash, parse_identifier
+from kernel.scheduler import ManualClock
 from kernel.settings import Settings
 from services.benefits.events import HOUSEHOLD_HANDLERS, PERSON_HANDLERS
 from services.benefits.settings import get_benefits_settings
@@ -23,7 +24,10 @@ from tests.conftest import identity_headers, start_service
 WARD = "BD-40-87-90-54-08"
 OTHER_WARD = "BD-40-87-90-54-07"
 UPAZILA = "BD-40-87-90"
-THIS_MONTH = date.today().strftime("%Y-%m")
+# The service runs on a manual clock pinned here (every "today" and "now" in the service reads it).
+START = datetime(2026, 12, 7, 10, 0, tzinfo=timezone.utc)
+TODAY = START.date()
+THIS_MONTH = TODAY.strftime("%Y-%m")
 
 
 def admin() -> dict[str, str]:
@@ -41,10 +45,15 @@ def reviewer(area: str = UPAZILA) -> dict[str, str]:
 
 
 @pytest.fixture
-async def benefits(clean: None, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+def clock() -> ManualClock:
+    return ManualClock(START)
+
+
+@pytest.fixture
+async def benefits(clean: None, settings: Settings, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
     from services.benefits.app import create_app
 
-    async for client in start_service(create_app, settings):
+    async for client in start_service(create_app, settings, clock=clock):
         yield client
 
 
@@ -117,7 +126,22 @@ VGF = {
 
 
 @pytest.fixture
+async def served(clean: None, settings: Settings, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
+    """The service behind a real uvicorn server (concurrent requests, each with its own session)."""
+    from services.benefits.app import create_app
+    from tests.gateway.conftest import Served
+
+    async with Served(create_app(settings, clock=clock)) as server:
+        async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+            yield client
+
+
+@pytest.fixture
 async def catalogue(benefits: httpx.AsyncClient) -> httpx.AsyncClient:
+    return await add_catalogue(benefits)
+
+
+async def add_catalogue(benefits: httpx.AsyncClient) -> httpx.AsyncClient:
     for dept, name in (("BD-DSS", "Department of Social Services"), ("BD-DRR", "Disaster Management")):
         r = await benefits.post("/departments", json={"code": dept, "country": "BD", "names": {"en": name},
                                                       "posters": [f"client-{dept}"]}, headers=admin())
@@ -130,7 +154,7 @@ async def catalogue(benefits: httpx.AsyncClient) -> httpx.AsyncClient:
 
 def grant(scheme: str = "BD-OAA", *, ref: str | None = None, period: str = THIS_MONTH, **subject: Any
           ) -> dict[str, Any]:
-    body: dict[str, Any] = {"scheme": scheme, "period": period, "delivered_on": date.today().isoformat(),
+    body: dict[str, Any] = {"scheme": scheme, "period": period, "delivered_on": TODAY.isoformat(),
                             "channel": "mobile_money", "department_ref": ref or f"REF-{uuid.uuid4().hex[:12]}"}
     if scheme == "BD-VGF":
         body["quantity"] = 30

@@ -4,12 +4,13 @@ a person's own history under consent, and the DCI-style enrolled query."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta, timezone
+from datetime import timedelta
 
 import asyncpg
 
 from tests.benefits.conftest import (
     OTHER_WARD,
+    START,
     UPAZILA,
     WARD,
     apply,
@@ -91,7 +92,7 @@ async def test_own_history_needs_consent_and_the_read_is_audited(catalogue, sess
     person = person_event(nid="19502698765432101")
     await apply(session_factory, person)
     await catalogue.post("/entries", json=grant(person_id=person.person_id), headers=department_client())
-    expires = (datetime.now(timezone.utc) + timedelta(days=30)).isoformat()
+    expires = (START + timedelta(days=30)).isoformat()
     no_consent = await catalogue.get(f"/persons/{person.person_id}/history?consent={uuid.uuid4()}", headers=partner())
     assert no_consent.status_code == 404
     consent = await catalogue.post("/consents", json={
@@ -118,7 +119,7 @@ async def test_dci_enrolled_query(catalogue, session_factory):
     await apply(session_factory, person)
     await catalogue.post("/entries", json=grant(person_id=person.person_id), headers=department_client())
     envelope = {
-        "header": {"message_id": "m-1", "message_ts": datetime.now(timezone.utc).isoformat(), "action": "enrolled",
+        "header": {"message_id": "m-1", "message_ts": START.isoformat(), "action": "enrolled",
                    "sender_id": "ibr.bd", "total_count": 3},
         "message": {"transaction_id": "t-1", "enrolled_request": [
             {"reference_id": "r1", "enrolled_criteria": {"programme_code": "BD-OAA", "query_type": "idtype-value",
@@ -139,4 +140,3 @@ async def test_dci_enrolled_query(catalogue, session_factory):
     assert "2698765432101" not in r.text
     bad = await catalogue.post("/ibr/sync/enrolled", json={"header": {}}, headers=department_client())
     assert bad.status_code == 422
-    assert date.today()

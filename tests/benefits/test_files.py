@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
 
 import asyncpg
 from openpyxl import Workbook
 
 from services.benefits.service.files import COLUMNS
-from tests.benefits.conftest import THIS_MONTH, WARD, apply, department_client, person_event
+from tests.benefits.conftest import THIS_MONTH, TODAY, WARD, apply, department_client, person_event
 
 CSV = {"Content-Type": "text/csv"}
 
@@ -25,7 +24,7 @@ def sheet(rows: list[dict[str, str]]) -> bytes:
 
 def row(ref: str, **cells: str) -> dict[str, str]:
     return {"scheme": "BD-OAA", "period": THIS_MONTH, "amount_minor": "60000", "currency": "BDT",
-            "delivered_on": date.today().isoformat(), "channel": "bank_transfer", "department_ref": ref, **cells}
+            "delivered_on": TODAY.isoformat(), "channel": "bank_transfer", "department_ref": ref, **cells}
 
 
 async def count_entries(database_url: str) -> int:

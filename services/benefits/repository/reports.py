@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, literal_column, or_, select, text
+from sqlalchemy import and_, func, insert, literal_column, or_, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,7 +61,7 @@ class ReportRepository:
                                                   limit=limit, offset=offset))
         return list(rows), int(total or 0)
 
-    async def now(self) -> datetime:
-        now = await self.session.scalar(select(func.now()))
-        assert isinstance(now, datetime)
-        return now
+    async def revoke_consent(self, consent_id: uuid.UUID, at: datetime) -> RowMapping:
+        stmt = (update(consent).where(consent.c.id == consent_id, consent.c.revoked_at.is_(None))
+                .values(revoked_at=at).returning(consent))
+        return (await self.session.execute(stmt)).mappings().one()

@@ -42,6 +42,7 @@ FileId = Annotated[uuid.UUID, Path(description="The posted file's id (from POST 
 FlagId = Annotated[uuid.UUID, Path(description="The flag's id (from GET /flags)")]
 PersonId = Annotated[uuid.UUID, Path(description="The person's id in the registry")]
 HouseholdId = Annotated[uuid.UUID, Path(description="The household's id in the registry")]
+ConsentId = Annotated[uuid.UUID, Path(description="The consent's id (from POST /consents)")]
 SchemeQuery = Annotated[str, Query(max_length=40, pattern=CODE_PATTERN, description="Scheme code",
                                    examples=["BD-OAA"])]
 # Optional filters: the Query() must wrap the optional type, or /docs loses the parameter's description.

@@ -92,6 +92,7 @@ async def gaps(area: AreaQuery, scheme: SchemeQuery, session: DbSession, identit
     """
     query = await coverage.area_query(session, identity, area, scheme, period, on or now.date())
     rows, total = await CoverageRepository(session).gaps(limit=limit, offset=offset, **query.kwargs)
+    await coverage.audit_list(session, identity, query, listed=len(rows), offset=offset, form="json")
     return Page(items=[GapPerson(person_id=r["id"], **{k: r[k] for k in GapPerson.model_fields if k != "person_id"})
                        for r in rows], total=total, limit=limit, offset=offset,
                 next=next_link("/coverage/gaps", limit=limit, offset=offset, total=total, area=area, scheme=scheme,
@@ -112,6 +113,7 @@ async def gaps_csv(area: AreaQuery, scheme: SchemeQuery, session: DbSession, ide
     query = await coverage.area_query(session, identity, area, scheme, period, on or now.date())
     rows, _ = await CoverageRepository(session).gaps(limit=get_benefits_settings().export_max_rows, offset=0,
                                                      **query.kwargs)
+    await coverage.audit_list(session, identity, query, listed=len(rows), offset=0, form="csv")
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["person_id", "full_name", "area_code", "household_id", "sex", "birth_year", "scheme", "period"])

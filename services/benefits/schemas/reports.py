@@ -53,6 +53,15 @@ class ConsentOut(BaseModel):
     granted_at: datetime
     expires_at: datetime
     recorded_by: str
+    revoked_at: datetime | None = Field(default=None, description="When the person withdrew it (history is then "
+                                                                  "refused under it)")
+
+
+class WithdrawalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"reason": "withdrawn in the app"}]})
+
+    reason: Text200 = Field(description="How the person withdrew it, e.g. 'in the app', 'by phone to the call "
+                                        "centre'")
 
 
 class HistoryOut(BaseModel):

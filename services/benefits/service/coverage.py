@@ -20,6 +20,7 @@ from services.benefits.repository.replica import ReplicaRepository
 from services.benefits.rules.eligibility import Facts, age_on, evaluate, parse_rule
 from services.benefits.rules.periods import InvalidPeriod, current_period, period_range
 from services.benefits.schemas.coverage import AreaCoverage, HouseholdCoverage, PersonCoverage, SchemeCoverage
+from services.benefits.service.common import audit
 
 
 def facts_of(person: RowMapping, household: RowMapping | None, on: date) -> Facts:
@@ -66,9 +67,11 @@ async def person_coverage(session: AsyncSession, identity: Identity, person_id: 
     members = sorted((await replica.cluster_members([person["cluster_id"]])).get(person["cluster_id"], {person_id}))
     schemes = [s for s in await CatalogueRepository(session).running_in(person["area_code"], on)
                if s["beneficiary"] == "person"]
+    judged = await _judge(session, schemes, person, household, members, on)
+    await audit(session, identity, "person", [person_id], action="coverage.read", purpose=None,
+                details={"on": on.isoformat()})
     return PersonCoverage(person_id=person_id, area_code=person["area_code"], household_id=person["household_id"],
-                          on=on, registry_as_of=await replica.last_event_at(),
-                          schemes=await _judge(session, schemes, person, household, members, on))
+                          on=on, registry_as_of=await replica.last_event_at(), schemes=judged)
 
 
 async def household_coverage(session: AsyncSession, identity: Identity, household_id: uuid.UUID, on: date
@@ -83,6 +86,8 @@ async def household_coverage(session: AsyncSession, identity: Identity, househol
                if s["beneficiary"] == "household"]
     head = await replica.person(household["head_person_id"]) if household["head_person_id"] else None
     judged = await _judge(session, schemes, head, household, [], on) if head is not None else []
+    await audit(session, identity, "household", [household_id], action="coverage.read", purpose=None,
+                details={"on": on.isoformat(), "members": len(member_ids)})
     return HouseholdCoverage(household_id=household_id, area_code=household["area_code"],
                              member_count=household["member_count"], on=on,
                              registry_as_of=await replica.last_event_at(), schemes=judged, members=members)
@@ -121,3 +126,12 @@ async def area_coverage(session: AsyncSession, identity: Identity, area: str, sc
                         rule_version=query.scheme["current_version"], **counts,
                         registry_as_of=await ReplicaRepository(session).last_event_at(),
                         gaps=f"/benefits/coverage/gaps?area={area}&scheme={scheme_code}&period={query.period}")
+
+
+async def audit_list(session: AsyncSession, identity: Identity, query: AreaQuery, *, listed: int, offset: int,
+                     form: str) -> None:
+    """A door-to-door list read (JSON page or CSV): one audit row for the call, naming the area, scheme,
+    period and how many persons it showed (each person's own coverage read is audited per person)."""
+    await audit(session, identity, "area", [query.kwargs["area"]], action=f"coverage.gaps.{form}", purpose=None,
+                details={"scheme": query.kwargs["scheme_code"], "period": query.period, "persons": listed,
+                         "offset": offset})

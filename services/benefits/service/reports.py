@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from kernel import roles
 from kernel.auth import Identity
 from kernel.errors import Forbidden, NotFound, ValidationProblem
 from kernel.identifiers import InvalidIdentifier, keyed_lookup_hash, parse_identifier
@@ -59,23 +60,23 @@ async def _person_of(session: AsyncSession, body: ConsentIn) -> RowMapping:
     return person
 
 
-async def record_consent(session: AsyncSession, identity: Identity, body: ConsentIn) -> RowMapping:
+async def record_consent(session: AsyncSession, identity: Identity, body: ConsentIn, now: datetime) -> RowMapping:
     reports = ReportRepository(session)
-    now = await reports.now()
     if not now < body.expires_at <= now + MAX_CONSENT:
         raise ValidationProblem("A consent runs from now for at most a year.",
                                 errors=[{"field": "expires_at", "reason": "in the future, at most 366 days ahead"}])
     person = await _person_of(session, body)
     row = await reports.add_consent({"person_id": person["id"], "client_id": client_of(identity),
                                      "purpose": body.purpose, "artefact_ref": body.artefact_ref,
-                                     "expires_at": body.expires_at, "recorded_by": identity.subject})
+                                     "expires_at": body.expires_at, "recorded_by": identity.subject,
+                                     "granted_at": now})
     await audit(session, identity, "consent", [row["id"]], action="consent.recorded", purpose=body.purpose,
                 details={"person_id": str(person["id"])})
     return row
 
 
 async def history(session: AsyncSession, identity: Identity, person_id: uuid.UUID, consent_id: uuid.UUID, *,
-                  limit: int, offset: int) -> tuple[list[uuid.UUID], list[RowMapping], int]:
+                  limit: int, offset: int, now: datetime) -> tuple[list[uuid.UUID], list[RowMapping], int]:
     """The person's own entries (every linked record), only under this client's live consent; audited."""
     reports, replica = ReportRepository(session), ReplicaRepository(session)
     consent = await reports.consent(consent_id)
@@ -85,9 +86,33 @@ async def history(session: AsyncSession, identity: Identity, person_id: uuid.UUI
     members = sorted((await replica.cluster_members([person["cluster_id"]])).get(person["cluster_id"], {person_id}))
     if consent["client_id"] != client_of(identity) or consent["person_id"] not in members:
         raise Forbidden("This consent was not given to your application for this person.")
-    if consent["revoked_at"] is not None or consent["expires_at"] <= await reports.now():
-        raise Forbidden("This consent has expired or was withdrawn; ask the person again.")
+    if consent["revoked_at"] is not None and consent["revoked_at"] <= now:
+        raise Forbidden("The person withdrew this consent; their history is no longer readable under it.")
+    if consent["expires_at"] <= now:
+        raise Forbidden("This consent has expired; ask the person again.")
     rows, total = await reports.history(members, limit=limit, offset=offset)
     await audit(session, identity, "person", [person_id], action="history.read", purpose=consent["purpose"],
                 details={"consent_id": str(consent_id), "entries": len(rows)})
     return members, rows, total
+
+
+async def visible_consent(session: AsyncSession, identity: Identity, consent_id: uuid.UUID) -> RowMapping:
+    """A consent the caller may see: its own (the client it was given to) or any, for an admin."""
+    row = await ReportRepository(session).consent(consent_id)
+    if row is None or (row["client_id"] != client_of(identity) and not roles.holds(identity, "benefits:admin")):
+        raise NotFound("No such consent of yours.")
+    return row
+
+
+async def withdraw_consent(session: AsyncSession, identity: Identity, consent_id: uuid.UUID, reason: str,
+                           now: datetime) -> RowMapping:
+    """The person takes their consent back (through the application, or an operator on their behalf).
+    From now on the history is refused under it; reads made before stay in the audit.  Withdrawing
+    twice changes nothing."""
+    row = await visible_consent(session, identity, consent_id)
+    if row["revoked_at"] is not None:
+        return row
+    withdrawn = await ReportRepository(session).revoke_consent(consent_id, now)
+    await audit(session, identity, "consent", [consent_id], action="consent.withdrawn", purpose=reason,
+                details={"person_id": str(row["person_id"])})
+    return withdrawn
