@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from kernel.settings import Settings
 from services.tickets.schemas.tickets import Reporter
-from tests.tickets.conftest import ADMIN, BLOCK_AGENT, VILLAGE, Desks
+from tests.tickets.conftest import ADMIN, BLOCK_AGENT, VILLAGE, Desks, worker
 
 
 async def test_demo_data_is_idempotent(tickets_client: httpx.AsyncClient, settings: Settings) -> None:
@@ -82,3 +82,38 @@ async def test_gauges_count_open_and_breached_by_level(desks: Desks) -> None:
     assert REGISTRY.get_sample_value("gramsetu_tickets_breached", labels) == 1
     queue = (await desks.client.get(f"/desks/{desks.ids['block']}/queue", headers=BLOCK_AGENT)).json()
     assert queue["items"][0]["id"] == ticket["id"] and queue["items"][0]["business_seconds_left"] == 3600
+
+
+async def test_open_gauge_follows_every_change_without_a_recount(desks: Desks) -> None:
+    """Open counts come from deltas the database writes with each change, folded by the gauges job; after
+    creations, an escalation, a resolution, a poor rating (reopen + escalate) and an auto-close they equal a
+    full count of the table."""
+    from services.tickets.service.gauges import refresh_gauges
+
+    runtime = desks.client.app.state.runtime  # type: ignore[attr-defined]
+
+    async def gauges() -> dict[tuple[str, str], float]:
+        async with runtime.sessionmaker() as session, session.begin():
+            await refresh_gauges(session, desks.clock.now())
+        return {(s.labels["level"], s.labels["category"]): s.value for m in REGISTRY.collect()
+                if m.name == "gramsetu_tickets_open" for s in m.samples if s.value}
+
+    async def counted() -> dict[tuple[str, str], float]:
+        async with runtime.sessionmaker() as session:
+            rows = await session.execute(text(
+                "SELECT level, category, count(*) FROM tickets.ticket WHERE status NOT IN ('resolved', 'closed') "
+                "GROUP BY level, category"))
+            return {(r[0], r[1]): float(r[2]) for r in rows}
+
+    tickets = [await desks.raise_ticket() for _ in range(3)]
+    await desks.raise_ticket(category="grievance")
+    assert await gauges() == await counted() == {("block", "app_problem"): 3, ("block", "grievance"): 1}
+    r = await desks.client.post(f"/{tickets[0]['id']}/escalations", json={"reason": "needs the district"}, headers=BLOCK_AGENT)
+    assert r.status_code == 200, r.text
+    await desks.client.post(f"/{tickets[1]['id']}/assignment", json={"agent": "block-agent"}, headers=BLOCK_AGENT)
+    await desks.act(tickets[1]["id"], "resolve", BLOCK_AGENT)
+    assert await gauges() == await counted() == {("block", "app_problem"): 1, ("district", "app_problem"): 1,
+                                                 ("block", "grievance"): 1}
+    await desks.client.post(f"/{tickets[1]['id']}/rating", json={"rating": "poor"}, headers=worker())
+    assert await gauges() == await counted() == {("block", "app_problem"): 1, ("district", "app_problem"): 2,
+                                                 ("block", "grievance"): 1}

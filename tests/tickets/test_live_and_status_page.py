@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -81,6 +82,75 @@ async def test_desk_stream_shows_new_tickets(served: Desks) -> None:
     events = await asyncio.wait_for(reader, 15)
     assert [e["ticket_id"] for e in events] == [first["id"], second["id"]]
     assert (await served.client.get(f"/desks/{served.ids['block']}/stream", headers=worker())).status_code == 404
+
+
+async def _collect(client: httpx.AsyncClient, url: str, headers: dict[str, str], into: list[tuple[str, dict]],
+                   ready: asyncio.Event) -> None:
+    async with client.stream("GET", url, headers=headers) as response:
+        assert response.status_code == 200, await response.aread()
+        ready.set()
+        event_id = ""
+        async for line in response.aiter_lines():
+            if line.startswith("id: "):
+                event_id = line[4:]
+            elif line.startswith("data: "):
+                into.append((event_id, json.loads(line[6:])))
+
+
+async def _wait_for(events: list, count: int, seconds: float = 10) -> None:
+    for _ in range(int(seconds * 20)):
+        if len(events) >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{len(events)} events, expected {count}")
+
+
+async def test_desk_stream_resumes_with_no_gap_when_an_earlier_entry_commits_late(served: Desks) -> None:
+    """A transaction that wrote the desk's entry first but commits last: the stream holds later entries back
+    until it ends, then hands out both in order; resuming from either id gives exactly what followed it."""
+    import asyncpg
+
+    from kernel.db import asyncpg_dsn
+
+    first = await served.raise_ticket()
+    desk, url = served.ids["block"], f"/desks/{served.ids['block']}/stream"
+    events: list[tuple[str, dict]] = []
+    ready = asyncio.Event()
+    reader = asyncio.create_task(_collect(served.client, url, BLOCK_AGENT, events, ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    app = served.client.app  # type: ignore[attr-defined]
+    slow = await asyncpg.connect(asyncpg_dsn(app.state.runtime.database_url))
+    try:
+        tx = slow.transaction()
+        await tx.start()
+        # A writer of this desk's timeline that is slow to commit (a long request, a paused replica).
+        await slow.execute(
+            "INSERT INTO tickets.timeline (ticket_id, desk_id, at, actor, actor_kind, kind, public) "
+            "VALUES ($1, $2, now(), 'block-agent', 'agent', 'comment', false)", uuid.UUID(first["id"]), uuid.UUID(desk))
+        second = await served.raise_ticket(title="Committed while the other is still open")
+        await asyncio.sleep(1.0)
+        assert events == []  # held back: an older transaction may still add an entry before it
+        await slow.execute("SELECT pg_notify('tickets_live', $1)",
+                           json.dumps({"ticket": first["id"], "desks": [desk], "seq": 0}))
+        await tx.commit()
+    finally:
+        await slow.close()
+    await _wait_for(events, 2)
+    reader.cancel()
+    assert [e["kind"] for _, e in events] == ["comment", "created"] and events[1][1]["ticket_id"] == second["id"]
+    # Resume after the first: exactly the second, no duplicate, then live entries.
+    resumed: list[tuple[str, dict]] = []
+    ready = asyncio.Event()
+    reader = asyncio.create_task(_collect(served.client, url, BLOCK_AGENT | {"Last-Event-ID": events[0][0]},
+                                          resumed, ready))
+    await asyncio.wait_for(ready.wait(), 10)
+    await served.raise_ticket(title="After the reconnect")
+    await _wait_for(resumed, 2)
+    reader.cancel()
+    assert resumed[0][0] == events[1][0] and resumed[1][1]["kind"] == "created"
+    assert resumed[1][1]["ticket_id"] not in (first["id"], second["id"])
+    bad = await served.client.get(url, headers=BLOCK_AGENT | {"Last-Event-ID": "12"})
+    assert bad.status_code == 422 and "Last-Event-ID" in bad.text
 
 
 async def test_status_page_in_three_languages_without_private_entries(served: Desks) -> None:

@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from services.tickets.models.common import AREA, KERNEL, METADATA, SCHEMA
 from services.tickets.models.desks import agent, calendar, desk, holiday, sla_policy, sla_policy_version
-from services.tickets.models.tickets import escalation, ticket, ticket_sla, timeline
+from services.tickets.models.tickets import escalation, open_count, open_delta, ticket, ticket_sla, timeline
 
 __all__ = [
-    "AREA", "KERNEL", "METADATA", "SCHEMA", "agent", "calendar", "desk", "escalation", "holiday", "sla_policy",
-    "sla_policy_version", "ticket", "ticket_sla", "timeline",
+    "AREA",
+    "KERNEL",
+    "METADATA",
+    "SCHEMA",
+    "agent",
+    "calendar",
+    "desk",
+    "escalation",
+    "holiday",
+    "open_count",
+    "open_delta",
+    "sla_policy",
+    "sla_policy_version",
+    "ticket",
+    "ticket_sla",
+    "timeline",
 ]

@@ -132,7 +132,31 @@ timeline = Table(
     Column("level", Text, nullable=True),
     Column("body", Text, nullable=True),
     Column("data", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    # The writing transaction's id: a desk stream emits entries in (xid, seq) order once every transaction
+    # before them has ended, so resuming after an event id never skips an entry that committed late.
+    Column("xid", BigInteger, nullable=False, server_default=text("(pg_current_xact_id()::text::bigint)")),
     Index("ix_timeline_ticket_seq", "ticket_id", "seq"),
-    Index("ix_timeline_desk_seq", "desk_id", "seq"),
+    Index("ix_timeline_desk_xid", "desk_id", "xid", "seq"),
+    schema=SCHEMA,
+)
+
+# Open tickets per level and category, kept without recounting: statement triggers on ``ticket`` append
+# signed deltas to ``open_delta`` (no index, no shared row: writers never wait on each other), and the
+# gauges job folds them into ``open_count`` (migration 0006).
+open_delta = Table(
+    "open_delta",
+    METADATA,
+    Column("level", Text, nullable=False),
+    Column("category", Text, nullable=False),
+    Column("n", Integer, nullable=False),
+    schema=SCHEMA,
+)
+
+open_count = Table(
+    "open_count",
+    METADATA,
+    Column("level", Text, primary_key=True),
+    Column("category", Text, primary_key=True),
+    Column("n", BigInteger, nullable=False),
     schema=SCHEMA,
 )

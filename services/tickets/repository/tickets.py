@@ -7,13 +7,26 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, and_, cast, delete, func, insert, literal, literal_column, or_, select, update
+from sqlalchemy import (
+    Text,
+    and_,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    select,
+    text,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within_any
-from services.tickets.models import KERNEL, desk, escalation, ticket, ticket_sla, timeline
+from services.tickets.models import KERNEL, desk, escalation, open_count, open_delta, ticket, ticket_sla, timeline
 from services.tickets.models.tickets import OPEN_STATUSES
 from services.tickets.repository.common import all_rows, one_or_none, page
 
@@ -69,13 +82,22 @@ class TicketRepository:
         return await page(self.session, stmt, limit=limit, offset=offset)
 
     async def open_concerning(self, person_id: uuid.UUID) -> list[RowMapping]:
+        # Locked like any change to a ticket: its timeline entries keep their commit order (the ticket stream).
         stmt = (select(ticket).where(ticket.c.concerns_person_id == person_id, ticket.c.status.in_(OPEN_STATUSES))
-                .order_by(ticket.c.created_at, ticket.c.id))
+                .order_by(ticket.c.id).with_for_update())
         return list(await all_rows(self.session, stmt))
 
     async def open_counts(self) -> list[RowMapping]:
-        stmt = (select(ticket.c.level, ticket.c.category, func.count().label("n"))
-                .where(ticket.c.status.in_(OPEN_STATUSES)).group_by(ticket.c.level, ticket.c.category))
+        """Open tickets per level and category: the deltas written since the last call folded into the totals
+        (cost: the changes since then, not the open tickets).  Replicas folding at once each take other rows."""
+        folded = delete(open_delta).returning(open_delta.c.level, open_delta.c.category, open_delta.c.n).cte("folded")
+        sums = (select(folded.c.level, folded.c.category, func.sum(folded.c.n))
+                .group_by(folded.c.level, folded.c.category))
+        upsert = pg_insert(open_count).from_select(["level", "category", "n"], sums)
+        upsert = upsert.on_conflict_do_update(index_elements=["level", "category"],
+                                              set_={"n": open_count.c.n + upsert.excluded.n})
+        await self.session.execute(upsert)
+        stmt = select(open_count).where(open_count.c.n != 0).order_by(open_count.c.level, open_count.c.category)
         return list(await all_rows(self.session, stmt))
 
     async def queue_page(self, desk_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[RowMapping], int]:
@@ -164,15 +186,16 @@ class SlaRepository:
         return list(await all_rows(self.session, stmt))
 
     async def counts(self, now: datetime, near: datetime) -> dict[str, list[RowMapping]]:
-        """Live clocks near breach and breached, by level and category (for the gauges)."""
-        live = and_(ticket_sla.c.stopped_at.is_(None), ticket_sla.c.met_at.is_(None))
+        """Live running clocks near breach (deadline within (now, near]) and breached (deadline passed), by level
+        and category: two ranges of the live-deadline index, so the cost follows those clocks, not the open
+        tickets.  A clock paused after its breach has no deadline and is not counted until it runs again."""
         base = select(ticket_sla.c.level, ticket.c.category, func.count().label("n")).select_from(
-            ticket_sla.join(ticket, ticket.c.id == ticket_sla.c.ticket_id)).group_by(ticket_sla.c.level,
-                                                                                     ticket.c.category)
-        near_rows = await all_rows(self.session, base.where(live, ticket_sla.c.deadline_at > now,
+            ticket_sla.join(ticket, ticket.c.id == ticket_sla.c.ticket_id)).where(
+            ticket_sla.c.stopped_at.is_(None), ticket_sla.c.met_at.is_(None)).group_by(
+            ticket_sla.c.level, ticket.c.category)
+        near_rows = await all_rows(self.session, base.where(ticket_sla.c.deadline_at > now,
                                                             ticket_sla.c.deadline_at <= near))
-        breached = or_(ticket_sla.c.breached_at.is_not(None), ticket_sla.c.deadline_at <= now)
-        breached_rows = await all_rows(self.session, base.where(live, breached))
+        breached_rows = await all_rows(self.session, base.where(ticket_sla.c.deadline_at <= now))
         return {"near_breach": list(near_rows), "breached": list(breached_rows)}
 
 
@@ -221,14 +244,44 @@ class TimelineRepository:
             stmt = stmt.where(timeline.c.public)
         return await page(self.session, stmt.order_by(timeline.c.seq), limit=limit, offset=offset)
 
-    async def for_desk(self, desk_id: uuid.UUID, *, after: int, limit: int = 500) -> list[RowMapping]:
-        stmt = (select(timeline).where(timeline.c.desk_id == desk_id, timeline.c.seq > after)
-                .order_by(timeline.c.seq).limit(limit))
-        return list(await all_rows(self.session, stmt))
+    async def settled_before(self) -> int:
+        """A transaction id before which every transaction of this database has ended: the oldest one still
+        running here (``pg_stat_activity``, this database only: other databases' transactions cannot write
+        this table, so a long bulk load elsewhere on the server holds nothing back), else the next to be
+        assigned.  The snapshot is taken at the statement's start, before the sessions are read, so a
+        transaction with a lower id either shows as running or has ended by then.  It needs the service's
+        role to see its own sessions' ``backend_xid`` (it does; grant ``pg_read_all_stats`` if several
+        roles write the timeline)."""
+        return int(await self.session.scalar(_SETTLED_BEFORE) or 0)
 
-    async def last_seq_for_desk(self, desk_id: uuid.UUID) -> int:
-        value = await self.session.scalar(select(func.max(timeline.c.seq)).where(timeline.c.desk_id == desk_id))
-        return int(value or 0)
+    async def for_desk(self, desk_id: uuid.UUID, *, after: tuple[int, int],
+                       limit: int = 500) -> tuple[list[RowMapping], bool]:
+        """The desk's entries after the position ``(xid, seq)`` in (xid, seq) order, up to the first one whose
+        transaction is not yet settled (:meth:`settled_before`); and whether such a held-back entry exists
+        (the caller looks again shortly).  No entry can ever appear before a position already handed out,
+        so resuming from an event id has no gap and no duplicate.  Two statements: the rows are read in a
+        snapshot taken after the settled point was found (READ COMMITTED), so every settled entry is seen."""
+        gate = await self.settled_before()
+        stmt = (select(timeline, (timeline.c.xid < gate).label("ready"))
+                .where(timeline.c.desk_id == desk_id, tuple_(timeline.c.xid, timeline.c.seq) > tuple_(*after))
+                .order_by(timeline.c.xid, timeline.c.seq).limit(limit))
+        rows = list(await all_rows(self.session, stmt))
+        ready: list[RowMapping] = []
+        for row in rows:
+            if not row["ready"]:
+                return ready, True
+            ready.append(row)
+        return ready, False
+
+    async def live_position(self) -> tuple[int, int]:
+        """A desk stream's starting position: entries of transactions not yet settled follow it."""
+        return await self.settled_before(), 0
+
+
+_SETTLED_BEFORE = text(
+    "SELECT least(pg_snapshot_xmax(pg_current_snapshot())::text::bigint, "
+    "(SELECT min(backend_xid::text::bigint) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND backend_xid IS NOT NULL))")
 
 
 class AutoCloseRepository:

@@ -1,4 +1,6 @@
-"""Recount the open, near-breach and breached gauges (a periodic job, not per request)."""
+"""The open, near-breach and breached gauges (a periodic job, not per request), at a cost that does not
+grow with the open tickets: open counts are folded from the deltas the database writes with each change
+(statement triggers, migration 0006); near-breach and breached are two ranges of the live-deadline index."""
 
 from __future__ import annotations
 

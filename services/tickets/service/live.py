@@ -2,8 +2,17 @@
 
 Every timeline entry NOTIFYs ``tickets_live`` in its own transaction, so a stream hears of a
 change only once it is committed, whichever replica made it.  One LISTEN connection per
-process fans out to the open streams.  Each SSE event's id is the entry's ``seq``: a client that
-reconnects with ``Last-Event-ID`` gets what it missed from the table, then live entries.
+process fans out to the open streams.  A client that reconnects with ``Last-Event-ID`` gets what
+it missed from the table, then live entries, with no gap and no duplicate:
+
+* a ticket's entries are written under its row lock, so their ``seq`` order is their commit order:
+  the event id is the ``seq``;
+* a desk's entries come from many tickets committing concurrently, so ``seq`` order is not commit
+  order (an entry may commit after one with a higher ``seq``).  Entries carry their transaction
+  id; the stream hands them out in ``(xid, seq)`` order, and only once every transaction that
+  began before them has ended (the snapshot's xmin is past their xid), so no entry can later
+  appear before a position already handed out.  The event id is ``<xid>.<seq>``.  The price: an
+  entry waits for older transactions still running (bounded by the session and statement timeouts).
 """
 
 from __future__ import annotations
@@ -13,13 +22,14 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.auth import Identity
+from kernel.errors import ValidationProblem
 from services.tickets.repository.tickets import LIVE_CHANNEL, TimelineRepository
 from services.tickets.service.common import require_agent
 from services.tickets.service.desks import get_desk
@@ -70,15 +80,33 @@ class LiveHub:
                     await self.stop()
 
 
-def sse(entry: Mapping[Any, Any]) -> bytes:
-    data = {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in entry.items()}
+Position = tuple[int, ...]
+# A fetch: (entries after the position, whether later entries are held back until older transactions end).
+Fetch = Callable[[TimelineRepository, Position], Awaitable[tuple[list[Mapping[Any, Any]], bool]]]
+HELD_BACK_RETRY = 0.1  # seconds: an entry waits only for transactions that began before it to end
+
+
+def ticket_position(entry: Mapping[Any, Any]) -> Position:
+    return (int(entry["seq"]),)
+
+
+def desk_position(entry: Mapping[Any, Any]) -> Position:
+    return int(entry["xid"]), int(entry["seq"])
+
+
+def event_id(position: Position) -> str:
+    return ".".join(str(p) for p in position)
+
+
+def sse(entry: Mapping[Any, Any], position: Position) -> bytes:
+    data = {k: (str(v) if isinstance(v, uuid.UUID) else v) for k, v in entry.items() if k not in ("xid", "ready")}
     data["at"] = entry["at"].isoformat()
-    return f"id: {entry['seq']}\nevent: {entry['kind']}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+    return f"id: {event_id(position)}\nevent: {entry['kind']}\ndata: {json.dumps(data, default=str)}\n\n".encode()
 
 
 async def stream(
-    hub: LiveHub, sessionmaker: async_sessionmaker[AsyncSession], key: str, *, after: int,
-    fetch: Callable[[TimelineRepository, int], Any], heartbeat: float, disconnected: Callable[[], Any],
+    hub: LiveHub, sessionmaker: async_sessionmaker[AsyncSession], key: str, *, after: Position, fetch: Fetch,
+    position: Callable[[Mapping[Any, Any]], Position], heartbeat: float, disconnected: Callable[[], Any],
 ) -> AsyncIterator[bytes]:
     """Entries after ``after`` from the table, then each new one as it commits; a comment line as heartbeat."""
     queue = await hub.subscribe(key)
@@ -86,14 +114,17 @@ async def stream(
         last = after
         while True:
             async with sessionmaker() as session:
-                for entry in await fetch(TimelineRepository(session), last):
-                    last = max(last, int(entry["seq"]))
-                    yield sse(entry)
+                entries, held = await fetch(TimelineRepository(session), last)
+            for entry in entries:
+                last = position(entry)
+                yield sse(entry, last)
             try:
-                await asyncio.wait_for(queue.get(), timeout=heartbeat)
+                await asyncio.wait_for(queue.get(), timeout=HELD_BACK_RETRY if held else heartbeat)
                 while not queue.empty():
                     queue.get_nowait()
             except asyncio.TimeoutError:
+                if held:
+                    continue
                 if await disconnected():
                     return
                 yield b": keep-alive\n\n"
@@ -101,11 +132,26 @@ async def stream(
         await hub.unsubscribe(key, queue)
 
 
+def parse_desk_event_id(value: str | None) -> Position | None:
+    """``<xid>.<seq>`` as this stream's events carry it; None when absent; ValueError when malformed."""
+    if value is None:
+        return None
+    xid, dot, seq = value.strip().partition(".")
+    if not dot or not xid.isdigit() or not seq.isdigit() or len(xid) > 19 or len(seq) > 19:
+        raise ValueError("expected <xid>.<seq>, the id of an event of this stream")
+    return int(xid), int(seq)
+
+
 async def desk_stream_start(session: AsyncSession, identity: Identity, desk_id: uuid.UUID,
-                            last_event_id: int | None) -> int:
-    """Check the caller may watch the desk; the seq to stream after (now, unless resuming)."""
+                            last_event_id: str | None) -> Position:
+    """Check the caller may watch the desk; the position to stream after (now, unless resuming)."""
+    try:
+        resume = parse_desk_event_id(last_event_id)
+    except ValueError as exc:
+        raise ValidationProblem(f"Last-Event-ID: {exc}",
+                                errors=[{"field": "Last-Event-ID", "reason": str(exc)}]) from exc
     await get_desk(session, identity, desk_id)
     require_agent(identity, "watch a desk")
-    if last_event_id is not None:
-        return last_event_id
-    return await TimelineRepository(session).last_seq_for_desk(desk_id)
+    if resume is not None:
+        return resume
+    return await TimelineRepository(session).live_position()
