@@ -62,7 +62,7 @@ async def _load_workers(conn: asyncpg.Connection, workers: int) -> float:
         await conn.execute("INSERT INTO marketplace.category (code, name, skill_no) VALUES ($1, $1, $2)", f"c{k}", k)
         await conn.execute("INSERT INTO marketplace.rate_item (code, category_code, kind, name) "
                            "VALUES ($1, $2, 'job', $1)", f"c{k}.job", f"c{k}")
-        await conn.execute("INSERT INTO marketplace.rate (item_code, area_code, valid_from, amount_paise, "
+        await conn.execute("INSERT INTO marketplace.rate (item_code, area_code, valid_from, amount_minor, "
                            "created_by) VALUES ($1, 'IN', '2020-01-01', 25000, 'bench')", f"c{k}.job")
     vendor = uuid.uuid4()
     await conn.execute("INSERT INTO marketplace.vendor (id, code, name, area_code, created_by) "
@@ -189,7 +189,7 @@ async def _raw_insert_rate(database_url: str, seconds: float) -> float:
                     await conn.execute(
                         "INSERT INTO marketplace.booking (id, channel, status, category_code, job_code, area_code, "
                         "lat, lon, address, slot_start, slot_end, customer_name, customer_phone, customer_subject, "
-                        "max_radius_km, priced_on, job_rate_id, price_paise, visit_charge_paise, terms, "
+                        "max_radius_km, priced_on, job_rate_id, price_minor, visit_charge_minor, terms, "
                         "start_otp_hash, completion_otp_hash, created_by) VALUES ($1, 'app', 'requested', 'c1', "
                         "'c1.job', 'IN-09', 26.8, 80.9, 'x', now(), now() + interval '2 hours', 'x', '+919812345678', "
                         "'bench', 15, current_date, $2, 25000, 0, '{}', 'h', 'h', 'bench')", booking_id, rate_id)

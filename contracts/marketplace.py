@@ -1,7 +1,8 @@
 """Events published by the marketplace service.
 
 Phone numbers travel so that notify can text the worker and the customer (as registry person
-events carry phones); national identifiers never do.  Amounts are integer paise."""
+events carry phones); national identifiers never do.  Amounts are integers in the minor unit of ``currency``
+(paise of INR, poisha of BDT)."""
 
 from __future__ import annotations
 
@@ -19,15 +20,17 @@ Channel = Literal["app", "call_centre", "department", "beckn"]
 class BookingCreated(Event):
     """A booking was confirmed at the rate card's price and is being matched to a worker."""
 
-    subject = "marketplace.booking.created.v1"
+    # v2: amounts in the currency's minor unit with the currency (v1 called them paise, wrong in Bangladesh).
+    subject = "marketplace.booking.created.v2"
     booking_id: uuid.UUID
     channel: Channel
     category_code: str
     job_code: str
     area_code: str
     slot_start: datetime
-    price_paise: int = Field(ge=0, description="Job price fixed by the government rate at confirmation")
-    visit_charge_paise: int = Field(ge=0)
+    price_minor: int = Field(ge=0, description="Job price fixed by the government rate at confirmation")
+    visit_charge_minor: int = Field(ge=0)
+    currency: Literal["INR", "BDT"]
     customer_phone: str = Field(description="E.164, for the confirmation SMS")
     department_code: str | None = None
     office_code: str | None = None
@@ -52,13 +55,14 @@ class BookingAssigned(Event):
 class BookingCompleted(Event):
     """The job was finished (completion code checked); the amount is what the worker earned."""
 
-    subject = "marketplace.booking.completed.v1"
+    subject = "marketplace.booking.completed.v2"
     booking_id: uuid.UUID
     worker_id: uuid.UUID
     vendor_id: uuid.UUID
     category_code: str
     area_code: str
-    amount_paise: int = Field(ge=0, description="Job price plus extra work, from the rate card")
+    amount_minor: int = Field(ge=0, description="Job price plus extra work, from the rate card")
+    currency: Literal["INR", "BDT"]
     department_code: str | None = None
     customer_phone: str
     completed_at: datetime
@@ -67,12 +71,13 @@ class BookingCompleted(Event):
 class BookingCancelled(Event):
     """A booking was cancelled by the customer, the worker's side or the platform (no worker found)."""
 
-    subject = "marketplace.booking.cancelled.v1"
+    subject = "marketplace.booking.cancelled.v2"
     booking_id: uuid.UUID
     cancelled_by: Literal["customer", "provider", "platform"]
     status_before: str
     reason: str
-    fee_paise: int = Field(ge=0)
+    fee_minor: int = Field(ge=0)
+    currency: Literal["INR", "BDT"]
     worker_id: uuid.UUID | None = None
     customer_phone: str
     area_code: str

@@ -85,9 +85,9 @@ async def rate_card(mp: httpx.AsyncClient, *, rare: bool = False) -> None:
         await ok(await mp.post("/rate-items", json={"code": code, "category_code": category, "kind": kind,
                                                     "name": code}, headers=h), 201)
         await ok(await mp.post("/rates", json={"item_code": code, "area_code": "IN-09", "valid_from": "2026-01-01",
-                                               "amount_paise": amount}, headers=h), 201)
+                                               "amount_minor": amount}, headers=h), 201)
     await ok(await mp.put("/categories/plumbing/cancellation-terms", json={
-        "free_before_minutes": 120, "assigned_fee_paise": 5000, "dispatched_fee": "visit_charge",
+        "free_before_minutes": 120, "assigned_fee_minor": 5000, "dispatched_fee": "visit_charge",
         "offer_timeout_seconds": 60}, headers=h))
 
 

@@ -33,8 +33,8 @@ async def test_full_lifecycle_with_codes_and_recorded_transitions(mp):
     w = await worker(mp, v)
     staff = vendor_user("vendor-a-staff")
     b = await book(mp)
-    assert b["status"] == "offered" and b["offer_worker_id"] == w and b["price_paise"] == 25000
-    assert b["visit_charge_paise"] == 10000 and len(b["codes"]["start"]) == 4
+    assert b["status"] == "offered" and b["offer_worker_id"] == w and b["price_minor"] == 25000
+    assert b["visit_charge_minor"] == 10000 and len(b["codes"]["start"]) == 4
     bid, codes = b["id"], b["codes"]
     await ok(await mp.post(f"/bookings/{bid}/accept", headers=staff))
     await ok(await mp.post(f"/bookings/{bid}/depart", headers=staff))
@@ -42,7 +42,7 @@ async def test_full_lifecycle_with_codes_and_recorded_transitions(mp):
     await ok(await mp.post(f"/bookings/{bid}/start", json={"otp": codes["start"]}, headers=staff))
     extra = await ok(await mp.post(f"/bookings/{bid}/extras", json={"item_code": "plumbing.pipe_m", "quantity": 3},
                                    headers=staff))
-    assert extra["extras_paise"] == 15000 and extra["total_paise"] == 40000
+    assert extra["extras_minor"] == 15000 and extra["total_minor"] == 40000
     done = await ok(await mp.post(f"/bookings/{bid}/complete", json={"otp": codes["completion"]}, headers=staff))
     assert done["status"] == "completed"
     rated = await ok(await mp.post(f"/bookings/{bid}/rating", json={"rating": 5}, headers=citizen_app()))
@@ -141,22 +141,22 @@ async def test_cancellation_fees_follow_the_terms(mp, clock):
     # Before assignment: free.
     b = await book(mp)
     r = await ok(await mp.post(f"/bookings/{b['id']}/cancel", json=reason, headers=me))
-    assert r["status"] == "cancelled" and r["cancellation_fee_paise"] == 0
+    assert r["status"] == "cancelled" and r["cancellation_fee_minor"] == 0
     # Assigned, slot far away: free; inside the 120-minute window: the fixed fee.
     b = await book(mp, slot_start=(START + timedelta(hours=5)).isoformat())
     await ok(await mp.post(f"/bookings/{b['id']}/accept", headers=staff))
     r = await ok(await mp.post(f"/bookings/{b['id']}/cancel", json=reason, headers=me))
-    assert r["cancellation_fee_paise"] == 0
+    assert r["cancellation_fee_minor"] == 0
     b = await book(mp, slot_start=(START + timedelta(minutes=90)).isoformat())
     await ok(await mp.post(f"/bookings/{b['id']}/accept", headers=staff))
     r = await ok(await mp.post(f"/bookings/{b['id']}/cancel", json=reason, headers=me))
-    assert r["cancellation_fee_paise"] == 5000
+    assert r["cancellation_fee_minor"] == 5000
     # On the way: the visit charge.  In progress: no longer cancellable.
     b = await book(mp)
     await ok(await mp.post(f"/bookings/{b['id']}/accept", headers=staff))
     await ok(await mp.post(f"/bookings/{b['id']}/depart", headers=staff))
     r = await ok(await mp.post(f"/bookings/{b['id']}/cancel", json=reason, headers=me))
-    assert r["cancellation_fee_paise"] == 10000
+    assert r["cancellation_fee_minor"] == 10000
     b = await book(mp)
     for step in ("accept", "depart", "arrive"):
         await ok(await mp.post(f"/bookings/{b['id']}/{step}", headers=staff))
@@ -175,7 +175,7 @@ async def test_provider_withdrawal_sends_the_job_to_the_next_worker_free_of_char
     await ok(await mp.post(f"/bookings/{b['id']}/accept", headers=staff))
     r = await ok(await mp.post(f"/bookings/{b['id']}/cancel", json={"reason": "tool broke", "by": "provider"},
                                headers=staff))
-    assert r["status"] == "offered" and r["offer_worker_id"] == second and r["cancellation_fee_paise"] is None
+    assert r["status"] == "offered" and r["offer_worker_id"] == second and r["cancellation_fee_minor"] is None
     assert (await ok(await mp.get(f"/workers/{first}", headers=admin())))["active_jobs"] == 0
 
 
@@ -184,26 +184,26 @@ async def test_a_rate_changed_after_confirmation_does_not_change_the_booking(mp,
     await worker(mp, await vendor(mp))
     b = await book(mp)
     await ok(await mp.post("/rates", json={"item_code": "plumbing.tap", "area_code": "IN-09",
-                                           "valid_from": "2026-12-07", "amount_paise": 40000}, headers=admin()), 201)
-    assert (await ok(await mp.get(f"/bookings/{b['id']}", headers=admin())))["price_paise"] == 25000
+                                           "valid_from": "2026-12-07", "amount_minor": 40000}, headers=admin()), 201)
+    assert (await ok(await mp.get(f"/bookings/{b['id']}", headers=admin())))["price_minor"] == 25000
     quote = await ok(await mp.get("/quote", params={"job": "plumbing.tap", "area": "IN-09-162-820"}, headers=admin()))
-    assert quote["job"]["amount_paise"] == 40000
+    assert quote["job"]["amount_minor"] == 40000
     overlap = await mp.post("/rates", json={"item_code": "plumbing.tap", "area_code": "IN-09",
-                                            "valid_from": "2026-12-07", "amount_paise": 1}, headers=admin())
+                                            "valid_from": "2026-12-07", "amount_minor": 1}, headers=admin())
     assert overlap.status_code == 409  # the same start date twice: two prices for one day
     # A district's own rate overrides the state's.
     await ok(await mp.post("/rates", json={"item_code": "plumbing.tap", "area_code": "IN-09-162",
-                                           "valid_from": "2026-06-01", "amount_paise": 30000}, headers=admin()), 201)
+                                           "valid_from": "2026-06-01", "amount_minor": 30000}, headers=admin()), 201)
     later = await book(mp, headers=citizen_app("c2"))
-    assert later["price_paise"] == 30000
+    assert later["price_minor"] == 30000
 
 
 async def test_booking_needs_a_rate_and_refuses_free_text_prices(mp):
     await rate_card(mp)
     r = await mp.post("/bookings", json=booking_body(area_code="BD-40-87"), headers=citizen_app())
     assert r.status_code in (403, 422)
-    r = await mp.post("/bookings", json=booking_body(price_paise=1), headers=citizen_app())
-    assert r.status_code == 201 and r.json()["price_paise"] == 25000  # unknown fields are ignored, never priced
+    r = await mp.post("/bookings", json=booking_body(price_minor=1), headers=citizen_app())
+    assert r.status_code == 201 and r.json()["price_minor"] == 25000  # unknown fields are ignored, never priced
     r = await mp.post("/bookings", json=booking_body(job_code="plumbing.visit"), headers=citizen_app())
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "job_code"
 

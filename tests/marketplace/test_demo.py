@@ -17,4 +17,4 @@ async def test_demo_loads_once_and_is_searchable(mp, settings):
     assert found["items"] and found["items"][0]["distance_km"] < 10
     quote = await ok(await mp.get("/quote", params={"job": "plumbing.tap", "area": "BD-40-87-90-54-08"},
                                   headers=admin()))
-    assert quote["job"]["amount_paise"] == 15000
+    assert quote["job"]["amount_minor"] == 15000

@@ -62,10 +62,10 @@ async def test_requisitions_carry_office_and_purchase_reference_and_make_a_state
     await complete(mp, other, staff)
     statement = await ok(await mp.get("/reports/departments/up-pwd/statements/2026-12", headers=me))
     assert [line["purchase_ref"] for line in statement["lines"]] == ["PO/2026/117", "PO/2026/118"]
-    assert statement["total_paise"] == 50000 and statement["offices"] == [
-        {"office_code": "pwd-div-1", "lines": 2, "amount_paise": 50000}]
+    assert statement["total_minor"] == 50000 and statement["offices"] == [
+        {"office_code": "pwd-div-1", "lines": 2, "amount_minor": 50000}]
     empty = await ok(await mp.get("/reports/departments/up-pwd/statements/2026-11", headers=me))
-    assert empty["lines"] == [] and empty["total_paise"] == 0
+    assert empty["lines"] == [] and empty["total_minor"] == 0
     elsewhere = officer("officer-2", area="IN-09-170")
     assert (await mp.get("/reports/departments/up-pwd/statements/2026-12", headers=elsewhere)).status_code == 404
 
@@ -98,7 +98,7 @@ async def test_earnings_and_idle_workers(mp, clock):
     b = await ok(await mp.post("/bookings", json=booking_body(), headers=citizen_app()), 201)
     await complete(mp, b, staff)
     earned = await ok(await mp.get("/reports/earnings", headers=staff))
-    assert [(e["worker_id"], e["earned_paise"]) for e in earned["items"]] == [(busy, 25000)]
+    assert [(e["worker_id"], e["earned_minor"]) for e in earned["items"]] == [(busy, 25000)]
     clock.advance(timedelta(days=1))
     idle_list = await ok(await mp.get("/reports/idle-workers", params={"days": 7}, headers=staff))
     assert [w["worker_id"] for w in idle_list["items"]] == [idle]

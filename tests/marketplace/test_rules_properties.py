@@ -69,15 +69,15 @@ def test_the_rate_chosen_covers_the_place_and_day_and_is_the_most_specific(rows,
        st.sampled_from(["customer", "provider", "platform"]))
 def test_no_fee_before_assignment_or_when_the_provider_cancels(status, minutes_to_slot, visit, by) -> None:
     now = datetime(2026, 12, 7, tzinfo=timezone.utc)
-    terms = terms_snapshot({"free_before_minutes": 120, "assigned_fee_paise": 5000})
+    terms = terms_snapshot({"free_before_minutes": 120, "assigned_fee_minor": 5000})
     fee = cancellation_fee(status, terms, slot_start=now + timedelta(minutes=minutes_to_slot), now=now,
-                           visit_charge_paise=visit, by=by)
+                           visit_charge_minor=visit, by=by)
     if by != "customer" or status in ("requested", "offered"):
-        assert fee.paise == 0
+        assert fee.minor == 0
     elif status == "assigned":
-        assert fee.paise == (0 if minutes_to_slot > 120 else 5000)
+        assert fee.minor == (0 if minutes_to_slot > 120 else 5000)
     else:
-        assert fee.paise == visit
+        assert fee.minor == visit
 
 
 @settings(max_examples=200)

@@ -26,6 +26,7 @@ from services.marketplace.repository.catalog import CatalogRepository
 from services.marketplace.repository.workers import VendorRepository, WorkerRepository
 from services.marketplace.rules.beckn import INVALID_REQUEST, BecknError
 from services.marketplace.rules.lifecycle import CANCELLABLE
+from services.marketplace.rules.pricing import currency_of
 from services.marketplace.schemas.bookings import BookingIn, RatingIn, RescheduleIn
 from services.marketplace.service import bookings, catalog, matching
 from services.marketplace.settings import get_marketplace_settings
@@ -122,7 +123,7 @@ async def search(session: AsyncSession, context: Mapping[str, Any], message: Map
                                                 "item")
             except Problem:
                 continue
-            priced.append(shapes.item(item, chosen.amount_paise))
+            priced.append(shapes.item(item, chosen.amount_minor, currency=currency_of(area)))
     providers = []
     for vendor_id in dict.fromkeys(r.candidate.vendor_id for r in ranked):
         vendor = await VendorRepository(session).get(vendor_id)
@@ -154,18 +155,19 @@ async def _select_or_init(session: AsyncSession, context: Mapping[str, Any], mes
                                    radius_km=get_marketplace_settings().default_radius_km, limit=1)
     if not ranked:
         return await _error_or(session, context, action, now, "40006", "no worker of this trade is available nearby")
-    job = {"code": quote.job.item_code, "name": quote.job.title, "amount_paise": quote.job.amount_paise}
-    visit = quote.visit_charge.amount_paise if quote.visit_charge else 0
+    job = {"code": quote.job.item_code, "name": quote.job.title, "amount_minor": quote.job.amount_minor}
+    visit = quote.visit_charge.amount_minor if quote.visit_charge else 0
     reply: dict[str, Any] = {
         "provider": {"id": str(ranked[0].candidate.vendor_id)},
         "items": [{"id": job["code"], "quantity": {"selected": {"count": 1}}, "fulfillment_ids": ["F1"]}],
         "fulfillments": [{"id": "F1", "type": shapes.FULFILLMENT_TYPE,
                           "state": {"descriptor": {"code": "Serviceable"}}}],
-        "quote": shapes.quote(job, visit)}
+        "quote": shapes.quote(job, visit, currency=quote.job.currency)}
     if action == "on_init":
         reply["billing"] = _dig(order, "billing") or {}
         reply["payments"] = [{"type": "ON-FULFILLMENT", "collected_by": "BPP"}]
-        reply["cancellation_terms"] = shapes.cancellation_terms(quote.terms.model_dump(), visit)
+        reply["cancellation_terms"] = shapes.cancellation_terms(quote.terms.model_dump(), visit,
+                                                                currency=quote.job.currency)
     await enqueue(session, context, action, {"order": reply}, now)
 
 

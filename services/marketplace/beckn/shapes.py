@@ -7,18 +7,20 @@ from datetime import datetime
 from typing import Any
 
 from services.marketplace.rules.lifecycle import FULFILLMENT_STATE, ORDER_STATE
+from services.marketplace.rules.pricing import currency_of
 
 FULFILLMENT_TYPE = "Home-Service"
 SUPPORT_PHONE = "155330"
 
 
-def rupees(paise: int) -> dict[str, str]:
-    return {"currency": "INR", "value": f"{paise / 100:.2f}"}
+def money(minor: int, currency: str) -> dict[str, str]:
+    """A Beckn price: INR and BDT both have 100 minor units (paise, poisha) to the major one."""
+    return {"currency": currency, "value": f"{minor / 100:.2f}"}
 
 
-def item(row: Mapping[Any, Any], amount_paise: int, *, fulfillment_id: str = "F1") -> dict[str, Any]:
+def item(row: Mapping[Any, Any], amount_minor: int, *, currency: str, fulfillment_id: str = "F1") -> dict[str, Any]:
     return {"id": row["code"], "descriptor": {"name": row["name"]}, "category_ids": [row["category_code"]],
-            "price": rupees(amount_paise), "fulfillment_ids": [fulfillment_id],
+            "price": money(amount_minor, currency), "fulfillment_ids": [fulfillment_id],
             "tags": [{"descriptor": {"code": "rate"}, "list": [
                 {"descriptor": {"code": "fixed_by"}, "value": "government"}]}]}
 
@@ -32,32 +34,35 @@ def catalog(providers: Iterable[dict[str, Any]], category: Mapping[Any, Any]) ->
                 {"descriptor": {"code": "id"}, "value": category["code"]}]}]}
 
 
-def quote(job: Mapping[Any, Any], visit_paise: int, extras_paise: int = 0, *, ttl: str = "PT15M") -> dict[str, Any]:
-    breakup = [{"item": {"id": job["code"]}, "title": job["name"], "price": rupees(job["amount_paise"]),
+def quote(job: Mapping[Any, Any], visit_minor: int, extras_minor: int = 0, *, currency: str,
+          ttl: str = "PT15M") -> dict[str, Any]:
+    breakup = [{"item": {"id": job["code"]}, "title": job["name"], "price": money(job["amount_minor"], currency),
                 "tags": [{"descriptor": {"code": "title"}, "list": [{"descriptor": {"code": "type"},
                                                                       "value": "item"}]}]}]
-    if visit_paise:
-        breakup.append({"title": "Visit charge (due only if cancelled after dispatch)", "price": rupees(visit_paise),
+    if visit_minor:
+        breakup.append({"title": "Visit charge (due only if cancelled after dispatch)",
+                        "price": money(visit_minor, currency),
                         "tags": [{"descriptor": {"code": "title"}, "list": [{"descriptor": {"code": "type"},
                                                                               "value": "misc"}]}]})
-    if extras_paise:
-        breakup.append({"title": "Extra work", "price": rupees(extras_paise),
+    if extras_minor:
+        breakup.append({"title": "Extra work", "price": money(extras_minor, currency),
                         "tags": [{"descriptor": {"code": "title"}, "list": [{"descriptor": {"code": "type"},
                                                                               "value": "item"}]}]})
-    return {"price": rupees(job["amount_paise"] + extras_paise), "breakup": breakup, "ttl": ttl}
+    return {"price": money(job["amount_minor"] + extras_minor, currency), "breakup": breakup, "ttl": ttl}
 
 
-def cancellation_terms(terms: Mapping[Any, Any], visit_paise: int) -> list[dict[str, Any]]:
-    dispatched = visit_paise if terms["dispatched_fee"] == "visit_charge" else 0
+def cancellation_terms(terms: Mapping[Any, Any], visit_minor: int, *, currency: str) -> list[dict[str, Any]]:
+    dispatched = visit_minor if terms["dispatched_fee"] == "visit_charge" else 0
     return [
-        {"fulfillment_state": {"descriptor": {"code": "Pending"}}, "cancellation_fee": {"amount": rupees(0)}},
+        {"fulfillment_state": {"descriptor": {"code": "Pending"}},
+         "cancellation_fee": {"amount": money(0, currency)}},
         {"fulfillment_state": {"descriptor": {"code": "Agent-Assigned"}},
          "cancel_by": {"duration": f"PT{terms['free_before_minutes']}M"},
-         "cancellation_fee": {"amount": rupees(int(terms["assigned_fee_paise"]))}},
+         "cancellation_fee": {"amount": money(int(terms["assigned_fee_minor"]), currency)}},
         {"fulfillment_state": {"descriptor": {"code": "In-Transit"}},
-         "cancellation_fee": {"amount": rupees(dispatched)}},
+         "cancellation_fee": {"amount": money(dispatched, currency)}},
         {"fulfillment_state": {"descriptor": {"code": "At-Location"}},
-         "cancellation_fee": {"amount": rupees(dispatched)}},
+         "cancellation_fee": {"amount": money(dispatched, currency)}},
     ]
 
 
@@ -68,6 +73,7 @@ def _time(moment: datetime) -> str:
 def order(booking: Mapping[Any, Any], job: Mapping[Any, Any], worker: Mapping[Any, Any] | None, *,
           start_code: str | None = None, completion_code: str | None = None) -> dict[str, Any]:
     state = FULFILLMENT_STATE[booking["status"]]
+    currency = currency_of(booking["area_code"])
     end_stop: dict[str, Any] = {
         "type": "end", "location": {"gps": f"{booking['lat']:.6f},{booking['lon']:.6f}",
                                     "area_code": booking["area_code"], "address": booking["address"]},
@@ -89,12 +95,12 @@ def order(booking: Mapping[Any, Any], job: Mapping[Any, Any], worker: Mapping[An
         "provider": {"id": str(booking["vendor_id"] or "gramsetu")},
         "items": [{"id": job["code"], "quantity": {"selected": {"count": 1}}, "fulfillment_ids": ["F1"]}],
         "fulfillments": [fulfillment],
-        "quote": quote({**job, "amount_paise": booking["price_paise"]}, booking["visit_charge_paise"],
-                       booking["extras_paise"]),
+        "quote": quote({**job, "amount_minor": booking["price_minor"]}, booking["visit_charge_minor"],
+                       booking["extras_minor"], currency=currency),
         "payments": [{"type": "ON-FULFILLMENT", "collected_by": "BPP", "status": "NOT-PAID",
-                      "params": {"amount": f"{(booking['price_paise'] + booking['extras_paise']) / 100:.2f}",
-                                 "currency": "INR"}}],
-        "cancellation_terms": cancellation_terms(booking["terms"], booking["visit_charge_paise"]),
+                      "params": {"amount": f"{(booking['price_minor'] + booking['extras_minor']) / 100:.2f}",
+                                 "currency": currency}}],
+        "cancellation_terms": cancellation_terms(booking["terms"], booking["visit_charge_minor"], currency=currency),
         "created_at": _time(booking["created_at"]), "updated_at": _time(booking["updated_at"]),
     }
     if booking["status"] == "cancelled":

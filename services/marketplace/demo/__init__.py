@@ -56,7 +56,7 @@ async def _catalog(session: AsyncSession, identity: Identity, counts: dict[str, 
         if await repo.category(code) is not None:
             continue
         await catalog.create_category(session, identity, CategoryIn(code=code, name=name, name_local=local))
-        await catalog.set_terms(session, identity, code, TermsIn(assigned_fee_paise=5000, offer_timeout_seconds=120))
+        await catalog.set_terms(session, identity, code, TermsIn(assigned_fee_minor=5000, offer_timeout_seconds=120))
         counts["categories"] += 1
         items = [(c, n, r, "job") for c, n, r in jobs] + [(c, n, r, "extra") for c, n, r in extras]
         if visit:
@@ -66,7 +66,7 @@ async def _catalog(session: AsyncSession, identity: Identity, counts: dict[str, 
                                                                      kind=kind, name=item_name))  # type: ignore[arg-type]
             for area in ("IN", "BD"):
                 await catalog.add_rate(session, identity, RateIn(
-                    item_code=item_code, area_code=area, valid_from=date(2026, 1, 1), amount_paise=amount,
+                    item_code=item_code, area_code=area, valid_from=date(2026, 1, 1), amount_minor=amount,
                     order_ref="Demo rate order 2026/1"))
                 counts["rates"] += 1
 

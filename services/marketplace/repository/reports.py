@@ -44,8 +44,8 @@ class ReportRepository:
             "count(*) FILTER (WHERE b.channel = 'call_centre') AS assisted, "
             "count(*) FILTER (WHERE b.status IN ('completed', 'rated')) AS completed, "
             "count(*) FILTER (WHERE b.status = 'cancelled') AS cancelled, "
-            "coalesce(sum(b.price_paise + b.extras_paise) FILTER (WHERE b.status IN ('completed', 'rated')), 0) "
-            "AS completed_paise "
+            "coalesce(sum(b.price_minor + b.extras_minor) FILTER (WHERE b.status IN ('completed', 'rated')), 0) "
+            "AS completed_minor "
             f"FROM marketplace.booking b WHERE b.created_at >= :since AND b.created_at < :until AND ({scope}) "
             f"GROUP BY 1 ORDER BY 1")
         result = await self.session.execute(stmt, {"since": since, "until": until, **params})
@@ -76,8 +76,8 @@ class ReportRepository:
         total = await self.session.scalar(text(f"SELECT count(DISTINCT w.id) {base}"), values)
         stmt = text(
             "SELECT w.id AS worker_id, w.vendor_id, w.name, count(*) AS jobs, "
-            f"sum(b.price_paise + b.extras_paise) AS earned_paise {base} "
-            "GROUP BY w.id ORDER BY earned_paise DESC, w.id LIMIT :limit OFFSET :offset")
+            f"sum(b.price_minor + b.extras_minor) AS earned_minor {base} "
+            "GROUP BY w.id ORDER BY earned_minor DESC, w.id LIMIT :limit OFFSET :offset")
         rows = (await self.session.execute(stmt, {**values, "limit": limit, "offset": offset})).mappings().all()
         return list(rows), int(total or 0)
 
@@ -99,12 +99,12 @@ class ReportRepository:
         """Completed jobs and cancellation fees of a department's offices in a period, by office then time."""
         stmt = text(
             "SELECT b.id AS booking_id, b.office_code, b.purchase_ref, b.job_code, b.status, b.area_code, "
-            "coalesce(b.completed_at, b.cancelled_at) AS at, b.price_paise, b.extras_paise, "
-            "CASE WHEN b.status = 'cancelled' THEN coalesce(b.cancellation_fee_paise, 0) "
-            "ELSE b.price_paise + b.extras_paise END AS amount_paise "
+            "coalesce(b.completed_at, b.cancelled_at) AS at, b.price_minor, b.extras_minor, "
+            "CASE WHEN b.status = 'cancelled' THEN coalesce(b.cancellation_fee_minor, 0) "
+            "ELSE b.price_minor + b.extras_minor END AS amount_minor "
             "FROM marketplace.booking b WHERE b.department_code = :dept AND ("
             " (b.status IN ('completed', 'rated') AND b.completed_at >= :since AND b.completed_at < :until) OR "
-            " (b.status = 'cancelled' AND coalesce(b.cancellation_fee_paise, 0) > 0 "
+            " (b.status = 'cancelled' AND coalesce(b.cancellation_fee_minor, 0) > 0 "
             "  AND b.cancelled_at >= :since AND b.cancelled_at < :until)) "
             "ORDER BY b.office_code, at, b.id")
         return list((await self.session.execute(stmt, {"dept": department_code, "since": since,

@@ -61,14 +61,14 @@ async def list_items(session: DbSession, identity: Reader, category: Annotated[C
 @router.post("/rates", status_code=status.HTTP_201_CREATED, response_model=RateOut,
              summary="Fix the government rate of an item in an area from a date (confirmed bookings keep theirs)")
 async def create_rate(body: RateIn, session: DbSession, identity: Writer) -> RateOut:
-    return RateOut.model_validate(dict(await catalog.add_rate(session, identity, body)))
+    return catalog.rate_out(await catalog.add_rate(session, identity, body))
 
 
 @router.get("/rates", response_model=Page[RateOut], summary="Rates with their validity periods")
 async def list_rates(session: DbSession, identity: Reader, item: Annotated[Code | None, Query()] = None,
                      limit: Limit = 100, offset: Offset = 0) -> Page[RateOut]:
     rows, total = await CatalogRepository(session).rates_page(item, limit=limit, offset=offset)
-    return Page(items=[RateOut.model_validate(dict(r)) for r in rows], total=total, limit=limit, offset=offset)
+    return Page(items=[catalog.rate_out(r) for r in rows], total=total, limit=limit, offset=offset)
 
 
 @router.put("/categories/{code}/cancellation-terms", response_model=TermsOut,

@@ -17,7 +17,7 @@ class RateRow:
     area_code: str
     valid_from: date
     valid_to: date | None  # exclusive
-    amount_paise: int
+    amount_minor: int
 
     def covers(self, area_code: str, on: date) -> bool:
         return is_within(area_code, self.area_code) and self.valid_from <= on and (
@@ -47,20 +47,29 @@ def terms_snapshot(row: Mapping[Any, Any] | None) -> dict[str, Any]:
     row = row or {}
     return {
         "free_before_minutes": int(row.get("free_before_minutes", 180)),
-        "assigned_fee_paise": int(row.get("assigned_fee_paise", 0)),
+        "assigned_fee_minor": int(row.get("assigned_fee_minor", 0)),
         "dispatched_fee": str(row.get("dispatched_fee", "visit_charge")),
         "offer_timeout_seconds": int(row.get("offer_timeout_seconds", 120)),
     }
 
 
+# Amounts are integers in the currency's minor unit (paise of the rupee, poisha of the taka); the
+# currency follows the country of the area (a rate, a booking).
+CURRENCIES = {"IN": "INR", "BD": "BDT"}
+
+
+def currency_of(area_code: str) -> str:
+    return CURRENCIES[area_code[:2]]
+
+
 @dataclass(frozen=True)
 class Fee:
-    paise: int
+    minor: int
     rule: str
 
 
 def cancellation_fee(status: str, terms: Mapping[Any, Any], *, slot_start: datetime, now: datetime,
-                     visit_charge_paise: int, by: str) -> Fee:
+                     visit_charge_minor: int, by: str) -> Fee:
     """What the customer pays for cancelling now.
 
     Free while no worker is assigned, and always when the worker or the platform cancels;
@@ -73,9 +82,9 @@ def cancellation_fee(status: str, terms: Mapping[Any, Any], *, slot_start: datet
     if status == "assigned":
         if slot_start - now > timedelta(minutes=int(terms["free_before_minutes"])):
             return Fee(0, f"free until {terms['free_before_minutes']} minutes before the slot")
-        return Fee(int(terms["assigned_fee_paise"]), "assigned and inside the late-cancellation window")
+        return Fee(int(terms["assigned_fee_minor"]), "assigned and inside the late-cancellation window")
     if status in ("en_route", "at_location"):
         if terms["dispatched_fee"] == "visit_charge":
-            return Fee(visit_charge_paise, "the worker is on the way or at the location: visit charge")
+            return Fee(visit_charge_minor, "the worker is on the way or at the location: visit charge")
         return Fee(0, "no fee after dispatch under these terms")
     raise ValueError(f"a booking that is {status} cannot be cancelled")

@@ -46,8 +46,8 @@ class ExtraOut(BaseModel):
     id: uuid.UUID
     item_code: str
     quantity: int
-    unit_paise: int
-    amount_paise: int
+    unit_minor: int
+    amount_minor: int
     added_by: str
     added_at: datetime
 
@@ -75,14 +75,15 @@ class BookingOut(BaseModel):
     offer_worker_id: uuid.UUID | None
     offer_expires_at: datetime | None
     priced_on: date
-    price_paise: int
-    visit_charge_paise: int
-    extras_paise: int
-    total_paise: int
+    currency: str = Field(description="INR (paise) in India, BDT (poisha) in Bangladesh: the unit of every *_minor")
+    price_minor: int
+    visit_charge_minor: int
+    extras_minor: int
+    total_minor: int
     terms: dict[str, Any]
     cancelled_by: str | None
     cancel_reason: str | None
-    cancellation_fee_paise: int | None
+    cancellation_fee_minor: int | None
     rating: int | None
     dispute_status: str | None
     created_at: datetime

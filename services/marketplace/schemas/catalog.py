@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from services.marketplace.schemas.common import AreaCode, Code, Name, Paise, Text500
+from services.marketplace.schemas.common import AreaCode, Code, Minor, Name, Text500
 
 
 class CategoryIn(BaseModel):
@@ -40,7 +40,7 @@ class RateIn(BaseModel):
     area_code: AreaCode = Field(description="The rate applies in this area and every area beneath it")
     valid_from: date
     valid_to: date | None = Field(default=None, description="Exclusive; open-ended when absent")
-    amount_paise: Paise
+    amount_minor: Minor
     order_ref: Text500 | None = Field(default=None, description="The government order that fixed the rate")
 
     @model_validator(mode="after")
@@ -52,6 +52,7 @@ class RateIn(BaseModel):
 
 class RateOut(RateIn):
     id: uuid.UUID
+    currency: str = Field(description="INR (paise) in India, BDT (poisha) in Bangladesh: the unit of amount_minor")
     created_by: str
     created_at: datetime
 
@@ -59,7 +60,7 @@ class RateOut(RateIn):
 class TermsIn(BaseModel):
     free_before_minutes: int = Field(default=180, ge=0, le=10_080,
                                      description="Assigned bookings cancel free until this long before the slot")
-    assigned_fee_paise: Paise = 0
+    assigned_fee_minor: Minor = 0
     dispatched_fee: Literal["visit_charge", "none"] = "visit_charge"
     offer_timeout_seconds: int = Field(default=120, ge=10, le=3600,
                                        description="How long a worker has to accept an offer")
@@ -75,7 +76,8 @@ class QuoteLine(BaseModel):
     kind: str
     rate_id: uuid.UUID
     area_code: str = Field(description="The area whose rate applies")
-    amount_paise: int
+    amount_minor: int
+    currency: str
 
 
 class Quote(BaseModel):

@@ -15,7 +15,8 @@ AreaCode = Annotated[str, StringConstraints(pattern=r"^(IN|BD)(-\d{1,6}){0,5}$",
 Phone = Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{7,14}$")]
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
 Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
-Paise = Annotated[int, Field(ge=0, le=10_000_000_00, description="Amount in paise (1/100 rupee)")]
+Minor = Annotated[int, Field(ge=0, le=10_000_000_00, description="Amount in the minor unit of the area's currency "
+                                                                "(paise of INR in India, poisha of BDT in Bangladesh)")]
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")]
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ class AdoptionRow(BaseModel):
     assisted: int = Field(description="Of which booked by the call centre for a caller")
     completed: int
     cancelled: int
-    completed_paise: int
+    completed_minor: int
 
 
 class Adoption(BaseModel):
@@ -43,7 +43,7 @@ class Earning(BaseModel):
     vendor_id: uuid.UUID
     name: str
     jobs: int
-    earned_paise: int
+    earned_minor: int
 
 
 class IdleWorker(BaseModel):
@@ -63,13 +63,13 @@ class StatementLine(BaseModel):
     job_code: str
     status: str
     at: datetime
-    amount_paise: int = Field(description="Job plus extra work; for a cancellation, its fee")
+    amount_minor: int = Field(description="Job plus extra work; for a cancellation, its fee")
 
 
 class OfficeTotal(BaseModel):
     office_code: str
     lines: int
-    amount_paise: int
+    amount_minor: int
 
 
 class Statement(BaseModel):
@@ -78,4 +78,4 @@ class Statement(BaseModel):
     month: str
     lines: list[StatementLine]
     offices: list[OfficeTotal]
-    total_paise: int
+    total_minor: int

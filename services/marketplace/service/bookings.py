@@ -32,7 +32,7 @@ from services.marketplace.repository.catalog import CatalogRepository
 from services.marketplace.repository.workers import WorkerRepository
 from services.marketplace.rules import access, otp
 from services.marketplace.rules.lifecycle import ACTIVE, DISPUTABLE, RESCHEDULABLE, InvalidTransition, next_status
-from services.marketplace.rules.pricing import cancellation_fee
+from services.marketplace.rules.pricing import cancellation_fee, currency_of
 from services.marketplace.schemas.bookings import (
     BookingIn,
     CancelIn,
@@ -89,22 +89,23 @@ async def create(session: AsyncSession, identity: Identity, body: BookingIn, now
         "customer_subject": identity.subject, "assisted_by": identity.subject if channel == "call_centre" else None,
         **refs, **(beckn or {}),
         "max_radius_km": min(body.max_radius_km or settings.default_radius_km, settings.max_radius_km),
-        "priced_on": quote.priced_on, "job_rate_id": quote.job.rate_id, "price_paise": quote.job.amount_paise,
-        "visit_charge_paise": quote.visit_charge.amount_paise if quote.visit_charge else 0,
+        "priced_on": quote.priced_on, "job_rate_id": quote.job.rate_id, "price_minor": quote.job.amount_minor,
+        "visit_charge_minor": quote.visit_charge.amount_minor if quote.visit_charge else 0,
         "terms": quote.terms.model_dump(),
         "start_otp_hash": otp.code_hash(settings.otp_key, booking_id, "start", codes.start),
         "completion_otp_hash": otp.code_hash(settings.otp_key, booking_id, "completion", codes.completion),
         "created_by": identity.subject,
     })
     await matching.record(session, {"id": booking_id, "status": None}, "requested", "create", identity.subject,
-                          details={"channel": channel, "price_paise": row["price_paise"]})
+                          details={"channel": channel, "price_minor": row["price_minor"]})
     after_commit(session, BOOKINGS.labels(channel, row["category_code"], district_of(row["area_code"])).inc)
     if row["department_code"]:
         after_commit(session, DEPARTMENT_BOOKINGS.labels(row["department_code"]).inc)
     await publish(session, BookingCreated(
         booking_id=booking_id, channel=channel, category_code=row["category_code"], job_code=row["job_code"],
-        area_code=row["area_code"], slot_start=row["slot_start"], price_paise=row["price_paise"],
-        visit_charge_paise=row["visit_charge_paise"], customer_phone=row["customer_phone"],
+        area_code=row["area_code"], slot_start=row["slot_start"], price_minor=row["price_minor"],
+        visit_charge_minor=row["visit_charge_minor"], currency=currency_of(row["area_code"]),
+        customer_phone=row["customer_phone"],
         department_code=row["department_code"], office_code=row["office_code"],
         assisted=channel == "call_centre"))
     return await matching.offer_next(session, row, now), codes
@@ -247,7 +248,8 @@ async def complete(session: AsyncSession, identity: Identity, booking_id: uuid.U
     await publish(session, BookingCompleted(
         booking_id=row["id"], worker_id=row["worker_id"], vendor_id=row["vendor_id"],
         category_code=row["category_code"], area_code=row["area_code"],
-        amount_paise=row["price_paise"] + row["extras_paise"], department_code=row["department_code"],
+        amount_minor=row["price_minor"] + row["extras_minor"], currency=currency_of(row["area_code"]),
+        department_code=row["department_code"],
         customer_phone=row["customer_phone"], completed_at=now))
     return row
 
@@ -260,13 +262,13 @@ async def add_extra(session: AsyncSession, identity: Identity, booking_id: uuid.
     item, chosen = await catalog.price(session, body.item_code, row["area_code"], row["priced_on"], "item_code")
     if item["kind"] != "extra" or item["category_code"] != row["category_code"]:
         raise invalid("item_code", f"not an extra-work item of {row['category_code']}")
-    amount = chosen.amount_paise * body.quantity
+    amount = chosen.amount_minor * body.quantity
     await BookingRepository(session).add_extra({
         "booking_id": row["id"], "item_code": item["code"], "rate_id": chosen.id, "quantity": body.quantity,
-        "unit_paise": chosen.amount_paise, "amount_paise": amount, "added_by": identity.subject})
+        "unit_minor": chosen.amount_minor, "amount_minor": amount, "added_by": identity.subject})
     await matching.record(session, row, row["status"], "extra_work", identity.subject, worker_id=row["worker_id"],
-                          details={"item_code": item["code"], "quantity": body.quantity, "amount_paise": amount})
-    return await BookingRepository(session).update(row["id"], {"extras_paise": row["extras_paise"] + amount})
+                          details={"item_code": item["code"], "quantity": body.quantity, "amount_minor": amount})
+    return await BookingRepository(session).update(row["id"], {"extras_minor": row["extras_minor"] + amount})
 
 
 # ---------------------------------------------------------------- the customer's side
@@ -285,7 +287,7 @@ async def cancel_row(session: AsyncSession, row: RowMapping, by: str, reason: st
     try:
         next_status(row["status"], "cancel")
         fee = cancellation_fee(row["status"], row["terms"], slot_start=row["slot_start"], now=now,
-                               visit_charge_paise=row["visit_charge_paise"], by=by)
+                               visit_charge_minor=row["visit_charge_minor"], by=by)
     except (InvalidTransition, ValueError) as exc:
         raise Conflict(f"A booking that is {row['status']} can no longer be cancelled.",
                        status_now=row["status"]) from exc
@@ -299,11 +301,12 @@ async def cancel_row(session: AsyncSession, row: RowMapping, by: str, reason: st
     before = row["status"]
     after_commit(session, CANCELLATIONS.labels(by, before).inc)
     row = await _move(session, row, "cancel", actor, {
-        "cancelled_by": by, "cancel_reason": reason, "cancellation_fee_paise": fee.paise, "cancelled_at": now,
-        "offer_worker_id": None, "offer_expires_at": None}, now=now, details={"fee_paise": fee.paise, "rule": fee.rule})
+        "cancelled_by": by, "cancel_reason": reason, "cancellation_fee_minor": fee.minor, "cancelled_at": now,
+        "offer_worker_id": None, "offer_expires_at": None}, now=now, details={"fee_minor": fee.minor, "rule": fee.rule})
     await publish(session, BookingCancelled(
         booking_id=row["id"], cancelled_by=by, status_before=before, reason=reason,  # type: ignore[arg-type]
-        fee_paise=fee.paise, worker_id=row["worker_id"], customer_phone=row["customer_phone"],
+        fee_minor=fee.minor, currency=currency_of(row["area_code"]), worker_id=row["worker_id"],
+        customer_phone=row["customer_phone"],
         area_code=row["area_code"]))
     return row
 

@@ -14,7 +14,7 @@ from kernel.auth import Identity
 from kernel.errors import Conflict, NotFound
 from services.marketplace.repository.catalog import CatalogRepository
 from services.marketplace.rules import access
-from services.marketplace.rules.pricing import RateRow, periods_overlap, pick_rate, terms_snapshot
+from services.marketplace.rules.pricing import RateRow, currency_of, periods_overlap, pick_rate, terms_snapshot
 from services.marketplace.schemas.catalog import (
     CategoryIn,
     DepartmentIn,
@@ -23,6 +23,7 @@ from services.marketplace.schemas.catalog import (
     QuoteLine,
     RateIn,
     RateItemIn,
+    RateOut,
     TermsIn,
 )
 from services.marketplace.service.common import invalid, require_area, unique_as_conflict
@@ -53,13 +54,13 @@ async def create_item(session: AsyncSession, identity: Identity, body: RateItemI
 
 
 def _rate_rows(rows: list[RowMapping]) -> list[RateRow]:
-    return [RateRow(r["id"], r["area_code"], r["valid_from"], r["valid_to"], r["amount_paise"]) for r in rows]
+    return [RateRow(r["id"], r["area_code"], r["valid_from"], r["valid_to"], r["amount_minor"]) for r in rows]
 
 
 async def add_rate(session: AsyncSession, identity: Identity, body: RateIn) -> RowMapping:
     """A new government rate for an item in an area from a date.  Periods of one item and area may
     not overlap, except that an open-ended earlier rate is ended the day the new one starts.
-    Bookings keep the rate they were confirmed at (``booking.job_rate_id``, ``price_paise``)."""
+    Bookings keep the rate they were confirmed at (``booking.job_rate_id``, ``price_minor``)."""
     access.require(identity, access.ADMIN)
     require_area(identity, body.area_code)
     repo = CatalogRepository(session)
@@ -108,7 +109,12 @@ async def quote(session: AsyncSession, job_code: str, area_code: str, on: date) 
 
 def _line(item: RowMapping, chosen: RateRow) -> QuoteLine:
     return QuoteLine(item_code=item["code"], title=item["name"], kind=item["kind"], rate_id=chosen.id,
-                     area_code=chosen.area_code, amount_paise=chosen.amount_paise)
+                     area_code=chosen.area_code, amount_minor=chosen.amount_minor,
+                     currency=currency_of(chosen.area_code))
+
+
+def rate_out(row: RowMapping) -> RateOut:
+    return RateOut.model_validate({**row, "currency": currency_of(row["area_code"])})
 
 
 async def set_terms(session: AsyncSession, identity: Identity, category_code: str, body: TermsIn) -> RowMapping:

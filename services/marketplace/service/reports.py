@@ -66,11 +66,11 @@ async def statement(session: AsyncSession, identity: Identity, department_code: 
     offices: dict[str, OfficeTotal] = {}
     for line in lines:
         total = offices.setdefault(line.office_code, OfficeTotal(office_code=line.office_code, lines=0,
-                                                                 amount_paise=0))
+                                                                 amount_minor=0))
         total.lines += 1
-        total.amount_paise += line.amount_paise
+        total.amount_minor += line.amount_minor
     return Statement(department_code=department_code, department_name=department["name"], month=month, lines=lines,
-                     offices=list(offices.values()), total_paise=sum(line.amount_paise for line in lines))
+                     offices=list(offices.values()), total_minor=sum(line.amount_minor for line in lines))
 
 
 async def worker_reach(session: AsyncSession, identity: Identity) -> list[uuid.UUID] | None:
