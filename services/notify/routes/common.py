@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 
 from kernel import roles
 from kernel.auth import CurrentIdentity, Identity
@@ -27,8 +28,14 @@ OptOutRecorder = Annotated[Identity, permission("notify:opt_out")]
 DoseRecorder = Annotated[Identity, permission("notify:dose_record")]
 Admin = Annotated[Identity, permission("notify:admin")]
 WebhookOwner = Annotated[Identity, permission("notify:webhooks")]
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size (at most 500)")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip (the page's start)")]
+TemplateKeyQuery = Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_.\-]{1,63}$", examples=["vaccination_due"],
+                                               description="Only this template key")]
+OnQuery = Annotated[date | None, Query(description="The day (default: today in the service's clock)")]
+MessageId = Annotated[uuid.UUID, Path(description="The message's id (from POST /messages or a list)")]
+PersonId = Annotated[uuid.UUID, Path(description="The person's registry id")]
+RuleId = Annotated[uuid.UUID, Path(description="The rule's id (from GET /rules)")]
 AREA_PATTERN = r"^[A-Za-z]{2}(-\d{1,6}){0,5}$"
 
 

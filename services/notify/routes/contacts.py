@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter
@@ -10,7 +9,7 @@ from fastapi import APIRouter
 from kernel.db import DbSession
 from kernel.errors import NotFound, ValidationProblem
 from services.notify.repository import contacts as repo
-from services.notify.routes.common import OptOutRecorder
+from services.notify.routes.common import OptOutRecorder, PersonId
 from services.notify.schemas.messages import ContactPreferences, ContactRead
 from services.notify.service.common import mask_phone
 
@@ -19,8 +18,17 @@ router = APIRouter(prefix="/contacts", tags=["contacts"])
 
 @router.put("/{person_id}/preferences", response_model=ContactRead,
             summary="Voice calls instead of SMS for a person who cannot read; the person's time zone")
-async def put_preferences(person_id: uuid.UUID, body: ContactPreferences, session: DbSession,
+async def put_preferences(person_id: PersonId, body: ContactPreferences, session: DbSession,
                           identity: OptOutRecorder) -> ContactRead:
+    """Record what the person asked for: voice calls instead of SMS (someone who cannot read) and
+    their time zone for quiet hours. Messages queued after this follow it.
+
+    **Who:** `notify:opt_out` (help desks, anganwadi workers, department officers); the gateway admits the route
+    with it alone.
+
+    **Errors:** 403 without `notify:opt_out`; 404 no such person known to notify in your area; 422 an
+    unknown time zone.
+    """
     if body.time_zone:
         try:
             ZoneInfo(body.time_zone)

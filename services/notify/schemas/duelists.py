@@ -14,7 +14,8 @@ Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9\-]{1,31}$")]
 
 
 class DoseCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"person_id": "0192f3a4-5b6c-7d8e-9f00-112233445566", "code": "penta-2", "given_on": "2026-12-05"}]})
 
     person_id: uuid.UUID
     code: Code = Field(examples=["penta-2"])
@@ -53,7 +54,8 @@ class DueListPage(BaseModel):
 
 
 class WorkerUpsert(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"name": "Sunita Bai", "phone": "+919812300045", "area_code": "IN-23-0456-2210-123456", "language": "hi"}]})
 
     name: ShortText
     phone: Phone
@@ -88,7 +90,18 @@ class ScheduleItemIn(BaseModel):
 
 
 class ScheduleDocument(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "version": "in-uip-2024.1", "name": "India Universal Immunisation Programme",
+        "source": "MoHFW national immunisation schedule",
+        "items": [
+            {"code": "bcg", "vaccine": "BCG", "dose": 1, "target": "child", "min_age_days": 0, "upper_age_days": 365,
+             "lead_days": 0, "grace_days": 14},
+            {"code": "penta-1", "vaccine": "Pentavalent", "dose": 1, "target": "child", "min_age_days": 42,
+             "upper_age_days": 365},
+            {"code": "penta-2", "vaccine": "Pentavalent", "dose": 2, "target": "child", "min_age_days": 70,
+             "upper_age_days": 365, "predecessor": "penta-1", "min_gap_days": 28},
+            {"code": "td-1", "vaccine": "Td", "dose": 1, "target": "pregnancy", "min_age_days": 0, "grace_days": 56},
+        ]}]})
 
     version: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.\-]{2,39}$")]
     name: ShortText

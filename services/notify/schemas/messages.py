@@ -14,7 +14,13 @@ IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-]{8,
 
 
 class SendRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"idempotency_key": "sehore-vacc-2026-12-14-0001", "template_key": "vaccination_due", "language": "hi",
+         "to": "+919812345678", "area_code": "IN-23-0456-2210",
+         "variables": {"child": "आरव", "vaccine": "पेंटावैलेंट-2", "date": "14 दिसंबर"}, "valid_for_minutes": 1440},
+        {"idempotency_key": "flood-alert-BD-40-87-90-2026-12-07", "template_key": "flood_alert",
+         "person_id": "0192f3a4-5b6c-7d8e-9f00-112233445566", "channel": "voice", "urgent": True},
+    ]})
 
     idempotency_key: IdempotencyKey = Field(description="The same key never sends twice, whatever is retried")
     template_key: Key
@@ -81,7 +87,8 @@ class MessageEventRead(BaseModel):
 
 
 class OptOutCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"phone": "+8801700000001", "reason": "Asked at the union office to stop the reminder SMS"}]})
 
     phone: Phone
     person_id: uuid.UUID | None = None
@@ -108,7 +115,8 @@ __all__ = ["Language", "MessageEventRead", "MessagePage", "MessageRead", "OptOut
 
 
 class ContactPreferences(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"prefers_voice": True, "time_zone": "Asia/Kolkata"}]})
 
     prefers_voice: bool = Field(description="Send calls instead of SMS (a person who cannot read)")
     time_zone: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]+/[A-Za-z_]+$")] | None = Field(

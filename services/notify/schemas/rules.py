@@ -15,7 +15,10 @@ Subject = Annotated[str, StringConstraints(pattern=r"^(tickets|marketplace|benef
 
 
 class RuleCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"name": "ticket-resolved-sms", "subject": "tickets.ticket.resolved.v1", "template_key": "grievance_resolved",
+         "phone_field": "notify_phone", "language_field": "language", "key_field": "idempotency_key",
+         "variables": {"ticket": "tracking_number"}, "constants": {"phone": "1800-180-0000"}}]})
 
     name: Key = Field(examples=["ticket-resolved-sms"])
     subject: Subject = Field(examples=["tickets.ticket.resolved.v1"])
@@ -39,7 +42,7 @@ class RuleCreate(BaseModel):
 
 
 class RuleRead(RuleCreate):
-    model_config = ConfigDict(from_attributes=True, extra="ignore")
+    model_config = ConfigDict(from_attributes=True, extra="ignore", json_schema_extra=None)
 
     id: uuid.UUID
     created_at: datetime

@@ -15,7 +15,12 @@ Header = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3,6}$")]
 
 
 class TemplateCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "key": "vaccination_due", "language": "hi", "category": "service",
+        "body": "ग्रामसेतु: {child} का {vaccine} टीका {date} को लगना है। कृपया आंगनवाड़ी केंद्र आएँ।",
+        "dlt_entity_id": "1101234567890123456", "dlt_template_id": "1107170000000000102", "dlt_header": "GRMSTU",
+        "dlt_text": "ग्रामसेतु: {#var#} का {#var#} टीका {#var#} को लगना है। कृपया आंगनवाड़ी केंद्र आएँ।",
+        "voice_text": "{child} का {vaccine} टीका {date} को लगना है। कृपया आंगनवाड़ी केंद्र आएँ।"}]})
 
     key: Key = Field(examples=["vaccination_due"])
     language: Language
@@ -58,7 +63,12 @@ class TemplatePage(BaseModel):
 
 
 class PreviewRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"template_key": "vaccination_due", "language": "hi",
+         "variables": {"child": "आरव", "vaccine": "पेंटावैलेंट-2", "date": "14 दिसंबर"}, "to": "+919812345678"},
+        {"template_key": "vaccination_due", "language": "bn",
+         "variables": {"child": "আয়েশা", "vaccine": "পেন্টা-২", "date": "১৪ ডিসেম্বর"}, "recipients": 22812},
+    ]})
 
     template_key: Key
     language: Language
@@ -84,7 +94,10 @@ class Preview(BaseModel):
 
 
 class PlanRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"template_key": "vaccination_due", "language": "hi",
+         "variables": {"child": "आरव", "vaccine": "पेंटावैलेंट-2", "date": "14 दिसंबर"},
+         "recipients": 22812, "segments_per_second": 10}]})
 
     template_key: Key
     language: Language
