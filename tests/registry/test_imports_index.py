@@ -96,11 +96,18 @@ async def test_deferred_index_makes_names_searchable_and_flags_duplicates_once(q
 
     assert await search(quiet_client, "Ram") == 2 and await search(quiet_client, "सीता") == 2
     report = (await quiet_client.get(f"/imports/{job['id']}", headers=volunteer(IN_VILLAGE))).json()["job"]
-    # Same Aadhaar, and same name + father + birth year: two reasons for the same pair.
+    # Same Aadhaar, and same name + father + birth year: two reasons for the same pair; and the matcher's
+    # job (after the index): the two Sita Devis, one name, birth date and village, a probable match.
     assert report["search_index"] == "done" and report["search_indexed_at"] is not None
-    assert report["duplicates_flagged"] == 2
+    assert report["duplicates_flagged"] == 3
     tokens, flags, queued = await counts(database_url)
-    assert flags == 2 and queued == 0 and tokens > 0
+    assert flags == 3 and queued == 0 and tokens > 0
+    conn = await asyncpg.connect(database_url)
+    try:
+        reasons = sorted(r[0] for r in await conn.fetch("SELECT reason FROM registry.duplicate_candidate"))
+    finally:
+        await conn.close()
+    assert reasons == ["probable_match", "same_identifier", "same_name_parents_birth_year"]
 
     # Running the job again (cursor reset, as after a lost commit) changes nothing.
     conn = await asyncpg.connect(database_url)
@@ -115,7 +122,7 @@ async def test_deferred_index_makes_names_searchable_and_flags_duplicates_once(q
     assert await run_jobs(database_url) >= 1
     assert await counts(database_url) == (tokens, flags, 0)
     again = (await quiet_client.get(f"/imports/{job['id']}", headers=volunteer(IN_VILLAGE))).json()["job"]
-    assert again["duplicates_flagged"] == 2 and again["search_index"] == "done"
+    assert again["duplicates_flagged"] == 3 and again["search_index"] == "done"
 
 
 async def test_name_edited_before_the_job_keeps_its_own_tokens(quiet_client, database_url):

@@ -11,6 +11,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within
+from kernel.queries import raw_connection
 from services.registry.models import identifier, match_model, person, person_name_token
 from services.registry.repository.common import all_rows
 
@@ -90,3 +91,80 @@ class MatchingRepository:
 
     async def save_model(self, values: dict[str, Any]) -> None:
         await self.session.execute(insert(match_model).values(**values))
+
+
+# The matcher's view of an import: who lives in the unions the import touched, and who shares an
+# identifier or a phone with the import's persons there (wherever they live).
+_IMPORT_UNIONS = """
+SELECT DISTINCT regexp_replace(area_code, '-[^-]*$', '') AS area FROM registry.person
+WHERE id BETWEEN $1 AND $2 AND import_id = $3 AND status = 'active' ORDER BY 1
+"""
+_NEAR_IMPORT = """
+WITH imported AS (
+    SELECT id, phones FROM registry.person
+    WHERE id BETWEEN $1 AND $2 AND import_id = $3 AND status = 'active'
+      AND area_code >= $4 || '-' AND area_code < $4 || '.'
+), ids AS (
+    SELECT p.id FROM registry.person p
+    WHERE p.status = 'active' AND p.area_code >= $4 || '-' AND p.area_code < $4 || '.'
+    UNION
+    SELECT o.person_id FROM imported i
+    JOIN registry.identifier n ON n.person_id = i.id AND n.ended_at IS NULL
+    JOIN registry.identifier o ON o.id_type = n.id_type AND o.lookup_hash = n.lookup_hash AND o.ended_at IS NULL
+    UNION
+    -- A hash join over every person's phones, not the GIN index: right after a bulk COPY the index's
+    -- pending list holds the new entries, and each probe reads all of it (1.8 ms a phone at 20,000).
+    SELECT p.id FROM registry.person p CROSS JOIN LATERAL unnest(p.phones) AS ph(phone)
+    WHERE ph.phone IN (SELECT unnest(phones) FROM imported)
+)
+SELECT p.id, p.full_name, p.father_name, p.sex, p.birth_date, p.birth_date_estimated, p.birth_year, p.area_code,
+       p.phones, p.import_id
+FROM registry.person p JOIN ids USING (id) WHERE p.status = 'active' ORDER BY p.id
+"""
+_KNOWN_PAIRS = """
+SELECT d.person_a, d.person_b FROM registry.duplicate_candidate d
+JOIN unnest($1::uuid[], $2::uuid[]) AS q(a, b) ON d.person_a = q.a AND d.person_b = q.b
+"""
+_INSERT_MATCHES = """
+INSERT INTO registry.duplicate_candidate (person_a, person_b, reason, details, area_code)
+SELECT q.a, q.b, 'probable_match', q.details, registry.import_common_area(pa.area_code, pb.area_code)
+FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[]) AS q(a, b, details)
+JOIN registry.person pa ON pa.id = q.a JOIN registry.person pb ON pb.id = q.b
+ON CONFLICT DO NOTHING
+RETURNING id, person_a, person_b, area_code
+"""
+
+
+class ImportMatchingRepository:
+    """Set-based SQL for flagging an import's duplicates with the matcher (asyncpg: one round trip each)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def unions(self, job_id: uuid.UUID, first: uuid.UUID, last: uuid.UUID) -> list[str]:
+        conn = await raw_connection(self.session)
+        return [r["area"] for r in await conn.fetch(_IMPORT_UNIONS, first, last, job_id)]
+
+    async def near(self, job_id: uuid.UUID, first: uuid.UUID, last: uuid.UUID, union: str) -> list[Any]:
+        conn = await raw_connection(self.session)
+        return list(await conn.fetch(_NEAR_IMPORT, first, last, job_id, union))
+
+    async def identifiers(self, ids: Sequence[uuid.UUID]) -> list[Any]:
+        conn = await raw_connection(self.session)
+        return list(await conn.fetch(
+            "SELECT person_id, id_type, form, lookup_hash FROM registry.identifier "
+            "WHERE person_id = ANY($1::uuid[]) AND ended_at IS NULL", list(ids)))
+
+    async def known(self, a: Sequence[uuid.UUID], b: Sequence[uuid.UUID]) -> set[tuple[uuid.UUID, uuid.UUID]]:
+        """Pairs already in the queue (under any reason or decision: dismissed pairs never return)."""
+        conn = await raw_connection(self.session)
+        return {(r["person_a"], r["person_b"]) for r in await conn.fetch(_KNOWN_PAIRS, list(a), list(b))}
+
+    async def insert(self, a: Sequence[uuid.UUID], b: Sequence[uuid.UUID], details: Sequence[str]) -> list[Any]:
+        conn = await raw_connection(self.session)
+        return list(await conn.fetch(_INSERT_MATCHES, list(a), list(b), list(details)))
+
+    async def add_flagged(self, job_id: uuid.UUID, flagged: int) -> None:
+        conn = await raw_connection(self.session)
+        await conn.execute("UPDATE registry.import_job SET duplicates_flagged = duplicates_flagged + $2 WHERE id = $1",
+                           job_id, flagged)

@@ -46,20 +46,32 @@ async def flag(
     )
     if candidate_id is None:
         return False
-    if not seen and scored.probability >= DEFAULT_THRESHOLD:
-        await events.publish(
-            session,
-            PersonDuplicateLinked(
-                candidate_id=candidate_id,
-                person_id=first["id"],
-                other_person_id=second["id"],
-                area_code=first["area_code"],
-                match_probability=min(max(scored.probability, 0.0), 1.0),
-                status="suspected",
-                reasons=[str(f["field"]) for f in scored.fields if float(str(f["weight"])) > 0],
-            ),
-        )
+    if not seen:
+        await announce(session, candidate_id, first["id"], second["id"], first["area_code"], scored)
     return True
+
+
+async def announce(session: AsyncSession, candidate_id: uuid.UUID, person_id: uuid.UUID, other_id: uuid.UUID,
+                   area_code: str, scored: incremental.Scored) -> None:
+    """A pair queued for the first time at or above the threshold is announced as a suspected link."""
+    event = suspected_link(candidate_id, person_id, other_id, area_code, scored)
+    if event is not None:
+        await events.publish(session, event)
+
+
+def suspected_link(candidate_id: uuid.UUID, person_id: uuid.UUID, other_id: uuid.UUID, area_code: str,
+                   scored: incremental.Scored) -> PersonDuplicateLinked | None:
+    if scored.probability < DEFAULT_THRESHOLD:
+        return None
+    return PersonDuplicateLinked(
+        candidate_id=candidate_id,
+        person_id=person_id,
+        other_person_id=other_id,
+        area_code=area_code,
+        match_probability=min(max(scored.probability, 0.0), 1.0),
+        status="suspected",
+        reasons=[str(f["field"]) for f in scored.fields if float(str(f["weight"])) > 0],
+    )
 
 
 async def after_identifier(session: AsyncSession, person: Mapping[Any, Any], id_type: str, digest: str) -> int:
@@ -85,7 +97,9 @@ async def after_person_change(session: AsyncSession, person: Mapping[Any, Any]) 
     for found in await incremental.check(session, person):
         first, second = sorted((person["id"], found.other["id"]))
         if not await DuplicateRepository(session).known(first, second):  # one queue entry per pair
-            flagged += await flag(session, person, found.other, "probable_match", {}, found)
+            queued = await flag(session, person, found.other, "probable_match", {}, found)
+            incremental.FLAGGED.labels("incremental").inc(queued)
+            flagged += queued
     return flagged
 
 

@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.base import Event
 from contracts.registry import HouseholdCreated, HouseholdUpdated, PersonRegistered, PersonUpdated
-from kernel.outbox import add_event
+from kernel.outbox import add_event, add_events_asyncpg
+from kernel.queries import raw_connection
 from services.registry import SERVICE
 from services.registry.repository.households import HouseholdRepository, MembershipRepository
 from services.registry.repository.persons import IdentifierRepository
@@ -18,6 +19,12 @@ from services.registry.repository.persons import IdentifierRepository
 
 async def publish(session: AsyncSession, event: Event) -> None:
     await add_event(session, SERVICE, event, source=SERVICE)
+
+
+async def publish_many(session: AsyncSession, events: Sequence[Event]) -> None:
+    """Many events in one statement (a bulk path: thousands of pairs an import's matcher queued)."""
+    if events:
+        await add_events_asyncpg(await raw_connection(session), SERVICE, events, source=SERVICE)
 
 
 async def _person_payload(session: AsyncSession, row: Mapping[Any, Any]) -> dict[str, Any]:

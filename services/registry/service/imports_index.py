@@ -1,5 +1,8 @@
 """Name tokens and duplicate flags of imported persons: derived data, built after a large import.
 
+(The probabilistic matcher's flags follow in their own job, ``registry.import.match``:
+``service/matching/imported.py``.)
+
 Why: in a bulk import the primary records (households, persons, memberships, identifiers, the
 "created" history) and their outbox events must land together, but the name-search tokens and
 the possible-duplicate flags are derived from them and cost as much again.  A large import
@@ -28,6 +31,7 @@ from services.registry.repository.imports import ImportRepository
 from services.registry.repository.imports_index import ImportIndexRepository
 from services.registry.rules.imports import fast_name_tokens
 from services.registry.service.duplicates_detect import BIRTH_YEAR_WINDOW
+from services.registry.service.matching.imported import MATCH_JOB, flag_import, run_match_job, schedule_match
 
 INDEX_JOB = "registry.import.index"
 ANALYZE_JOB = "registry.import.analyze"
@@ -54,7 +58,7 @@ async def defer(session: AsyncSession, job_id: uuid.UUID, first: uuid.UUID, last
     payload = {"import_id": str(job_id)}
     await schedule(session, SERVICE, kind=ANALYZE_JOB, key=str(job_id), due_at=now, payload=payload, replace=False)
     await schedule(session, SERVICE, kind=INDEX_JOB, key=str(job_id), due_at=now + timedelta(milliseconds=1),
-                   payload=payload, replace=False)
+                   payload={**payload, "first": str(first), "last": str(last)}, replace=False)
 
 
 async def index_batch(session: AsyncSession, job_id: uuid.UUID, limit: int | None = None) -> bool:
@@ -87,14 +91,18 @@ async def index_batch(session: AsyncSession, job_id: uuid.UUID, limit: int | Non
 
 
 async def index_now(session: AsyncSession, job_id: uuid.UUID, first: uuid.UUID, last: uuid.UUID) -> None:
-    """The whole index at once, in the caller's transaction (small imports)."""
+    """The whole index at once, then the matcher's flags, in the caller's transaction (small imports)."""
     await ImportIndexRepository(session).mark_pending(job_id, first, last)
     while not await index_batch(session, job_id):
         pass
+    await flag_import(session, job_id, first, last)
 
 
 async def _run_index_job(session: AsyncSession, job: Job) -> datetime | None:
-    done = await index_batch(session, uuid.UUID(job.payload["import_id"]))
+    job_id = uuid.UUID(job.payload["import_id"])
+    done = await index_batch(session, job_id)
+    if done and "first" in job.payload:  # the identifier rules have run: now the matcher (a job of its own)
+        await schedule_match(session, job_id, uuid.UUID(job.payload["first"]), uuid.UUID(job.payload["last"]))
     return None if done else datetime.now(timezone.utc)  # the next batch, at once
 
 
@@ -102,4 +110,8 @@ async def _run_analyze_job(session: AsyncSession, job: Job) -> None:
     await ImportRepository(session).analyze()
 
 
-JOBS: dict[str, JobHandler] = {INDEX_JOB: _run_index_job, ANALYZE_JOB: _run_analyze_job}
+async def _run_match_job(session: AsyncSession, job: Job) -> None:
+    await run_match_job(session, job)
+
+
+JOBS: dict[str, JobHandler] = {INDEX_JOB: _run_index_job, ANALYZE_JOB: _run_analyze_job, MATCH_JOB: _run_match_job}

@@ -21,7 +21,7 @@ from services.registry.repository.matching import MatchingRepository
 from services.registry.rules.matching.engine import DEFAULT_THRESHOLD, explain, match, unpack
 from services.registry.rules.matching.table import TableBuilder
 from services.registry.service import duplicates_detect
-from services.registry.service.matching.incremental import Scored, record
+from services.registry.service.matching.incremental import FLAGGED, Scored, record
 from services.registry.service.matching.models import MIN_RECORDS_FOR_EM, default_model
 
 Step = Callable[[str, int, int | None], None]
@@ -74,7 +74,9 @@ async def _queue(session: AsyncSession, result: Any, keep: np.ndarray, people: l
         if not await duplicates.known(first, second):
             levels = unpack(result.patterns[k : k + 1].astype(np.int64))[0]
             scored = Scored(b, float(result.probability[k]), explain(result.model, levels))
-            queued += await duplicates_detect.flag(session, a, b, "probable_match", {}, scored)
+            new = await duplicates_detect.flag(session, a, b, "probable_match", {}, scored)
+            FLAGGED.labels("batch").inc(new)
+            queued += new
         if step and done % 1000 == 0:
             step("queueing", done, len(keep))
     return queued

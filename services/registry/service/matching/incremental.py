@@ -34,6 +34,8 @@ CHECK_SECONDS = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 CANDIDATES = Counter("gramsetu_registry_match_candidates_total", "Records the matcher's SQL blocking proposed")
+FLAGGED = Counter("gramsetu_registry_match_flagged_total",
+                  "Pairs the matcher queued as probable matches, by mode (incremental, import, batch)", ["mode"])
 
 
 @dataclass(frozen=True)
