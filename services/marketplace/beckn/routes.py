@@ -68,8 +68,25 @@ def _expect() -> Expect:
 @router.post("/{action}", response_model=Ack, responses={400: _ACK_DOC, 401: _ACK_DOC, 404: _ACK_DOC},
              summary="Beckn BPP endpoint (search, select, init, confirm, status, track, cancel, update, rating, "
                      "support)")
-async def beckn_action(action: Annotated[str, Path(pattern=r"^[a-z_]{1,20}$")], request: Request,
+async def beckn_action(action: Annotated[str, Path(pattern=r"^[a-z_]{1,20}$", examples=["search"], description=(
+                           "search, select, init, confirm, status, track, cancel, update, rating or support"))],
+                       request: Request,
                        session: DbSession, now: Now) -> JSONResponse:
+    """This BPP's Beckn (ONDC services) endpoint. The body is a Beckn request (`context` with domain,
+    version, action, bap_id and bap_uri, transaction and message ids, timestamp; and `message`); the
+    answer is an immediate ACK, and the result (on_search with the rate card's jobs and prices,
+    on_confirm with the booking, on_status, ...) is POSTed later to the BAP's `bap_uri`. A repeated
+    message id is answered ACK and not run twice. See docs/marketplace.md.
+
+    **Who:** a Beckn network subscriber (BAP) that signs the request with the key its registry entry
+    lists (`Authorization: Signature keyId="{bap_id}|{unique_key_id}|ed25519",...`); the gateway asks
+    it for no API key on these paths and forwards the Signature.
+
+    **Errors** (a NACK with `error {code, paths, message}`): 400 a malformed body or context (wrong
+    domain, version, BPP, stale timestamp), or the action's own refusal; 401 a missing or invalid
+    signature, or one by another subscriber than `bap_id`; 404 an unknown action; 503 the registry
+    cannot be reached to check the key (retry).
+    """
     if action not in ACTIONS:
         return _answer(action, BecknError(INVALID_REQUEST, "context.action", f"unknown action {action}"), 404)
     body = await request.body()
@@ -126,6 +143,13 @@ def subscriber_keys(session: AsyncSession, now: datetime) -> signing.KeyLookup:
 @router.get("/subscriber", response_model=SubscriberOut,
             summary="This BPP's subscriber entry (public key) to register with the network registry")
 async def own_entry(identity: Reader) -> SubscriberOut:
+    """This BPP's own subscriber entry (id, unique key id, URL and Ed25519 public key) as the network
+    registry needs it, to register the marketplace with a Beckn network.
+
+    **Who:** `marketplace:read`.
+
+    **Errors:** 401 / 403 only from the gateway.
+    """
     s = get_marketplace_settings()
     key = signing.public_key_b64(signing.private_key(s.bpp_signing_seed))
     return SubscriberOut(subscriber_id=s.bpp_id, unique_key_id=s.bpp_unique_key_id, type="BPP",
@@ -135,6 +159,15 @@ async def own_entry(identity: Reader) -> SubscriberOut:
 @router.put("/subscribers", response_model=SubscriberOut,
             summary="Add or update a network subscriber's key (from the registry's lookup)")
 async def put_subscriber(body: SubscriberIn, session: DbSession, identity: Writer) -> SubscriberOut:
+    """Add or update a network subscriber's signing key (from the registry's lookup), so its signed
+    requests are accepted when no network registry is configured.
+
+    **Who:** `marketplace:admin`: the admin role, or a client given that scope together with
+    `marketplace:write`, which the gateway asks of a write.
+
+    **Errors:** 403 without `marketplace:admin`; 422 a key that is not base64 of 32 bytes, a malformed
+    subscriber id or URL.
+    """
     access.require(identity, access.ADMIN)
     return SubscriberOut.model_validate(dict(await BecknRepository(session).upsert_subscriber(body.model_dump())))
 
@@ -142,6 +175,12 @@ async def put_subscriber(body: SubscriberIn, session: DbSession, identity: Write
 @router.get("/subscribers", response_model=Page[SubscriberOut], summary="Known network subscribers")
 async def list_subscribers(session: DbSession, identity: Reader, limit: Limit = 100,
                            offset: Offset = 0) -> Page[SubscriberOut]:
+    """Known network subscribers with their keys, status and validity.
+
+    **Who:** `marketplace:read`.
+
+    **Errors:** 422 `limit` or `offset` out of range.
+    """
     rows, total = await BecknRepository(session).subscribers(limit=limit, offset=offset)
     return Page(items=[SubscriberOut.model_validate(dict(r)) for r in rows], total=total, limit=limit, offset=offset)
 

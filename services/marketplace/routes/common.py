@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 
 from kernel.auth import Identity, require_scope
 from services.marketplace.service.common import utcnow
 
 Reader = Annotated[Identity, require_scope("marketplace:read")]
 Writer = Annotated[Identity, require_scope("marketplace:write")]
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size (at most 500)")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip (the page's start)")]
+BookingId = Annotated[uuid.UUID, Path(description="The booking's id (from POST /bookings or a list)")]
+WorkerId = Annotated[uuid.UUID, Path(description="The worker's id (from POST /workers or a list)")]
+VendorId = Annotated[uuid.UUID, Path(description="The vendor's id (from POST /vendors or a list)")]
+Since = Annotated[date | None, Query(description="From this day (default: the last 30 days)")]
+Until = Annotated[date | None, Query(description="Up to this day, exclusive (default: today)")]
 
 
 def _now(request: Request) -> datetime:

@@ -6,7 +6,7 @@ import base64
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 SubscriberId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:\-/]{1,200}$")]
 
@@ -18,6 +18,12 @@ class Ack(BaseModel):
 
 
 class SubscriberIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "subscriber_id": "bap.citizen-app.example.in", "unique_key_id": "k1", "type": "BAP",
+        "subscriber_url": "https://bap.citizen-app.example.in/beckn",
+        "signing_public_key": "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=", "status": "SUBSCRIBED",
+        "valid_until": "2027-12-31T23:59:59+05:30"}]})
+
     subscriber_id: SubscriberId
     unique_key_id: SubscriberId
     type: Literal["BAP", "BPP", "BG"] = "BAP"
@@ -39,4 +45,4 @@ class SubscriberIn(BaseModel):
 
 
 class SubscriberOut(SubscriberIn):
-    pass
+    model_config = ConfigDict(json_schema_extra=None)  # not the request body's example

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.marketplace.schemas.common import AreaCode, Code, Lat, Lon, Name, Phone, Reason, Text500
 
@@ -15,6 +15,16 @@ PurchaseRef = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9/_.\-]{1,64}
 
 
 class BookingIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"job_code": "plumbing.tap_replace", "channel": "app", "area_code": "IN-09-0162-0820", "lat": 26.8467,
+         "lon": 80.9462, "address": "House 14, Sector C, Aliganj, Lucknow",
+         "slot_minutes": 120, "customer_name": "Anita Srivastava", "customer_phone": "+919812300099"},
+        {"job_code": "electrical.fan_repair", "channel": "department", "area_code": "IN-09-0162-0820",
+         "lat": 26.8510, "lon": 80.9431, "address": "PWD Division 1 office, Kaiserbagh",
+         "customer_name": "Executive Engineer",
+         "customer_phone": "+915222200011", "office_code": "up-pwd-lucknow-div1", "purchase_ref": "PWD/LKO/2026/1187"},
+    ]})
+
     job_code: Code = Field(examples=["plumbing.tap_replace"], description="A job item of the rate card")
     channel: Literal["app", "call_centre", "department"] = Field(
         default="app", description="app: citizen app or portal; call_centre: an agent booking for a caller "
@@ -38,6 +48,8 @@ class Codes(BaseModel):
 
 
 class ExtraIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"item_code": "plumbing.washer", "quantity": 2}]})
+
     item_code: Code
     quantity: int = Field(default=1, ge=1, le=100)
 
@@ -94,26 +106,42 @@ class BookingOut(BaseModel):
 
 
 class OtpIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"otp": "4821"}]})
+
     otp: Otp
 
 
 class CancelIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"reason": "Fixed it ourselves", "by": "customer"},
+        {"reason": "Worker's motorcycle broke down", "by": "provider"},
+    ]})
+
     reason: Reason
     by: Literal["customer", "provider"] = Field(
         default="customer", description="provider: the worker's side withdraws (the job goes to the next worker)")
 
 
 class RescheduleIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"slot_start": "2027-01-09T16:00:00+05:30", "slot_minutes": 90}]})
+
     slot_start: datetime
     slot_minutes: int = Field(default=120, ge=30, le=24 * 60)
 
 
 class RatingIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"rating": 5, "comment": "Came on time and cleaned up after"}]})
+
     rating: int = Field(ge=1, le=5)
     comment: Text500 | None = None
 
 
 class DisputeIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"category": "FULFILLMENT", "description": "The new tap leaks again the next day"}]})
+
     category: Literal["ITEM", "FULFILLMENT", "AGENT", "PAYMENT", "ORDER"] = "FULFILLMENT"
     description: Text500
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime, time
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from services.marketplace.schemas.common import AreaCode, Code, Language, Lat, Lon, Name, Phone, Text500
 
@@ -14,6 +14,10 @@ Member = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@\-]{1,128}$")
 
 
 class VendorIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"code": "lko-home-services", "name": "Lucknow Home Services Cooperative", "area_code": "IN-09-0162",
+         "contact_phone": "+919812300077", "members": ["ramesh.lko", "cl_7a2b9c0d1e2f3a4b"]}]})
+
     code: Code = Field(examples=["lko-home-services"])
     name: Name
     area_code: AreaCode
@@ -35,6 +39,8 @@ class VendorOut(BaseModel):
 
 
 class VendorStatus(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "suspended"}, {"status": "active"}]})
+
     status: Literal["active", "suspended"]
 
 
@@ -51,6 +57,11 @@ class ShiftIn(BaseModel):
 
 
 class ShiftExceptionIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"on_date": "2026-12-25", "available": False, "reason": "Family wedding"},
+        {"on_date": "2026-12-31", "available": True, "starts": "09:00", "ends": "13:00"},
+    ]})
+
     on_date: date
     available: bool
     starts: time | None = None
@@ -73,6 +84,13 @@ class RegistryLink(BaseModel):
 
 
 class WorkerIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "vendor_id": "0192f3a4-5b6c-7d8e-9f00-112233445566", "name": "Mohd. Salim", "phone": "+919812300088",
+        "languages": ["hi", "ur"], "home_area_code": "IN-09-0162-0820", "service_area_code": "IN-09-0162",
+        "home_lat": 26.8467, "home_lon": 80.9462, "service_radius_km": 12, "skills": ["plumbing"], "max_jobs": 1,
+        "shifts": [{"weekday": d, "starts": "09:00", "ends": "18:00"} for d in range(6)],
+        "operator_subject": "salim.plumber"}]})
+
     vendor_id: uuid.UUID
     name: Name
     phone: Phone
@@ -90,6 +108,11 @@ class WorkerIn(BaseModel):
 
 
 class WorkerPatch(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"skills": ["plumbing", "electrical"], "service_radius_km": 15},
+        {"status": "suspended"},
+    ]})
+
     name: Name | None = None
     phone: Phone | None = None
     languages: list[Language] | None = Field(default=None, max_length=10)
@@ -102,6 +125,9 @@ class WorkerPatch(BaseModel):
 
 
 class Availability(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"available": True, "lat": 26.8502, "lon": 80.9499}, {"available": False}]})
+
     available: bool
     lat: Lat | None = Field(default=None, description="A fresh position from the worker's app")
     lon: Lon | None = None
@@ -114,6 +140,12 @@ class Availability(BaseModel):
 
 
 class VerificationIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"kind": "skill_test", "status": "passed", "verifier": "ITI Aliganj, Lucknow", "verified_on": "2026-10-14",
+         "category_code": "plumbing", "reference": "ITI/PLB/2026/0457"},
+        {"kind": "background_check", "status": "pending", "verifier": "Lucknow Police", "verified_on": "2026-12-01"},
+    ]})
+
     kind: Literal["identity", "background_check", "skill_test"]
     status: Literal["pending", "passed", "failed"]
     verifier: Name
@@ -123,6 +155,8 @@ class VerificationIn(BaseModel):
 
 
 class VerificationOut(VerificationIn):
+    model_config = ConfigDict(json_schema_extra=None)  # not the request body's example
+
     id: uuid.UUID
 
 
