@@ -236,6 +236,15 @@ NOTIFY = section("notify", {
     "notify:admin": Permission(
         frozenset(), "Templates (DLT ids), immunisation schedule versions, anganwadi workers, reminder runs; "
         "every webhook subscription"),
+    "notify:campaign": Permission(
+        _roles("department_officer"),
+        "Broadcast campaigns to an area's people or functionaries (or an uploaded list): create, start, pause, "
+        "resume, cancel",
+        routes=(("POST", "/notify/campaigns"), *(("POST", f"/notify/campaigns/{{id}}/{a}")
+                                                 for a in ("start", "pause", "resume", "cancel")))),
+    "notify:survey_answer": Permission(
+        frozenset(), "A recipient answers a survey from the link in their SMS (the link's token is the credential)",
+        routes=(("GET", "/notify/surveys/{token}"),), anonymous=True),
     "notify:webhooks": Permission(
         _roles("department_officer"),
         "Subscribe your system's endpoint to events of your areas, read its delivery log, redeliver, resume, "

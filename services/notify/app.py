@@ -16,6 +16,7 @@ from services.notify import SERVICE
 from services.notify.events import SUBSCRIPTIONS
 from services.notify.providers.twilio import TwilioProvider
 from services.notify.routes import ROUTERS
+from services.notify.service.campaigns import JOBS as CAMPAIGN_JOBS
 from services.notify.service.dispatch import Dispatcher
 from services.notify.service.duelists import JOBS as DUE_LIST_JOBS
 from services.notify.service.duelists import REMINDER_JOB
@@ -34,6 +35,7 @@ SPEC = ServiceSpec(
     subscriptions=SUBSCRIPTIONS,
 )
 SPEC.jobs.update(DUE_LIST_JOBS)
+SPEC.jobs.update(CAMPAIGN_JOBS)
 
 
 def make_provider(settings: NotifySettings) -> TwilioProvider:

@@ -49,6 +49,9 @@ class NotifySettings(BaseSettings):
     cost_per_segment: dict[str, float] = {"IN": 0.0832, "BD": 0.3651}  # USD per SMS segment
     cost_per_call_minute: float = 0.0485
 
+    # Campaigns: how often a running campaign queues its next slice of recipients.
+    campaign_tick_seconds: int = 10
+
     # Webhooks for partner and department systems.
     webhook_secret_key: str = DEV_WEBHOOK_KEY  # Fernet key the subscriptions' signing secrets are stored under
     webhook_timeout_seconds: float = 5.0  # a slow endpoint is a failed attempt, never a stuck worker

@@ -7,6 +7,8 @@ from kernel.tables import kernel_tables
 from services.notify import SERVICE
 from services.notify.models.tables import (
     NOTIFY_TABLES,
+    campaign,
+    campaign_recipient,
     contact,
     dose_given,
     event_rule,
@@ -15,6 +17,7 @@ from services.notify.models.tables import (
     opt_out,
     schedule_item,
     schedule_version,
+    survey_response,
     template,
     webhook_attempt,
     webhook_delivery,
@@ -26,7 +29,8 @@ KERNEL = kernel_tables(SQLModel.metadata, SERVICE)
 AREA = area_replica_table(SQLModel.metadata, SERVICE)
 
 __all__ = [
-    "AREA", "KERNEL", "NOTIFY_TABLES", "contact", "dose_given", "event_rule", "message", "message_event", "opt_out",
-    "schedule_item", "schedule_version", "template", "webhook_attempt", "webhook_delivery",
+    "AREA", "KERNEL", "NOTIFY_TABLES", "campaign", "campaign_recipient", "contact", "dose_given", "event_rule",
+    "message", "message_event", "opt_out",
+    "schedule_item", "schedule_version", "survey_response", "template", "webhook_attempt", "webhook_delivery",
     "webhook_subscription", "worker",
 ]

@@ -291,3 +291,65 @@ webhook_attempt = Table(
 )
 
 WEBHOOK_TABLES = [webhook_subscription, webhook_delivery, webhook_attempt]
+
+# Broadcast campaigns and surveys (migration 0007).
+campaign = Table(
+    "campaign", METADATA, _uuid_pk(),
+    Column("name", Text, nullable=False),
+    Column("template_key", Text, nullable=False),
+    Column("language", Text),  # None: each recipient's own
+    Column("channel", Text, nullable=False),  # auto, sms, voice
+    Column("variables", JSONB, nullable=False, server_default=text("'{}'::jsonb")),  # the same for everyone
+    Column("audience", JSONB, nullable=False),  # how it was selected (area, kind, roles, ages, or an uploaded list)
+    Column("area_code", area_code_type(), nullable=False),  # the audience's area: who may see and run it
+    Column("rate_per_minute", Integer, nullable=False),
+    Column("valid_for_minutes", Integer, nullable=False),
+    Column("survey", JSONB),  # {"question": ..., "options": 5}: answers by keypress or SMS link
+    Column("status", Text, nullable=False, server_default=text("'draft'")),
+    Column("total", Integer, nullable=False, server_default=text("0")),
+    Column("queued", Integer, nullable=False, server_default=text("0")),
+    Column("skipped", Integer, nullable=False, server_default=text("0")),
+    Column("created_by", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("status IN ('draft', 'running', 'paused', 'cancelled', 'done')", name="ck_campaign_status"),
+    CheckConstraint("rate_per_minute > 0", name="ck_campaign_rate"),
+    Index("ix_campaign_created", "created_at", "id"),
+    schema=SERVICE,
+)
+
+campaign_recipient = Table(
+    "campaign_recipient", METADATA,
+    Column("campaign_id", UUID(as_uuid=True), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("phone", Text, nullable=False),
+    Column("person_id", UUID(as_uuid=True)),
+    Column("area_code", area_code_type(), nullable=False),
+    Column("language", Text),
+    Column("name", Text),
+    Column("token", Text, nullable=False, unique=True),  # the survey link's secret (random, 92 bits)
+    Column("state", Text, nullable=False, server_default=text("'waiting'")),  # waiting, queued, skipped
+    Column("skip_reason", Text),
+    Column("message_id", UUID(as_uuid=True)),
+    PrimaryKeyConstraint("campaign_id", "seq"),
+    UniqueConstraint("campaign_id", "phone", name="uq_campaign_recipient_phone"),
+    Index("ix_campaign_recipient_waiting", "campaign_id", "seq", postgresql_where=text("state = 'waiting'")),
+    Index("ix_campaign_recipient_message", "message_id", postgresql_where=text("message_id IS NOT NULL")),
+    schema=SERVICE,
+)
+
+survey_response = Table(
+    "survey_response", METADATA,
+    Column("campaign_id", UUID(as_uuid=True), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("answer", Integer, nullable=False),
+    Column("channel", Text, nullable=False),  # voice (keypress) or sms (link)
+    Column("area_code", area_code_type(), nullable=False),
+    Column("answered_at", DateTime(timezone=True), nullable=False),
+    PrimaryKeyConstraint("campaign_id", "seq"),  # one answer per recipient; a second one replaces it
+    schema=SERVICE,
+)
+
+CAMPAIGN_TABLES = [campaign, campaign_recipient, survey_response]

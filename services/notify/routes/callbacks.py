@@ -52,8 +52,9 @@ async def status_callback(request: Request, session: DbSession, now: Now) -> Res
 @router.post("/gather")
 async def gather(request: Request, session: DbSession, now: Now) -> Response:
     params = await signed_params(request)
-    stopped = await service.keypress(session, message_id_of(request), params.get("Digits", ""), now)
-    return _twiml("<Say>You will receive no more messages.</Say>" if stopped else "<Hangup/>")
+    outcome = await service.keypress(session, message_id_of(request), params.get("Digits", ""), now)
+    said = {"opted_out": "<Say>You will receive no more messages.</Say>", "answered": "<Say>Thank you.</Say>"}
+    return _twiml(said.get(outcome, "<Hangup/>"))
 
 
 @router.post("/voice/inbound")

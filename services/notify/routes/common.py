@@ -36,6 +36,7 @@ OnQuery = Annotated[date | None, Query(description="The day (default: today in t
 MessageId = Annotated[uuid.UUID, Path(description="The message's id (from POST /messages or a list)")]
 PersonId = Annotated[uuid.UUID, Path(description="The person's registry id")]
 RuleId = Annotated[uuid.UUID, Path(description="The rule's id (from GET /rules)")]
+CampaignRunner = Annotated[Identity, permission("notify:campaign")]
 AREA_PATTERN = r"^[A-Za-z]{2}(-\d{1,6}){0,5}$"
 
 

@@ -6,8 +6,9 @@ import uuid
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from kernel.roles import ROLES
 from services.notify.schemas.common import AreaCode, Language, Phone, ShortText
 
 Code = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9\-]{1,31}$")]
@@ -61,6 +62,15 @@ class WorkerUpsert(BaseModel):
     phone: Phone
     area_code: AreaCode
     language: Language = "hi"
+    role: str = Field(default="anganwadi_worker", examples=["panchayat_secretary"],
+                      description="A role of the role table (docs/roles.md): campaigns select functionaries by it")
+
+    @field_validator("role")
+    @classmethod
+    def _known_role(cls, value: str) -> str:
+        if value not in ROLES:
+            raise ValueError("not a role of the role table (docs/roles.md)")
+        return value
 
 
 class WorkerRead(BaseModel):
@@ -70,6 +80,7 @@ class WorkerRead(BaseModel):
     name: str
     area_code: str
     language: str
+    role: str
 
 
 class ScheduleItemIn(BaseModel):

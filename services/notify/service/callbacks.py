@@ -22,6 +22,7 @@ from services.notify.metrics import CALLBACKS, FUNNEL, district
 from services.notify.repository import contacts as contacts_repo
 from services.notify.repository import messages as repo
 from services.notify.rules.status import FINAL_FOR_FUNNEL, NOT_ARRIVED, advance
+from services.notify.service.campaigns import keypress_answer
 from services.notify.service.optouts import record_opt_out
 from services.notify.service.sending import Outgoing, enqueue, failed_event
 
@@ -78,13 +79,18 @@ async def voice_fallback(session: AsyncSession, row: RowMapping, now: datetime) 
     ), now)
 
 
-async def keypress(session: AsyncSession, message_id: uuid.UUID, digits: str, now: datetime) -> bool:
-    """A digit pressed in one of our calls; 9 opts the phone out.  True if that recorded an opt-out."""
+async def keypress(session: AsyncSession, message_id: uuid.UUID, digits: str, now: datetime) -> str:
+    """A digit pressed in one of our calls: 9 opts the phone out, 1..N answers a survey call.
+    Returns ``opted_out``, ``answered`` or ``ignored``."""
     row = await repo.get(session, message_id)
-    if row is None or digits.strip() != OPT_OUT_DIGIT:
-        return False
-    return await record_opt_out(session, phone=row["to_phone"], source="voice_keypress", actor="callee", now=now,
-                                person_id=row["person_id"], area_code=row["area_code"], reason="pressed 9 in a call")
+    if row is None:
+        return "ignored"
+    if digits.strip() != OPT_OUT_DIGIT:
+        return "answered" if await keypress_answer(session, message_id, digits, now) else "ignored"
+    stopped = await record_opt_out(session, phone=row["to_phone"], source="voice_keypress", actor="callee", now=now,
+                                   person_id=row["person_id"], area_code=row["area_code"],
+                                   reason="pressed 9 in a call")
+    return "opted_out" if stopped else "ignored"
 
 
 async def missed_call(session: AsyncSession, caller: str, now: datetime) -> bool:

@@ -45,6 +45,7 @@ class Outgoing:
     urgent: bool = False
     cancel_key: str | None = None
     fallback_of: uuid.UUID | None = None
+    gather_prompt: str | None = None  # what a call asks after the message (a survey); default: press 9 to stop
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,8 @@ async def enqueue(session: AsyncSession, out: Outgoing, now: datetime) -> tuple[
     if voice:
         spoken = render(tpl["voice_text"], out.variables) if tpl["voice_text"] else text
         values["twiml"] = voice_twiml(spoken, who.language, audio_url=tpl["audio_url"],
-                                      gather_action=callback_url("gather", message_id))
+                                      gather_action=callback_url("gather", message_id),
+                                      opt_out_prompt=out.gather_prompt)
         values.update(encoding="voice", segments=0, estimated_cost=settings.cost_per_call_minute)
     else:
         info = encode_info(text)
