@@ -19,6 +19,7 @@ from services.notify.service import campaigns as service
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 public = APIRouter(prefix="/surveys", tags=["surveys"])
 LEVELS = {"district": 3, "block": 4, "panchayat": 5, "village": 6}
+CampaignId = Annotated[uuid.UUID, Path(description="The campaign's id (from POST /campaigns or the list)")]
 
 
 async def campaign_read(session: DbSession, row: RowMapping, *, plan: bool = True) -> CampaignRead:
@@ -33,63 +34,114 @@ async def campaign_read(session: DbSession, row: RowMapping, *, plan: bool = Tru
 @router.post("", status_code=201, response_model=CampaignRead,
              summary="Create a campaign: its audience is selected now (opted-out phones left out); nothing is sent yet")
 async def create_campaign(body: CampaignCreate, session: DbSession, identity: CampaignRunner, now: Now) -> CampaignRead:
-    """The answer's `plan` shows how long it takes at `rate_per_minute`, the segments and cost, and whether the
-    provider's queue would hold it if it were sent at once."""
+    """A draft campaign whose recipients are selected now: persons of the area by age and sex (registry
+    replica), functionaries of the area by role, or the uploaded list; opted-out phones are left out. The
+    answer's `plan` shows how long it takes at `rate_per_minute`, the segments and cost, and whether the
+    provider's queue would hold it if it were sent at once. Nothing is sent before `start`.
+
+    **Who:** `notify:campaign` in the audience's area (a `department_officer`, or a client given it; the
+    gateway opens the route to that permission).
+
+    **Errors:** 403 without `notify:campaign` there; 404 an area outside your scope; 422 an empty audience, an
+    unknown role, a survey on channel `auto`, an SMS survey whose template has no `{token}`.
+    """
     return await campaign_read(session, await service.create(session, identity, body, now))
 
 
 @router.get("", response_model=CampaignPage, summary="Campaigns of your areas, newest first")
 async def list_campaigns(session: DbSession, identity: Reader, limit: Limit = 50, offset: Offset = 0) -> CampaignPage:
+    """Campaigns whose audience area is in your area scope, newest first, each with its progress.
+
+    **Who:** `notify:read`. **Errors:** 403 without it; 422 a bad `limit`/`offset`.
+    """
     rows, total = await repo.list_page(session, area_scope=identity.area_scope, limit=limit, offset=offset)
     return CampaignPage(items=[await campaign_read(session, r, plan=False) for r in rows], total=total, limit=limit,
                         offset=offset)
 
 
 @router.get("/{campaign_id}", response_model=CampaignRead, summary="A campaign and its live progress")
-async def get_campaign(campaign_id: uuid.UUID, session: DbSession, identity: Reader) -> CampaignRead:
+async def get_campaign(campaign_id: CampaignId, session: DbSession, identity: Reader) -> CampaignRead:
+    """Status and live progress: recipients queued, skipped and waiting, the campaign's messages by status
+    (pending, paused, sent, delivered, failed, ...), and the plan for what is left.
+
+    **Who:** `notify:read`. **Errors:** 403 without it; 404 no such campaign in your area.
+    """
     return await campaign_read(session, await service.visible(session, identity, campaign_id))
 
 
 @router.post("/{campaign_id}/start", response_model=CampaignRead, summary="Start sending at the campaign's rate")
-async def start(campaign_id: uuid.UUID, session: DbSession, identity: CampaignRunner, now: Now) -> CampaignRead:
+async def start(campaign_id: CampaignId, session: DbSession, identity: CampaignRunner, now: Now) -> CampaignRead:
+    """Start a draft: every tick (10 s) queues the next `rate_per_minute × 10/60` recipients; starting a running
+    campaign again changes nothing.
+
+    **Who:** `notify:campaign` in its area. **Errors:** 403; 404; 409 a paused (resume it), cancelled or
+    finished campaign.
+    """
     return await campaign_read(session, await service.start(session, identity, campaign_id, now))
 
 
 @router.post("/{campaign_id}/pause", response_model=CampaignRead,
              summary="Pause: no more recipients are queued and queued messages not yet sent are held")
-async def pause(campaign_id: uuid.UUID, session: DbSession, identity: CampaignRunner, now: Now) -> CampaignRead:
+async def pause(campaign_id: CampaignId, session: DbSession, identity: CampaignRunner, now: Now) -> CampaignRead:
+    """Pause a running campaign: no more recipients are queued, and its queued messages not yet handed to the
+    provider are held (status `paused`) until it is resumed.
+
+    **Who:** `notify:campaign` in its area. **Errors:** 403; 404; 409 a campaign that is not running.
+    """
     return await campaign_read(session, await service.pause(session, identity, campaign_id, now))
 
 
 @router.post("/{campaign_id}/resume", response_model=CampaignRead, summary="Resume a paused campaign")
-async def resume(campaign_id: uuid.UUID, session: DbSession, identity: CampaignRunner, now: Now) -> CampaignRead:
+async def resume(campaign_id: CampaignId, session: DbSession, identity: CampaignRunner, now: Now) -> CampaignRead:
+    """Resume a paused campaign: its held messages go back to the dispatcher (dropped if they expired meanwhile)
+    and the ticks go on.
+
+    **Who:** `notify:campaign` in its area. **Errors:** 403; 404; 409 a campaign that is not paused.
+    """
     return await campaign_read(session, await service.resume(session, identity, campaign_id, now))
 
 
 @router.post("/{campaign_id}/cancel", response_model=CampaignRead,
              summary="Cancel: messages not yet sent are cancelled, nobody else is queued")
-async def cancel(campaign_id: uuid.UUID, session: DbSession, identity: CampaignRunner, now: Now) -> CampaignRead:
+async def cancel(campaign_id: CampaignId, session: DbSession, identity: CampaignRunner, now: Now) -> CampaignRead:
+    """Cancel for good: its messages not yet handed to the provider are cancelled and nobody else is queued;
+    cancelling a finished or cancelled campaign changes nothing.
+
+    **Who:** `notify:campaign` in its area. **Errors:** 403; 404 no such campaign in your area.
+    """
     return await campaign_read(session, await service.cancel(session, identity, campaign_id, now))
 
 
 @router.get("/{campaign_id}/survey", response_model=SurveySummary, summary="Survey answers summarised per area")
-async def survey_summary(campaign_id: uuid.UUID, session: DbSession, identity: Reader,
-                         level: Annotated[str, Query(pattern=r"^(district|block|panchayat|village)$")] = "block",
+async def survey_summary(campaign_id: CampaignId, session: DbSession, identity: Reader,
+                         level: Annotated[str, Query(pattern=r"^(district|block|panchayat|village)$", description=(
+                             "Group answers by the recipients' district, block, panchayat or village"))] = "block",
                          ) -> SurveySummary:
+    """Answers collected by keypress or SMS link, per area at `level`: how many gave each answer and the average.
+
+    **Who:** `notify:read`. **Errors:** 403 without it; 404 no such campaign in your area, or it has no survey.
+    """
     row, areas = await service.summary(session, identity, campaign_id, LEVELS[level])
     return SurveySummary(campaign_id=row["id"], question=row["survey"]["question"], options=row["survey"]["options"],
                          recipients=row["total"], responses=sum(a["responses"] for a in areas),
                          areas=areas)  # type: ignore[arg-type]
 
 
-Token = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$")]
+Token = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="The recipient's token from the SMS link")]
 
 
 @public.get("/{token}", response_class=HTMLResponse,
             summary="A recipient's survey page from the SMS link (no login): the question, or the answer recorded")
 async def survey_page(token: Token, session: DbSession, now: Now,
-                      answer: Annotated[int | None, Query(ge=1, le=8)] = None) -> HTMLResponse:
-    """Plain HTML with one link per answer, for a basic phone's browser: no JavaScript, no form post."""
+                      answer: Annotated[int | None, Query(ge=1, le=8, description=(
+                          "The answer chosen (1..the survey's options); without it the page shows the question"))]
+                      = None) -> HTMLResponse:
+    """Plain HTML with one link per answer, for a basic phone's browser: no JavaScript, no form post. A later
+    answer replaces an earlier one.
+
+    **Who:** anyone holding the link (`notify:survey_answer` opens it at the gateway without credentials; the
+    token is the credential). **Errors:** 404 an unknown token; 422 a malformed token or answer.
+    """
     recipient, row = await service.survey_page(session, token)
     question = html.escape(row["survey"]["question"])
     if answer is not None and await service.answer(session, recipient, answer, "sms", now):
