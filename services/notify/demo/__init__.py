@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 HERE = Path(__file__).resolve().parent
 SCHEDULE_FILE = HERE / "uip_schedule_in_2024.json"
 TEMPLATES_FILE = HERE / "templates.json"
-RULES_FILE = HERE / "rules.json"  # which ticket events send which SMS (phone numbers: demo values)
+RULES_FILE = HERE / "rules.json"  # which ticket, booking and benefit events send which SMS
 DEMO_WORKERS: tuple[dict[str, str], ...] = (
     {"id": "aww-in-654321", "name": "Sunita Devi", "phone": "+919800000101",
      "area_code": "IN-23-0456-2210-123456-654321", "language": "hi"},
