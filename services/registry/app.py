@@ -14,6 +14,7 @@ from services.registry.service import imports_pool
 from services.registry.service.dci_jobs import JOBS as DCI_JOBS
 from services.registry.service.dci_jobs import SUBSCRIPTIONS as DCI_SUBSCRIPTIONS
 from services.registry.service.imports_index import JOBS as IMPORT_INDEX_JOBS
+from services.registry.service.matching.feedback import JOBS as MATCH_FEEDBACK_JOBS
 from services.registry.service.rounds import JOBS as ROUND_JOBS
 from services.registry.settings import get_registry_settings
 from services.registry.settings_dci import get_dci_settings
@@ -30,6 +31,7 @@ SPEC = ServiceSpec(
 SPEC.jobs.update(ROUND_JOBS)
 SPEC.jobs.update(DCI_JOBS)
 SPEC.jobs.update(IMPORT_INDEX_JOBS)
+SPEC.jobs.update(MATCH_FEEDBACK_JOBS)
 SPEC.subscriptions.extend(DCI_SUBSCRIPTIONS)
 SPEC.on_stop.append(imports_pool.shutdown)  # the bulk import's validating processes
 

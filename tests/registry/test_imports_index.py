@@ -55,12 +55,12 @@ async def counts(database_url: str) -> tuple[int, int, int]:
         await conn.close()
 
 
-async def run_jobs(database_url: str) -> int:
+async def run_jobs(database_url: str, handlers: dict[str, Any] | None = None) -> int:
     engine = make_engine(database_url, pool_size=1, max_overflow=0)
     try:
         clock = ManualClock(datetime.now(timezone.utc) + timedelta(minutes=1))
         scheduler = Scheduler(service=SERVICE, schema=SERVICE, sessionmaker=make_sessionmaker(engine),
-                              handlers=JOBS, clock=clock)
+                              handlers=handlers or JOBS, clock=clock)
         ran = 0
         while (batch := await scheduler.run_due()) > 0:  # a job due again at once runs on the next poll
             ran += batch

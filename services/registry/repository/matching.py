@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within
 from kernel.queries import raw_connection
-from services.registry.models import identifier, match_model, person, person_name_token
+from services.registry.models import duplicate_candidate, identifier, match_model, person, person_name_token
 from services.registry.repository.common import all_rows
 
 CANDIDATES = 200  # per check: more would only be namesakes of a very common name
@@ -88,6 +88,32 @@ class MatchingRepository:
     async def latest_model(self) -> RowMapping | None:
         stmt = select(match_model).order_by(match_model.c.created_at.desc(), match_model.c.id.desc()).limit(1)
         return (await self.session.execute(stmt)).mappings().first()
+
+    async def latest_model_id(self) -> uuid.UUID | None:
+        stmt = select(match_model.c.id).order_by(match_model.c.created_at.desc(), match_model.c.id.desc()).limit(1)
+        found: uuid.UUID | None = await self.session.scalar(stmt)
+        return found
+
+    async def model(self, model_id: uuid.UUID) -> RowMapping:
+        return (await self.session.execute(select(match_model).where(match_model.c.id == model_id))).mappings().one()
+
+    async def lock_models(self) -> None:
+        """One writer of model versions at a time (transaction-level advisory lock)."""
+        await self.session.execute(select(func.pg_advisory_xact_lock(func.hashtext("registry.match_model"))))
+
+    async def max_version(self) -> int:
+        version = func.coalesce(func.max(match_model.c.model["version"].as_integer()), 0)
+        return int(await self.session.scalar(select(version)) or 0)
+
+    async def decisions(self) -> list[RowMapping]:
+        """Reviewers' decisions on queued pairs, with the pair's details; pairs closed because one of
+        them was merged away in another decision ("merged into ...") were not judged, and are left out."""
+        stmt = select(duplicate_candidate.c.status, duplicate_candidate.c.details).where(
+            duplicate_candidate.c.status.in_(["merged", "dismissed"]),
+            ~(duplicate_candidate.c.status == "dismissed")
+            | ~func.coalesce(duplicate_candidate.c.decision_note, "").startswith("merged into "),
+        )
+        return list(await all_rows(self.session, stmt))
 
     async def save_model(self, values: dict[str, Any]) -> None:
         await self.session.execute(insert(match_model).values(**values))

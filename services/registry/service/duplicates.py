@@ -19,6 +19,7 @@ from services.registry.repository.persons import IdentifierRepository, PersonRep
 from services.registry.schemas.duplicates import DismissDecision, DuplicateOut, MergeDecision, MergeOutcome
 from services.registry.service import duplicates_detect, events
 from services.registry.service.common import actor, audit, group_identifiers, person_summary, record_history
+from services.registry.service.matching import feedback
 from services.registry.service.persons import PERSON_FIELDS
 
 
@@ -101,6 +102,7 @@ async def dismiss(
         )
     person = await PersonRepository(session).get_unscoped(row["person_a"])
     assert person is not None
+    await feedback.decided(session, "dismissed")
     await events.publish(
         session,
         PersonDuplicateDismissed(
@@ -187,6 +189,7 @@ async def merge(
         purpose=body.note,
         details={"survivor": str(survivor["id"]), "merged": str(merged["id"])},
     )
+    await feedback.decided(session, "merged")
     await duplicates_detect.recheck(session, survivor["id"])
     await events.publish(
         session,

@@ -229,6 +229,9 @@ class Scorer:
         once per distinct pattern)."""
         exact = len(FIELDS[FIELD_INDEX["given_name"]].levels)
         weight = self.model.match_weight(levels) if base is None else base
+        calibration = self.model.calibration
+        if calibration is not None and calibration.decisions:  # reviewers' decisions on these patterns
+            weight = weight + calibration.delta(pack(levels).astype(np.int64), probability(weight))
         weight = weight + self.frequency_adjustment(a, left, b, right, levels[:, FIELD_INDEX["given_name"]] == exact,
                                                     levels[:, FIELD_INDEX["family_name"]] == exact)
         return cap(is_hard_negative(levels), probability(weight))

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from services.registry.rules.matching.calibration import Calibration
 from services.registry.rules.matching.compare import FIELDS
 from services.registry.rules.matching.stats import SpellingStats
 
@@ -53,6 +54,8 @@ class Model:
     iterations: int = 0
     u_near: list[F64] | None = None
     stats: SpellingStats | None = None  # the population's name spellings (stats.py), kept with the model
+    calibration: Calibration | None = None  # reviewers' decisions per pattern (calibration.py)
+    version: int = 0  # of the stored model (0: the packaged default)
 
     def weights(self, near: bool = False) -> list[F64]:
         out = []
@@ -81,6 +84,8 @@ class Model:
             "fields": {f.name: {"m": list(m), "u": list(u), "u_near": list(un)}
                        for f, m, u, un in zip(FIELDS, self.m, self.u, near, strict=True)},
             **({"stats": self.stats.to_dict()} if self.stats is not None else {}),
+            **({"calibration": self.calibration.to_dict()} if self.calibration is not None else {}),
+            "version": self.version,
         }, ensure_ascii=False)
 
     @classmethod
@@ -90,8 +95,10 @@ class Model:
         near = [np.asarray(fields[f.name]["u_near"]) for f in FIELDS] if all(
             "u_near" in fields.get(f.name, {}) for f in FIELDS) else None
         stats = SpellingStats.from_dict(data["stats"]) if "stats" in data else None
+        calibration = Calibration.from_dict(data["calibration"]) if "calibration" in data else None
         return cls([np.asarray(fields[f.name]["m"]) for f in FIELDS], [np.asarray(fields[f.name]["u"]) for f in FIELDS],
-                   float(data["prior"]), int(data.get("iterations", 0)), near, stats)
+                   float(data["prior"]), int(data.get("iterations", 0)), near, stats, calibration,
+                   int(data.get("version", 0)))
 
     def fits(self) -> bool:
         """Whether it was learned with these fields and levels (a stored model may predate them)."""

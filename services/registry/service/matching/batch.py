@@ -8,7 +8,6 @@ incremental check.  Run it after a large import and whenever the population has 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.repository.duplicates import DuplicateRepository
 from services.registry.repository.matching import MatchingRepository
-from services.registry.rules.matching.engine import DEFAULT_THRESHOLD, explain, match, unpack
+from services.registry.rules.matching.engine import DEFAULT_THRESHOLD, learn, match, unpack
 from services.registry.rules.matching.table import TableBuilder
 from services.registry.service import duplicates_detect
-from services.registry.service.matching.incremental import FLAGGED, Scored, record
-from services.registry.service.matching.models import MIN_RECORDS_FOR_EM, default_model
+from services.registry.service.matching.incremental import FLAGGED, record, scored
+from services.registry.service.matching.models import MIN_RECORDS_FOR_EM, current_model, save_model
 
 Step = Callable[[str, int, int | None], None]
 
@@ -52,12 +51,15 @@ async def match_registry(session: AsyncSession, *, threshold: float = DEFAULT_TH
         if step:
             step("reading", len(people), None)
     table = builder.build()
-    model = default_model() if len(table) < MIN_RECORDS_FOR_EM else None
+    current = await current_model(session)
+    learned = len(table) >= MIN_RECORDS_FOR_EM
+    model = learn(table) if learned else current
+    model.calibration = current.calibration  # reviewers' decisions still hold for the new m and u
     result = match(table, threshold=threshold, model=model,
                    progress=(lambda d, t: step("comparing", d, t)) if step else None)
-    if model is None:
-        await repo.save_model({"source": "registry batch", "records": len(table),
-                               "comparisons": result.blocked.comparisons, "model": json.loads(result.model.to_json())})
+    if learned:
+        await save_model(session, result.model, source="registry batch", records=len(table),
+                         comparisons=result.blocked.comparisons)
     keep = np.nonzero(result.above(threshold))[0]
     queued = await _queue(session, result, keep, people, step)
     return BatchOutcome(len(table), result.blocked.comparisons, result.blocked.per_rule, len(keep), queued,
@@ -73,8 +75,8 @@ async def _queue(session: AsyncSession, result: Any, keep: np.ndarray, people: l
         first, second = sorted((a["id"], b["id"]))
         if not await duplicates.known(first, second):
             levels = unpack(result.patterns[k : k + 1].astype(np.int64))[0]
-            scored = Scored(b, float(result.probability[k]), explain(result.model, levels))
-            new = await duplicates_detect.flag(session, a, b, "probable_match", {}, scored)
+            new = await duplicates_detect.flag(session, a, b, "probable_match", {},
+                                               scored(result.model, b, float(result.probability[k]), levels))
             FLAGGED.labels("batch").inc(new)
             queued += new
         if step and done % 1000 == 0:

@@ -32,11 +32,11 @@ from kernel.scheduler import Job, schedule
 from services.registry import SERVICE
 from services.registry.repository.matching import ImportMatchingRepository
 from services.registry.rules.matching.blocking import block
-from services.registry.rules.matching.engine import CHUNK, DEFAULT_THRESHOLD, Scorer, explain
+from services.registry.rules.matching.engine import CHUNK, DEFAULT_THRESHOLD, Scorer
 from services.registry.rules.matching.table import TableBuilder
 from services.registry.service import events
 from services.registry.service.duplicates_detect import suspected_link
-from services.registry.service.matching.incremental import FLAGGED, Scored, record
+from services.registry.service.matching.incremental import FLAGGED, record, scored
 from services.registry.service.matching.models import current_model
 
 MATCH_JOB = "registry.import.match"
@@ -97,7 +97,7 @@ async def _flag_union(session: AsyncSession, repo: ImportMatchingRepository, mod
         return 0
     pairs = [tuple(sorted((people[i]["id"], people[j]["id"]))) for i, j, _, _ in found]
     known = await repo.known([a for a, _ in pairs], [b for _, b in pairs])
-    new = [(pair, Scored(people[j], p, explain(model, lv))) for pair, (_, j, p, lv) in zip(pairs, found, strict=True)
+    new = [(pair, scored(model, people[j], p, lv)) for pair, (_, j, p, lv) in zip(pairs, found, strict=True)
            if pair not in known]
     if not new:
         return 0

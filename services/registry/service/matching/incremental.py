@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.repository.matching import MatchingRepository
 from services.registry.repository.persons import IdentifierRepository
-from services.registry.rules.matching.engine import DEFAULT_THRESHOLD, Scorer, explain
+from services.registry.rules.matching.engine import DEFAULT_THRESHOLD, Scorer, explain, pack
 from services.registry.rules.matching.fellegi_sunter import Model
 from services.registry.rules.matching.names import is_honorific
 from services.registry.rules.matching.table import TableBuilder
@@ -43,9 +43,19 @@ class Scored:
     other: Mapping[Any, Any]
     probability: float
     fields: list[dict[str, object]]
+    pattern: int | None = None  # the levels packed into one number: what reviewers' decisions are counted by
+    model_version: int = 0
 
     def details(self) -> dict[str, Any]:
-        return {"match_probability": round(self.probability, 6), "fields": self.fields}
+        out: dict[str, Any] = {"match_probability": round(self.probability, 6), "fields": self.fields}
+        if self.pattern is not None:
+            out |= {"pattern": self.pattern, "model_version": self.model_version}
+        return out
+
+
+def scored(model: Model, other: Mapping[Any, Any], probability: float, levels: Any) -> Scored:
+    """A pair's score as the queue keeps it: probability, fields with weights, pattern, model version."""
+    return Scored(other, probability, explain(model, levels), int(pack(np.asarray([levels]))[0]), model.version)
 
 
 def record(row: Mapping[Any, Any], idents: Sequence[Mapping[Any, Any]]) -> tuple[dict[str, str | None], dict[str, str]]:
@@ -87,7 +97,7 @@ def score(model: Model, person: Mapping[Any, Any], others: Sequence[Mapping[Any,
     table = builder.build()
     left, right = np.zeros(len(others), dtype=np.int64), np.arange(1, len(others) + 1, dtype=np.int64)
     levels, prob = Scorer(model, table.vocab.strings).score(table, left, table, right)
-    return [Scored(o, float(p), explain(model, lv)) for o, p, lv in zip(others, prob, levels, strict=True)]
+    return [scored(model, o, float(p), lv) for o, p, lv in zip(others, prob, levels, strict=True)]
 
 
 async def candidates(session: AsyncSession, person: Mapping[Any, Any],

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
+from prometheus_client import Gauge
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.registry.repository.matching import MatchingRepository
@@ -23,10 +26,34 @@ def default_model() -> Model:
     return Model.from_json(text)
 
 
+MODEL_VERSION = Gauge("gramsetu_registry_match_model_version",
+                      "Version of the matcher model this process scores with (0: the packaged default)")
+_LOADED: dict[Any, Model] = {}  # the newest stored model, parsed once per process (it may be megabytes)
+
+
 async def current_model(session: AsyncSession) -> Model:
-    """The newest stored model, unless it was learned with other comparison levels than these."""
-    row = await MatchingRepository(session).latest_model()
-    if row is None:
-        return default_model()
-    model = Model.from_json(json.dumps(row["model"]))
-    return model if model.fits() else default_model()
+    """The newest stored model (a batch run's, or a recalibration from reviewers' decisions), unless it
+    was learned with other comparison levels than these: then the packaged default."""
+    repo = MatchingRepository(session)
+    head = await repo.latest_model_id()
+    if head is None:
+        return copy.copy(default_model())
+    found = _LOADED.get(head)
+    if found is None:
+        row = await repo.model(head)
+        model = Model.from_json(json.dumps(row["model"]))
+        found = model if model.fits() else default_model()
+        _LOADED.clear()
+        _LOADED[head] = found
+    MODEL_VERSION.set(found.version)
+    return copy.copy(found)  # callers may set the calibration of their copy
+
+
+async def save_model(session: AsyncSession, model: Model, *, source: str, records: int, comparisons: int) -> int:
+    """Store ``model`` as the newest version; its version number (one more than any stored)."""
+    repo = MatchingRepository(session)
+    await repo.lock_models()
+    model.version = await repo.max_version() + 1
+    await repo.save_model({"source": source, "records": records, "comparisons": comparisons,
+                           "model": json.loads(model.to_json())})
+    return model.version
