@@ -215,7 +215,7 @@ async def publish_import_events(servers: Any, expected: int) -> float:
         elapsed = time.perf_counter() - started
     finally:
         await runtime.stop()
-    stored = await stream_message_count(servers.nats_url, "REGISTRY")
+    stored = sum([await stream_message_count(servers.nats_url, stream) for stream in ("REGISTRY", "REGISTRY_BULK")])
     if published != expected or stored != expected:
         raise RuntimeError(f"relay published {published} events, the stream holds {stored}, expected {expected}")
     return elapsed

@@ -80,6 +80,20 @@ class Envelope(BaseModel):
         return EVENT_TYPES[self.type].model_validate(self.data)
 
 
+BULK_PREFIX = "bulk"
+
+
+def bulk_subject(subject: str) -> str:
+    """Where an event written in bulk (an outbox batch row: a registry import) is published:
+    ``registry.person.registered.v1`` -> ``bulk.registry.person.registered.v1``."""
+    return f"{BULK_PREFIX}.{subject}"
+
+
 def stream_for_subject(subject: str) -> str:
-    """Each service owns one stream, named after it: ``registry.>`` lives in ``REGISTRY``."""
-    return subject.split(".", 1)[0].upper()
+    """Each service owns two streams, named after it: ``registry.>`` lives in ``REGISTRY`` and its
+    bulk events (``bulk.registry.>``) in ``REGISTRY_BULK``, so a consumer of an interactive event
+    never waits behind a million imported ones."""
+    first, _, rest = subject.partition(".")
+    if first == BULK_PREFIX:
+        return f"{rest.split('.', 1)[0].upper()}_BULK"
+    return first.upper()

@@ -131,7 +131,9 @@ def build_document() -> dict[str, Any]:
             "description": (
                 "Events GramSetu services publish on NATS JetStream. Delivery is at-least-once: every "
                 "message carries a Nats-Msg-Id (the envelope id) and consumers apply each id once. "
-                "A breaking change gets a new subject (.v2) published beside the old one. Generated "
+                "A breaking change gets a new subject (.v2) published beside the old one. Events written "
+                "in bulk (a registry import) are published with the same envelope at `bulk.<subject>`, "
+                "in the service's bulk stream `<SERVICE>_BULK`; kernel consumers read both. Generated "
                 "from the contracts package by `gramsetu asyncapi`; do not edit by hand."
             ),
             "license": {"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"},

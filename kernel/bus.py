@@ -1,10 +1,13 @@
 """NATS connection and the JetStream streams GramSetu declares in code.
 
-Streams (one per service, plus the dead-letter streams):
+Streams (two per service, plus the dead-letter streams):
 
-* ``<SERVICE>`` holds ``<service>.>``.  Retention is *limits* (by age), not work-queue, so a
-  new consumer (a new service, a rebuilt read model) can replay history and several
-  services can consume the same subject independently.
+* ``<SERVICE>`` holds ``<service>.>``; ``<SERVICE>_BULK`` holds ``bulk.<service>.>``, the events
+  written as outbox batch rows (a registry import: a million at once), so that neither the relay
+  nor any consumer ever has an interactive event queued behind them, and an import that fills its
+  stream's byte limit cannot refuse a ticket's or a payment's event.
+* Retention is *limits* (by age), not work-queue, so a new consumer (a new service, a rebuilt
+  read model) can replay history and several services can consume the same subject independently.
 * ``duplicate_window`` (default 10 min) must be at least the relay's retry horizon: if the
   relay published a batch but crashed before deleting the rows, it re-publishes the same
   event ids later, and JetStream drops them only while the ids are inside the window.
@@ -31,6 +34,7 @@ from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 
+from contracts.base import bulk_subject, stream_for_subject
 from kernel.metrics import STREAM_BYTES, STREAM_MAX_BYTES, STREAM_MESSAGES
 from kernel.settings import SERVICES, Settings
 
@@ -44,23 +48,35 @@ DAY = 86400
 DLQ_MAX_AGE_DAYS = 90  # the inbox keeps its rows at least this long (kernel.runtime), so a replay applies once
 
 
+def _service_stream(settings: Settings, subject: str, max_bytes: int, description: str) -> StreamConfig:
+    return StreamConfig(
+        name=stream_for_subject(subject),
+        subjects=[subject],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=settings.stream_max_age_days * DAY,
+        # A byte limit per stream so no service (or one bulk import) fills the shared volume;
+        # at the limit new publishes are refused (the outbox keeps them, an alert fires) rather
+        # than old events silently dropped under consumers that have not read them yet.
+        max_bytes=max_bytes,
+        discard=DiscardPolicy.NEW,
+        duplicate_window=settings.stream_duplicate_window_seconds,
+        num_replicas=settings.stream_replicas,
+        description=description,
+    )
+
+
 def stream_configs(settings: Settings) -> list[StreamConfig]:
     configs = [
-        StreamConfig(
-            name=service.upper(),
-            subjects=[f"{service}.>"],
-            retention=RetentionPolicy.LIMITS,
-            storage=StorageType.FILE,
-            max_age=settings.stream_max_age_days * DAY,
-            # A byte limit per stream so no service (or one bulk import) fills the shared volume;
-            # at the limit new publishes are refused (the outbox keeps them, an alert fires) rather
-            # than old events silently dropped under consumers that have not read them yet.
-            max_bytes=settings.stream_max_bytes.get(service, settings.stream_default_max_bytes),
-            discard=DiscardPolicy.NEW,
-            duplicate_window=settings.stream_duplicate_window_seconds,
-            num_replicas=settings.stream_replicas,
-            description=f"Events published by the {service} service",
-        )
+        _service_stream(settings, f"{service}.>",
+                        settings.stream_max_bytes.get(service, settings.stream_default_max_bytes),
+                        f"Events published by the {service} service")
+        for service in SERVICES
+    ]
+    configs += [
+        _service_stream(settings, bulk_subject(f"{service}.>"),
+                        settings.stream_bulk_max_bytes.get(service, settings.stream_bulk_default_max_bytes),
+                        f"Events the {service} service wrote in bulk (outbox batch rows, e.g. an import)")
         for service in SERVICES
     ]
     configs.append(

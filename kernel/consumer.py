@@ -15,6 +15,13 @@ For each fetched batch, one database transaction:
    deliveries.
 4. A message that cannot be parsed (unknown type, contract violation) is parked at once:
    retrying cannot help.
+
+**Two lanes.** Each subscription reads its subject from the service's stream and the same
+subject's bulk copy (``bulk.<subject>`` in ``<SERVICE>_BULK``: events written as outbox batch
+rows, e.g. a 1M-person import) through two durable consumers of the same name, with fetch
+loops of their own, so an interactive event is never queued behind a bulk batch.  Both lanes
+share the inbox, the entity versions and the DLQ address (the consumer's name): an entity's
+bulk event that arrives after a newer interactive one is skipped by an ``ordered`` handler.
 """
 
 from __future__ import annotations
@@ -31,13 +38,13 @@ import asyncpg
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import FetchTimeoutError
+from nats.js.errors import FetchTimeoutError, NotFoundError
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from contracts.base import EVENT_TYPES, Envelope, Event, stream_for_subject
+from contracts.base import EVENT_TYPES, Envelope, Event, bulk_subject, stream_for_subject
 from kernel.context import request_id_var
 from kernel.dlq import H_REPLAY_FOR, park
 from kernel.metrics import (
@@ -51,6 +58,9 @@ from kernel.metrics import (
 log = logging.getLogger("gramsetu.consumer")
 
 Handler = Callable[[AsyncSession, Event, Envelope], Awaitable[None]]
+
+INTERACTIVE = "interactive"
+BULK = "bulk"
 
 
 class _HandlerFailed(Exception):
@@ -76,6 +86,16 @@ class Subscription:
         return stream_for_subject(self.subject)
 
 
+@dataclass(frozen=True)
+class _Lane:
+    """Where one lane of a subscription reads: stream, filter subject, and its label in metrics."""
+
+    name: str
+    stream: str
+    subject: str
+    label: str
+
+
 class EventConsumer:
     def __init__(
         self,
@@ -93,6 +113,7 @@ class EventConsumer:
         lock_timeout: float = 5.0,
         max_replicas: int = 1,
         batch_time_cap: float | None = None,
+        bulk_concurrency: int = 1,
     ) -> None:
         self.service = service
         self.schema = schema
@@ -104,10 +125,17 @@ class EventConsumer:
         self.backoff = backoff or [1.0, 5.0, 15.0, 60.0, 300.0]
         self.ack_wait = ack_wait
         self.concurrency = concurrency
+        self.bulk_concurrency = bulk_concurrency
         self.max_replicas = max_replicas
+        bulk = bulk_subject(subscription.subject)
+        self.lanes = {
+            INTERACTIVE: _Lane(INTERACTIVE, subscription.stream, subscription.subject, subscription.name),
+            BULK: _Lane(BULK, stream_for_subject(bulk), bulk, f"{subscription.name}:bulk"),
+        }
         # A batch commits at least this often, so applied events are acked long before AckWait.
         self.batch_time_cap = batch_time_cap if batch_time_cap is not None else max(ack_wait / 3, 0.05)
-        self._psub: Any = None  # the subscription poll() uses (tests, CLI)
+        self._psub: Any = None  # the subscriptions poll() uses (tests, CLI)
+        self._bulk_psub: Any = None
         self._subs: set[Any] = set()  # every open pull subscription, closed on shutdown
         self._claim = text(
             f'INSERT INTO "{schema}".inbox (consumer, event_id) VALUES (:consumer, :event_id) '
@@ -133,14 +161,14 @@ class EventConsumer:
     def name(self) -> str:
         return self.sub_spec.name
 
-    def consumer_config(self) -> ConsumerConfig:
+    def consumer_config(self, lane: str = INTERACTIVE) -> ConsumerConfig:
         # BackOff drives redelivery after an ack timeout (e.g. the process died mid-batch);
         # NAK delays below drive redelivery after a handler error.  NATS requires
         # MaxDeliver > len(BackOff).
         backoff = self.backoff[: max(self.max_deliver - 1, 1)]
         return ConsumerConfig(
             durable_name=self.name,
-            filter_subject=self.sub_spec.subject,
+            filter_subject=self.lanes[lane].subject,
             ack_policy=AckPolicy.EXPLICIT,
             deliver_policy=DeliverPolicy.ALL,
             max_deliver=self.max_deliver,
@@ -151,20 +179,32 @@ class EventConsumer:
             max_ack_pending=max(1000, self.batch_size * self.concurrency * self.max_replicas * 2),
         )
 
-    async def _pull_subscribe(self) -> Any:
+    async def _pull_subscribe(self, lane: str = INTERACTIVE) -> Any:
+        where = self.lanes[lane]
         psub = await self.js.pull_subscribe(
-            self.sub_spec.subject, durable=self.name, stream=self.sub_spec.stream, config=self.consumer_config()
+            where.subject, durable=self.name, stream=where.stream, config=self.consumer_config(lane)
         )
         self._subs.add(psub)
         return psub
 
     async def subscribe(self) -> None:
+        """Create (or bind) the durable consumers of both lanes."""
         self._psub = await self._pull_subscribe()
+        try:
+            self._bulk_psub = await self._pull_subscribe(BULK)
+        except NotFoundError:  # a stream set up by hand without its bulk twin (kernel.bus declares both)
+            log.warning("consumer %s: no stream %s; bulk events are not read", self.name, self.lanes[BULK].stream)
 
     async def poll(self, timeout: float = 1.0) -> int:
-        """Fetch and apply one batch; returns the number of messages fetched."""
+        """Fetch and apply one batch (bulk events already waiting first, else interactive ones,
+        waiting up to ``timeout``); returns the number of messages fetched."""
         if self._psub is None:
             await self.subscribe()
+        if self._bulk_psub is not None:
+            waiting = await self._fetch_available(self._bulk_psub, self.batch_size)
+            if waiting:
+                await self.handle(waiting)
+                return len(waiting)
         return await self._fetch_and_handle(self._psub, timeout)
 
     async def _fetch_and_handle(self, psub: Any, timeout: float) -> int:
@@ -172,11 +212,11 @@ class EventConsumer:
             msgs: list[Msg] = await psub.fetch(1, timeout=timeout)
         except (FetchTimeoutError, asyncio.TimeoutError):
             return 0
-        msgs += await self._fetch_available(psub)
+        msgs += await self._fetch_available(psub, self.batch_size - 1)
         await self.handle(msgs)
         return len(msgs)
 
-    async def _fetch_available(self, psub: Any) -> list[Msg]:
+    async def _fetch_available(self, psub: Any, count: int) -> list[Msg]:
         """What is already waiting, up to a batch, with at most a 2 ms linger.
 
         A lingering ``fetch(200, timeout=1)`` can hold messages it has received while it
@@ -184,10 +224,10 @@ class EventConsumer:
         events/s) that put p99 commit-to-effect latency near 0.5 s.  Waiting for one message,
         then taking what is ready, brought it under 100 ms while batches stay large under load.
         """
-        if self.batch_size <= 1:
+        if count < 1:
             return []
         try:
-            more: list[Msg] = await psub.fetch(self.batch_size - 1, timeout=0.002)
+            more: list[Msg] = await psub.fetch(count, timeout=0.002)
             return more
         except (FetchTimeoutError, asyncio.TimeoutError):
             return []
@@ -393,7 +433,7 @@ class EventConsumer:
         inbox is read, and after the worker stopped nobody reads them, so shutdown would stall
         until the drain timeout.  Unacknowledged messages are redelivered after AckWait.
         """
-        self._psub = None
+        self._psub = self._bulk_psub = None
         subs, self._subs = self._subs, set()
         for psub in subs:
             await self._unsubscribe(psub)
@@ -405,35 +445,40 @@ class EventConsumer:
         except Exception as exc:
             log.debug("consumer %s: unsubscribe failed: %s", self.name, exc)
 
-    async def refresh_gauges(self, psub: Any) -> None:
+    async def refresh_gauges(self, psub: Any, lane: str = INTERACTIVE) -> None:
         info = await psub.consumer_info()
-        CONSUMER_LAG.labels(self.service, self.name).set(info.num_pending or 0)
-        CONSUMER_ACK_PENDING.labels(self.service, self.name).set(info.num_ack_pending or 0)
+        label = self.lanes[lane].label
+        CONSUMER_LAG.labels(self.service, label).set(info.num_pending or 0)
+        CONSUMER_ACK_PENDING.labels(self.service, label).set(info.num_ack_pending or 0)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """``concurrency`` fetch loops on the same durable consumer: while one batch commits,
-        the next is fetched and applied (the inbox keeps the effect single either way)."""
-        await asyncio.gather(*(self._fetch_loop(stop, first=i == 0) for i in range(self.concurrency)))
+        """``concurrency`` fetch loops on the interactive lane's durable consumer (while one batch
+        commits, the next is fetched and applied; the inbox keeps the effect single either way),
+        and ``bulk_concurrency`` on the bulk lane's."""
+        await asyncio.gather(
+            *(self._fetch_loop(stop, INTERACTIVE, first=i == 0) for i in range(self.concurrency)),
+            *(self._fetch_loop(stop, BULK, first=i == 0) for i in range(self.bulk_concurrency)))
 
-    async def _fetch_loop(self, stop: asyncio.Event, *, first: bool) -> None:
+    async def _fetch_loop(self, stop: asyncio.Event, lane: str = INTERACTIVE, *, first: bool) -> None:
         psub: Any = None
         last_gauges = 0.0
         while not stop.is_set():
             try:
                 if psub is None:
-                    psub = await self._pull_subscribe()
+                    psub = await self._pull_subscribe(lane)
                 await self._fetch_and_handle(psub, timeout=1.0)
                 if first and time.monotonic() - last_gauges > 5:
                     last_gauges = time.monotonic()
-                    await self.refresh_gauges(psub)
+                    await self.refresh_gauges(psub, lane)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("consumer %s: %s: %s; retrying", self.name, type(exc).__name__, exc)
+                log.warning("consumer %s (%s): %s: %s; retrying", self.name, lane, type(exc).__name__, exc)
                 if psub is not None:
                     await self._unsubscribe(psub)
                     psub = None
                 await self._wait_for_database(stop)
+                await _sleep_unless(stop, 0.5)  # e.g. a missing stream: no tight loop of warnings
 
     async def _wait_for_database(self, stop: asyncio.Event) -> None:
         """Fetch nothing while the database is down.
@@ -452,6 +497,13 @@ class EventConsumer:
                 log.info("consumer %s: waiting for the database (%s)", self.name, type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except asyncio.TimeoutError:
+        pass
 
 
 # SQLSTATEs that say "try again": serialization_failure, deadlock_detected, lock_not_available

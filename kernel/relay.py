@@ -25,7 +25,10 @@ rows, ``COMMIT``.  Properties:
   ``max_attempts`` it moves to ``outbox_quarantine`` (metric, alert, ``gramsetu outbox
   list|retry|drop``).  Outages (disconnected, timeouts of a whole batch, storage full) never count.
 * **Two lanes**: interactive workers claim single-event rows only, bulk workers claim batch rows
-  only, so a 1M-person import never delays a ticket or payment event written after it.
+  only, so a 1M-person import never delays a ticket or payment event written after it.  The bulk
+  lane publishes to the service's bulk stream (``bulk.<subject>``, ``<SERVICE>_BULK``), where each
+  consumer reads it with a fetch loop of its own (kernel.consumer), so the separation holds up to
+  the consumers' effects, not just to JetStream.
 * **Duplicate window**: a row older than the stream's duplicate window may be stored twice if it
   was published before (lost ack, crash before the delete); the inbox absorbs such repeats.
   ``gramsetu_outbox_oldest_event_age_seconds`` is alerted at half the window.
@@ -55,6 +58,7 @@ import nats.js.errors
 from nats.js import JetStreamContext
 from nats.js.api import Header
 
+from contracts.base import bulk_subject
 from kernel.bus import harden_jetstream, publish_async
 from kernel.metrics import (
     EVENT_PUBLISH_ERRORS,
@@ -233,7 +237,7 @@ class OutboxRelay:
                     break
                 headers = {Header.MSG_ID: event_id, "Gramsetu-Event-Type": subject, **extra}
                 try:
-                    future = await publish_async(self.js, subject, data, headers=headers,
+                    future = await publish_async(self.js, _wire_subject(row, subject), data, headers=headers,
                                                  timeout=max(deadline - time.monotonic(), 0.001))
                 except Exception as error:
                     reason = self._fail(result, row_id, error)
@@ -397,6 +401,11 @@ def _events(row: asyncpg.Record) -> Iterator[tuple[str, str, bytes]]:
         event_id, subject, envelope = line.split("\t", 2)
         uuid.UUID(event_id)
         yield event_id, subject, envelope.encode()
+
+
+def _wire_subject(row: asyncpg.Record, subject: str) -> str:
+    """A batch row's events go to the service's bulk stream (``bulk.<subject>``), single rows' to its own."""
+    return subject if row["batch"] is None else bulk_subject(subject)
 
 
 def _decode_headers(raw: Any) -> dict[str, str]:

@@ -81,15 +81,19 @@ class Settings(BaseSettings):
     stream_duplicate_window_seconds: int = 600
     stream_max_age_days: int = 14
     stream_replicas: int = 1
-    # Byte limits per stream (docs/ARCHITECTURE.md, "Storage sizing"): the registry carries bulk imports.
+    # Byte limits per stream (docs/ARCHITECTURE.md, "Storage sizing"): each service's interactive
+    # stream, and its bulk stream (``<SERVICE>_BULK``, outbox batch rows): the registry's carries imports.
     stream_default_max_bytes: int = 512 * 1024**2
-    stream_max_bytes: dict[str, int] = {"registry": 4 * 1024**3}
+    stream_max_bytes: dict[str, int] = {}
+    stream_bulk_default_max_bytes: int = 32 * 1024**2
+    stream_bulk_max_bytes: dict[str, int] = {"registry": 4 * 1024**3}
     stream_dlq_max_bytes: int = 256 * 1024**2
     consumer_batch_size: int = 200
     consumer_max_deliver: int = 6
     consumer_backoff_seconds: list[float] = [1.0, 5.0, 15.0, 60.0, 300.0]
     consumer_ack_wait_seconds: float = 30.0
     consumer_concurrency: int = 2  # fetch loops per durable consumer and process
+    consumer_bulk_concurrency: int = 1  # fetch loops on each subscription's bulk lane (<SERVICE>_BULK)
     # The most replicas the autoscaler may run (deploy/k8s HPA/KEDA max): max_ack_pending scales with it.
     consumer_max_replicas: int = 6
     scheduler_poll_interval_seconds: float = 0.5

@@ -15,7 +15,7 @@ from nats.js.api import Header
 from prometheus_client import REGISTRY as METRICS
 
 from contracts import AreaCreated, AreaUpdated, Envelope
-from contracts.base import Event
+from contracts.base import Event, bulk_subject
 from gramsetu.cli import _outbox
 from kernel.db import transaction
 from kernel.outbox import MAX_BATCH_EVENTS, add_event, batch_line, copy_event_batches, envelope_for
@@ -27,6 +27,7 @@ from tests.kernel.plans import generic_plan
 
 SCHEMA = "registry"
 STREAM = "REGISTRY"
+BULK_STREAM = "REGISTRY_BULK"  # batch rows' events (bulk.registry.>)
 
 
 @pytest.fixture
@@ -72,14 +73,21 @@ def relay(runtime: Runtime, *, js: Any = None, **kwargs: Any) -> OutboxRelay:
 
 
 async def stored(js: JetStreamContext) -> list[tuple[str, str, bytes, dict[str, str]]]:
-    """(msg id, subject, data, headers) of every message in the stream, in stream order."""
-    info = await js.stream_info(STREAM)
+    """(msg id, subject, data, headers) of every message in the registry's streams: the interactive
+    one, then the bulk one, each in stream order."""
     out = []
-    for seq in range(info.state.first_seq, info.state.last_seq + 1):
-        msg = await js.get_msg(STREAM, seq)
-        headers = msg.headers or {}
-        out.append((headers[Header.MSG_ID], msg.subject or "", msg.data or b"", headers))
+    for stream in (STREAM, BULK_STREAM):
+        info = await js.stream_info(stream)
+        for seq in range(info.state.first_seq, info.state.last_seq + 1 if info.state.messages else 0):
+            msg = await js.get_msg(stream, seq)
+            headers = msg.headers or {}
+            out.append((headers[Header.MSG_ID], msg.subject or "", msg.data or b"", headers))
     return out
+
+
+async def stream_messages(js: JetStreamContext) -> tuple[int, int]:
+    """Messages in the registry's interactive and bulk streams."""
+    return ((await js.stream_info(STREAM)).state.messages, (await js.stream_info(BULK_STREAM)).state.messages)
 
 
 def counter(name: str, **labels: str) -> float:
@@ -99,15 +107,18 @@ async def test_batch_rows_and_single_rows_are_each_published_once(producer: Runt
     assert producer.js is not None
     messages = await stored(producer.js)
     expected = [e for batch in batches for e in batch]
-    # Each lane keeps outbox order; the interactive lane (single rows) goes first in a drain.
+    # Each lane keeps outbox order: single rows in the service's stream, batch rows' events in its
+    # bulk stream, at the bulk subject; the envelope (and its type) is the same either way.
+    assert await stream_messages(producer.js) == (2, 1200)
     assert [m[0] for m in messages] == [str(first), str(last), *(str(e.id) for e in expected)]
     for (msg_id, subject, data, headers), envelope in zip(messages[2:], expected, strict=True):
         assert msg_id == str(envelope.id)
-        assert subject == headers["Gramsetu-Event-Type"] == envelope.type
+        assert subject == bulk_subject(envelope.type) and headers["Gramsetu-Event-Type"] == envelope.type
         assert headers["X-Request-ID"] == "import-7"
         received = Envelope.model_validate_json(data)
         assert received == envelope and received.event() == envelope.event()
-    assert {m[1] for m in messages} == {AreaCreated.subject, AreaUpdated.subject}
+    assert {m[1] for m in messages[:2]} == {AreaCreated.subject, AreaUpdated.subject}
+    assert {m[1] for m in messages[2:]} == {bulk_subject(AreaCreated.subject), bulk_subject(AreaUpdated.subject)}
 
 
 async def test_two_lanes_single_rows_never_wait_behind_batch_rows(producer: Runtime) -> None:
@@ -123,7 +134,7 @@ async def test_two_lanes_single_rows_never_wait_behind_batch_rows(producer: Runt
     # writers keep rows at or below it), in outbox order.
     assert [await small.publish_batch() for _ in range(6)] == [4, 300, 300, 700, 200, 0]
     assert producer.js is not None
-    assert (await producer.js.stream_info(STREAM)).state.messages == 1504
+    assert await stream_messages(producer.js) == (4, 1500)
 
 
 async def test_a_claim_locks_only_the_rows_it_publishes(producer: Runtime) -> None:
@@ -169,7 +180,7 @@ async def test_partly_acked_batch_row_is_kept_and_republished_without_duplicates
     # The single row was acked and deleted; the batch row stays whole.
     remaining = await producer.pool.fetch("SELECT id, events FROM registry.outbox")  # type: ignore[union-attr]
     assert [r["events"] for r in remaining] == [10]
-    assert (await producer.js.stream_info(STREAM)).state.messages == 10  # 1 + 10 - the one never sent
+    assert await stream_messages(producer.js) == (1, 9)  # 1 + 10 - the one never sent
 
     duplicates = counter("gramsetu_events_publish_duplicates_total", service="registry-batches")
     assert await relay(producer).drain() == 10
@@ -220,7 +231,7 @@ async def test_commit_of_a_batch_wakes_the_relay(clean: None, settings: Settings
                 break
             await asyncio.sleep(0.05)
         assert await fetch(producer, "SELECT count(*) FROM registry.outbox") == 0
-        assert (await producer.js.stream_info(STREAM)).state.messages == 100
+        assert await stream_messages(producer.js) == (0, 100)
     finally:
         await producer.stop()
 

@@ -73,7 +73,8 @@ def new_ref() -> str:
 
 
 async def bus_events(nats_url: str, expect: set[str], timeout: float = 10.0) -> list[Any]:
-    """Envelopes on the REGISTRY stream, waiting until every expected subject has arrived."""
+    """Envelopes on the REGISTRY stream and its bulk twin (an import's events), waiting until every
+    expected subject has arrived."""
     import asyncio
 
     import nats
@@ -87,10 +88,13 @@ async def bus_events(nats_url: str, expect: set[str], timeout: float = 10.0) -> 
         while True:
             envelopes = []
             try:
-                info = await js.stream_info("REGISTRY")
-                for seq in range(info.state.first_seq, info.state.last_seq + 1):
-                    msg = await js.get_msg("REGISTRY", seq)
-                    envelopes.append(Envelope.model_validate_json(msg.data or b""))
+                for stream in ("REGISTRY", "REGISTRY_BULK"):
+                    info = await js.stream_info(stream)
+                    if not info.state.messages:
+                        continue
+                    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                        msg = await js.get_msg(stream, seq)
+                        envelopes.append(Envelope.model_validate_json(msg.data or b""))
             except Exception:  # the stream may not exist yet
                 envelopes = []
             if expect <= {e.type for e in envelopes} or asyncio.get_running_loop().time() > deadline:

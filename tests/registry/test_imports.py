@@ -119,6 +119,9 @@ async def test_mixed_file_lands_valid_rows_reports_invalid_ones_and_writes_event
     kinds = sorted(e.type for e in events)
     assert kinds == ["registry.household.created.v1"] + ["registry.person.registered.v1"] * 3
     typed = [e.event() for e in events]  # each payload validates against its contract
+    # ... and carries its entity version, as envelope_for() would (ordered consumers compare it).
+    assert [(e.entity, e.entity_version) for e in events] == [t.ordering() for t in typed]
+    assert {e.entity_version for e in events} == {1}
     created = next(t for t in typed if type(t).__name__ == "HouseholdCreated")
     assert len(created.member_ids) == 3 and created.head_person_id is not None  # type: ignore[attr-defined]
     mother = next(t for t in typed if getattr(t, "full_name", "") == "ফাতেমা বেগম")

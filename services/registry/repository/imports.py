@@ -73,9 +73,11 @@ members AS (
 events AS (
     INSERT INTO registry.outbox (id, subject, payload, headers)
     SELECT e.event_id, $5, jsonb_build_object('id', e.event_id, 'type', $5::text, 'source', 'registry',
-                                              'occurred_at', $6::text, 'request_id', $4::text, 'data', e.data),
+                                              'occurred_at', $6::text, 'request_id', $4::text, 'data', e.data,
+                                              'entity', 'household:' || e.household_id,
+                                              'entity_version', e.version),
            $7::jsonb
-    FROM (SELECT gen_random_uuid() AS event_id, jsonb_build_object(
+    FROM (SELECT gen_random_uuid() AS event_id, u.id AS household_id, u.version, jsonb_build_object(
             'household_id', u.id, 'area_code', u.area_code, 'status', u.status, 'survey_status', u.survey_status,
             'head_person_id', m.head, 'member_ids', coalesce(m.members, '[]'::jsonb), 'version', u.version,
             'changed_fields', jsonb_build_array('members')) AS data

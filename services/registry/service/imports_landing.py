@@ -266,7 +266,8 @@ class Landing:
         event_id = self._new_id()
         data = {"household_id": hh.id, "area_code": hh.area, "status": "active", "survey_status": "collected",
                 "head_person_id": hh.head_id, "member_ids": members, "version": 1}
-        envelope = orjson.dumps({"id": event_id, **self._envelope_head, "data": data}).decode()
+        envelope = orjson.dumps({"id": event_id, **self._envelope_head, "entity": f"household:{hh.id}",
+                                 "entity_version": 1, "data": data}).decode()  # as Event.ordering() gives them
         self._event(hh, batch_line(event_id, HouseholdCreated.subject, envelope) + "\n")
 
     # ---------------------------------------------------------------- the chunk's COPY text

@@ -249,7 +249,10 @@ class _Builder:
             "preferred_language": row.preferred_language, "status": "active",
             "identifier_types": sorted(id_types), "identifier_hashes": sorted(id_hashes), "version": 1,
         }
-        envelope = orjson.dumps({"id": event_id, **self.envelope_head, "data": data}).decode()
+        # entity and entity_version as envelope_for() gives them (Event.ordering()): ordered consumers
+        # compare an imported person's version 1 with later interactive changes, across the two streams.
+        envelope = orjson.dumps({"id": event_id, **self.envelope_head, "entity": f"person:{person_id}",
+                                 "entity_version": 1, "data": data}).decode()
         return batch_line(event_id, PersonRegistered.subject, envelope) + "\n"
 
 
