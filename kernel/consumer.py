@@ -196,16 +196,21 @@ class EventConsumer:
             log.warning("consumer %s: no stream %s; bulk events are not read", self.name, self.lanes[BULK].stream)
 
     async def poll(self, timeout: float = 1.0) -> int:
-        """Fetch and apply one batch (bulk events already waiting first, else interactive ones,
-        waiting up to ``timeout``); returns the number of messages fetched."""
+        """Fetch and apply one batch from either lane, waiting up to ``timeout`` (in turns of at most
+        50 ms per lane); returns the number of messages fetched.  For tests and tools: a running
+        service uses :meth:`run`, whose lanes have fetch loops of their own."""
         if self._psub is None:
             await self.subscribe()
-        if self._bulk_psub is not None:
-            waiting = await self._fetch_available(self._bulk_psub, self.batch_size)
-            if waiting:
-                await self.handle(waiting)
-                return len(waiting)
-        return await self._fetch_and_handle(self._psub, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            for psub in (self._psub, self._bulk_psub):
+                if psub is not None:
+                    turn = min(max(deadline - time.monotonic(), 0.01), 0.05)
+                    fetched = await self._fetch_and_handle(psub, turn)
+                    if fetched:
+                        return fetched
+            if time.monotonic() >= deadline:
+                return 0
 
     async def _fetch_and_handle(self, psub: Any, timeout: float) -> int:
         try:

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 
+from nats.js.api import Header
 from sqlalchemy import text
 
+from contracts import AreaUpdated
 from contracts.base import bulk_subject, stream_for_subject
 from kernel.consumer import EventConsumer, Subscription
+from kernel.outbox import envelope_for
 from kernel.runtime import Runtime
 from kernel.settings import Settings
 from services.tickets.app import SPEC as TICKETS
@@ -77,3 +80,33 @@ async def test_an_interactive_event_overtakes_a_bulk_batch_in_flight(
         await asyncio.gather(*workers, return_exceptions=True)
         await consumer.close()
         await consumer_rt.stop()
+
+
+async def test_an_ordered_consumer_skips_a_bulk_event_older_than_an_applied_interactive_one(
+    clean: None, settings: Settings
+) -> None:
+    """The lanes share the consumer's entity versions: an import's version 1 arriving (on the bulk
+    stream) after the entity's interactive version 2 was applied is stale, not applied over it."""
+    rt = Runtime(TICKETS, settings)
+    await rt.start(workers=False)
+    assert rt.js is not None and rt.sessionmaker is not None
+    applied: list[tuple[str, int]] = []
+
+    async def remember(session, event, envelope) -> None:
+        applied.append((event.code, event.version))
+
+    consumer = EventConsumer(service="tickets", schema="tickets", sessionmaker=rt.sessionmaker, js=rt.js,
+                             subscription=Subscription("kernel-bulk-ordered", "registry.area.*.v1", remember,
+                                                       ordered=True))
+    try:
+        await consumer.subscribe()
+        for version, subject in ((2, AreaUpdated.subject), (1, bulk_subject(AreaUpdated.subject)),
+                                 (3, bulk_subject(AreaUpdated.subject))):
+            event = AreaUpdated(code="IN-23", parent_code="IN", level="state", name=f"v{version}", version=version)
+            envelope = envelope_for(event, source="registry")
+            await rt.js.publish(subject, envelope.model_dump_json().encode(), headers={Header.MSG_ID: str(envelope.id)})
+            assert await consumer.poll(timeout=2) == 1
+        assert applied == [("IN-23", 2), ("IN-23", 3)]
+    finally:
+        await consumer.close()
+        await rt.stop()
