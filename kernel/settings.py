@@ -82,11 +82,12 @@ class Settings(BaseSettings):
     stream_max_age_days: int = 14
     stream_replicas: int = 1
     # Byte limits per stream (docs/ARCHITECTURE.md, "Storage sizing"): each service's interactive
-    # stream, and its bulk stream (``<SERVICE>_BULK``, outbox batch rows): the registry's carries imports.
+    # stream, and its bulk stream (``<SERVICE>_BULK``, outbox batch rows): the registry's carries imports,
+    # the benefits service's its batch and file postings.
     stream_default_max_bytes: int = 512 * 1024**2
     stream_max_bytes: dict[str, int] = {}
     stream_bulk_default_max_bytes: int = 32 * 1024**2
-    stream_bulk_max_bytes: dict[str, int] = {"registry": 4 * 1024**3}
+    stream_bulk_max_bytes: dict[str, int] = {"registry": 4 * 1024**3, "benefits": 512 * 1024**2}
     stream_dlq_max_bytes: int = 256 * 1024**2
     consumer_batch_size: int = 200
     consumer_max_deliver: int = 6
