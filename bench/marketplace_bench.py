@@ -7,7 +7,7 @@ one rare trade (0.1%).  Rows are written with ``INSERT ... SELECT generate_serie
 index is built after the load (as an operator would for a bulk enrolment).
 
 (a) **Search at the database** (``marketplace.search_db_p99_common`` / ``_rare``): the service's own
-query (:data:`services.marketplace.repository.search.NEAREST_SQL`: KNN on the trade's lane of the
+query (:func:`services.marketplace.repository.search.nearest_sql`: KNN on the trade's lane of the
 partial GiST point index, bounded by a box of the radius) as a prepared asyncpg statement,
 ``MARKETPLACE_BENCH_QUERIES`` (default 2,000) random points, 25 km, 24 candidates, one at a time.
 Baseline in the same run: the rare-skill trap, i.e. the same KNN on a GiST over plain positions with
@@ -43,7 +43,7 @@ import asyncpg
 
 from bench.common import ROOT, child_env, env_float, env_int, get_servers, make_row, percentile, wait_ready
 from gramsetu.embedded import free_port
-from services.marketplace.repository.search import NEAREST_SQL, nearest_params
+from services.marketplace.repository.search import nearest_params, nearest_sql
 
 AREA = "IN-09"
 BOX = (23.8, 30.4, 77.0, 84.6)
@@ -104,14 +104,14 @@ async def _db_latencies(conn: asyncpg.Connection, skill: int, points: list[tuple
         stmt = await conn.prepare("SELECT worker_id FROM marketplace.bench_plain WHERE skill_no = $3 "
                                   "ORDER BY pos <-> point($1, $2) LIMIT 24")
     else:
-        stmt = await conn.prepare(NEAREST_SQL)
+        stmt = await conn.prepare(nearest_sql(24))
     out, found = [], 0
     for lat, lon in points:
         started = time.perf_counter()
         if trap:
             rows = await stmt.fetch(lon, lat, skill)
         else:
-            rows = await stmt.fetch(*nearest_params(lat, lon, 25.0, skill, [], 24, TODAY))
+            rows = await stmt.fetch(*nearest_params(lat, lon, 25.0, skill, [], TODAY))
         out.append((time.perf_counter() - started) * 1000)
         found += len(rows)
     return out, found / len(points)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, literal, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,13 +16,54 @@ from kernel.areas import within_any
 from services.marketplace.models import booking, booking_extra, booking_otp_failure, booking_transition
 from services.marketplace.repository.common import first, paged, rows
 
+# An offer in one statement: claim the worker if it can still take one (under READ COMMITTED a
+# concurrent claim waits for the row lock and re-checks, so one booking wins), take its skill rows
+# out of the search index, record the transition, set the accept deadline (the kernel scheduler's
+# row, as kernel.scheduler.schedule writes it), drop a pending re-match, and move the booking.
+# Nothing happens unless the claim did: then no row comes back and the caller tries the next worker.
+_OFFER = text(
+    "WITH claimed AS ("
+    " UPDATE marketplace.worker SET pending_offer = :booking_id WHERE id = :worker_id AND pending_offer IS NULL"
+    " AND available AND status = 'active' AND active_jobs < max_jobs RETURNING id), "
+    "unlisted AS (UPDATE marketplace.worker_skill SET matchable = false"
+    " WHERE worker_id IN (SELECT id FROM claimed) AND matchable), "
+    "step AS (INSERT INTO marketplace.booking_transition (booking_id, from_status, to_status, action, actor,"
+    " worker_id, details, request_id) SELECT :booking_id, :from_status, 'offered', 'offer', 'system', id,"
+    " CAST(:details AS jsonb), :request_id FROM claimed), "
+    "deadline AS (INSERT INTO marketplace.scheduled_job (kind, key, due_at, payload)"
+    " SELECT :timeout_kind, :job_key, :expires, CAST(:payload AS jsonb) FROM claimed"
+    " ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, attempts = 0,"
+    " last_error = NULL, failed_at = NULL, lease_owner = NULL, lease_until = NULL), "
+    "rematch AS (DELETE FROM marketplace.scheduled_job WHERE kind = :rematch_kind AND key = :job_key"
+    " AND EXISTS (SELECT 1 FROM claimed)) "
+    "UPDATE marketplace.booking b SET status = 'offered', offer_worker_id = c.id, offer_attempt = :attempt,"
+    " offer_expires_at = :expires, version = b.version + 1, updated_at = now() FROM claimed c"
+    " WHERE b.id = :booking_id RETURNING b.*"
+)
+
 
 class BookingRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def insert(self, values: dict[str, Any]) -> RowMapping:
-        row = await first(self.session, insert(booking).values(**values).returning(booking))
+    async def offer(self, booking: Mapping[Any, Any], worker_id: uuid.UUID, *, attempt: int, expires: datetime,
+                    details: dict[str, Any], request_id: str | None, timeout_kind: str,
+                    rematch_kind: str) -> RowMapping | None:
+        """Offer the booking to the worker in one round trip; None if the worker was taken meanwhile."""
+        return await first(self.session, _OFFER.bindparams(
+            booking_id=booking["id"], worker_id=worker_id, from_status=booking["status"],
+            details=json.dumps(details), request_id=request_id, timeout_kind=timeout_kind,
+            job_key=str(booking["id"]), expires=expires,
+            payload=json.dumps({"attempt": attempt, "worker_id": str(worker_id)}), rematch_kind=rematch_kind,
+            attempt=attempt))
+
+    async def create(self, values: dict[str, Any], transition: dict[str, Any]) -> RowMapping:
+        """Insert the booking and its first transition in one statement."""
+        created = insert(booking).values(**values).returning(*booking.c).cte("created")
+        step = insert(booking_transition).from_select(
+            ["booking_id", *transition], select(created.c.id, *(literal(v, booking_transition.c[k].type)
+                                                               for k, v in transition.items())))
+        row = await first(self.session, select(created).add_cte(step.cte("step")))
         assert row is not None
         return row
 

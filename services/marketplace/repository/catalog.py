@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,10 +15,29 @@ from kernel.areas import within_any
 from services.marketplace.models import cancellation_terms, category, department, office, rate, rate_item
 from services.marketplace.repository.common import first, paged, rows
 
+_RATES = ("(SELECT coalesce(json_agg(json_build_array(r.id, r.area_code, r.valid_from, r.valid_to, r.amount_minor) "
+          "ORDER BY r.area_code, r.valid_from, r.id), '[]') FROM marketplace.rate r "
+          "WHERE r.item_code = {item}.code AND r.area_code = ANY(CAST(:areas AS text[])))")
+# Everything a booking is priced from, in one round trip: the job item with its rates in the area
+# and above it, the category's visit-charge item with its rates, and the cancellation terms.
+_QUOTE = text(
+    "SELECT i.code, i.category_code, i.kind, i.name, " + _RATES.format(item="i") + " AS rates, "
+    "(SELECT json_build_array(v.code, v.category_code, v.kind, v.name, " + _RATES.format(item="v") + ") "
+    " FROM marketplace.rate_item v WHERE v.category_code = i.category_code AND v.kind = 'visit' "
+    " ORDER BY v.code LIMIT 1) AS visit, "
+    "(SELECT row_to_json(t) FROM marketplace.cancellation_terms t WHERE t.category_code = i.category_code) AS terms "
+    "FROM marketplace.rate_item i WHERE i.code = :code"
+)
+
 
 class CatalogRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def quote_rows(self, item_code: str, area_codes: Sequence[str]) -> RowMapping | None:
+        """The item (code, category_code, kind, name) with ``rates`` ([id, area, from, to, amount] lists),
+        ``visit`` ([code, category_code, kind, name, rates] or null) and ``terms`` (object or null)."""
+        return await first(self.session, _QUOTE.bindparams(code=item_code, areas=list(area_codes)))
 
     async def insert_category(self, values: dict[str, Any]) -> RowMapping:
         next_lane = select(func.coalesce(func.max(category.c.skill_no), 0) + 1).scalar_subquery()
@@ -45,11 +64,6 @@ class CatalogRepository:
         if category_code:
             stmt = stmt.where(rate_item.c.category_code == category_code)
         return await paged(self.session, stmt, limit=limit, offset=offset)
-
-    async def visit_item(self, category_code: str) -> RowMapping | None:
-        stmt = (select(rate_item).where(rate_item.c.category_code == category_code, rate_item.c.kind == "visit")
-                .order_by(rate_item.c.code).limit(1))
-        return await first(self.session, stmt)
 
     async def lock_item_rates(self, item_code: str, area_code: str) -> None:
         """Serialise rate changes of one item and area (so two overlapping periods cannot both pass the check)."""

@@ -174,18 +174,6 @@ class WorkerRepository:
                 .order_by(worker_verification.c.verified_on, worker_verification.c.id))
         return list(await rows(self.session, stmt))
 
-    async def claim_offer(self, worker_id: uuid.UUID, booking_id: uuid.UUID) -> bool:
-        """Give the worker this offer if it can still take one.  Under READ COMMITTED a concurrent
-        claim waits for the row lock and re-checks the condition, so only one booking wins."""
-        stmt = (update(worker).where(worker.c.id == worker_id, worker.c.pending_offer.is_(None),
-                                     worker.c.available.is_(True), worker.c.status == "active",
-                                     worker.c.active_jobs < worker.c.max_jobs)
-                .values(pending_offer=booking_id).returning(worker.c.id))
-        won = (await self.session.execute(stmt)).first() is not None
-        if won:
-            await self.refresh_matchable([worker_id])
-        return won
-
     async def release_offer(self, worker_id: uuid.UUID, booking_id: uuid.UUID) -> None:
         await self.session.execute(update(worker).where(worker.c.id == worker_id, worker.c.pending_offer == booking_id)
                                    .values(pending_offer=None))

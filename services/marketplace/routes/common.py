@@ -6,6 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Path, Query, Request
 
 from kernel.auth import Identity, require_scope
@@ -22,10 +23,18 @@ Since = Annotated[date | None, Query(description="From this day (default: the la
 Until = Annotated[date | None, Query(description="Up to this day, exclusive (default: today)")]
 
 
-def _now(request: Request) -> datetime:
-    """The service's clock (the scheduler's, which tests replace with a ManualClock)."""
+async def _now(request: Request) -> datetime:
+    """The service's clock (the scheduler's, which tests replace with a ManualClock).  ``async`` so
+    that FastAPI calls it inline: a plain function dependency costs a thread-pool round trip."""
     runtime = request.app.state.runtime
     return utcnow(runtime.scheduler.clock if runtime.scheduler is not None else runtime.clock)
 
 
 Now = Annotated[datetime, Depends(_now)]
+
+
+async def _statement_pool(request: Request) -> asyncpg.Pool:
+    return await request.app.state.runtime.statement_pool()  # type: ignore[no-any-return]
+
+
+StatementPool = Annotated[asyncpg.Pool, Depends(_statement_pool)]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 
 from kernel.db import DbSession
 from services.marketplace.repository.workers import VendorRepository, WorkerRepository
-from services.marketplace.routes.common import Limit, Now, Offset, Reader, VendorId, WorkerId, Writer
+from services.marketplace.routes.common import Limit, Now, Offset, Reader, StatementPool, VendorId, WorkerId, Writer
 from services.marketplace.schemas.common import AreaCode, Code, Lat, Lon, Page
 from services.marketplace.schemas.workers import (
     Availability,
@@ -192,7 +192,7 @@ async def add_verification(worker_id: WorkerId, body: VerificationIn, session: D
 
 @router.get("/search", response_model=SearchOut,
             summary="Nearest available workers of a trade, ranked by distance, rating and load")
-async def search(session: DbSession, identity: Reader, now: Now,
+async def search(pool: StatementPool, identity: Reader, now: Now,
                  category: Annotated[Code, Query(description="The trade", examples=["plumbing"])],
                  lat: Annotated[Lat, Query(description="Where the job is: latitude", examples=[26.8467])],
                  lon: Annotated[Lon, Query(description="Where the job is: longitude", examples=[80.9462])],
@@ -209,7 +209,8 @@ async def search(session: DbSession, identity: Reader, now: Now,
     **Errors:** 422 a malformed category or area, a position out of range, a radius over 50 km.
     """
     radius = radius_km or get_marketplace_settings().default_radius_km
-    ranked = await matching.search(session, category, lat=lat, lon=lon, radius_km=radius, area_code=area, at=now,
+    # The hot read path: one prepared statement on the statement pool (no session, no transaction).
+    ranked = await matching.search(pool, category, lat=lat, lon=lon, radius_km=radius, area_code=area, at=now,
                                    limit=limit)
     items = [MatchOut(worker_id=r.candidate.worker_id, vendor_id=r.candidate.vendor_id, name=r.candidate.name,
                       distance_km=round(r.distance_km, 3),

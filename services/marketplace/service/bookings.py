@@ -22,6 +22,7 @@ from contracts.marketplace import (
     RatingPosted,
 )
 from kernel.auth import Identity
+from kernel.context import request_id_var
 from kernel.errors import Conflict, Forbidden, NotFound
 from kernel.scheduler import cancel as cancel_job
 from services.marketplace import SERVICE
@@ -80,7 +81,7 @@ async def create(session: AsyncSession, identity: Identity, body: BookingIn, now
     quote = await catalog.quote(session, body.job_code, body.area_code, matching.local_time(body.area_code, now).date())
     booking_id = uuid.uuid4()
     codes = Codes(start=otp.new_code(), completion=otp.new_code())
-    row = await BookingRepository(session).insert({
+    row = await BookingRepository(session).create({
         "id": booking_id, "channel": channel, "status": "requested",
         "category_code": quote.category_code, "job_code": body.job_code, "area_code": body.area_code,
         "lat": body.lat, "lon": body.lon, "address": body.address,
@@ -95,9 +96,9 @@ async def create(session: AsyncSession, identity: Identity, body: BookingIn, now
         "start_otp_hash": otp.code_hash(settings.otp_key, booking_id, "start", codes.start),
         "completion_otp_hash": otp.code_hash(settings.otp_key, booking_id, "completion", codes.completion),
         "created_by": identity.subject,
-    })
-    await matching.record(session, {"id": booking_id, "status": None}, "requested", "create", identity.subject,
-                          details={"channel": channel, "price_minor": row["price_minor"]})
+    }, {"from_status": None, "to_status": "requested", "action": "create", "actor": identity.subject,
+        "worker_id": None, "details": {"channel": channel, "price_minor": quote.job.amount_minor},
+        "request_id": request_id_var.get()})
     after_commit(session, BOOKINGS.labels(channel, row["category_code"], district_of(row["area_code"])).inc)
     if row["department_code"]:
         after_commit(session, DEPARTMENT_BOOKINGS.labels(row["department_code"]).inc)

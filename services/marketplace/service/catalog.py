@@ -3,6 +3,9 @@ departments and their offices."""
 
 from __future__ import annotations
 
+import json
+import uuid
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -92,22 +95,39 @@ async def price(session: AsyncSession, item_code: str, area_code: str, on: date,
     return item, chosen
 
 
+def _json(raw: Any) -> Any:
+    return json.loads(raw) if isinstance(raw, str) else raw
+
+
+def _json_rates(raw: Any) -> list[RateRow]:
+    return [RateRow(uuid.UUID(str(i)), a, date.fromisoformat(f), date.fromisoformat(t) if t else None, int(m))
+            for i, a, f, t, m in _json(raw) or []]
+
+
 async def quote(session: AsyncSession, job_code: str, area_code: str, on: date) -> Quote:
-    item, job_rate = await price(session, job_code, area_code, on, "job_code")
-    if item["kind"] != "job":
-        raise invalid("job_code", f"{job_code} is a {item['kind']} item, not a bookable job")
-    repo = CatalogRepository(session)
+    """The job's price, its category's visit charge and cancellation terms in ``area_code`` on ``on``
+    (one round trip; the booking keeps what this returns)."""
+    areas = sorted(ancestor_codes([area_code]) | {area_code})
+    row = await CatalogRepository(session).quote_rows(job_code, areas)
+    if row is None:
+        raise invalid("job_code", "unknown rate item")
+    if row["kind"] != "job":
+        raise invalid("job_code", f"{job_code} is a {row['kind']} item, not a bookable job")
+    job_rate = pick_rate(_json_rates(row["rates"]), area_code, on)
+    if job_rate is None:
+        raise invalid("job_code", f"no government rate for {job_code} in {area_code} on {on}")
     visit_line = None
-    visit = await repo.visit_item(item["category_code"])
-    if visit is not None:
-        _, visit_rate = await price(session, visit["code"], area_code, on, "job_code")
-        visit_line = _line(visit, visit_rate)
-    terms = terms_snapshot(await repo.terms(item["category_code"]))
-    return Quote(category_code=item["category_code"], job=_line(item, job_rate), visit_charge=visit_line,
-                 priced_on=on, terms=TermsIn(**terms))
+    if row["visit"] is not None:
+        code, category_code, kind, name, rates = _json(row["visit"])
+        visit_rate = pick_rate(_json_rates(rates), area_code, on)
+        if visit_rate is None:
+            raise invalid("job_code", f"no government rate for {code} in {area_code} on {on}")
+        visit_line = _line({"code": code, "category_code": category_code, "kind": kind, "name": name}, visit_rate)
+    return Quote(category_code=row["category_code"], job=_line(row, job_rate), visit_charge=visit_line,
+                 priced_on=on, terms=TermsIn(**terms_snapshot(_json(row["terms"]))))
 
 
-def _line(item: RowMapping, chosen: RateRow) -> QuoteLine:
+def _line(item: Mapping[Any, Any], chosen: RateRow) -> QuoteLine:
     return QuoteLine(item_code=item["code"], title=item["name"], kind=item["kind"], rate_id=chosen.id,
                      area_code=chosen.area_code, amount_minor=chosen.amount_minor,
                      currency=currency_of(chosen.area_code))

@@ -23,8 +23,7 @@ from kernel.scheduler import cancel, schedule
 from services.marketplace import SERVICE
 from services.marketplace.metrics import SEARCH_SECONDS, UNMATCHED
 from services.marketplace.repository.bookings import BookingRepository
-from services.marketplace.repository.catalog import CatalogRepository
-from services.marketplace.repository.search import nearest
+from services.marketplace.repository.search import Db, lane, nearest
 from services.marketplace.repository.workers import WorkerRepository
 from services.marketplace.rules.availability import on_shift
 from services.marketplace.rules.matching import Ranked, rank
@@ -45,30 +44,30 @@ def local_time(area_code: str, moment: datetime) -> datetime:
 _LANES: dict[str, int] = {}
 
 
-async def _lane(session: AsyncSession, category_code: str) -> int:
-    lane = _LANES.get(category_code)
-    if lane is None:
-        category = await CatalogRepository(session).category(category_code)
-        if category is None:
+async def _lane(db: Db, category_code: str) -> int:
+    found = _LANES.get(category_code)
+    if found is None:
+        found = await lane(db, category_code)
+        if found is None:
             raise invalid("category", f"unknown category {category_code}")
-        lane = _LANES[category_code] = int(category["skill_no"])
-    return lane
+        _LANES[category_code] = found
+    return found
 
 
-async def search(session: AsyncSession, category_code: str, *, lat: float, lon: float, radius_km: float,
+async def search(db: Db, category_code: str, *, lat: float, lon: float, radius_km: float,
                  area_code: str, at: datetime, exclude: Sequence[uuid.UUID] = (),
                  limit: int = 10) -> list[Ranked]:
     """Workers of the trade who can take a job now, within the radius, best first: only those whose
-    shifts (and that day's exceptions) cover the local moment ``at``."""
+    shifts (and that day's exceptions) cover the local moment ``at``.  ``db`` is the request's
+    session, or the statement pool for a search on its own (``GET /search``)."""
     settings = get_marketplace_settings()
     moment = local_time(area_code, at)
     started = time.perf_counter()
-    lane = await _lane(session, category_code)
-    fetched = await nearest(session, lat=lat, lon=lon, radius_km=radius_km, skill_no=lane, exclude=exclude,
+    skill_no = await _lane(db, category_code)
+    fetched = await nearest(db, lat=lat, lon=lon, radius_km=radius_km, skill_no=skill_no, exclude=exclude,
                             limit=max(settings.candidates, limit), day=moment.date())
     SEARCH_SECONDS.observe(time.perf_counter() - started)
-    working = {c.worker_id for c, shifts, exceptions in fetched
-               if on_shift(shifts, exceptions, moment)}
+    working = {c.worker_id for c, shifts, exceptions in fetched if on_shift(shifts, exceptions, moment)}
     ranked = rank((c for c, _, _ in fetched), lat, lon, radius_km)
     return [r for r in ranked if r.candidate.worker_id in working][:limit]
 
@@ -87,20 +86,15 @@ async def offer_next(session: AsyncSession, booking: RowMapping, now: datetime) 
                           radius_km=booking["max_radius_km"], area_code=booking["area_code"],
                           at=max(booking["slot_start"], now), exclude=booking["tried_workers"],
                           limit=settings.candidates)
-    workers, bookings = WorkerRepository(session), BookingRepository(session)
+    bookings = BookingRepository(session)
+    expires = now + timedelta(seconds=int(booking["terms"]["offer_timeout_seconds"]))
+    attempt = booking["offer_attempt"] + 1
     for choice in ranked:
-        worker_id = choice.candidate.worker_id
-        if await workers.claim_offer(worker_id, booking["id"]):
-            timeout = int(booking["terms"]["offer_timeout_seconds"])
-            expires = now + timedelta(seconds=timeout)
-            attempt = booking["offer_attempt"] + 1
-            await record(session, booking, "offered", "offer", "system", worker_id=worker_id,
-                         details={"distance_km": round(choice.distance_km, 3), "attempt": attempt})
-            row = await bookings.update(booking["id"], {"status": "offered", "offer_worker_id": worker_id,
-                                                        "offer_attempt": attempt, "offer_expires_at": expires})
-            await schedule(session, SERVICE, kind=OFFER_TIMEOUT, key=str(booking["id"]), due_at=expires,
-                           payload={"attempt": attempt, "worker_id": str(worker_id)})
-            await cancel(session, SERVICE, kind=REMATCH, key=str(booking["id"]))
+        # Claim, transition, deadline and the booking's new state in one statement (repository).
+        row = await bookings.offer(booking, choice.candidate.worker_id, attempt=attempt, expires=expires,
+                                   details={"distance_km": round(choice.distance_km, 3), "attempt": attempt},
+                                   request_id=request_id_var.get(), timeout_kind=OFFER_TIMEOUT, rematch_kind=REMATCH)
+        if row is not None:
             return row
     after_commit(session, UNMATCHED.labels(booking["category_code"]).inc)
     await schedule(session, SERVICE, kind=REMATCH, key=str(booking["id"]),
