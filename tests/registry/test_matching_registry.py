@@ -82,3 +82,26 @@ async def test_batch_run_finds_the_pair_again_and_queues_it_once(client, databas
         await engine.dispose()
     assert outcome.persons == 3 and outcome.above_threshold == 1 and outcome.queued == 0
     assert (await client.get("/duplicates", headers=volunteer(UNION) | PURPOSE)).json()["total"] == 1
+
+
+async def test_the_registry_dashboard_and_alerts_query_what_the_registry_exports(client):
+    """deploy/'s registry dashboard and alert rules name only series the running registry's /metrics
+    exposes (tests/test_deploy.py checks every dashboard against the code's registry; this checks the
+    matcher's against the service itself, after a registration was checked and a pair queued)."""
+    import json
+    from pathlib import Path
+
+    from tests.test_deploy import DEPLOY, SUFFIXES, dashboard_exprs, load_yaml, metric_names
+
+    await _rokeya_twice(client)
+    text = (await client.get("/metrics")).text
+    declared = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+    exported = declared | {name + suffix for name in declared for suffix in SUFFIXES}
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "gramsetu-registry.json").read_text())
+    rules = load_yaml(Path(DEPLOY / "prometheus" / "rules" / "registry.rules.yaml"))[0]
+    exprs = [*dashboard_exprs(dashboard),
+             *(r["expr"] for g in rules["spec"]["groups"] for r in g["rules"])]
+    wanted = {name for expr in exprs for name in metric_names(expr)}
+    assert {"gramsetu_registry_match_check_seconds_bucket", "gramsetu_registry_match_flagged_total",
+            "gramsetu_registry_match_decisions_total", "gramsetu_registry_match_model_version"} <= wanted
+    assert wanted - exported == set(), "queried but not exported by the registry"
