@@ -282,3 +282,21 @@ async def test_rate_limits_per_sender_hold_the_rest_for_later(notify: Notify) ->
     await asyncio.sleep(1.1)
     assert await notify.dispatcher.dispatch_once() == 2
     assert len(await notify.records()) == 4
+
+
+async def test_rate_limits_hold_across_replicas(notify: Notify) -> None:
+    """Two dispatchers with nothing in common but the database (two replicas) share one sender rate."""
+    from services.notify.service.dispatch import Dispatcher
+
+    await add_templates(notify)
+    slow = get_notify_settings().model_copy(update={"sender_messages_per_second": 3.0})
+    first = notify.dispatcher
+    first.rates = Rates(slow)
+    second = Dispatcher(first.sessionmaker, first.provider, slow, notify.clock)
+    for i in range(8):
+        await send(notify, to=f"+91981000000{i}", urgent=True)
+    handed = await first.dispatch_once() + await second.dispatch_once()
+    assert handed == 3 and len(await notify.records()) == 3  # per process buckets would have let 6 through
+    await asyncio.sleep(1.1)
+    assert await second.dispatch_once() + await first.dispatch_once() == 3
+    assert len(await notify.records()) == 6

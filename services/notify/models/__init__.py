@@ -15,6 +15,7 @@ from services.notify.models.tables import (
     message,
     message_event,
     opt_out,
+    rate_bucket,
     schedule_item,
     schedule_version,
     survey_response,
@@ -30,7 +31,7 @@ AREA = area_replica_table(SQLModel.metadata, SERVICE)
 
 __all__ = [
     "AREA", "KERNEL", "NOTIFY_TABLES", "campaign", "campaign_recipient", "contact", "dose_given", "event_rule",
-    "message", "message_event", "opt_out",
+    "message", "message_event", "opt_out", "rate_bucket",
     "schedule_item", "schedule_version", "survey_response", "template", "webhook_attempt", "webhook_delivery",
     "webhook_subscription", "worker",
 ]

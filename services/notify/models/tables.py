@@ -353,3 +353,14 @@ survey_response = Table(
 )
 
 CAMPAIGN_TABLES = [campaign, campaign_recipient, survey_response]
+
+# Sending rates shared by every dispatcher of every replica (migration 0008): token buckets in the database.
+rate_bucket = Table(
+    "rate_bucket", METADATA,
+    Column("name", Text, primary_key=True),  # sms-sender:<from>, sms-account:<sid>, voice-account:<sid>
+    Column("tokens", Float, nullable=False),
+    Column("rate", Float, nullable=False),  # tokens added per second
+    Column("capacity", Float, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),  # the database's clock_timestamp()
+    schema=SERVICE,
+)

@@ -4,8 +4,8 @@ Each round, in order:
 
 1. One transaction drops expired messages (a stale reminder is never sent late), cancels those whose
    phone has opted out since they were queued, takes what the per-sender, per-account and voice rates
-   allow, and marks them ``attempting`` (attempt count, time) — the record of the side effect, committed
-   BEFORE the provider is called.
+   allow (token buckets in the database, shared by every replica), and marks them ``attempting``
+   (attempt count, time) — the record of the side effect, committed BEFORE the provider is called.
 2. The provider calls run concurrently, outside any transaction.
 3. One transaction records the answers: the provider's id and status (unless a callback got there
    first), a retry with backoff for transient errors only, failure for permanent ones, an opt-out for
@@ -45,8 +45,8 @@ from services.notify.metrics import (
 )
 from services.notify.providers.base import Accepted, OutboundCall, OutboundSms, Provider, ProviderError
 from services.notify.repository import messages as repo
+from services.notify.repository import rates as rates_repo
 from services.notify.rules.errors import Verdict
-from services.notify.rules.ratelimit import TokenBucket
 from services.notify.rules.status import advance
 from services.notify.rules.timing import retry_delay
 from services.notify.service.optouts import record_opt_out
@@ -59,26 +59,45 @@ RECONCILE_SKEW = timedelta(minutes=2)  # our clock and the provider's may differ
 
 
 class Rates:
-    """Per-sender and per-account SMS segment rates, and the account's call rate (token buckets)."""
+    """Per-sender and per-account SMS segment rates and the account's call rate, as token buckets in the
+    database (``repository/rates.py``): every dispatcher of every replica draws from the same buckets, in the
+    transaction that marks the chosen messages ``attempting``."""
 
     def __init__(self, settings: NotifySettings) -> None:
         self.settings = settings
-        self.senders: dict[str, TokenBucket] = {}
-        self.account = TokenBucket(settings.account_messages_per_second, settings.account_messages_per_second)
-        self.voice = TokenBucket(settings.voice_calls_per_second, max(settings.voice_calls_per_second, 1.0))
+        account = settings.twilio_account_sid
+        self.sender, self.account, self.voice = (f"sms-sender:{settings.sms_from}", f"sms-account:{account}",
+                                                 f"voice-account:{account}")
 
-    def allow(self, row: RowMapping, now: float) -> bool:
-        if row["channel"] == "voice":
-            return self.voice.take(now, 1)
-        rate = self.settings.sender_messages_per_second
-        sender = self.senders.setdefault(self.settings.sms_from, TokenBucket(rate, rate))
-        cost = max(row["segments"], 1)
-        if not sender.take(now, cost):
-            return False
-        if not self.account.take(now, cost):
-            sender.tokens += cost  # give back: the account, not the sender, was the limit
-            return False
-        return True
+    async def choose(self, session: AsyncSession, rows: Sequence[RowMapping]) -> list[RowMapping]:
+        """The rows the rates allow now, in order (a long SMS that does not fit lets a shorter one behind it go)."""
+        if not rows:
+            return []
+        s = self.settings
+        texts = any(r["channel"] != "voice" for r in rows)
+        calls = any(r["channel"] == "voice" for r in rows)
+        buckets = []
+        if texts:
+            buckets += [(self.sender, s.sender_messages_per_second, s.sender_messages_per_second),
+                        (self.account, s.account_messages_per_second, s.account_messages_per_second)]
+        if calls:
+            buckets.append((self.voice, s.voice_calls_per_second, max(s.voice_calls_per_second, 1.0)))
+        tokens = await rates_repo.refill(session, buckets)
+        segments_left = min(tokens[self.sender], tokens[self.account]) if texts else 0.0
+        calls_left = tokens[self.voice] if calls else 0.0
+        chosen: list[RowMapping] = []
+        used_segments = used_calls = 0.0
+        for row in rows:
+            if row["channel"] == "voice":
+                if used_calls + 1 <= calls_left:
+                    used_calls += 1
+                    chosen.append(row)
+            elif used_segments + max(row["segments"], 1) <= segments_left:
+                used_segments += max(row["segments"], 1)
+                chosen.append(row)
+        await rates_repo.take(session, {self.sender: used_segments, self.account: used_segments,
+                                        self.voice: used_calls})
+        return chosen
 
 
 class Dispatcher:
@@ -117,8 +136,7 @@ class Dispatcher:
             settled = await self._drop_stale(session, now)
             claimed = await repo.claim_due(session, now, self.settings.dispatch_batch_size)
             settled += await self._cancel_opted_out(session, [r for r in claimed if r["opted_out_phone"]], now)
-            mono = time.monotonic()
-            chosen = [r for r in claimed if not r["opted_out_phone"] and self.rates.allow(r, mono)]
+            chosen = await self.rates.choose(session, [r for r in claimed if not r["opted_out_phone"]])
             await repo.mark_attempting(session, [r["id"] for r in chosen], now)
             await repo.log_events(session, [{"message_id": r["id"], "kind": "attempt", "status": "attempting",
                                              "detail": {"attempt": r["attempts"] + 1}} for r in chosen])
