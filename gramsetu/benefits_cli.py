@@ -79,21 +79,30 @@ def verify_command(
 
 
 async def _post(data: bytes, name: str, department: str, subject: str) -> Any:
-    from services.benefits.service.files import post_file
+    """Stage the file and post its rows here, one step per transaction (the scheduler's job finds
+    nothing left), with a bar that moves as each step commits."""
+    from services.benefits.repository.files import FileRepository
+    from services.benefits.service.files import post_step, receive_file
 
     identity = Identity(subject=subject, kind="system", roles=["admin"], scopes=["benefits:*"], area_scope=["IN", "BD"])
     engine = make_engine(_database_url(), pool_size=1, max_overflow=0)
-    total = None if data[:4] == b"PK\x03\x04" else max(data.count(b"\n") - 1, 0)
+    sessions = make_sessionmaker(engine)
     columns = (TextColumn("[bold]posting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
+        async with transaction(sessions) as session:
+            result = await receive_file(session, identity, data, department=department, file_name=name,
+                                        now=datetime.now(timezone.utc))
+        row = result.file
         with Progress(*columns, console=console, transient=False) as bar:
-            task = bar.add_task("rows", total=total)
-            async with transaction(make_sessionmaker(engine)) as session:
-                result = await post_file(session, identity, data, department=department, file_name=name,
-                                         now=datetime.now(timezone.utc),
-                                         progress=lambda n: bar.update(task, completed=n))
-                bar.update(task, completed=result.file["rows_total"], total=result.file["rows_total"])
-                return result
+            task = bar.add_task("rows", total=row["rows_total"], completed=row["rows_done"])
+            while row["status"] != "done":
+                async with transaction(sessions) as session:
+                    row = await post_step(session, identity, row["id"], datetime.now(timezone.utc))
+                bar.update(task, completed=row["rows_done"])
+        async with transaction(sessions) as session:
+            problems, _ = await FileRepository(session).rows(row["id"], statuses=["rejected", "held"], limit=20,
+                                                              offset=0)
+        return result.repeated, row, problems
     finally:
         await engine.dispose()
 
@@ -110,20 +119,19 @@ def post_command(
     except Problem as exc:
         err.print(f"[red]{exc.title}[/red]: {exc.detail}")
         raise typer.Exit(1) from exc
-    f = result.file
-    title = f"File {f['id']}" + (" (posted before; nothing done)" if result.repeated else "")
+    repeated, f, problems = result
+    title = f"File {f['id']}" + (" (posted before; nothing done)" if repeated else "")
     table = Table(title=title)
     table.add_column("")
     table.add_column("rows", justify="right")
     for key in ("rows_total", "accepted", "held", "rejected", "repeated"):
         table.add_row(key.replace("_", " "), str(f[key]))
     console.print(table)
-    problems = [r for r in f["report"] if r["status"] in ("rejected", "held")][:20]
     if problems:
-        rows = Table(title="First rows rejected or held (GET /benefits/files/{id}/report.csv has them all)")
+        rows = Table(title="First rows rejected or held (GET /benefits/files/{id}/rows has them all)")
         for column in ("row", "status", "field", "reason"):
             rows.add_column(column, overflow="fold")
         for r in problems:
-            first = (r.get("errors") or [{"field": "", "reason": "held for review"}])[0]
+            first = (r["errors"] or [{"field": "", "reason": "held for review"}])[0]
             rows.add_row(str(r["row"]), r["status"], first["field"], first["reason"])
         console.print(rows)

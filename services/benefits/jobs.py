@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.scheduler import Job, JobHandler
-from services.benefits.service import chain, flags
+from services.benefits.service import chain, files, flags
 from services.benefits.service.replica import SWEEP_CLUSTER
 from services.benefits.settings import get_benefits_settings
 
@@ -27,4 +27,5 @@ JOBS: dict[str, JobHandler] = {
     SWEEP_CLUSTER: flags.sweep_cluster_job,
     SWEEP_ALL: flags.sweep_all_job,
     VERIFY_ALL: verify_chains_job,
+    files.POST_FILE_JOB: files.post_file_job,
 }

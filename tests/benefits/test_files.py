@@ -1,15 +1,27 @@
-"""A department's file: a report per row, the same file twice changes nothing, CSV and XLSX alike."""
+"""A department's file: staged and posted by a job with its progress over HTTP, an outcome per row (paged),
+the same file twice changes nothing, CSV and XLSX alike."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
+import httpx
+import pytest
 from openpyxl import Workbook
 
+from kernel.scheduler import ManualClock
+from kernel.settings import Settings
+from services.benefits.service import files as files_service
 from services.benefits.service.files import COLUMNS
-from tests.benefits.conftest import THIS_MONTH, TODAY, WARD, apply, department_client, person_event
+from services.benefits.settings import get_benefits_settings
+from tests.benefits.conftest import THIS_MONTH, TODAY, WARD, add_catalogue, apply, department_client, person_event
+from tests.conftest import start_service
 
 CSV = {"Content-Type": "text/csv"}
 
@@ -25,6 +37,28 @@ def sheet(rows: list[dict[str, str]]) -> bytes:
 def row(ref: str, **cells: str) -> dict[str, str]:
     return {"scheme": "BD-OAA", "period": THIS_MONTH, "amount_minor": "60000", "currency": "BDT",
             "delivered_on": TODAY.isoformat(), "channel": "bank_transfer", "department_ref": ref, **cells}
+
+
+async def posted(client: Any, response: Any, timeout: float = 60) -> dict[str, Any]:
+    """Poll the file the 202 named until its job has posted every row."""
+    assert response.status_code == 202, response.text
+    location = response.headers["Location"].removeprefix("/benefits")
+    deadline = time.monotonic() + timeout
+    while True:
+        body = (await client.get(location, headers=department_client())).json()
+        if body["status"] == "done" or time.monotonic() > deadline:
+            return body  # type: ignore[no-any-return]
+        await asyncio.sleep(0.05)
+
+
+async def problem_rows(client: Any, file_id: str) -> dict[int, dict[str, Any]]:
+    page = (await client.get(f"/files/{file_id}/rows?status=rejected&status=held&limit=2",
+                             headers=department_client())).json()
+    rows = list(page["items"])
+    while page["next"]:
+        page = (await client.get(page["next"].removeprefix("/benefits"), headers=department_client())).json()
+        rows += page["items"]
+    return {r["row"]: r for r in rows}
 
 
 async def count_entries(database_url: str) -> int:
@@ -47,13 +81,14 @@ async def test_file_posted_twice_changes_nothing_and_reports_each_row(catalogue,
     body = sheet(rows)
     first = await catalogue.post("/files?department=BD-DSS&file_name=nov.csv", content=body,
                                  headers=department_client() | CSV)
-    assert first.status_code == 201, first.text
-    report = first.json()
+    report = await posted(catalogue, first)
+    assert report["status"] == "done" and report["percent_done"] == 100.0
     assert (report["rows_total"], report["accepted"], report["held"], report["rejected"]) == (6, 2, 2, 2)
-    by_row = {r["row"]: r for r in report["report"]}
+    by_row = await problem_rows(catalogue, report["id"])  # paged two at a time, only the problems
+    assert sorted(by_row) == [4, 5, 6, 7]
     assert by_row[4]["status"] == "rejected" and by_row[4]["errors"][0]["field"] == "amount_minor"
     assert by_row[5]["errors"][0]["field"] == "period"
-    assert by_row[6]["status"] == "held" and by_row[7]["status"] == "held"
+    assert by_row[6]["status"] == "held" and by_row[7]["status"] == "held" and by_row[7]["flags"]
     entries = await count_entries(database_url)
     again = await catalogue.post("/files?department=BD-DSS&file_name=nov-copy.csv", content=body,
                                  headers=department_client() | CSV)
@@ -61,7 +96,8 @@ async def test_file_posted_twice_changes_nothing_and_reports_each_row(catalogue,
     assert await count_entries(database_url) == entries == 4
     # A corrected file with the same references: the rows already posted are "repeated", only the fixed ones land.
     fixed = sheet([*rows[:2], row("F-3", person_id=str(people[2].person_id))])
-    third = (await catalogue.post("/files?department=BD-DSS", content=fixed, headers=department_client() | CSV)).json()
+    third = await posted(catalogue, await catalogue.post("/files?department=BD-DSS", content=fixed,
+                                                         headers=department_client() | CSV))
     assert (third["repeated_rows"], third["accepted"]) == (2, 1)
     csv_report = await catalogue.get(f"/files/{report['id']}/report.csv", headers=department_client())
     assert csv_report.status_code == 200 and "amount_minor" in csv_report.text
@@ -79,6 +115,42 @@ async def test_xlsx_file_and_a_bad_header(catalogue, session_factory):
     book.save(buf)
     r = await catalogue.post("/files?department=BD-DSS&file_name=nov.xlsx", content=buf.getvalue(),
                              headers=department_client() | {"Content-Type": "application/octet-stream"})
-    assert r.status_code == 201 and r.json()["accepted"] == 1, r.text
+    assert (await posted(catalogue, r))["accepted"] == 1
     bad = await catalogue.post("/files?department=BD-DSS", content=b"who,what\nx,y\n", headers=department_client() | CSV)
     assert bad.status_code == 422 and {e["field"] for e in bad.json()["errors"]} >= {"header.scheme", "header.who"}
+
+
+@pytest.fixture
+async def idle(clean: None, settings: Settings, clock: ManualClock) -> AsyncIterator[httpx.AsyncClient]:
+    """The service without its background workers: the test runs the scheduler's passes itself."""
+    from services.benefits.app import create_app
+
+    async for client in start_service(create_app, settings, clock=clock, workers=False):
+        yield await add_catalogue(client)
+
+
+async def test_progress_is_visible_over_http_while_the_job_posts_the_file(idle, session_factory, monkeypatch):
+    people = [person_event() for _ in range(6)]
+    await apply(session_factory, *people)
+    monkeypatch.setattr(get_benefits_settings(), "file_chunk_rows", 2)
+    monkeypatch.setattr(files_service, "STEP_SECONDS", 0.0)  # one chunk per job run
+    r = await idle.post("/files?department=BD-DSS&file_name=dec.csv", headers=department_client() | CSV,
+                        content=sheet([row(f"P-{i}", person_id=str(p.person_id)) for i, p in enumerate(people)]))
+    assert r.status_code == 202 and r.headers["Location"] == f"/benefits/files/{r.json()['id']}"
+    location = f"/files/{r.json()['id']}"
+
+    async def state() -> tuple[str, int, int, float]:
+        body = (await idle.get(location, headers=department_client())).json()
+        return body["status"], body["rows_done"], body["accepted"], body["percent_done"]
+
+    assert await state() == ("queued", 0, 0, 0.0)
+    scheduler = idle.app.state.runtime.scheduler  # type: ignore[attr-defined]
+    assert await scheduler.run_due() == 1  # one pass: one run of the job, one chunk committed
+    assert await state() == ("processing", 2, 2, 33.3)
+    pending = (await idle.get(f"{location}/rows?limit=10", headers=department_client())).json()["items"]
+    assert [x["status"] for x in pending] == ["accepted", "accepted", None, None, None, None]
+    await scheduler.run_due()
+    assert await state() == ("processing", 4, 4, 66.7)
+    await scheduler.run_due()
+    assert await state() == ("done", 6, 6, 100.0)
+    assert await scheduler.run_due() == 0  # the job is gone

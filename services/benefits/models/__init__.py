@@ -10,11 +10,11 @@ from sqlmodel import SQLModel
 from kernel.area_replica import area_replica_table
 from kernel.tables import kernel_tables
 from services.benefits import SERVICE
-from services.benefits.models.tables import access_tables, build_tables
+from services.benefits.models.tables import access_tables, build_tables, staging_tables
 
 KERNEL = kernel_tables(SQLModel.metadata, SERVICE)
 AREA = area_replica_table(SQLModel.metadata, SERVICE)
-TABLES = {**build_tables(SQLModel.metadata), **access_tables(SQLModel.metadata)}
+TABLES = {**build_tables(SQLModel.metadata), **access_tables(SQLModel.metadata), **staging_tables(SQLModel.metadata)}
 
 department = TABLES["department"]
 scheme = TABLES["scheme"]
@@ -30,8 +30,27 @@ flag = TABLES["flag"]
 posting_file = TABLES["posting_file"]
 consent = TABLES["consent"]
 department_poster = TABLES["department_poster"]
+file_row = TABLES["file_row"]
+entry_match = TABLES["entry_match"]
 
 __all__ = [
-    "AREA", "KERNEL", "TABLES", "chain_head", "consent", "department", "department_poster", "entry", "flag",
-    "household", "identifier_hash", "person", "person_link", "posting_file", "replica_state", "rule_version", "scheme",
+    "AREA",
+    "KERNEL",
+    "TABLES",
+    "chain_head",
+    "consent",
+    "department",
+    "department_poster",
+    "entry",
+    "entry_match",
+    "file_row",
+    "flag",
+    "household",
+    "identifier_hash",
+    "person",
+    "person_link",
+    "posting_file",
+    "replica_state",
+    "rule_version",
+    "scheme",
 ]

@@ -248,6 +248,7 @@ def review_tables(md: MetaData) -> dict[str, Table]:
         Column("decided_at", DateTime(timezone=True), nullable=True),
         Column("reason", Text, nullable=True),
         Column("recovery_entry_id", UUID(as_uuid=True), nullable=True),
+        # 'matched' (revision 0006): an unknown-person flag settled when the registry sent the person.
         CheckConstraint("status IN ('open', 'confirmed', 'dismissed')", name="ck_flag_status"),
         Index("uq_flag_entry_rule", "entry_id", "rule", unique=True),
         Index("ix_flag_status_raised", "status", "raised_at", "id"),
@@ -306,3 +307,34 @@ def access_tables(md: MetaData) -> dict[str, Table]:
         schema=SCHEMA,
     )
     return {"department_poster": poster}
+
+
+def staging_tables(md: MetaData) -> dict[str, Table]:
+    """Revision 0006: a posted file's rows (staged by COPY when it arrives, posted chunk by chunk by a
+    scheduler job, each row's outcome kept for the paged report), and the matches of entries held for
+    an unknown person to the person the registry later sent (the entry itself never changes)."""
+    file_row = Table(
+        "file_row", md,
+        Column("file_id", UUID(as_uuid=True), nullable=False),
+        Column("row", Integer, nullable=False),  # the sheet's row number (the header is row 1)
+        Column("cells", JSONB, nullable=False),
+        Column("status", Text, nullable=True),  # NULL until posted: accepted, held, rejected, repeated
+        Column("entry_id", UUID(as_uuid=True), nullable=True),
+        Column("flags", ARRAY(UUID(as_uuid=True)), nullable=True),
+        Column("errors", JSONB, nullable=True),
+        PrimaryKeyConstraint("file_id", "row"),
+        Index("ix_benefits_file_row_pending", "file_id", "row", postgresql_where=text("status IS NULL")),
+        schema=SCHEMA,
+    )
+    entry_match = Table(
+        "entry_match", md,
+        Column("entry_id", UUID(as_uuid=True), primary_key=True),
+        Column("person_id", UUID(as_uuid=True), nullable=False),
+        Column("household_id", UUID(as_uuid=True), nullable=True),
+        Column("flag_id", UUID(as_uuid=True), nullable=True),  # the unknown_person flag it settled
+        Column("matched_by", Text, nullable=False),  # person_id or identifier_hash
+        Column("matched_at", DateTime(timezone=True), nullable=False),
+        Index("ix_benefits_entry_match_person", "person_id"),
+        schema=SCHEMA,
+    )
+    return {"file_row": file_row, "entry_match": entry_match}

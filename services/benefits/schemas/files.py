@@ -1,12 +1,16 @@
-"""Posting files and their reports."""
+"""Posting files: the file as a job resource (state, counts, progress) and its rows' outcomes."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Literal
 
 from pydantic import BaseModel, Field
+
+from services.benefits.schemas.common import FieldError
+
+RowStatus = Literal["accepted", "held", "rejected", "repeated"]
 
 
 class FileOut(BaseModel):
@@ -14,10 +18,13 @@ class FileOut(BaseModel):
     department_code: str
     file_name: str
     sha256: str
-    status: str = Field(description="processing or done")
+    status: Literal["queued", "processing", "done"] = Field(
+        description="queued (staged, waiting for the job), processing (some rows posted), done (every row has "
+                    "an outcome)")
     repeated: bool = Field(default=False, description="This exact file was posted before: nothing was done")
     rows_total: int
     rows_done: int
+    percent_done: float = Field(description="rows_done / rows_total, 0-100")
     accepted: int
     held: int
     rejected: int
@@ -25,4 +32,14 @@ class FileOut(BaseModel):
     created_by: str
     created_at: datetime
     finished_at: datetime | None
-    report: list[dict[str, Any]] = Field(description="One item per row: row, status, entry_id, flags, errors")
+    self_link: str = Field(description="Gateway path to poll for progress")
+    problems: str = Field(description="Gateway path of the rows that were rejected or held, paged")
+    report_csv: str = Field(description="Gateway path of every row's outcome as CSV")
+
+
+class FileRowOut(BaseModel):
+    row: int = Field(description="The sheet's row number (the header is row 1)")
+    status: RowStatus | None = Field(description="None while the row waits to be posted")
+    entry_id: uuid.UUID | None
+    flags: list[uuid.UUID] = Field(default_factory=list, description="Flags raised for review (held rows)")
+    errors: list[FieldError] = Field(default_factory=list, description="Why the row was rejected, per field")

@@ -1,9 +1,11 @@
-"""A department's file of benefits given (CSV or XLSX), posted row by row with a report per row.
+"""A department's file of benefits given (CSV or XLSX), posted row by row with an outcome per row.
 
-The file is read as a stream and posted in chunks through the same checks as the API
-(``posting.post``), in the caller's transaction, reporting progress after each chunk.  Posting the
-same file again (same bytes, same department) changes nothing and returns the first report;
-a row whose department reference is already in the ledger is reported as ``repeated``.
+On arrival the file's header is checked and its rows are staged (COPY into ``file_row``); a
+scheduler job then posts them in chunks through the same checks as the API (``posting.post``),
+each job run committing its chunks' entries, outcomes and the file's counts together, so the
+progress is visible over HTTP while it runs and a crash resumes where the last commit left off.
+Posting the same file again (same bytes, same department) changes nothing and returns the first
+file; a row whose department reference is already in the ledger is reported as ``repeated``.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,9 +26,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.auth import Identity
 from kernel.errors import ValidationProblem
+from kernel.scheduler import Job, schedule
+from services.benefits import SERVICE
 from services.benefits.repository.catalogue import CatalogueRepository
 from services.benefits.repository.files import FileRepository
-from services.benefits.schemas.ledger import EntryIn, Outcome
+from services.benefits.schemas.ledger import EntryIn
 from services.benefits.service import posting
 from services.benefits.service.metrics import FILES_POSTED
 from services.benefits.settings import get_benefits_settings
@@ -33,7 +38,8 @@ from services.benefits.settings import get_benefits_settings
 COLUMNS = ("scheme", "person_id", "id_type", "id_value", "household_id", "area_code", "period", "amount_minor",
            "currency", "quantity", "unit", "delivered_on", "channel", "department_ref", "evidence_ref")
 REQUIRED = ("scheme", "period", "delivered_on", "channel", "department_ref")
-MAX_REPORT_ROWS = 10_000  # rows with problems kept in the report (the counts cover all)
+POST_FILE_JOB = "benefits.post-file"
+STEP_SECONDS = 2.0  # one job run posts chunks for about this long, then commits (the progress a poll sees)
 
 
 @dataclass
@@ -99,60 +105,83 @@ def entry_of(cells: dict[str, str]) -> EntryIn:
     return EntryIn.model_validate(body)
 
 
-async def post_file(session: AsyncSession, identity: Identity, data: bytes, *, department: str, file_name: str,
-                    now: datetime, progress: Callable[[int], None] | None = None) -> FileResult:
+async def receive_file(session: AsyncSession, identity: Identity, data: bytes, *, department: str, file_name: str,
+                       now: datetime) -> FileResult:
+    """Take a department's file: check its header, stage every row (COPY) and put a job on the
+    scheduler that posts them chunk by chunk, each chunk committed with the file's counts, so
+    ``GET /files/{id}`` shows the progress.  The same file again changes nothing."""
     if not data:
         raise ValidationProblem("The file is empty.", errors=[{"field": "body", "reason": "empty"}])
     if await CatalogueRepository(session).department(department) is None:
         raise ValidationProblem("No such department.", errors=[{"field": "department", "reason": "unknown"}])
     files = FileRepository(session)
     row, created = await files.claim({"department_code": department, "sha256": hashlib.sha256(data).hexdigest(),
-                                      "file_name": file_name[:200], "status": "processing",
-                                      "created_by": identity.subject})
+                                      "file_name": file_name[:200], "status": "queued",
+                                      "created_by": identity.subject, "created_at": now})
     if not created:
         FILES_POSTED.labels("repeated").inc()
         return FileResult(row, True)
+    rows = list(rows_of(data))  # a bad header or workbook is a 422 and the claim rolls back with it
+    await files.stage_rows(row["id"], rows)
+    row = await files.update(row["id"], {"rows_total": len(rows)})
+    await schedule(session, SERVICE, kind=POST_FILE_JOB, key=str(row["id"]), due_at=now,
+                   payload={"identity": identity.model_dump(mode="json")})
+    FILES_POSTED.labels("received").inc()
+    return FileResult(row, False)
+
+
+async def post_step(session: AsyncSession, identity: Identity, file_id: uuid.UUID, now: datetime, *,
+                    seconds: float | None = None) -> RowMapping:
+    """Post the file's next chunks (for about ``seconds``) in the caller's transaction; the file's row
+    after it (``status`` done once every row has an outcome)."""
+    files = FileRepository(session)
+    current = await files.lock(file_id)
+    if current is None or current["status"] == "done":
+        assert current is not None, "no such file"
+        return current
+    size, started = get_benefits_settings().file_chunk_rows, time.monotonic()
+    budget = STEP_SECONDS if seconds is None else seconds
     counts = {"accepted": 0, "held": 0, "rejected": 0, "repeated": 0}
-    report: list[dict[str, Any]] = []
-    done = 0
-    chunk: list[tuple[int, dict[str, str]]] = []
-    size = get_benefits_settings().file_chunk_rows
-    for numbered in rows_of(data):
-        chunk.append(numbered)
-        if len(chunk) >= size:
-            done += await _post_chunk(session, identity, row["id"], chunk, counts, report, now)
-            chunk = []
-            if progress:
-                progress(done)
-    done += await _post_chunk(session, identity, row["id"], chunk, counts, report, now)
-    if progress:
-        progress(done)
-    FILES_POSTED.labels("posted").inc()
-    finished = await files.finish(row["id"], {**counts, "rows_total": done, "rows_done": done, "status": "done",
-                                              "report": report[:MAX_REPORT_ROWS]})
-    return FileResult(finished, False)
+    done, finished = 0, False
+    while True:
+        chunk = await files.pending_rows(file_id, size)
+        if chunk:
+            outcomes = await _post_chunk(session, identity, file_id, chunk, now)
+            await files.record_outcomes(file_id, outcomes)
+            for outcome in outcomes:
+                counts[outcome["status"]] += 1
+            done += len(chunk)
+        if len(chunk) < size or current["rows_done"] + done >= current["rows_total"]:
+            finished = True
+            break
+        if time.monotonic() - started >= budget:
+            break
+    if finished:
+        FILES_POSTED.labels("posted").inc()
+    return await files.add_counts(file_id, counts, done, now if finished else None)
 
 
-async def _post_chunk(session: AsyncSession, identity: Identity, file_id: uuid.UUID,
-                      chunk: list[tuple[int, dict[str, str]]], counts: dict[str, int],
-                      report: list[dict[str, Any]], now: datetime) -> int:
-    bodies, numbers = [], []
-    for number, cells in chunk:
+async def post_file_job(session: AsyncSession, job: Job) -> datetime | None:
+    """Scheduler job: one step of a posted file; again at once until every row is posted."""
+    identity = Identity.model_validate(job.payload["identity"])
+    now = job.now or job.due_at
+    row = await post_step(session, identity, uuid.UUID(job.key), now)
+    return None if row["status"] == "done" else now
+
+
+async def _post_chunk(session: AsyncSession, identity: Identity, file_id: uuid.UUID, chunk: Sequence[RowMapping],
+                      now: datetime) -> list[dict[str, Any]]:
+    bodies, numbers, out = [], [], []
+    for staged in chunk:
         try:
-            bodies.append(entry_of(cells))
-            numbers.append(number)
+            bodies.append(entry_of(staged["cells"]))
+            numbers.append(staged["row"])
         except ValidationError as exc:
-            counts["rejected"] += 1
-            report.append({"row": number, "status": "rejected", "errors": [
+            out.append({"row": staged["row"], "status": "rejected", "entry_id": None, "flags": [], "errors": [
                 {"field": ".".join(str(p) for p in e["loc"]) or "row", "reason": e["msg"]} for e in exc.errors()]})
     if bodies:
         for outcome in await posting.post(session, identity, bodies, now=now, file_id=file_id, row_numbers=numbers,
                                           mode="file"):
-            counts[outcome.status] += 1
-            report.append(_report_row(outcome))
-    return len(chunk)
-
-
-def _report_row(outcome: Outcome) -> dict[str, Any]:
-    return {"row": outcome.index, "status": outcome.status, "entry_id": str(outcome.entry_id or "") or None,
-            "flags": [str(f) for f in outcome.flags], "errors": [e.model_dump() for e in outcome.errors]}
+            out.append({"row": outcome.index, "status": outcome.status, "entry_id": outcome.entry_id,
+                        "flags": outcome.flags, "errors": [e.model_dump() for e in outcome.errors]})
+    return out
