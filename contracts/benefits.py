@@ -15,7 +15,7 @@ class LedgerEntryFields(Event):
     """What every ledger event says about the entry (amounts in integer minor units)."""
 
     entry_id: uuid.UUID
-    partition: str = Field(description="Hash-chain partition: '<scheme>:<period>'")
+    partition: str = Field(description="Hash-chain lane: '<scheme>:<period>.<lane>'")
     seq: int = Field(ge=1, description="Position in the partition's chain")
     scheme_code: str
     department_code: str
@@ -55,8 +55,9 @@ class FlagRaised(Event):
     subject = "benefits.flag.raised.v1"
     flag_id: uuid.UUID
     entry_id: uuid.UUID
-    kind: Literal["double_dipping", "unknown_person"]
-    rule: Literal["per_person", "per_household", "not_with", "unknown_person"]
+    kind: Literal["double_dipping", "unknown_person", "deceased_person"]
+    rule: Literal["per_person", "per_household", "not_with", "unknown_person", "deceased"] = Field(
+        description="deceased: a grant for a period that starts after the person's recorded death")
     scheme_code: str
     rule_version: int = Field(ge=1)
     area_code: str
@@ -70,7 +71,8 @@ class FlagDecided(Event):
     subject = "benefits.flag.decided.v1"
     flag_id: uuid.UUID
     entry_id: uuid.UUID
-    decision: Literal["confirmed", "dismissed"]
+    decision: Literal["confirmed", "dismissed", "matched"] = Field(
+        description="matched: an entry held for an unknown person, settled when the registry sent the person")
     decided_by: str
     reason: str
     recovery_entry_id: uuid.UUID | None

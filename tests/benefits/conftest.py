@@ -72,7 +72,8 @@ async def apply(session_factory: Any, *events: Event) -> None:
 
 
 async def handle(session: AsyncSession, event: Event) -> None:
-    envelope = Envelope(type=event.subject, source="registry", data=event.model_dump(mode="json"))
+    # The event happened at the service clock's start (jobs it schedules are due then).
+    envelope = Envelope(type=event.subject, source="registry", data=event.model_dump(mode="json"), occurred_at=START)
     handler = {**PERSON_HANDLERS, **HOUSEHOLD_HANDLERS}[event.subject]
     await handler(session, event, envelope)
 

@@ -248,7 +248,7 @@ def review_tables(md: MetaData) -> dict[str, Table]:
         Column("decided_at", DateTime(timezone=True), nullable=True),
         Column("reason", Text, nullable=True),
         Column("recovery_entry_id", UUID(as_uuid=True), nullable=True),
-        # 'matched' (revision 0006): an unknown-person flag settled when the registry sent the person.
+        # Revision 0006 adds 'matched': an unknown-person flag settled when the registry sent the person.
         CheckConstraint("status IN ('open', 'confirmed', 'dismissed')", name="ck_flag_status"),
         Index("uq_flag_entry_rule", "entry_id", "rule", unique=True),
         Index("ix_flag_status_raised", "status", "raised_at", "id"),
@@ -338,3 +338,9 @@ def staging_tables(md: MetaData) -> dict[str, Table]:
         schema=SCHEMA,
     )
     return {"file_row": file_row, "entry_match": entry_match}
+
+
+def add_revision_0006_columns(tables: dict[str, Table]) -> None:
+    """Columns revision 0006 adds to tables an earlier revision built (the earlier revision builds them
+    from the functions above, so they stay as they were)."""
+    tables["person"].append_column(Column("deceased_on", Date, nullable=True))  # registry.person.deceased.v1

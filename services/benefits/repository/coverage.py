@@ -19,7 +19,7 @@ from sqlalchemy.sql import ColumnElement
 from kernel.areas import within, within_any
 from kernel.paging import paged
 from services.benefits.models import entry, household, person
-from services.benefits.repository.common import all_rows
+from services.benefits.repository.common import all_rows, held_for
 from services.benefits.rules.eligibility import Condition, Group
 
 
@@ -134,7 +134,7 @@ class CoverageRepository:
         if not start_end:
             return {}
         undone = entry.alias("undone")
-        subject: list[ColumnElement[bool]] = [entry.c.person_id.in_(cluster_members)] if cluster_members else []
+        subject: list[ColumnElement[bool]] = [held_for(cluster_members)] if cluster_members else []
         if household_id is not None:
             subject.append(entry.c.household_id == household_id)
         if not subject:

@@ -6,12 +6,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within_any
-from services.benefits.models import flag
+from services.benefits.models import entry, entry_match, flag
 from services.benefits.repository.common import all_rows, one_or_none, page
 
 
@@ -58,3 +59,25 @@ class FlagRepository:
             return []
         return list(await all_rows(self.session, select(flag).where(flag.c.entry_id.in_(list(entry_ids)))
                                    .order_by(flag.c.raised_at, flag.c.id)))
+
+    async def open_unknown_for(self, person_id: uuid.UUID, hashes: Sequence[str]) -> list[RowMapping]:
+        """Open unknown-person flags whose entry named this person's id, or one of its identifiers'
+        hashes, and has not been matched yet."""
+        named = [entry.c.person_id == person_id]
+        if hashes:
+            named.append(and_(entry.c.person_id.is_(None), entry.c.identifier_hash.in_(list(hashes))))
+        stmt = (select(flag.c.id, flag.c.entry_id, flag.c.area_code, entry.c.person_id.label("posted_person_id"))
+                .join(entry, entry.c.id == flag.c.entry_id)
+                .where(flag.c.status == "open", flag.c.kind == "unknown_person", or_(*named))
+                .where(~select(entry_match.c.entry_id).where(entry_match.c.entry_id == flag.c.entry_id).exists())
+                .order_by(flag.c.raised_at, flag.c.id))
+        return list(await all_rows(self.session, stmt))
+
+    async def add_matches(self, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            await self.session.execute(pg_insert(entry_match).on_conflict_do_nothing(), list(rows))
+
+    async def settle(self, flag_ids: Sequence[uuid.UUID], values: dict[str, Any]) -> None:
+        if flag_ids:
+            await self.session.execute(update(flag).where(flag.c.id.in_(list(flag_ids)), flag.c.status == "open")
+                                       .values(**values))

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within_any
-from services.benefits.models import chain_head, entry
-from services.benefits.repository.common import all_rows, any_of, one_or_none, page, raw_connection
+from services.benefits.models import chain_head, entry, entry_match
+from services.benefits.repository.common import all_rows, any_of, held_for, one_or_none, page, raw_connection
 from services.benefits.rules.chain import CONTENT_TYPES, GENESIS, NULL_TEXT, NULL_VALUE, PRESENT
 
 
@@ -95,6 +95,16 @@ WHERE h.partition = n.partition
 """
 
 
+def _with_matches() -> Any:
+    return entry.outerjoin(entry_match, entry_match.c.entry_id == entry.c.id)
+
+
+def _holder() -> list[Any]:
+    """The person (and household) an entry counts for: as posted, or as matched later."""
+    return [func.coalesce(entry.c.person_id, entry_match.c.person_id).label("person_id"),
+            func.coalesce(entry.c.household_id, entry_match.c.household_id).label("household_id")]
+
+
 class LedgerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -116,15 +126,16 @@ class LedgerRepository:
         reversed or recovered."""
         subject = []
         if persons:
-            subject.append(any_of(entry.c.person_id, persons))
+            subject.append(held_for(persons))
         if households:
             subject.append(any_of(entry.c.household_id, households))
         if not subject or not schemes:
             return []
         undone = entry.alias("undone")
         stmt = (
-            select(entry.c.id, entry.c.scheme_code, entry.c.person_id, entry.c.household_id, entry.c.period_start,
-                   entry.c.period_end, entry.c.recorded_at)
+            select(entry.c.id, entry.c.scheme_code, *_holder(), entry.c.period_start, entry.c.period_end,
+                   entry.c.recorded_at)
+            .select_from(_with_matches())
             .where(entry.c.kind == "grant", any_of(entry.c.scheme_code, schemes), or_(*subject),
                    entry.c.period_start <= end, entry.c.period_end >= start)
             .where(~select(undone.c.id).where(undone.c.reverses_id == entry.c.id).exists())
@@ -134,7 +145,9 @@ class LedgerRepository:
     async def live_grants_of_persons(self, person_ids: Sequence[uuid.UUID]) -> list[RowMapping]:
         """Every grant to these persons that was not reversed or recovered (the sweep's input)."""
         undone = entry.alias("undone")
-        stmt = (select(entry).where(entry.c.kind == "grant", entry.c.person_id.in_(list(person_ids)))
+        columns = [c for c in entry.c if c.name not in ("person_id", "household_id")]
+        stmt = (select(*columns, *_holder()).select_from(_with_matches())
+                .where(entry.c.kind == "grant", held_for(list(person_ids)))
                 .where(~select(undone.c.id).where(undone.c.reverses_id == entry.c.id).exists()))
         return list(await all_rows(self.session, stmt))
 

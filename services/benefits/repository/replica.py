@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
@@ -39,8 +39,10 @@ class ReplicaRepository:
                 [{"hash": h, "person_id": person_id} for h in hashes]).on_conflict_do_nothing())
 
     async def set_person_status(self, person_id: uuid.UUID, status: str, version: int | None,
-                                merged_into: uuid.UUID | None = None) -> None:
+                                merged_into: uuid.UUID | None = None, deceased_on: date | None = None) -> None:
         values: dict[str, Any] = {"status": status, "synced_at": func.now()}
+        if deceased_on is not None:
+            values["deceased_on"] = deceased_on
         if merged_into is not None:
             values["merged_into"] = merged_into
         stmt = update(person).where(person.c.id == person_id)

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.areas import within
 from kernel.paging import paged
 from services.benefits.models import consent, entry
-from services.benefits.repository.common import all_rows, one_or_none
+from services.benefits.repository.common import all_rows, held_for, one_or_none
 
 
 class ReportRepository:
@@ -55,7 +55,7 @@ class ReportRepository:
 
     async def history(self, person_ids: Sequence[uuid.UUID], *, limit: int, offset: int
                       ) -> tuple[list[RowMapping], int]:
-        base = select(entry).where(entry.c.person_id.in_(list(person_ids)))
+        base = select(entry).where(held_for(list(person_ids)))
         total = await self.session.scalar(select(func.count()).select_from(base.subquery()))
         rows = await all_rows(self.session, paged(base.order_by(entry.c.recorded_at, entry.c.id),
                                                   limit=limit, offset=offset))

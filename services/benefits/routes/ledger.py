@@ -39,7 +39,8 @@ def entry_out(row: object) -> EntryOut:
 
 @router.post("/entries", response_model=EntryOut, status_code=201,
              responses={200: {"description": "This department reference was posted before: the entry as it is"},
-                        409: {"description": "Refused: double dipping under a rule that rejects"}},
+                        409: {"description": "Refused: double dipping, or a period after the person's recorded "
+                                              "death, under a scheme that rejects conflicts"}},
              summary="Record one benefit given (checked for double dipping)")
 async def post_entry(body: EntryIn, session: DbSession, identity: Writer, response: Response, now: Now) -> EntryOut:
     """Record one benefit given: the scheme, the person (`person_id`, or an `identifier` that benefits
@@ -53,7 +54,8 @@ async def post_entry(body: EntryIn, session: DbSession, identity: Writer, respon
     **Who:** `benefits:post` (department_officer, or a client given it; with `benefits:write` at the gateway),
     and the caller must be on the poster list of the scheme's department.
 
-    **Errors:** 403 you do not post for the scheme's department; 409 double dipping under a rule that
+    **Errors:** 403 you do not post for the scheme's department; 409 double dipping (or a period that
+    starts after the person's recorded death) under a rule that
     refuses, or the `department_ref` was used for different content; 422 an unknown scheme or
     person, a period, amount, currency or date the scheme does not allow, a malformed identifier.
     """
@@ -73,7 +75,7 @@ def _raise_for(outcome: Outcome) -> None:
     reasons = "; ".join(e["reason"] for e in errors)
     if outcome.code == "forbidden":
         raise Forbidden(reasons, errors=errors)
-    if outcome.code in ("double_dipping", "conflict"):
+    if outcome.code in ("double_dipping", "conflict", "deceased"):
         raise Conflict(reasons, errors=errors, evidence=outcome.evidence)
     raise ValidationProblem(reasons, errors=errors)
 

@@ -28,7 +28,7 @@ router = APIRouter(tags=["review"])
 
 @router.get("/flags", response_model=Page[FlagOut], summary="Flags in your area, oldest first")
 async def list_flags(session: DbSession, identity: Reader,
-                     status: Annotated[Literal["open", "confirmed", "dismissed"] | None, Query(
+                     status: Annotated[Literal["open", "confirmed", "dismissed", "matched"] | None, Query(
                          description="open (to review, the default), confirmed or dismissed")] = "open",
                      scheme: OptSchemeQuery = None, limit: Limit = 50, offset: Offset = 0) -> Page[FlagOut]:
     """Possible double dipping in your area scope, oldest first: an entry that conflicts with another

@@ -100,7 +100,8 @@ class Outcome(BaseModel):
     index: int = Field(description="Position in the batch (0-based) or the file's row number")
     status: Literal["accepted", "held", "rejected", "repeated"]
     code: str | None = Field(default=None, description="Why it was rejected: invalid, unknown_scheme, forbidden, "
-                             "conflict, double_dipping, unknown_person")
+                             "conflict, double_dipping, deceased (a period after the person's recorded death), "
+                             "unknown_person")
     entry_id: uuid.UUID | None = None
     flags: list[uuid.UUID] = Field(default_factory=list)
     errors: list[FieldError] = Field(default_factory=list)

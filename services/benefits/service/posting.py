@@ -57,6 +57,7 @@ from services.benefits.service.metrics import (
 from services.benefits.settings import get_benefits_settings
 
 # Content a repeated department reference must match to count as "the same posting".
+FLAG_KINDS = {"unknown_person": "unknown_person", "deceased": "deceased_person"}
 SAME_POSTING = ("scheme_code", "period", "amount_minor", "currency", "quantity", "delivered_on")
 
 
@@ -81,6 +82,7 @@ class Item:
     unknown_person: bool = False
     entry_id: uuid.UUID = field(default_factory=uuid7)
     policy: Policy | None = None  # the scheme's, parsed once per scheme and call
+    after_death: date | None = None  # the registry's date of death, when the period starts after it
 
 
     def fail(self, field_name: str, reason: str, kind: str = "invalid") -> None:
@@ -283,7 +285,15 @@ async def _check_exclusivity(session: AsyncSession, items: Sequence[Item]) -> No
         candidate = Candidate(item.body.scheme, item.scheme["beneficiary"], item.cluster, item.household_id,
                               item.start, item.end)
         item.conflicts = conflicts(candidate, rules[item.body.scheme], known)
+        item.after_death = _after_death(item)
         assert item.policy is not None
+        if item.after_death and item.policy.on_conflict == "reject":
+            item.fail("person_id", f"the registry records this person's death on {item.after_death}, before the "
+                                   f"period {item.body.period} starts", "deceased")
+            item.outcome = Outcome(index=item.index, status="rejected", code="deceased", errors=item.errors,
+                                   evidence=_evidence(item))
+            POSTINGS_REJECTED.labels("deceased").inc()
+            continue
         if item.conflicts and item.policy.on_conflict == "reject":
             rule = item.conflicts[0].rule
             item.fail("person_id", f"double dipping: breaks the scheme's {rule} rule", "double_dipping")
@@ -294,6 +304,16 @@ async def _check_exclusivity(session: AsyncSession, items: Sequence[Item]) -> No
         # Accepted or held, it now counts against the rest of the batch.
         person = item.person["id"] if item.person else None
         known.add(Grant(item.entry_id, item.body.scheme, person, item.household_id, item.start, item.end))
+
+
+def _after_death(item: Item) -> date | None:
+    """The person's date of death when the registry recorded one before the entry's period starts."""
+    if item.person is None or item.person["status"] != "deceased" or item.start is None:
+        return None
+    died = item.person["deceased_on"]
+    if died is None:  # deceased without a date (an older event): any period is after it
+        return item.start
+    return died if died < item.start else None
 
 
 def _exclusivity(item: Item) -> Exclusivity:
@@ -312,6 +332,7 @@ def _evidence(item: Item) -> dict[str, Any]:
         "same_person_records": sorted(str(p) for p in item.cluster),
         "household_id": str(item.household_id) if item.household_id else None,
         "period": item.body.period,
+        **({"deceased_on": item.after_death.isoformat()} if item.after_death else {}),
     }
 
 
@@ -329,8 +350,8 @@ async def _write(session: AsyncSession, identity: Identity, items: Sequence[Item
         for rule, others in _flag_reasons(item):
             flag_id = uuid.uuid4()
             item.outcome.flags.append(flag_id)
-            flags.append({"id": flag_id, "entry_id": row["id"], "kind": "unknown_person" if rule == "unknown_person"
-                          else "double_dipping", "rule": rule, "scheme_code": row["scheme_code"],
+            flags.append({"id": flag_id, "entry_id": row["id"], "kind": FLAG_KINDS.get(rule, "double_dipping"),
+                          "rule": rule, "scheme_code": row["scheme_code"],
                           "rule_version": row["rule_version"], "area_code": row["area_code"],
                           "other_entry_ids": others, "evidence": _evidence(item) | _unknown_evidence(item),
                           "source": "posting", "raised_at": now})
@@ -368,7 +389,8 @@ def _request_headers() -> dict[str, str]:
 def _flag_reasons(item: Item) -> list[tuple[str, list[uuid.UUID]]]:
     if item.unknown_person:
         return [("unknown_person", [])]
-    return [(c.rule, list(c.other_entry_ids)) for c in item.conflicts]
+    death: list[tuple[str, list[uuid.UUID]]] = [("deceased", [])] if item.after_death else []
+    return death + [(c.rule, list(c.other_entry_ids)) for c in item.conflicts]
 
 
 def _unknown_evidence(item: Item) -> dict[str, Any]:
@@ -383,7 +405,7 @@ def _unknown_evidence(item: Item) -> dict[str, Any]:
 def _row(item: Item, identity: Identity, now: datetime, file_id: uuid.UUID | None) -> dict[str, Any]:
     scheme, body = item.scheme, item.body
     assert scheme is not None and item.start and item.end and item.area_code
-    held = item.unknown_person or bool(item.conflicts)
+    held = item.unknown_person or bool(item.conflicts) or item.after_death is not None
     return {
         "id": item.entry_id, "partition": None, "kind": "grant",  # the chain lane is chosen by chain.append
         "reverses_id": None, "flag_id": None, "scheme_code": scheme["code"],
