@@ -119,8 +119,20 @@ class EmbeddedPostgres:
         if user:
             _chown_tree(self.data_dir, user)
         if not (self.pgdata / "PG_VERSION").exists():
-            self._run("initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                      "--locale=C.UTF-8" if _has_c_utf8() else "--locale=C")
+            self._initdb()
+
+    def _initdb(self) -> None:
+        args = ("initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=trust", "-E", "UTF8",
+                "--locale=C.UTF-8" if _has_c_utf8() else "--locale=C")
+        for attempt in (1, 2):  # once more from scratch: a busy machine has failed a first bootstrap
+            done = self._run(*args, check=False)
+            if done.returncode == 0:
+                return
+            shutil.rmtree(self.pgdata, ignore_errors=True)
+            reason = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
+            if attempt == 2:
+                raise RuntimeError(f"initdb of the embedded PostgreSQL in {self.pgdata} failed: {' / '.join(reason)}")
+            print(f"initdb failed ({' / '.join(reason)}); trying once more", file=sys.stderr)
 
     def start(self, timeout: float = 30.0) -> EmbeddedPostgres:
         self.init()

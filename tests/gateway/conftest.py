@@ -88,6 +88,7 @@ async def stack(database_url: str, nats_url: str, settings: Settings) -> AsyncIt
         app = create_gateway(settings, config=config, upstreams={
             "registry": registry.url,
             "benefits": "http://127.0.0.1:9",  # nothing listens there: a down upstream
+            "notify": "http://127.0.0.1:9",
             "tickets": edge.url, "marketplace": edge.url,
         })
         async with Served(app) as gw:
