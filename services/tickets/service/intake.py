@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.marketplace import ComplaintRaised
@@ -29,7 +30,7 @@ async def note_person_deceased(session: AsyncSession, person_id: uuid.UUID, at: 
 async def complaint_ticket(
     session: AsyncSession, *, source: str, complaint_id: str, area_code: str, title: str, description: str,
     reporter: Reporter, language: str, now: datetime,
-) -> RowMapping:
+) -> Mapping[Any, Any]:
     """A ticket of category ``marketplace_complaint`` for another service's complaint, once per complaint."""
     ref = f"{source}:{complaint_id}"
     existing = await TicketRepository(session).by_source_ref(ref)
@@ -44,7 +45,7 @@ async def complaint_ticket(
 _E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 
 
-async def marketplace_complaint(session: AsyncSession, event: ComplaintRaised, at: datetime) -> RowMapping:
+async def marketplace_complaint(session: AsyncSession, event: ComplaintRaised, at: datetime) -> Mapping[Any, Any]:
     """``marketplace.complaint.raised``: the customer is the reporter (SMS to their phone), the booking
     and the parties concerned go into the description; Bengali for Bangladesh, Hindi for India."""
     phone = event.customer_phone if _E164.match(event.customer_phone) else None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -13,10 +14,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.tickets import TicketAssigned, TicketCreated, TicketReopened, TicketResolved
 from kernel.auth import Identity
 from kernel.errors import Conflict, Forbidden, ServiceUnavailable, ValidationProblem
-from kernel.outbox import add_event
+from kernel.outbox import add_event, outbox_rows
 from services.tickets import SERVICE
 from services.tickets.metrics import CLOSED, CREATED, REOPENED, RESOLUTION, RESOLVED
 from services.tickets.repository.desks import AgentRepository, DeskRepository
+from services.tickets.repository.intake import IntakeRepository
 from services.tickets.repository.tickets import TicketRepository
 from services.tickets.rules import routing
 from services.tickets.rules.access import agent_areas, is_agent
@@ -26,6 +28,8 @@ from services.tickets.schemas.tickets import TicketIn
 from services.tickets.service.closing import cancel_close, schedule_close
 from services.tickets.service.common import actor_kind, record, require_agent, status_page_path, visible_ticket
 from services.tickets.service.sla import clocks
+from services.tickets.service.sla.calendar import current_calendar
+from services.tickets.settings import get_tickets_settings
 
 TRACKING_ATTEMPTS = 8
 # Who may take each action: agents work the ticket; the reporter answers, closes or reopens.
@@ -45,7 +49,9 @@ def base_event(ticket: Mapping[Any, Any], key: str) -> dict[str, Any]:
 
 
 async def route_desk(session: AsyncSession, area_code: str, category: str) -> RowMapping:
-    desks = await DeskRepository(session).on_path(area_code)
+    """The desk a new ticket of ``category`` from ``area_code`` goes to, with its calendar versions and the
+    SLA policy of its level (one query); 422 naming ``area_code`` when no desk takes it."""
+    desks = await DeskRepository(session).on_path_with_terms(area_code, category)
     chosen = routing.route([desk_ref(d) for d in desks], area_code, category)
     if chosen is None:
         raise ValidationProblem(f"No help desk takes {category} tickets for {area_code}",
@@ -55,36 +61,106 @@ async def route_desk(session: AsyncSession, area_code: str, category: str) -> Ro
 
 async def create_ticket(
     session: AsyncSession, identity: Identity, body: TicketIn, now: datetime, *, source_ref: str | None = None,
-) -> RowMapping:
+) -> Mapping[str, Any]:
     """Route, number and store the ticket, start its first level's clocks, tell notify (SMS)."""
-    if not identity.can_access_area(body.area_code):
-        raise Forbidden(f"Area {body.area_code} is outside your area scope.")
-    desk = await route_desk(session, body.area_code, body.category)
-    values = body.model_dump(mode="json", exclude={"area_code"}) | {
-        "area_code": body.area_code, "status": Status.NEW.value, "desk_id": desk["id"],
-        "desk_area_code": desk["area_code"], "level": desk["level"], "level_seq": 0, "raised_by": identity.subject,
-        "raised_by_roles": sorted(identity.roles), "source_ref": source_ref, "created_at": now, "updated_at": now,
+    return (await create_tickets(session, identity, [body], now, source_refs=[source_ref]))[0]
+
+
+async def create_tickets(
+    session: AsyncSession, identity: Identity, bodies: Sequence[TicketIn], now: datetime, *,
+    source_refs: Sequence[str | None] | None = None, field: str = "",
+) -> list[dict[str, Any]]:
+    """Raise tickets (one, or a batch from an intake): each routed, numbered, its clocks and deadline jobs
+    started, its timeline begun and its SMS event written, all in one statement (repository/intake.py).
+    A ``source_ref`` already used returns that ticket instead (a retried intake writes nothing twice)."""
+    refs = list(source_refs or [None] * len(bodies))
+    for body in bodies:
+        if not identity.can_access_area(body.area_code):
+            raise Forbidden(f"Area {body.area_code} is outside your area scope.")
+    routes: dict[tuple[str, str], RowMapping] = {}
+    rows: list[dict[str, Any]] = []
+    outbox: list[dict[str, Any]] = []
+    out: list[dict[str, Any]] = []
+    for i, body in enumerate(bodies):
+        key = (body.area_code, body.category)
+        if key not in routes:
+            try:
+                routes[key] = await route_desk(session, *key)
+            except ValidationProblem as exc:
+                if field:
+                    raise ValidationProblem(f"Ticket {i}: {exc.detail}", errors=[
+                        {"field": f"{field}{i}.area_code", "reason": "no desk at or above this area"}]) from exc
+                raise
+        row, event, ticket = await _new_ticket(session, identity, body, routes[key], now, refs[i])
+        rows.append(row)
+        outbox.append(event)
+        out.append(ticket)
+    await _insert_numbered(session, rows, outbox, out, lambda i: _created_event(
+        out[i], bodies[i], identity, rows[i]["resolution_deadline"]))
+    for ticket in out:
+        CREATED.labels(ticket["level"], ticket["category"], ticket["channel"]).inc()
+    return out
+
+
+async def _new_ticket(session: AsyncSession, identity: Identity, body: TicketIn, desk: RowMapping, now: datetime,
+                      source_ref: str | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """(the intake row, its outbox row, the ticket as it will read) of one new ticket at ``desk``."""
+    calendar = await current_calendar(session, desk["calendar_id"], desk["calendar_version"], desk["parent_version"])
+    settings = get_tickets_settings()
+    first = (desk["policy_first_response_minutes"] or settings.default_first_response_minutes) * 60
+    resolution = (desk["policy_resolution_minutes"] or settings.default_resolution_minutes) * 60
+    deadlines = {"first_response": calendar.add(now, first), "resolution": calendar.add(now, resolution)}
+    dumped = body.model_dump(mode="json", exclude={"area_code"})
+    ticket: dict[str, Any] = dumped | {
+        "id": uuid.uuid4(), "tracking_number": new_tracking_number(), "area_code": body.area_code,
+        "status": Status.NEW.value, "desk_id": desk["id"], "desk_area_code": desk["area_code"], "level": desk["level"],
+        "level_seq": 0, "assigned_to": None, "raised_by": identity.subject, "raised_by_roles": sorted(identity.roles),
+        "source_ref": source_ref, "rating": None, "created_at": now, "updated_at": now, "first_response_at": None,
+        "resolved_at": None, "closed_at": None, "version": 1,
+        "concerns_person_id": body.concerns_person_id,
     }
-    ticket = await _insert_numbered(session, values)
-    deadlines = await clocks.start_level(session, ticket, desk, now)
-    await record(session, ticket, at=now, actor=identity.subject, actor_role=actor_kind(identity), kind="created",
-                 public=True, to_status=Status.NEW.value, body=desk["name"],
-                 data={"desk": desk["name"], "deadlines": {k: v.isoformat() for k, v in deadlines.items()}})
-    await add_event(session, SERVICE, TicketCreated(
+    row = ticket | {
+        "raised_by_roles": json.dumps(ticket["raised_by_roles"]), "reporter": json.dumps(dumped["reporter"]),
+        "attachments": json.dumps(dumped["attachments"]), "first_target": first,
+        "first_deadline": deadlines["first_response"], "resolution_target": resolution,
+        "resolution_deadline": deadlines["resolution"], "policy_id": desk["policy_id"],
+        "policy_version": desk["policy_version"], "entry_actor_kind": actor_kind(identity), "entry_body": desk["name"],
+        "entry_data": json.dumps({"desk": desk["name"], "deadlines": {k: v.isoformat() for k, v in deadlines.items()}}),
+    }
+    return row, _created_event(ticket, body, identity, deadlines["resolution"]), ticket
+
+
+def _created_event(ticket: Mapping[str, Any], body: TicketIn, identity: Identity,
+                   resolution_due: datetime) -> dict[str, Any]:
+    event = TicketCreated(
         **base_event(ticket, f"tickets:{ticket['id']}:created"), priority=ticket["priority"],
         language=ticket["language"], notify_phone=body.reporter.phone, raised_by=identity.subject,
         concerns_person_id=ticket["concerns_person_id"], status_page=status_page_path(ticket["tracking_number"]),
-        resolution_due_at=deadlines["resolution"]), source=SERVICE)
-    CREATED.labels(desk["level"], ticket["category"], ticket["channel"]).inc()
-    return ticket
+        resolution_due_at=resolution_due)
+    return outbox_rows([event], source=SERVICE)[0] | {"ticket_id": ticket["id"]}
 
 
-async def _insert_numbered(session: AsyncSession, values: dict[str, Any]) -> RowMapping:
-    repo = TicketRepository(session)
+async def _insert_numbered(session: AsyncSession, rows: list[dict[str, Any]], outbox: list[dict[str, Any]],
+                           out: list[dict[str, Any]], event_of: Callable[[int], dict[str, Any]]) -> None:
+    """Insert; a ticket whose number was taken draws another, one whose ``source_ref`` exists becomes that
+    ticket (nothing of it is written twice)."""
+    pending = list(range(len(rows)))
+    repo = IntakeRepository(session)
     for _ in range(TRACKING_ATTEMPTS):
-        row = await repo.insert(values | {"tracking_number": new_tracking_number()})
-        if row is not None:
-            return row
+        inserted = await repo.insert([rows[i] for i in pending], [outbox[i] for i in pending])
+        missed = [i for i in pending if rows[i]["id"] not in inserted]
+        if not missed:
+            return
+        pending = []
+        for i in missed:
+            existing = await TicketRepository(session).by_source_ref(rows[i]["source_ref"]) if rows[i][
+                "source_ref"] else None
+            if existing is not None:
+                out[i] = dict(existing)
+                continue
+            rows[i]["tracking_number"] = out[i]["tracking_number"] = new_tracking_number()
+            outbox[i] = event_of(i)
+            pending.append(i)
     raise ServiceUnavailable("Could not draw a free tracking number; retry.")
 
 

@@ -1,0 +1,98 @@
+"""The hot path of ticket creation: every row of a batch of new tickets in one statement.
+
+Measured (``bench/tickets_bench.py``, docs/tickets.md): a creation was ten round trips (routing,
+calendar, holidays, policy, ticket, clocks, two jobs, timeline, outbox) before the commit.  Here the
+ticket, its two clocks, their two deadline jobs, the ``created`` timeline entry with its live NOTIFY,
+the outbox event and the relay's NOTIFY are one statement of data-modifying CTEs over arrays (one
+element per ticket), run as an asyncpg prepared statement inside the session's transaction.  A ticket
+whose tracking number (or ``source_ref``) is taken writes nothing at all: every CTE joins the tickets
+actually inserted, and the caller draws again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from kernel.outbox import notify_channel
+from kernel.queries import raw_connection
+from services.tickets.repository.tickets import LIVE_CHANNEL
+
+# (array parameter, its type, the column it fills) for the ticket rows, in order.
+TICKET_COLUMNS = (
+    ("id", "uuid"), ("tracking_number", "text"), ("category", "text"), ("priority", "text"), ("title", "text"),
+    ("description", "text"), ("language", "text"), ("area_code", "text"), ("desk_id", "uuid"),
+    ("desk_area_code", "text"), ("level", "text"), ("raised_by", "text"), ("raised_by_roles", "jsonb"),
+    ("reporter", "jsonb"), ("channel", "text"), ("concerns_person_id", "uuid"), ("concerns_facility", "text"),
+    ("attachments", "jsonb"), ("source_ref", "text"), ("created_at", "timestamptz"),
+)
+# Per ticket, beside its row: the clocks' targets and deadlines, the policy version, the timeline entry's data.
+EXTRA_COLUMNS = (
+    ("first_target", "int4"), ("first_deadline", "timestamptz"), ("resolution_target", "int4"),
+    ("resolution_deadline", "timestamptz"), ("policy_id", "uuid"), ("policy_version", "int4"),
+    ("entry_actor_kind", "text"), ("entry_body", "text"), ("entry_data", "jsonb"),
+)
+_INPUT = ", ".join(f"${i + 1}::{t}[]" for i, (_, t) in enumerate((*TICKET_COLUMNS, *EXTRA_COLUMNS)))
+_NAMES = ", ".join(name for name, _ in (*TICKET_COLUMNS, *EXTRA_COLUMNS))
+_N = len(TICKET_COLUMNS) + len(EXTRA_COLUMNS)
+_TICKET_NAMES = ", ".join(name for name, _ in TICKET_COLUMNS)
+
+INSERT_TICKETS = f"""
+WITH input AS (
+    SELECT * FROM unnest({_INPUT}) AS i({_NAMES})
+), t AS (
+    INSERT INTO tickets.ticket ({_TICKET_NAMES}, status, level_seq, updated_at)
+    SELECT {_TICKET_NAMES}, 'new', 0, created_at FROM input
+    ON CONFLICT DO NOTHING
+    RETURNING id
+), new AS (
+    SELECT i.* FROM input i JOIN t USING (id)
+), k AS (
+    SELECT n.*, kind, CASE kind WHEN 'first_response' THEN first_target ELSE resolution_target END AS target,
+           CASE kind WHEN 'first_response' THEN first_deadline ELSE resolution_deadline END AS deadline
+    FROM new n CROSS JOIN (VALUES ('first_response'), ('resolution')) AS kinds(kind)
+), clocks AS (
+    INSERT INTO tickets.ticket_sla (ticket_id, level_seq, level, desk_id, kind, target_seconds, elapsed_seconds,
+                                    started_at, running_since, deadline_at, policy_id, policy_version)
+    SELECT id, 0, level, desk_id, kind, target, 0, created_at, created_at, deadline, policy_id, policy_version FROM k
+), jobs AS (
+    INSERT INTO tickets.scheduled_job (kind, key, due_at, payload)
+    SELECT 'tickets.sla_breach', id::text || ':0:' || kind, deadline,
+           jsonb_build_object('ticket_id', id::text, 'level_seq', 0, 'kind', kind) FROM k
+    ON CONFLICT (kind, key) DO NOTHING
+), entries AS (
+    INSERT INTO tickets.timeline (ticket_id, desk_id, at, actor, actor_kind, kind, public, to_status, level, body, data)
+    SELECT id, desk_id, created_at, raised_by, entry_actor_kind, 'created', true, 'new', level, entry_body, entry_data
+    FROM new
+    RETURNING ticket_id, desk_id, seq
+), events AS (
+    INSERT INTO tickets.outbox (id, subject, payload, headers)
+    SELECT e.id, e.subject, e.payload, e.headers
+    FROM unnest(${_N + 1}::uuid[], ${_N + 2}::text[], ${_N + 3}::jsonb[], ${_N + 4}::jsonb[], ${_N + 5}::uuid[])
+         AS e(id, subject, payload, headers, ticket_id)
+    JOIN t ON t.id = e.ticket_id
+    RETURNING 1
+)
+SELECT t.id,
+       (SELECT count(pg_notify('{LIVE_CHANNEL}', json_build_object('ticket', ticket_id::text, 'desks',
+               json_build_array(desk_id::text), 'seq', seq)::text)) FROM entries) AS live,
+       (SELECT pg_notify(${_N + 6}, '') FROM (SELECT 1 FROM events LIMIT 1) AS any_event) AS relay
+FROM t
+"""
+
+
+class IntakeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def insert(self, rows: Sequence[dict[str, Any]], outbox: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
+        """Insert the tickets (and everything that goes with each); returns the ids actually inserted.
+        ``outbox`` rows carry the ``ticket_id`` they belong to (an event is written only with its ticket)."""
+        columns = [[row[name] for row in rows] for name, _ in (*TICKET_COLUMNS, *EXTRA_COLUMNS)]
+        events = [[o[name] for o in outbox] for name in ("id", "subject", "payload", "headers", "ticket_id")]
+        conn = await raw_connection(self.session)
+        written = await conn.fetch(INSERT_TICKETS, *columns, *events, notify_channel("tickets"))
+        return {r["id"] for r in written}
