@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime, timezone
 
 import httpx
+import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
@@ -117,3 +118,68 @@ async def test_open_gauge_follows_every_change_without_a_recount(desks: Desks) -
     await desks.client.post(f"/{tickets[1]['id']}/rating", json={"rating": "poor"}, headers=worker())
     assert await gauges() == await counted() == {("block", "app_problem"): 1, ("district", "app_problem"): 2,
                                                  ("block", "grievance"): 1}
+
+
+async def _count(desks: Desks, sql: str) -> int:
+    async with desks.client.app.state.runtime.sessionmaker() as session:  # type: ignore[attr-defined]
+        return int((await session.execute(text(sql))).scalar_one())
+
+
+async def test_an_intake_batch_raises_every_ticket_once_even_when_sent_again(desks: Desks) -> None:
+    base = {"category": "grievance", "title": "Ration not delivered", "description": "December ration missing",
+            "area_code": VILLAGE, "reporter": {"name": "Rekha", "phone": "+919812300000", "relation": "citizen"}}
+    batch = {"tickets": [base | {"client_ref": "form-1"}, base | {"client_ref": "form-2", "language": "en"},
+                         base | {"title": "No receipt given"}]}
+    r = await desks.client.post("/batches", json=batch, headers=worker())
+    assert r.status_code == 201, r.text
+    items = r.json()["items"]
+    assert [i["client_ref"] for i in items] == ["form-1", "form-2", None]
+    assert {i["level"] for i in items} == {"block"} and len({i["tracking_number"] for i in items}) == 3
+    for item in items:  # each one whole: clocks, jobs, timeline, event
+        ticket = await desks.get(item["id"])
+        assert ticket["status"] == "new" and ticket["reporter"]["phone"].endswith("000")
+        assert len((await desks.client.get(f"/{item['id']}/sla", headers=ADMIN)).json()) == 2
+    assert await _count(desks, "SELECT count(*) FROM tickets.scheduled_job WHERE kind = 'tickets.sla_breach'") == 6
+    assert await _count(desks, "SELECT count(*) FROM tickets.timeline WHERE kind = 'created'") == 3
+    assert (await desks.outbox_subjects()).count("tickets.ticket.created.v1") == 3
+    # Sent again (the centre's connection dropped before the answer): the referenced ones are not raised twice.
+    again = await desks.client.post("/batches", json={"tickets": batch["tickets"][:2]}, headers=worker())
+    assert again.status_code == 201 and [i["id"] for i in again.json()["items"]] == [i["id"] for i in items[:2]]
+    assert await _count(desks, "SELECT count(*) FROM tickets.ticket") == 3
+    assert (await desks.outbox_subjects()).count("tickets.ticket.created.v1") == 3
+    # Another caller's form-1 is its own ticket.
+    other = await desks.client.post("/batches", json={"tickets": batch["tickets"][:1]}, headers=worker("aww-2"))
+    assert other.status_code == 201 and other.json()["items"][0]["id"] != items[0]["id"]
+
+
+async def test_an_intake_batch_is_all_or_nothing_and_names_the_faulty_ticket(desks: Desks) -> None:
+    good = {"category": "grievance", "title": "Ration not delivered", "description": "missing", "area_code": VILLAGE,
+            "reporter": {"name": "Rekha"}}
+    r = await desks.client.post("/batches", json={"tickets": [good, good | {"area_code": "IN-27-0456-2210"}]},
+                                headers=worker(area="IN"))  # in scope, but no desk in that state
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "tickets.1.area_code"
+    r = await desks.client.post("/batches", json={"tickets": [good, good | {"title": ""}]}, headers=worker())
+    assert r.status_code == 422 and "tickets.1.title" in r.text
+    assert (await desks.client.post("/batches", json={"tickets": []}, headers=worker())).status_code == 422
+    assert await _count(desks, "SELECT count(*) FROM tickets.ticket") == 0
+
+
+async def test_a_taken_tracking_number_is_drawn_again_and_nothing_of_the_loser_is_written(
+        desks: Desks, monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.tickets.rules.tracking import new_tracking_number
+    from services.tickets.service import tickets as service
+
+    first = await desks.raise_ticket()
+    fresh = new_tracking_number()
+    draws = iter([first["tracking_number"], fresh])
+    monkeypatch.setattr(service, "new_tracking_number", lambda: next(draws))
+    second = await desks.raise_ticket()
+    assert second["tracking_number"] == fresh
+    assert await _count(desks, "SELECT count(*) FROM tickets.ticket_sla") == 4
+    assert await _count(desks, "SELECT count(*) FROM tickets.timeline WHERE kind = 'created'") == 2
+    subjects = await desks.outbox_subjects()
+    assert subjects.count("tickets.ticket.created.v1") == 2
+    async with desks.client.app.state.runtime.sessionmaker() as session:  # type: ignore[attr-defined]
+        numbers = (await session.execute(text(
+            "SELECT payload->'data'->>'tracking_number' FROM tickets.outbox ORDER BY seq"))).scalars().all()
+    assert numbers == [first["tracking_number"], fresh]

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.outbox import notify_channel
-from kernel.queries import raw_connection
+from services.tickets.repository.common import raw_connection
 from services.tickets.repository.tickets import LIVE_CHANNEL
 
 # (array parameter, its type, the column it fills) for the ticket rows, in order.

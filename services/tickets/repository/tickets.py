@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.areas import within_any
 from services.tickets.models import KERNEL, desk, escalation, open_count, open_delta, ticket, ticket_sla, timeline
 from services.tickets.models.tickets import OPEN_STATUSES
-from services.tickets.repository.common import all_rows, one_or_none, page
+from services.tickets.repository.common import all_rows, one_or_none, page, raw_connection
 
 LIVE_CHANNEL = "tickets_live"
 
@@ -128,6 +128,21 @@ class SlaRepository:
 
     async def insert(self, rows: list[dict[str, Any]]) -> None:
         await self.session.execute(insert(ticket_sla), rows)
+
+    async def start(self, rows: list[dict[str, Any]], job_kind: str) -> None:
+        """Insert a level's clocks and schedule their deadline jobs (``<ticket>:<level_seq>:<kind>``, moved if
+        they exist) in one statement (an escalation's hot path)."""
+        conn = await raw_connection(self.session)
+        await conn.execute(_START_CLOCKS, [r["ticket_id"] for r in rows], [r["level_seq"] for r in rows],
+                           [r["level"] for r in rows], [r["desk_id"] for r in rows], [r["kind"] for r in rows],
+                           [r["target_seconds"] for r in rows], [r["started_at"] for r in rows],
+                           [r["deadline_at"] for r in rows], [r["policy_id"] for r in rows],
+                           [r["policy_version"] for r in rows], job_kind)
+
+    async def stop(self, ticket_id: uuid.UUID, level_seq: int, at: datetime, job_kind: str) -> None:
+        """The level's live clocks stop and their deadline jobs go, in one statement."""
+        conn = await raw_connection(self.session)
+        await conn.execute(_STOP_CLOCKS, ticket_id, level_seq, at, job_kind)
 
     async def live(self, ticket_id: uuid.UUID, level_seq: int) -> list[RowMapping]:
         """The level's clocks that are neither met nor stopped."""
@@ -277,6 +292,35 @@ class TimelineRepository:
         """A desk stream's starting position: entries of transactions not yet settled follow it."""
         return await self.settled_before(), 0
 
+
+_START_CLOCKS = """
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::int4[], $3::text[], $4::uuid[], $5::text[], $6::int4[], $7::timestamptz[],
+                         $8::timestamptz[], $9::uuid[], $10::int4[])
+        AS i(ticket_id, level_seq, level, desk_id, kind, target_seconds, started_at, deadline_at, policy_id,
+             policy_version)
+), clocks AS (
+    INSERT INTO tickets.ticket_sla (ticket_id, level_seq, level, desk_id, kind, target_seconds, elapsed_seconds,
+                                    started_at, running_since, deadline_at, policy_id, policy_version)
+    SELECT ticket_id, level_seq, level, desk_id, kind, target_seconds, 0, started_at, started_at, deadline_at,
+           policy_id, policy_version FROM input
+)
+INSERT INTO tickets.scheduled_job (kind, key, due_at, payload)
+SELECT $11, ticket_id::text || ':' || level_seq || ':' || kind, deadline_at,
+       jsonb_build_object('ticket_id', ticket_id::text, 'level_seq', level_seq, 'kind', kind) FROM input
+ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, attempts = 0,
+    last_error = NULL, failed_at = NULL, lease_owner = NULL, lease_until = NULL
+"""
+
+_STOP_CLOCKS = """
+WITH stopped AS (
+    UPDATE tickets.ticket_sla SET stopped_at = $3
+    WHERE ticket_id = $1 AND level_seq = $2 AND stopped_at IS NULL AND met_at IS NULL
+    RETURNING kind
+)
+DELETE FROM tickets.scheduled_job
+WHERE kind = $4 AND key IN (SELECT $1::text || ':' || $2::int4 || ':' || kind FROM stopped)
+"""
 
 _SETTLED_BEFORE = text(
     "SELECT least(pg_snapshot_xmax(pg_current_snapshot())::text::bigint, "

@@ -16,6 +16,9 @@ from services.tickets.schemas.tickets import (
     AssignIn,
     CommentIn,
     EscalateIn,
+    IntakeBatchIn,
+    IntakeBatchOut,
+    IntakeCreated,
     RatingIn,
     SlaClock,
     TicketIn,
@@ -24,7 +27,7 @@ from services.tickets.schemas.tickets import (
     TransitionIn,
 )
 from services.tickets.service import escalation, tickets, views
-from services.tickets.service.common import ticket_out, visible_ticket
+from services.tickets.service.common import status_page_path, ticket_out, visible_ticket
 
 # Mounted at the service root: the gateway serves these at /tickets and /tickets/{ticket_id}/...
 router = APIRouter(tags=["tickets"])
@@ -51,6 +54,29 @@ async def create_ticket(body: TicketIn, session: DbSession, identity: Writer, no
     malformed phone, language or attachment.
     """
     return _out(await tickets.create_ticket(session, identity, body, now))
+
+
+@router.post("/batches", status_code=status.HTTP_201_CREATED, response_model=IntakeBatchOut,
+             summary="Raise up to 500 tickets collected offline in one request (routed, numbered and sent by "
+                     "SMS like single ones)")
+async def create_batch(body: IntakeBatchIn, session: DbSession, identity: Writer, now: Now) -> IntakeBatchOut:
+    """An intake batch: tickets a village digital centre or a call centre collected, each exactly as
+    `POST /tickets` takes it, plus an optional `client_ref` of yours. All of them are raised or none:
+    the whole batch is one transaction. Sending a batch again is safe: a ticket whose `client_ref` you
+    already used is not raised twice, the existing one comes back in its place.
+
+    **Who:** `tickets:write`, every ticket's area in your scope.
+
+    **Errors:** 403 an area outside your scope; 422 naming `tickets.<i>.<field>` (a malformed ticket,
+    or no desk for its area and category).
+    """
+    refs = [f"intake:{identity.subject}:{t.client_ref}" if t.client_ref else None for t in body.tickets]
+    created = await tickets.create_tickets(session, identity, body.tickets, now, source_refs=refs,
+                                           field="tickets.")
+    return IntakeBatchOut(items=[IntakeCreated(
+        id=t["id"], tracking_number=t["tracking_number"], client_ref=sent.client_ref, desk_id=t["desk_id"],
+        level=t["level"], status_page=status_page_path(t["tracking_number"])) for t, sent in zip(
+            created, body.tickets, strict=True)])
 
 
 @router.get("/", response_model=Page[TicketOut],

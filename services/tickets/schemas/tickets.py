@@ -57,6 +57,31 @@ class TicketIn(BaseModel):
     attachments: list[Attachment] = Field(default_factory=list, max_length=10)
 
 
+class IntakeTicket(TicketIn):
+    client_ref: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:\-]{0,79}$")] | None = Field(
+        None, description="Your id for this ticket (e.g. the kiosk's form number): a batch sent again creates "
+                          "nothing twice, the ticket already raised under it comes back")
+
+
+class IntakeBatchIn(BaseModel):
+    """Tickets collected offline (a village digital centre, a call centre's queue) sent in one request."""
+
+    tickets: list[IntakeTicket] = Field(min_length=1, max_length=500)
+
+
+class IntakeCreated(BaseModel):
+    id: uuid.UUID
+    tracking_number: str
+    client_ref: str | None
+    desk_id: uuid.UUID
+    level: str
+    status_page: str
+
+
+class IntakeBatchOut(BaseModel):
+    items: list[IntakeCreated] = Field(description="One per ticket sent, in the same order")
+
+
 class ReporterOut(BaseModel):
     name: str
     phone: str | None = Field(None, description="Masked: only the last three digits")

@@ -40,10 +40,15 @@ from services.tickets.service.tickets import _advance, _desk, base_event, desk_r
 TRAIL_ENTRIES = 50
 
 
-async def next_desk(session: AsyncSession, ticket: Mapping[Any, Any], desk: Mapping[Any, Any]) -> RowMapping | None:
-    desks = await DeskRepository(session).on_path(desk["area_code"])
-    chosen = routing.next_level([desk_ref(d) for d in desks], desk_ref(desk), ticket["category"])
-    return None if chosen is None else next(d for d in desks if d["id"] == chosen.id)
+async def desks_around(session: AsyncSession, ticket: Mapping[Any, Any]) -> tuple[RowMapping, RowMapping | None]:
+    """(the ticket's desk, the desk it escalates to or None), each with its calendar versions and level policy
+    for the ticket's category: one query (the desks on the path up from the ticket's desk)."""
+    desks = await DeskRepository(session).on_path_with_terms(ticket["desk_area_code"], ticket["category"])
+    current = next((d for d in desks if d["id"] == ticket["desk_id"]), None)
+    if current is None:  # the desk was deactivated since: it still holds the ticket
+        current = await _desk(session, ticket)
+    chosen = routing.next_level([desk_ref(d) for d in desks], desk_ref(current), ticket["category"])
+    return current, None if chosen is None else next(d for d in desks if d["id"] == chosen.id)
 
 
 async def _trail(session: AsyncSession, ticket: Mapping[Any, Any]) -> list[dict[str, Any]]:
@@ -58,8 +63,7 @@ async def escalate(
     reason: str | None, now: datetime,
 ) -> RowMapping | None:
     """Move a locked ticket to the next level's desk; None if there is none or this level already escalated."""
-    desk = await _desk(session, ticket)
-    target = await next_desk(session, ticket, desk)
+    desk, target = await desks_around(session, ticket)
     if target is None:
         return None
     status = _advance(ticket, Action.ESCALATE)

@@ -110,7 +110,7 @@ async def _new_ticket(session: AsyncSession, identity: Identity, body: TicketIn,
     first = (desk["policy_first_response_minutes"] or settings.default_first_response_minutes) * 60
     resolution = (desk["policy_resolution_minutes"] or settings.default_resolution_minutes) * 60
     deadlines = {"first_response": calendar.add(now, first), "resolution": calendar.add(now, resolution)}
-    dumped = body.model_dump(mode="json", exclude={"area_code"})
+    dumped = body.model_dump(mode="json", exclude={"area_code", "client_ref"})
     ticket: dict[str, Any] = dumped | {
         "id": uuid.uuid4(), "tracking_number": new_tracking_number(), "area_code": body.area_code,
         "status": Status.NEW.value, "desk_id": desk["id"], "desk_area_code": desk["area_code"], "level": desk["level"],

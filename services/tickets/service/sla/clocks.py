@@ -18,10 +18,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.scheduler import cancel, schedule
 from services.tickets import SERVICE
 from services.tickets.metrics import FIRST_RESPONSE
-from services.tickets.repository.desks import SlaPolicyRepository
 from services.tickets.repository.tickets import SlaRepository
 from services.tickets.rules.calendar import BusinessCalendar
-from services.tickets.service.sla.calendar import load_calendar
+from services.tickets.service.sla.calendar import current_calendar, load_calendar
 from services.tickets.settings import get_tickets_settings
 
 BREACH_JOB = "tickets.sla_breach"
@@ -33,18 +32,6 @@ def job_key(ticket_id: uuid.UUID, level_seq: int, kind: str) -> str:
     return f"{ticket_id}:{level_seq}:{kind}"
 
 
-async def targets(session: AsyncSession, level: str, category: str) -> dict[str, Any]:
-    """Business seconds per clock kind for this level and category (the policy, else the defaults), and the
-    policy version that set them (``policy_id``/``policy_version``; None for the defaults)."""
-    policy = await SlaPolicyRepository(session).for_level(level, category)
-    settings = get_tickets_settings()
-    if policy is None:
-        return {"first_response": settings.default_first_response_minutes * 60,
-                "resolution": settings.default_resolution_minutes * 60, "policy_id": None, "policy_version": None}
-    return {"first_response": policy["first_response_minutes"] * 60, "resolution": policy["resolution_minutes"] * 60,
-            "policy_id": policy["id"], "policy_version": policy["version"]}
-
-
 async def _schedule(session: AsyncSession, ticket_id: uuid.UUID, level_seq: int, kind: str, due: datetime) -> None:
     await schedule(session, SERVICE, kind=BREACH_JOB, key=job_key(ticket_id, level_seq, kind), due_at=due,
                    payload={"ticket_id": str(ticket_id), "level_seq": level_seq, "kind": kind})
@@ -54,20 +41,27 @@ async def start_level(
     session: AsyncSession, ticket: Mapping[Any, Any], desk: Mapping[Any, Any], now: datetime,
     *, kinds: tuple[str, ...] = KINDS,
 ) -> dict[str, datetime]:
-    """Start the clocks of the ticket's current level; returns their deadlines."""
-    calendar = await load_calendar(session, desk["calendar_id"])
-    seconds = await targets(session, desk["level"], ticket["category"])
+    """Start the clocks of the ticket's current level and schedule their deadlines (one statement); returns
+    the deadlines.  ``desk`` is a row of ``DeskRepository.on_path_with_terms`` (calendar versions and the
+    level's policy for the category come with it: no further query when the calendar is cached)."""
+    calendar = await current_calendar(session, desk["calendar_id"], desk["calendar_version"], desk["parent_version"])
+    seconds = terms_of(desk)
     deadlines = {kind: calendar.add(now, seconds[kind]) for kind in kinds}
-    await SlaRepository(session).insert([
+    await SlaRepository(session).start([
         {"ticket_id": ticket["id"], "level_seq": ticket["level_seq"], "level": desk["level"], "desk_id": desk["id"],
-         "kind": kind, "target_seconds": seconds[kind], "elapsed_seconds": 0, "started_at": now,
-         "running_since": now, "deadline_at": deadlines[kind], "policy_id": seconds["policy_id"],
-         "policy_version": seconds["policy_version"]}
+         "kind": kind, "target_seconds": seconds[kind], "started_at": now, "deadline_at": deadlines[kind],
+         "policy_id": seconds["policy_id"], "policy_version": seconds["policy_version"]}
         for kind in kinds
-    ])
-    for kind in kinds:
-        await _schedule(session, ticket["id"], ticket["level_seq"], kind, deadlines[kind])
+    ], BREACH_JOB)
     return deadlines
+
+
+def terms_of(desk: Mapping[Any, Any]) -> dict[str, Any]:
+    """Targets (business seconds) from a desk row with its level's policy (``on_path_with_terms``)."""
+    settings = get_tickets_settings()
+    return {"first_response": (desk["policy_first_response_minutes"] or settings.default_first_response_minutes) * 60,
+            "resolution": (desk["policy_resolution_minutes"] or settings.default_resolution_minutes) * 60,
+            "policy_id": desk["policy_id"], "policy_version": desk["policy_version"]}
 
 
 async def _calendar_for(session: AsyncSession, desk: Mapping[Any, Any]) -> BusinessCalendar:
@@ -112,10 +106,7 @@ async def meet(session: AsyncSession, ticket: Mapping[Any, Any], kind: str, now:
 
 async def stop_level(session: AsyncSession, ticket: Mapping[Any, Any], now: datetime) -> None:
     """The ticket leaves this level (escalated): its live clocks stop and their jobs go."""
-    repo = SlaRepository(session)
-    for clock in await repo.live(ticket["id"], ticket["level_seq"]):
-        await repo.set(clock["id"], {"stopped_at": now})
-        await cancel(session, SERVICE, kind=BREACH_JOB, key=job_key(ticket["id"], ticket["level_seq"], clock["kind"]))
+    await SlaRepository(session).stop(ticket["id"], ticket["level_seq"], now, BREACH_JOB)
 
 
 async def restart_resolution(session: AsyncSession, ticket: Mapping[Any, Any], desk: Mapping[Any, Any],
