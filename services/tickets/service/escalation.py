@@ -8,6 +8,7 @@ the SMS) is written only by the transaction that took it.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -19,25 +20,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from contracts.tickets import TicketEscalated
 from kernel.auth import Identity
 from kernel.errors import Conflict, Forbidden
-from kernel.outbox import add_event
+from kernel.outbox import outbox_rows
 from kernel.scheduler import Job
 from services.tickets import SERVICE
 from services.tickets.metrics import BREACHES, ESCALATIONS
 from services.tickets.repository.desks import DeskRepository
+from services.tickets.repository.escalations import EscalationStore
 from services.tickets.repository.tickets import (
-    EscalationRepository,
-    SlaRepository,
     TicketRepository,
-    TimelineRepository,
 )
 from services.tickets.rules import routing
 from services.tickets.rules.states import Action, Status
 from services.tickets.service.closing import cancel_close
 from services.tickets.service.common import SYSTEM, actor_kind, record, require_agent, visible_ticket
 from services.tickets.service.sla import clocks
+from services.tickets.service.sla.calendar import current_calendar
 from services.tickets.service.tickets import _advance, _desk, base_event, desk_ref, reopened_event
-
-TRAIL_ENTRIES = 50
 
 
 async def desks_around(session: AsyncSession, ticket: Mapping[Any, Any]) -> tuple[RowMapping, RowMapping | None]:
@@ -51,47 +49,39 @@ async def desks_around(session: AsyncSession, ticket: Mapping[Any, Any]) -> tupl
     return current, None if chosen is None else next(d for d in desks if d["id"] == chosen.id)
 
 
-async def _trail(session: AsyncSession, ticket: Mapping[Any, Any]) -> list[dict[str, Any]]:
-    """What was tried at the level being left: its timeline entries, internal ones included."""
-    entries = await TimelineRepository(session).for_ticket(ticket["id"], public_only=False)
-    return [{"at": e["at"].isoformat(), "actor": e["actor"], "kind": e["kind"], "to_status": e["to_status"],
-             "body": (e["body"] or "")[:500]} for e in entries if e["desk_id"] == ticket["desk_id"]][-TRAIL_ENTRIES:]
-
-
 async def escalate(
     session: AsyncSession, ticket: Mapping[Any, Any], *, cause: str, actor: str, actor_role: str,
     reason: str | None, now: datetime,
-) -> RowMapping | None:
-    """Move a locked ticket to the next level's desk; None if there is none or this level already escalated."""
+) -> Mapping[Any, Any] | None:
+    """Move a locked ticket to the next level's desk; None if there is none or this level already escalated.
+    One statement writes the whole move (repository/escalations.py)."""
     desk, target = await desks_around(session, ticket)
     if target is None:
         return None
     status = _advance(ticket, Action.ESCALATE)
-    taken = await EscalationRepository(session).insert({
-        "ticket_id": ticket["id"], "from_level_seq": ticket["level_seq"], "from_desk_id": desk["id"],
-        "from_level": desk["level"], "to_desk_id": target["id"], "to_level": target["level"], "cause": cause,
-        "reason": reason, "trail": await _trail(session, ticket), "actor": actor, "at": now})
-    if taken is None:
-        return None
-    await clocks.stop_level(session, ticket, now)
-    updated = await TicketRepository(session).update(ticket["id"], {
-        "status": status.value, "desk_id": target["id"], "desk_area_code": target["area_code"],
-        "level": target["level"], "level_seq": ticket["level_seq"] + 1, "assigned_to": None, "updated_at": now})
-    deadlines = await clocks.start_level(session, updated, target, now)
-    await record(session, updated, at=now, actor=actor, actor_role=actor_role, kind="escalated", public=True,
-                 from_status=ticket["status"], to_status=status.value, body=reason, also_desk=desk["id"],
-                 data={"cause": cause, "from_level": desk["level"], "to_level": target["level"],
-                       "to_desk": target["name"], "deadlines": {k: v.isoformat() for k, v in deadlines.items()}})
-    await add_event(session, SERVICE, TicketEscalated(
-        **base_event(updated, f"tickets:{ticket['id']}:escalated:{ticket['level_seq']}"), from_desk_id=desk["id"],
+    calendar = await current_calendar(session, target["calendar_id"], target["calendar_version"],
+                                      target["parent_version"])
+    terms = clocks.terms_of(target)
+    deadlines = {kind: calendar.add(now, terms[kind]) for kind in clocks.KINDS}
+    after = dict(ticket) | {"status": status.value, "desk_id": target["id"], "desk_area_code": target["area_code"],
+                            "level": target["level"], "level_seq": ticket["level_seq"] + 1}
+    event = outbox_rows([TicketEscalated(
+        **base_event(after, f"tickets:{ticket['id']}:escalated:{ticket['level_seq']}"), from_desk_id=desk["id"],
         from_level=desk["level"], cause=cause, reason=reason, language=ticket["language"],
-        notify_phone=ticket["reporter"].get("phone"), resolution_due_at=deadlines["resolution"]), source=SERVICE)
-    ESCALATIONS.labels(desk["level"], target["level"], cause).inc()
+        notify_phone=ticket["reporter"].get("phone"), resolution_due_at=deadlines["resolution"])], source=SERVICE)[0]
+    data = {"cause": cause, "from_level": desk["level"], "to_level": target["level"], "to_desk": target["name"],
+            "deadlines": {k: v.isoformat() for k, v in deadlines.items()}}
+    updated = await EscalationStore(session).move(
+        ticket, desk, target, cause=cause, reason=reason, actor=actor, actor_kind=actor_role, at=now,
+        status=status.value, job_kind=clocks.BREACH_JOB, terms=terms, deadlines=deadlines,
+        entry_data=json.dumps(data), event=event)
+    if updated is not None:
+        ESCALATIONS.labels(desk["level"], target["level"], cause).inc()
     return updated
 
 
 async def manual_escalate(session: AsyncSession, identity: Identity, ticket_id: uuid.UUID, reason: str,
-                          now: datetime) -> RowMapping:
+                          now: datetime) -> Mapping[Any, Any]:
     require_agent(identity, "escalate tickets")
     ticket = await visible_ticket(session, identity, ticket_id, lock=True)
     _advance(ticket, Action.ESCALATE)
@@ -104,7 +94,7 @@ async def manual_escalate(session: AsyncSession, identity: Identity, ticket_id: 
 
 
 async def rate(session: AsyncSession, identity: Identity, ticket_id: uuid.UUID, rating: str, comment: str | None,
-               now: datetime) -> RowMapping:
+               now: datetime) -> Mapping[Any, Any]:
     """The reporter's rating of a resolution.  A poor one reopens the ticket and escalates it (the appeal)."""
     ticket = await visible_ticket(session, identity, ticket_id, lock=True)
     if ticket["raised_by"] != identity.subject and actor_kind(identity) != "agent":
@@ -138,25 +128,23 @@ async def on_breach(session: AsyncSession, job: Job) -> datetime | None:
     """Scheduler job at a clock's deadline.  The deadline is the moment of the breach, so the escalation
     and the next level's clocks date from it, however late a worker picks the job up."""
     ticket_id, level_seq, kind = uuid.UUID(job.payload["ticket_id"]), int(job.payload["level_seq"]), job.payload["kind"]
-    tickets = TicketRepository(session)
     # The scheduler holds this job's row; a request holding the ticket may be about to delete the job (it
     # stops the clock).  Taking the ticket only if it is free keeps the two from deadlocking: when busy,
     # the job stays due and the next poll looks again, at a ticket the request may have moved on.
-    ticket = await tickets.get(ticket_id, lock=True, skip_locked=True)
+    store = EscalationStore(session)
+    ticket, clock = await store.lock_with_clock(ticket_id, level_seq, kind)
     if ticket is None:
-        return job.due_at if await tickets.exists(ticket_id) else None
+        return job.due_at if await TicketRepository(session).exists(ticket_id) else None
     if ticket["level_seq"] != level_seq:
         return None
-    sla_repo = SlaRepository(session)
-    clock = await sla_repo.get(ticket_id, level_seq, kind)
     if (clock is None or clock["met_at"] or clock["stopped_at"] or clock["breached_at"]
             or clock["deadline_at"] is None or clock["deadline_at"] > job.due_at):
         return None  # met, paused, moved or handled meanwhile
     at = clock["deadline_at"]
-    await sla_repo.set(clock["id"], {"breached_at": at})
+    if not await store.mark_breached(clock, ticket["desk_id"], at, json.dumps({"kind": kind,
+                                                                             "deadline": at.isoformat()})):
+        return None
     BREACHES.labels(clock["level"], kind).inc()
-    await record(session, ticket, at=at, actor=SYSTEM, actor_role="system", kind="sla_breached", public=False,
-                 data={"kind": kind, "deadline": at.isoformat()})
     if ticket["status"] in (Status.RESOLVED, Status.CLOSED):
         return None
     await escalate(session, ticket, cause=f"{kind}_breach", actor=SYSTEM, actor_role="system",
