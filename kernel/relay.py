@@ -11,6 +11,13 @@ rows, ``COMMIT``.  Properties:
   still in the table and is picked up by the next batch.
 * **Crash between publish and delete**: the rows are re-published with the same ids and
   JetStream drops them as duplicates inside the stream's duplicate window.
+* **Awake or asleep** (the interactive lane): a relay that found events in the last
+  ``awake_seconds`` polls every ``awake_poll_seconds`` by itself and holds the advisory lock that
+  tells writers not to notify (kernel.outbox.notify_unless_awake: a notify per write serialised
+  concurrent commits cluster-wide); asleep, it waits for a commit notification or
+  ``poll_interval``.  After lowering the flag it keeps polling ``awake_grace_seconds`` more, for a
+  writer that checked the flag just before; one that commits later still is picked up by the
+  next poll (``poll_interval``) or notification, never lost.
 * **Broker outage**: unacked rows stay; while NATS is disconnected the relay claims nothing; a
   failed batch backs off (capped at ``max_backoff``, 2 s by default, and cut short by the next
   commit notification), so events flow within seconds of PostgreSQL or NATS coming back.
@@ -71,7 +78,7 @@ from kernel.metrics import (
     OUTBOX_QUARANTINE_ROWS,
     OUTBOX_QUARANTINED,
 )
-from kernel.outbox import BULK_NOTIFY, notify_channel
+from kernel.outbox import AWAKE_LOCK_CLASS, BULK_NOTIFY, notify_channel
 
 log = logging.getLogger("gramsetu.relay")
 
@@ -79,6 +86,10 @@ INTERACTIVE = "interactive"
 BULK = "bulk"
 # Reasons that say nothing about the row itself (the broker or the network): never counted as attempts.
 OUTAGE_REASONS = frozenset({"timeout", "disconnected", "stalled", "storage_full", "no_stream", "unavailable"})
+# An awake relay holds this session advisory lock (arguments: AWAKE_LOCK_CLASS, the notify channel);
+# writers notify only when nobody holds it (kernel.outbox.notify_unless_awake).
+RAISE_AWAKE_FLAG = "SELECT pg_try_advisory_lock($1, hashtext($2))"
+LOWER_AWAKE_FLAG = "SELECT pg_advisory_unlock($1, hashtext($2))"
 
 
 class PublishIncomplete(Exception):
@@ -138,6 +149,9 @@ class OutboxRelay:
         coalesce_seconds: float = 0.003,
         max_attempts: int = 5,
         duplicate_window: float = 600.0,
+        awake_seconds: float = 0.5,
+        awake_poll_seconds: float = 0.005,
+        awake_grace_seconds: float = 0.05,
     ) -> None:
         self.service = service
         self.schema = schema
@@ -152,7 +166,16 @@ class OutboxRelay:
         self.coalesce_seconds = coalesce_seconds
         self.max_attempts = max_attempts
         self.duplicate_window = duplicate_window
+        self.awake_seconds = awake_seconds
+        self.awake_poll_seconds = awake_poll_seconds
+        self.awake_grace_seconds = awake_grace_seconds
         self._wake = {INTERACTIVE: asyncio.Event(), BULK: asyncio.Event()}
+        self._found_at = -1e9  # monotonic time the interactive lane last published something
+        self._lowered_at = -1e9
+        self._listener: asyncpg.Connection | None = None  # holds LISTEN and, while awake, the flag
+        self._flag_lock = asyncio.Lock()
+        self.flag_raised = False
+        self._flag_key = (AWAKE_LOCK_CLASS, notify_channel(schema))
         table = f'"{schema}".outbox'
         columns = "id, subject, payload::text AS payload, batch, events, headers, attempts"
         # LIMIT is a literal: a prepared statement's generic plan (after five runs) assumes a
@@ -323,16 +346,59 @@ class OutboxRelay:
                 await _wait(wake, backoff)
                 backoff = min(backoff * 2, self.max_backoff)
                 continue
+            if lane == INTERACTIVE:
+                await self._after_interactive_claim(stop, published)
+                continue
             # Caught up: sleep until woken or the next poll.  (A bulk claim is one batch row, so
             # only an empty claim means the bulk lane is caught up.)
-            if published == 0 or (lane == INTERACTIVE and published < self.batch_size):
+            if published == 0:
                 wake.clear()
-                if not await _wait(wake, self.poll_interval):
-                    continue
-                if self.coalesce_seconds and lane == INTERACTIVE:
-                    # Under a stream of small commits, wait a moment so one batch carries
-                    # several events: far fewer round trips for a few ms of latency.
-                    await asyncio.sleep(self.coalesce_seconds)
+                await _wait(wake, self.poll_interval)
+
+    async def _after_interactive_claim(self, stop: asyncio.Event, published: int) -> None:
+        """Claim again at once (a full batch), soon (awake), or when woken (asleep)."""
+        now = time.monotonic()
+        if published:
+            self._found_at = now
+            await self._raise_flag()
+        if published >= self.batch_size:
+            return
+        if now - self._found_at < self.awake_seconds or now - self._lowered_at < self.awake_grace_seconds:
+            await _wait(stop, self.awake_poll_seconds)
+            return
+        if self.flag_raised:
+            await self._lower_flag()
+            return
+        wake = self._wake[INTERACTIVE]
+        wake.clear()
+        if await _wait(wake, self.poll_interval) and self.coalesce_seconds:
+            # Under a stream of small commits, wait a moment so one batch carries
+            # several events: far fewer round trips for a few ms of latency.
+            await asyncio.sleep(self.coalesce_seconds)
+
+    async def _raise_flag(self) -> None:
+        """Tell writers a relay is awake (they stop notifying); best effort, on the listener's session."""
+        if self.flag_raised or self._listener is None:
+            return
+        async with self._flag_lock:
+            conn = self._listener
+            if self.flag_raised or conn is None or conn.is_closed():
+                return
+            try:
+                self.flag_raised = bool(await conn.fetchval(RAISE_AWAKE_FLAG, *self._flag_key, timeout=2))
+            except Exception as exc:  # writers keep notifying: slower, never wrong
+                log.debug("relay %s: awake flag not raised: %s", self.service, exc)
+
+    async def _lower_flag(self) -> None:
+        async with self._flag_lock:
+            conn, self.flag_raised = self._listener, False
+            self._lowered_at = time.monotonic()
+            if conn is None or conn.is_closed():
+                return
+            try:
+                await conn.fetchval(LOWER_AWAKE_FLAG, *self._flag_key, timeout=2)
+            except Exception as exc:  # the session is gone, and its lock with it
+                log.debug("relay %s: awake flag not lowered: %s", self.service, exc)
 
     async def _listen(self, stop: asyncio.Event) -> None:
         """LISTEN for commit-time notifications; reconnects, since NOTIFY is not replayed."""
@@ -342,10 +408,14 @@ class OutboxRelay:
                 conn = await self.pool.acquire()
                 try:
                     await conn.add_listener(channel, self.wake)
+                    self._listener = conn
                     self.wake()  # anything committed while we were not listening
                     while not conn.is_closed():  # noqa: ASYNC110 (asyncpg has no "closed" event)
                         await asyncio.sleep(1.0)
                 finally:
+                    if self.flag_raised:
+                        await self._lower_flag()
+                    self._listener = None
                     if not conn.is_closed():
                         await conn.remove_listener(channel, self.wake)
                     await self.pool.release(conn)
