@@ -7,12 +7,17 @@ named after their fathers as hard negatives; about 10% of records repeat a perso
 matcher was tuned on seed 1 and its quality test runs on seed 2.  Generating it is not timed.
 
 * ``matcher.batch_seconds`` and ``matcher.batch_peak_memory_mb``: ``gramsetu registry match`` end to
-  end (read the CSV, block, compare, learn m/u by EM, score, write the pairs) in a child process,
-  whose own peak resident memory is reported.  Baseline for the time: an exhaustive comparison of
-  every pair (no blocking) with the same comparison code, timed on a 3,000-record sample and scaled
-  to n(n-1)/2 pairs.  Baseline for memory: the goal (Splink 5 took 4.9 GB on such a set).
-* ``matcher.batch_cpu_seconds``: the same run's CPU time (user + system), which the machine's load
-  does not inflate the way it does the wall time.
+  end (read the CSV, block, compare, learn m/u by EM, score, write the pairs) in a child process with
+  two worker processes for comparing and learning (as the command runs on a 2-core machine); the
+  peak resident memory of the largest of them is reported.  The detail gives wall and CPU seconds per
+  phase, the seconds the main process was runnable but waiting for a CPU (``/proc/self/schedstat``:
+  on this shared machine that, not I/O, is the gap between wall and CPU time) and the load average.
+  Baseline for the time: an exhaustive comparison of every pair (no blocking) with the same
+  comparison code, timed on a 3,000-record sample and scaled to n(n-1)/2 pairs.  Baseline for
+  memory: the goal (Splink 5 took 4.9 GB on such a set).  The peak is of the largest process: the
+  workers are forked from the main process and share its table copy-on-write.
+* ``matcher.batch_cpu_seconds``: the same run's CPU time (user + system, the workers' included),
+  which the machine's load does not inflate the way it does the wall time.
 * ``matcher.comparisons``: pairs the blocking rules generate (their union); baseline n(n-1)/2.
 * ``matcher.precision``, ``matcher.recall``: against the labels, at the
   default threshold.  Baseline: the registry's duplicate detection before the matcher (same
@@ -40,8 +45,8 @@ from typing import Any
 import numpy as np
 
 from bench.common import ROOT, make_row, percentile
-from services.registry.rules.matching.compare import Similarity, compare
-from services.registry.rules.matching.engine import DEFAULT_THRESHOLD, Index, cap, is_hard_negative, match
+from services.registry.rules.matching.compare import compare
+from services.registry.rules.matching.engine import DEFAULT_THRESHOLD, Index, match
 from services.registry.rules.matching.table import COLUMNS, TableBuilder, build_table
 from services.registry.rules.names import name_key
 from tests.registry.matching_truth import Truth, generate
@@ -51,16 +56,30 @@ SEED = 11
 NEW_RECORDS = 1_000
 SAMPLE = 3_000
 CHILD = """
-import json, resource, sys, time
+import json, os, resource, sys, time
 from pathlib import Path
 from services.registry.service.matching.files import match_file
+
+def waited():  # seconds this process was runnable but waiting for a CPU (/proc/self/schedstat)
+    try:
+        return int(open("/proc/self/schedstat").read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+load_before, wait_before = os.getloadavg()[0], waited()
 start = time.perf_counter()
-result = match_file(Path(sys.argv[1]), Path(sys.argv[2]))
+result = match_file(Path(sys.argv[1]), Path(sys.argv[2]), workers=int(sys.argv[3]))
 usage = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"seconds": time.perf_counter() - start, "phases": result.seconds,
-                  "cpu_seconds": usage.ru_utime + usage.ru_stime,
-                  "comparisons": result.comparisons, "per_rule": result.per_rule, "peak_kb": usage.ru_maxrss}))
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+wait_after = waited()
+print(json.dumps({"seconds": time.perf_counter() - start, "phases": result.seconds, "cpu_phases": result.cpu_seconds,
+                  "cpu_seconds": usage.ru_utime + usage.ru_stime + children.ru_utime + children.ru_stime,
+                  "runqueue_wait_seconds": None if wait_before is None else wait_after - wait_before,
+                  "load": [load_before, os.getloadavg()[0]],
+                  "comparisons": result.comparisons, "per_rule": result.per_rule,
+                  "peak_kb": max(usage.ru_maxrss, children.ru_maxrss)}))
 """
+WORKERS = min(2, os.cpu_count() or 1)
 
 
 def _write_csv(path: Path, truth: Truth) -> None:
@@ -72,8 +91,8 @@ def _write_csv(path: Path, truth: Truth) -> None:
 
 def _batch(source: Path, out: Path) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", CHILD, str(source), str(out)], env=env, capture_output=True,
-                          text=True, check=True, cwd=ROOT)
+    done = subprocess.run([sys.executable, "-c", CHILD, str(source), str(out), str(WORKERS)], env=env,
+                          capture_output=True, text=True, check=True, cwd=ROOT)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
@@ -137,13 +156,11 @@ def _incremental(truth: Truth) -> tuple[list[float], list[float]]:
         index.check(row)
         timings.append(time.perf_counter() - start)
     everything = np.arange(len(table), dtype=np.int64)
-    sim = Similarity(table.vocab.strings)
     baseline = []
     for row in new[:20]:
         start = time.perf_counter()
         one = TableBuilder(table.vocab).extend([row]).build()
-        levels = compare(one, np.zeros(len(table), dtype=np.int64), table, everything, sim)
-        cap(is_hard_negative(levels), model.probability(levels))
+        index.scorer.score(one, np.zeros(len(table), dtype=np.int64), table, everything)
         baseline.append(time.perf_counter() - start)
     return timings, baseline
 
@@ -160,13 +177,18 @@ async def run() -> list[dict[str, Any]]:
         found = _read_pairs(out)
     all_pairs = n * (n - 1) / 2
     exhaustive = _exhaustive_seconds_per_pair(truth) * all_pairs
-    detail = f"{n:,} records; phases {', '.join(f'{k} {v:.1f}s' for k, v in batch['phases'].items())}"
+    wait = batch["runqueue_wait_seconds"]
+    detail = (f"{n:,} records, {WORKERS} processes; wall (CPU) per phase "
+              + ", ".join(f"{k} {v:.1f}s ({batch['cpu_phases'].get(k, 0.0):.1f}s)" for k, v in batch["phases"].items())
+              + (f"; the main process waited {wait:.1f}s for a CPU (runnable, not running)" if wait is not None else "")
+              + f"; load average {batch['load'][0]:.1f} at the start, {batch['load'][1]:.1f} at the end")
     rows.append(make_row("matcher.batch_seconds", value=batch["seconds"], unit="s", baseline=exhaustive,
                          goal="<= 120 s for 1,000,000 records on this 2-core machine (Splink 5: 153 s)",
                          met=n >= 1_000_000 and batch["seconds"] <= 120, detail=detail))
     rows.append(make_row("matcher.batch_cpu_seconds", value=batch["cpu_seconds"], unit="s", baseline=exhaustive,
-                         goal="report: CPU time of the batch (user + system; wall time depends on the machine's load)",
-                         met=True, detail=f"{n:,} records, one process (the matcher uses one core)"))
+                         goal="report: CPU time of the batch (user + system, its worker processes included; wall time "
+                              "depends on the machine's load)",
+                         met=True, detail=f"{n:,} records, {WORKERS} processes (comparing and learning side by side)"))
     peak_mb = batch["peak_kb"] / 1024
     rows.append(make_row("matcher.batch_peak_memory_mb", value=peak_mb, unit="MB", baseline=4096.0,
                          goal="<= 4096 MB peak (baseline = the goal; Splink 5: 4.9 GB)", met=peak_mb <= 4096,

@@ -7,6 +7,7 @@ transaction per import, as an operator with the given area scope.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -201,7 +202,7 @@ def match_command(
     with _phases() as step:
         try:
             result = match_file(path, out, threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
-                                step=step, total_rows=_count_rows(path))
+                                step=step, total_rows=_count_rows(path), workers=min(2, os.cpu_count() or 1))
         except (MatchFileError, UnicodeDecodeError) as exc:
             err.print(f"[red]cannot match {path}[/red]: {exc}")
             raise typer.Exit(2) from exc

@@ -48,3 +48,19 @@ def test_a_file_without_record_ids_is_refused(tmp_path: Path) -> None:
     _write(source, [{"given_name": "Rokeya"}], ["given_name"])
     result = CliRunner().invoke(app, ["registry", "match", str(source), "--out", str(tmp_path / "x.csv")])
     assert result.exit_code == 2 and "record_id" in result.output
+
+
+def test_two_worker_processes_give_exactly_the_one_process_result(monkeypatch):
+    import numpy as np
+
+    from services.registry.rules.matching import engine
+    from services.registry.rules.matching.table import build_table
+    from tests.registry.matching_truth import generate
+
+    table = build_table(generate(3_000, 5).rows)
+    monkeypatch.setattr(engine, "CHUNK", 4_000)  # several parts, so the pool's order matters
+    one, two = engine.match(table, workers=1), engine.match(table, workers=2)
+    assert "comparing and learning" in two.seconds and two.blocked.comparisons > 4 * 4_000
+    assert np.array_equal(one.patterns, two.patterns)
+    assert one.model.to_json() == two.model.to_json()
+    assert np.array_equal(one.probability, two.probability)

@@ -12,6 +12,8 @@ each side that share its key, the same neighbourhood the batch run would have gi
 from __future__ import annotations
 
 import bisect
+import multiprocessing
+import resource
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -113,6 +115,7 @@ class MatchResult:
     probability: F64  # per blocked pair
     threshold: float
     seconds: dict[str, float] = field(default_factory=dict)
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     def above(self, threshold: float | None = None) -> npt.NDArray[np.bool_]:
         return self.probability >= (self.threshold if threshold is None else threshold)
@@ -248,26 +251,81 @@ def score(scorer: Scorer, t: RecordTable, blocked: Blocked, patterns: npt.NDArra
     return scorer.probability(distinct_levels[where], t, blocked.left, t, blocked.right, base)
 
 
+class _Phases:
+    """Wall and CPU seconds per phase (CPU: this process and the workers it waited for)."""
+
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+
+    def run(self, name: str, work: Callable[[], Any]) -> Any:
+        wall, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
+        out = work()
+        self.wall[name] = time.perf_counter() - wall
+        self.cpu[name] = time.process_time() - cpu + _children_cpu() - children
+        return out
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+# Worker processes (fork) see the parent's table through copy-on-write memory; these globals carry it.
+_SHARED: dict[str, Any] = {}
+
+
+def _compare_part(bounds: tuple[int, int]) -> npt.NDArray[np.int32]:
+    t, blocked, sim = _SHARED["table"], _SHARED["blocked"], _SHARED["sim"]
+    lo, hi = bounds
+    return pack(compare(t, blocked.left[lo:hi], t, blocked.right[lo:hi], sim))
+
+
+def _learn_part(_: Any) -> Model:
+    return learn(_SHARED["table"], sim=_SHARED["sim"], stats=_SHARED["stats"])
+
+
+def _in_workers(t: RecordTable, blocked: Blocked, sim: Similarity, stats: SpellingStats, learn_too: bool,
+                workers: int, progress: Progress | None) -> tuple[npt.NDArray[np.int32], Model | None]:
+    """Comparing (and learning, which does not need the blocked pairs) in ``workers`` forked processes."""
+    _SHARED.update(table=t, blocked=blocked, sim=sim, stats=stats)
+    out = np.empty(blocked.comparisons, dtype=np.int32)
+    parts = [(lo, min(lo + CHUNK, blocked.comparisons)) for lo in range(0, blocked.comparisons, CHUNK)]
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            learned = pool.apply_async(_learn_part, (None,)) if learn_too else None
+            done = 0
+            for (lo, hi), packed in zip(parts, pool.imap(_compare_part, parts), strict=True):
+                out[lo:hi] = packed
+                done = hi
+                if progress:
+                    progress(done, blocked.comparisons)
+            model = learned.get() if learned is not None else None
+    finally:
+        _SHARED.clear()
+    return out, model
+
+
 def match(t: RecordTable, *, threshold: float = DEFAULT_THRESHOLD, model: Model | None = None,
-          rules: tuple[Rule, ...] = RULES, progress: Progress | None = None) -> MatchResult:
-    seconds: dict[str, float] = {}
-    start = time.perf_counter()
-    blocked = block(t, rules)
-    seconds["blocking"] = time.perf_counter() - start
-    start = time.perf_counter()
+          rules: tuple[Rule, ...] = RULES, progress: Progress | None = None, workers: int = 1) -> MatchResult:
+    """``workers`` > 1: compare and learn in that many forked processes (a command-line run; never in a
+    service process, which holds connections and an event loop)."""
+    phases = _Phases()
+    blocked = phases.run("blocking", lambda: block(t, rules))
     stats = model.stats if model is not None and model.stats is not None else SpellingStats.of_table(t)
     sim = similarity(t, stats)
-    patterns = _compare_all(t, blocked, progress, sim)
-    seconds["comparing"] = time.perf_counter() - start
-    start = time.perf_counter()
-    model = model or learn(t, sim=sim, stats=stats)
-    seconds["learning"] = time.perf_counter() - start
-    start = time.perf_counter()
+    if workers > 1 and blocked.comparisons > CHUNK:
+        patterns, learned = phases.run("comparing and learning", lambda: _in_workers(
+            t, blocked, sim, stats, model is None, workers, progress))
+        model = model or learned
+    else:
+        patterns = phases.run("comparing", lambda: _compare_all(t, blocked, progress, sim))
+        model = model or phases.run("learning", lambda: learn(t, sim=sim, stats=stats))
+    assert model is not None
     scorer = Scorer(model, t.vocab.strings, stats)
     scorer.sim = sim
-    prob = score(scorer, t, blocked, patterns)
-    seconds["scoring"] = time.perf_counter() - start
-    return MatchResult(t, blocked, patterns, model, prob, threshold, seconds)
+    prob = phases.run("scoring", lambda: score(scorer, t, blocked, patterns))
+    return MatchResult(t, blocked, patterns, model, prob, threshold, phases.wall, phases.cpu)
 
 
 @dataclass

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import csv
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -38,26 +39,28 @@ class FileMatch:
     per_rule: dict[str, int]
     seconds: dict[str, float] = field(default_factory=dict)
     result: MatchResult | None = None
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
 
-def read_rows(path: Path) -> Iterator[dict[str, str | None]]:
+READ_CHUNK = 50_000  # rows parsed, then taken column by column
+
+
+def read_table(path: Path, step: Step | None = None, total: int | None = None) -> RecordTable:
+    builder = TableBuilder()
     with path.open(newline="", encoding="utf-8-sig") as fh:
         reader = csv.reader(fh)
         header = [h.strip() for h in next(reader, [])]
         if "record_id" not in header:
             raise MatchFileError(f"{path}: the header needs a record_id column (columns: {', '.join(COLUMNS)})")
         wanted = [(i, name) for i, name in enumerate(header) if name in COLUMNS]
-        for values in reader:
-            width = len(values)
-            yield {name: values[i].strip() if i < width else None for i, name in wanted}
-
-
-def read_table(path: Path, step: Step | None = None, total: int | None = None) -> RecordTable:
-    builder = TableBuilder()
-    for i, row in enumerate(read_rows(path), 1):
-        builder.add(row)
-        if step and i % 20_000 == 0:
-            step("reading", i, total)
+        width, done = len(header), 0
+        while rows := list(islice(reader, READ_CHUNK)):
+            rows = [r if len(r) == width else (r + [""] * width)[:width] for r in rows]
+            by_column = list(zip(*rows, strict=True))
+            builder.extend_columns({name: list(map(str.strip, by_column[i])) for i, name in wanted}, len(rows))
+            done += len(rows)
+            if step:
+                step("reading", done, total)
     table = builder.build()
     if len(set(table.ids)) != len(table.ids):
         raise MatchFileError(f"{path}: record_id values must be unique")
@@ -67,21 +70,24 @@ def read_table(path: Path, step: Step | None = None, total: int | None = None) -
 
 
 def match_file(source: Path, out: Path, *, threshold: float = DEFAULT_THRESHOLD, step: Step | None = None,
-               total_rows: int | None = None) -> FileMatch:
-    start = time.perf_counter()
+               total_rows: int | None = None, workers: int = 1) -> FileMatch:
+    """``workers``: processes comparing (and learning) side by side (``gramsetu registry match`` uses the
+    machine's cores, up to 2)."""
+    start, cpu = time.perf_counter(), time.process_time()
     table = read_table(source, step, total_rows)
-    read_seconds = time.perf_counter() - start
+    read_seconds, read_cpu = time.perf_counter() - start, time.process_time() - cpu
     model = default_model() if len(table) < MIN_RECORDS_FOR_EM else None  # else learned from the file itself
-    result = match(table, threshold=threshold, model=model,
+    result = match(table, threshold=threshold, model=model, workers=workers,
                    progress=(lambda d, t: step("comparing", d, t)) if step else None)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     keep = np.nonzero(result.above(threshold))[0]
     left, right, prob = result.blocked.left[keep], result.blocked.right[keep], result.probability[keep]
     written = write_pairs(out, table, left, right, prob)
     labels = clusters(len(table), left, right, prob, threshold=threshold)
     seconds = {"reading": read_seconds, **result.seconds, "writing": time.perf_counter() - start}
+    cpu_seconds = {"reading": read_cpu, **result.cpu_seconds, "writing": time.process_time() - cpu}
     return FileMatch(len(table), written, len(np.unique(labels)), result.blocked.comparisons,
-                     result.blocked.per_rule, seconds, result)
+                     result.blocked.per_rule, seconds, result, cpu_seconds)
 
 
 def write_pairs(out: Path, table: RecordTable, left: np.ndarray, right: np.ndarray, prob: np.ndarray) -> int:
