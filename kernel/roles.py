@@ -143,7 +143,9 @@ REGISTRY = section("registry", {
     "registry:read": Permission(
         _roles(*_EVERY_READER),
         "Read areas, households and persons (each person read audited with its purpose), lookups, "
-        "search, statistics, the duplicates queue, rounds"),
+        "search, statistics, the duplicates queue, rounds",
+        # Reads carried by POST (the identifier goes in the body, never in a URL or a log).
+        routes=(("POST", "/registry/persons/lookup"), ("POST", "/registry/persons/age-check"))),
     "registry:write": Permission(
         _roles(*_FIELD),
         "Create and edit households and persons, offline sync batches, imports, duplicate merge/dismiss, "
@@ -221,7 +223,8 @@ TICKETS = section("tickets", {
 NOTIFY = section("notify", {
     "notify:read": Permission(
         _roles(*_HELPDESK, "anganwadi_worker", "department_officer", "auditor"),
-        "Read messages and their delivery log, templates, previews, opt-outs, schedules and due lists"),
+        "Read messages and their delivery log, templates, previews, opt-outs, schedules and due lists",
+        routes=(("POST", "/notify/templates/preview"), ("POST", "/notify/templates/plan"))),  # reads by POST
     "notify:send": Permission(_roles(*_HELPDESK, "department_officer"),
                               "Send SMS / voice alerts from templates (idempotent by key)"),
     "notify:opt_out": Permission(

@@ -80,7 +80,8 @@ def who_may_call(name: str, method: str, path: str) -> tuple[str, ...]:
     template = re.compile("^" + re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(public)) + "$")
     if method == "POST" and any(template.match(p) for p in SIGNED_PATHS.get(name, ())):
         return ("Signature",)  # the gateway asks no credential: the caller signs each request itself
-    return (required_scope(name, method, path), *route_permissions(method, public))
+    # The service's admin scope passes the gateway's gate too (gateway/proxy.py).
+    return (required_scope(name, method, path), *route_permissions(method, public), f"{name}:admin")
 
 
 def description_gaps(name: str, method: str, path: str, op: dict[str, Any]) -> list[str]:

@@ -223,3 +223,36 @@ async def _until(call: Any, status: int, timeout: float = 5.0) -> httpx.Response
 def test_docs_name_no_role_the_table_lacks() -> None:
     named = set(re.findall(r"\| `([a-z_]+)` \| (?:village|gram|block|district|state|country)", DOCS.read_text()))
     assert named == set(roles.ROLES)
+
+
+# ------------------------------------------------------------- reads by POST, admin-only clients
+@pytest.mark.parametrize("role", ["ward_member", "auditor"])
+async def test_read_only_operators_look_people_up_through_the_gateway(stack: Stack, role: str) -> None:
+    """A lookup carries the identifier in a POST body; the gateway asked registry:write for it, so a
+    read-only operator could not look anyone up."""
+    await _areas(stack)
+    _, reader = await _login(stack, role, WARD)
+    unknown = {"type": "aadhaar", "value": "234123412346"}
+    async with stack.client() as http:
+        r = await http.post("/registry/persons/lookup", json=unknown, headers=reader | {"X-Purpose": "review"})
+        assert r.status_code == 404, r.text  # asked and answered: nobody holds it
+        r = await http.post("/registry/persons/age-check", json={"identifier": unknown, "min_age": 18},
+                            headers=reader | {"X-Purpose": "review"})
+        assert r.status_code != 403, r.text
+        r = await http.post("/registry/households", json={"area_code": WARD, "address": "x"}, headers=reader)
+        assert r.status_code == 403  # still no writes
+        # Reads by POST elsewhere are admitted at the gateway too (notify is down here: 502, not 403).
+        r = await http.post("/notify/templates/preview", json={}, headers=reader)
+        assert r.status_code != 403 or role == "ward_member", r.text
+
+
+async def test_a_client_given_only_the_registry_admin_scope_onboards_a_sender(stack: Stack) -> None:
+    admin_only = await stack.new_client(["registry:admin"])
+    body = {"client_id": admin_only["client_id"], "name": "Dept of Social Welfare", "callback_allowlist": [],
+            "public_keys": [], "require_signature": False}
+    async with stack.client(**{"X-API-Key": admin_only["api_key"]}) as http:
+        r = await http.put("/registry/dci/senders/dsw-admin-only", json=body)
+        assert r.status_code == 200, r.text
+        # The admin scope passes the gateway's gate only; the registry still checks each operation.
+        r = await http.post("/registry/households", json={"area_code": WARD, "address": "x"})
+        assert r.status_code == 403, r.text

@@ -44,8 +44,7 @@ async def add_department(body: DepartmentIn, session: DbSession, identity: Admin
     office), with its names in English and Hindi/Bengali and the clients or operators that post
     its entries. Idempotent by code: the same code again answers 200 with the department as it is.
 
-    **Who:** `benefits:admin`: the admin role, or a client given that scope together with `benefits:write`,
-    which the gateway asks of a write.
+    **Who:** `benefits:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `benefits:admin`; 422 a malformed code, names outside en/hi/bn, a
     malformed poster id.
@@ -62,8 +61,7 @@ async def set_posters(code: CodePath, body: PostersIn, session: DbSession, ident
     (`cl_...`, a department system) or operator subjects (a user's name). Only they, holding
     `benefits:post`, can record its benefits.
 
-    **Who:** `benefits:admin`: the admin role, or a client given that scope together with `benefits:write`,
-    which the gateway asks of a write.
+    **Who:** `benefits:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `benefits:admin`; 404 no such department; 422 a malformed poster id.
     """
@@ -93,8 +91,7 @@ async def add_scheme(body: SchemeIn, session: DbSession, identity: Admin) -> Sch
     eligibility as a tree of conditions, exclusivity (once per person or household per period, not
     with other schemes) and what to do on a conflict or an unknown person (reject or hold).
 
-    **Who:** `benefits:admin`: the admin role, or a client given that scope together with `benefits:write`,
-    which the gateway asks of a write.
+    **Who:** `benefits:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `benefits:admin`; 409 a scheme with this code exists; 422 an unknown
     department, a currency or area outside the department's country, a malformed rule.
@@ -142,8 +139,7 @@ async def new_rules(code: CodePath, body: RulesIn, session: DbSession, identity:
     """The scheme's next rule version (eligibility, exclusivity, policy, a note). Entries and flags
     keep the version they were decided under; a new version never re-decides them.
 
-    **Who:** `benefits:admin`: the admin role, or a client given that scope together with `benefits:write`,
-    which the gateway asks of a write.
+    **Who:** `benefits:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `benefits:admin`; 404 no such scheme; 422 a malformed rule (an unknown
     attribute or operator).

@@ -169,8 +169,7 @@ async def verify(session: DbSession, identity: Admin,
     check each link and each signed chain head, and say which partitions break and where. The
     daily job does the same.
 
-    **Who:** `benefits:admin`: the admin role, or a client given that scope together with `benefits:read`, which
-    the gateway asks of a GET.
+    **Who:** `benefits:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `benefits:admin`; 422 a malformed partition prefix.
     """

@@ -77,8 +77,7 @@ async def sweep(session: DbSession, identity: Admin) -> dict[str, int]:
     """Re-check every human with more than one registry record (linked or merged) for double dipping
     now, instead of waiting for the hourly sweep; answers how many flags were raised.
 
-    **Who:** `benefits:admin`: the admin role, or a client given that scope together with `benefits:write`,
-    which the gateway asks of a write.
+    **Who:** `benefits:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `benefits:admin`.
     """

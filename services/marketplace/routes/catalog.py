@@ -39,8 +39,7 @@ async def create_category(body: CategoryIn, session: DbSession, identity: Writer
     """A trade the marketplace offers (plumbing, electrical, carpentry, appliance repair), with its
     local-language name; workers list their skills by category.
 
-    **Who:** `marketplace:admin`: the admin role, or a client given that scope together with
-    `marketplace:write`, which the gateway asks of a write.
+    **Who:** `marketplace:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `marketplace:admin`; 409 the code exists; 422 a malformed code.
     """
@@ -66,8 +65,7 @@ async def create_item(body: RateItemIn, session: DbSession, identity: Writer) ->
     """An item of the government rate card: a bookable `job` (replace a tap), an `extra` found on site
     (a washer, a metre of pipe), or the category's `visit` charge. Its price comes from rates.
 
-    **Who:** `marketplace:admin`: the admin role, or a client given that scope together with
-    `marketplace:write`, which the gateway asks of a write.
+    **Who:** `marketplace:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `marketplace:admin`; 409 the code exists; 422 an unknown category.
     """
@@ -95,8 +93,7 @@ async def create_rate(body: RateIn, session: DbSession, identity: Writer) -> Rat
     its own) from `valid_from`, in minor units of the country's currency, with the government order
     that fixed it. Bookings keep the rate they were confirmed at.
 
-    **Who:** `marketplace:admin`: the admin role, or a client given that scope together with
-    `marketplace:write`, which the gateway asks of a write.
+    **Who:** `marketplace:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `marketplace:admin`; 409 another rate for the item and area already covers
     part of the period; 422 an unknown item, `valid_to` before `valid_from`.
@@ -124,8 +121,7 @@ async def put_terms(code: CategoryCode, body: TermsIn, session: DbSession, ident
     """The category's cancellation terms (free until how many minutes before the slot, the fee once a
     worker is assigned or on the way) and how long a worker has to accept an offer before it moves on.
 
-    **Who:** `marketplace:admin`: the admin role, or a client given that scope together with
-    `marketplace:write`, which the gateway asks of a write.
+    **Who:** `marketplace:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `marketplace:admin`; 404 no such category; 422 values out of range.
     """
@@ -168,8 +164,7 @@ async def create_department(body: DepartmentIn, session: DbSession, identity: Wr
     """A government department that books workers for its offices (a public works department, a
     district hospital), paid against purchase references.
 
-    **Who:** `marketplace:admin`: the admin role, or a client given that scope together with
-    `marketplace:write`, which the gateway asks of a write.
+    **Who:** `marketplace:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `marketplace:admin`; 409 the code exists; 422 a malformed code or area.
     """
@@ -197,8 +192,7 @@ async def create_office(code: Annotated[Code, Path(description="The department's
     """An office of the department (a division, a hospital) in an area; its officers book against it
     with a purchase reference, and the department's monthly statement lists its jobs.
 
-    **Who:** `marketplace:admin`: the admin role, or a client given that scope together with
-    `marketplace:write`, which the gateway asks of a write.
+    **Who:** `marketplace:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `marketplace:admin`; 404 no such department; 409 the office code exists.
     """

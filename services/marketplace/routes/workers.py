@@ -35,8 +35,7 @@ async def create_vendor(body: VendorIn, session: DbSession, identity: Writer) ->
     """Enrol a vendor (an agency or a self-employed worker's own business) with its area, contact phone
     and members: the operator or client names that act for it (they manage its workers).
 
-    **Who:** `marketplace:admin`: the admin role, or a client given that scope together with
-    `marketplace:write`, which the gateway asks of a write.
+    **Who:** `marketplace:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `marketplace:admin`; 409 the code exists; 422 a malformed phone or member.
     """
@@ -75,8 +74,7 @@ async def set_vendor_status(vendor_id: VendorId, body: VendorStatus, session: Db
     """Suspend a vendor (its workers leave the search and get no new offers; running bookings go on)
     or reactivate it.
 
-    **Who:** `marketplace:admin`: the admin role, or a client given that scope together with
-    `marketplace:write`, which the gateway asks of a write.
+    **Who:** `marketplace:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `marketplace:admin`; 404 no such vendor.
     """

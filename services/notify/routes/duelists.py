@@ -45,8 +45,7 @@ async def publish_schedule(body: ScheduleDocument, session: DbSession, identity:
     areas where it applies) and make it the active one for due lists and reminders. The same
     version again answers 200 and makes it active.
 
-    **Who:** `notify:admin`: the admin role, or a client given that scope together with `notify:send`, which the
-    gateway asks of every notify write.
+    **Who:** `notify:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `notify:admin`; 422 an inconsistent schedule (an unknown predecessor, an
     upper age below the minimum), a malformed version or code.
@@ -115,8 +114,8 @@ async def put_worker(worker_id: WorkerId, body: WorkerUpsert, session: DbSession
     """Register an anganwadi worker (or update her): name, phone (her daily due list goes there),
     service area and language.
 
-    **Who:** `notify:admin`: the admin role, or a client given that scope together with `notify:send`, which the
-    gateway asks of every notify write. The area must be in the caller's scope.
+    **Who:** `notify:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
+    The area must be in the caller's scope.
 
     **Errors:** 403 without `notify:admin`; 404 the area is outside your scope; 422 a phone not in
     E.164 form.
@@ -171,8 +170,7 @@ async def run_reminders(session: DbSession, identity: Admin, now: Now, on: OnQue
     hours) and each worker's due list, instead of waiting for the daily 07:00 IST job; answers how
     many were queued (`beneficiary`, `worker`) and `skipped`. Idempotent per person, dose and day.
 
-    **Who:** `notify:admin`: the admin role, or a client given that scope together with `notify:send`, which the
-    gateway asks of every notify write.
+    **Who:** `notify:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `notify:admin`; 409 no schedule is active yet.
     """

@@ -20,8 +20,7 @@ async def put_rule(body: RuleCreate, session: DbSession, identity: Admin) -> Rul
     event names, with variables taken from the event's fields and constants, keyed so a redelivered
     event never sends twice.
 
-    **Who:** `notify:admin`: the admin role, or a client given that scope together with `notify:send`, which the
-    gateway asks of every notify write.
+    **Who:** `notify:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `notify:admin`; 422 both or neither of `phone_field` and `person_field`, a
     subject that is not a tickets, marketplace or benefits event, a malformed field path.
@@ -45,8 +44,7 @@ async def list_rules(session: DbSession, identity: Reader, limit: Limit = 100, o
 async def delete_rule(rule_id: RuleId, session: DbSession, identity: Admin) -> Response:
     """Delete an event rule: its events send nothing from now on (messages already queued stay).
 
-    **Who:** `notify:admin`: the admin role, or a client given that scope together with `notify:send`, which the
-    gateway asks of every notify write.
+    **Who:** `notify:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `notify:admin`; 404 no such rule.
     """

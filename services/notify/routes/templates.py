@@ -23,8 +23,7 @@ async def create_template(body: TemplateCreate, session: DbSession, identity: Ad
     call says. Refused unless the text matches its DLT registration, because operators drop messages
     that do not. The newest version is the one sent.
 
-    **Who:** `notify:admin`: the admin role, or a client given that scope together with `notify:send`, which the
-    gateway asks of every notify write.
+    **Who:** `notify:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `notify:admin`; 422 the body does not match the DLT text, a malformed DLT id
     or header, a voice text with variables the body lacks.
@@ -54,8 +53,7 @@ async def preview(body: PreviewRequest, session: DbSession, identity: Reader) ->
     registration, encoding (GSM-7 or UCS-2 for Hindi and Bengali), characters, segments, cost per
     message and for `recipients`, and whether `to` has opted out. Sends nothing.
 
-    **Who:** `notify:read` at the service; the gateway asks `notify:send` of every notify POST, so through the
-    gateway the caller needs that too (help desks and department officers hold both).
+    **Who:** `notify:read` (the gateway admits this POST on `notify:read`, as a read).
 
     **Errors:** 422 no active template for the key and language, a variable missing or too long for its
     DLT slot, a text over 1,600 characters.
@@ -70,8 +68,7 @@ async def plan(body: PlanRequest, session: DbSession, identity: Reader) -> PlanR
     send takes at the sender's rate against the provider's queue validity, so a large send is split
     or throttled before messages expire in the queue. Sends nothing.
 
-    **Who:** `notify:read` at the service; the gateway asks `notify:send` of every notify POST, so through the
-    gateway the caller needs that too (help desks and department officers hold both).
+    **Who:** `notify:read` (the gateway admits this POST on `notify:read`, as a read).
 
     **Errors:** 422 no active template for the key and language, a missing variable, recipients over
     10 million.

@@ -198,8 +198,7 @@ async def put_sender(sender_id: SenderId, body: SenderIn, request: Request, sess
     are signed with. `require_signature: false` accepts unsigned envelopes (each transaction records
     it); outside development that needs `GRAMSETU_REGISTRY_DCI_ALLOW_UNSIGNED_SENDERS=true`.
 
-    **Who:** `registry:admin`: the admin role, or a client given that scope together with
-    `registry:write`, which the gateway asks of a PUT.
+    **Who:** `registry:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `registry:admin`; 422 a callback that is not https (plain http only to
     loopback outside production) or not on the allow-list, a key that is not an Ed25519 JWK with a
@@ -218,8 +217,7 @@ async def get_sender(sender_id: SenderId, session: DbSession, identity: Admin) -
     """The sender's onboarding record as stored: its client, callback allow-list and default callback,
     public keys, whether signatures are required, and when it was created and last changed.
 
-    **Who:** `registry:admin`: the admin role, or a client given that scope together with
-    `registry:read`, which the gateway asks of a GET.
+    **Who:** `registry:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `registry:admin`; 404 no such sender.
     """

@@ -50,9 +50,8 @@ async def lookup(
     in the body so it never reaches an access log; it is matched by a keyed hash, never stored in
     clear. Usually one item; more means a possible duplicate. Audited with your purpose.
 
-    **Who:** `registry:read` at the registry; send `X-Purpose`. The gateway asks a POST for
-    `registry:write` (admin, e_volunteer, anganwadi_worker, clients given it), so a read-only
-    operator cannot call it through the gateway yet.
+    **Who:** `registry:read` (every operator role that reads the registry, clients given it; the
+    gateway admits this POST on `registry:read`, as a read); send `X-Purpose`.
 
     **Errors:** 404 nobody in your scope holds it; 422 a malformed identifier (bad check digit,
     length, birth year) or no `X-Purpose`.
@@ -91,9 +90,8 @@ async def age_check(body: AgeCheckRequest, session: DbSession, identity: Reader,
     unknown with the evidence it rests on (e.g. "birth date from birth certificate"), never the name
     or the date of birth. Records that disagree answer unknown. Audited with your purpose.
 
-    **Who:** `registry:read` at the registry; send `X-Purpose`. The gateway asks a POST for
-    `registry:write` (admin, e_volunteer, anganwadi_worker, clients given it), so a read-only
-    operator cannot call it through the gateway yet.
+    **Who:** `registry:read` (every operator role that reads the registry, clients given it; the
+    gateway admits this POST on `registry:read`, as a read); send `X-Purpose`.
 
     **Errors:** 404 nobody in your scope holds the identifier; 422 both or neither of `identifier`
     and `person_id`, a malformed identifier, or no `X-Purpose`.

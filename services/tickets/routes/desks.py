@@ -41,8 +41,7 @@ async def create_calendar(body: CalendarIn, session: DbSession, identity: Writer
     working hours per weekday, which Saturdays of the month are off, and optionally a parent (the
     national calendar) whose holidays apply too. Deadlines only run during its working time.
 
-    **Who:** `tickets:admin`: the admin role, or a client given that scope together with `tickets:write`, which
-    the gateway asks of a write.
+    **Who:** `tickets:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `tickets:admin`; 409 a calendar of that name exists; 422 an unknown parent,
     a malformed or midnight-crossing range of hours.
@@ -83,8 +82,7 @@ async def change_calendar(calendar_id: CalendarId, body: CalendarPatch, session:
     (null: none). Only the fields sent change; the version goes up and the running SLA deadlines of
     the desks on it are counted again (the first ones in this request, the rest on the scheduler).
 
-    **Who:** `tickets:admin`: the admin role, or a client given that scope together with `tickets:write`, which
-    the gateway asks of a write.
+    **Who:** `tickets:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `tickets:admin`; 404 no such calendar; 422 an unknown parent, a field sent
     as null that cannot be, a malformed or midnight-crossing range of hours.
@@ -100,8 +98,7 @@ async def add_holiday(calendar_id: CalendarId, body: HolidayIn, session: DbSessi
     """Add a holiday to the calendar (or rename the one on that day): a national, state gazetted or
     local holiday on which SLA clocks do not run. Running deadlines of the desks on the calendar move.
 
-    **Who:** `tickets:admin`: the admin role, or a client given that scope together with `tickets:write`, which
-    the gateway asks of a write.
+    **Who:** `tickets:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `tickets:admin`; 404 no such calendar; 422 a malformed day or name.
     """
@@ -114,8 +111,7 @@ async def remove_holiday(calendar_id: CalendarId, day: HolidayDay, session: DbSe
                          now: Now) -> Response:
     """Withdraw the holiday on `day` (gazetted by mistake, or moved): running deadlines move back.
 
-    **Who:** `tickets:admin`: the admin role, or a client given that scope together with `tickets:write`, which
-    the gateway asks of a write.
+    **Who:** `tickets:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `tickets:admin`; 404 no such calendar, or no holiday on that day.
     """
@@ -145,8 +141,8 @@ async def create_desk(body: DeskIn, session: DbSession, identity: Writer, now: N
     ticket goes to the nearest desk at or above its area that takes its category, and escalates to
     the next desk above.
 
-    **Who:** `tickets:admin`: the admin role, or a client given that scope together with `tickets:write`, which
-    the gateway asks of a write. The area must be in the caller's scope.
+    **Who:** `tickets:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
+    The area must be in the caller's scope.
 
     **Errors:** 403 without `tickets:admin`, or an area outside your scope; 409 a desk of that name
     exists for the area; 422 an area below block/upazila or above state/division, an unknown calendar.
@@ -161,8 +157,7 @@ async def change_desk(desk_id: DeskId, body: DeskPatch, session: DbSession, iden
     the service default; 0: never; the desk's tickets already resolved follow) or take it out of
     routing (`active: false`: it takes no new tickets). Only the fields sent change.
 
-    **Who:** `tickets:admin`: the admin role, or a client given that scope together with `tickets:write`, which
-    the gateway asks of a write.
+    **Who:** `tickets:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `tickets:admin`; 404 no such desk in your area; 422 days outside 0-365, or
     `active` sent as null.
@@ -198,8 +193,7 @@ async def add_agent(desk_id: DeskId, body: AgentIn, session: DbSession, identity
     """Make an operator (their gateway user name) an agent of the desk, so tickets can be assigned to
     them. The operator also needs a help-desk role (`tickets:work`) to work tickets.
 
-    **Who:** `tickets:admin`: the admin role, or a client given that scope together with `tickets:write`, which
-    the gateway asks of a write.
+    **Who:** `tickets:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `tickets:admin`; 404 no such desk in your area; 422 a malformed user name.
     """
@@ -242,8 +236,7 @@ async def put_policy(body: SlaPolicyIn, session: DbSession, identity: Writer, no
     a category (or `*`, any) at a level (block, district, state; upazila, division). New tickets and
     escalations use it; it is a new version, and the live clocks it governs take it (deadlines move).
 
-    **Who:** `tickets:admin`: the admin role, or a client given that scope together with `tickets:write`, which
-    the gateway asks of a write.
+    **Who:** `tickets:admin`: the admin role, or a client given that scope (it passes the gateway on its own).
 
     **Errors:** 403 without `tickets:admin`; 422 a resolution target shorter than the first-response
     one, targets outside 1 minute to a year.
