@@ -96,9 +96,7 @@ async def create(session: AsyncSession, identity: Identity, body: BookingIn, now
         "start_otp_hash": otp.code_hash(settings.otp_key, booking_id, "start", codes.start),
         "completion_otp_hash": otp.code_hash(settings.otp_key, booking_id, "completion", codes.completion),
         "created_by": identity.subject,
-    }, {"from_status": None, "to_status": "requested", "action": "create", "actor": identity.subject,
-        "worker_id": None, "details": {"channel": channel, "price_minor": quote.job.amount_minor},
-        "request_id": request_id_var.get()})
+    }, details={"channel": channel, "price_minor": quote.job.amount_minor}, request_id=request_id_var.get())
     after_commit(session, BOOKINGS.labels(channel, row["category_code"], district_of(row["area_code"])).inc)
     if row["department_code"]:
         after_commit(session, DEPARTMENT_BOOKINGS.labels(row["department_code"]).inc)
