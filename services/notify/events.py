@@ -12,6 +12,7 @@ from kernel.area_replica import area_replica_subscription
 from kernel.consumer import Subscription
 from services.notify import SERVICE
 from services.notify.repository import contacts as repo
+from services.notify.repository.duelists import refresh_actionable
 from services.notify.service.rules import SUBSCRIPTIONS as RULE_SUBSCRIPTIONS
 from services.notify.service.webhooks import SUBSCRIPTIONS as WEBHOOK_SUBSCRIPTIONS
 
@@ -29,12 +30,15 @@ async def apply_person(session: AsyncSession, event: Event, envelope: Envelope) 
         })
         if event.status != "active":
             await _stop_reminders(session, event.person_id, now)
+        await refresh_actionable(session, [event.person_id])
     elif isinstance(event, PersonDeceased):
         await repo.set_contact_status(session, event.person_id, "deceased", event.version)
         await _stop_reminders(session, event.person_id, now)
+        await refresh_actionable(session, [event.person_id])
     elif isinstance(event, PersonMerged):
         await repo.set_contact_status(session, event.merged_id, "merged", None)
         await _stop_reminders(session, event.merged_id, now)
+        await refresh_actionable(session, [event.merged_id])
 
 
 async def _stop_reminders(session: AsyncSession, person_id: object, now: datetime) -> None:

@@ -7,6 +7,7 @@ from kernel.tables import kernel_tables
 from services.notify import SERVICE
 from services.notify.models.tables import (
     NOTIFY_TABLES,
+    actionable_dose,
     campaign,
     campaign_recipient,
     contact,
@@ -30,8 +31,8 @@ KERNEL = kernel_tables(SQLModel.metadata, SERVICE)
 AREA = area_replica_table(SQLModel.metadata, SERVICE)
 
 __all__ = [
-    "AREA", "KERNEL", "NOTIFY_TABLES", "campaign", "campaign_recipient", "contact", "dose_given", "event_rule",
-    "message", "message_event", "opt_out", "rate_bucket",
+    "AREA", "KERNEL", "NOTIFY_TABLES", "actionable_dose", "campaign", "campaign_recipient", "contact", "dose_given",
+    "event_rule", "message", "message_event", "opt_out", "rate_bucket",
     "schedule_item", "schedule_version", "survey_response", "template", "webhook_attempt", "webhook_delivery",
     "webhook_subscription", "worker",
 ]

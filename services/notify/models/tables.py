@@ -364,3 +364,26 @@ rate_bucket = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),  # the database's clock_timestamp()
     schema=SERVICE,
 )
+
+# Doses each person can be called for, kept up to date from registry events, recorded doses and schedule
+# activations (migration 0009): the daily due list is a range filter on this table, not a person × schedule
+# evaluation.  One row per (person, schedule item) whose dose is not given and whose predecessor (if any)
+# was given in time; its due date is fixed by then, only the day of the list decides due/overdue/missed.
+actionable_dose = Table(
+    "actionable_dose", METADATA,
+    Column("person_id", UUID(as_uuid=True), nullable=False),
+    Column("code", Text, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("area_code", area_code_type(), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("vaccine", Text, nullable=False),
+    Column("dose", Integer, nullable=False),
+    Column("min_age_days", Integer, nullable=False),
+    Column("due_on", Date, nullable=False),
+    Column("list_from", Date, nullable=False),  # due - lead days: listed (and reminded) from this day
+    Column("grace_until", Date, nullable=False),  # due + grace days: "due" until then, "overdue" after
+    Column("list_until", Date),  # base + upper age: missed (no longer listed) after this day
+    PrimaryKeyConstraint("person_id", "code"),
+    Index("ix_actionable_dose_area", "area_code", "list_from"),
+    schema=SERVICE,
+)

@@ -55,7 +55,10 @@ async def publish_schedule(session: AsyncSession, document: dict[str, Any], *, a
     created = await repo.add_schedule(session, version=document["version"], name=document["name"],
                                       source=document.get("source"), items=rows)
     if activate:
+        before = await repo.active_version(session)
         await repo.activate(session, document["version"])
+        if before is None or before["version"] != document["version"]:
+            await repo.rebuild_actionable(session, document["version"])  # every person, under the new version
     return created
 
 
@@ -109,6 +112,8 @@ async def record_dose(session: AsyncSession, identity: Identity, *, person_id: u
                                 errors=[{"field": "code", "reason": "unknown schedule item"}])
     recorded = await repo.record_dose(session, {"person_id": person_id, "code": code, "given_on": given_on,
                                                 "source": source, "recorded_by": identity.subject})
+    if recorded:
+        await repo.refresh_actionable(session, [person_id])
     cancelled = await messages_repo.cancel_pending(session, cancel_key=dose_cancel_key(person_id, code),
                                                    status="cancelled", now=now)
     await messages_repo.log_events(session, [{"message_id": r["id"], "kind": "cancelled", "status": "cancelled",
