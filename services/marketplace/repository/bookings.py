@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import TextClause, func, insert, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,6 +61,11 @@ _CREATE = text(
 )
 
 
+async def _first(session: AsyncSession, stmt: TextClause, params: dict[str, Any]) -> RowMapping | None:
+    # Parameters go with the execution: TextClause.bindparams() would copy the statement every call.
+    return (await session.execute(stmt, params)).mappings().first()
+
+
 class BookingRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -69,7 +74,7 @@ class BookingRepository:
                     details: dict[str, Any], request_id: str | None, timeout_kind: str,
                     rematch_kind: str) -> RowMapping | None:
         """Offer the booking to the worker in one round trip; None if the worker was taken meanwhile."""
-        return await first(self.session, _OFFER.bindparams(
+        return await _first(self.session, _OFFER, dict(
             booking_id=booking["id"], worker_id=worker_id, from_status=booking["status"],
             details=json.dumps(details), request_id=request_id, timeout_kind=timeout_kind,
             job_key=str(booking["id"]), expires=expires,
@@ -81,7 +86,7 @@ class BookingRepository:
         """Insert the booking (status ``requested``) and its ``create`` transition in one statement."""
         params = {c: values.get(c) for c in _CREATED_COLUMNS}
         params["terms"] = json.dumps(values["terms"])
-        row = await first(self.session, _CREATE.bindparams(**params, details=json.dumps(details),
+        row = await _first(self.session, _CREATE, dict(**params, details=json.dumps(details),
                                                            request_id=request_id))
         assert row is not None
         return row

@@ -37,7 +37,7 @@ class CatalogRepository:
     async def quote_rows(self, item_code: str, area_codes: Sequence[str]) -> RowMapping | None:
         """The item (code, category_code, kind, name) with ``rates`` ([id, area, from, to, amount] lists),
         ``visit`` ([code, category_code, kind, name, rates] or null) and ``terms`` (object or null)."""
-        return await first(self.session, _QUOTE.bindparams(code=item_code, areas=list(area_codes)))
+        return (await self.session.execute(_QUOTE, {"code": item_code, "areas": list(area_codes)})).mappings().first()
 
     async def insert_category(self, values: dict[str, Any]) -> RowMapping:
         next_lane = select(func.coalesce(func.max(category.c.skill_no), 0) + 1).scalar_subquery()
