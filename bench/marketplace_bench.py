@@ -25,6 +25,10 @@ rate card, recorded with its transition and outbox event, matched and offered to
 worker with its time-out job, in one transaction.  Baseline: raw asyncpg inserts of a booking row, a
 transition row and an outbox row per transaction at the same concurrency.  Goal: >= 500 bookings/s.
 
+(b) and (c) also report the service process's own CPU per request (user + system time from
+``/proc/<pid>/stat`` over the phase): on a shared machine the latencies mostly measure the scheduler,
+the CPU says what a request costs.  Every detail carries the load average of the run.
+
 Child process: ``python -m bench.marketplace_bench serve PORT``.
 """
 
