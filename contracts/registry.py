@@ -51,6 +51,8 @@ class PersonState(Event):
     birth_year: int | None
     disability: str | None
     pregnant: bool
+    marital_status: str | None = Field(
+        default=None, description="never_married, married, widowed, divorced or separated; None when not recorded")
     phones: list[str] = Field(description="E.164 phone numbers for notifications")
     preferred_language: str | None
     status: str = Field(description="active, deceased or merged")
@@ -133,6 +135,8 @@ class HouseholdState(Event):
     area_code: str
     status: str
     survey_status: str
+    income_band: str | None = Field(
+        default=None, description="The survey's income or poverty band (e.g. bpl, aay, poor); None when not recorded")
     head_person_id: uuid.UUID | None
     member_ids: list[uuid.UUID]
     version: int = Field(ge=1)

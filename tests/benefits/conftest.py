@@ -89,16 +89,18 @@ def person_event(*, area: str = WARD, sex: str = "female", birth_year: int = 195
         person_id=extra.pop("person_id", uuid.uuid4()), household_id=household_id, area_code=area,
         full_name=extra.pop("full_name", "Rahima Begum"), sex=sex, birth_date=extra.pop("birth_date", None),
         birth_date_estimated=False, birth_year=birth_year, disability=extra.pop("disability", None),
-        pregnant=extra.pop("pregnant", False), phones=[], preferred_language="bn", status="active",
+        pregnant=extra.pop("pregnant", False), marital_status=extra.pop("marital_status", None), phones=[],
+        preferred_language="bn", status="active",
         identifier_types=["bd_nid"] if nid else [], identifier_hashes=[id_hash("bd_nid", nid)] if nid else [],
         version=version,
     )
 
 
-def household_event(members: list[uuid.UUID], *, area: str = WARD, hid: uuid.UUID | None = None) -> HouseholdCreated:
+def household_event(members: list[uuid.UUID], *, area: str = WARD, hid: uuid.UUID | None = None,
+                    income_band: str | None = None) -> HouseholdCreated:
     return HouseholdCreated(household_id=hid or uuid.uuid4(), area_code=area, status="active",
-                            survey_status="approved", head_person_id=members[0] if members else None,
-                            member_ids=members, version=1)
+                            survey_status="approved", income_band=income_band,
+                            head_person_id=members[0] if members else None, member_ids=members, version=1)
 
 
 OAA = {

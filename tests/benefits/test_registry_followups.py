@@ -4,12 +4,16 @@ sends that person, after which it counts for double dipping, coverage and histor
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import asyncpg
+import httpx
+import pytest
 
 from contracts.registry import PersonDeceased
 from tests.benefits.conftest import (
+    VGF,
     WARD,
     admin,
     apply,
@@ -19,6 +23,7 @@ from tests.benefits.conftest import (
     person_event,
     reviewer,
 )
+from tests.registry.conftest import AREAS, create_household, household, member, volunteer
 
 NID = "19502698765432101"
 
@@ -85,3 +90,52 @@ async def test_an_entry_held_for_an_unknown_person_is_matched_when_the_registry_
     await apply(session_factory, person.model_copy(update={"version": 2}))
     assert (await catalogue.get("/flags?status=matched", headers=reviewer())).json()["total"] == 1
     assert (await catalogue.get("/ledger/verify", headers=admin())).json()["intact"] is True
+
+
+@pytest.fixture
+async def registry(registry_client: httpx.AsyncClient, admin_headers: dict[str, str]) -> httpx.AsyncClient:
+    for code in AREAS:
+        assert (await registry_client.post("/areas", json={"code": code, "name": code}, headers=admin_headers)
+                ).status_code == 201
+    return registry_client
+
+
+async def test_marital_status_and_income_band_travel_from_the_registry_to_eligibility(
+        catalogue, registry, database_url):
+    """The registry records them, its events carry them (real NATS), benefits' consumer keeps them, and
+    rules over them decide: a widow is eligible for the widow allowance, a poor household for VGF-POOR."""
+    r = await catalogue.post("/schemes", headers=admin(), json={
+        **VGF, "code": "BD-VGF-POOR", "names": {"en": "VGF for poor households"},
+        "rules": {"eligibility": {"all": [{"attr": "income_band", "op": "in", "value": ["extreme_poor", "poor"]}]},
+                  "exclusivity": {"per_household": True}, "policy": {"on_conflict": "hold", "unknown_person": "reject"}}})
+    assert r.status_code == 201, r.text
+    created = await create_household(registry, household(income_band="poor", members=[
+        member("Rahima Begum", "female", "head", birth_date="1950-03-01", marital_status="widowed"),
+        member("Karim", "male", "child", birth_date="1985-01-01", marital_status="married")]))
+    head = next(m for m in created["members"] if m["role"] == "head")
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:  # the registry's relay publishes, benefits' consumers apply
+        found = await catalogue.get(f"/households/{created['id']}/coverage", headers=admin())
+        if found.status_code == 200 and len(found.json()["members"]) == 2:
+            break
+        assert asyncio.get_running_loop().time() < deadline, found.text
+        await asyncio.sleep(0.2)
+    conn = await asyncpg.connect(database_url)
+    try:
+        copy = await conn.fetchrow("SELECT p.marital_status, h.income_band FROM benefits.person p "
+                                   "JOIN benefits.household h ON h.id = p.household_id WHERE p.id = $1", head["id"])
+        registry_row = await conn.fetchval("SELECT marital_status FROM registry.person WHERE id = $1", head["id"])
+    finally:
+        await conn.close()
+    assert tuple(copy) == ("widowed", "poor") and registry_row == "widowed"
+    mine = (await catalogue.get(f"/persons/{head['id']}/coverage", headers=admin())).json()
+    widow = next(s for s in mine["schemes"] if s["scheme"] == "BD-WIDOW")
+    assert widow["eligible"] is True and widow["unknown_facts"] == []
+    house = found.json()
+    poor = next(s for s in house["schemes"] if s["scheme"] == "BD-VGF-POOR")
+    assert poor["eligible"] is True and poor["unknown_facts"] == []
+    son = next(m for m in house["members"] if m["person_id"] != head["id"])
+    assert next(s for s in son["schemes"] if s["scheme"] == "BD-WIDOW")["eligible"] is False
+    # A bad value is refused by the registry, naming the field.
+    bad = await registry.post("/households", json=household(income_band="Very Poor!"), headers=volunteer())
+    assert bad.status_code == 422 and "income_band" in bad.text

@@ -109,7 +109,7 @@ def replica_tables(md: MetaData) -> dict[str, Table]:
         Column("birth_year", Integer, nullable=True),
         Column("disability", Text, nullable=True),
         Column("pregnant", Boolean, nullable=False, server_default=text("false")),
-        Column("marital_status", Text, nullable=True),  # not on the registry's events yet: rules see "unknown"
+        Column("marital_status", Text, nullable=True),  # None when the registry has not recorded it: "unknown"
         Column("status", Text, nullable=False),
         Column("merged_into", UUID(as_uuid=True), nullable=True),
         # The group of records that are one human (merges and duplicate links): the smallest id in it.
@@ -136,7 +136,7 @@ def replica_tables(md: MetaData) -> dict[str, Table]:
         Column("status", Text, nullable=False),
         Column("head_person_id", UUID(as_uuid=True), nullable=True),
         Column("member_count", Integer, nullable=False),
-        Column("income_band", Text, nullable=True),  # not on the registry's events yet
+        Column("income_band", Text, nullable=True),  # None when the registry has not recorded it: "unknown"
         Column("version", Integer, nullable=False),
         Column("synced_at", DateTime(timezone=True), nullable=False, server_default=NOW),
         Index("ix_benefits_household_area", "area_code"),

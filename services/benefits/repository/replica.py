@@ -23,9 +23,12 @@ class ReplicaRepository:
         self.session = session
 
     async def upsert_person(self, values: dict[str, Any]) -> bool:
-        """Insert or update when ``version`` is newer; True if applied.  ``cluster_id`` is kept on update."""
+        """Insert or update when ``version`` is newer; True if applied.  ``cluster_id`` is kept on update,
+        and so is the household when the event names none (household events say who is a member: the
+        person's event may have been built before the membership existed, or arrive after the household's)."""
         stmt = pg_insert(person).values(**values, cluster_id=values["id"], synced_at=func.now())
-        fields = {k: stmt.excluded[k] for k in values if k != "id"}
+        fields: dict[str, Any] = {k: stmt.excluded[k] for k in values if k != "id"}
+        fields["household_id"] = func.coalesce(stmt.excluded.household_id, person.c.household_id)
         upsert = stmt.on_conflict_do_update(
             index_elements=["id"], set_={**fields, "synced_at": func.now()},
             where=person.c.version < stmt.excluded.version,
@@ -60,10 +63,18 @@ class ReplicaRepository:
         ).returning(household.c.id)
         return (await self.session.execute(upsert)).first() is not None
 
-    async def set_members_household(self, member_ids: Sequence[uuid.UUID], household_id: uuid.UUID) -> None:
+    async def set_members_household(self, member_ids: Sequence[uuid.UUID], household_id: uuid.UUID,
+                                    area: str) -> None:
+        """The household's members are exactly ``member_ids``: a member whose own event has not arrived yet
+        gets a placeholder (version 0) that keeps the household for it; a person no longer listed leaves."""
+        for pid in member_ids:
+            await self.ensure_person_stub(pid, area)
         if member_ids:
             await self.session.execute(update(person).where(person.c.id.in_(list(member_ids)))
                                        .values(household_id=household_id))
+        await self.session.execute(update(person).where(person.c.household_id == household_id,
+                                                        ~person.c.id.in_(list(member_ids) or [household_id]))
+                                   .values(household_id=None))
 
     async def move_household(self, household_id: uuid.UUID, area: str, version: int,
                              member_ids: Sequence[uuid.UUID]) -> None:

@@ -48,7 +48,7 @@ async def apply_person(session: AsyncSession, event: Event, envelope: Envelope) 
         "id": event.person_id, "household_id": event.household_id, "area_code": event.area_code,
         "full_name": event.full_name, "sex": event.sex, "birth_date": event.birth_date,
         "birth_year": event.birth_year, "disability": event.disability, "pregnant": event.pregnant,
-        "status": event.status, "version": event.version,
+        "marital_status": event.marital_status, "status": event.status, "version": event.version,
     })
     if applied:
         await repo.replace_hashes(event.person_id, event.identifier_hashes)
@@ -152,10 +152,11 @@ async def apply_household(session: AsyncSession, event: Event, envelope: Envelop
     repo = ReplicaRepository(session)
     applied = await repo.upsert_household({
         "id": event.household_id, "area_code": event.area_code, "status": event.status,
-        "head_person_id": event.head_person_id, "member_count": len(event.member_ids), "version": event.version,
+        "head_person_id": event.head_person_id, "member_count": len(event.member_ids),
+        "income_band": event.income_band, "version": event.version,
     })
     if applied:
-        await repo.set_members_household(event.member_ids, event.household_id)
+        await repo.set_members_household(event.member_ids, event.household_id, event.area_code)
     await _touch(repo, envelope)
 
 

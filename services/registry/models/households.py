@@ -18,6 +18,7 @@ household = Table(
     area_code(),
     Column("address", Text, nullable=False),
     Column("address_local", Text, nullable=True),
+    Column("income_band", Text, nullable=True),  # the survey's income or poverty band, e.g. bpl, aay (0014)
     Column("latitude", Numeric(9, 6), nullable=True),
     Column("longitude", Numeric(9, 6), nullable=True),
     Column("status", Text, nullable=False, server_default=text("'active'")),

@@ -28,6 +28,7 @@ person = Table(
     Column("birth_year", Integer, nullable=True),
     Column("father_name", Text, nullable=True),
     Column("spouse_name", Text, nullable=True),  # husband's / wife's name (the survey form's guardian line)
+    Column("marital_status", Text, nullable=True),  # never_married, married, widowed, divorced, separated (0014)
     Column("mother_name", Text, nullable=True),
     Column("father_key", key_text(), nullable=False, server_default=text("''")),
     Column("mother_key", key_text(), nullable=False, server_default=text("''")),

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from kernel.areas import AreaCodeStr
-from services.registry.schemas.common import ClientRef, Reason, Role, Version
+from services.registry.schemas.common import ClientRef, IncomeBand, Reason, Role, Version
 from services.registry.schemas.persons import MemberCreate, PersonCreate, PersonSummary
 
 Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
@@ -53,6 +53,9 @@ class HouseholdCreate(_Gps):
     area_code: AreaCodeStr = Field(examples=["BD-40-87-90-54-08"])
     address: Address = Field(examples=["House 12, Nagarghata, Tala"])
     address_local: Address | None = None
+    income_band: IncomeBand | None = Field(default=None, description="The survey's income or poverty band, e.g. "
+                                           "bpl, aay, apl (India) or extreme_poor, poor, non_poor (Bangladesh)",
+                                           examples=["poor"])
     client_ref: ClientRef | None = Field(default=None, description="The collecting device's own id for the record")
     members: list[MemberCreate] = Field(default_factory=list, max_length=60)
 
@@ -67,6 +70,7 @@ class HouseholdUpdate(_Gps):
     area_code: AreaCodeStr | None = Field(default=None, description="A new area moves the household")
     address: Address | None = None
     address_local: Address | None = None
+    income_band: IncomeBand | None = None
     status: Literal["active", "closed"] | None = None
 
 
@@ -122,6 +126,7 @@ class HouseholdOut(BaseModel):
     area_code: str
     address: str
     address_local: str | None
+    income_band: str | None = None
     latitude: Decimal | None
     longitude: Decimal | None
     status: str

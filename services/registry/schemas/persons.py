@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from services.registry.schemas.common import DobSource, Language, OptText200, Role, Sex, Text200, Version
+from services.registry.schemas.common import (
+    DobSource,
+    Language,
+    MaritalStatus,
+    OptText200,
+    Role,
+    Sex,
+    Text200,
+    Version,
+)
 from services.registry.schemas.identifiers import IdentifierIn, IdentifierOut
 
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=32)]
@@ -35,6 +44,8 @@ class PersonFields(BaseModel):
     father_name: OptText200 = None
     mother_name: OptText200 = None
     spouse_name: OptText200 = Field(default=None, description="Husband's or wife's name (a married woman's guardian)")
+    marital_status: MaritalStatus | None = Field(default=None, description="Widow and old-age schemes read it",
+                                                 examples=["widowed"])
     disability: Disability | None = Field(default=None, description="Kind of disability, if any", examples=["visual"])
     pregnant: bool | None = None
     occupation: OptText200 = None
@@ -89,6 +100,7 @@ class PersonOut(BaseModel):
     father_name: str | None
     mother_name: str | None
     spouse_name: str | None = None
+    marital_status: str | None = None
     disability: str | None
     pregnant: bool
     occupation: str | None

@@ -38,7 +38,7 @@ from services.registry.service.common import (
     record_history,
 )
 
-HOUSEHOLD_FIELDS = ("area_code", "address", "address_local", "latitude", "longitude", "status")
+HOUSEHOLD_FIELDS = ("area_code", "address", "address_local", "income_band", "latitude", "longitude", "status")
 
 
 async def _require_writable_area(session: AsyncSession, identity: Identity, area_code: str, field: str) -> None:

@@ -245,7 +245,7 @@ class _Builder:
             "person_id": person_id, "household_id": household_id, "area_code": row.area_code,
             "full_name": row.full_name, "sex": row.sex, "birth_date": birth,
             "birth_date_estimated": row.birth_date_estimated, "birth_year": row.birth_year,
-            "disability": row.disability, "pregnant": row.pregnant, "phones": row.phones,
+            "disability": row.disability, "pregnant": row.pregnant, "marital_status": None, "phones": row.phones,
             "preferred_language": row.preferred_language, "status": "active",
             "identifier_types": sorted(id_types), "identifier_hashes": sorted(id_hashes), "version": 1,
         }
