@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, select, true, update
+from sqlalchemy import Select, bindparam, delete, insert, literal, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -99,21 +99,8 @@ class DeskRepository:
         its calendar's version and its parent calendar's (to reuse a cached calendar), and the SLA policy of
         its level for the category (its own, else ``*``; ``policy_*`` NULL when there is none)."""
         codes = [*ancestor_codes([area_code]), area_code]
-        own = calendar.alias("own")
-        parent = calendar.alias("parent")
-        policy = (select(sla_policy.c.id, sla_policy.c.version, sla_policy.c.first_response_minutes,
-                         sla_policy.c.resolution_minutes)
-                  .where(sla_policy.c.level == desk.c.level, sla_policy.c.category.in_([category, "*"]))
-                  .order_by((sla_policy.c.category == "*").asc()).limit(1).lateral("policy"))
-        stmt = (select(desk, own.c.version.label("calendar_version"), parent.c.version.label("parent_version"),
-                       policy.c.id.label("policy_id"), policy.c.version.label("policy_version"),
-                       policy.c.first_response_minutes.label("policy_first_response_minutes"),
-                       policy.c.resolution_minutes.label("policy_resolution_minutes"))
-                .select_from(desk.join(own, own.c.id == desk.c.calendar_id)
-                             .outerjoin(parent, parent.c.id == own.c.parent_id)
-                             .outerjoin(policy, true()))
-                .where(desk.c.area_code.in_(codes), desk.c.active).order_by(desk.c.area_code, desk.c.id))
-        return list(await all_rows(self.session, stmt))
+        result = await self.session.execute(_PATH_WITH_TERMS, {"codes": codes, "category": category})
+        return list(result.mappings().all())
 
     async def list_page(self, scopes: Sequence[str], *, limit: int, offset: int) -> tuple[list[RowMapping], int]:
         """Desks inside the caller's scope or above it (a block agent knows where tickets escalate to)."""
@@ -201,3 +188,24 @@ class SlaPolicyRepository:
     async def list_page(self, *, limit: int, offset: int) -> tuple[list[RowMapping], int]:
         stmt = select(sla_policy).order_by(sla_policy.c.level, sla_policy.c.category, sla_policy.c.id)
         return await page(self.session, stmt, limit=limit, offset=offset)
+
+
+def _path_with_terms() -> Select[Any]:
+    """Built once (a statement with aliases and a lateral builds dozens of objects; its bound form is cached)."""
+    own, parent = calendar.alias("own"), calendar.alias("parent")
+    policy = (select(sla_policy.c.id, sla_policy.c.version, sla_policy.c.first_response_minutes,
+                     sla_policy.c.resolution_minutes)
+              .where(sla_policy.c.level == desk.c.level,
+                     sla_policy.c.category.in_([bindparam("category"), literal("*")]))
+              .order_by((sla_policy.c.category == "*").asc()).limit(1).lateral("policy"))
+    return (select(desk, own.c.version.label("calendar_version"), parent.c.version.label("parent_version"),
+                   policy.c.id.label("policy_id"), policy.c.version.label("policy_version"),
+                   policy.c.first_response_minutes.label("policy_first_response_minutes"),
+                   policy.c.resolution_minutes.label("policy_resolution_minutes"))
+            .select_from(desk.join(own, own.c.id == desk.c.calendar_id)
+                         .outerjoin(parent, parent.c.id == own.c.parent_id).outerjoin(policy, true()))
+            .where(desk.c.area_code.in_(bindparam("codes", expanding=True)), desk.c.active)
+            .order_by(desk.c.area_code, desk.c.id))
+
+
+_PATH_WITH_TERMS = _path_with_terms()

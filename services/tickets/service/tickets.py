@@ -29,7 +29,6 @@ from services.tickets.service.closing import cancel_close, schedule_close
 from services.tickets.service.common import actor_kind, record, require_agent, status_page_path, visible_ticket
 from services.tickets.service.sla import clocks
 from services.tickets.service.sla.calendar import current_calendar
-from services.tickets.settings import get_tickets_settings
 
 TRACKING_ATTEMPTS = 8
 # Who may take each action: agents work the ticket; the reporter answers, closes or reopens.
@@ -78,6 +77,7 @@ async def create_tickets(
         if not identity.can_access_area(body.area_code):
             raise Forbidden(f"Area {body.area_code} is outside your area scope.")
     routes: dict[tuple[str, str], RowMapping] = {}
+    terms: dict[Any, tuple[int, int, dict[str, datetime]]] = {}  # per desk: the same now gives the same deadlines
     rows: list[dict[str, Any]] = []
     outbox: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
@@ -91,7 +91,7 @@ async def create_tickets(
                     raise ValidationProblem(f"Ticket {i}: {exc.detail}", errors=[
                         {"field": f"{field}{i}.area_code", "reason": "no desk at or above this area"}]) from exc
                 raise
-        row, event, ticket = await _new_ticket(session, identity, body, routes[key], now, refs[i])
+        row, event, ticket = await _new_ticket(session, identity, body, routes[key], now, refs[i], terms)
         rows.append(row)
         outbox.append(event)
         out.append(ticket)
@@ -103,13 +103,16 @@ async def create_tickets(
 
 
 async def _new_ticket(session: AsyncSession, identity: Identity, body: TicketIn, desk: RowMapping, now: datetime,
-                      source_ref: str | None) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+                      source_ref: str | None, terms: dict[Any, tuple[int, int, dict[str, datetime]]],
+                      ) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     """(the intake row, its outbox row, the ticket as it will read) of one new ticket at ``desk``."""
-    calendar = await current_calendar(session, desk["calendar_id"], desk["calendar_version"], desk["parent_version"])
-    settings = get_tickets_settings()
-    first = (desk["policy_first_response_minutes"] or settings.default_first_response_minutes) * 60
-    resolution = (desk["policy_resolution_minutes"] or settings.default_resolution_minutes) * 60
-    deadlines = {"first_response": calendar.add(now, first), "resolution": calendar.add(now, resolution)}
+    if desk["id"] not in terms:
+        calendar = await current_calendar(session, desk["calendar_id"], desk["calendar_version"],
+                                          desk["parent_version"])
+        seconds = clocks.terms_of(desk)
+        terms[desk["id"]] = (seconds["first_response"], seconds["resolution"],
+                             {k: calendar.add(now, seconds[k]) for k in clocks.KINDS})
+    first, resolution, deadlines = terms[desk["id"]]
     dumped = body.model_dump(mode="json", exclude={"area_code", "client_ref"})
     ticket: dict[str, Any] = dumped | {
         "id": uuid.uuid4(), "tracking_number": new_tracking_number(), "area_code": body.area_code,
