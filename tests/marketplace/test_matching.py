@@ -63,3 +63,27 @@ async def test_unknown_category_is_a_422_naming_the_field(mp):
     r = await mp.get("/search", params={"category": "nope", "lat": 26.8, "lon": 80.9, "area": BLOCK},
                      headers=admin())
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "category"
+
+
+async def test_only_workers_on_shift_now_and_not_on_a_day_off_are_found(mp, clock):
+    """START is Monday 10:00 in Lucknow; each worker's week and that day's exception decide."""
+    from datetime import timedelta
+
+    await rate_card(mp)
+    v = await vendor(mp)
+    weekdays = {"shifts": [{"weekday": d, "starts": "09:00", "ends": "17:00"} for d in range(5)]}
+    any_time = await worker(mp, v, km_east=1, name="no template")
+    office_hours = await worker(mp, v, km_east=2, name="weekdays 9-17")
+    await ok(await mp.patch(f"/workers/{office_hours}", json=weekdays, headers=admin()))
+    day_off = await worker(mp, v, km_east=3, name="weekdays, off today")
+    await ok(await mp.patch(f"/workers/{day_off}", json=weekdays, headers=admin()))
+    late = await worker(mp, v, km_east=4, name="weekdays, today from 14:00")
+    await ok(await mp.patch(f"/workers/{late}", json=weekdays, headers=admin()))
+    for wid, body in ((day_off, {"on_date": "2026-12-07", "available": False}),
+                      (late, {"on_date": "2026-12-07", "available": True, "starts": "14:00", "ends": "20:00"}),
+                      (day_off, {"on_date": "2026-12-08", "available": False})):  # another day: no effect today
+        r = await mp.post(f"/workers/{wid}/shift-exceptions", json=body, headers=admin())
+        assert r.status_code == 204, r.text
+    assert [i["worker_id"] for i in await search(mp, radius_km=10)] == [any_time, office_hours]
+    clock.advance(timedelta(hours=8))  # 18:00: the template is over, the late exception is on
+    assert [i["worker_id"] for i in await search(mp, radius_km=10)] == [any_time, late]

@@ -39,6 +39,7 @@ CHANNELS = ("app", "call_centre", "department", "beckn")
 ITEM_KINDS = ("job", "extra", "visit")
 VERIFICATION_KINDS = ("identity", "background_check", "skill_test")
 VERIFICATION_STATUSES = ("pending", "passed", "failed")
+EMPTY_SCHEDULE = '{"shifts": [], "exceptions": []}'
 
 
 class Point(UserDefinedType[Any]):
@@ -175,6 +176,11 @@ def _workers(md: MetaData) -> list[Table]:
         Column("registry_person_id", UUID(as_uuid=True)),
         Column("registry_identifier_type", Text),
         Column("registry_identifier_last4", Text),
+        # A copy of the worker's rows in worker_shift and worker_shift_exception ({"shifts": [[weekday,
+        # starts, ends]...], "exceptions": [[on_date, available, starts, ends]...]}), kept by the
+        # repository that writes them: the search reads it from the worker row it reads anyway,
+        # instead of two index probes per candidate.
+        Column("schedule", JSONB, nullable=False, server_default=text(f"'{EMPTY_SCHEDULE}'::jsonb")),
         *_stamps(),
         Column("updated_by", Text, nullable=False),
         CheckConstraint("status IN ('active', 'suspended')", name="ck_worker_status"),

@@ -4,7 +4,8 @@
 filter would keep walking past the radius when fewer than ``limit`` workers are near);
 ``ORDER BY pos <-> point`` makes the index return the nearest first; ``matchable`` selects the
 partial index.  The outer join reads each candidate's rating, load and radius for re-ranking,
-and its weekly shifts and that day's exceptions come along: one round trip in all.
+and its weekly shifts and that day's exceptions from the row's copy of them (``worker.schedule``):
+one round trip in all, and no index probe per candidate beyond the worker row.
 
 The candidate count is written into the statement, not bound: a prepared statement with a bound
 LIMIT may be planned generically (the planner cannot see how small the LIMIT is).  The same query
@@ -31,10 +32,8 @@ from services.marketplace.rules.matching import Candidate
 
 _NEAREST = (
     "SELECT w.id, w.vendor_id, w.name, w.lat, w.lon, w.rating_sum, w.rating_count, w.active_jobs, w.service_radius_km, "
-    " (SELECT json_agg(json_build_array(sh.weekday, sh.starts, sh.ends)) FROM marketplace.worker_shift sh "
-    "  WHERE sh.worker_id = w.id) AS shifts, "
-    " (SELECT json_agg(json_build_array(e.on_date, e.available, e.starts, e.ends)) "
-    "  FROM marketplace.worker_shift_exception e WHERE e.worker_id = w.id AND e.on_date = $8) AS exceptions "
+    " w.schedule -> 'shifts' AS shifts, "
+    " (SELECT jsonb_agg(x) FROM jsonb_array_elements(w.schedule -> 'exceptions') x WHERE x ->> 0 = $8) AS exceptions "
     "FROM (SELECT worker_id, pos <-> point($1, $2) AS d FROM marketplace.worker_skill "
     "      WHERE matchable AND pos <@ box(point($3, $4), point($5, $6)) AND worker_id <> ALL($7::uuid[]) "
     "      ORDER BY pos <-> point($1, $2) LIMIT {limit}) s "
@@ -63,7 +62,7 @@ def nearest_params(lat: float, lon: float, radius_km: float, skill_no: int, excl
                    day: date) -> tuple[Any, ...]:
     x, y = lane_point(lon, lat, skill_no)
     x1, y1, x2, y2 = search_box(lon, lat, radius_km, skill_no)
-    return (x, y, x1, y1, x2, y2, list(exclude), day)
+    return (x, y, x1, y1, x2, y2, list(exclude), day.isoformat())
 
 
 def _json(raw: Any) -> list[list[Any]]:

@@ -32,6 +32,15 @@ _REFRESH_MATCHABLE = text(
     " w.available AND w.status = 'active' AND v.status = 'active' AND w.active_jobs < w.max_jobs"
     " AND w.pending_offer IS NULL)"
 )
+# The worker row's copy of its shifts and exceptions (models: worker.schedule), rebuilt after each change.
+_SYNC_SCHEDULE = text(
+    "UPDATE marketplace.worker w SET schedule = jsonb_build_object("
+    " 'shifts', coalesce((SELECT jsonb_agg(jsonb_build_array(s.weekday, s.starts, s.ends) ORDER BY s.weekday,"
+    " s.starts) FROM marketplace.worker_shift s WHERE s.worker_id = w.id), '[]'),"
+    " 'exceptions', coalesce((SELECT jsonb_agg(jsonb_build_array(e.on_date, e.available, e.starts, e.ends)"
+    " ORDER BY e.on_date) FROM marketplace.worker_shift_exception e WHERE e.worker_id = w.id), '[]'))"
+    " WHERE w.id = :id"
+)
 _MOVE_SKILLS = text(
     "UPDATE marketplace.worker_skill s SET pos = point(CAST(:lon AS float8) + 400 * s.skill_no, CAST(:lat AS float8)) "
     "WHERE s.worker_id = :id"
@@ -147,6 +156,7 @@ class WorkerRepository:
         await self.session.execute(delete(worker_shift).where(worker_shift.c.worker_id == worker_id))
         if shifts:
             await self.session.execute(insert(worker_shift), [{"worker_id": worker_id, **s} for s in shifts])
+        await self.session.execute(_SYNC_SCHEDULE, {"id": worker_id})
 
     async def shifts(self, worker_ids: Sequence[uuid.UUID]) -> list[RowMapping]:
         stmt = (select(worker_shift).where(worker_shift.c.worker_id.in_(list(worker_ids)))
@@ -158,6 +168,7 @@ class WorkerRepository:
             worker_shift_exception.c.worker_id == worker_id,
             worker_shift_exception.c.on_date == values["on_date"]))
         await self.session.execute(insert(worker_shift_exception).values(worker_id=worker_id, **values))
+        await self.session.execute(_SYNC_SCHEDULE, {"id": worker_id})
 
     async def exceptions(self, worker_ids: Sequence[uuid.UUID]) -> list[RowMapping]:
         stmt = (select(worker_shift_exception).where(worker_shift_exception.c.worker_id.in_(list(worker_ids)))
