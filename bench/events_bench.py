@@ -614,7 +614,12 @@ def timed_area_replica(service: str) -> Subscription:
         await production.handler(session, event, envelope)
         session.info.setdefault(_APPLIED, []).append(str(envelope.id))
 
-    return Subscription(name=production.name, subject=production.subject, handler=apply)
+    async def apply_all(session: AsyncSession, events: list[tuple[Event, Envelope]]) -> None:
+        assert production.batch_handler is not None
+        await production.batch_handler(session, events)
+        session.info.setdefault(_APPLIED, []).extend(str(envelope.id) for _, envelope in events)
+
+    return Subscription(name=production.name, subject=production.subject, handler=apply, batch_handler=apply_all)
 
 
 async def _consumer_role(config: dict[str, Any]) -> None:

@@ -27,6 +27,7 @@ bulk event that arrives after a newer interactive one is skipped by an ``ordered
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -35,9 +36,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StatusCode
 from nats.js.errors import FetchTimeoutError, NotFoundError
 from pydantic import ValidationError
 from sqlalchemy import exc as sa_exc
@@ -58,9 +60,12 @@ from kernel.metrics import (
 log = logging.getLogger("gramsetu.consumer")
 
 Handler = Callable[[AsyncSession, Event, Envelope], Awaitable[None]]
+# Applies a batch's new events at once (one statement for the lot instead of one per event).
+BatchHandler = Callable[[AsyncSession, list[tuple[Event, Envelope]]], Awaitable[None]]
 
 INTERACTIVE = "interactive"
 BULK = "bulk"
+READY_REPLY_TIMEOUT = 1.0  # the server answers a no-wait pull at once; this only bounds a lost reply
 
 
 class _HandlerFailed(Exception):
@@ -80,6 +85,10 @@ class Subscription:
     # Apply each entity's versions in order: an event whose envelope carries an entity version not
     # newer than the last one this consumer applied for that entity is skipped (outcome "stale").
     ordered: bool = False
+    # Optional, for unordered subscriptions: what ``handler`` does, for all the new events of a batch
+    # in one go.  The fast path uses it; when it fails, the batch is redone event by event with
+    # ``handler`` (so only the failing event is retried or parked).
+    batch_handler: BatchHandler | None = None
 
     @property
     def stream(self) -> str:
@@ -222,20 +231,41 @@ class EventConsumer:
         return len(msgs)
 
     async def _fetch_available(self, psub: Any, count: int) -> list[Msg]:
-        """What is already waiting, up to a batch, with at most a 2 ms linger.
+        """Up to ``count`` messages the server has ready now, without lingering for more.
 
-        A lingering ``fetch(200, timeout=1)`` can hold messages it has received while it
-        waits for the rest of the batch; under a steady trickle (the benchmark at 1,000
-        events/s) that put p99 commit-to-effect latency near 0.5 s.  Waiting for one message,
-        then taking what is ready, brought it under 100 ms while batches stay large under load.
+        A pull with ``no_wait`` and no ``expires``: the server answers at once with what it has and
+        then a 404/408 status, so the batch is every ready message, however long the replies take
+        on a busy machine.  The nats-py ``fetch(n, timeout=0.002)`` used before returned at its
+        deadline with whatever had arrived: on the shared machine (load 12) that was one message
+        or none, so batches were of one event (four round trips each) and a consumer applied 760
+        events/s at most.  A long ``fetch`` timeout is no answer either: with nothing ready it
+        turns into a lingering pull.  (Reaches into nats-py's pull subscription: the library is
+        pinned in pyproject.toml; tests/kernel/test_consumer_fetch.py checks the batches.)
         """
         if count < 1:
             return []
-        try:
-            more: list[Msg] = await psub.fetch(count, timeout=0.002)
-            return more
-        except (FetchTimeoutError, asyncio.TimeoutError):
-            return []
+        sub = psub._sub
+        msgs: list[Msg] = []
+        while len(msgs) < count and not sub._pending_queue.empty():  # left by an earlier pull
+            msg = await sub.next_msg(timeout=0.001)
+            if not JetStreamContext.is_status_msg(msg):
+                msgs.append(msg)
+        if len(msgs) >= count:
+            return msgs
+        await psub._nc.publish(psub._nms, json.dumps({"batch": count - len(msgs), "no_wait": True}).encode(),
+                               psub._deliver)
+        deadline = time.monotonic() + READY_REPLY_TIMEOUT
+        while len(msgs) < count:
+            try:
+                msg = await sub.next_msg(timeout=max(deadline - time.monotonic(), 0.001))
+            except (asyncio.TimeoutError, nats.errors.TimeoutError):
+                break  # a late reply waits in the queue for the next pull; nothing is lost
+            status = JetStreamContext.is_status_msg(msg)
+            if not status:
+                msgs.append(msg)
+            elif status != StatusCode.CONTROL_MESSAGE:  # 404/408: no more ready; 409: e.g. max ack pending
+                break
+        return msgs
 
     async def handle(self, msgs: list[Msg]) -> None:
         started = time.perf_counter()
@@ -336,7 +366,10 @@ class EventConsumer:
                                    "lock_timeout": self.lock_timeout_ms}
             )
             fresh = {row[0] for row in claimed}
-            for index, (_, envelope, event) in enumerate(batch):
+            at_once = self.sub_spec.batch_handler is not None and not self.sub_spec.ordered
+            if at_once:
+                outcomes = await self._apply_all(session, batch, fresh)
+            for index, (_, envelope, event) in enumerate(() if at_once else batch):
                 if index and time.monotonic() - started > self.batch_time_cap:
                     done = index
                     if fresh:
@@ -353,6 +386,26 @@ class EventConsumer:
         for outcome in outcomes:
             EVENTS_CONSUMED.labels(self.service, self.name, outcome).inc()
         return done
+
+    async def _apply_all(self, session: AsyncSession, batch: list[tuple[Msg, Envelope, Event]],
+                         fresh: set[Any]) -> list[str]:
+        """The subscription's batch handler over the batch's new events, in one call."""
+        assert self.sub_spec.batch_handler is not None
+        new: list[tuple[Event, Envelope]] = []
+        outcomes = []
+        for _, envelope, event in batch:
+            if envelope.id in fresh:
+                fresh.discard(envelope.id)  # the same event twice in one batch applies once
+                new.append((event, envelope))
+                outcomes.append("applied")
+            else:
+                outcomes.append("duplicate")
+        if new:
+            try:
+                await self.sub_spec.batch_handler(session, new)
+            except Exception as error:
+                raise _HandlerFailed(-1, error) from error  # -1: redo every event one by one
+        return outcomes
 
     async def _apply_one(self, session: AsyncSession, event: Event, envelope: Envelope) -> str:
         """Run the handler for a claimed event, unless an ordered consumer already applied a newer version."""
