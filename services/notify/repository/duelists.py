@@ -82,8 +82,11 @@ async def refresh_actionable(session: AsyncSession, person_ids: Sequence[uuid.UU
 async def rebuild_actionable(session: AsyncSession, version: str) -> None:
     """Every person's actionable doses under ``version`` (a schedule was activated)."""
     await session.execute(text("DELETE FROM notify.actionable_dose"))
-    await session.execute(text("INSERT INTO notify.actionable_dose " + rebuild_sql(persons=False)),
-                          {"version": version})
+    # In key order the primary key's B-tree is filled page after page (random person ids halved the build
+    # at 300,000 children); ANALYZE at once, so the first lists after it plan on the new size.
+    await session.execute(text("INSERT INTO notify.actionable_dose SELECT * FROM (" + rebuild_sql(persons=False)
+                               + ") AS fresh ORDER BY 1, 2"), {"version": version})
+    await session.execute(text("ANALYZE notify.actionable_dose"))
 
 
 def _like(area_prefix: str) -> str:
