@@ -60,6 +60,10 @@ class Stack:
 
     def settings(self, **overrides: Any) -> Settings:
         """Production code paths with drill-sized timings (fast polls, short backoff and ack wait)."""
+        return Settings(**self.settings_values(**overrides))
+
+    def settings_values(self, **overrides: Any) -> dict[str, Any]:
+        """What :meth:`settings` sets, as plain values (for a drill's worker process)."""
         values: dict[str, Any] = {
             "database_url": self.pg.url,
             "nats_url": self.broker.url,
@@ -77,7 +81,7 @@ class Stack:
             "db_max_overflow": 4,
         }
         values.update(overrides)
-        return Settings(**values)
+        return values
 
     def restart_broker(self) -> None:
         """Start nats-server again on the same port and store directory."""
