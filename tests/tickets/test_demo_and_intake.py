@@ -118,6 +118,12 @@ async def test_open_gauge_follows_every_change_without_a_recount(desks: Desks) -
     await desks.client.post(f"/{tickets[1]['id']}/rating", json={"rating": "poor"}, headers=worker())
     assert await gauges() == await counted() == {("block", "app_problem"): 1, ("district", "app_problem"): 2,
                                                  ("block", "grievance"): 1}
+    # Each sample carries the time of the refresh that counted it: a replica that did not run the job since
+    # drops out of Prometheus queries instead of reporting an old count.
+    from prometheus_client import generate_latest
+    stamp = str(int(desks.clock.now().timestamp() * 1000))
+    lines = [line for line in generate_latest().decode().splitlines() if line.startswith("gramsetu_tickets_open{")]
+    assert lines and all(line.endswith(" " + stamp) for line in lines)
 
 
 async def _count(desks: Desks, sql: str) -> int:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.tickets.metrics import BREACHED, NEAR_BREACH, OPEN
+from services.tickets.metrics import GAUGES
 from services.tickets.repository.tickets import SlaRepository, TicketRepository
 from services.tickets.settings import get_tickets_settings
 
@@ -16,8 +16,7 @@ from services.tickets.settings import get_tickets_settings
 async def refresh_gauges(session: AsyncSession, now: datetime) -> None:
     near = now + timedelta(seconds=get_tickets_settings().near_breach_seconds)
     counts = await SlaRepository(session).counts(now, near)
-    for gauge, rows in ((OPEN, await TicketRepository(session).open_counts()),
-                        (NEAR_BREACH, counts["near_breach"]), (BREACHED, counts["breached"])):
-        gauge.clear()
-        for row in rows:
-            gauge.labels(row["level"], row["category"]).set(row["n"])
+    rows = {"gramsetu_tickets_open": await TicketRepository(session).open_counts(),
+            "gramsetu_tickets_near_breach": counts["near_breach"], "gramsetu_tickets_breached": counts["breached"]}
+    GAUGES.set({name: {(r["level"], r["category"]): float(r["n"]) for r in found} for name, found in rows.items()},
+               now)
