@@ -88,12 +88,6 @@ class DeskRepository:
     async def get(self, desk_id: uuid.UUID) -> RowMapping | None:
         return await one_or_none(self.session, select(desk).where(desk.c.id == desk_id))
 
-    async def on_path(self, area_code: str) -> list[RowMapping]:
-        """Active desks at ``area_code`` or any of its ancestors: the candidates for routing and escalation."""
-        codes = [*ancestor_codes([area_code]), area_code]
-        stmt = select(desk).where(desk.c.area_code.in_(codes), desk.c.active).order_by(desk.c.area_code, desk.c.id)
-        return list(await all_rows(self.session, stmt))
-
     async def on_path_with_terms(self, area_code: str, category: str) -> list[RowMapping]:
         """:meth:`on_path`, each desk with what a new ticket of ``category`` needs from it, in one round trip:
         its calendar's version and its parent calendar's (to reuse a cached calendar), and the SLA policy of

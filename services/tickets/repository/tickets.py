@@ -26,7 +26,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within_any
-from services.tickets.models import KERNEL, desk, escalation, open_count, open_delta, ticket, ticket_sla, timeline
+from services.tickets.models import KERNEL, desk, open_count, open_delta, ticket, ticket_sla, timeline
 from services.tickets.models.tickets import OPEN_STATUSES
 from services.tickets.repository.common import all_rows, one_or_none, page, raw_connection
 
@@ -36,11 +36,6 @@ LIVE_CHANNEL = "tickets_live"
 class TicketRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def insert(self, values: dict[str, Any]) -> RowMapping | None:
-        """The new ticket, or None when its tracking number is taken (the caller draws another)."""
-        stmt = pg_insert(ticket).values(**values).on_conflict_do_nothing(index_elements=["tracking_number"])
-        return await one_or_none(self.session, stmt.returning(ticket))
 
     async def get(self, ticket_id: uuid.UUID, *, lock: bool = False, skip_locked: bool = False) -> RowMapping | None:
         stmt = select(ticket).where(ticket.c.id == ticket_id)
@@ -126,9 +121,6 @@ class SlaRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def insert(self, rows: list[dict[str, Any]]) -> None:
-        await self.session.execute(insert(ticket_sla), rows)
-
     async def start(self, rows: list[dict[str, Any]], job_kind: str) -> None:
         """Insert a level's clocks and schedule their deadline jobs (``<ticket>:<level_seq>:<kind>``, moved if
         they exist) in one statement (an escalation's hot path)."""
@@ -212,21 +204,6 @@ class SlaRepository:
                                                             ticket_sla.c.deadline_at <= near))
         breached_rows = await all_rows(self.session, base.where(ticket_sla.c.deadline_at <= now))
         return {"near_breach": list(near_rows), "breached": list(breached_rows)}
-
-
-class EscalationRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def insert(self, values: dict[str, Any]) -> RowMapping | None:
-        """The escalation, or None when this level was already escalated (the unique index decides)."""
-        stmt = pg_insert(escalation).values(**values).on_conflict_do_nothing(
-            index_elements=["ticket_id", "from_level_seq"])
-        return await one_or_none(self.session, stmt.returning(escalation))
-
-    async def for_ticket(self, ticket_id: uuid.UUID) -> list[RowMapping]:
-        stmt = select(escalation).where(escalation.c.ticket_id == ticket_id).order_by(escalation.c.from_level_seq)
-        return list(await all_rows(self.session, stmt))
 
 
 class TimelineRepository:
