@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import asyncpg
@@ -124,10 +124,14 @@ class Notify:
             await asyncio.sleep(0.05)
 
 
-def noon_in_india() -> datetime:
-    """A daytime instant (12:00 IST) on today's date: outside quiet hours."""
-    today = datetime.now(timezone.utc).date()
-    return datetime(today.year, today.month, today.day, 6, 30, tzinfo=timezone.utc)
+def daytime_in_india(after: datetime) -> datetime:
+    """``after`` itself when it is outside India's quiet hours (08:00-21:00 IST is 02:30-15:30 UTC), else the
+    next 12:00 IST: the clock never goes back, whatever the real time of day the test runs at."""
+    start, end = after.replace(hour=2, minute=30, second=0, microsecond=0), after.replace(hour=15, minute=30)
+    if start <= after < end:
+        return after
+    noon = after.replace(hour=6, minute=30, second=0, microsecond=0)
+    return noon if noon > after else noon + timedelta(days=1)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ from contracts.registry import PersonRegistered
 from kernel.bus import ensure_streams
 from services.notify.demo import schedule_document, template_documents
 from services.notify.rules.uip import due_doses, parse_items
-from tests.notify.conftest import Notify
+from tests.notify.conftest import Notify, daytime_in_india
 
 VILLAGE = "IN-23-0456-2210-123456-654321"
 TODAY = date(2026, 12, 7)
@@ -184,7 +184,7 @@ async def test_worker_due_list_csv_and_reminders_cancelled_by_a_recorded_dose(no
                     "recorded": True, "reminders_cancelled": 1}
     assert (await notify.message(penta[0]["id"]))["status"] == "cancelled"
     assert (await give(notify, child.person_id, "penta-1", today))["recorded"] is False
-    notify.clock.set(datetime.now(timezone.utc).replace(hour=6, minute=30))  # daytime in India
+    notify.clock.set(daytime_in_india(notify.clock.now()))  # the reminders wait for daytime in India
     await notify.dispatcher.dispatch_once()
     sent = [r["body"] for r in await notify.records()]
     assert any("Mohan" in b and "Pentavalent" in b for b in sent)  # the other child's reminder still goes
