@@ -167,6 +167,14 @@ class ImportMatchingRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
+    async def long_pass(self) -> None:
+        """The pass is one transaction that computes in Python between its statements (a union of a
+        million people: minutes): neither the role's statement timeout nor the 60 s idle-in-transaction
+        guard may end it; a stuck pass is still ended after 15 minutes idle."""
+        conn = await raw_connection(self.session)
+        await conn.execute("SET LOCAL statement_timeout = 0")
+        await conn.execute("SET LOCAL idle_in_transaction_session_timeout = '15min'")
+
     async def unions(self, job_id: uuid.UUID, first: uuid.UUID, last: uuid.UUID) -> list[str]:
         conn = await raw_connection(self.session)
         return [r["area"] for r in await conn.fetch(_IMPORT_UNIONS, first, last, job_id)]

@@ -61,6 +61,7 @@ async def flag_import(session: AsyncSession, job_id: uuid.UUID, first: uuid.UUID
     """Queue the import's probable matches; the number queued (also added to the job's count)."""
     started = time.monotonic()
     repo = ImportMatchingRepository(session)
+    await repo.long_pass()
     model = await current_model(session)
     flagged = 0
     for union in await repo.unions(job_id, first, last):
