@@ -169,6 +169,7 @@ async def test_voice_keypress_and_sms_link_surveys_summarised_per_area(notify: N
             {"phone": "+919855000001", "area_code": blocks[1] + "-100002"},
             {"phone": "+919855000002", "area_code": blocks[1] + "-100003"}]}})
     assert r.status_code == 201, r.text
+    assert r.json()["audience"]["listed"] == 2 and "recipients" not in r.json()["audience"]  # phones kept once
     sms_id = r.json()["id"]
     await act(notify, sms_id, "start")
     await run_ticks(notify)

@@ -23,11 +23,8 @@ CampaignId = Annotated[uuid.UUID, Path(description="The campaign's id (from POST
 
 
 async def campaign_read(session: DbSession, row: RowMapping, *, plan: bool = True) -> CampaignRead:
-    audience = dict(row["audience"])
-    if audience.get("recipients"):
-        audience["recipients"] = len(audience["recipients"])
     return CampaignRead.model_validate({
-        **row, "audience": audience, "progress": await service.progress(session, row),
+        **row, "progress": await service.progress(session, row),
         "plan": await service.plan_of(session, row) if plan else {}})
 
 

@@ -89,7 +89,7 @@ class CampaignRead(BaseModel):
     template_key: str
     language: str | None
     channel: str
-    audience: dict[str, Any] = Field(description="How the recipients were selected (an uploaded list is not repeated)")
+    audience: dict[str, Any] = Field(description="How the recipients were selected (an uploaded list: only `listed`)")
     area_code: str
     rate_per_minute: int
     survey: dict[str, Any] | None

@@ -84,7 +84,10 @@ async def create(session: AsyncSession, identity: Identity, body: Any, now: date
                                     errors=[{"field": "template_key", "reason": "no {token} variable"}])
     row = await repo.create(session, {
         "name": body.name, "template_key": body.template_key, "language": body.language, "channel": body.channel,
-        "variables": dict(body.variables), "audience": audience.model_dump(mode="json"),
+        "variables": dict(body.variables),
+        # How the recipients were chosen; an uploaded list lives in campaign_recipient only (no phone kept twice).
+        "audience": audience.model_dump(mode="json", exclude={"recipients"}) | (
+            {"listed": len(audience.recipients)} if audience.kind == "list" else {}),
         "area_code": audience.area_code, "rate_per_minute": body.rate_per_minute,
         "valid_for_minutes": body.valid_for_minutes,
         "survey": body.survey.model_dump() if body.survey is not None else None, "created_by": identity.subject,
