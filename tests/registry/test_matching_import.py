@@ -12,7 +12,7 @@ import asyncpg
 import httpx
 import pytest
 
-from kernel.db import make_engine, make_sessionmaker, transaction
+from kernel.db import make_engine, make_sessionmaker, session_settings, transaction
 from kernel.settings import Settings
 from services.registry.rules.matching.engine import DEFAULT_THRESHOLD
 from tests.conftest import start_service
@@ -123,12 +123,18 @@ async def test_a_dismissed_pair_is_not_queued_again_by_a_later_import(importing,
                                   "FROM registry.person WHERE import_id = $1", job["id"])
     finally:
         await conn.close()
+    from sqlalchemy import text
+
     from services.registry.service.matching.imported import flag_import
 
-    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    engine = make_engine(database_url, pool_size=1, max_overflow=0, server_settings=session_settings(
+        statement_timeout=30.0))  # as the scheduler's connections are set
     try:
         async with transaction(make_sessionmaker(engine)) as session:
             assert await flag_import(session, job["id"], ids["first"], ids["last"]) == 0
+            # A pass over a large union computes for minutes between statements: the 60 s guard is lifted.
+            assert await session.scalar(text("SHOW idle_in_transaction_session_timeout")) == "15min"
+            assert await session.scalar(text("SHOW statement_timeout")) == "0"
     finally:
         await engine.dispose()
     assert [i for i in await _queue(client) if i["reason"] == "probable_match"] == []

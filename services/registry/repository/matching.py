@@ -171,9 +171,10 @@ class ImportMatchingRepository:
         """The pass is one transaction that computes in Python between its statements (a union of a
         million people: minutes): neither the role's statement timeout nor the 60 s idle-in-transaction
         guard may end it; a stuck pass is still ended after 15 minutes idle."""
-        conn = await raw_connection(self.session)
-        await conn.execute("SET LOCAL statement_timeout = 0")
-        await conn.execute("SET LOCAL idle_in_transaction_session_timeout = '15min'")
+        # Through the session, not the raw connection: the session's BEGIN is sent with its first
+        # statement, and a SET LOCAL before it (raw, outside any transaction) changes nothing.
+        await self.session.execute(select(func.set_config("statement_timeout", "0", True),
+                                          func.set_config("idle_in_transaction_session_timeout", "15min", True)))
 
     async def unions(self, job_id: uuid.UUID, first: uuid.UUID, last: uuid.UUID) -> list[str]:
         conn = await raw_connection(self.session)
