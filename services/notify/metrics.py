@@ -35,3 +35,8 @@ WEBHOOK_LATENCY = Histogram("gramsetu_notify_webhook_request_seconds", "Webhook 
                             ["outcome"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 WEBHOOK_PAUSED = Counter("gramsetu_notify_webhook_paused_total",
                          "Webhook subscriptions paused (endpoint kept failing, or answered 410 Gone)", ["reason"])
+CAMPAIGN_RECIPIENTS = Counter("gramsetu_notify_campaign_recipients_total",
+                              "Campaign recipients handled by the ticks (queued, or skipped: no template in their "
+                              "language, text too long for the DLT slot)", ["outcome"])
+SURVEY_ANSWERS = Counter("gramsetu_notify_survey_answers_total", "Survey answers recorded, by channel (voice "
+                         "keypress, sms link)", ["channel"])

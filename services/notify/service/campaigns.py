@@ -33,6 +33,7 @@ from kernel.auth import Identity
 from kernel.errors import Conflict, NotFound, Problem, ValidationProblem
 from kernel.scheduler import Job, schedule
 from services.notify import SERVICE
+from services.notify.metrics import CAMPAIGN_RECIPIENTS, SURVEY_ANSWERS
 from services.notify.repository import campaigns as repo
 from services.notify.rules.encoding import encode_info, estimated_cost
 from services.notify.rules.planner import plan_send
@@ -213,6 +214,8 @@ async def tick(session: AsyncSession, job: Job) -> datetime | None:
         marks.append({"seq": r["seq"], "state": "queued", "message_id": message["id"]})
     await repo.mark_recipients(session, row["id"], marks)
     queued = sum(1 for m in marks if m["state"] == "queued")
+    CAMPAIGN_RECIPIENTS.labels("queued").inc(queued)
+    CAMPAIGN_RECIPIENTS.labels("skipped").inc(len(marks) - queued)
     row = await repo.set_fields(session, row["id"], now, queued=row["queued"] + queued,
                                 skipped=row["skipped"] + len(marks) - queued)
     if row["queued"] + row["skipped"] >= row["total"]:
@@ -228,6 +231,7 @@ async def answer(session: AsyncSession, recipient: RowMapping, value: int, chann
         return False
     await repo.record_answer(session, {"campaign_id": row["id"], "seq": recipient["seq"], "answer": value,
                                        "channel": channel, "area_code": recipient["area_code"], "answered_at": now})
+    SURVEY_ANSWERS.labels(channel).inc()
     return True
 
 
