@@ -29,6 +29,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+from contracts.base import bulk_subject, stream_for_subject
 from kernel.migrations import migrations_dir
 from kernel.settings import SERVICES, STATEMENT_POOL_USERS, Settings
 
@@ -382,7 +383,9 @@ def test_keda_triggers_follow_real_durable_consumers() -> None:
         if not (ROOT / "services" / name / "events.py").exists():
             continue
         subscriptions = importlib.import_module(f"services.{name}.events").SUBSCRIPTIONS
-        durables = {(sub.stream, sub.name) for sub in subscriptions}
+        # Each durable reads two lanes: its stream and the bulk stream of the same subjects (kernel/bus.py).
+        durables = {(stream, sub.name) for sub in subscriptions
+                    for stream in (sub.stream, stream_for_subject(bulk_subject(sub.subject)))}
         if not durables:
             continue
         assert name in scaled, f"{name} consumes events but has no ScaledObject"
