@@ -6,13 +6,40 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, tuple_, update
+from sqlalchemy import and_, any_, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.benefits.models import department, department_poster, rule_version, scheme
-from services.benefits.repository.common import all_rows, any_of, one_or_none, page
+from services.benefits.repository.common import all_rows, array_param, one_or_none, page
+
+
+def _with_rules() -> Any:
+    """Schemes with their current rules and ``excluded_by``: the schemes whose current rules say
+    "not together with" this one (one round trip for the whole catalogue lookup)."""
+    other, other_rules = scheme.alias("other"), rule_version.alias("other_rules")
+    excluded_by = (select(func.array_agg(other.c.code))
+                   .select_from(other.join(other_rules, and_(other_rules.c.scheme_code == other.c.code,
+                                                             other_rules.c.version == other.c.current_version)))
+                   .where(other_rules.c.exclusivity["not_with"].contains(func.jsonb_build_array(scheme.c.code)))
+                   .scalar_subquery())
+    return select(scheme, rule_version.c.eligibility, rule_version.c.exclusivity, rule_version.c.policy,
+                  excluded_by.label("excluded_by")).join(
+        rule_version, and_(rule_version.c.scheme_code == scheme.c.code,
+                           rule_version.c.version == scheme.c.current_version))
+
+
+# Built once (the posting path's lookups; see common.array_param).
+WITH_RULES = _with_rules()
+# The schemes named, each saying whether the caller (``actors``) is one of its department's posters.
+SCHEMES_BY_CODE = WITH_RULES.add_columns(
+    select(department_poster.c.actor).where(department_poster.c.department_code == scheme.c.department_code,
+                                            department_poster.c.actor == any_(array_param("actors",
+                                                                                          department_poster.c.actor)))
+    .exists().label("caller_posts")).where(scheme.c.code == any_(array_param("codes", scheme.c.code)))
+POSTED_FOR = select(department_poster.c.department_code).where(
+    department_poster.c.actor == any_(array_param("actors", department_poster.c.actor)))
 
 
 class CatalogueRepository:
@@ -35,8 +62,7 @@ class CatalogueRepository:
         return await page(self.session, select(department).order_by(department.c.code), limit=limit, offset=offset)
 
     async def departments_posted_for(self, actors: Sequence[str]) -> set[str]:
-        stmt = select(department_poster.c.department_code).where(any_of(department_poster.c.actor, actors))
-        return {r[0] for r in (await self.session.execute(stmt)).all()}
+        return {r[0] for r in (await self.session.execute(POSTED_FOR, {"actors": list(actors)})).all()}
 
     async def set_posters(self, code: str, actors: Sequence[str], added_by: str) -> list[str]:
         await self.session.execute(department_poster.delete().where(department_poster.c.department_code == code))
@@ -65,22 +91,13 @@ class CatalogueRepository:
         return await one_or_none(self.session, select(scheme).where(scheme.c.code == code).with_for_update())
 
     def _with_rules(self) -> Any:
-        """Schemes with their current rules and ``excluded_by``: the schemes whose current rules say
-        "not together with" this one (one round trip for the whole catalogue lookup)."""
-        other, other_rules = scheme.alias("other"), rule_version.alias("other_rules")
-        excluded_by = (select(func.array_agg(other.c.code))
-                       .select_from(other.join(other_rules, and_(other_rules.c.scheme_code == other.c.code,
-                                                                 other_rules.c.version == other.c.current_version)))
-                       .where(other_rules.c.exclusivity["not_with"].contains(func.jsonb_build_array(scheme.c.code)))
-                       .scalar_subquery())
-        return select(scheme, rule_version.c.eligibility, rule_version.c.exclusivity, rule_version.c.policy,
-                      excluded_by.label("excluded_by")).join(
-            rule_version, and_(rule_version.c.scheme_code == scheme.c.code,
-                               rule_version.c.version == scheme.c.current_version))
+        return WITH_RULES
 
-    async def schemes_with_rules(self, codes: Sequence[str]) -> dict[str, RowMapping]:
-        """The schemes named, each with its current rule version's rules."""
-        rows = await all_rows(self.session, self._with_rules().where(any_of(scheme.c.code, codes)))
+    async def schemes_with_rules(self, codes: Sequence[str], actors: Sequence[str] = ()) -> dict[str, RowMapping]:
+        """The schemes named, each with its current rule version's rules and ``caller_posts``: whether one
+        of ``actors`` posts for its department (one round trip for the posting path)."""
+        rows = (await self.session.execute(SCHEMES_BY_CODE, {"codes": list(codes), "actors": list(actors)})
+                ).mappings().all()
         return {r["code"]: r for r in rows}
 
     async def scheme(self, code: str) -> RowMapping | None:

@@ -7,13 +7,20 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import and_, any_, bindparam, func, or_, select, text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within_any
 from services.benefits.models import chain_head, entry, entry_match
-from services.benefits.repository.common import all_rows, any_of, held_for, one_or_none, page, raw_connection
+from services.benefits.repository.common import (
+    all_rows,
+    array_param,
+    held_for,
+    one_or_none,
+    page,
+    raw_connection,
+)
 from services.benefits.rules.chain import CONTENT_TYPES, GENESIS, NULL_TEXT, NULL_VALUE, PRESENT
 
 
@@ -105,42 +112,49 @@ def _holder() -> list[Any]:
             func.coalesce(entry.c.household_id, entry_match.c.household_id).label("household_id")]
 
 
+def _live_grants() -> Any:
+    undone = entry.alias("undone")
+    return (
+        select(entry.c.id, entry.c.scheme_code, *_holder(), entry.c.period_start, entry.c.period_end,
+               entry.c.recorded_at)
+        .select_from(_with_matches())
+        .where(entry.c.kind == "grant", entry.c.scheme_code == any_(array_param("schemes", entry.c.scheme_code)),
+               or_(held_for(array_param("persons", entry.c.person_id)),
+                   entry.c.household_id == any_(array_param("households", entry.c.household_id))),
+               entry.c.period_start <= bindparam("end"), entry.c.period_end >= bindparam("start"))
+        .where(~select(undone.c.id).where(undone.c.reverses_id == entry.c.id).exists())
+    )
+
+
+# Built once: the posting path's lookups (see common.array_param).
+LIVE_GRANTS = _live_grants()
+BY_REFS = select(entry).where(entry.c.department_code == bindparam("dept"),
+                              entry.c.department_ref == any_(array_param("refs", entry.c.department_ref)))
+
+
 class LedgerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def by_department_refs(self, department_refs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], RowMapping]:
-        if not department_refs:
-            return {}
         by_dept: dict[str, list[str]] = {}
         for dept, ref in department_refs:
             by_dept.setdefault(dept, []).append(ref)
-        cond = or_(*[and_(entry.c.department_code == d, any_of(entry.c.department_ref, refs))
-                     for d, refs in by_dept.items()])
-        rows = await all_rows(self.session, select(entry).where(cond))
-        return {(r["department_code"], r["department_ref"]): r for r in rows}
+        out = {}
+        for dept, refs in by_dept.items():  # one department per call, nearly always
+            rows = (await self.session.execute(BY_REFS, {"dept": dept, "refs": refs})).mappings().all()
+            out.update({(r["department_code"], r["department_ref"]): r for r in rows})
+        return out
 
     async def live_grants(self, *, schemes: Sequence[str], persons: Sequence[uuid.UUID],
                           households: Sequence[uuid.UUID], start: date, end: date) -> list[RowMapping]:
         """Grants of these schemes to these persons or households overlapping [start, end] that were not
-        reversed or recovered."""
-        subject = []
-        if persons:
-            subject.append(held_for(persons))
-        if households:
-            subject.append(any_of(entry.c.household_id, households))
-        if not subject or not schemes:
+        reversed or recovered (as posted, or matched to the person later)."""
+        if not schemes or not (persons or households):
             return []
-        undone = entry.alias("undone")
-        stmt = (
-            select(entry.c.id, entry.c.scheme_code, *_holder(), entry.c.period_start, entry.c.period_end,
-                   entry.c.recorded_at)
-            .select_from(_with_matches())
-            .where(entry.c.kind == "grant", any_of(entry.c.scheme_code, schemes), or_(*subject),
-                   entry.c.period_start <= end, entry.c.period_end >= start)
-            .where(~select(undone.c.id).where(undone.c.reverses_id == entry.c.id).exists())
-        )
-        return list(await all_rows(self.session, stmt))
+        params = {"schemes": list(schemes), "persons": list(persons), "households": list(households),
+                  "start": start, "end": end}
+        return list((await self.session.execute(LIVE_GRANTS, params)).mappings().all())
 
     async def live_grants_of_persons(self, person_ids: Sequence[uuid.UUID]) -> list[RowMapping]:
         """Every grant to these persons that was not reversed or recovered (the sweep's input)."""

@@ -118,8 +118,7 @@ def _reject_failed(items: Sequence[Item]) -> None:
 
 async def _load_schemes(session: AsyncSession, identity: Identity, items: Sequence[Item], today: date) -> None:
     repo = CatalogueRepository(session)
-    schemes = await repo.schemes_with_rules(sorted({i.body.scheme for i in items}))
-    posting_for = await repo.departments_posted_for(actor_ids(identity))
+    schemes = await repo.schemes_with_rules(sorted({i.body.scheme for i in items}), actor_ids(identity))
     policies = {code: Policy.model_validate(s["policy"]) for code, s in schemes.items()}
     for item in items:
         scheme = schemes.get(item.body.scheme)
@@ -127,7 +126,8 @@ async def _load_schemes(session: AsyncSession, identity: Identity, items: Sequen
             item.fail("scheme", f"no scheme {item.body.scheme!r} in the catalogue", "unknown_scheme")
             continue
         item.scheme, item.policy = scheme, policies[item.body.scheme]
-        if not may_post_for(identity, scheme["department_code"], posting_for):
+        if not may_post_for(identity, scheme["department_code"],
+                            {scheme["department_code"]} if scheme["caller_posts"] else set()):
             item.fail("scheme", f"your client posts only for its own department's schemes, not "
                                 f"{scheme['department_code']}'s", "forbidden")
             continue
