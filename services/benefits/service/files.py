@@ -32,7 +32,7 @@ from services.benefits.repository.catalogue import CatalogueRepository
 from services.benefits.repository.files import FileRepository
 from services.benefits.schemas.ledger import EntryIn
 from services.benefits.service import posting
-from services.benefits.service.metrics import FILES_POSTED
+from services.benefits.service.metrics import FILE_ROWS, FILES_POSTED
 from services.benefits.settings import get_benefits_settings
 
 COLUMNS = ("scheme", "person_id", "id_type", "id_value", "household_id", "area_code", "period", "amount_minor",
@@ -150,6 +150,7 @@ async def post_step(session: AsyncSession, identity: Identity, file_id: uuid.UUI
             await files.record_outcomes(file_id, outcomes)
             for outcome in outcomes:
                 counts[outcome["status"]] += 1
+                FILE_ROWS.labels(outcome["status"]).inc()
             done += len(chunk)
         if len(chunk) < size or current["rows_done"] + done >= current["rows_total"]:
             finished = True

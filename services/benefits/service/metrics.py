@@ -19,4 +19,7 @@ CHAIN_VERIFY_SECONDS = Histogram("gramsetu_benefits_chain_verify_seconds", "Dura
                                  buckets=(0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 900))
 REGISTRY_COPY_LAST_EVENT = Gauge("gramsetu_benefits_registry_copy_last_event_timestamp_seconds",
                                  "occurred_at of the newest registry event applied to the local copy")
-FILES_POSTED = Counter("gramsetu_benefits_files_total", "Posting files received", ["outcome"])
+FILES_POSTED = Counter("gramsetu_benefits_files_total", "Posting files: received (staged), posted (every row done), "
+                       "repeated (the same file again)", ["outcome"])
+FILE_ROWS = Counter("gramsetu_benefits_file_rows_total", "Rows of posted files given an outcome by the file job",
+                    ["outcome"])
