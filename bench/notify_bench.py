@@ -29,6 +29,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from sqlalchemy import text
 
 from bench.common import ROOT, env_int, get_servers, make_row
 from gramsetu.embedded import free_port, port_open
@@ -233,6 +234,10 @@ async def dispatch(database_url: str) -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=standin_url, timeout=60) as control:
             await control.post("/_standin/config", json={"callbacks": False})
             await _bench_template(sessionmaker)
+            # A database kept from an earlier run (GRAMSETU_BENCH_DATABASE_URL) holds the same keys, which would
+            # all be "already sent": start from no messages.
+            async with sessionmaker() as session, session.begin():
+                await session.execute(text("TRUNCATE notify.message, notify.message_event, notify.rate_bucket"))
             raw_rate = await _raw_sdk_rate(standin_url, min(MESSAGES, 3000), settings.dispatch_concurrency)
             await control.post("/_standin/reset")
             await control.post("/_standin/config", json={"callbacks": False})
