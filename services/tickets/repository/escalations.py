@@ -18,13 +18,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.outbox import notify_channel
 from services.tickets.models import ticket, ticket_sla
-from services.tickets.repository.common import one_or_none, raw_connection
+from services.tickets.repository.common import raw_connection
 from services.tickets.repository.tickets import LIVE_CHANNEL
 
 TRAIL_ENTRIES = 50
@@ -99,20 +99,32 @@ FROM moved
 """
 
 
+CLOCK_FIELDS = ("id", "level", "met_at", "stopped_at", "breached_at", "deadline_at")
+_LOCK_WITH_CLOCK = (
+    select(ticket, *(ticket_sla.c[name].label(f"clock_{name}") for name in CLOCK_FIELDS))
+    .select_from(ticket.outerjoin(ticket_sla, and_(
+        ticket_sla.c.ticket_id == ticket.c.id, ticket_sla.c.level_seq == bindparam("level_seq"),
+        ticket_sla.c.kind == bindparam("kind"))))
+    .where(ticket.c.id == bindparam("id"))
+    .with_for_update(of=ticket, skip_locked=True)
+)
+
+
 class EscalationStore:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     async def lock_with_clock(self, ticket_id: uuid.UUID, level_seq: int,
-                              kind: str) -> tuple[RowMapping | None, RowMapping | None]:
-        """The ticket, locked if free (None when a request holds it), and its clock of that level and kind."""
-        row = await one_or_none(self.session, select(ticket).where(ticket.c.id == ticket_id)
-                                .with_for_update(skip_locked=True))
+                              kind: str) -> tuple[RowMapping | None, dict[str, Any] | None]:
+        """The ticket, locked if free (None when a request holds it), and its clock of that level and kind:
+        one query."""
+        result = await self.session.execute(_LOCK_WITH_CLOCK, {"id": ticket_id, "level_seq": level_seq,
+                                                               "kind": kind})
+        row = result.mappings().first()
         if row is None:
             return None, None
-        clock = await one_or_none(self.session, select(ticket_sla).where(
-            ticket_sla.c.ticket_id == ticket_id, ticket_sla.c.level_seq == level_seq, ticket_sla.c.kind == kind))
-        return row, clock
+        clock = {name: row[f"clock_{name}"] for name in CLOCK_FIELDS}
+        return row, (clock if clock["id"] is not None else None)
 
     async def mark_breached(self, clock: Mapping[Any, Any], desk_id: uuid.UUID, at: datetime, data: str) -> bool:
         """The clock breached at ``at`` and the internal timeline entry; False when it was already marked."""
