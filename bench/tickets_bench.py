@@ -10,6 +10,9 @@
 * ``tickets.escalation_burst_lateness_max``: the same, but D other tickets all due at one instant
   (business calendars make deadlines coincide: the weekend's tickets are all due at the same minute on
   Monday).  It shows what a burst costs: W workers each run one breach job at a time.
+* ``tickets.gauges_refresh``: the gauges job's work at N open (fold the open-count deltas, count the
+  near-breach and breached clocks from the deadline index); baseline: a full recount of the open
+  tickets by level and category, as the job did before.
 * ``tickets.poll_cost_open`` / ``tickets.poll_cost_per_due``: the scheduler's poll (claim + run
   of no-op probe jobs) with nothing due, before and after the N tickets are loaded (grows with
   open tickets? it should not), and with 100 and 1,000 due probe jobs at N open (grows with due
@@ -190,6 +193,29 @@ async def _poll_ms(database_url: str, due: int, repeats: int = 5) -> tuple[float
         await conn.close()
         await engine.dispose()
     return sorted(client)[len(client) // 2], sorted(server)[len(server) // 2]
+
+
+async def _gauges_ms(database_url: str, conn: asyncpg.Connection) -> tuple[float, float]:
+    """Median ms of the service's gauges refresh (open counts folded from deltas, near-breach and breached from
+    the deadline index) and of a full recount of the open tickets by level and category (what it replaced)."""
+    from services.tickets.service.gauges import refresh_gauges
+
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    sessionmaker = make_sessionmaker(engine)
+    refresh, recount = [], []
+    try:
+        for _ in range(3):
+            started = time.perf_counter()
+            async with sessionmaker() as session, session.begin():
+                await refresh_gauges(session, datetime.now(timezone.utc))
+            refresh.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            await conn.fetch("SELECT level, category, count(*) FROM tickets.ticket WHERE status IN ('new', 'assigned', "
+                             "'in_progress', 'waiting_on_reporter', 'reopened', 'escalated') GROUP BY level, category")
+            recount.append((time.perf_counter() - started) * 1000)
+    finally:
+        await engine.dispose()
+    return sorted(refresh)[1], sorted(recount)[1]
 
 
 async def _naive_sweep_ms(conn: asyncpg.Connection) -> float:
@@ -381,6 +407,7 @@ async def run() -> list[dict[str, Any]]:
         poll_100 = await _poll_ms(url, 100)
         poll_1000 = await _poll_ms(url, 1000)
         sweep = await _naive_sweep_ms(conn)
+        gauges_ms, recount_ms = await _gauges_ms(url, conn)
         open_now = await conn.fetchval("SELECT count(*) FROM tickets.ticket WHERE status = 'new'")
         deadlines = await _make_due(conn, due, lead=5.0, window=window)
         late = await _escalation_lateness(url, deadlines, workers, timeout=30)
@@ -406,6 +433,12 @@ async def run() -> list[dict[str, Any]]:
                         f"instant among {open_now:,} open tickets; p50 {burst['p50']:.3f}s, p99 {burst['p99']:.3f}s; "
                         f"{workers} scheduler workers (poll 0.1 s, batch 20) in one process, one breach job at a "
                         f"time each; baseline = the goal"),
+        make_row("tickets.gauges_refresh", value=gauges_ms, unit="ms", baseline=recount_ms,
+                 goal="the gauges' refresh does not recount the open tickets (below a recount)",
+                 met=gauges_ms < recount_ms,
+                 detail=f"the tickets.refresh_gauges work at {open_now:,} open (open counts folded from the deltas "
+                        f"written since the last refresh, near-breach and breached as ranges of the deadline "
+                        f"index), median of 3; baseline = one recount of the open tickets by level and category"),
         make_row("tickets.poll_cost_open", value=poll_empty_after[1], unit="ms", baseline=poll_empty_before[1],
                  goal="the scheduler's claim costs the same with 1,000,000 open tickets as with none (ratio <= 2)",
                  met=poll_empty_after[1] <= 2 * max(poll_empty_before[1], 0.05),
