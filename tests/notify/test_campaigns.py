@@ -104,6 +104,8 @@ async def test_secretaries_of_a_state_throttled_paused_resumed_and_each_sent_onc
     listed = (await notify.client.get("/campaigns", headers=notify.headers)).json()
     assert [c["id"] for c in listed["items"]] == [cid]
     assert (await notify.client.post(f"/campaigns/{cid}/start", headers=notify.headers)).status_code == 409
+    after = await act(notify, cid, "cancel")  # everyone queued and sent: nothing left to cancel
+    assert after["status"] == "cancelled" and "cancelled" not in after["progress"]["messages"]
 
 
 async def test_mothers_by_age_and_area_then_cancelled(notify: Notify) -> None:

@@ -101,8 +101,9 @@ async def resume(campaign_id: CampaignId, session: DbSession, identity: Campaign
 @router.post("/{campaign_id}/cancel", response_model=CampaignRead,
              summary="Cancel: messages not yet sent are cancelled, nobody else is queued")
 async def cancel(campaign_id: CampaignId, session: DbSession, identity: CampaignRunner, now: Now) -> CampaignRead:
-    """Cancel for good: its messages not yet handed to the provider are cancelled and nobody else is queued;
-    cancelling a finished or cancelled campaign changes nothing.
+    """Cancel for good: its messages not yet handed to the provider are cancelled and nobody else is queued
+    (also after every recipient was queued, while the last messages wait for the dispatcher); cancelling a
+    cancelled campaign changes nothing.
 
     **Who:** `notify:campaign` in its area. **Errors:** 403; 404 no such campaign in your area.
     """

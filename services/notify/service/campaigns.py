@@ -169,8 +169,9 @@ async def resume(session: AsyncSession, identity: Identity, campaign_id: uuid.UU
 
 async def cancel(session: AsyncSession, identity: Identity, campaign_id: uuid.UUID, now: datetime) -> RowMapping:
     row = await _to_run(session, identity, campaign_id)
-    if row["status"] in ("cancelled", "done"):
+    if row["status"] == "cancelled":
         return row
+    # A "done" campaign has queued everyone, but its last messages may still wait for the dispatcher.
     await repo.cancel_messages(session, cancel_key(row["id"]), now)
     return await repo.set_fields(session, row["id"], now, status="cancelled", finished_at=now)
 
