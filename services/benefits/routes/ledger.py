@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
@@ -59,11 +59,12 @@ async def post_entry(body: EntryIn, session: DbSession, identity: Writer, respon
     refuses, or the `department_ref` was used for different content; 422 an unknown scheme or
     person, a period, amount, currency or date the scheme does not allow, a malformed identifier.
     """
-    outcome = (await posting.post(session, identity, [body], now=now, mode="single"))[0]
+    written: dict[uuid.UUID, Any] = {}
+    outcome = (await posting.post(session, identity, [body], now=now, mode="single", entries=written))[0]
     if outcome.status == "rejected":
         _raise_for(outcome)
     assert outcome.entry_id is not None
-    row = await LedgerRepository(session).entry(outcome.entry_id)
+    row = written[outcome.entry_id]
     response.status_code = 200 if outcome.status == "repeated" else 201
     if outcome.flags:
         response.headers["X-Benefits-Flags"] = ",".join(str(f) for f in outcome.flags)

@@ -83,6 +83,7 @@ class Item:
     entry_id: uuid.UUID = field(default_factory=uuid7)
     policy: Policy | None = None  # the scheme's, parsed once per scheme and call
     after_death: date | None = None  # the registry's date of death, when the period starts after it
+    entry_row: Any = None  # the ledger row written, or found for a repeated reference
 
 
     def fail(self, field_name: str, reason: str, kind: str = "invalid") -> None:
@@ -92,8 +93,10 @@ class Item:
 
 async def post(session: AsyncSession, identity: Identity, bodies: Sequence[EntryIn], *, now: datetime,
                file_id: uuid.UUID | None = None, row_numbers: Sequence[int] | None = None,
-               mode: str = "batch") -> list[Outcome]:
-    """Check and write ``bodies``; ``now`` is the service clock's time (recorded_at, "future" delivery)."""
+               mode: str = "batch", entries: dict[uuid.UUID, Any] | None = None) -> list[Outcome]:
+    """Check and write ``bodies``; ``now`` is the service clock's time (recorded_at, "future" delivery).
+    ``entries``, when given, receives each outcome's ledger row by entry id (the row written, or the
+    one a repeated reference names), so a caller can answer without reading it back."""
     started = time.perf_counter()
     items = [Item(row_numbers[i] if row_numbers else i, b) for i, b in enumerate(bodies)]
     await _load_schemes(session, identity, items, now.date())
@@ -101,6 +104,8 @@ async def post(session: AsyncSession, identity: Identity, bodies: Sequence[Entry
     await _resolve(session, items)
     await _check_exclusivity(session, items)
     await _write(session, identity, items, file_id, now)
+    if entries is not None:
+        entries.update({i.entry_row["id"]: i.entry_row for i in items if i.entry_row is not None})
     POSTING_SECONDS.labels(mode).observe(time.perf_counter() - started)
     return [i.outcome for i in items if i.outcome is not None]
 
@@ -181,6 +186,7 @@ async def _repeated(session: AsyncSession, items: Sequence[Item]) -> None:
                 item.fail("department_ref", "this reference was already posted with different content", "conflict")
             else:
                 item.outcome = Outcome(index=item.index, status="repeated", entry_id=found["id"])
+                item.entry_row = found
                 POSTINGS_REPEATED.inc()
         elif key in seen:
             item.fail("department_ref", f"repeats the reference of item {seen[key].index} in this batch", "conflict")
@@ -345,6 +351,7 @@ async def _write(session: AsyncSession, identity: Identity, items: Sequence[Item
     for item in pending:
         row = _row(item, identity, now, file_id)
         rows.append(row)
+        item.entry_row = row  # chain.append fills in its lane, seq and hashes
         item.outcome = Outcome.model_construct(index=item.index, status=row["decision"], entry_id=row["id"], code=None,
                                                errors=[], flags=[], evidence=None)
         for rule, others in _flag_reasons(item):
