@@ -25,7 +25,7 @@ import aiohttp
 from kernel import roles
 from kernel.docs import openapi_digest
 from kernel.errors import PROBLEM_RESPONSES
-from kernel.paths import public_path
+from kernel.paths import SIGNED_PATHS, public_path
 
 log = logging.getLogger("gramsetu.gateway.openapi")
 
@@ -40,7 +40,12 @@ SECURITY_SCHEMES: dict[str, Any] = {
                "flows": {"clientCredentials": {"tokenUrl": "/oauth2/token", "scopes": {}}}},
     "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                "description": "A JWT from /oauth2/token or an operator's /auth/login."},
+    "becknSignature": {"type": "apiKey", "in": "header", "name": "Authorization",
+                       "description": "A Beckn network participant's signed request: `Signature keyId=\"{subscriber_id}"
+                                      "|{unique_key_id}|ed25519\",...` (Ed25519 over a BLAKE2b digest of the body). "
+                                      "The gateway asks no key on these paths and forwards this header as it is."},
 }
+_SIGNED = frozenset(path for paths in SIGNED_PATHS.values() for path in paths)
 GATEWAY_RESPONSES: dict[str, Any] = {
     str(code): {"description": title, "content": _PROBLEM_SCHEMA}
     for code, title in {
@@ -104,8 +109,11 @@ def transform(service: str, spec: dict[str, Any], verbatim: list[str], scope_for
                 if "ops" in (op.get("tags") or []):
                     continue
                 new_item[method] = _decorate(op, service, scope_for(service, method.upper(), path))
-                if roles.anonymous_permission(method.upper(), mount_path(service, path, verbatim)):
+                public = mount_path(service, path, verbatim)
+                if roles.anonymous_permission(method.upper(), public):
                     new_item[method]["security"] = [{}]  # open to anyone (kernel.roles: anonymous)
+                elif method == "post" and public in _SIGNED:
+                    new_item[method]["security"] = [{"becknSignature": []}]  # the caller signs; no gateway key
             else:
                 new_item[method] = op
         if any(m in _HTTP_METHODS for m in new_item):

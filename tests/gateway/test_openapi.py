@@ -122,3 +122,16 @@ async def test_the_gateways_own_operations_are_described_with_examples(stack: St
     no_example = [f"{m.upper()} {p}" for p, m, op in own if not _json_body_has_example(doc, op)]
     assert not undescribed, undescribed
     assert not no_example, no_example
+
+
+def test_beckn_paths_document_the_signature_not_a_gateway_key() -> None:
+    """A buyer app signs each Beckn call itself; /docs showed it a key or a bearer token instead."""
+    from gateway.openapi import SECURITY_SCHEMES, transform
+    from gateway.proxy import required_scope
+
+    op = {"summary": "x", "responses": {"200": {"description": "ack"}}}
+    spec = {"paths": {"/beckn/search": {"post": dict(op)}, "/bookings": {"post": dict(op)}}}
+    paths = transform("marketplace", spec, [], required_scope)["paths"]
+    assert paths["/marketplace/beckn/search"]["post"]["security"] == [{"becknSignature": []}]
+    assert {"apiKey": []} in paths["/marketplace/bookings"]["post"]["security"]
+    assert SECURITY_SCHEMES["becknSignature"]["name"] == "Authorization"
