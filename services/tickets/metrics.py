@@ -44,8 +44,12 @@ class RefreshedGauges(Collector):
     def set(self, values: dict[str, dict[tuple[str, str], float]], at: datetime) -> None:
         self.values, self.at = {name: dict(values.get(name, {})) for name in self.NAMES}, at.timestamp()
 
+    REFRESHED = "gramsetu_tickets_gauges_refreshed_timestamp_seconds"
+    REFRESHED_DOC = "When this process last refreshed the ticket gauges (absent everywhere: the job is not running)"
+
     def describe(self) -> list[GaugeMetricFamily]:
-        return [GaugeMetricFamily(name, doc, labels=self._labelnames) for name, doc in self.NAMES.items()]
+        return [*(GaugeMetricFamily(name, doc, labels=self._labelnames) for name, doc in self.NAMES.items()),
+                GaugeMetricFamily(self.REFRESHED, self.REFRESHED_DOC)]
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         for name, doc in self.NAMES.items():
@@ -53,6 +57,10 @@ class RefreshedGauges(Collector):
             for labels, value in sorted(self.values[name].items()):
                 family.add_metric(list(labels), value, timestamp=self.at)
             yield family
+        refreshed = GaugeMetricFamily(self.REFRESHED, self.REFRESHED_DOC)
+        if self.at is not None:
+            refreshed.add_metric([], self.at, timestamp=self.at)
+        yield refreshed
 
 
 GAUGES = RefreshedGauges()

@@ -124,6 +124,7 @@ async def test_open_gauge_follows_every_change_without_a_recount(desks: Desks) -
     stamp = str(int(desks.clock.now().timestamp() * 1000))
     lines = [line for line in generate_latest().decode().splitlines() if line.startswith("gramsetu_tickets_open{")]
     assert lines and all(line.endswith(" " + stamp) for line in lines)
+    assert REGISTRY.get_sample_value("gramsetu_tickets_gauges_refreshed_timestamp_seconds") == float(stamp) / 1000
 
 
 async def _count(desks: Desks, sql: str) -> int:
