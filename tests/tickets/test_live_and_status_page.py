@@ -72,15 +72,20 @@ async def test_ticket_stream_replays_then_follows_live_changes(served: Desks) ->
     assert seqs == sorted(seqs)
 
 
-async def test_desk_stream_shows_new_tickets(served: Desks) -> None:
+async def test_desk_stream_shows_new_tickets_and_tickets_escalated_away(served: Desks) -> None:
     ready = asyncio.Event()
     reader = asyncio.create_task(_read_events(served.client, f"/desks/{served.ids['block']}/stream",
-                                              BLOCK_AGENT, 2, ready))
+                                              BLOCK_AGENT, 3, ready))
     await asyncio.wait_for(ready.wait(), 10)
     first = await served.raise_ticket()
     second = await served.raise_ticket(title="Tablet battery does not charge")
+    r = await served.client.post(f"/{first['id']}/escalations", json={"reason": "needs the district"},
+                                 headers=BLOCK_AGENT)
+    assert r.status_code == 200
     events = await asyncio.wait_for(reader, 15)
-    assert [e["ticket_id"] for e in events] == [first["id"], second["id"]]
+    assert [(e["ticket_id"], e["kind"]) for e in events] == [
+        (first["id"], "created"), (second["id"], "created"), (first["id"], "escalated")]
+    assert events[2]["from_desk_id"] == served.ids["block"] and events[2]["desk_id"] == served.ids["district"]
     assert (await served.client.get(f"/desks/{served.ids['block']}/stream", headers=worker())).status_code == 404
 
 

@@ -135,8 +135,11 @@ timeline = Table(
     # The writing transaction's id: a desk stream emits entries in (xid, seq) order once every transaction
     # before them has ended, so resuming after an event id never skips an entry that committed late.
     Column("xid", BigInteger, nullable=False, server_default=text("(pg_current_xact_id()::text::bigint)")),
+    # An escalation's entry: the desk the ticket left (its live stream shows the ticket going).
+    Column("from_desk_id", UUID(as_uuid=True), nullable=True),
     Index("ix_timeline_ticket_seq", "ticket_id", "seq"),
     Index("ix_timeline_desk_xid", "desk_id", "xid", "seq"),
+    Index("ix_timeline_from_desk_xid", "from_desk_id", "xid", "seq", postgresql_where=text("from_desk_id IS NOT NULL")),
     schema=SCHEMA,
 )
 

@@ -82,9 +82,9 @@ WITH esc AS (
     ON CONFLICT (kind, key) DO UPDATE SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, attempts = 0,
         last_error = NULL, failed_at = NULL, lease_owner = NULL, lease_until = NULL
 ), entry AS (
-    INSERT INTO tickets.timeline (ticket_id, desk_id, at, actor, actor_kind, kind, public, from_status, to_status,
-                                  level, body, data)
-    SELECT id, $5, $10, $9, $20::text, 'escalated', true, $21::text, $12, $6, $8, $22::jsonb FROM moved
+    INSERT INTO tickets.timeline (ticket_id, desk_id, from_desk_id, at, actor, actor_kind, kind, public, from_status,
+                                  to_status, level, body, data)
+    SELECT id, $5, $3, $10, $9, $20::text, 'escalated', true, $21::text, $12, $6, $8, $22::jsonb FROM moved
     RETURNING ticket_id, seq
 ), event AS (
     INSERT INTO tickets.outbox (id, subject, payload, headers)

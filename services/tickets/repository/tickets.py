@@ -16,6 +16,7 @@ from sqlalchemy import (
     insert,
     literal,
     literal_column,
+    or_,
     select,
     text,
     tuple_,
@@ -248,14 +249,16 @@ class TimelineRepository:
 
     async def for_desk(self, desk_id: uuid.UUID, *, after: tuple[int, int],
                        limit: int = 500) -> tuple[list[RowMapping], bool]:
-        """The desk's entries after the position ``(xid, seq)`` in (xid, seq) order, up to the first one whose
-        transaction is not yet settled (:meth:`settled_before`); and whether such a held-back entry exists
-        (the caller looks again shortly).  No entry can ever appear before a position already handed out,
-        so resuming from an event id has no gap and no duplicate.  Two statements: the rows are read in a
-        snapshot taken after the settled point was found (READ COMMITTED), so every settled entry is seen."""
+        """The desk's entries (and the escalations that took a ticket away from it) after the position
+        ``(xid, seq)`` in (xid, seq) order, up to the first one whose transaction is not yet settled
+        (:meth:`settled_before`); and whether such a held-back entry exists (the caller looks again shortly).
+        No entry can ever appear before a position already handed out, so resuming from an event id has no
+        gap and no duplicate.  Two statements: the rows are read in a snapshot taken after the settled point
+        was found (READ COMMITTED), so every settled entry is seen."""
         gate = await self.settled_before()
         stmt = (select(timeline, (timeline.c.xid < gate).label("ready"))
-                .where(timeline.c.desk_id == desk_id, tuple_(timeline.c.xid, timeline.c.seq) > tuple_(*after))
+                .where(or_(timeline.c.desk_id == desk_id, timeline.c.from_desk_id == desk_id),
+                       tuple_(timeline.c.xid, timeline.c.seq) > tuple_(*after))
                 .order_by(timeline.c.xid, timeline.c.seq).limit(limit))
         rows = list(await all_rows(self.session, stmt))
         ready: list[RowMapping] = []
