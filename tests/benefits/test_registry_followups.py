@@ -86,6 +86,8 @@ async def test_an_entry_held_for_an_unknown_person_is_matched_when_the_registry_
     coverage = (await catalogue.get(f"/persons/{person.person_id}/coverage", headers=department_client())).json()
     oaa = next(s for s in coverage["schemes"] if s["scheme"] == "BD-OAA")
     assert oaa["covered"] is True and unknown.json()["id"] in oaa["entries"]
+    area = (await catalogue.get(f"/coverage?area={WARD}&scheme=BD-OAA", headers=admin())).json()
+    assert (area["eligible"], area["eligible_covered"]) == (1, 1)
     # The person's registration arriving again (an update) matches nothing twice.
     await apply(session_factory, person.model_copy(update={"version": 2}))
     assert (await catalogue.get("/flags?status=matched", headers=reviewer())).json()["total"] == 1

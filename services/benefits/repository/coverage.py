@@ -18,7 +18,7 @@ from sqlalchemy.sql import ColumnElement
 
 from kernel.areas import within, within_any
 from kernel.paging import paged
-from services.benefits.models import entry, household, person
+from services.benefits.models import entry, entry_match, household, person
 from services.benefits.repository.common import all_rows, held_for
 from services.benefits.rules.eligibility import Condition, Group
 
@@ -92,9 +92,12 @@ class CoverageRepository:
             unit = person.c.household_id
             heads_only = household.c.head_person_id == person.c.id
         else:
-            holder = person.alias("holder")
+            holder = person.alias("holder")  # as posted, or matched to the person later (entry_match)
             covered_ids = (select(holder.c.cluster_id.label("unit"))
-                           .join(entry, entry.c.person_id == holder.c.id).where(live))
+                           .select_from(entry.outerjoin(entry_match, entry_match.c.entry_id == entry.c.id)
+                                        .join(holder, holder.c.id == func.coalesce(entry.c.person_id,
+                                                                                   entry_match.c.person_id)))
+                           .where(live))
             unit = person.c.cluster_id
             heads_only = true()
         covered = covered_ids.distinct().cte("covered")
