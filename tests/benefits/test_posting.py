@@ -105,3 +105,51 @@ async def test_batch_gives_each_item_its_outcome(catalogue, session_factory):
     assert (out["accepted"], out["held"], out["rejected"]) == (3, 1, 1)
     assert out["outcomes"][3]["status"] == "held" and out["outcomes"][3]["flags"]
     assert out["outcomes"][4]["code"] == "unknown_scheme"
+
+
+async def test_every_posting_reaches_the_bus_with_its_chain_position(catalogue, session_factory, nats_url):
+    """A single posting writes its event in the entry's own statement; a batch writes outbox batch
+    rows (the bulk lane); either way each entry's benefits.entry.posted.v1 reaches JetStream once, with
+    its lane and seq."""
+    import asyncio
+
+    import nats
+    import nats.js.errors
+
+    from contracts.base import Envelope
+
+    people = [person_event() for _ in range(5)]
+    await apply(session_factory, *people)
+    one = (await catalogue.post("/entries", json=grant(person_id=people[0].person_id), headers=department_client())
+           ).json()
+    batch = await catalogue.post("/entries/batch", headers=department_client(),
+                                 json={"entries": [grant(person_id=p.person_id) for p in people[1:]]})
+    posted = {one["id"]: (one["partition"], one["seq"])}
+    for outcome in batch.json()["outcomes"]:
+        entry = (await catalogue.get(f"/entries/{outcome['entry_id']}", headers=department_client())).json()
+        posted[entry["id"]] = (entry["partition"], entry["seq"])
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        seen: dict[str, tuple[str, int]] = {}
+        for _ in range(200):
+            seen.clear()
+            for stream in ("BENEFITS", "BENEFITS_BULK"):
+                try:
+                    info = await js.stream_info(stream)
+                except nats.js.errors.NotFoundError:  # not created yet
+                    info = None
+                if info is None or not info.state.messages:
+                    continue
+                for seq in range(info.state.first_seq, info.state.last_seq + 1):
+                    envelope = Envelope.model_validate_json((await js.get_msg(stream, seq)).data or b"")
+                    if envelope.type == "benefits.entry.posted.v1":
+                        data = envelope.data
+                        assert data["entry_id"] not in seen, "published twice"
+                        seen[data["entry_id"]] = (data["partition"], data["seq"])
+            if len(seen) >= len(posted):
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        await nc.close()
+    assert seen == posted

@@ -12,6 +12,8 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within_any
+from kernel.outbox import notify_channel
+from services.benefits import SERVICE
 from services.benefits.models import chain_head, entry, entry_match
 from services.benefits.repository.common import (
     all_rows,
@@ -99,6 +101,25 @@ SET seq = n.seq, hash = n.hash, signature = n.signature, key_id = n.key_id, sign
 FROM unnest(${_N + 1}::text[], ${_N + 2}::int8[], ${_N + 3}::bytea[], ${_N + 4}::bytea[], ${_N + 5}::text[],
             ${_N + 6}::timestamptz[]) AS n(partition, seq, hash, signature, key_id, signed_at)
 WHERE h.partition = n.partition
+"""
+# The same with the call's few events written to the outbox and the relay woken (at commit), in the same
+# round trip: a single posting is then one statement.  The outbox columns are the ones
+# kernel.outbox.add_events_asyncpg writes.
+APPEND_WITH_EVENTS_SQL = f"""
+WITH written AS (
+  INSERT INTO benefits.entry ({", ".join(ENTRY_COLUMNS)})
+  SELECT * FROM unnest({", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(ENTRY_TYPES.values()))})
+), heads AS (
+  UPDATE benefits.chain_head h
+  SET seq = n.seq, hash = n.hash, signature = n.signature, key_id = n.key_id, signed_at = n.signed_at
+  FROM unnest(${_N + 1}::text[], ${_N + 2}::int8[], ${_N + 3}::bytea[], ${_N + 4}::bytea[], ${_N + 5}::text[],
+              ${_N + 6}::timestamptz[]) AS n(partition, seq, hash, signature, key_id, signed_at)
+  WHERE h.partition = n.partition
+), events AS (
+  INSERT INTO benefits.outbox (id, subject, payload, headers)
+  SELECT * FROM unnest(${_N + 7}::uuid[], ${_N + 8}::text[], ${_N + 9}::jsonb[], ${_N + 10}::jsonb[])
+)
+SELECT pg_notify(${_N + 11}, '')
 """
 
 
@@ -191,14 +212,21 @@ class LedgerRepository:
                 return taken
         raise RuntimeError("could not take a chain lane after 20 attempts")  # pragma: no cover
 
-    async def append_rows(self, rows: Sequence[dict[str, Any]], heads: Sequence[dict[str, Any]]) -> None:
+    async def append_rows(self, rows: Sequence[dict[str, Any]], heads: Sequence[dict[str, Any]],
+                          outbox: Sequence[dict[str, Any]] = ()) -> None:
         """Insert chained entries and move their lanes' signed heads, in one statement (the hot path:
-        raw asyncpg, arrays bound once, no per-row parameter building)."""
+        raw asyncpg, arrays bound once, no per-row parameter building); with ``outbox`` rows
+        (kernel.outbox.outbox_rows) the events go in with them and the relay is notified."""
         conn = await raw_connection(self.session)
         columns = [[row[c] for row in rows] for c in ENTRY_COLUMNS]
-        await conn.execute(APPEND_SQL, *columns, [h["partition"] for h in heads], [h["seq"] for h in heads],
-                           [h["hash"] for h in heads], [h["signature"] for h in heads], [h["key_id"] for h in heads],
-                           [h["signed_at"] for h in heads])
+        heads_args = [[h["partition"] for h in heads], [h["seq"] for h in heads], [h["hash"] for h in heads],
+                      [h["signature"] for h in heads], [h["key_id"] for h in heads], [h["signed_at"] for h in heads]]
+        if not outbox:
+            await conn.execute(APPEND_SQL, *columns, *heads_args)
+            return
+        await conn.execute(APPEND_WITH_EVENTS_SQL, *columns, *heads_args, [o["id"] for o in outbox],
+                           [o["subject"] for o in outbox], [o["payload"] for o in outbox],
+                           [o["headers"] for o in outbox], notify_channel(SERVICE))
 
     async def entry(self, entry_id: uuid.UUID) -> RowMapping | None:
         return await one_or_none(self.session, select(entry).where(entry.c.id == entry_id))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -21,6 +21,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from contracts.base import Event
+from kernel.outbox import outbox_rows
+from services.benefits import SERVICE
 from services.benefits.repository.ledger import LedgerRepository
 from services.benefits.rules.chain import entry_hash, head_message
 from services.benefits.service.metrics import CHAIN_BROKEN, CHAIN_VERIFICATIONS, CHAIN_VERIFY_SECONDS
@@ -47,17 +50,23 @@ def public_jwk() -> dict[str, str]:
             "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}
 
 
+INLINE_EVENTS = 3  # a single posting's events (entry posted, its flags) ride in the entry's statement
+
+
 def chain_of(scheme_code: str, period: str) -> str:
     """The chain an entry belongs to (scheme and period); it is written to one of the chain's lanes."""
     return f"{scheme_code}:{period}"
 
 
-async def append(session: AsyncSession, rows: Sequence[dict[str, Any]], now: datetime) -> None:
+async def append(session: AsyncSession, rows: Sequence[dict[str, Any]], now: datetime,
+                 events: Callable[[], Sequence[Event]] | None = None) -> list[Event]:
     """Chain and insert ``rows``: each goes to a free lane of its scheme and period's chain (its
     ``partition`` is set here, with seq/prev_hash/hash), and each lane's new head is signed once
-    for the whole batch."""
+    for the whole batch.  ``events`` (built once the rows are chained) go into the outbox in the
+    same statement when they are few (INLINE_EVENTS); otherwise they are returned for the caller to
+    write in bulk."""
     if not rows:
-        return
+        return list(events()) if events else []
     repo = LedgerRepository(session)
     lanes = await repo.take_lanes([chain_of(r["scheme_code"], r["period"]) for r in rows])
     tips = {lane["partition"]: (lane["seq"], bytes(lane["hash"])) for lane in lanes.values()}
@@ -68,11 +77,14 @@ async def append(session: AsyncSession, rows: Sequence[dict[str, Any]], now: dat
         row["hash"] = entry_hash(prev, row)
         tips[partition] = (row["seq"], row["hash"])
     key, key_id = signing_key(), get_benefits_settings().ledger_key_id
-    await repo.append_rows(rows, [
-        {"partition": p, "seq": seq, "hash": digest, "signature": key.sign(head_message(p, seq, digest)),
-         "key_id": key_id, "signed_at": now}
-        for p, (seq, digest) in sorted(tips.items())
-    ])
+    heads = [{"partition": p, "seq": seq, "hash": digest, "signature": key.sign(head_message(p, seq, digest)),
+              "key_id": key_id, "signed_at": now} for p, (seq, digest) in sorted(tips.items())]
+    pending = list(events()) if events else []
+    if 0 < len(pending) <= INLINE_EVENTS:
+        await repo.append_rows(rows, heads, outbox_rows(pending, source=SERVICE))
+        return []
+    await repo.append_rows(rows, heads)
+    return pending
 
 
 @dataclass

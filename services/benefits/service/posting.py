@@ -347,7 +347,6 @@ async def _write(session: AsyncSession, identity: Identity, items: Sequence[Item
     pending = _pending(items)
     rows: list[dict[str, Any]] = []
     flags: list[dict[str, Any]] = []
-    events: list[Event] = []
     for item in pending:
         row = _row(item, identity, now, file_id)
         rows.append(row)
@@ -362,11 +361,10 @@ async def _write(session: AsyncSession, identity: Identity, items: Sequence[Item
                           "rule_version": row["rule_version"], "area_code": row["area_code"],
                           "other_entry_ids": others, "evidence": _evidence(item) | _unknown_evidence(item),
                           "source": "posting", "raised_at": now})
-    await chain.append(session, rows, now)
     await FlagRepository(session).insert(flags)
-    events += [_posted_event(r) for r in rows]
-    events += [flag_raised_event(f) for f in flags]
-    await _publish(session, events)
+    rest = await chain.append(session, rows, now, events=lambda: [*(_posted_event(r) for r in rows),
+                                                                  *(flag_raised_event(f) for f in flags)])
+    await _publish(session, rest)
     for row in rows:
         ENTRIES_POSTED.labels("grant", row["decision"]).inc()
     for f in flags:
@@ -376,8 +374,10 @@ async def _write(session: AsyncSession, identity: Identity, items: Sequence[Item
 async def _publish(session: AsyncSession, events: Sequence[Event]) -> None:
     """Outbox rows for the events: one row per event for a small posting; for a batch, rows of up
     to BATCH_EVENTS events each (COPY; the relay's bulk lane publishes each event on its own)."""
+    if not events:
+        return
     conn = await raw_connection(session)
-    if len(events) <= 3:
+    if len(events) <= chain.INLINE_EVENTS:
         await add_events_asyncpg(conn, SERVICE, events, source=SERVICE)
         return
     lines = []
