@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from contracts.registry import PersonDeceased
+from services.benefits.settings import get_benefits_settings
 from tests.benefits.conftest import (
     VGF,
     WARD,
@@ -58,7 +59,8 @@ async def test_a_death_flags_later_grants_and_refuses_or_holds_new_ones(catalogu
 
 
 async def test_an_entry_held_for_an_unknown_person_is_matched_when_the_registry_sends_them(
-        catalogue, session_factory, database_url):
+        catalogue, session_factory, database_url, monkeypatch):
+    monkeypatch.setattr(get_benefits_settings(), "small_cell_threshold", 1)  # one person: show the cell
     unknown = await catalogue.post("/entries", json=grant(identifier={"type": "bd_nid", "value": NID},
                                                           area_code=WARD), headers=department_client())
     assert unknown.status_code == 201 and unknown.json()["decision"] == "held"
@@ -88,6 +90,9 @@ async def test_an_entry_held_for_an_unknown_person_is_matched_when_the_registry_
     assert oaa["covered"] is True and unknown.json()["id"] in oaa["entries"]
     area = (await catalogue.get(f"/coverage?area={WARD}&scheme=BD-OAA", headers=admin())).json()
     assert (area["eligible"], area["eligible_covered"]) == (1, 1)
+    # Transparency counts one beneficiary for the two entries (the matched one and the second).
+    cells = (await catalogue.get(f"/transparency/summary?area={WARD[:-3]}&scheme=BD-OAA", headers=admin())).json()
+    assert [(c["beneficiaries"], c["entries"]) for c in cells["rows"]] == [(1, 2)]
     # The person's registration arriving again (an update) matches nothing twice.
     await apply(session_factory, person.model_copy(update={"version": 2}))
     assert (await catalogue.get("/flags?status=matched", headers=reviewer())).json()["total"] == 1

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, insert, literal_column, or_, select, text, update
+from sqlalchemy import Text, and_, cast, func, insert, literal_column, or_, select, text, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within
 from kernel.paging import paged
-from services.benefits.models import consent, entry
+from services.benefits.models import consent, entry, entry_match
 from services.benefits.repository.common import all_rows, held_for, one_or_none
 
 
@@ -30,13 +30,17 @@ class ReportRepository:
         undone = entry.alias("undone")
         live_grant = and_(entry.c.kind == "grant",
                           ~select(undone.c.id).where(undone.c.reverses_id == entry.c.id).exists())
-        who = func.coalesce(entry.c.person_id, entry.c.household_id)
+        # A beneficiary: the person (as posted, or matched later), the household, or for an entry held for
+        # a person the registry has not sent yet, the identifier it was posted against.
+        who = func.coalesce(cast(entry.c.person_id, Text), cast(entry_match.c.person_id, Text),
+                            cast(entry.c.household_id, Text), entry.c.identifier_hash)
         stmt = (
             select(child.label("area_code"), entry.c.scheme_code, entry.c.period, entry.c.currency, entry.c.unit,
                    func.count(func.distinct(who)).filter(live_grant).label("beneficiaries"),
                    func.coalesce(func.sum(entry.c.amount_minor), 0).label("amount_minor"),
                    func.coalesce(func.sum(entry.c.quantity), 0).label("quantity"),
                    func.count().filter(entry.c.kind == "grant").label("entries"))
+            .select_from(entry.outerjoin(entry_match, entry_match.c.entry_id == entry.c.id))
             .where(or_(entry.c.area_code == area, within(entry.c.area_code, area)))
             .group_by(text("1"), entry.c.scheme_code, entry.c.period, entry.c.currency, entry.c.unit)
             .order_by(text("1"), entry.c.scheme_code, entry.c.period)
