@@ -123,7 +123,7 @@ def _reject_failed(items: Sequence[Item]) -> None:
 
 async def _load_schemes(session: AsyncSession, identity: Identity, items: Sequence[Item], today: date) -> None:
     repo = CatalogueRepository(session)
-    schemes = await repo.schemes_with_rules(sorted({i.body.scheme for i in items}), actor_ids(identity))
+    schemes = await repo.schemes_for_posting(sorted({i.body.scheme for i in items}), actor_ids(identity))
     policies = {code: Policy.model_validate(s["policy"]) for code, s in schemes.items()}
     for item in items:
         scheme = schemes.get(item.body.scheme)
