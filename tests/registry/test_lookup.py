@@ -7,7 +7,10 @@ from typing import Any
 
 import asyncpg
 
+from services.registry.repository.lookup import PERSON_COLUMNS
 from services.registry.routes.persons import LookupResult
+from services.registry.schemas.persons import PersonOut
+from services.registry.service.lookup import shape
 from tests.registry.conftest import (
     OTHER_WARD,
     PURPOSE,
@@ -44,7 +47,7 @@ async def _head(client: Any, **extra: Any) -> dict[str, Any]:
 
 
 async def test_lookup_returns_the_full_record_masked_and_audits_every_read(client, database_url):
-    head = await _head(client, occupation="farmer")
+    head = await _head(client, occupation="farmer", marital_status="married", spouse_name="করিমা বেগম")
     full = await client.get(f"/persons/{head['id']}", headers=volunteer() | PURPOSE)
     request_ids = []
     for _ in range(2):
@@ -65,6 +68,13 @@ async def test_lookup_returns_the_full_record_masked_and_audits_every_read(clien
     assert [(r["actor"], r["purpose"], r["request_id"]) for r in rows] == [
         ("ward-member-9", PURPOSE["X-Purpose"], rid) for rid in request_ids]
     assert '"id_type": "bd_nid"' in rows[0]["details"] and '"kind": "user"' in rows[0]["details"]
+
+
+def test_the_lookup_record_has_every_field_of_the_person_record_in_its_order():
+    # The hot path builds the record by hand: a field added to PersonOut must be added here too.
+    row = dict.fromkeys(PERSON_COLUMNS) | {"household_id": None, "role": None, "ident_id": None}
+    [person] = shape([row])  # type: ignore[list-item]
+    assert list(person) == list(PersonOut.model_fields)
 
 
 async def test_lookup_outside_scope_is_404_without_audit(client, database_url):

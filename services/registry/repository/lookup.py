@@ -24,7 +24,7 @@ import asyncpg
 # Columns PersonOut needs (and nothing else: no keys, no encrypted values).
 PERSON_COLUMNS = (
     "id", "area_code", "full_name", "name_latin", "sex", "birth_date", "birth_date_estimated", "birth_date_source",
-    "father_name", "mother_name", "spouse_name", "disability", "pregnant", "occupation", "phones",
+    "father_name", "mother_name", "spouse_name", "marital_status", "disability", "pregnant", "occupation", "phones",
     "preferred_language", "status", "deceased_on", "merged_into", "version", "created_at", "updated_at",
 )
 IDENTIFIER_COLUMNS = ("id", "id_type", "form", "last4", "verification_method", "started_at")

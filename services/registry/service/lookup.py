@@ -63,6 +63,7 @@ def _person(row: asyncpg.Record, today: date) -> dict[str, Any]:
         "father_name": row["father_name"],
         "mother_name": row["mother_name"],
         "spouse_name": row["spouse_name"],
+        "marital_status": row["marital_status"],
         "disability": row["disability"],
         "pregnant": row["pregnant"],
         "occupation": row["occupation"],

@@ -66,6 +66,17 @@ class IntakeTicket(TicketIn):
 class IntakeBatchIn(BaseModel):
     """Tickets collected offline (a village digital centre, a call centre's queue) sent in one request."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"tickets": [
+        {"client_ref": "VDC-2210-0091", "category": "app_problem", "title": "Poshan Tracker app does not sync",
+         "description": "The app shows 'sync failed' since the update; 23 children's entries are not sent.",
+         "language": "hi", "area_code": "IN-23-0456-2210", "channel": "assisted",
+         "reporter": {"name": "Sunita Bai", "phone": "+919812300045", "relation": "worker"}},
+        {"client_ref": "VDC-2210-0092", "category": "app_problem", "title": "Ration card entry missing",
+         "description": "The take-home ration given on 2 December does not appear in the app.",
+         "language": "hi", "area_code": "IN-23-0456-2210", "channel": "assisted",
+         "reporter": {"name": "Kamla Devi", "relation": "citizen"}},
+    ]}]})
+
     tickets: list[IntakeTicket] = Field(min_length=1, max_length=500)
 
 
