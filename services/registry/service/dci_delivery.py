@@ -4,6 +4,9 @@ A callback goes only to a URL under one of the sender's onboarded allow-list pre
 https (plain http only to a loopback host, and never in production), with no credentials in
 the URL and no redirects followed; so a caller cannot make the registry reach internal hosts.
 Retries are the scheduler's: a failed POST raises and the job runs again with backoff.
+Every POST carries an ``Idempotency-Key`` header (the callback's effect key, recorded as attempted
+by kernel.effects before the POST leaves, see dci_jobs): a repeat after a crash or a lost answer
+comes with the same key and the same DCI ``message_id``, so the receiver can drop it.
 """
 
 from __future__ import annotations
@@ -130,7 +133,9 @@ def signed_envelope(header: dict[str, Any], message: dict[str, Any]) -> dict[str
     return {"signature": signature, "header": header, "message": message}
 
 
-async def post(base: str, action: str, envelope: dict[str, Any], allowlist: Sequence[str]) -> None:
+async def post(base: str, action: str, envelope: dict[str, Any], allowlist: Sequence[str], *,
+               idempotency_key: str) -> dict[str, Any]:
+    """POST one callback; returns what is stored as the effect's result (the receiver's HTTP status)."""
     url = base + CALLBACK_PATHS[action]
     if not is_allowed(url, allowlist):  # the allow-list may have shrunk since the request
         raise CallbackFailed("callback URL no longer allowed for this sender")
@@ -138,12 +143,14 @@ async def post(base: str, action: str, envelope: dict[str, Any], allowlist: Sequ
     seconds = settings.callback_timeout_seconds
     timeout = aiohttp.ClientTimeout(total=seconds, connect=min(5.0, seconds))
     body = json.dumps(envelope, separators=(",", ":"), default=str)
-    headers = {"Content-Type": "application/json", "Signature": envelope["signature"]}
+    headers = {"Content-Type": "application/json", "Signature": envelope["signature"],
+               "Idempotency-Key": idempotency_key}
     try:
         async with aiohttp.ClientSession(timeout=timeout) as client, client.post(
             url, data=body, headers=headers, allow_redirects=False
         ) as response:
             if not 200 <= response.status < 300:
                 raise CallbackFailed(f"callback answered HTTP {response.status}")
+            return {"http_status": response.status, "message_id": envelope["header"]["message_id"]}
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise CallbackFailed(f"callback failed: {type(exc).__name__}") from exc

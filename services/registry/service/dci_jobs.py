@@ -7,6 +7,14 @@
   ``dci.notify`` job per matching subscription, keyed by (event id, subscription code): the
   consumer's inbox absorbs a redelivered event and the job key absorbs a second scheduling,
   so each subscriber is notified once per event.
+
+Each POST is an external effect sent through :func:`kernel.effects.perform_effect`: the row in
+``registry.external_effect`` (key ``dci:<action>:<correlation id | job key>``) is committed as
+``attempted`` before the POST leaves, and the key goes out as the ``Idempotency-Key`` header.  A
+worker that dies between the POST and recording its outcome leaves the row ``attempted``; the job
+is taken over after its lease and POSTs again with the same key (and the same DCI message_id), so
+the receiver can tell the repeat.  A job re-run after the outcome was recorded (its transaction
+rolled back later) does not POST again.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from contracts.registry import PersonRegistered
 from kernel.areas import is_within_any
 from kernel.auth import Identity
 from kernel.consumer import Subscription
+from kernel.effects import EffectAttempt, perform_effect
 from kernel.scheduler import Job, schedule
 from services.registry import SERVICE
 from services.registry.repository.dci import DciRepository
@@ -65,6 +74,17 @@ async def _reply_message(session: AsyncSession, txn: Any, identity: Identity) ->
     return message, done
 
 
+async def _deliver(session: AsyncSession, base: str, action: str, message_key: str, envelope: dict[str, Any],
+                   allowlist: list[str], payload: dict[str, Any]) -> None:
+    """POST one callback as a recorded external effect (at most once per key, repeats carry the key)."""
+
+    async def send(attempt: EffectAttempt) -> dict[str, Any]:
+        return await dci_delivery.post(base, action, envelope, allowlist, idempotency_key=attempt.key)
+
+    await perform_effect(session, SERVICE, kind="dci.callback", key=f"dci:{action}:{message_key}", send=send,
+                         payload={"action": action, **payload})
+
+
 async def reply_job(session: AsyncSession, job: Job) -> datetime | None:
     repo = DciRepository(session)
     txn = await repo.transaction(job.payload["correlation_id"], lock=True)
@@ -76,7 +96,8 @@ async def reply_job(session: AsyncSession, job: Job) -> datetime | None:
     action = REPLY_ACTIONS[txn["action"]]
     items = results if txn["action"] != "unsubscribe" else [{"status": "succ"}]
     envelope = reply_envelope(txn["sender_id"], action, txn["correlation_id"], message, items)
-    await dci_delivery.post(txn["callback_uri"], action, envelope, sender["callback_allowlist"])
+    await _deliver(session, txn["callback_uri"], action, txn["correlation_id"], envelope, sender["callback_allowlist"],
+                   {"sender_id": txn["sender_id"], "correlation_id": txn["correlation_id"]})
     await repo.finish_transaction(txn["correlation_id"], "succ", results)
     return None
 
@@ -143,8 +164,8 @@ async def notify_job(session: AsyncSession, job: Job) -> datetime | None:
     }
     header = dci_delivery.callback_header("notify", message_key=job.key, receiver_id=sub["sender_id"],
                                           status="succ", total=1, completed=1)
-    await dci_delivery.post(sub["callback_uri"], "notify", dci_delivery.signed_envelope(header, message),
-                            sender["callback_allowlist"])
+    await _deliver(session, sub["callback_uri"], "notify", job.key, dci_delivery.signed_envelope(header, message),
+                   sender["callback_allowlist"], {"sender_id": sub["sender_id"], "subscription": sub["code"]})
     return None
 
 
