@@ -216,6 +216,7 @@ def match_command(
         table.add_row(f"  pairs from rule {rule}", f"{count:,}")
     table.add_row("comparisons (union of the rules)", f"{result.comparisons:,}")
     table.add_row("pairs written", f"{result.pairs_written:,}")
+    table.add_row("  pairs the clustering set apart (a chain of two people)", f"{result.set_apart:,}")
     table.add_row("persons (clusters)", f"{result.persons:,}")
     table.add_row("seconds", " ".join(f"{k} {v:.1f}" for k, v in result.seconds.items()))
     console.print(table)

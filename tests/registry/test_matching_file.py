@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from gramsetu.cli import app
 from services.registry.rules.matching.engine import DEFAULT_THRESHOLD
+from services.registry.service.matching.files import match_file
 
 ROWS = [
     {"record_id": "a1", "given_name": "রোকেয়া", "family_name": "বেগম", "guardian_name": "আব্দুল করিম",
@@ -64,3 +65,30 @@ def test_two_worker_processes_give_exactly_the_one_process_result(monkeypatch):
     assert np.array_equal(one.patterns, two.patterns)
     assert one.model.to_json() == two.model.to_json()
     assert np.array_equal(one.probability, two.probability)
+
+
+def test_a_record_that_could_be_father_or_son_does_not_chain_them_into_one_person(tmp_path: Path) -> None:
+    # Father and son share a name, a phone and a ward, a generation apart: the matcher finds them two people.
+    # A third record with only the name, the phone and the ward matches each of them above the threshold;
+    # writing both pairs would make father and son one person through it.
+    household = {"family_name": "Mondal", "sex": "male", "area_code": "BD-10-15-44-93-02", "phone": "01712345678",
+                 "guardian_relation": "father"}
+    rows = [
+        {**household, "record_id": "father", "given_name": "Harun", "guardian_name": "Babul Mondal",
+         "dob": "1958-02-02"},
+        {**household, "record_id": "son", "given_name": "Harun", "guardian_name": "Harun Mondal", "dob": "1990-06-06"},
+        {"record_id": "either", "given_name": "Md. Harun", "family_name": "Mondal", "sex": "male",
+         "area_code": "BD-10-15-44-93-02", "phone": "+880 1712-345678"},
+    ]
+    source, out = tmp_path / "people.csv", tmp_path / "pairs.csv"
+    _write(source, rows, ["record_id", "given_name", "family_name", "guardian_name", "guardian_relation", "sex",
+                          "dob", "area_code", "phone"])
+    result = match_file(source, out)
+    with out.open(encoding="utf-8") as fh:
+        pairs = {(p["id_l"], p["id_r"]) for p in csv.DictReader(fh)}
+    probability = {(result.result.table.ids[a], result.result.table.ids[b]): p for a, b, p in zip(
+        result.result.blocked.left, result.result.blocked.right, result.result.probability, strict=True)}
+    assert probability[("father", "son")] < 0.05  # compared, and found to be two people
+    assert probability[("father", "either")] >= DEFAULT_THRESHOLD <= probability[("son", "either")]
+    assert pairs in ({("father", "either")}, {("son", "either")})  # one link kept, the chain refused
+    assert result.persons == 2 and result.set_apart == 1

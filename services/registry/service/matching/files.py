@@ -2,9 +2,10 @@
 
 Reads the CSV (columns of ``rules.matching.table.COLUMNS``; any may be empty or missing; names in
 Bengali, Devanagari or Latin script), matches every record against every other through the blocking
-rules, and writes ``id_l,id_r,match_probability`` for each pair at or above the threshold, in file
-order.  The m/u parameters are learned from the file itself by EM (a file under 2,000 records is too
-small for that and is scored with the packaged default).  Nothing touches the database.
+rules, and writes ``id_l,id_r,match_probability`` for each pair at or above the threshold that the
+clustering kept (a pair that would chain two people the matcher found different is left out), in
+file order.  The m/u parameters are learned from the file itself by EM (a file under 2,000 records
+is too small for that and is scored with the packaged default).  Nothing touches the database.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from services.registry.rules.matching.cluster import clusters
+from services.registry.rules.matching.cluster import clusters, consistent
 from services.registry.rules.matching.engine import DEFAULT_THRESHOLD, MatchResult, match
 from services.registry.rules.matching.table import COLUMNS, RecordTable, TableBuilder
 from services.registry.service.matching.models import MIN_RECORDS_FOR_EM, default_model
@@ -33,13 +34,14 @@ class MatchFileError(ValueError):
 @dataclass
 class FileMatch:
     records: int
-    pairs_written: int
-    persons: int  # clusters of the written pairs, singletons included
+    pairs_written: int  # pairs at or above the threshold that join two records of one cluster
+    persons: int  # clusters, singletons included
     comparisons: int
     per_rule: dict[str, int]
     seconds: dict[str, float] = field(default_factory=dict)
     result: MatchResult | None = None
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    set_apart: int = 0  # pairs at or above the threshold the clustering's guard refused (not written)
 
 
 READ_CHUNK = 50_000  # rows parsed, then taken column by column
@@ -80,14 +82,21 @@ def match_file(source: Path, out: Path, *, threshold: float = DEFAULT_THRESHOLD,
     result = match(table, threshold=threshold, model=model, workers=workers,
                    progress=(lambda d, t: step("comparing", d, t)) if step else None)
     start, cpu = time.perf_counter(), time.process_time()
-    keep = np.nonzero(result.above(threshold))[0]
-    left, right, prob = result.blocked.left[keep], result.blocked.right[keep], result.probability[keep]
-    written = write_pairs(out, table, left, right, prob)
-    labels = clusters(len(table), left, right, prob, threshold=threshold)
-    seconds = {"reading": read_seconds, **result.seconds, "writing": time.perf_counter() - start}
-    cpu_seconds = {"reading": read_cpu, **result.cpu_seconds, "writing": time.process_time() - cpu}
-    return FileMatch(len(table), written, len(np.unique(labels)), result.blocked.comparisons,
-                     result.blocked.per_rule, seconds, result, cpu_seconds)
+    blocked = result.blocked
+    # Every compared pair goes to the clustering: its guard needs the clear non-matches (A and C found
+    # to be two people) to refuse a chain A~B~C.  A link the guard refused is not written.
+    labels = clusters(len(table), blocked.left, blocked.right, result.probability, threshold=threshold)
+    above = np.nonzero(result.above(threshold))[0]
+    keep = above[consistent(labels, blocked.left[above], blocked.right[above])]
+    cluster_seconds, cluster_cpu = time.perf_counter() - start, time.process_time() - cpu
+    start, cpu = time.perf_counter(), time.process_time()
+    written = write_pairs(out, table, blocked.left[keep], blocked.right[keep], result.probability[keep])
+    seconds = {"reading": read_seconds, **result.seconds, "clustering": cluster_seconds,
+               "writing": time.perf_counter() - start}
+    cpu_seconds = {"reading": read_cpu, **result.cpu_seconds, "clustering": cluster_cpu,
+                   "writing": time.process_time() - cpu}
+    return FileMatch(len(table), written, len(np.unique(labels)), blocked.comparisons, blocked.per_rule, seconds,
+                     result, cpu_seconds, set_apart=len(above) - len(keep))
 
 
 def write_pairs(out: Path, table: RecordTable, left: np.ndarray, right: np.ndarray, prob: np.ndarray) -> int:
