@@ -19,6 +19,10 @@ BECKN_REQUESTS = Counter("gramsetu_marketplace_beckn_requests_total", "Beckn req
                          ["action", "ack"])
 BECKN_CALLBACKS = Counter("gramsetu_marketplace_beckn_callbacks_total", "Beckn callbacks by action and outcome",
                           ["action", "outcome"])
+# Minor units (paise, poisha) so the sum stays exact; the currency label keeps INR and BDT apart.
+EARNINGS = Counter("gramsetu_marketplace_earnings_minor_total",
+                   "Workers' earnings on completed bookings (job price plus extras), in minor units",
+                   ["category", "district", "currency"])
 DEPARTMENT_BOOKINGS = Counter("gramsetu_marketplace_department_bookings_total",
                               "Department requisitions by department", ["department"])
 

@@ -16,7 +16,16 @@ from kernel.settings import Settings
 from services.marketplace.service.common import after_commit
 from services.marketplace.service.reports import GAUGE_JOB
 from tests.conftest import start_service
-from tests.marketplace.conftest import START, booking_body, citizen_app, ok, rate_card, vendor, worker
+from tests.marketplace.conftest import (
+    START,
+    booking_body,
+    citizen_app,
+    ok,
+    rate_card,
+    vendor,
+    vendor_user,
+    worker,
+)
 
 
 async def test_after_commit_runs_only_for_what_committed(mp: httpx.AsyncClient) -> None:
@@ -55,6 +64,34 @@ async def test_a_booking_counts_once_and_a_refused_one_not_at_all(mp: httpx.Asyn
                       headers=citizen_app())
     assert r.status_code == 422
     assert _bookings() == before + 1
+
+
+def _earnings() -> float:
+    return REGISTRY.get_sample_value("gramsetu_marketplace_earnings_minor_total",
+                                     {"category": "plumbing", "district": "IN-09-162", "currency": "INR"}) or 0.0
+
+
+async def test_a_completed_job_adds_its_price_and_extras_to_earnings_once(mp: httpx.AsyncClient) -> None:
+    await rate_card(mp)
+    await worker(mp, await vendor(mp))
+    staff = vendor_user("vendor-a-staff")
+    b = await ok(await mp.post("/bookings", json=booking_body(), headers=citizen_app()), 201)
+    bid, codes = b["id"], b["codes"]
+    for step in ("accept", "depart", "arrive"):
+        await ok(await mp.post(f"/bookings/{bid}/{step}", headers=staff))
+    await ok(await mp.post(f"/bookings/{bid}/start", json={"otp": codes["start"]}, headers=staff))
+    await ok(await mp.post(f"/bookings/{bid}/extras", json={"item_code": "plumbing.pipe_m", "quantity": 2},
+                           headers=staff))
+    before = _earnings()
+    wrong = "0000" if codes["completion"] != "0000" else "1111"
+    r = await mp.post(f"/bookings/{bid}/complete", json={"otp": wrong}, headers=staff)
+    assert r.status_code == 422
+    assert _earnings() == before  # a refused completion earns nothing
+    await ok(await mp.post(f"/bookings/{bid}/complete", json={"otp": codes["completion"]}, headers=staff))
+    assert _earnings() == before + 25000 + 2 * 5000
+    r = await mp.post(f"/bookings/{bid}/complete", json={"otp": codes["completion"]}, headers=staff)
+    assert r.status_code == 409
+    assert _earnings() == before + 35000
 
 
 @pytest.fixture

@@ -27,7 +27,14 @@ from kernel.errors import Conflict, Forbidden, NotFound
 from kernel.scheduler import cancel as cancel_job
 from services.marketplace import SERVICE
 from services.marketplace.beckn.orders import status_changed
-from services.marketplace.metrics import BOOKING_TRANSITIONS, BOOKINGS, CANCELLATIONS, DEPARTMENT_BOOKINGS, district_of
+from services.marketplace.metrics import (
+    BOOKING_TRANSITIONS,
+    BOOKINGS,
+    CANCELLATIONS,
+    DEPARTMENT_BOOKINGS,
+    EARNINGS,
+    district_of,
+)
 from services.marketplace.repository.bookings import BookingRepository
 from services.marketplace.repository.catalog import CatalogRepository
 from services.marketplace.repository.workers import WorkerRepository
@@ -244,10 +251,13 @@ async def complete(session: AsyncSession, identity: Identity, booking_id: uuid.U
     await _check_code(session, row, "completion", code)
     row = await _move(session, row, "complete", identity.subject, {"completed_at": now}, now=now)
     await WorkerRepository(session).finish_job(row["worker_id"], completed=True)
+    earned, currency = row["price_minor"] + row["extras_minor"], currency_of(row["area_code"])
+    after_commit(session, lambda: EARNINGS.labels(row["category_code"], district_of(row["area_code"]),
+                                                  currency).inc(earned))
     await publish(session, BookingCompleted(
         booking_id=row["id"], worker_id=row["worker_id"], vendor_id=row["vendor_id"],
         category_code=row["category_code"], area_code=row["area_code"],
-        amount_minor=row["price_minor"] + row["extras_minor"], currency=currency_of(row["area_code"]),
+        amount_minor=earned, currency=currency,
         department_code=row["department_code"],
         customer_phone=row["customer_phone"], completed_at=now))
     return row
