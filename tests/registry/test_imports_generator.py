@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from datetime import date
 
@@ -14,6 +15,7 @@ from services.registry.demo.load import load_households
 from services.registry.demo.people import generate
 from services.registry.rules.identifiers import parse_identifier, verhoeff_checksum
 from services.registry.rules.imports import RowValidator, ValidRow, fast_name_key
+from services.registry.rules.matching.engine import DEFAULT_THRESHOLD
 from services.registry.rules.names import name_key
 from tests.registry.conftest import IN_VILLAGE, WARD
 
@@ -93,3 +95,39 @@ async def test_load_households_goes_through_the_import_and_is_idempotent(client,
     finally:
         await conn.close()
     assert heads == 12 and jobs == 2
+
+
+def test_reregistered_adults_are_added_without_changing_the_other_rows():
+    plain = list(generate(AREAS, households=40, seed=2026))
+    with_repeats = list(generate(AREAS, households=40, seed=2026, reregistered_every=10))
+    repeats = [r for r in with_repeats if r["household_ref"].endswith("-R")]
+    assert [r for r in with_repeats if r not in repeats] == plain and len(repeats) == 4
+    for repeat in repeats:
+        assert repeat["full_name"].isascii() and repeat["father_name"].isascii()
+        assert repeat["birth_date_estimated"] == "yes" and not {"phone", "aadhaar", "bd_nid", "bd_brn"} & set(repeat)
+
+
+async def test_the_demo_reregistrations_reach_the_duplicates_queue(client, settings, database_url):
+    # Each repeat is in Latin letters, its first record in Bengali or Devanagari, with no identifier or
+    # phone in common: only the matcher can link them.
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with transaction(make_sessionmaker(engine)) as session:
+            results = await load_households(session, DEMO_IDENTITY, AREAS, households=30, seed=2026,
+                                            reregistered_every=5)
+    finally:
+        await engine.dispose()
+    assert sum(r.job["rows_invalid"] for r in results) == 0
+    conn = await asyncpg.connect(database_url)
+    try:
+        found = await conn.fetch(
+            "SELECT r.client_ref AS repeat, o.client_ref AS first, d.reason, d.details"
+            " FROM registry.person r JOIN registry.duplicate_candidate d ON r.id IN (d.person_a, d.person_b)"
+            " JOIN registry.person o ON o.id IN (d.person_a, d.person_b) AND o.id <> r.id"
+            " WHERE r.client_ref LIKE '%-S2026-H%-R:1' AND d.status = 'open'")
+    finally:
+        await conn.close()
+    repeats = {row["repeat"] for row in found if row["first"].startswith(row["repeat"].removesuffix("-R:1") + ":")}
+    assert len(repeats) == 6
+    matched = [json.loads(row["details"]) for row in found if row["reason"] == "probable_match"]
+    assert matched and all(d["match_probability"] >= DEFAULT_THRESHOLD for d in matched)

@@ -14,6 +14,9 @@ DEMO_HOUSEHOLD_AREAS: tuple[str, ...] = (
 )
 DEMO_HOUSEHOLDS = 200
 DEMO_SEED = 2026
+# After every 25th household one of its adults is registered again, in Latin letters with an honorific
+# and a guessed age (8 people over the three areas), so the duplicates queue has pairs to show.
+DEMO_REREGISTERED_EVERY = 25
 
 
 async def load_demo(settings: Settings) -> dict[str, int]:
@@ -31,7 +34,8 @@ async def load_demo(settings: Settings) -> dict[str, int]:
             areas = await create_demo_areas(session)
         async with transaction(make_sessionmaker(engine)) as session:
             results = await load_households(session, DEMO_IDENTITY, DEMO_HOUSEHOLD_AREAS,
-                                            households=DEMO_HOUSEHOLDS, seed=DEMO_SEED)
+                                            households=DEMO_HOUSEHOLDS, seed=DEMO_SEED,
+                                            reregistered_every=DEMO_REREGISTERED_EVERY)
     finally:
         await engine.dispose()
     households = sum(r.job["households_created"] for r in results if not r.reused)

@@ -16,10 +16,12 @@ from services.registry.service.imports import ImportResult, Progress, import_fil
 from services.registry.service.imports_files import ReceivedFile
 
 
-def sheets_by_area(areas: Sequence[str], *, households: int, seed: int) -> dict[str, list[Row]]:
+def sheets_by_area(areas: Sequence[str], *, households: int, seed: int, reregistered_every: int = 0
+                   ) -> dict[str, list[Row]]:
     """One generation pass (so identifiers stay unique), split into one sheet per area."""
     out: dict[str, list[Row]] = {area.upper(): [] for area in areas}
-    for row in generate([a.upper() for a in areas], households=households, seed=seed):
+    for row in generate([a.upper() for a in areas], households=households, seed=seed,
+                        reregistered_every=reregistered_every):
         out[row["area_code"]].append(row)
     return out
 
@@ -36,12 +38,15 @@ def as_received(rows: list[Row]) -> ReceivedFile:
 
 async def load_households(
     session: AsyncSession, identity: Identity, areas: Sequence[str], *, households: int, seed: int = 1,
-    progress: Progress | None = None,
+    progress: Progress | None = None, reregistered_every: int = 0,
 ) -> list[ImportResult]:
     """Generate ``households`` households over ``areas`` and import them, one import job per area.
-    Idempotent: the same file is one job, and every row's natural key is skipped once registered."""
+    Idempotent: the same file is one job, and every row's natural key is skipped once registered.
+    ``reregistered_every``: deliberate duplicates for the matcher (``people.generate``); the import's
+    duplicate check queues them."""
     results = []
-    for area, rows in sheets_by_area(areas, households=households, seed=seed).items():
+    for area, rows in sheets_by_area(areas, households=households, seed=seed,
+                                     reregistered_every=reregistered_every).items():
         if rows:
             results.append(await import_file(session, identity, as_received(rows), area,
                                              file_name=f"demo-data-seed{seed}.csv", progress=progress))

@@ -8,6 +8,11 @@ registry's rules (Aadhaar with its Verhoeff digit; BD NID 10/13/17 and 17-digit 
 prefix is the birth year) and unique within a seed: their serials are a bijective scramble of
 (seed, household, member), so there are no accidental duplicates.  Phones are E.164.
 
+Deliberate duplicates, on request (``reregistered_every``): after every n-th household, one of its
+adults again, as another survey would list them: alone in a household of their own, the name and the
+father's name in Latin letters with an honorific added or dropped, an age guessed to the year, and no
+identifier or phone.  The registry's matcher should find each (the demo's duplicates queue shows them).
+
 Rows use the import template's English column keys (``rules/imports.py``), so they can be
 written as a CSV for ``POST /imports`` or loaded directly through the import fast path.
 """
@@ -148,6 +153,27 @@ class PopulationGenerator:
     def _days(self, age_years: int) -> int:
         return age_years * 365 + self.rng.randint(0, 364)
 
+    def reregistration(self, household: list[Row]) -> list[Row]:
+        """One adult of ``household`` registered again by another survey (a one-person household), or
+        nothing if it has no adult with a father's name.  Its own random stream, so asking for these
+        leaves every other row of the seed unchanged."""
+        ref = household[0]["household_ref"]
+        rng = random.Random(f"gramsetu-demo-reregistered:{self.seed}:{ref}")
+        adults = [r for r in household if r.get("father_name") and "occupation" in r]
+        if not adults:
+            return []
+        person = rng.choice(adults)
+        country = person["area_code"].split("-", 1)[0]
+        year = int(person["birth_date"][:4]) + rng.choice((-1, 0, 0, 1))
+        return [{
+            "household_ref": f"{ref}-R", "area_code": person["area_code"], "address": person["address"],
+            "member_no": "1", "role": "head", "full_name": _honorific_swapped(person["name_latin"], person["sex"],
+                                                                               country, rng),
+            "sex": person["sex"], "preferred_language": person["preferred_language"],
+            "father_name": _latin_for(person["father_name"]), "birth_date": date(year, 7, 1).isoformat(),
+            "birth_date_estimated": "yes", "birth_date_source": "estimated",
+        }]
+
     # ---------------------------------------------------------------- names
 
     def _name(self, country: str, sex: str, surname: tuple[str, str], hindu: bool,
@@ -240,6 +266,20 @@ class PopulationGenerator:
         return f"+91{rng.choice(_IN_MOBILE)}{rng.randint(0, 99_999_999):08d}"
 
 
+def _honorific_swapped(latin: str, sex: str, country: str, rng: random.Random) -> str:
+    """The Latin name as another list writes it: an honorific dropped, added or exchanged
+    ("Md. Abdul Karim" and "Abdul Karim"; "Rokeya Begum" and "Mst. Rokeya Khatun"; "Smt. Sunita Yadav")."""
+    parts = latin.split()
+    if country == "BD" and sex == "female" and parts[-1] in ("Begum", "Khatun", "Bibi"):
+        parts[-1] = rng.choice([s for s in ("Begum", "Khatun", "Bibi") if s != parts[-1]])
+        return " ".join(["Mst.", *parts])
+    if parts[0] in ("Md.", "Mst."):
+        return " ".join(parts[1:])
+    if country == "BD":
+        return " ".join(["Md." if sex == "male" else "Mst.", *parts])
+    return " ".join(["Sri" if sex == "male" else "Smt.", *parts])
+
+
 def _latin_for(local: str) -> str:
     """The Latin spelling of a name composed from the pools (a grandparent's name, known only locally)."""
     return " ".join(_spellings().get(part, part) for part in local.split())
@@ -259,8 +299,10 @@ def _spellings() -> dict[str, str]:
 
 
 def generate(areas: Sequence[str], *, households: int | None = None, persons: int | None = None,
-             seed: int = 1, today: date | None = None) -> Iterator[Row]:
-    """Rows for ``households`` households (or until at least ``persons`` rows), spread round-robin over ``areas``."""
+             seed: int = 1, today: date | None = None, reregistered_every: int = 0) -> Iterator[Row]:
+    """Rows for ``households`` households (or until at least ``persons`` rows), spread round-robin over ``areas``.
+    ``reregistered_every`` = n > 0: after every n-th household, one of its adults registered again
+    (:meth:`PopulationGenerator.reregistration`; not counted in ``households``)."""
     if not areas:
         raise ValueError("at least one area code is needed")
     generator = PopulationGenerator(seed, today)
@@ -277,6 +319,8 @@ def generate(areas: Sequence[str], *, households: int | None = None, persons: in
             made_households += 1
             made_persons += len(rows)
             yield from rows
+            if reregistered_every > 0 and made_households % reregistered_every == 0:
+                yield from generator.reregistration(rows)
 
 
 def write_csv(out: IO[str], rows: Iterator[Row], lang: str = "en") -> int:

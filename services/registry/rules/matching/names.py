@@ -54,6 +54,10 @@ def romanise(token: str) -> str:
     if is_indic(token) and len(latin) > 1 and latin.endswith("a") and latin[-2] not in "aeiouAEIOU":
         latin = latin[:-1]  # the unpronounced inherent vowel
     text = _plain(latin)
+    if is_indic(token):
+        # Bengali writes the "wa" sound o + ya (আনোয়ার Anwar, ওয়াসিম Wasim); read letter by letter it is
+        # "oya", which no Latin spelling has, and the Bengali and Latin records of one Anwar differed.
+        text = text.replace("oya", "wa")
     for src, dst in _FOLDS:
         text = text.replace(src, dst)
     text = _DOUBLE.sub(r"\1", text).replace("ngh", "ng")
