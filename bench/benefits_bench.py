@@ -1,29 +1,47 @@
 """Benefits figures (``benefits.*``), each beside a baseline measured in the same run.
 
-* ``benefits.post_batched_rate``: ledger entries posted through ``service.posting.post`` in batches of
-  1,000 by 2 concurrent callers (every rule check: scheme, period, amount, department ownership,
-  idempotency by reference, person and cluster resolution, exclusivity against live grants; hash
-  chain, signed head, outbox events).  Baseline: a plain multi-row INSERT of the same rows into a
-  table of the same columns without indexes or constraints.
-* ``benefits.post_single_rate``: the same, one entry per call and transaction.  Baseline: one plain
-  INSERT per transaction.
+* ``benefits.post_batched_rate``: ledger entries posted through the service's HTTP API,
+  ``POST /entries/batch`` with 1,000 entries per request, to the benefits app under uvicorn in a
+  child process (one process, workers off; signed identity headers as the gateway forwards them, the
+  gateway itself not in the path), from B concurrent callers (``_BATCH_CALLERS``, default 2) on the
+  same machine.  Every rule check runs: scheme, period, amount, department ownership (the caller is
+  a department client on the poster list), idempotency by reference, person and cluster resolution,
+  exclusivity against live grants; hash chain, signed head, outbox events.
+  Baseline: a plain INSERT of the same rows (13 of the entry's columns) into a table of those
+  columns without indexes or constraints, asyncpg ``executemany``, 1,000 rows per transaction, from
+  B connections at once (the same B as the measured figure).
+* ``benefits.post_single_rate``: the same, one entry per ``POST /entries`` (one transaction each),
+  from C concurrent callers (``_CALLERS``, default 8).  Baseline: one plain INSERT of one row per
+  transaction into the same unindexed table, from C connections at once (the same C).
 * ``benefits.coverage_area_seconds``: eligibility and coverage counts plus the first page of the
-  door-to-door list for one scheme over an area of N persons.  Baseline: a plain count of the
-  area's persons.
+  door-to-door list for one scheme over an area of N persons, through the service functions in this
+  process (what ``GET /coverage`` and ``/coverage/gaps`` call).  Baseline: a plain count of the
+  area's persons.  The figure is taken after an ANALYZE of the ledger (as autovacuum would leave it):
+  with the statistics of an empty ledger the planner chose nested loops and 20,000 persons took 5-9 s
+  instead of 1 s.
 * ``benefits.verify_seconds``: verification of every hash chain over M entries (hashes recomputed
-  in SQL, links, signed heads).  Baseline: a sequential scan of the same rows.  The coverage figure is
-  taken after an ANALYZE of the ledger (as autovacuum would leave it): with the statistics of an
-  empty ledger the planner chose nested loops and 20,000 persons took 5-9 s instead of 1 s.
+  in SQL, links, signed heads).  Baseline: a sequential scan of the same rows.
+
+A goal is met only when it was measured at its own scale: coverage at 100,000 persons or more, verify
+at 10,000,000 entries or more, posting at the default counts (50,000 batched, 2,000 one by one) or
+more.  A smaller run reports its figures with ``met`` false.
 
 Scale knobs: GRAMSETU_BENCH_BENEFITS_BATCHED (default 50,000), _SINGLE (2,000), _CALLERS (8, one-by-one
 callers), _BATCH_CALLERS (2), _AREA_PERSONS (100,000), _CHAIN_ENTRIES (10,000,000).  Each posting row
-also reports the service's own CPU per entry (this process's CPU time, the database's excluded), the
-figure that bounds one process's rate whatever the machine's load.
+also reports the service process's own CPU per entry (user + system time of the uvicorn process from
+/proc, the database's and the load generator's excluded): the figure that bounds one process's rate
+whatever the machine's load.
+
+Child process: ``python -m bench.benefits_bench serve PORT``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from datetime import date, datetime, timezone
@@ -31,8 +49,9 @@ from typing import Any
 
 import asyncpg
 
-from bench.common import env_int, get_servers, make_row
-from kernel.auth import Identity
+from bench.common import ROOT, child_env, env_int, get_servers, make_row, wait_ready
+from gramsetu.embedded import free_port
+from kernel.auth import Identity, sign_identity
 from kernel.db import make_engine, make_sessionmaker, transaction
 from services.benefits.rules.chain import GENESIS, entry_hash, head_message
 from services.benefits.schemas.catalogue import DepartmentIn, SchemeIn
@@ -41,7 +60,10 @@ from services.benefits.service import catalogue, chain, coverage, posting
 from services.benefits.service.ids import uuid7
 
 AREA = "BD-40-87-90-54-08"
+COVERAGE_AREA = "BD-40-87-90-54-09"  # a ward of its own: the posting figures' persons are not in it
 ADMIN = Identity(subject="bench", kind="system", roles=["admin"], scopes=["*"], area_scope=["BD", "IN"])
+POSTER = "bench-dss-client"  # the department's client that posts over HTTP
+WARM_UP = 20
 TODAY = date.today()
 PERIOD = TODAY.strftime("%Y-%m")
 PLAIN_COLUMNS = ("id", "partition", "scheme_code", "person_id", "area_code", "period", "amount_minor", "currency",
@@ -51,7 +73,8 @@ PLAIN_COLUMNS = ("id", "partition", "scheme_code", "person_id", "area_code", "pe
 async def _setup_catalogue(sessions: Any) -> None:
     async with transaction(sessions) as session:
         await catalogue.add_department(session, ADMIN, DepartmentIn(code="BD-DSS", country="BD",
-                                                                    names={"en": "Social Services"}))
+                                                                    names={"en": "Social Services"},
+                                                                    posters=[POSTER]))
         await catalogue.add_scheme(session, ADMIN, SchemeIn.model_validate({
             "code": "BD-OAA", "department_code": "BD-DSS", "names": {"en": "Old Age Allowance"}, "kind": "cash",
             "amount_minor": 60000, "currency": "BDT", "frequency": "monthly", "area_codes": ["BD"],
@@ -62,10 +85,10 @@ async def _setup_catalogue(sessions: Any) -> None:
                       "exclusivity": {"per_person": True}, "policy": {"on_conflict": "hold"}}}))
 
 
-async def _persons(database_url: str, count: int) -> list[uuid.UUID]:
+async def _persons(database_url: str, count: int, area: str = AREA) -> list[uuid.UUID]:
     """Persons in benefits' registry copy (as its consumer would have written them), via COPY."""
     ids = [uuid7() for _ in range(count)]
-    records = [(pid, None, AREA, f"Person {i}", "female" if i % 2 else "male", None, 1930 + i % 80,
+    records = [(pid, None, area, f"Person {i}", "female" if i % 2 else "male", None, 1930 + i % 80,
                 "visual" if i % 17 == 0 else None, False, None, "active", None, pid, 1)
                for i, pid in enumerate(ids)]
     conn = await asyncpg.connect(database_url)
@@ -85,50 +108,135 @@ def _bodies(persons: list[uuid.UUID], prefix: str) -> list[EntryIn]:
             for i, pid in enumerate(persons)]
 
 
-async def _post_rate(sessions: Any, bodies: list[EntryIn], batch: int, callers: int = 1
-                     ) -> tuple[float, int, float]:
-    """Entries per second posted by ``callers`` concurrent callers, each call ``batch`` entries in one
-    transaction; errors; and this process's CPU per entry in ms (the service's own work, without the
-    database's)."""
+def _serve(port: int) -> None:
+    """The benefits app under uvicorn, as ``gramsetu serve benefits`` runs it (background workers off: the
+    relay and the sweep are not what these figures measure)."""
+    import uvicorn
+
+    from kernel.settings import Settings
+    from services.benefits.app import create_app
+
+    app = create_app(Settings(), workers=False)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False, proxy_headers=False,
+                loop="uvloop", http="httptools", lifespan="on")
+
+
+def _poster_headers(secret: str) -> dict[str, str]:
+    """A department's client (on BD-DSS's poster list, no admin role) as the gateway forwards it."""
+    identity = Identity(subject=POSTER, kind="client", roles=["none"],
+                        scopes=["benefits:read", "benefits:write", "benefits:post"], area_scope=["BD"],
+                        expires_at=time.time() + 3 * 3600)
+    return sign_identity(identity, secret)
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (from /proc)."""
+    fields = open(f"/proc/{pid}/stat", encoding="ascii").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _http_rate(url: str, headers: dict[str, str], pid: int, bodies: list[EntryIn], batch: int,
+                     callers: int) -> tuple[float, int, float]:
+    """Entries per second posted over HTTP by ``callers`` concurrent callers: ``POST /entries`` when
+    ``batch`` is 1, else ``POST /entries/batch`` with ``batch`` entries per request; entries not accepted;
+    the service process's CPU per entry in ms."""
+    import aiohttp
+
+    path = "/entries" if batch == 1 else "/entries/batch"
+    calls = []
+    for i in range(0, len(bodies), batch):  # serialised before the clock starts
+        chunk = bodies[i:i + batch]
+        payload = _json(chunk[0]) if batch == 1 else b'{"entries":[' + b",".join(map(_json, chunk)) + b"]}"
+        calls.append((payload, len(chunk)))
+    pending = iter(calls)
     errors = 0
-    calls = [bodies[i:i + batch] for i in range(0, len(bodies), batch)]
 
-    async def caller(mine: list[list[EntryIn]]) -> None:
+    async def caller(http: aiohttp.ClientSession) -> None:
         nonlocal errors
-        for call in mine:
-            async with transaction(sessions) as session:
-                outcomes = await posting.post(session, ADMIN, call, now=datetime.now(timezone.utc))
-                errors += sum(o.status != "accepted" for o in outcomes)
+        for payload, count in pending:
+            async with http.post(f"{url}{path}", data=payload) as resp:
+                answer = await resp.read()
+                if resp.status not in (200, 201):
+                    errors += count
+                elif batch == 1:
+                    errors += resp.status != 201
+                else:
+                    errors += count - json.loads(answer)["accepted"]
 
-    started, cpu = time.perf_counter(), time.process_time()
-    await asyncio.gather(*(caller(calls[c::callers]) for c in range(callers)))
-    cpu_ms = (time.process_time() - cpu) * 1000 / len(bodies)
-    return len(bodies) / (time.perf_counter() - started), errors, cpu_ms
+    connector = aiohttp.TCPConnector(limit=callers)
+    async with aiohttp.ClientSession(headers={**headers, "Content-Type": "application/json"}, connector=connector,
+                                     timeout=aiohttp.ClientTimeout(total=600)) as http:
+        started, cpu = time.perf_counter(), _cpu_seconds(pid)
+        await asyncio.gather(*(caller(http) for _ in range(callers)))
+        elapsed, cpu_ms = time.perf_counter() - started, (_cpu_seconds(pid) - cpu) * 1000 / len(bodies)
+    return len(bodies) / elapsed, errors, cpu_ms
 
 
-async def _plain_rate(database_url: str, bodies: list[EntryIn], batch: int) -> float:
+def _json(body: EntryIn) -> bytes:
+    return body.model_dump_json(exclude_none=True).encode()
+
+
+async def _post_over_http(servers: Any, persons: list[uuid.UUID], batched: int, single: int, batch_callers: int,
+                          callers: int) -> dict[str, tuple[float, int, float]]:
+    """Both posting figures against one uvicorn process of the benefits service."""
+    env = child_env(servers.database_url, servers.nats_url)
+    headers = _poster_headers(env["GRAMSETU_IDENTITY_SECRET"])
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.benefits_bench", "serve", str(port)],  # noqa: ASYNC220
+                            cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    try:
+        await wait_ready(port, proc)
+        url = f"http://127.0.0.1:{port}"
+        # Warm-up (imports, prepared statements, the first lane of the month), on persons of its own.
+        warm = persons[batched + single:]
+        await _http_rate(url, headers, proc.pid, _bodies(warm[:WARM_UP], "w1"), 1, callers)
+        await _http_rate(url, headers, proc.pid, _bodies(warm[WARM_UP:], "w2"), WARM_UP, 1)
+        return {"batched": await _http_rate(url, headers, proc.pid, _bodies(persons[:batched], "b"), 1000,
+                                            batch_callers),
+                "single": await _http_rate(url, headers, proc.pid, _bodies(persons[batched:batched + single], "s"),
+                                           1, callers)}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+async def _plain_rate(database_url: str, bodies: list[EntryIn], batch: int, callers: int) -> float:
+    """Baseline: the same rows by plain INSERT (asyncpg executemany, ``batch`` rows per transaction) into a
+    table of the entry's columns with no index or constraint, from ``callers`` connections at once."""
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute(f"CREATE TABLE IF NOT EXISTS bench_plain_entry AS SELECT {', '.join(PLAIN_COLUMNS)} "
                            "FROM benefits.entry WITH NO DATA")
         await conn.execute("TRUNCATE bench_plain_entry")
-        sql = (f"INSERT INTO bench_plain_entry ({', '.join(PLAIN_COLUMNS)}) VALUES "
-               f"({', '.join(f'${i + 1}' for i in range(len(PLAIN_COLUMNS)))})")
-        now = datetime.now(timezone.utc)
-        rows = [(uuid7(), f"BD-OAA:{PERIOD}", "BD-OAA", b.person_id, AREA, PERIOD, 60000, "BDT", TODAY,
-                 "mobile_money", b.department_ref, "bench", now) for b in bodies]
-        started = time.perf_counter()
-        for i in range(0, len(rows), batch):
-            async with conn.transaction():
-                await conn.executemany(sql, rows[i:i + batch])
-        return len(rows) / (time.perf_counter() - started)
     finally:
         await conn.close()
+    sql = (f"INSERT INTO bench_plain_entry ({', '.join(PLAIN_COLUMNS)}) VALUES "
+           f"({', '.join(f'${i + 1}' for i in range(len(PLAIN_COLUMNS)))})")
+    now = datetime.now(timezone.utc)
+    rows = [(uuid7(), f"BD-OAA:{PERIOD}", "BD-OAA", b.person_id, AREA, PERIOD, 60000, "BDT", TODAY,
+             "mobile_money", b.department_ref, "bench", now) for b in bodies]
+    chunks = iter([rows[i:i + batch] for i in range(0, len(rows), batch)])
+    pool = await asyncpg.create_pool(database_url, min_size=callers, max_size=callers)
+    try:
+        async def caller() -> None:
+            async with pool.acquire() as conn:
+                for chunk in chunks:
+                    async with conn.transaction():
+                        await conn.executemany(sql, chunk)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(caller() for _ in range(callers)))
+        return len(rows) / (time.perf_counter() - started)
+    finally:
+        await pool.close()
 
 
 async def _coverage(sessions: Any, database_url: str, persons: int) -> tuple[float, float, dict[str, Any]]:
-    ids = await _persons(database_url, persons)
-    async with transaction(sessions) as session:  # a tenth of them already paid this month
+    ids = await _persons(database_url, persons, COVERAGE_AREA)
+    async with transaction(sessions) as session:  # setup, not measured: a tenth of them already paid this month
         await posting.post(session, ADMIN, _bodies(ids[: persons // 10], "cov"), now=datetime.now(timezone.utc))
     conn = await asyncpg.connect(database_url)
     try:  # fresh statistics, as autovacuum would have them: the ledger grew by every posting above
@@ -137,8 +245,8 @@ async def _coverage(sessions: Any, database_url: str, persons: int) -> tuple[flo
         await conn.close()
     started = time.perf_counter()
     async with transaction(sessions) as session:
-        counts = await coverage.area_coverage(session, ADMIN, AREA, "BD-OAA", None, TODAY)
-        query = await coverage.area_query(session, ADMIN, AREA, "BD-OAA", None, TODAY)
+        counts = await coverage.area_coverage(session, ADMIN, COVERAGE_AREA, "BD-OAA", None, TODAY)
+        query = await coverage.area_query(session, ADMIN, COVERAGE_AREA, "BD-OAA", None, TODAY)
         from services.benefits.repository.coverage import CoverageRepository
 
         await CoverageRepository(session).gaps(limit=100, offset=0, **query.kwargs)
@@ -147,7 +255,7 @@ async def _coverage(sessions: Any, database_url: str, persons: int) -> tuple[flo
     try:
         started = time.perf_counter()
         await conn.fetchval("SELECT count(*) FROM benefits.person WHERE area_code >= $1 AND area_code < $2",
-                            AREA, AREA + ".")
+                            COVERAGE_AREA, COVERAGE_AREA + ".")
         baseline = time.perf_counter() - started
     finally:
         await conn.close()
@@ -215,45 +323,51 @@ async def run() -> list[dict[str, Any]]:
     chain_entries = env_int("GRAMSETU_BENCH_BENEFITS_CHAIN_ENTRIES", 10_000_000)
     callers = env_int("GRAMSETU_BENCH_BENEFITS_CALLERS", 8)
     batch_callers = env_int("GRAMSETU_BENCH_BENEFITS_BATCH_CALLERS", 2)
-    engine = make_engine(servers.database_url, pool_size=max(callers, batch_callers), max_overflow=0)
+    engine = make_engine(servers.database_url, pool_size=2, max_overflow=0)
     sessions = make_sessionmaker(engine)
     try:
         await _setup_catalogue(sessions)
-        persons = await _persons(servers.database_url, batched + single)
-        batch_rate, batch_errors, batch_cpu = await _post_rate(sessions, _bodies(persons[:batched], "b"), 1000,
-                                                               batch_callers)
-        batch_plain = await _plain_rate(servers.database_url, _bodies(persons[:batched], "b"), 1000)
-        single_rate, single_errors, single_cpu = await _post_rate(sessions, _bodies(persons[batched:], "s"), 1,
-                                                                  callers)
-        single_plain = await _plain_rate(servers.database_url, _bodies(persons[batched:], "s"), 1)
+        persons = await _persons(servers.database_url, batched + single + 2 * WARM_UP)
+        load = os.getloadavg()[0]
+        posted = await _post_over_http(servers, persons, batched, single, batch_callers, callers)
+        batch_plain = await _plain_rate(servers.database_url, _bodies(persons[:batched], "b"), 1000, batch_callers)
+        single_plain = await _plain_rate(servers.database_url, _bodies(persons[batched:batched + single], "s"), 1,
+                                         callers)
         cov_seconds, cov_baseline, counts = await _coverage(sessions, servers.database_url, area_persons)
         verify_seconds, verify_baseline, report = await _verify(sessions, servers.database_url, chain_entries)
     finally:
         await engine.dispose()
+    (batch_rate, batch_errors, batch_cpu), (single_rate, single_errors, single_cpu) = (posted["batched"],
+                                                                                     posted["single"])
     checks = "scheme, period, amount, ownership, reference idempotency, person and cluster, exclusivity"
+    server = (f"one uvicorn process of the benefits app (workers off), the load generator (aiohttp) on the same "
+              f"cores; load average {load:.1f} at the start")
     # A goal is met only when measured at its own scale (a quick run reports, it does not pass).
     return [
         make_row("benefits.post_batched_rate", value=batch_rate, unit="entries/s", baseline=batch_plain,
-                 goal=">= 5,000 entries/s", met=batch_rate >= 5000, errors=batch_errors,
-                 detail=f"{batched:,} entries in batches of 1,000 through service.posting.post, {batch_callers} "
-                        f"concurrent callers (GRAMSETU_BENCH_BENEFITS_BATCH_CALLERS; each batch takes a free lane of "
-                        f"the month's chain) ({checks}; chain, "
-                        f"signed head, outbox events); service CPU {batch_cpu:.2f} ms/entry in this process "
-                        f"(the database's not counted); baseline = plain executemany INSERT of the same rows "
-                        f"(batches of 1,000, no indexes); N from GRAMSETU_BENCH_BENEFITS_BATCHED"),
+                 goal=">= 5,000 entries/s (at 50,000 entries or more)", met=batch_rate >= 5000 and batched >= 50_000,
+                 errors=batch_errors,
+                 detail=f"{batched:,} entries as POST /entries/batch of 1,000 over HTTP, {batch_callers} concurrent "
+                        f"callers (GRAMSETU_BENCH_BENEFITS_BATCH_CALLERS; each batch takes a free lane of the "
+                        f"month's chain) ({checks}; chain, signed head, outbox events); {server}; service CPU "
+                        f"{batch_cpu:.2f} ms/entry (the uvicorn process's, the database's not counted); baseline = "
+                        f"plain executemany INSERT of the same rows into an unindexed table, 1,000 rows per "
+                        f"transaction, {batch_callers} connections at once; N from GRAMSETU_BENCH_BENEFITS_BATCHED"),
         make_row("benefits.post_single_rate", value=single_rate, unit="entries/s", baseline=single_plain,
-                 goal=">= 500 entries/s", met=single_rate >= 500, errors=single_errors,
-                 detail=f"{single:,} entries, one entry per call and transaction, {callers} concurrent callers "
-                        f"(GRAMSETU_BENCH_BENEFITS_CALLERS) into one scheme and month (each call takes a free lane "
-                        f"of its chain); service CPU {single_cpu:.2f} ms/entry in this process, so one process "
-                        f"tops out near {1000 / max(single_cpu, 0.001):,.0f}/s before the database's share; "
-                        f"baseline = one plain INSERT + commit per row, one connection"),
+                 goal=">= 500 entries/s (at 2,000 entries or more)", met=single_rate >= 500 and single >= 2_000,
+                 errors=single_errors,
+                 detail=f"{single:,} entries, one POST /entries per entry over HTTP (one transaction each), "
+                        f"{callers} concurrent callers (GRAMSETU_BENCH_BENEFITS_CALLERS) into one scheme and month "
+                        f"(each call takes a free lane of its chain); {server}; service CPU {single_cpu:.2f} "
+                        f"ms/entry, so one process tops out near {1000 / max(single_cpu, 0.001):,.0f}/s before the "
+                        f"database's share; baseline = one plain INSERT of one row per transaction into an "
+                        f"unindexed table, {callers} connections at once; N from GRAMSETU_BENCH_BENEFITS_SINGLE"),
         make_row("benefits.coverage_area_seconds", value=cov_seconds, unit="s", baseline=cov_baseline,
-                 goal="<= 5 s for 100,000 persons", met=(cov_seconds <= 5 and area_persons >= 100_000) or
-                 (area_persons < 100_000 and cov_seconds <= 5),
-                 detail=f"counts and the first 100 of the door-to-door list for one scheme over {area_persons:,} "
-                        f"persons ({counts['eligible']:,} eligible, {counts['eligible_not_covered']:,} not covered); "
-                        f"baseline = plain count of the area's persons"),
+                 goal="<= 5 s for 100,000 persons", met=cov_seconds <= 5 and area_persons >= 100_000,
+                 detail=f"counts and the first 100 of the door-to-door list for one scheme over {counts['persons']:,} "
+                        f"persons of one ward ({counts['eligible']:,} eligible, {counts['eligible_not_covered']:,} "
+                        f"not covered), service functions in this process; baseline = plain count of the area's "
+                        f"persons; N from GRAMSETU_BENCH_BENEFITS_AREA_PERSONS"),
         make_row("benefits.verify_seconds", value=verify_seconds, unit="s", baseline=verify_baseline,
                  goal="<= 60 s for 10,000,000 entries",
                  met=verify_seconds <= 60 and report.intact and chain_entries >= 10_000_000,
@@ -262,3 +376,14 @@ async def run() -> list[dict[str, Any]]:
                         f"in SQL, every link, every signed head; intact={report.intact}; baseline = sequential "
                         f"scan of the same rows; M from GRAMSETU_BENCH_BENEFITS_CHAIN_ENTRIES"),
     ]
+
+
+def main(argv: list[str]) -> None:
+    if argv[:1] == ["serve"] and len(argv) == 2:
+        _serve(int(argv[1]))
+    else:
+        raise SystemExit("usage: python -m bench.benefits_bench serve PORT")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
