@@ -240,3 +240,46 @@ async def test_track_and_a_reschedule_by_update(mp, bap, clock):
     await deliver(mp, clock)
     tracking = bap.of("on_track")[-1]["message"]["tracking"]
     assert tracking["status"] == "active" and tracking["location"]["gps"] == "26.860000,80.960000"
+
+
+async def test_rating_a_completed_order_rates_the_worker_with_one_on_rating(mp, bap, clock):
+    await rate_card(mp)
+    w = await worker(mp, await vendor(mp))
+    staff = vendor_user("vendor-a-staff")
+    txn = str(uuid.uuid4())
+    order = {"items": [{"id": "plumbing.tap"}], "fulfillments": [{"type": "Home-Service", "stops": [end_stop()]}],
+             "billing": {"name": "Sita Devi", "phone": "9812345678"}}
+    await ok(await send(mp, bap, "confirm", {"order": order}, ctx=context("confirm", bap, txn=txn)))
+    await deliver(mp, clock)
+    confirmed = bap.of("on_confirm")[0]["message"]["order"]
+    booking_id = confirmed["id"]
+    start_code = confirmed["fulfillments"][0]["stops"][0]["authorization"]["token"]
+    completion_code = confirmed["fulfillments"][0]["tags"][0]["list"][0]["value"]
+
+    def rating(value: Any) -> dict[str, Any]:
+        return {"ratings": [{"id": booking_id, "rating_category": "Order", "value": str(value)}]}
+
+    # Not done yet: the callback carries the refusal and the worker's rating does not move.
+    await ok(await send(mp, bap, "rating", rating(4), ctx=context("rating", bap, txn=txn)))
+    await deliver(mp, clock)
+    [refused] = bap.of("on_rating")
+    assert refused["error"]["code"] == "40000", refused
+    assert (await ok(await mp.get(f"/workers/{w}", headers=admin())))["rating_count"] == 0
+
+    await ok(await mp.post(f"/bookings/{booking_id}/accept", headers=staff))
+    await ok(await mp.post(f"/bookings/{booking_id}/depart", headers=staff))
+    await ok(await mp.post(f"/bookings/{booking_id}/arrive", headers=staff))
+    await ok(await mp.post(f"/bookings/{booking_id}/start", json={"otp": start_code}, headers=staff))
+    await ok(await mp.post(f"/bookings/{booking_id}/complete", json={"otp": completion_code}, headers=staff))
+    bap.received.clear()
+
+    rate_ctx = context("rating", bap, txn=txn)
+    await ok(await send(mp, bap, "rating", rating(4), ctx=rate_ctx))
+    await ok(await send(mp, bap, "rating", rating(4), ctx=rate_ctx))  # the BAP retried the same message
+    await deliver(mp, clock)
+    [on_rating] = bap.of("on_rating")
+    assert on_rating["context"]["message_id"] == rate_ctx["message_id"]
+    assert "error" not in on_rating and on_rating["message"]["rating_ack"] is True, on_rating
+    rated = await ok(await mp.get(f"/workers/{w}", headers=admin()))
+    assert rated["rating"] == 4 and rated["rating_count"] == 1
+    assert (await ok(await mp.get(f"/bookings/{booking_id}", headers=admin())))["status"] == "rated"
