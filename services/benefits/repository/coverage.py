@@ -2,7 +2,7 @@
 
 Three-valued logic carries over as it is: a comparison with a NULL fact is NULL, and AND/OR treat
 NULL as "unknown" exactly as ``rules.eligibility._evaluate`` does, so "eligible" is ``IS TRUE`` in
-both places (a test compares them on random rules and persons).
+both places (``tests/benefits/test_eligibility_sql.py`` compares them on random rules and persons).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ in the scheme's areas.  A condition on a fact the copy does not hold for this pe
 or year, marital status not recorded) is *unknown*: it never makes a person eligible, and the
 answer names the facts that were missing so field staff know what to ask.
 
-The same tree compiles to SQL for whole areas (``repository/coverage.py``); a test checks that both
-give the same answer.
+The same tree compiles to SQL for whole areas (``repository/coverage.py``);
+``tests/benefits/test_eligibility_sql.py`` checks that both give the same three-valued answer.
 """
 
 from __future__ import annotations
