@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -29,6 +29,18 @@ from kernel.scheduler import Clock, Job, JobHandler, Scheduler, schedule
 from kernel.settings import Settings, get_settings
 
 log = logging.getLogger("gramsetu.runtime")
+
+SHUTDOWN_STEP_SECONDS = 10.0
+
+
+async def _bounded(what: str, step: Awaitable[object]) -> bool:
+    """Await one shutdown step for at most SHUTDOWN_STEP_SECONDS; False (and a warning) when cut short."""
+    try:
+        await asyncio.wait_for(step, timeout=SHUTDOWN_STEP_SECONDS)
+        return True
+    except asyncio.TimeoutError:
+        log.warning("shutdown: %s took over %ss; cut short", what, SHUTDOWN_STEP_SECONDS)
+        return False
 
 PRUNE_INBOX = "kernel.prune_inbox"
 
@@ -243,22 +255,29 @@ class Runtime:
         return {"database": db_ok, "nats": nats_ok}
 
     async def stop(self) -> None:
+        """Stop the workers and close the connections, every step bounded: a stuck step is named in
+        the log and cut short, so a process (or a test's app) never hangs on its way down."""
         self._stop.set()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            _, pending = await asyncio.wait(self._tasks, timeout=SHUTDOWN_STEP_SECONDS)
+            if pending:
+                log.warning("shutdown: workers %s did not stop within %ss",
+                            sorted(t.get_name() for t in pending), SHUTDOWN_STEP_SECONDS)
         self._tasks.clear()
         for consumer in self.consumers:
-            await consumer.close()
+            await _bounded(f"consumer {consumer.name} close", consumer.close())
         if self.nc is not None and not self.nc.is_closed:
             try:
                 await asyncio.wait_for(self.nc.drain(), timeout=5)
             except Exception:
                 await self.nc.close()
-        if self.pool is not None:
-            await self.pool.close()
-        if self._statement_pool is not None:
-            await self._statement_pool.close()
-            self._statement_pool = None
+        for pool in (self.pool, self._statement_pool):
+            # asyncpg's close() waits for every acquired connection to be released; a connection
+            # still held by a stuck task would make it wait for ever.
+            if pool is not None and not await _bounded("database pool close", pool.close()):
+                pool.terminate()
+        self._statement_pool = None
         if self.engine is not None:
             await self.engine.dispose()

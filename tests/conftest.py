@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -39,6 +40,20 @@ if (Path(__file__).resolve().parent.parent / "gateway" / "migrations" / "env.py"
 
 def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture
+def embedded_dir() -> Iterator[Path]:
+    """A directory for embedded servers, outside pytest's own temporary tree.
+
+    As root, the embedded PostgreSQL runs as the postgres user, which must traverse every parent
+    of its data directory. pytest sets its per-user root (/tmp/pytest-of-root) back to 0700 whenever
+    an xdist worker first asks for tmp_path, so a data directory under tmp_path fails initdb with
+    "Permission denied" when another worker does that at the wrong moment.
+    """
+    path = Path(tempfile.mkdtemp(prefix="gramsetu-embedded-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -108,12 +108,12 @@ def test_every_command_fails_in_one_line_when_the_servers_are_down(path: list[st
 
 
 @pytest.fixture
-def beside_a_running_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedServers]:
+def beside_a_running_stack(embedded_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[EmbeddedServers]:
     """`make run`'s embedded servers under ./.gramsetu, and a shell with no GramSetu variables."""
     for var in URL_VARS:
         monkeypatch.delenv(var, raising=False)
-    servers = EmbeddedServers(tmp_path / ".gramsetu").start()
-    monkeypatch.chdir(tmp_path)  # after the start: initdb, run as the postgres user, cannot read a root's cwd
+    servers = EmbeddedServers(embedded_dir / ".gramsetu").start()
+    monkeypatch.chdir(embedded_dir)  # after the start: initdb, run as the postgres user, cannot read a root's cwd
     try:
         migrate(["gateway"], servers.database_url)
         yield servers

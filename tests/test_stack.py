@@ -63,7 +63,7 @@ def test_up_loads_the_demo_data_of_every_service_that_has_one() -> None:
     assert loaders[0][0] == "registry"  # areas first: other services' data lives in them
 
 
-def test_embedded_servers_keep_their_ports_and_data_across_restarts(tmp_path: Path) -> None:
+def test_embedded_servers_keep_their_ports_and_data_across_restarts(embedded_dir: Path) -> None:
     async def write(url: str) -> None:
         conn = await asyncpg.connect(url)
         try:
@@ -78,16 +78,16 @@ def test_embedded_servers_keep_their_ports_and_data_across_restarts(tmp_path: Pa
         finally:
             await conn.close()
 
-    first = EmbeddedServers(tmp_path / "data").start()
+    first = EmbeddedServers(embedded_dir / "data").start()
     try:
         urls = (first.database_url, first.nats_url)
-        assert urls == embedded_urls(tmp_path / "data")
+        assert urls == embedded_urls(embedded_dir / "data")
         assert urlparse(first.database_url).port not in (5432, None)
         asyncio.run(write(first.database_url))
     finally:
         first.stop()
-    assert embedded_urls(tmp_path / "data") == (None, None)  # nothing answers any more
-    second = EmbeddedServers(tmp_path / "data").start()
+    assert embedded_urls(embedded_dir / "data") == (None, None)  # nothing answers any more
+    second = EmbeddedServers(embedded_dir / "data").start()
     try:
         assert (second.database_url, second.nats_url) == urls
         assert asyncio.run(read(second.database_url)) == "still here"

@@ -76,7 +76,8 @@ async def test_relay_backoff_is_capped_so_events_flow_soon_after_an_outage(stack
         log = WriteLog()
         await write_areas(producer.sessionmaker, district_codes(20, state="IN-02"), log, timeout=30)
         expected = await committed_areas(url)
-        await wait_until(lambda: _drained(url), timeout=10, what="the outbox to drain after the restart")
+        # The cap is asserted on the relay's own waits below; this only bounds a loaded machine's drain.
+        await wait_until(lambda: _drained(url), timeout=30, what="the outbox to drain after the restart")
         await _probe_settled(stack, probe, expected)
     waits = [float(r.getMessage().rsplit("retrying in ", 1)[1].rstrip("s")) for r in caplog.records
              if "retrying in" in r.getMessage()]

@@ -3,11 +3,14 @@ objects are kept out of the cyclic collector's full passes."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import time
 from contextlib import asynccontextmanager
 
 import pytest
 
+from kernel import runtime as runtime_module
 from kernel.runtime import Runtime
 from services.registry.app import SPEC as REGISTRY
 from services.registry.app import create_app
@@ -55,3 +58,18 @@ async def test_startup_objects_are_frozen_out_of_full_collections(clean, setting
     async with asynccontextmanager(start_service)(create_app, settings, workers=False) as client:
         assert (await client.get("/healthz")).status_code == 200
         assert gc.get_freeze_count() > 10_000  # the app's modules, models and routes
+
+
+async def test_stop_does_not_hang_on_a_connection_a_stuck_task_still_holds(clean, settings, monkeypatch):
+    # asyncpg's pool.close() waits for every acquired connection: a task stuck while holding one
+    # once made a test app's shutdown outlast its 30 s lifespan timeout.
+    monkeypatch.setattr(runtime_module, "SHUTDOWN_STEP_SECONDS", 0.5)
+    rt = Runtime(REGISTRY, settings)
+    await rt.start(workers=False)
+    assert rt.pool is not None
+    pool = rt.pool
+    await pool.acquire()  # never released
+    started = time.monotonic()
+    await asyncio.wait_for(rt.stop(), timeout=10)
+    assert time.monotonic() - started < 5
+    assert pool._closed
