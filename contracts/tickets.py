@@ -49,7 +49,8 @@ class TicketAssigned(TicketEvent):
 
 class TicketEscalated(TicketEvent):
     """A ticket moved to the next level's desk: its SLA was breached, an agent escalated it by hand,
-    or the reporter rated the resolution poor.  Notify tells the new desk and the reporter."""
+    or the reporter rated the resolution poor.  Notify texts the reporter (``notify_phone``, in
+    ``language``) which level's desk has it now; the new desk sees it in its queue and stream."""
 
     subject = "tickets.ticket.escalated.v1"
     from_desk_id: uuid.UUID
@@ -71,7 +72,12 @@ class TicketResolved(TicketEvent):
 
 
 class TicketReopened(TicketEvent):
-    """A resolved or closed ticket was reopened (by the reporter, or by a poor rating)."""
+    """A resolved or closed ticket was reopened (by the reporter, or by a poor rating).  Notify texts
+    the reporter (``notify_phone``, in ``language``)."""
 
     subject = "tickets.ticket.reopened.v1"
     cause: str = Field(description="reopened or poor_rating")
+    # Additive fields (defaults keep v1 events published before them valid): notify needs them to text.
+    language: str | None = Field(default=None, description="en, hi or bn; None in events older than the field")
+    notify_phone: str | None = Field(
+        default=None, description="E.164 number of the person on whose behalf the ticket was raised")

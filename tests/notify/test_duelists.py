@@ -7,6 +7,7 @@ import csv
 import io
 import random
 import uuid
+import xml.etree.ElementTree as ET
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -207,3 +208,85 @@ async def test_a_person_who_prefers_voice_is_called_not_texted(notify: Notify) -
     calls = await notify.records("call")
     assert [c["to"] for c in calls] == ["+919876500001"] and 'language="hi-IN"' in calls[0]["params"]["Twiml"]
     assert await notify.records() == []
+
+
+async def call_for(notify: Notify, who: PersonRegistered, variables: dict[str, str]) -> ET.Element:
+    """Deliver ``who`` (who prefers calls), send them a reminder, and return the TwiML the stand-in received."""
+    await deliver(notify, [who])
+    r = await notify.client.put(f"/contacts/{who.person_id}/preferences", headers=notify.headers,
+                                json={"prefers_voice": True})
+    assert r.status_code == 200, r.text
+    sent = await notify.client.post("/messages", headers=notify.headers, json={
+        "idempotency_key": f"voice-{uuid.uuid4().hex}", "template_key": "vaccination_due",
+        "person_id": str(who.person_id), "urgent": True, "variables": variables})
+    assert sent.status_code == 201 and sent.json()["channel"] == "voice", sent.text
+    deadline = asyncio.get_running_loop().time() + 10
+    while not (calls := [c for c in await notify.records("call") if c["to"] == who.phones[0]]):
+        assert asyncio.get_running_loop().time() < deadline, "the call was never placed"
+        await notify.dispatcher.dispatch_once()
+        await asyncio.sleep(0.2)  # voice calls go at 1 a second (the account's token bucket)
+    assert len(calls) == 1
+    return ET.fromstring(calls[0]["params"]["Twiml"])  # noqa: S314 (TwiML we made, from our own stand-in)
+
+
+async def test_bengali_is_spoken_in_bn_in_and_a_recording_is_played_when_there_is_one(notify: Notify) -> None:
+    await setup(notify)
+    mother = person(date(1997, 5, 1), pregnant=True, name="Rupa Begum", phones=["+8801700000301"], language="bn",
+                    area="BD-40-87-90-54-08")
+    twiml = await call_for(notify, mother, {"child": "Rupa", "vaccine": "Td", "date": "12-01-2027"})
+    said = twiml.find("Say")
+    assert said is not None and said.get("language") == "bn-IN" and twiml.find("Play") is None
+    assert said.text == "Rupa-এর Td টিকা 12-01-2027 তারিখে দেওয়া হবে। অনুগ্রহ করে অঙ্গনওয়াড়ি কেন্দ্রে আসুন।"
+    gather = twiml.find("Gather")  # the keypress that stops these calls, asked in the same language
+    assert gather is not None and gather.get("numDigits") == "1" and gather[0].get("language") == "bn-IN"
+    # A recorded announcement in a new version of the Hindi template is played instead of synthesised speech.
+    recording = "https://media.gramsetu.example/uip/vaccination_due_hi.mp3"
+    hindi = next(d for d in template_documents() if (d["key"], d["language"]) == ("vaccination_due", "hi"))
+    r = await notify.client.post("/templates", headers=notify.headers, json=hindi | {"audio_url": recording})
+    assert r.status_code == 201 and r.json()["version"] == 2 and r.json()["audio_url"] == recording, r.text
+    father = person(date(1990, 5, 1), name="Mohan Lal", phones=["+919876500002"])
+    twiml = await call_for(notify, father, {"child": "Ravi", "vaccine": "MR-1", "date": "12-01-2027"})
+    played = twiml.find("Play")
+    assert played is not None and played.text == recording and twiml.find("Say") is None
+    assert [e.tag for e in twiml] == ["Play", "Gather"] and twiml[1][0].get("language") == "hi-IN"
+
+
+async def test_a_new_schedule_version_changes_the_due_lists(notify: Notify) -> None:
+    """Publishing a version makes it the active one (the lists are rebuilt under it); publishing an
+    older version again makes that one active again."""
+    await setup(notify)
+    born = date(2026, 1, 5)
+    child = person(born)
+    await deliver(notify, [child])
+    pid, six_weeks, nine_months = str(child.person_id), born + timedelta(weeks=6), born + timedelta(days=270)
+    v1 = schedule_document()
+    assert "pcv-1" in (await due_codes(notify, six_weeks))[pid]
+    at_nine = set((await due_codes(notify, nine_months))[pid])
+    assert {"pcv-1", "mr-1"} <= at_nine and "je-1" not in at_nine  # PCV-1 overdue (not given), no JE here
+    # Version 2: Madhya Pradesh (IN-23) starts JE and stops PCV; BCG's window ends at 6 weeks (not a year).
+    v2_items = []
+    for item in v1["items"]:
+        prefixes = item.get("area_prefixes")
+        if item["code"].startswith("pcv"):
+            prefixes = [p for p in prefixes if p != "IN-23"]
+        elif item["code"].startswith("je"):
+            prefixes = [*prefixes, "IN-23"]
+        changed = item | ({"area_prefixes": prefixes} if prefixes is not None else {})
+        v2_items.append(changed | ({"upper_age_days": 41} if item["code"] == "bcg" else {}))
+    v2 = v1 | {"version": "in-uip-2026.1", "name": "India UIP, JE in Madhya Pradesh", "items": v2_items}
+    r = await notify.client.post("/schedules", headers=notify.headers, json=v2)
+    assert r.status_code == 201 and r.json()["active"] is True, r.text
+    listed = (await notify.client.get("/schedules", headers=notify.headers)).json()
+    assert [(s["version"], s["active"]) for s in listed] == [("in-uip-2024.1", False), ("in-uip-2026.1", True)]
+    at_six = (await due_codes(notify, six_weeks))[pid]
+    assert "pcv-1" not in at_six and "bcg" not in at_six and "penta-1" in at_six
+    at_nine = set((await due_codes(notify, nine_months))[pid])
+    assert "je-1" in at_nine and "pcv-1" not in at_nine and "mr-1" in at_nine
+    page = await notify.client.get("/due-lists", headers=notify.headers,
+                                   params={"area": VILLAGE, "on": nine_months.isoformat()})
+    assert page.json()["schedule_version"] == "in-uip-2026.1"
+    # The old version published again (200: it exists) is the active one again, and so are its lists.
+    r = await notify.client.post("/schedules", headers=notify.headers, json=v1)
+    assert r.status_code == 200, r.text
+    assert "pcv-1" in (await due_codes(notify, six_weeks))[pid]
+    assert "je-1" not in (await due_codes(notify, nine_months))[pid]

@@ -134,6 +134,12 @@ async def test_poor_rating_reopens_and_escalates(desks: Desks) -> None:
     assert r.json()["status"] == "escalated" and r.json()["level"] == "district" and r.json()["rating"] == "poor"
     subjects = await desks.outbox_subjects()
     assert subjects[-3:] == ["tickets.ticket.resolved.v1", "tickets.ticket.reopened.v1", "tickets.ticket.escalated.v1"]
+    # Both tell notify whom to text and in which language: the reporter's phone, the ticket's language.
+    async with desks.client.app.state.runtime.sessionmaker() as session:  # type: ignore[attr-defined]
+        sent = (await session.execute(text(
+            "SELECT payload->'data' FROM tickets.outbox WHERE subject IN "
+            "('tickets.ticket.reopened.v1', 'tickets.ticket.escalated.v1') ORDER BY seq"))).scalars().all()
+    assert [(d["notify_phone"], d["language"], d["cause"]) for d in sent] == [("+919876543210", "hi", "poor_rating")] * 2
     assert (await desks.client.post(f"/{tid}/rating", json={"rating": "good"},
                                     headers=worker())).status_code == 409
 

@@ -11,6 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 from services.notify.schemas.common import Key, ShortText
 
 FieldPath = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_]{0,39}(\.[a-z_][a-z0-9_]{0,39}){0,3}$")]
+# One field, or several joined by "+" when one field alone does not name the business fact (a booking is
+# assigned again to another worker after a withdrawal: booking_id+worker_id).
+_PATH = r"[a-z_][a-z0-9_]{0,39}(\.[a-z_][a-z0-9_]{0,39}){0,3}"
+KeyPaths = Annotated[str, StringConstraints(pattern=rf"^{_PATH}(\+{_PATH}){{0,3}}$")]
 Subject = Annotated[str, StringConstraints(pattern=r"^(tickets|marketplace|benefits)\.[a-z_]+\.[a-z_]+\.v[0-9]+$")]
 
 
@@ -26,7 +30,7 @@ class RuleCreate(BaseModel):
     phone_field: FieldPath | None = Field(default=None, examples=["notify_phone"])
     person_field: FieldPath | None = None
     language_field: FieldPath | None = Field(default=None, examples=["language"])
-    key_field: FieldPath | None = Field(default=None, examples=["idempotency_key"])
+    key_field: KeyPaths | None = Field(default=None, examples=["idempotency_key", "booking_id+worker_id"])
     variables: dict[Key, FieldPath] = Field(default_factory=dict, max_length=20,
                                             examples=[{"ticket": "tracking_number"}])
     constants: dict[Key, ShortText] = Field(default_factory=dict, max_length=20)

@@ -248,7 +248,8 @@ async def transition(session: AsyncSession, identity: Identity, ticket_id: uuid.
 async def reopened_event(session: AsyncSession, ticket: Mapping[Any, Any], cause: str) -> None:
     REOPENED.labels(cause).inc()
     await add_event(session, SERVICE, TicketReopened(
-        **base_event(ticket, f"tickets:{ticket['id']}:reopened:{ticket['version']}"), cause=cause), source=SERVICE)
+        **base_event(ticket, f"tickets:{ticket['id']}:reopened:{ticket['version']}"), cause=cause,
+        language=ticket["language"], notify_phone=ticket["reporter"].get("phone")), source=SERVICE)
 
 
 async def _resolved(session: AsyncSession, ticket: Mapping[Any, Any], now: datetime) -> None:
