@@ -7,12 +7,19 @@ import uuid
 from datetime import date, datetime, timezone
 from typing import Any
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
 from contracts.base import Envelope
 from contracts.benefits import EntryPosted
 from contracts.marketplace import BookingAssigned, BookingCancelled, BookingCompleted, BookingCreated
 from contracts.tickets import TicketCreated, TicketEscalated, TicketReopened
 from kernel.bus import ensure_streams
 from services.notify.demo import rule_documents, template_documents
+from services.notify.schemas.rules import RuleCreate
+from services.notify.service.rules import event_key
 from tests.notify.conftest import Notify
 from tests.notify.test_duelists import deliver, person
 
@@ -216,3 +223,29 @@ async def test_the_worker_is_told_and_the_customer_hears_of_completion_and_cance
     assert set(await messages_by_key(notify)) == set(queued)
     sent = await dispatch_all(notify, queued)
     assert sorted(r["to"] for r in sent) == sorted([*worker_keys.values()] + [customer] * 5)
+
+
+FIELD = st.from_regex(r"[a-z_][a-z0-9_]{0,9}", fullmatch=True)
+
+
+@given(fields=st.lists(FIELD, min_size=1, max_size=4, unique=True),
+       values=st.lists(st.one_of(st.none(), st.just(""), st.uuids().map(str)), min_size=4, max_size=4))
+def test_a_key_of_several_fields_names_the_fact_only_when_every_field_is_there(
+        fields: list[str], values: list[str | None]) -> None:
+    rule = RuleCreate(name="booking-assigned-worker-sms", subject="marketplace.booking.assigned.v1",
+                      template_key="booking_job_assigned", phone_field="worker_phone", key_field="+".join(fields))
+    data = {f: v for f, v in zip(fields, values, strict=False) if v is not None}
+    key = event_key(data, rule.key_field)
+    if all(data.get(f) for f in fields):
+        assert key == ":".join(str(data[f]) for f in fields)
+    else:
+        assert key is None  # the envelope's id stands in: never a key made of the parts that are there
+
+
+@pytest.mark.parametrize("bad", ["booking_id+", "+worker_id", "booking_id++worker_id", "Booking_id",
+                                 "a+b+c+d+e", "booking_id worker_id"])
+def test_a_malformed_key_field_is_refused(bad: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        RuleCreate(name="x-sms", subject="tickets.ticket.created.v1", template_key="ticket_created",
+                   phone_field="notify_phone", key_field=bad)
+    assert refused.value.errors()[0]["loc"] == ("key_field",)

@@ -34,7 +34,7 @@ def _field(data: dict[str, Any], path: str | None) -> Any:
     return value
 
 
-def _key(data: dict[str, Any], paths: str | None) -> str | None:
+def event_key(data: dict[str, Any], paths: str | None) -> str | None:
     """The event's key for this rule: one field, or several (``booking_id+worker_id``) joined by ``:``;
     None when any part is missing (the envelope id stands in)."""
     parts = [_field(data, path) for path in (paths or "").split("+")]
@@ -50,7 +50,7 @@ async def apply_rules(session: AsyncSession, event: Event, envelope: Envelope) -
         area = _field(data, "area_code")
         if not (phone and area) and not person:
             continue
-        key = _key(data, rule["key_field"]) or str(envelope.id)
+        key = event_key(data, rule["key_field"]) or str(envelope.id)
         variables = {name: str(_field(data, path) or "")[:30] for name, path in rule["variables"].items()}
         variables.update({name: str(text) for name, text in rule["constants"].items()})
         out = Outgoing(
