@@ -64,16 +64,17 @@ async def session_factory(database_url: str) -> AsyncIterator[Any]:
     await engine.dispose()
 
 
-async def apply(session_factory: Any, *events: Event) -> None:
-    """Apply registry events to benefits' copy through its own handlers, as its consumers do."""
+async def apply(session_factory: Any, *events: Event, at: datetime = START) -> None:
+    """Apply registry events to benefits' copy through its own handlers, as its consumers do; ``at``: when
+    they happened in the registry."""
     async with transaction(session_factory) as session:
         for event in events:
-            await handle(session, event)
+            await handle(session, event, at)
 
 
-async def handle(session: AsyncSession, event: Event) -> None:
-    # The event happened at the service clock's start (jobs it schedules are due then).
-    envelope = Envelope(type=event.subject, source="registry", data=event.model_dump(mode="json"), occurred_at=START)
+async def handle(session: AsyncSession, event: Event, at: datetime = START) -> None:
+    # By default the event happened at the service clock's start (jobs it schedules are due then).
+    envelope = Envelope(type=event.subject, source="registry", data=event.model_dump(mode="json"), occurred_at=at)
     handler = {**PERSON_HANDLERS, **HOUSEHOLD_HANDLERS}[event.subject]
     await handler(session, event, envelope)
 

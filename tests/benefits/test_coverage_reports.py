@@ -140,3 +140,33 @@ async def test_dci_enrolled_query(catalogue, session_factory):
     assert "2698765432101" not in r.text
     bad = await catalogue.post("/ibr/sync/enrolled", json={"header": {}}, headers=department_client())
     assert bad.status_code == 422
+
+
+async def test_the_registry_copy_says_how_current_it_is_and_coverage_carries_its_date(catalogue, session_factory,
+                                                                                      clock):
+    empty = await catalogue.get("/registry-copy", headers=field_staff())
+    assert empty.status_code == 200, empty.text
+    assert empty.json() == {"last_event_at": None, "last_applied_at": None, "lag_seconds": None,
+                            "events_applied": 0, "persons": 0, "households": 0, "active_links": 0}
+    assert (await catalogue.get("/registry-copy", headers=identity_headers(roles=["none"], scopes=[]))
+            ).status_code == 403
+
+    ten_minutes_ago = START - timedelta(minutes=10)
+    widow = person_event(birth_year=1950, household_id=uuid.uuid4())
+    await apply(session_factory, widow, household_event([widow.person_id], hid=widow.household_id),
+                at=ten_minutes_ago)
+    clock.advance(timedelta(seconds=90))
+    copy = (await catalogue.get("/registry-copy", headers=field_staff())).json()
+    assert copy["last_event_at"] == ten_minutes_ago.isoformat().replace("+00:00", "Z")
+    assert copy["lag_seconds"] == 690.0  # the service's now (START + 90 s) minus the newest event
+    assert (copy["events_applied"], copy["persons"], copy["households"]) == (2, 1, 1)
+
+    # An older event delivered late is applied, but does not make the copy look older or newer than it is.
+    await apply(session_factory, person_event(), at=START - timedelta(hours=5))
+    later = (await catalogue.get("/registry-copy", headers=field_staff())).json()
+    assert (later["last_event_at"], later["lag_seconds"]) == (copy["last_event_at"], 690.0)
+    assert (later["events_applied"], later["persons"]) == (3, 2)
+
+    person = (await catalogue.get(f"/persons/{widow.person_id}/coverage", headers=field_staff())).json()
+    area = (await catalogue.get("/coverage", params={"area": WARD, "scheme": "BD-OAA"}, headers=field_staff())).json()
+    assert person["registry_as_of"] == area["registry_as_of"] == copy["last_event_at"]

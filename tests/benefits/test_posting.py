@@ -1,17 +1,22 @@
-"""Posting: validation, ownership, idempotency, unknown persons, identifiers resolved by keyed hash."""
+"""Posting: validation (areas, validity dates, quantities), ownership, idempotency, unknown persons, per-household
+exclusivity, identifiers resolved by keyed hash."""
 
 from __future__ import annotations
 
 import uuid
 
 import asyncpg
+from sqlalchemy import text
 
 from tests.benefits.conftest import (
     THIS_MONTH,
+    UPAZILA,
     WARD,
+    admin,
     apply,
     department_client,
     grant,
+    household_event,
     person_event,
 )
 
@@ -153,3 +158,102 @@ async def test_every_posting_reaches_the_bus_with_its_chain_position(catalogue, 
     finally:
         await nc.close()
     assert seen == posted
+
+
+FLOOD = {  # a one-time cash transfer that ran from August to October 2026, in one upazila
+    "code": "BD-FLOOD-2026", "department_code": "BD-DSS", "names": {"en": "Flood relief cash 2026"}, "kind": "cash",
+    "beneficiary": "person", "amount_minor": 300000, "currency": "BDT", "frequency": "one_time",
+    "area_codes": [UPAZILA], "valid_from": "2026-08-01", "valid_to": "2026-10-31",
+    "rules": {"eligibility": {"all": []}, "exclusivity": {"per_person": True},
+              "policy": {"on_conflict": "reject", "unknown_person": "reject"}},
+}
+
+
+async def test_a_scheme_refuses_a_person_outside_its_areas_and_a_delivery_outside_its_validity(catalogue,
+                                                                                            session_factory):
+    r = await catalogue.post("/schemes", json=FLOOD, headers=admin())
+    assert r.status_code == 201, r.text
+    here, elsewhere = person_event(), person_event(area="BD-40-87-91-12-01")  # another upazila
+    await apply(session_factory, here, elsewhere)
+    client = department_client()
+
+    def flood(person: uuid.UUID, delivered_on: str) -> dict[str, object]:
+        return grant("BD-FLOOD-2026", person_id=person, period="once") | {"amount_minor": 300000,
+                                                                           "delivered_on": delivered_on}
+
+    cases = [
+        (flood(elsewhere.person_id, "2026-09-15"), "scheme", "does not run in BD-40-87-91-12-01"),
+        (flood(here.person_id, "2026-11-05"), "delivered_on", "outside the scheme's validity"),  # after valid_to
+        (flood(here.person_id, "2026-07-31"), "delivered_on", "outside the scheme's validity"),  # before valid_from
+        (flood(here.person_id, "2026-12-09"), "delivered_on", "in the future"),
+        (flood(here.person_id, "2026-09-15") | {"period": "2026-09"}, "period", "'once'"),
+        # Unknown to the registry copy and outside the scheme's areas: refused, not held.
+        (grant(identifier={"type": "bd_nid", "value": "2698765439999"}, area_code="IN-23-0456"), "area_code",
+         "does not run in IN-23-0456"),
+    ]
+    for body, field, reason in cases:
+        r = await catalogue.post("/entries", json=body, headers=client)
+        assert r.status_code == 422, (body, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert any(e["field"] == field and reason in e["reason"] for e in r.json()["errors"]), (body, r.json())
+    ok = await catalogue.post("/entries", json=flood(here.person_id, "2026-09-15"), headers=client)
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["period"] == "once" and ok.json()["decision"] == "accepted"
+    again = await catalogue.post("/entries", json=flood(here.person_id, "2026-10-01"), headers=client)
+    assert again.status_code == 409  # one-time: once per person over the scheme's whole validity
+    assert again.json()["evidence"]["conflicts"][0]["rule"] == "per_person"
+
+
+async def test_an_in_kind_quantity_is_a_positive_whole_number_of_the_schemes_unit(catalogue, session_factory):
+    members = [person_event(), person_event()]
+    home = household_event([m.person_id for m in members])
+    await apply(session_factory, *members, home)
+    client = department_client("BD-DRR")
+    for quantity, field in ((12.5, "body.quantity"), (-30, "body.quantity"), (0, "body.quantity"),
+                            ("thirty", "body.quantity")):
+        r = await catalogue.post("/entries", json=grant("BD-VGF", household_id=home.household_id) | {
+            "quantity": quantity}, headers=client)
+        assert r.status_code == 422, (quantity, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert field in {e["field"] for e in r.json()["errors"]}, r.json()
+    r = await catalogue.post("/entries", json=grant("BD-VGF", household_id=home.household_id) | {"unit": "litre"},
+                             headers=client)
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "unit"
+    r = await catalogue.post("/entries", json=grant("BD-VGF", household_id=home.household_id) | {"unit": "kg"},
+                             headers=client)
+    assert r.status_code == 201 and (r.json()["quantity"], r.json()["unit"]) == (30, "kg")
+    async with session_factory() as session:
+        assert await session.scalar(text("SELECT count(*) FROM benefits.entry")) == 1
+
+
+MATERNITY = {  # once per household and month: a second mother in the same household is refused
+    "code": "BD-MAT", "department_code": "BD-DSS", "names": {"en": "Maternity allowance"}, "kind": "cash",
+    "beneficiary": "person", "amount_minor": 80000, "currency": "BDT", "frequency": "monthly", "area_codes": ["BD"],
+    "valid_from": "2020-01-01",
+    "rules": {"eligibility": {"all": [{"attr": "pregnant", "op": "eq", "value": True}]},
+              "exclusivity": {"per_person": True, "per_household": True}, "policy": {"on_conflict": "reject"}},
+}
+
+
+async def test_a_second_grant_to_the_same_household_in_a_period_breaks_per_household(catalogue, session_factory):
+    r = await catalogue.post("/schemes", json=MATERNITY, headers=admin())
+    assert r.status_code == 201, r.text
+    home, next_door = uuid.uuid4(), uuid.uuid4()
+    mother, daughter_in_law = (person_event(household_id=home, pregnant=True) for _ in range(2))
+    neighbour = person_event(household_id=next_door, pregnant=True)
+    await apply(session_factory, mother, daughter_in_law, neighbour,
+                household_event([mother.person_id, daughter_in_law.person_id], hid=home),
+                household_event([neighbour.person_id], hid=next_door))
+    client = department_client()
+    first = await catalogue.post("/entries", json=grant("BD-MAT", person_id=mother.person_id) | {
+        "amount_minor": 80000}, headers=client)
+    assert first.status_code == 201 and first.json()["household_id"] == str(home), first.text
+    second = await catalogue.post("/entries", json=grant("BD-MAT", person_id=daughter_in_law.person_id) | {
+        "amount_minor": 80000}, headers=client)
+    assert second.status_code == 409, second.text
+    conflict = second.json()["evidence"]["conflicts"]
+    assert [(c["rule"], c["other_entry_ids"]) for c in conflict] == [("per_household", [first.json()["id"]])]
+    for body in (grant("BD-MAT", person_id=neighbour.person_id),  # another household
+                 grant("BD-MAT", person_id=daughter_in_law.person_id, period="2026-11")):  # another month
+        r = await catalogue.post("/entries", json=body | {"amount_minor": 80000}, headers=client)
+        assert r.status_code == 201, r.text
