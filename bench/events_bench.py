@@ -17,7 +17,12 @@
    LISTEN/NOTIFY; a benefits :class:`Runtime` runs the production area-replica consumer.
    Latency = time the consumer's transaction applying the event has committed (stamped in an
    ``after_commit`` hook) minus the time the producer's commit returned; both clocks are this
-   machine's.  The first second is warm-up and left out of the percentiles.  The business
+   machine's.  The first second is warm-up and left out of the percentiles.  The detail splits
+   it at JetStream's store time of each message (read back from the stream after the run, by
+   ``Nats-Msg-Id``, so nothing is added to the measured path): *relay lag* (commit -> stored) and
+   *consumer lag* (stored -> applied), for all events and for the slowest 1%; and it gives each
+   child process's CPU time and its time runnable but waiting for a CPU during the run
+   (``/proc/<pid>/task/*/schedstat``), so a tail can be put down to a stage or to CPU contention.  The business
    write is a plain INSERT rather than the registry's HTTP/ORM path, whose cost the gateway
    bench measures; here it would only take CPU from the backbone being measured.
 
@@ -55,6 +60,8 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import nats
+import nats.errors
 from nats.js import JetStreamContext
 from nats.js.api import Header
 from sqlalchemy import event as sa_event
@@ -369,20 +376,28 @@ async def end_to_end_latency(
         senders = [await children.start("producer", {**base, **load, "index": k}) for k in range(producers)]
         backlog = Backlog(servers.database_url)
         sampling = asyncio.create_task(backlog.sample())
+        # Run-queue waits: the relay's and consumer's read here from the start to the last effect;
+        # each producer reports its own (from its start signal to its last commit).
+        sched_before = {"relay": schedstat(relay.proc.pid), "consumer": schedstat(consumer.proc.pid)}
         start_at = time.time() + 0.5
         for sender in senders:
             await sender.send({"go": start_at})
         commits: dict[str, float] = {}
         cpu: dict[str, float] = {"producers": 0.0}
+        waits: dict[str, tuple[float, float]] = {}
         try:
-            for sender in senders:
+            for k, sender in enumerate(senders):
                 done = await sender.result(timeout=seconds + 120)
                 commits.update(done["result"])
                 cpu["producers"] += done["cpu"]
+                waits[f"producer-{k}"] = tuple(done["schedstat"])  # type: ignore[assignment]
             await _wait_for_effects(servers.database_url, total)
+            for role, child in (("relay", relay), ("consumer", consumer)):
+                waits[role] = _minus(schedstat(child.proc.pid), sched_before[role])
         finally:
             sampling.cancel()
             await asyncio.gather(sampling, return_exceptions=True)
+        stored = await store_times(servers.nats_url, STREAM, len(commits))
         await relay.send({"stop": True})
         await consumer.send({"stop": True})
         consumed = await consumer.result(timeout=60)
@@ -390,11 +405,64 @@ async def end_to_end_latency(
         cpu["consumer"] = consumed["cpu"]
         cpu["relay"] = (await relay.result(timeout=60))["cpu"]
     rows = latency_rows(commits, effects, rate=rate, warmup=warmup, producers=producers, writers=writers,
-                        prefix=prefix)
+                        prefix=prefix, stored=stored)
     cpu_per_event = ", ".join(f"{role} {seconds * 1000 / total:.2f} ms" for role, seconds in cpu.items())
     for row in rows:
-        row["detail"] += f"; {backlog.summary()}; CPU per event: {cpu_per_event}"
+        row["detail"] += f"; {backlog.summary()}; CPU per event: {cpu_per_event}; {schedstat_summary(waits)}"
     return rows
+
+
+def schedstat(pid: int) -> tuple[float, float]:
+    """(seconds on a CPU, seconds runnable but waiting for a CPU) summed over the threads of ``pid``
+    (``/proc/<pid>/task/<tid>/schedstat``); a thread that ended between two readings drops out."""
+    on_cpu = waiting = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0.0, 0.0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                fields = f.read().split()
+        except OSError:
+            continue
+        on_cpu += int(fields[0])
+        waiting += int(fields[1])
+    return on_cpu / 1e9, waiting / 1e9
+
+
+def _minus(after: tuple[float, float], before: tuple[float, float]) -> tuple[float, float]:
+    return after[0] - before[0], after[1] - before[1]
+
+
+def schedstat_summary(waits: dict[str, tuple[float, float]]) -> str:
+    """Per child: CPU seconds used and seconds spent runnable without a CPU (run-queue wait) during the run."""
+    parts = [f"{role} {on:.2f}s on CPU / {wait:.2f}s waiting for one ({wait / on if on else 0:.2f} s per CPU s)"
+             for role, (on, wait) in waits.items()]
+    return "per process during the run (schedstat): " + ", ".join(parts)
+
+
+async def store_times(nats_url: str, stream: str, expected: int, timeout: float = 60.0) -> dict[str, float]:
+    """JetStream's store time (epoch seconds) of each message in ``stream``, by ``Nats-Msg-Id``
+    (the event id), read back with an ordered consumer after the run."""
+    nc = await nats.connect(nats_url)
+    stored: dict[str, float] = {}
+    try:
+        js = nc.jetstream()
+        sub = await js.subscribe(">", stream=stream, ordered_consumer=True)
+        deadline = time.monotonic() + timeout
+        while len(stored) < expected and time.monotonic() < deadline:
+            try:
+                msg = await sub.next_msg(timeout=5)
+            except nats.errors.TimeoutError:
+                break
+            event_id = (msg.headers or {}).get(Header.MSG_ID)
+            if event_id:
+                stored[event_id] = msg.metadata.timestamp.timestamp()
+        await sub.unsubscribe()
+    finally:
+        await nc.close()
+    return stored
 
 
 class Backlog:
@@ -446,16 +514,41 @@ async def _wait_for_effects(database_url: str, total: int) -> None:
         await conn.close()
 
 
+def _spread(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    return (f"p50 {percentile(values, 50):.1f} / p95 {percentile(values, 95):.1f} / p99 {percentile(values, 99):.1f} "
+            f"/ max {max(values):.1f} ms")
+
+
+def stage_split(commits: dict[str, float], effects: dict[str, float], stored: dict[str, float],
+                measured: list[str]) -> str:
+    """Relay lag (commit -> JetStream store) and consumer lag (store -> applied) of the measured events,
+    and of the slowest 1% end to end: which stage the tail comes from."""
+    ids = [i for i in measured if i in stored]
+    if not ids:
+        return "stage split: no store times read back"
+    relay = [(stored[i] - commits[i]) * 1000 for i in ids]
+    consumer = [(effects[i] - stored[i]) * 1000 for i in ids]
+    slowest = sorted(ids, key=lambda i: effects[i] - commits[i])[-max(1, len(ids) // 100):]
+    tail_relay = median([(stored[i] - commits[i]) * 1000 for i in slowest])
+    tail_consumer = median([(effects[i] - stored[i]) * 1000 for i in slowest])
+    return (f"relay lag (commit -> JetStream store) {_spread(relay)}; consumer lag (store -> applied) "
+            f"{_spread(consumer)}; the slowest 1% ({len(slowest)}) spent a median {tail_relay:.1f} ms before "
+            f"the store and {tail_consumer:.1f} ms after it ({len(ids)} of {len(measured)} store times read)")
+
+
 def latency_rows(
     commits: dict[str, float], effects: dict[str, float], *, rate: float, warmup: float, producers: int, writers: int,
-    prefix: str = "events.e2e",
+    prefix: str = "events.e2e", stored: dict[str, float] | None = None,
 ) -> list[dict[str, Any]]:
     missing = set(commits) - set(effects)
     if missing:
         raise RuntimeError(f"{len(missing)} committed events have no recorded effect")
     first, last = min(commits.values()), max(commits.values())
     achieved = (len(commits) - 1) / (last - first) if last > first else 0.0
-    latencies = [(effects[i] - t) * 1000 for i, t in commits.items() if t >= first + warmup]
+    measured = [i for i, t in commits.items() if t >= first + warmup]
+    latencies = [(effects[i] - commits[i]) * 1000 for i in measured]
     if not latencies:
         raise RuntimeError("the run was shorter than the warm-up: no latencies to report")
     rate_ok = achieved >= rate * RATE_SHORTFALL_ALLOWED
@@ -466,6 +559,8 @@ def latency_rows(
         f"max {max(latencies):.1f} ms; achieved {achieved:,.0f} events/s; "
         f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores"
     )
+    if stored is not None:
+        detail += "; " + stage_split(commits, effects, stored, measured)
     goal = f"<= {LATENCY_GOAL_MS:g} ms at {rate:,.0f} events/s (baseline = the goal)"
     rows = [
         make_row(f"{prefix}_latency_{name}", value=value, unit="ms", baseline=LATENCY_GOAL_MS,
@@ -674,10 +769,12 @@ async def _producer_role(config: dict[str, Any]) -> None:
         _say(ready=True)
         cpu_at_start = _cpu_seconds()
         start_at = float((await _read_message())["go"])
+        sched_at_start = schedstat(os.getpid())
         await asyncio.gather(*(write(start_at) for _ in range(writers)))
+        sched = _minus(schedstat(os.getpid()), sched_at_start)
     finally:
         await pool.close()
-    _say(result=commits, cpu=_cpu_seconds() - cpu_at_start)
+    _say(result=commits, cpu=_cpu_seconds() - cpu_at_start, schedstat=sched)
 
 
 ROLES = {"relay": _relay_role, "consumer": _consumer_role, "producer": _producer_role}

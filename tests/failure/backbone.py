@@ -11,11 +11,14 @@ row, so only the inbox stands between a redelivery and a double effect.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +44,7 @@ from services.registry.schemas.areas import AreaCreate
 from services.registry.service.areas import create_area
 from services.tickets.app import SPEC as TICKETS_SPEC
 
+ROOT = Path(__file__).resolve().parents[2]
 AREA_SUBJECT = AreaCreated.subject
 PROBE_CONSUMER = "tickets-failure-probe"
 REPLICA_CONSUMER = "tickets-area-replica"
@@ -237,6 +241,24 @@ async def running(spec: ServiceSpec, settings: Settings, *, workers: bool = True
         yield runtime
     finally:
         await asyncio.wait_for(runtime.stop(), timeout=15)
+
+
+@contextmanager
+def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 @asynccontextmanager

@@ -8,20 +8,29 @@ stands between a repeat and a second row.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import sys
+import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from aiohttp import web
 
-from kernel.db import transaction
-from kernel.effects import perform_effect
+from contracts.registry import AreaCreated
+from kernel.db import make_engine, make_sessionmaker, transaction
+from kernel.dlq import dlq_size
+from kernel.outbox import batch_line, copy_event_batches, envelope_for, list_quarantined
 from kernel.relay import OutboxRelay, PublishIncomplete
-from kernel.scheduler import Scheduler, schedule
+from kernel.scheduler import schedule
 from services.registry.app import SPEC as REGISTRY_SPEC
 from tests.failure.backbone import (
+    AREA_SUBJECT,
     PROBE_CONSUMER,
     Probe,
     Stack,
@@ -31,7 +40,9 @@ from tests.failure.backbone import (
     counter_value,
     district_codes,
     fetch_value,
+    jetstream,
     probe_effects,
+    process,
     running,
     stream_count,
     stream_event_ids,
@@ -251,19 +262,29 @@ async def _refused() -> bool:
     return counter_value("gramsetu_event_publish_errors_total", service="registry", reason="storage_full") > 0
 
 
-async def test_scheduler_worker_killed_during_an_external_call(stack: Stack) -> None:
-    """A job sends a callback through kernel.effects; the worker dies after the receiver got it and
-    before the outcome was stored.  Another worker takes the job over once the lease expires and
-    sends again with the same idempotency key: the receiver applies it once per key."""
-    settings = stack.settings()
+@pytest.mark.slow
+async def test_scheduler_worker_killed_during_an_external_call(stack: Stack, tmp_path: Path) -> None:
+    """Scheduler worker processes (tests/failure/scheduler_worker.py) run callback jobs through
+    kernel.effects and are SIGKILLed twice: once while the receiver holds a POST it got (sent, no
+    outcome stored), once after an outcome was stored but before the job's transaction committed.
+    The jobs are taken over after their leases expire.  The receiver sees each key once, except the
+    one whose outcome the kill lost: that repeat carries the same Idempotency-Key, so it is applied once."""
+    url = stack.pg.url
     calls: Counter[str] = Counter()
-    applied: set[str] = set()
+    applied: dict[str, int] = {}
+    held = asyncio.Event()
+    release = asyncio.Event()
+    keys = [f"cb:{n}" for n in range(5)]
+    held_key, lingering_key = keys[2], keys[3]
 
     async def receive(request: web.Request) -> web.Response:
         key = request.headers["Idempotency-Key"]
         calls[key] += 1
-        applied.add(key)  # a receiver that honours the key: one effect per key
-        return web.json_response({"receipt": key})
+        applied.setdefault(key, len(applied) + 1)  # a receiver that honours the key: one effect per key
+        if key == held_key and calls[key] == 1:
+            held.set()
+            await release.wait()  # the sender dies while waiting for this answer
+        return web.json_response({"receipt": applied[key]})
 
     app = web.Application()
     app.router.add_post("/callback", receive)
@@ -272,49 +293,61 @@ async def test_scheduler_worker_killed_during_an_external_call(stack: Stack) -> 
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    keys = [f"cb:{n}" for n in range(5)]
-    crash_on = keys[2]
+    receiver = f"http://127.0.0.1:{port}/callback"
+    engine = make_engine(url, pool_size=2)
+    first_due = datetime.now(timezone.utc) - timedelta(seconds=10)
+    async with transaction(make_sessionmaker(engine)) as session:
+        for n, key in enumerate(keys):
+            await schedule(session, "registry", kind="drill.callback", key=key,
+                           due_at=first_due + timedelta(seconds=n), payload={"linger": key == lingering_key})
 
-    async with running(REGISTRY_SPEC, settings, workers=False) as rt:
-        assert rt.sessionmaker is not None
-        import aiohttp
+    def worker(name: str, lease: float) -> Any:
+        args = [sys.executable, "-m", "tests.failure.scheduler_worker", url, receiver, str(lease)]
+        return process(args, {}, tmp_path / f"{name}.log")
 
-        async def send_callback(session, job):
-            async def send(attempt):
-                async with aiohttp.ClientSession() as http, http.post(
-                        f"http://127.0.0.1:{port}/callback", headers={"Idempotency-Key": attempt.key}) as reply:
-                    body = await reply.json()
-                if attempt.key == crash_on and not attempt.uncertain:
-                    raise asyncio.CancelledError  # the worker dies here: sent, outcome not stored
-                return body
+    def printed(name: str, line: str) -> Callable[[], Awaitable[bool]]:
+        async def check() -> bool:
+            return line in (tmp_path / f"{name}.log").read_text().splitlines()
+        return check
 
-            await perform_effect(session, "registry", kind="callback", key=job.key, send=send)
+    async def effect(key: str) -> tuple[str, int]:
+        row = await fetch_value(url, "SELECT status || ':' || attempts FROM registry.external_effect WHERE key = $1",
+                                key)
+        status, attempts = row.split(":")
+        return status, int(attempts)
 
-        async with transaction(rt.sessionmaker) as session:
-            for key in keys:
-                await schedule(session, "registry", kind="drill.callback", key=key, due_at=_past())
-        dying = Scheduler(service="registry", schema="registry", sessionmaker=rt.sessionmaker,
-                          handlers={"drill.callback": send_callback}, lease_seconds=1.0, batch_size=10)
-        with pytest.raises(asyncio.CancelledError):
-            await dying.run_due()
-        taker = Scheduler(service="registry", schema="registry", sessionmaker=rt.sessionmaker,
-                          handlers={"drill.callback": send_callback}, lease_seconds=30, batch_size=10)
-        await asyncio.sleep(1.2)  # the dead worker's lease expires
-        await taker.run_due()
-        left = await fetch_value(stack.pg.url, "SELECT count(*) FROM registry.scheduled_job")
-        statuses = await fetch_value(stack.pg.url, "SELECT string_agg(DISTINCT status, ',') FROM registry.external_effect")
-    await runner.cleanup()
-    tally("scheduler killed mid-call", jobs=len(keys), calls=sum(calls.values()), keys_seen=len(calls),
-          applied=len(applied), repeated_keys=[k for k, n in calls.items() if n > 1], parked=0)
-    assert left == 0 and statuses == "sent"
-    assert set(calls) == set(keys) and applied == set(keys)
-    assert all(n == 1 for k, n in calls.items() if k != crash_on) and calls[crash_on] == 2  # told apart by key
+    async def jobs_left() -> int:
+        return int(await fetch_value(url, "SELECT count(*) FROM registry.scheduled_job WHERE kind = 'drill.callback'"))
 
+    async def all_done() -> bool:
+        return await jobs_left() == 0
 
-def _past():
-    from datetime import datetime, timedelta, timezone
-
-    return datetime.now(timezone.utc) - timedelta(seconds=1)
+    try:
+        with worker("a", 2.0) as a:  # claims all five jobs (2 s lease), sends cb:0, cb:1, then cb:2 is held
+            await asyncio.wait_for(held.wait(), timeout=60)
+            a.kill()  # SIGKILL: the POST reached the receiver, its outcome was never stored
+            a.wait()
+        release.set()
+        after_first_kill = await effect(held_key), await jobs_left()
+        with worker("b", 2.0) as b:  # takes over after the lease; resends cb:2, sends cb:3 and lingers
+            await wait_until(printed("b", f"recorded {lingering_key}"), timeout=60, what="worker b to record cb:3")
+            b.kill()  # SIGKILL: cb:3's outcome is stored, its job's transaction never committed
+            b.wait()
+        after_second_kill = await effect(lingering_key), await jobs_left()
+        with worker("c", 30.0):  # takes over cb:3 (already sent: not POSTed again) and cb:4
+            await wait_until(all_done, timeout=60, what="every job done")
+        effects = {key: await effect(key) for key in keys}
+    finally:
+        release.set()
+        await runner.cleanup()
+        await engine.dispose()
+    tally("scheduler worker SIGKILLed mid-call", jobs=len(keys), kills=2, calls=sum(calls.values()),
+          keys_seen=len(calls), applied=len(applied), repeated_keys=[k for k, n in calls.items() if n > 1], parked=0)
+    assert after_first_kill == (("attempted", 1), 3)  # cb:0 and cb:1 committed; cb:2 sent but unrecorded
+    assert after_second_kill == (("sent", 1), 2)  # cb:3 recorded, its job not committed
+    assert effects == {key: ("sent", 2 if key == held_key else 1) for key in keys}
+    assert calls == {**{key: 1 for key in keys}, held_key: 2}  # once per key, but the unrecorded one ...
+    assert len(applied) == len(keys)  # ... whose repeat carries its key: applied once
 
 
 async def test_nats_down_past_the_relays_retries_with_the_reconnect_buffer_full(stack: Stack) -> None:
@@ -355,3 +388,53 @@ async def test_nats_down_past_the_relays_retries_with_the_reconnect_buffer_full(
 
 async def _disconnected(runtime: Any) -> bool:
     return not runtime.nc.is_connected
+
+
+async def test_an_oversized_event_and_a_corrupt_batch_row_are_quarantined_while_the_rows_behind_them_flow(
+    stack: Stack,
+) -> None:
+    """The first row of the interactive lane is too large for NATS and the first row of the bulk lane
+    is a batch with a corrupt line; real writes (registry areas, and an import batch) queue behind
+    them.  The relay quarantines each poison row after ``relay_max_attempts`` failures of its own,
+    publishes everything behind them, and the probe applies every good event once."""
+    settings = stack.settings(relay_max_attempts=3)
+    url = stack.pg.url
+    probe = Probe()
+    quarantined_before = counter_value("gramsetu_outbox_quarantined_total", service="registry")
+    async with running(REGISTRY_SPEC, settings, workers=False) as producer:
+        assert producer.sessionmaker is not None and producer.pool is not None
+        oversized, corrupt = uuid.uuid4(), uuid.uuid4()
+        await producer.pool.execute(
+            "INSERT INTO registry.outbox (id, subject, payload) VALUES ($1, $2, $3::jsonb)",
+            oversized, AREA_SUBJECT, json.dumps({"blob": "x" * (2 * 1024 * 1024)}))  # NATS takes 1 MiB
+        await producer.pool.execute(
+            "INSERT INTO registry.outbox (id, subject, batch, events) VALUES ($1, $2, $3, 2)",
+            corrupt, AREA_SUBJECT, "not-a-uuid\tregistry.area.created.v1\t{}\ngarbage-without-tabs")
+        await write_areas(producer.sessionmaker, district_codes(20), WriteLog(), timeout=20)
+        imported = [envelope_for(AreaCreated(code=f"IN-09-{n:04d}", parent_code="IN-09", level="district",
+                                             name=f"Imported {n}", version=1), source="registry")
+                    for n in range(40)]
+        async with producer.pool.acquire() as conn, conn.transaction():
+            await copy_event_batches(conn, "registry", [[batch_line(str(e.id), e.type, e.model_dump_json())
+                                                          for e in imported]])
+    expected = await committed_areas(url) + len(imported)
+    async with running(REGISTRY_SPEC, settings), running(probe.consumer_spec(), settings):
+        await wait_until(lambda: _drained(url), timeout=30, what="the outbox to drain past the poison rows")
+        await _probe_settled(stack, probe, expected)
+    conn = await asyncpg.connect(url)
+    try:
+        quarantined = {row["id"]: row for row in await list_quarantined(conn, "registry")}
+    finally:
+        await conn.close()
+    stored = await stream_event_ids(stack.broker.url) + await stream_event_ids(stack.broker.url, "REGISTRY_BULK")
+    effects = await probe_effects(url)
+    async with jetstream(stack.broker.url) as js:
+        parked = await dlq_size(js)
+    newly_quarantined = counter_value("gramsetu_outbox_quarantined_total", service="registry") - quarantined_before
+    tally("oversized + corrupt rows", accepted=expected, published=sum(stored.values()), applied=effects.rows,
+          quarantined=len(quarantined), parked=parked)
+    assert set(quarantined) == {oversized, corrupt} and newly_quarantined == 2
+    assert quarantined[oversized]["attempts"] == 3 and "too_large" in quarantined[oversized]["last_error"]
+    assert "corrupt" in quarantined[corrupt]["last_error"]
+    assert sum(stored.values()) == expected and max(stored.values()) == 1  # everything behind them, once
+    assert effects.rows == effects.distinct_events == expected and parked == 0

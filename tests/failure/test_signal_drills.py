@@ -17,8 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +37,7 @@ from tests.failure.backbone import (
     fetch_value,
     jetstream,
     probe_effects,
+    process,
     running,
     stream_event_ids,
     wait_until,
@@ -48,29 +47,10 @@ from tests.failure.test_backbone_drills import PROBE_CONSUMER, tally
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
-ROOT = Path(__file__).resolve().parents[2]
 HELD_LOCKS = """
 SELECT count(*) FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid
 WHERE a.state = 'idle in transaction' AND a.datname = current_database() AND l.relation = $1::regclass
 """
-
-
-@contextmanager
-def process(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT), **env},
-                                stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGCONT)
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 async def stop_mid_transaction(proc: subprocess.Popen[bytes], url: str, table: str, tries: int = 200) -> int:

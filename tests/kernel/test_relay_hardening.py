@@ -1,28 +1,22 @@
 """The relay cannot hang or be stopped by one row: bounded publishes, JetStream errors with their
-reason, per-row attempts and the quarantine (real PostgreSQL and NATS)."""
+reason, and an outage never counted against a row (real PostgreSQL and NATS).  The quarantine of
+an oversized event and a corrupt batch row, with the rows behind them flowing, is a drill:
+tests/failure/test_backbone_drills.py; `gramsetu outbox list|retry|drop` is tests/test_cli.py."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
 
 import nats
 import nats.errors
 import nats.js.errors
 import pytest
 from nats.js.api import StreamConfig
-from prometheus_client import REGISTRY as METRICS
 
 from kernel.bus import jetstream, publish_async
-from kernel.outbox import drop_quarantined, list_quarantined, retry_quarantined
 from kernel.relay import OutboxRelay, PublishIncomplete
 from kernel.runtime import Runtime
-from tests.kernel.test_outbox_batches import SCHEMA, add_single, copy, envelopes, fetch, stream_messages
-
-
-def counter(name: str, **labels: str) -> float:
-    return METRICS.get_sample_value(name, labels) or 0.0
+from tests.kernel.test_outbox_batches import SCHEMA, add_single, fetch
 
 
 @pytest.fixture
@@ -68,50 +62,6 @@ async def test_a_jetstream_error_reply_fails_the_future_with_its_reason(nc) -> N
     await js.delete_stream("SMALL")
 
 
-async def test_poison_rows_are_quarantined_while_the_rows_behind_them_are_published(
-    registry_runtime: Runtime,
-) -> None:
-    runtime = registry_runtime
-    assert runtime.pool is not None and runtime.js is not None
-    oversized = uuid.uuid4()
-    await runtime.pool.execute(
-        "INSERT INTO registry.outbox (id, subject, payload) VALUES ($1, 'registry.area.created.v1', $2::jsonb)",
-        oversized, json.dumps({"blob": "x" * (2 * 1024 * 1024)}))
-    corrupt = uuid.uuid4()
-    await runtime.pool.execute(
-        "INSERT INTO registry.outbox (id, subject, batch, events) VALUES ($1, 'registry.area.created.v1', $2, 2)",
-        corrupt, "not-a-uuid\tregistry.area.created.v1\t{}\ngarbage-without-tabs")
-    good_single = [await add_single(runtime, n) for n in range(3)]
-    await copy(runtime, envelopes(10, 5))
-    relay = OutboxRelay(service="registry-poison", schema=SCHEMA, pool=runtime.pool, js=runtime.js,
-                        max_attempts=3, publish_timeout=2)
-    outcomes = []
-    for _ in range(8):
-        try:
-            outcomes.append(await relay.publish_batch())
-        except PublishIncomplete as exc:
-            outcomes.append(str(exc))
-    # The first interactive batch already published the singles behind the oversized row.
-    assert "too_large" in str(outcomes[0])
-    assert await stream_messages(runtime.js) == (3, 5)
-    assert await fetch(runtime, "SELECT count(*) FROM registry.outbox") == 0
-    async with runtime.pool.acquire() as conn:
-        quarantined = {row["id"]: row for row in await list_quarantined(conn, SCHEMA)}
-    assert set(quarantined) == {oversized, corrupt}
-    assert quarantined[oversized]["attempts"] == 3 and "too_large" in quarantined[oversized]["last_error"]
-    assert "corrupt" in quarantined[corrupt]["last_error"]
-    assert counter("gramsetu_outbox_quarantined_total", service="registry-poison") == 2
-    assert counter("gramsetu_event_publish_errors_total", service="registry-poison", reason="too_large") == 3
-    assert good_single  # published above
-
-    async with runtime.pool.acquire() as conn:
-        assert await drop_quarantined(conn, SCHEMA, [oversized]) == 1
-        assert await retry_quarantined(conn, SCHEMA, [corrupt]) == 1
-    assert await fetch(runtime, "SELECT attempts FROM registry.outbox") == 0  # back, attempts reset
-    async with runtime.pool.acquire() as conn:
-        assert await list_quarantined(conn, SCHEMA) == []
-
-
 async def test_an_outage_never_counts_against_a_row(registry_runtime: Runtime, nats_url: str) -> None:
     """Storage full (a stream at its byte limit with discard new) is the broker's problem, not the row's:
     the rows stay in the outbox with no attempts, and flow once there is space."""
@@ -130,3 +80,4 @@ async def test_an_outage_never_counts_against_a_row(registry_runtime: Runtime, n
     assert await fetch(runtime, "SELECT attempts FROM registry.outbox") == 0
     await runtime.js.update_stream(config)
     assert await relay.drain() == 1
+
