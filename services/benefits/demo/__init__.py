@@ -1,5 +1,6 @@
 """Benefits demo data for ``gramsetu up``: departments of both countries and their schemes (names in
-English, Hindi or Bengali), with eligibility and exclusivity rules.  Ledger entries are not made up
+English, Hindi or Bengali; the PDS ration and the community-clinic check-up also described in all
+three), with eligibility and exclusivity rules: cash, in-kind and service schemes.  Ledger entries are not made up
 here: the registry's demo persons reach benefits through its events a moment later, and a demo entry
 is then one ``POST /benefits/entries`` away (README)."""
 
@@ -21,6 +22,10 @@ DEPARTMENTS: list[dict[str, Any]] = [
      "posters": ["demo-admin"]},
     {"code": "IN-AGRI", "country": "IN", "names": {"en": "Agriculture and Farmers Welfare",
                                                    "hi": "कृषि एवं किसान कल्याण"}, "posters": ["demo-admin"]},
+    {"code": "IN-FCS", "country": "IN", "names": {"en": "Food and Civil Supplies", "hi": "खाद्य एवं नागरिक आपूर्ति",
+                                                  "bn": "খাদ্য ও সরবরাহ"}, "posters": ["demo-admin"]},
+    {"code": "BD-DGHS", "country": "BD", "names": {"en": "Directorate General of Health Services",
+                                                   "bn": "স্বাস্থ্য অধিদপ্তর"}, "posters": ["demo-admin"]},
 ]
 HOLD = {"on_conflict": "hold", "unknown_person": "hold"}
 
@@ -67,6 +72,28 @@ SCHEMES: list[dict[str, Any]] = [
                "exclusivity": {"per_person": True}, "policy": HOLD}},
     _cash("IN-PMKISAN", "IN-AGRI", {"en": "PM-KISAN income support", "hi": "पीएम-किसान सम्मान निधि"}, 200000, "INR",
           "quarterly", ["IN"], {"all": []}, {"per_person": False, "per_household": True}, beneficiary="household"),
+    # The ration of the Public Distribution System under the National Food Security Act: 35 kg of grain a
+    # month for an Antyodaya (AAY) household, from the fair price shop; once per household and month.
+    {"code": "IN-PDS", "department_code": "IN-FCS", "kind": "kind", "beneficiary": "household", "quantity": 35,
+     "unit": "kg", "frequency": "monthly", "area_codes": ["IN"], "valid_from": "2024-01-01",
+     "names": {"en": "Public Distribution System ration (NFSA)", "hi": "सार्वजनिक वितरण प्रणाली राशन (एनएफएसए)",
+               "bn": "গণবণ্টন ব্যবস্থার রেশন (এনএফএসএ)"},
+     "descriptions": {"en": "35 kg of rice or wheat a month for an Antyodaya household, at the fair price shop.",
+                      "hi": "अंत्योदय परिवार को हर महीने 35 किलो चावल या गेहूँ, उचित मूल्य की दुकान से।",
+                      "bn": "অন্ত্যোদয় পরিবারের জন্য প্রতি মাসে ৩৫ কেজি চাল বা গম, ন্যায্য মূল্যের দোকান থেকে।"},
+     "rules": {"eligibility": {"all": [{"attr": "income_band", "op": "in", "value": ["aay"]}]},
+               "exclusivity": {"per_person": True, "per_household": True}, "policy": HOLD}},
+    # A service, not a payment: the monthly antenatal check-up at the community clinic, recorded so that a
+    # pregnant woman who has missed hers shows on the health assistant's door-to-door list.
+    {"code": "BD-ANC", "department_code": "BD-DGHS", "kind": "service", "frequency": "monthly", "area_codes": ["BD"],
+     "valid_from": "2024-01-01", "rules": {"eligibility": {"all": [{"attr": "pregnant", "op": "eq", "value": True}]},
+                                           "exclusivity": {"per_person": True}, "policy": HOLD},
+     "names": {"en": "Antenatal check-up at the community clinic", "bn": "কমিউনিটি ক্লিনিকে গর্ভকালীন সেবা",
+               "hi": "सामुदायिक क्लिनिक में प्रसवपूर्व जाँच"},
+     "descriptions": {
+         "en": "A free check-up every month for a pregnant woman: weight, blood pressure, iron and folic acid.",
+         "bn": "গর্ভবতী নারীর জন্য প্রতি মাসে বিনামূল্যে পরীক্ষা: ওজন, রক্তচাপ, আয়রন ও ফলিক অ্যাসিড।",
+         "hi": "गर्भवती महिला के लिए हर महीने निःशुल्क जाँच: वज़न, रक्तचाप, आयरन और फ़ोलिक एसिड।"}},
 ]
 
 
