@@ -1,12 +1,12 @@
-"""The matcher on a labelled population it was not tuned on (seed 2; tuning used seed 1): precision and
-recall at the default threshold, blocking recall, and the hard negatives kept apart."""
+"""The matcher on a labelled population it was not tuned on (seed 2; tuning used seeds 1, 3 and 4): precision
+and recall at the default threshold, blocking recall, the learned prior, and the hard negatives kept apart."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from services.registry.rules.matching.cluster import clusters
+from services.registry.rules.matching.cluster import clusters, consistent
 from services.registry.rules.matching.engine import DEFAULT_THRESHOLD, Index, Scorer, match
 from services.registry.rules.matching.table import build_table
 from tests.registry.matching_truth import generate
@@ -30,19 +30,32 @@ def _pairs(table, left, right) -> set[tuple[str, str]]:
 def test_precision_and_recall_at_the_default_threshold(evaluated):
     truth, table, result = evaluated
     true = truth.true_pairs()
-    keep = result.above()
-    found = _pairs(table, result.blocked.left[keep], result.blocked.right[keep])
-    blocked = _pairs(table, result.blocked.left, result.blocked.right)
-    hits = len(found & true)
+    left, right, keep = result.blocked.left, result.blocked.right, result.above()
+    found = _pairs(table, left[keep], right[keep])  # what the registry's queue would be offered
+    # What `gramsetu registry match` writes: the pairs the clustering kept (its guard reads every pair).
+    labels = clusters(len(table), left, right, result.probability, threshold=DEFAULT_THRESHOLD)
+    kept = keep & consistent(labels, left, right)
+    written = _pairs(table, left[kept], right[kept])
+    blocked = _pairs(table, left, right)
+    hits, written_hits = len(found & true), len(written & true)
     precision, recall = hits / max(len(found), 1), hits / len(true)
-    print(f"\nrecords {len(table)}, true pairs {len(true)}, comparisons {result.blocked.comparisons} "
-          f"{result.blocked.per_rule}\nblocking recall {len(blocked & true) / len(true):.4f}; at threshold "
-          f"{DEFAULT_THRESHOLD}: precision {precision:.4f} recall {recall:.4f}")
+    written_precision, written_recall = written_hits / max(len(written), 1), written_hits / len(true)
+    n = len(table)
+    prior_ratio = result.model.prior / (len(true) / (n * (n - 1) / 2))
+    print(f"\nrecords {n}, true pairs {len(true)}, comparisons {result.blocked.comparisons} "
+          f"{result.blocked.per_rule}\nblocking recall {len(blocked & true) / len(true):.4f}; learned prior "
+          f"{prior_ratio:.2f} x the true one; at threshold {DEFAULT_THRESHOLD}: precision {precision:.4f} recall "
+          f"{recall:.4f} (all pairs at or above it), written by the file mode (cluster-consistent): precision "
+          f"{written_precision:.4f} recall {written_recall:.4f}")
     assert len(blocked & true) / len(true) >= 0.98
-    # Measured 2026-12-07 on this seed at 0.9: P 0.972, R 0.964 (docs/matching.md; 0.953/0.964 before the
-    # changes of session 6); the issue's goal P 0.98 is not met.
-    assert recall >= 0.95
-    assert precision >= 0.96
+    # The prior learned without labels was 3.6 x the true one before the name session's matches were
+    # judged on its own fields (fellegi_sunter.train).
+    assert 0.7 <= prior_ratio <= 1.5
+    # Measured once on this seed, 2026-12-07, at 0.7 (prior fixed): all pairs P 0.972 R 0.966, written
+    # pairs P 0.978 R 0.962 (docs/matching.md; before, at 0.9 with the inflated prior: 0.972 / 0.964). The
+    # issue's goal P >= 0.98 is not met.
+    assert recall >= 0.96 and written_recall >= 0.96
+    assert precision >= 0.97 and written_precision >= 0.975
 
 
 def test_a_twin_and_a_son_named_after_his_father_are_not_linked(evaluated):

@@ -9,10 +9,12 @@ pattern are added to it:
     p' = (merged + STRENGTH * p) / (merged + dismissed + STRENGTH)
 
 Every pair with that pattern then gets ``log2-odds(p') - log2-odds(p)`` added to its match weight, in
-the batch run, the incremental check and the import alike.  With ``STRENGTH`` 4, one dismissal of a
-pattern nobody merged takes it below the operating threshold (p' <= 0.8); a pattern stays above 0.9
-only while nine in ten of its reviewed pairs were merges, which is what a 0.9 threshold promises.
-The counts are kept with the model, versioned (each recalibration is a new stored model).
+the batch run, the incremental check and the import alike.  With ``STRENGTH`` 1, one dismissal of a
+pattern nobody merged halves it (p' <= 1/2), a bit more than a bit of log-odds below the operating
+threshold of 0.7, so the name-frequency adjustment added afterwards does not lift it back; a pattern
+stays above 0.7 only while about seven in ten of its reviewed pairs were merges, which is what a 0.7
+threshold promises.  (It was 4 with a threshold of 0.9, when the learned prior made every probability
+about 4 times too confident.)  The counts are kept with the model, versioned (each recalibration is a new stored model).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-STRENGTH = 4.0
+STRENGTH = 1.0
 F64 = npt.NDArray[np.float64]
 
 

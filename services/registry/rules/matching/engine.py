@@ -37,7 +37,7 @@ from services.registry.rules.matching.fellegi_sunter import Model, Session, is_n
 from services.registry.rules.matching.stats import SpellingStats
 from services.registry.rules.matching.table import RecordTable, TableBuilder
 
-DEFAULT_THRESHOLD = 0.9  # the operating threshold for the queue (chosen on tuning seeds 1, 3, 4)
+DEFAULT_THRESHOLD = 0.7  # the operating threshold for the queue (chosen on tuning seeds 1, 3, 4: docs/matching.md)
 RANDOM_PAIRS = 500_000
 CHUNK = 1_000_000
 TRAINING_PAIRS = 500_000
