@@ -60,6 +60,9 @@ class TicketEscalated(TicketEvent):
     language: str
     notify_phone: str | None
     resolution_due_at: datetime | None
+    # Additive (a default keeps earlier v1 events valid): the reporter's SMS names the desk in their language.
+    level_name: str | None = Field(
+        default=None, description="The new level's help desk in ``language``, e.g. ज़िला हेल्पडेस्क (District help desk)")
 
 
 class TicketResolved(TicketEvent):

@@ -119,8 +119,8 @@ async def test_escalation_and_reopen_each_text_the_reporter_once(notify: Notify)
     escalated = [TicketEscalated(
         **ticket_event_fields(ticket, to_level, f"tickets:{ticket}:escalated:{seq}"), from_desk_id=uuid.uuid4(),
         from_level=from_level, cause="resolution_breach", reason=None, language="bn", notify_phone=reporter,
-        resolution_due_at=None) for seq, (from_level, to_level) in enumerate([("upazila", "district"),
-                                                                               ("district", "division")])]
+        resolution_due_at=None, level_name=name) for seq, (from_level, to_level, name) in enumerate(
+            [("upazila", "district", "জেলা হেল্পডেস্ক"), ("district", "division", "বিভাগ হেল্পডেস্ক")])]
     reopened = TicketReopened(**ticket_event_fields(ticket, "division", f"tickets:{ticket}:reopened:7")
                               | {"status": "reopened"}, cause="reopened", language="en", notify_phone=reporter)
     first, reopen = envelope_of(escalated[0]), envelope_of(reopened)
@@ -134,7 +134,9 @@ async def test_escalation_and_reopen_each_text_the_reporter_once(notify: Notify)
                            f"rule:ticket-reopened-sms:tickets:{ticket}:reopened:7"}
     to_district, to_division = (queued[f"rule:ticket-escalated-sms:tickets:{ticket}:escalated:{n}"] for n in (0, 1))
     assert to_district["language"] == "bn" and "BN4P-7TQA" in to_district["body"]
-    assert "district" in to_district["body"] and "division" in to_division["body"]
+    assert to_district["body"] == ("গ্রামসেতু: আপনার অভিযোগ BN4P-7TQA এখন জেলা হেল্পডেস্ক-এ পাঠানো হয়েছে, "
+                                   "সেখানেই এর সমাধান হবে।")
+    assert "বিভাগ হেল্পডেস্ক" in to_division["body"]
     back = queued[f"rule:ticket-reopened-sms:tickets:{ticket}:reopened:7"]
     assert back["language"] == "en" and back["body"] == (
         "GramSetu: your complaint BN4P-7TQA has been reopened. The help desk is working on it again.")

@@ -35,6 +35,7 @@ from services.tickets.service.closing import cancel_close
 from services.tickets.service.common import SYSTEM, actor_kind, record, require_agent, visible_ticket
 from services.tickets.service.sla import clocks
 from services.tickets.service.sla.calendar import current_calendar
+from services.tickets.service.status_page import LEVEL
 from services.tickets.service.tickets import _advance, _desk, base_event, desk_ref, reopened_event
 
 
@@ -68,7 +69,8 @@ async def escalate(
     event = outbox_rows([TicketEscalated(
         **base_event(after, f"tickets:{ticket['id']}:escalated:{ticket['level_seq']}"), from_desk_id=desk["id"],
         from_level=desk["level"], cause=cause, reason=reason, language=ticket["language"],
-        notify_phone=ticket["reporter"].get("phone"), resolution_due_at=deadlines["resolution"])], source=SERVICE)[0]
+        notify_phone=ticket["reporter"].get("phone"), resolution_due_at=deadlines["resolution"],
+        level_name=LEVEL.get(target["level"], {}).get(ticket["language"]))], source=SERVICE)[0]
     data = {"cause": cause, "from_level": desk["level"], "to_level": target["level"], "to_desk": target["name"],
             "deadlines": {k: v.isoformat() for k, v in deadlines.items()}}
     updated = await EscalationStore(session).move(
