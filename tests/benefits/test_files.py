@@ -1,11 +1,14 @@
 """A department's file: staged and posted by a job with its progress over HTTP, an outcome per row (paged),
-the same file twice changes nothing, CSV and XLSX alike."""
+the same file twice changes nothing, CSV and XLSX alike; ``gramsetu benefits post`` does the same from the
+command line with a progress bar."""
 
 from __future__ import annotations
 
 import asyncio
 import csv
 import io
+import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -154,3 +157,51 @@ async def test_progress_is_visible_over_http_while_the_job_posts_the_file(idle, 
     await scheduler.run_due()
     assert await state() == ("done", 6, 6, 100.0)
     assert await scheduler.run_due() == 0  # the job is gone
+
+
+async def gramsetu(database_url: str, *args: str) -> tuple[int, str, str]:
+    """The real ``gramsetu`` command in a child process, pointed at the test database."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gramsetu.cli", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "GRAMSETU_DATABASE_URL": database_url, "GRAMSETU_NATS_URL": "nats://127.0.0.1:1",
+             "GRAMSETU_BENEFITS_FILE_CHUNK_ROWS": "2", "COLUMNS": "160"})
+    out, errors = await proc.communicate()
+    return proc.returncode or 0, out.decode(), errors.decode()
+
+
+async def test_gramsetu_benefits_post_posts_a_file_with_a_bar_and_a_report(catalogue, session_factory, database_url,
+                                                                          tmp_path):
+    people = [person_event() for _ in range(4)]
+    await apply(session_factory, *people)
+    path = tmp_path / "dss-december.csv"
+    path.write_bytes(sheet([*(row(f"C-{i}", person_id=str(p.person_id)) for i, p in enumerate(people)),
+                            row("C-4", person_id=str(people[0].person_id)),  # the same person again: held
+                            row("C-5", person_id=str(people[1].person_id), period="2026/12")]))  # refused
+    code, out, errors = await gramsetu(database_url, "benefits", "post", str(path), "--department", "bd-dss",
+                                       "--as", "uso.tala")
+    assert code == 0, out + errors
+    assert "posting" in out and "6/6" in out  # the bar, at its end
+    summary = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines()
+               if line.count("│") == 3 and line.split("│")[2].strip().isdigit()}
+    assert summary == {"rows total": "6", "accepted": "4", "held": "1", "rejected": "1", "repeated": "0"}, out
+    assert "held for review" in out and "period" in out  # the rows a clerk must look at, with the field
+    conn = await asyncpg.connect(database_url)
+    try:
+        file_id = str(await conn.fetchval("SELECT id FROM benefits.posting_file"))
+    finally:
+        await conn.close()
+    assert file_id[:8] in out  # the report's title names the file
+    state = (await catalogue.get(f"/files/{file_id}", headers=department_client())).json()
+    assert (state["status"], state["rows_done"], state["accepted"], state["held"]) == ("done", 6, 4, 1)
+    entries = (await catalogue.get("/entries?scheme=BD-OAA", headers=department_client())).json()
+    assert entries["total"] == 5 and {e["recorded_by"] for e in entries["items"]} == {"uso.tala"}
+
+    code, out, _ = await gramsetu(database_url, "benefits", "post", str(path), "--department", "BD-DSS")
+    words = " ".join(out.split())  # the report's title wraps at the table's width
+    assert code == 0 and "(posted before; nothing done)" in words and file_id[:8] in out, out
+    assert await count_entries(database_url) == 5
+
+    path.write_text("who,what\nx,y\n")
+    code, out, errors = await gramsetu(database_url, "benefits", "post", str(path), "--department", "BD-DSS")
+    assert code == 1 and "header" in errors.lower(), out + errors
+    assert "Traceback" not in errors
