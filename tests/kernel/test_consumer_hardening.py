@@ -234,3 +234,30 @@ async def test_a_paused_consumer_mid_transaction_does_not_cause_a_double_apply_o
 
 async def _silent(msgs) -> None:
     return None
+
+
+async def test_a_pooled_connection_dropped_while_idle_costs_no_redelivery(rt, database_url) -> None:
+    """Consumers borrow from the service engine, which pings a pooled connection before lending it
+    (``pool_pre_ping``, kernel/db.py): one the server dropped while idle (an operator's
+    pg_terminate_backend, a proxy's idle cut, a failover) is replaced on checkout, so the next event
+    is applied in its first delivery.  Without the ping the batch fails as a database outage and
+    waits AckWait for its redelivery, spending one of its deliveries (which is why the worker
+    engine keeps the ping: the round trip it costs is far cheaper than that tail)."""
+    c = consumer(rt, "tickets-dropped-connection-test")
+    await publish(rt, "IN-40", 1)
+    assert await drain(c, 1) == 1  # the engine's pool now holds idle connections
+    conn = await asyncpg.connect(database_url)
+    try:
+        dropped = await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle'")
+    finally:
+        await conn.close()
+    assert dropped > 0
+    redeliveries = counter("gramsetu_event_redeliveries_total", service="tickets",
+                           consumer="tickets-dropped-connection-test")
+    await publish(rt, "IN-40", 2)
+    assert await c.poll(timeout=1) == 1  # applied at once, no exception, no AckWait
+    assert await applied(rt) == [("IN-40", 1), ("IN-40", 2)]
+    assert counter("gramsetu_event_redeliveries_total", service="tickets",
+                   consumer="tickets-dropped-connection-test") == redeliveries
