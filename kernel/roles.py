@@ -275,7 +275,8 @@ MARKETPLACE = section("marketplace", {
         frozenset(), "Book as a citizen through a partner app or portal (any client with marketplace:write "
         "books on this channel too)"),
     "marketplace:book_assisted": Permission(
-        _roles("call_centre_agent", "e_volunteer"), "Book on a caller's behalf (recorded as assisted)"),
+        _roles("call_centre_agent", "e_volunteer"), "Book on a caller's behalf (recorded as assisted); record a "
+        "call that ended without a booking (calls per day)"),
     "marketplace:book_department": Permission(
         _roles("department_officer"), "Book against an office of a department in the area scope, with a "
         "purchase reference"),

@@ -23,6 +23,9 @@ BECKN_CALLBACKS = Counter("gramsetu_marketplace_beckn_callbacks_total", "Beckn c
 EARNINGS = Counter("gramsetu_marketplace_earnings_minor_total",
                    "Workers' earnings on completed bookings (job price plus extras), in minor units",
                    ["category", "district", "currency"])
+# Every call-centre call: outcome "booked" for an assisted booking, else why it ended without one.
+CALLS = Counter("gramsetu_marketplace_calls_total", "Call-centre calls by outcome (booked, or why not) and district",
+                ["outcome", "district"])
 DEPARTMENT_BOOKINGS = Counter("gramsetu_marketplace_department_bookings_total",
                               "Department requisitions by department", ["department"])
 

@@ -40,5 +40,6 @@ booking_otp_failure = _T["booking_otp_failure"]
 beckn_subscriber = _T["beckn_subscriber"]
 beckn_message = _T["beckn_message"]
 beckn_callback = _T["beckn_callback"]
+call = _T["call"]
 
 __all__ = ["METADATA", "SCHEMA", "MetaData", "define", *_T]

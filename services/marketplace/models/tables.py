@@ -39,6 +39,8 @@ CHANNELS = ("app", "call_centre", "department", "beckn")
 ITEM_KINDS = ("job", "extra", "visit")
 VERIFICATION_KINDS = ("identity", "background_check", "skill_test")
 VERIFICATION_STATUSES = ("pending", "passed", "failed")
+# Why a call-centre call ended without a booking (a call that booked is its booking, channel call_centre).
+CALL_OUTCOMES = ("no_worker", "price", "enquiry", "out_of_area", "later", "dropped", "other")
 EMPTY_SCHEDULE = '{"shifts": [], "exceptions": []}'
 
 
@@ -433,6 +435,25 @@ def _beckn(md: MetaData) -> list[Table]:
     return [subscriber, message, callback]
 
 
+def _calls(md: MetaData) -> list[Table]:
+    # Calls to the call centre that ended without a booking, so the adoption report can count calls
+    # per day and how many booked. No caller phone or name: the count is what is needed.
+    call = Table(
+        "call", md,
+        _id(),
+        Column("area_code", area_code_type(), nullable=False),
+        Column("category_code", key(), _ref("category", "code")),
+        Column("outcome", Text, nullable=False),
+        Column("note", Text),
+        Column("agent", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+        CheckConstraint(f"outcome IN {CALL_OUTCOMES!r}", name="ck_call_outcome"),
+        Index("ix_call_created", "created_at"),
+        schema=SCHEMA,
+    )
+    return [call]
+
+
 def define(md: MetaData) -> dict[str, Table]:
-    tables = [*_catalog(md), *_workers(md), *_departments(md), *_bookings(md), *_beckn(md)]
+    tables = [*_catalog(md), *_workers(md), *_departments(md), *_bookings(md), *_beckn(md), *_calls(md)]
     return {t.name: t for t in tables}

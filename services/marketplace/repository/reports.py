@@ -20,6 +20,14 @@ GROUPS = {
     "category": "b.category_code",
     "channel": "b.channel",
 }
+# The same groups for calls that did not book: no department, and the call centre's channel.
+CALL_GROUPS = {
+    "day": "to_char(c.created_at AT TIME ZONE 'Asia/Kolkata', 'YYYY-MM-DD')",
+    "department": "'-'",
+    "area": "array_to_string((string_to_array(c.area_code, '-'))[1:3], '-')",
+    "category": "coalesce(c.category_code, '-')",
+    "channel": "'call_centre'",
+}
 
 
 def _scope(column: str, scopes: Sequence[str]) -> tuple[str, dict[str, Any]]:
@@ -37,17 +45,27 @@ class ReportRepository:
         self.session = session
 
     async def adoption(self, group: str, scopes: Sequence[str], since: datetime, until: datetime) -> list[RowMapping]:
+        """Bookings and calls per group. ``calls`` is every call-centre call: the assisted bookings
+        plus the calls recorded without one (``marketplace.call``)."""
         scope, params = _scope("b.area_code", scopes)
-        key = GROUPS[group]
+        call_scope, _ = _scope("c.area_code", scopes)
         stmt = text(
-            f"SELECT {key} AS key, count(*) AS bookings, "
+            "SELECT key, sum(bookings)::bigint AS bookings, sum(assisted)::bigint AS assisted, "
+            "sum(assisted + unbooked_calls)::bigint AS calls, sum(completed)::bigint AS completed, "
+            "sum(cancelled)::bigint AS cancelled, sum(completed_minor)::bigint AS completed_minor FROM ("
+            f"SELECT {GROUPS[group]} AS key, count(*) AS bookings, "
             "count(*) FILTER (WHERE b.channel = 'call_centre') AS assisted, "
             "count(*) FILTER (WHERE b.status IN ('completed', 'rated')) AS completed, "
             "count(*) FILTER (WHERE b.status = 'cancelled') AS cancelled, "
             "coalesce(sum(b.price_minor + b.extras_minor) FILTER (WHERE b.status IN ('completed', 'rated')), 0) "
-            "AS completed_minor "
+            "AS completed_minor, 0 AS unbooked_calls "
             f"FROM marketplace.booking b WHERE b.created_at >= :since AND b.created_at < :until AND ({scope}) "
-            f"GROUP BY 1 ORDER BY 1")
+            "GROUP BY 1 "
+            "UNION ALL "
+            f"SELECT {CALL_GROUPS[group]} AS key, 0, 0, 0, 0, 0, count(*) "
+            f"FROM marketplace.call c WHERE c.created_at >= :since AND c.created_at < :until AND ({call_scope}) "
+            "GROUP BY 1"
+            ") t GROUP BY key ORDER BY key")
         result = await self.session.execute(stmt, {"since": since, "until": until, **params})
         return list(result.mappings().all())
 

@@ -1,8 +1,8 @@
 """Marketplace HTTP routes: parse, authorise, delegate to service functions."""
 
 from services.marketplace.beckn.routes import router as beckn_router
-from services.marketplace.routes import bookings, catalog, reports, workers
+from services.marketplace.routes import bookings, calls, catalog, reports, workers
 
-ROUTERS = [catalog.router, workers.router, bookings.router, reports.router, beckn_router]
+ROUTERS = [catalog.router, workers.router, bookings.router, calls.router, reports.router, beckn_router]
 
 __all__ = ["ROUTERS"]

@@ -28,13 +28,15 @@ Group = Literal["day", "department", "area", "category", "channel"]
 
 
 @router.get("/adoption", response_model=Adoption,
-            summary="Bookings (and call-centre bookings) per day, department, district, category or channel")
+            summary="Bookings and call-centre calls per day, department, district, category or channel")
 async def adoption(session: DbSession, identity: Reader, now: Now,
                    group: Annotated[Group, Query(description="Rows per day, department, area, category or channel")]
                    = "day",
                    since: Since = None, until: Until = None) -> Adoption:
-    """How the marketplace is used: bookings (and how many the call centre made) per day, department,
-    district, category or channel over a period, for your area.
+    """How the marketplace is used: bookings, and call-centre calls with how many of them booked
+    (`assisted`), per day, department, district, category or channel over a period, for your area.
+    A call that ended without a booking (`POST /calls`) counts in `calls` only, under department `-`,
+    channel `call_centre` and its category (`-` if none).
 
     **Who:** `marketplace:read` and `marketplace:reports` (department officers, auditors).
 

@@ -11,7 +11,9 @@ from pydantic import BaseModel, Field
 class AdoptionRow(BaseModel):
     key: str = Field(description="The day, department, district, category or channel")
     bookings: int
-    assisted: int = Field(description="Of which booked by the call centre for a caller")
+    assisted: int = Field(description="Of which booked by the call centre for a caller (calls that booked)")
+    calls: int = Field(description="Call-centre calls: those that booked (assisted) plus those recorded without a "
+                       "booking (POST /calls)")
     completed: int
     cancelled: int
     completed_minor: int

@@ -30,6 +30,7 @@ from services.marketplace.beckn.orders import status_changed
 from services.marketplace.metrics import (
     BOOKING_TRANSITIONS,
     BOOKINGS,
+    CALLS,
     CANCELLATIONS,
     DEPARTMENT_BOOKINGS,
     EARNINGS,
@@ -105,6 +106,8 @@ async def create(session: AsyncSession, identity: Identity, body: BookingIn, now
         "created_by": identity.subject,
     }, details={"channel": channel, "price_minor": quote.job.amount_minor}, request_id=request_id_var.get())
     after_commit(session, BOOKINGS.labels(channel, row["category_code"], district_of(row["area_code"])).inc)
+    if channel == "call_centre":
+        after_commit(session, CALLS.labels("booked", district_of(row["area_code"])).inc)
     if row["department_code"]:
         after_commit(session, DEPARTMENT_BOOKINGS.labels(row["department_code"]).inc)
     await publish(session, BookingCreated(
