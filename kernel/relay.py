@@ -55,7 +55,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -315,16 +315,33 @@ class OutboxRelay:
             event.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        listener = asyncio.create_task(self._listen(stop))
-        workers = [asyncio.create_task(self._work(stop, INTERACTIVE)) for _ in range(self.concurrency)]
-        workers += [asyncio.create_task(self._work(stop, BULK)) for _ in range(self.bulk_concurrency)]
-        gauges = asyncio.create_task(self._refresh_gauges(stop))
+        # Each loop is watched: one that ends before ``stop`` (an exception outside its own handling,
+        # a stray cancellation) is logged with its reason and started again.  Before, ``run`` only
+        # waited for ``stop``: after a PostgreSQL restart a relay was seen with its interactive
+        # workers gone and the outbox left unpublished (tests/failure, the outage drill).
+        loops: dict[str, Callable[[], Coroutine[Any, Any, None]]] = {
+            "listener": lambda: self._listen(stop),
+            "gauges": lambda: self._refresh_gauges(stop),
+            **{f"interactive-{n}": (lambda: self._work(stop, INTERACTIVE)) for n in range(self.concurrency)},
+            **{f"bulk-{n}": (lambda: self._work(stop, BULK)) for n in range(self.bulk_concurrency)},
+        }
+        tasks: dict[asyncio.Task[Any], str] = {asyncio.create_task(start()): name for name, start in loops.items()}
+        stopping: asyncio.Task[Any] = asyncio.create_task(stop.wait())
         try:
-            await stop.wait()
+            while not stop.is_set():
+                done, _ = await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+                for task in done - {stopping}:
+                    name = tasks.pop(task)
+                    if stop.is_set():
+                        continue
+                    reason = "cancelled" if task.cancelled() else repr(task.exception())
+                    log.error("relay %s: its %s loop ended (%s); starting it again", self.service, name, reason)
+                    await asyncio.sleep(0.1)
+                    tasks[asyncio.create_task(loops[name]())] = name
         finally:
-            for task in (listener, gauges, *workers):
+            for task in (stopping, *tasks):
                 task.cancel()
-            await asyncio.gather(listener, gauges, *workers, return_exceptions=True)
+            await asyncio.gather(stopping, *tasks, return_exceptions=True)
 
     async def _work(self, stop: asyncio.Event, lane: str) -> None:
         backoff = 0.1

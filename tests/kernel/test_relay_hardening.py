@@ -81,3 +81,45 @@ async def test_an_outage_never_counts_against_a_row(registry_runtime: Runtime, n
     await runtime.js.update_stream(config)
     assert await relay.drain() == 1
 
+
+
+class _LoopsDieOnce(OutboxRelay):
+    """A relay whose interactive loops each end once, outside their own error handling (as they were
+    seen to after a PostgreSQL restart: gone, with rows left in the outbox)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.deaths = 0
+
+    async def _after_interactive_claim(self, stop: asyncio.Event, published: int) -> None:
+        if self.deaths < self.concurrency:
+            self.deaths += 1
+            raise asyncio.CancelledError  # not an Exception: nothing inside the loop catches it
+        await super()._after_interactive_claim(stop, published)
+
+
+async def test_a_relay_loop_that_ends_is_started_again(registry_runtime: Runtime, caplog) -> None:
+    runtime = registry_runtime
+    assert runtime.pool is not None and runtime.js is not None
+    relay = _LoopsDieOnce(service="registry-loops", schema=SCHEMA, pool=runtime.pool, js=runtime.js,
+                          poll_interval=0.05)
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run(stop))
+    try:
+        await add_single(runtime, 1)
+        for _ in range(100):
+            if relay.deaths == relay.concurrency and await fetch(runtime, "SELECT count(*) FROM registry.outbox") == 0:
+                break
+            await asyncio.sleep(0.05)
+        await add_single(runtime, 2)  # after both interactive loops ended once
+        for _ in range(100):
+            if await fetch(runtime, "SELECT count(*) FROM registry.outbox") == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert await fetch(runtime, "SELECT count(*) FROM registry.outbox") == 0
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, timeout=10)
+    assert relay.deaths == relay.concurrency
+    assert sum("interactive-" in r.getMessage() and "starting it again" in r.getMessage()
+               for r in caplog.records) == relay.concurrency
