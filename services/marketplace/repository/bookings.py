@@ -8,20 +8,23 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import TextClause, func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import TextualSelect
 
 from kernel.areas import within_any
 from services.marketplace.models import booking, booking_extra, booking_otp_failure, booking_transition
-from services.marketplace.repository.common import first, paged, rows
+from services.marketplace.repository.common import first, paged, positional, rows
+
+_BOOKING = tuple(c.name for c in booking.c)  # named, not *: the result's columns are read by position
 
 # An offer in one statement: claim the worker if it can still take one (under READ COMMITTED a
 # concurrent claim waits for the row lock and re-checks, so one booking wins), take its skill rows
 # out of the search index, record the transition, set the accept deadline (the kernel scheduler's
 # row, as kernel.scheduler.schedule writes it), drop a pending re-match, and move the booking.
 # Nothing happens unless the claim did: then no row comes back and the caller tries the next worker.
-_OFFER = text(
+_OFFER = positional(
     "WITH claimed AS ("
     " UPDATE marketplace.worker SET pending_offer = :booking_id WHERE id = :worker_id AND pending_offer IS NULL"
     " AND available AND status = 'active' AND active_jobs < max_jobs RETURNING id), "
@@ -38,8 +41,8 @@ _OFFER = text(
     " AND EXISTS (SELECT 1 FROM claimed)) "
     "UPDATE marketplace.booking b SET status = 'offered', offer_worker_id = c.id, offer_attempt = :attempt,"
     " offer_expires_at = :expires, version = b.version + 1, updated_at = now() FROM claimed c"
-    " WHERE b.id = :booking_id RETURNING b.*"
-)
+    " WHERE b.id = :booking_id RETURNING " + ", ".join(f"b.{name}" for name in _BOOKING),
+    _BOOKING)
 
 
 # A new booking and its first transition, one statement.  Written out (not built per call from the
@@ -51,17 +54,17 @@ _CREATED_COLUMNS = (
     "office_code", "purchase_ref", "beckn_transaction_id", "beckn_bap_id", "beckn_bap_uri", "max_radius_km",
     "priced_on", "job_rate_id", "price_minor", "visit_charge_minor", "terms", "start_otp_hash",
     "completion_otp_hash", "created_by")
-_CREATE = text(
+_CREATE = positional(
     "WITH created AS (INSERT INTO marketplace.booking (" + ", ".join(_CREATED_COLUMNS) + ") VALUES ("
     + ", ".join("CAST(:terms AS jsonb)" if c == "terms" else f":{c}" for c in _CREATED_COLUMNS) + ") RETURNING *), "
     "step AS (INSERT INTO marketplace.booking_transition (booking_id, from_status, to_status, action, actor,"
     " details, request_id) SELECT id, NULL, status, 'create', :created_by, CAST(:details AS jsonb), :request_id"
     " FROM created) "
-    "SELECT * FROM created"
-)
+    "SELECT " + ", ".join(_BOOKING) + " FROM created",
+    _BOOKING)
 
 
-async def _first(session: AsyncSession, stmt: TextClause, params: dict[str, Any]) -> RowMapping | None:
+async def _first(session: AsyncSession, stmt: TextualSelect, params: dict[str, Any]) -> RowMapping | None:
     # Parameters go with the execution: TextClause.bindparams() would copy the statement every call.
     return (await session.execute(stmt, params)).mappings().first()
 

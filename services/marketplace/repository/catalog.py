@@ -6,28 +6,28 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within_any
 from services.marketplace.models import cancellation_terms, category, department, office, rate, rate_item
-from services.marketplace.repository.common import first, paged, rows
+from services.marketplace.repository.common import first, paged, positional, rows
 
 _RATES = ("(SELECT coalesce(json_agg(json_build_array(r.id, r.area_code, r.valid_from, r.valid_to, r.amount_minor) "
           "ORDER BY r.area_code, r.valid_from, r.id), '[]') FROM marketplace.rate r "
           "WHERE r.item_code = {item}.code AND r.area_code = ANY(CAST(:areas AS text[])))")
 # Everything a booking is priced from, in one round trip: the job item with its rates in the area
 # and above it, the category's visit-charge item with its rates, and the cancellation terms.
-_QUOTE = text(
+_QUOTE = positional(
     "SELECT i.code, i.category_code, i.kind, i.name, " + _RATES.format(item="i") + " AS rates, "
     "(SELECT json_build_array(v.code, v.category_code, v.kind, v.name, " + _RATES.format(item="v") + ") "
     " FROM marketplace.rate_item v WHERE v.category_code = i.category_code AND v.kind = 'visit' "
     " ORDER BY v.code LIMIT 1) AS visit, "
     "(SELECT row_to_json(t) FROM marketplace.cancellation_terms t WHERE t.category_code = i.category_code) AS terms "
-    "FROM marketplace.rate_item i WHERE i.code = :code"
-)
+    "FROM marketplace.rate_item i WHERE i.code = :code",
+    ("code", "category_code", "kind", "name", "rates", "visit", "terms"))
 
 
 class CatalogRepository:

@@ -23,9 +23,11 @@ from functools import lru_cache
 from typing import Any, TypeAlias
 
 import asyncpg
-from sqlalchemy import TextClause, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import TextualSelect
 
+from services.marketplace.repository.common import positional
 from services.marketplace.rules.availability import Shift, ShiftException
 from services.marketplace.rules.geo import lane_point, search_box
 from services.marketplace.rules.matching import Candidate
@@ -50,12 +52,16 @@ def nearest_sql(limit: int) -> str:
     return _NEAREST.format(limit=int(limit))
 
 
+_COLUMNS = ("id", "vendor_id", "name", "lat", "lon", "rating_sum", "rating_count", "active_jobs",
+            "service_radius_km", "shifts", "exceptions")
+
+
 @lru_cache(maxsize=16)
-def _nearest_text(limit: int) -> TextClause:
+def _nearest_text(limit: int) -> TextualSelect:
     sql = nearest_sql(limit).replace("$7::uuid[]", "CAST(:tried AS uuid[])")
     for number in range(8, 0, -1):
         sql = sql.replace(f"${number}", f":{_NAMES[number - 1]}")
-    return text(sql)
+    return positional(sql, _COLUMNS)
 
 
 def nearest_params(lat: float, lon: float, radius_km: float, skill_no: int, exclude: Sequence[uuid.UUID],
