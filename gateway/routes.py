@@ -35,7 +35,7 @@ router = APIRouter()
 admin = APIRouter(prefix="/admin", tags=["gateway"])
 
 
-def _state(request: Request) -> GatewayState:
+async def _state(request: Request) -> GatewayState:  # async: called inline, not in the thread pool
     return request.app.state.gateway  # type: ignore[no-any-return]
 
 

@@ -6,6 +6,7 @@ Labels never carry IDs: ``route`` is the route template (``/areas/{code}``), not
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
@@ -112,11 +113,25 @@ def _route_template(scope: Scope) -> str:
 
 
 class MetricsMiddleware:
-    """RED metrics: rate and errors by status, duration by route template."""
+    """RED metrics: rate and errors by status, duration by route template.
+
+    The labelled children are looked up once per (method, route, status) and kept: ``.labels()``
+    builds and checks the label tuple under a lock on every call, three times a request.  Routes
+    are templates and statuses a few dozen values, so the cache stays small."""
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        self._in_progress = HTTP_IN_PROGRESS.labels(service)
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _series(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+        key = (method, route, status)
+        series = self._children.get(key)
+        if series is None:
+            series = self._children[key] = (HTTP_REQUESTS.labels(self.service, method, route, str(status)),
+                                            HTTP_DURATION.labels(self.service, method, route))
+        return series
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] == "/metrics":
@@ -131,15 +146,14 @@ class MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        HTTP_IN_PROGRESS.labels(self.service).inc()
+        self._in_progress.inc()
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            HTTP_IN_PROGRESS.labels(self.service).dec()
-            route = _route_template(scope)
-            method = scope["method"]
-            HTTP_REQUESTS.labels(self.service, method, route, str(status)).inc()
-            HTTP_DURATION.labels(self.service, method, route).observe(time.perf_counter() - started)
+            self._in_progress.dec()
+            requests, duration = self._series(scope["method"], _route_template(scope), status)
+            requests.inc()
+            duration.observe(time.perf_counter() - started)
 
 
 async def metrics_endpoint(_: Request) -> Response:

@@ -1,4 +1,5 @@
-"""Hot request paths: the statement pool skips the session reset yet loses nothing; start-up
+"""Hot request paths: the statement pool skips the session reset yet loses nothing; the request's
+session checks its connection without a round trip; start-up
 objects are kept out of the cyclic collector's full passes."""
 
 from __future__ import annotations
@@ -8,9 +9,12 @@ import gc
 import time
 from contextlib import asynccontextmanager
 
+import asyncpg
 import pytest
+from sqlalchemy import text
 
 from kernel import runtime as runtime_module
+from kernel.db import make_engine
 from kernel.runtime import Runtime
 from services.registry.app import SPEC as REGISTRY
 from services.registry.app import create_app
@@ -73,3 +77,40 @@ async def test_stop_does_not_hang_on_a_connection_a_stuck_task_still_holds(clean
     await asyncio.wait_for(rt.stop(), timeout=10)
     assert time.monotonic() - started < 5
     assert pool._closed
+
+
+async def test_a_request_costs_no_ping_round_trip(clean, settings):
+    """The request's session checks its pooled connection without asking the server (no pre-ping:
+    BEGIN, ";" and ROLLBACK were three round trips before every request's own)."""
+    engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            raw = (await conn.get_raw_connection()).driver_connection
+            await conn.execute(text("SELECT 1"))
+        sent = raw._protocol.queries_count
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        # BEGIN, the SELECT and the ROLLBACK on close; pool_pre_ping added BEGIN, ";", ROLLBACK.
+        assert raw._protocol.queries_count - sent == 3
+    finally:
+        await engine.dispose()
+
+
+async def test_a_pooled_connection_the_server_closed_is_replaced_not_used(clean, settings):
+    """A backend killed while its connection sat in the pool (a restart, an idle timeout,
+    pg_terminate_backend) is noticed at checkout: the next request gets a fresh connection, not an
+    error."""
+    engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+        killer = await asyncpg.connect(settings.database_url)
+        try:
+            assert await killer.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await killer.close()
+        await asyncio.sleep(0.2)  # the server's FIN reaches the idle pooled connection
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT pg_backend_pid()")) != pid
+    finally:
+        await engine.dispose()

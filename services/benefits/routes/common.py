@@ -59,8 +59,10 @@ Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip (th
 
 
 
-def _now(request: Request) -> datetime:
-    """The service's clock (the scheduler's): tests that set it move every "today" and "now" here."""
+async def _now(request: Request) -> datetime:
+    """The service's clock (the scheduler's): tests that set it move every "today" and "now" here.
+    ``async`` so that FastAPI calls it inline: a plain function dependency costs a thread-pool round
+    trip (about 0.5 ms of CPU per request on the posting path)."""
     return request.app.state.runtime.scheduler.clock.now()  # type: ignore[no-any-return]
 
 

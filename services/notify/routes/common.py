@@ -40,7 +40,8 @@ CampaignRunner = Annotated[Identity, permission("notify:campaign")]
 AREA_PATTERN = r"^[A-Za-z]{2}(-\d{1,6}){0,5}$"
 
 
-def _now(request: Request) -> datetime:
+async def _now(request: Request) -> datetime:
+    """``async``: FastAPI runs a plain function dependency in its thread pool, a round trip per request."""
     clock = getattr(request.app.state.runtime, "clock", None) or SystemClock()
     return clock.now()
 

@@ -19,8 +19,9 @@ DeskId = Annotated[uuid.UUID, Path(description="The help desk's id (from GET /de
 CalendarId = Annotated[uuid.UUID, Path(description="The business calendar's id (from GET /calendars)")]
 
 
-def _now(request: Request) -> datetime:
-    """The service's clock (the scheduler's), so tests that move it move every deadline calculation."""
+async def _now(request: Request) -> datetime:
+    """The service's clock (the scheduler's), so tests that move it move every deadline calculation.
+    ``async`` so that FastAPI calls it inline: a plain function dependency costs a thread-pool round trip."""
     scheduler = request.app.state.runtime.scheduler
     return scheduler.clock.now()  # type: ignore[no-any-return]
 
