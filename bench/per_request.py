@@ -8,6 +8,7 @@ at a time:
 * ``direct``: GET /schemes's queries and one ledger posting (``posting.post``, one entry, one
   transaction), each in a session of its own, without HTTP: the database layer's share;
 * ``healthz``: ``GET /healthz`` through httpx's ASGI transport (the kernel's middleware, nothing else);
+* ``key``: ``GET /ledger/public-key`` (identity and a route, no database);
 * ``schemes``: ``GET /schemes`` (identity, a page of the catalogue: a count and a select);
 * ``post``: ``POST /entries``, one ledger posting each, as a department client (signed identity).
 
@@ -118,6 +119,7 @@ async def main(n: int, profile: bool, db: str, only: list[str], out: Path) -> No
                 Make = Callable[[int], list[tuple[str, str, Any]]]
                 kinds: dict[str, tuple[Make, dict[str, str]]] = {
                     "healthz": (lambda k: [("GET", "/healthz", None)] * k, {}),
+                    "key": (lambda k: [("GET", "/ledger/public-key", None)] * k, reader),
                     "schemes": (lambda k: [("GET", "/schemes", None)] * k, reader),
                     "post": (lambda k: [("POST", "/entries", next(bodies)) for _ in range(k)], poster),
                 }
@@ -169,7 +171,7 @@ if __name__ == "__main__":
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--db", default=f"{os.environ.get('GRAMSETU_TEST_DB_PREFIX', 'gramsetu')}_per_request",
                         help="the database to (re)create and use")
-    parser.add_argument("--only", nargs="*", default=[], help="direct healthz schemes post (default: all)")
+    parser.add_argument("--only", nargs="*", default=[], help="direct healthz key schemes post (default: all)")
     parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "gramsetu-per-request",
                         help="where --profile writes its .prof files")
     args = parser.parse_args()
