@@ -241,10 +241,10 @@ NOTIFY = section("notify", {
         "every webhook subscription"),
     "notify:campaign": Permission(
         _roles("department_officer"),
-        "Broadcast campaigns to an area's people or functionaries (or an uploaded list): create, start, pause, "
-        "resume, cancel",
-        routes=(("POST", "/notify/campaigns"), *(("POST", f"/notify/campaigns/{{id}}/{a}")
-                                                 for a in ("start", "pause", "resume", "cancel")))),
+        "Broadcast campaigns to an area's people or functionaries (or an uploaded list, CSV read and checked): "
+        "create, start, pause, resume, cancel",
+        routes=(("POST", "/notify/campaigns"), ("POST", "/notify/campaigns/recipient-list"),
+                *(("POST", f"/notify/campaigns/{{id}}/{a}") for a in ("start", "pause", "resume", "cancel")))),
     "notify:survey_answer": Permission(
         frozenset(), "A recipient answers a survey from the link in their SMS (the link's token is the credential)",
         routes=(("GET", "/notify/surveys/{token}"),), anonymous=True),

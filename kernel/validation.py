@@ -25,6 +25,7 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from pydantic import AfterValidator
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kernel.errors import PayloadTooLarge, Problem, ValidationProblem, problem_response
@@ -214,3 +215,15 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 __all__ = ["UNSTORABLE_REASON", "RequestGuardMiddleware", "StorableStr", "is_json", "json_depth",
            "storable", "unstorable_fields"]
+
+
+async def body_within(request: Request, limit: int, too_large: str) -> bytes:
+    """A raw (non-JSON) request body read as it streams in, refused with 413 ``too_large`` once it passes
+    ``limit`` bytes: an upload route never holds more than that in memory."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(too_large)
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from tests.conftest import identity_headers
 from tests.notify.conftest import Notify, daytime_in_india
 from tests.notify.test_duelists import deliver, person
 
@@ -200,10 +201,68 @@ async def test_bad_campaigns_are_refused_naming_the_field(notify: Notify) -> Non
     await setup_templates(notify, SMS_TEMPLATE)
     base = {"name": "x", "template_key": "training_invite", "variables": {"date": "1"},
             "audience": {"kind": "workers", "area_code": "IN-23", "roles": ["panchayat_secretary"]}}
-    for change, field in [({"audience": {"kind": "workers", "area_code": "IN-23", "roles": ["chief"]}}, "roles"),
-                          ({"audience": {"kind": "workers", "area_code": "IN-23"}}, "audience"),
-                          ({"survey": {"question": "Useful?"}, "channel": "auto"}, "channel"),
-                          ({"survey": {"question": "Useful?"}, "channel": "sms"}, "template_key"),
-                          ({"rate_per_minute": 0}, "rate_per_minute")]:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"audience": {"kind": "workers", "area_code": "IN-23", "roles": ["chief"]}}, "roles"),
+        ({"audience": {"kind": "workers", "area_code": "IN-23"}}, "audience"),
+        ({"survey": {"question": "Useful?"}, "channel": "auto"}, "channel"),
+        ({"survey": {"question": "Useful?"}, "channel": "sms"}, "template_key"),
+        ({"rate_per_minute": 0}, "rate_per_minute")]
+    for change, field in cases:
         r = await notify.client.post("/campaigns", headers=notify.headers, json={**base, **change})
         assert r.status_code == 422 and any(field in e["field"] for e in r.json()["errors"]), (change, r.text)
+
+
+async def test_an_uploaded_csv_list_is_read_checked_and_becomes_a_campaign_audience(notify: Notify) -> None:
+    await setup_templates(notify, SMS_TEMPLATE)
+    sheet = ("\ufeffPhone,Area_Code,language,name\r\n"  # Excel's CSV UTF-8: a BOM, capitalised headers, CRLF
+             "09812300045,IN-23-0456-2210,hi,सुनीता बाई\r\n"
+             "+91 98123 00046,IN-23-0456-2211,,Kamla Devi\r\n"
+             "9812300045,IN-23-0456-2210,hi,again\r\n"  # the first phone once more
+             ",,,\r\n")
+    r = await notify.client.post("/campaigns/recipient-list", headers=notify.headers | {"Content-Type": "text/csv"},
+                                 content=sheet.encode())
+    assert r.status_code == 200, r.text
+    assert r.json() == {"rows": 3, "duplicates": 1, "recipients": [
+        {"phone": "+919812300045", "area_code": "IN-23-0456-2210", "language": "hi", "name": "सुनीता बाई"},
+        {"phone": "+919812300046", "area_code": "IN-23-0456-2211", "language": None, "name": "Kamla Devi"}]}
+    created = await notify.client.post("/campaigns", headers=notify.headers, json={
+        "name": "Training invitation", "template_key": "training_invite", "language": "en", "channel": "sms",
+        "variables": {"date": "12 December"},
+        "audience": {"kind": "list", "area_code": "IN-23-0456", "recipients": r.json()["recipients"]}})
+    assert created.status_code == 201, created.text
+    assert created.json()["audience"]["listed"] == 2
+
+
+async def test_a_bad_csv_list_names_each_row_and_column_to_correct(notify: Notify) -> None:
+    async def upload(sheet: bytes, **headers: str) -> Any:
+        return await notify.client.post("/campaigns/recipient-list", content=sheet,
+                                        headers=notify.headers | {"Content-Type": "text/csv"} | headers)
+
+    r = await upload(b"phone,area_code,language\n12,IN-23-0456,hi\n+919812300047,IN-23-0456,xx\n"
+                     b"+919812300048,somewhere,en\n+8801712345678,BD-40-87-90,bn\n")
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in r.json()["errors"]] == ["rows.2.phone", "rows.3.language", "rows.4.area_code"]
+    assert "3 row(s)" in r.json()["detail"]
+    r = await upload(b"mobile,area_code\n+919812300047,IN-23-0456\n")
+    assert r.status_code == 422 and {e["reason"] for e in r.json()["errors"]} == {
+        "missing column phone", "unknown column mobile (columns: phone, area_code, language, name)"}
+    r = await upload("phone,area_code\n+919812300047,IN-23\n".encode("utf-16"))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "body"
+    narrow = identity_headers(area_scope=["IN-23-0456"])
+    r = await notify.client.post("/campaigns/recipient-list", headers=narrow | {"Content-Type": "text/csv"},
+                                 content=b"phone,area_code\n+919812300047,IN-23-0456-1\n+919812300048,IN-24\n")
+    assert r.status_code == 422 and r.json()["errors"] == [
+        {"field": "recipients.1.area_code", "reason": "outside your area scope"}]
+
+
+async def test_a_recipient_list_over_the_size_limit_is_refused_with_413(notify: Notify, monkeypatch: Any) -> None:
+    from services.notify.routes import campaigns as routes
+
+    monkeypatch.setattr(routes, "LIST_MAX_BYTES", 64)
+    sheet = b"phone,area_code\n" + b"+919812300047,IN-23-0456\n" * 3
+    r = await notify.client.post("/campaigns/recipient-list", content=sheet,
+                                 headers=notify.headers | {"Content-Type": "text/csv"})
+    assert r.status_code == 413 and "at most 64 bytes" in r.json()["detail"], r.text
+    r = await notify.client.post("/campaigns/recipient-list", content=sheet[:60],
+                                 headers=notify.headers | {"Content-Type": "text/csv"})
+    assert r.status_code == 200, r.text

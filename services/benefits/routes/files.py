@@ -12,7 +12,8 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.engine import RowMapping
 
 from kernel.db import DbSession
-from kernel.errors import NotFound, PayloadTooLarge
+from kernel.errors import NotFound
+from kernel.validation import body_within
 from services.benefits.repository.files import FileRepository
 from services.benefits.routes.common import CSV_ROUTE, DepartmentQuery, FileId, Limit, Now, Offset, Reader, Writer
 from services.benefits.schemas.common import Page
@@ -61,13 +62,8 @@ async def post_file(request: Request, session: DbSession, identity: Writer, resp
     or unreadable file, a header that does not name the template's columns.
     """
     limit = get_benefits_settings().file_max_bytes
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"Files are at most {limit:,} bytes; post larger ones in parts.")
-        chunks.append(chunk)
-    result = await files.receive_file(session, identity, b"".join(chunks), department=department.upper(),
+    data = await body_within(request, limit, f"Files are at most {limit:,} bytes; post larger ones in parts.")
+    result = await files.receive_file(session, identity, data, department=department.upper(),
                                       file_name=file_name, now=now)
     response.status_code = 200 if result.repeated else 202
     out = file_out(result.file, result.repeated)

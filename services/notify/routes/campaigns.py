@@ -6,19 +6,29 @@ import html
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.engine import RowMapping
 
 from kernel.db import DbSession
+from kernel.validation import body_within
 from services.notify.repository import campaigns as repo
 from services.notify.routes.common import CampaignRunner, Limit, Now, Offset, Reader
-from services.notify.schemas.campaigns import CampaignCreate, CampaignPage, CampaignRead, SurveySummary
+from services.notify.schemas.campaigns import (
+    CampaignCreate,
+    CampaignPage,
+    CampaignRead,
+    RecipientListOut,
+    SurveySummary,
+)
 from services.notify.service import campaigns as service
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 public = APIRouter(prefix="/surveys", tags=["surveys"])
 LEVELS = {"district": 3, "block": 4, "panchayat": 5, "village": 6}
+LIST_MAX_BYTES = 8 * 1024 * 1024  # 50,000 rows of phone, area, language and a name fit well within
+LIST_EXAMPLE = ("phone,area_code,language,name\n09812300045,IN-23-0456-2210,hi,Sunita Bai\n"
+                "+91 98123 00046,IN-23-0456-2211,,Kamla Devi\n")
 CampaignId = Annotated[uuid.UUID, Path(description="The campaign's id (from POST /campaigns or the list)")]
 
 
@@ -43,6 +53,28 @@ async def create_campaign(body: CampaignCreate, session: DbSession, identity: Ca
     unknown role, a survey on channel `auto`, an SMS survey whose template has no `{token}`.
     """
     return await campaign_read(session, await service.create(session, identity, body, now))
+
+
+@router.post("/recipient-list", response_model=RecipientListOut,
+             openapi_extra={"requestBody": {"required": True, "content": {
+                 "text/csv": {"schema": {"type": "string"}, "example": LIST_EXAMPLE}}}},
+             summary="Read an uploaded CSV list of recipients into a campaign audience (every row checked)")
+async def recipient_list(request: Request, identity: CampaignRunner) -> RecipientListOut:
+    """The office's sheet of recipients as the raw request body (`Content-Type: text/csv`, UTF-8), with the
+    columns `phone` and `area_code`, and optionally `language` (en, hi, bn) and `name`. Phones may be
+    written as the sheet has them (`09812300045`, `+91 98123 00046`): each is read in its area's country and
+    answered in E.164. A phone that comes again is kept once. Nothing is stored: the answer's `recipients`
+    go into `audience.recipients` of `POST /campaigns` with `kind: list`, which leaves opted-out phones out.
+
+    **Who:** `notify:campaign` (a `department_officer`, or a client given it); every row's area in your scope.
+
+    **Errors:** 413 over 8 MB; 422 naming each bad row as `rows.<n>.<column>` (the header is row 1; at most 50
+    named, `detail` says how many), a header without `phone` or `area_code` or with an unknown column, a
+    body that is not UTF-8 text, more than 50,000 recipients, a row whose area is outside your scope.
+    """
+    data = await body_within(request, LIST_MAX_BYTES,
+                             f"A recipient list is at most {LIST_MAX_BYTES:,} bytes; send it in parts.")
+    return RecipientListOut.model_validate(service.recipient_list(identity, data))
 
 
 @router.get("", response_model=CampaignPage, summary="Campaigns of your areas, newest first")

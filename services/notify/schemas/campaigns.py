@@ -103,6 +103,18 @@ class CampaignRead(BaseModel):
         "Time left at the campaign's rate, segments, cost, the provider queue check"))
 
 
+class RecipientListOut(BaseModel):
+    """An uploaded CSV read as ``audience.recipients``: send it back inside ``POST /campaigns``."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "recipients": [{"phone": "+919812300045", "area_code": "IN-23-0456-2210", "language": "hi",
+                        "name": "Sunita Bai"}], "rows": 1, "duplicates": 0}]})
+
+    recipients: list[Listed]
+    rows: int = Field(description="Rows read (blank lines left out)")
+    duplicates: int = Field(description="Rows whose phone came earlier in the sheet: kept once")
+
+
 class CampaignPage(BaseModel):
     items: list[CampaignRead]
     total: int

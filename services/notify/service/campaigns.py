@@ -37,6 +37,7 @@ from services.notify.metrics import CAMPAIGN_RECIPIENTS, SURVEY_ANSWERS
 from services.notify.repository import campaigns as repo
 from services.notify.rules.encoding import encode_info, estimated_cost
 from services.notify.rules.planner import plan_send
+from services.notify.rules.recipient_list import MAX_ERRORS, read_recipient_list
 from services.notify.service.sending import Outgoing, enqueue
 from services.notify.service.templates import cost_per_segment, current_template, render_checked
 from services.notify.settings import get_notify_settings
@@ -66,6 +67,22 @@ async def _to_run(session: AsyncSession, identity: Identity, campaign_id: uuid.U
     row = await visible(session, identity, campaign_id, lock=True)
     roles.require(identity, "notify:campaign", row["area_code"])
     return row
+
+
+def recipient_list(identity: Identity, data: bytes) -> dict[str, Any]:
+    """An uploaded CSV of recipients, every row checked (phone read in its area's country, area in the caller's
+    scope): the rows as ``audience.recipients``, or a 422 naming each bad row's column."""
+    read = read_recipient_list(data)
+    errors = list(read.errors)
+    for number, recipient in enumerate(read.recipients):
+        if not identity.can_access_area(recipient["area_code"]):
+            errors.append({"field": f"recipients.{number}.area_code", "reason": "outside your area scope"})
+    if errors:
+        bad = read.rows_with_errors or len(errors)
+        raise ValidationProblem(f"The list has {bad:,} row(s) to correct; the first {min(len(errors), MAX_ERRORS)} "
+                                "are named (rows count the header as row 1)", errors=errors[:MAX_ERRORS])
+    rows = len(read.recipients) + read.duplicates
+    return {"recipients": read.recipients, "rows": rows, "duplicates": read.duplicates}
 
 
 async def create(session: AsyncSession, identity: Identity, body: Any, now: datetime) -> RowMapping:
