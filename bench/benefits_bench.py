@@ -47,7 +47,7 @@ from typing import Any
 
 import asyncpg
 
-from bench.common import ROOT, child_env, env_int, get_servers, make_row, wait_ready
+from bench.common import ROOT, child_env, env_int, get_servers, make_row, stop_process, wait_ready
 from gramsetu.embedded import free_port
 from kernel.auth import Identity, sign_identity
 from kernel.db import make_engine, make_sessionmaker, transaction
@@ -183,11 +183,7 @@ async def _post_over_http(servers: Any, persons: list[uuid.UUID], batched: int, 
                 "single": await _http_rate(url, headers, proc.pid, _bodies(persons[batched:batched + single], "s"),
                                            1, callers)}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 async def _plain_rate(database_url: str, bodies: list[EntryIn], batch: int, callers: int) -> float:

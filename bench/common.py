@@ -167,6 +167,17 @@ async def migrate(database_url: str) -> None:
         await asyncio.to_thread(upgrade, service, database_url)
 
 
+def stop_process(*procs: subprocess.Popen[Any]) -> None:
+    """Ask each service process to stop, then kill the ones still running after 15 s."""
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 async def recreate_database(server_url: str, name: str) -> str:
     conn = await asyncpg.connect(server_url)
     try:

@@ -37,6 +37,7 @@ from bench.common import (
     median,
     percentile,
     run_loop,
+    stop_process,
     wait_ready,
 )
 from gramsetu.embedded import free_port
@@ -115,13 +116,7 @@ async def run() -> list[dict[str, Any]]:
         for name, (url, headers) in targets.items():
             latency[name] = await _load(url, headers, 1, seconds, env)
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_process(*procs)
     direct_rps, gateway_rps = median(rps["direct"]), median(rps["gateway"])
     added_p50 = latency["gateway"]["p50_ms"] - latency["direct"]["p50_ms"]
     detail = f"c={concurrency}, {seconds:g}s x2 each, GET /areas/{AREA}; errors " + ", ".join(

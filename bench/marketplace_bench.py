@@ -46,7 +46,17 @@ from typing import Any
 
 import asyncpg
 
-from bench.common import ROOT, child_env, env_float, env_int, get_servers, make_row, percentile, wait_ready
+from bench.common import (
+    ROOT,
+    child_env,
+    env_float,
+    env_int,
+    get_servers,
+    make_row,
+    percentile,
+    stop_process,
+    wait_ready,
+)
 from gramsetu.embedded import free_port
 from services.marketplace.repository.search import nearest_params, nearest_sql
 
@@ -262,11 +272,7 @@ async def run() -> list[dict[str, Any]]:
         booking_rate, booked, booking_errors = await _booking_rate(url, headers, booking_seconds)
         booking_cpu = (_cpu_seconds(proc.pid) - cpu) * 1000 / max(booked + booking_errors, 1)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
     raw_rate = await _raw_insert_rate(servers.database_url, booking_seconds)
     conn = await asyncpg.connect(servers.database_url)
     await conn.execute("DROP TABLE IF EXISTS marketplace.bench_plain")

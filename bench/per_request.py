@@ -37,11 +37,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
 
 from bench.benefits_bench import POSTER, _bodies, _json, _persons, _poster_headers, _setup_catalogue
+from bench.common import recreate_database
 from gramsetu.embedded import EmbeddedNats
 from kernel.auth import Identity, sign_identity
 from kernel.migrations import upgrade
@@ -51,14 +51,7 @@ SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 async def _database(name: str) -> str:
-    conn = await asyncpg.connect(SERVER)
-    try:
-        await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    url = SERVER.rsplit("/", 1)[0] + f"/{name}"
+    url = await recreate_database(SERVER, name)
     await asyncio.to_thread(upgrade, "benefits", url)
     return url
 

@@ -61,6 +61,7 @@ from bench.common import (
     make_row,
     percentile,
     run_loop,
+    stop_process,
     wait_ready,
 )
 from gramsetu.embedded import free_port
@@ -319,11 +320,7 @@ async def lookup_latency(database_url: str, nats_url: str, path: Path) -> dict[s
             raise RuntimeError(f"load generator failed ({load.returncode})")
         return json.loads(out.decode().strip().splitlines()[-1])  # type: ignore[no-any-return]
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_process(proc)
 
 
 async def run() -> list[dict[str, Any]]:

@@ -53,6 +53,7 @@ from bench.common import (
     get_servers,
     make_row,
     percentile,
+    stop_process,
     truncate,
     wait_ready,
 )
@@ -284,8 +285,7 @@ async def _create_rate(database_url: str, nats_url: str, count: int, concurrency
             elapsed = time.perf_counter() - started
         return max(count // batch, 1) * batch / elapsed, errors
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        stop_process(proc)
 
 
 async def _raw_batched_rate(database_url: str, desk: uuid.UUID, count: int, concurrency: int, batch: int) -> float:

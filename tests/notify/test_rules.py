@@ -87,11 +87,7 @@ def assert_segments(message: dict[str, Any]) -> None:
 
 
 async def test_ticket_created_event_sends_one_sms_by_rule(notify: Notify) -> None:
-    for doc in template_documents():
-        assert (await notify.client.post("/templates", headers=notify.headers, json=doc)).status_code == 201
-    for rule in rule_documents():
-        r = await notify.client.put("/rules", headers=notify.headers, json=rule)
-        assert r.status_code == 200, r.text
+    await load_demo_rules(notify)
     listed = (await notify.client.get("/rules", headers=notify.headers)).json()
     assert [r["name"] for r in listed["items"]] == sorted(r["name"] for r in rule_documents())
     key = f"ticket-created:{uuid.uuid4()}"
