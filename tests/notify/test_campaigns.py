@@ -244,6 +244,7 @@ async def test_a_bad_csv_list_names_each_row_and_column_to_correct(notify: Notif
     assert [e["field"] for e in r.json()["errors"]] == ["rows.2.phone", "rows.3.language", "rows.4.area_code"]
     assert "3 row(s)" in r.json()["detail"]
     r = await upload(b"mobile,area_code\n+919812300047,IN-23-0456\n")
+    assert r.json()["detail"] == "The sheet cannot be read as a recipient list"
     assert r.status_code == 422 and {e["reason"] for e in r.json()["errors"]} == {
         "missing column phone", "unknown column mobile (columns: phone, area_code, language, name)"}
     r = await upload("phone,area_code\n+919812300047,IN-23\n".encode("utf-16"))

@@ -77,6 +77,8 @@ def recipient_list(identity: Identity, data: bytes) -> dict[str, Any]:
     for number, recipient in enumerate(read.recipients):
         if not identity.can_access_area(recipient["area_code"]):
             errors.append({"field": f"recipients.{number}.area_code", "reason": "outside your area scope"})
+    if errors and not read.rows_with_errors and not read.recipients:
+        raise ValidationProblem("The sheet cannot be read as a recipient list", errors=errors[:MAX_ERRORS])
     if errors:
         bad = read.rows_with_errors or len(errors)
         raise ValidationProblem(f"The list has {bad:,} row(s) to correct; the first {min(len(errors), MAX_ERRORS)} "
