@@ -76,7 +76,7 @@ class TicketResolved(TicketEvent):
 
 class TicketReopened(TicketEvent):
     """A resolved or closed ticket was reopened (by the reporter, or by a poor rating).  Notify texts
-    the reporter (``notify_phone``, in ``language``)."""
+    the reporter (``text_phone``, in ``language``) unless the reopen also escalated the ticket."""
 
     subject = "tickets.ticket.reopened.v1"
     cause: str = Field(description="reopened or poor_rating")
@@ -84,3 +84,11 @@ class TicketReopened(TicketEvent):
     language: str | None = Field(default=None, description="en, hi or bn; None in events older than the field")
     notify_phone: str | None = Field(
         default=None, description="E.164 number of the person on whose behalf the ticket was raised")
+    # Additive (defaults keep earlier v1 events valid): a poor rating that also escalates the ticket is one
+    # event for the reporter, so one text — the escalation's, which names the desk that has it now.
+    escalated: bool = Field(
+        default=False, description="True when the same step escalated the ticket (a poor rating below the top "
+                                   "level); tickets.ticket.escalated.v1 follows with cause poor_rating")
+    text_phone: str | None = Field(
+        default=None, description="Whom notify texts about this reopen: ``notify_phone``, or None when ``escalated`` "
+                                  "(the escalation's text tells the reporter, who is texted once per rating)")

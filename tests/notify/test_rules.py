@@ -7,19 +7,24 @@ import uuid
 from datetime import date, datetime, timezone
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+from sqlalchemy import text as sa_text
 
 from contracts.base import Envelope
 from contracts.benefits import EntryPosted
 from contracts.marketplace import BookingAssigned, BookingCancelled, BookingCompleted, BookingCreated
 from contracts.tickets import TicketCreated, TicketEscalated, TicketReopened
 from kernel.bus import ensure_streams
+from kernel.scheduler import ManualClock
+from kernel.settings import Settings
 from services.notify.demo import rule_documents, template_documents
 from services.notify.schemas.rules import RuleCreate
 from services.notify.service.rules import event_key
+from tests.conftest import start_service
 from tests.notify.conftest import Notify
 from tests.notify.test_duelists import deliver, person
 
@@ -118,11 +123,13 @@ async def test_escalation_and_reopen_each_text_the_reporter_once(notify: Notify)
         resolution_due_at=None, level_name=name) for seq, (from_level, to_level, name) in enumerate(
             [("upazila", "district", "জেলা হেল্পডেস্ক"), ("district", "division", "বিভাগ হেল্পডেস্ক")])]
     reopened = TicketReopened(**ticket_event_fields(ticket, "division", f"tickets:{ticket}:reopened:7")
-                              | {"status": "reopened"}, cause="reopened", language="en", notify_phone=reporter)
+                              | {"status": "reopened"}, cause="reopened", language="en", notify_phone=reporter,
+                              text_phone=reporter)
     first, reopen = envelope_of(escalated[0]), envelope_of(reopened)
-    # A reopen published before the event had a phone and a language (v1 as it was) has no one to text.
+    # A reopen published before the event said whom to text about it (v1 as it was) has no one to text.
     older = Envelope(type=TicketReopened.subject, source="tickets", data=reopened.model_dump(
-        mode="json", exclude={"language", "notify_phone"}) | {"idempotency_key": f"tickets:{ticket}:reopened:3"})
+        mode="json", exclude={"language", "notify_phone", "text_phone"})
+        | {"idempotency_key": f"tickets:{ticket}:reopened:3"})
     await publish_and_apply(notify, [first, reopen, older, escalated[1]])
     queued = await messages_by_key(notify)
     assert set(queued) == {f"rule:ticket-escalated-sms:tickets:{ticket}:escalated:0",
@@ -145,6 +152,86 @@ async def test_escalation_and_reopen_each_text_the_reporter_once(notify: Notify)
     sent = await dispatch_all(notify, queued)
     assert sorted(r["body"] for r in sent) == sorted(m["body"] for m in queued.values())
     assert {r["to"] for r in sent} == {reporter}
+
+
+async def tickets_outbox(tickets: httpx.AsyncClient) -> list[Envelope]:
+    """The events the tickets service wrote, as its relay would publish them."""
+    runtime = tickets.app.state.runtime  # type: ignore[attr-defined]
+    async with runtime.sessionmaker() as session:
+        rows = (await session.execute(sa_text("SELECT payload FROM tickets.outbox ORDER BY seq"))).scalars().all()
+    return [Envelope.model_validate(row) for row in rows]
+
+
+async def resolve_then(desks: Any, tid: str, agent: tuple[str, dict[str, str]], then: str) -> None:
+    """An agent of the ticket's desk takes it and resolves it; the reporter then rates it poor or reopens it."""
+    from tests.tickets.conftest import worker
+
+    subject, headers = agent
+    r = await desks.client.post(f"/{tid}/assignment", json={"agent": subject}, headers=headers)
+    assert r.status_code == 200, r.text
+    assert (await desks.act(tid, "resolve", headers, note="Cleared the cache")).status_code == 200
+    r = (await desks.client.post(f"/{tid}/rating", json={"rating": "poor"}, headers=worker()) if then == "poor"
+         else await desks.act(tid, "reopen", worker()))
+    assert r.status_code == 200, r.text
+
+
+async def test_a_poor_rating_texts_the_reporter_once(notify: Notify, clean: None, settings: Settings) -> None:
+    """The tickets service's own events, through NATS to notify's rules: a poor rating both reopens and
+    escalates, and the reporter gets one text for it (the escalation's); a plain reopen, a plain escalation
+    and a poor rating at the top level (which only reopens) each still text once."""
+    from services.tickets.app import create_app
+    from tests.tickets.conftest import (
+        BLOCK_AGENT,
+        DISTRICT_AGENT,
+        MONDAY_11,
+        STATE_AGENT,
+        setup_desks,
+    )
+
+    await load_demo_rules(notify)
+    clock = ManualClock(MONDAY_11)
+    async for tickets in start_service(create_app, settings, clock=clock, workers=False):
+        tickets.clock = clock  # type: ignore[attr-defined]
+        desks = await setup_desks(tickets)
+        phones = {story: f"+9198450001{n:02d}" for n, story in enumerate(("poor", "reopen", "escalate", "top"))}
+        ids = {story: (await desks.raise_ticket(reporter={"name": "Sunita Devi", "phone": phone}))["id"]
+               for story, phone in phones.items()}
+
+        await resolve_then(desks, ids["poor"], ("block-agent", BLOCK_AGENT), "poor")
+        await resolve_then(desks, ids["reopen"], ("block-agent", BLOCK_AGENT), "reopen")
+        for agent in (BLOCK_AGENT, DISTRICT_AGENT):  # "top" goes up to the state desk, "escalate" once
+            for story in ("escalate", "top") if agent is BLOCK_AGENT else ("top",):
+                r = await tickets.post(f"/{ids[story]}/escalations", json={"reason": "Needs the app team"},
+                                       headers=agent)
+                assert r.status_code == 200, r.text
+        await resolve_then(desks, ids["top"], ("state-agent", STATE_AGENT), "poor")
+        events = await tickets_outbox(tickets)
+
+    # The relay's publication, the bus delivering each again, and the same facts in new envelopes.
+    await publish_and_apply(notify, events)
+    queued = await messages_by_key(notify)
+    await publish_and_apply(notify, events + [envelope_of_data(e) for e in events])
+    assert set(await messages_by_key(notify)) == set(queued)
+
+    def texts(story: str) -> list[str]:
+        return sorted(key.split(":")[1] for key in queued if f":tickets:{ids[story]}:" in key)
+
+    assert texts("poor") == ["ticket-created-sms", "ticket-escalated-sms", "ticket-resolved-sms"]
+    assert texts("reopen") == ["ticket-created-sms", "ticket-reopened-sms", "ticket-resolved-sms"]
+    assert texts("escalate") == ["ticket-created-sms", "ticket-escalated-sms"]
+    assert texts("top") == ["ticket-created-sms", "ticket-escalated-sms", "ticket-escalated-sms",
+                            "ticket-reopened-sms", "ticket-resolved-sms"]
+    # The poor rating's one text says which desk has the complaint now, in the reporter's Hindi.
+    poor = next(m for key, m in queued.items() if key.startswith(f"rule:ticket-escalated-sms:tickets:{ids['poor']}:"))
+    assert "ज़िला हेल्पडेस्क" in poor["body"] and poor["to_masked"].endswith(phones["poor"][-4:])
+    sent = await dispatch_all(notify, queued)
+    assert sorted(r["to"] for r in sent) == sorted([phones["poor"]] * 3 + [phones["reopen"]] * 3
+                                                   + [phones["escalate"]] * 2 + [phones["top"]] * 5)
+
+
+def envelope_of_data(envelope: Envelope) -> Envelope:
+    """The same business fact published again: a new envelope (new id) around the same data."""
+    return Envelope(type=envelope.type, source=envelope.source, data=envelope.data)
 
 
 async def test_booking_and_benefit_events_send_by_the_demo_rules(notify: Notify) -> None:

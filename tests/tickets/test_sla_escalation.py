@@ -141,6 +141,8 @@ async def test_poor_rating_reopens_and_escalates(desks: Desks) -> None:
             "('tickets.ticket.reopened.v1', 'tickets.ticket.escalated.v1') ORDER BY seq"))).scalars().all()
     assert [(d["notify_phone"], d["language"], d["cause"]) for d in sent] == [("+919876543210", "hi", "poor_rating")] * 2
     assert sent[1]["level_name"] == "ज़िला हेल्पडेस्क"  # the district desk, named in the reporter's Hindi
+    # One text for the rating: the reopen says it escalated and names no one to text; the escalation texts.
+    assert (sent[0]["escalated"], sent[0]["text_phone"]) == (True, None)
     assert (await desks.client.post(f"/{tid}/rating", json={"rating": "good"},
                                     headers=worker())).status_code == 409
 

@@ -52,11 +52,12 @@ async def desks_around(session: AsyncSession, ticket: Mapping[Any, Any]) -> tupl
 
 async def escalate(
     session: AsyncSession, ticket: Mapping[Any, Any], *, cause: str, actor: str, actor_role: str,
-    reason: str | None, now: datetime,
+    reason: str | None, now: datetime, around: tuple[RowMapping, RowMapping | None] | None = None,
 ) -> Mapping[Any, Any] | None:
     """Move a locked ticket to the next level's desk; None if there is none or this level already escalated.
-    One statement writes the whole move (repository/escalations.py)."""
-    desk, target = await desks_around(session, ticket)
+    One statement writes the whole move (repository/escalations.py).  ``around``: ``desks_around`` already
+    looked up by the caller."""
+    desk, target = around or await desks_around(session, ticket)
     if target is None:
         return None
     status = _advance(ticket, Action.ESCALATE)
@@ -117,9 +118,17 @@ async def rate(session: AsyncSession, identity: Identity, ticket_id: uuid.UUID, 
     await record(session, reopened, at=now, actor=identity.subject, actor_role=actor_kind(identity), kind="status",
                  public=True, from_status=ticket["status"], to_status=Status.REOPENED.value,
                  data={"action": "reopen", "cause": "poor_rating"})
-    await reopened_event(session, reopened, "poor_rating")
+    # Whether it escalates is known before the reopen's event is written (it comes first on the bus, the
+    # status it names is the step's first): when it does, the escalation's text is the reporter's only one.
+    around = await desks_around(session, reopened)
+    await reopened_event(session, reopened, "poor_rating", escalated=around[1] is not None)
     escalated = await escalate(session, reopened, cause="poor_rating", actor=identity.subject,
-                               actor_role=actor_kind(identity), reason=comment, now=now)
+                               actor_role=actor_kind(identity), reason=comment, now=now, around=around)
+    if escalated is None and around[1] is not None:
+        # Cannot happen under the row lock (this level_seq has not escalated, or the ticket would have moved
+        # on); refused rather than leave a reopen that promised an escalation text nobody sends.
+        raise Conflict("The ticket changed while it was being rated; rate it again.", type_slug="concurrent-change",
+                       title="Changed meanwhile")
     if escalated is None:  # already at the top: the same level works it again, on the time it has left
         await clocks.restart_resolution(session, reopened, await _desk(session, reopened), now)
         return reopened

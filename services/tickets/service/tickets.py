@@ -245,11 +245,16 @@ async def transition(session: AsyncSession, identity: Identity, ticket_id: uuid.
     return updated
 
 
-async def reopened_event(session: AsyncSession, ticket: Mapping[Any, Any], cause: str) -> None:
+async def reopened_event(session: AsyncSession, ticket: Mapping[Any, Any], cause: str, *,
+                         escalated: bool = False) -> None:
+    """``escalated``: the same step escalates the ticket, whose event texts the reporter, so this one does not
+    (one text per poor rating)."""
     REOPENED.labels(cause).inc()
+    phone = ticket["reporter"].get("phone")
     await add_event(session, SERVICE, TicketReopened(
         **base_event(ticket, f"tickets:{ticket['id']}:reopened:{ticket['version']}"), cause=cause,
-        language=ticket["language"], notify_phone=ticket["reporter"].get("phone")), source=SERVICE)
+        language=ticket["language"], notify_phone=phone, escalated=escalated,
+        text_phone=None if escalated else phone), source=SERVICE)
 
 
 async def _resolved(session: AsyncSession, ticket: Mapping[Any, Any], now: datetime) -> None:
