@@ -36,3 +36,13 @@ def district_of(area_code: str) -> str:
 
 GAUGES = Gauge("gramsetu_marketplace_adoption", "Adoption gauges: idle_departments (no booking in 30 days), "
                "idle_workers (no job in 30 days), available workers, waiting bookings", ["measure"])
+
+# The registry copy's freshness: time() minus this is its lag; the gauge job sets the lag too, from the
+# database, so a process that applies no events (an API replica) shows it as well.
+REGISTRY_COPY_LAST_EVENT = Gauge("gramsetu_marketplace_registry_copy_last_event_timestamp_seconds",
+                                 "When the newest registry event applied to the marketplace's copy happened")
+REGISTRY_COPY_LAG = Gauge("gramsetu_marketplace_registry_copy_lag_seconds",
+                          "Seconds since the newest registry event the marketplace's copy applied (gauge job)")
+REGISTRY_LINKS = Counter("gramsetu_marketplace_registry_links_total",
+                         "Workers' registry links judged (at enrolment or by a registry event), by the status reached",
+                         ["status"])

@@ -26,6 +26,9 @@ class MarketplaceSettings(BaseSettings):
     rematch_after_seconds: int = 300  # nobody free: look again this often
     rematch_attempts: int = 12  # then the booking is cancelled as unmatched (no fee)
     default_slot_minutes: int = 120
+    # The registry copy is current while its newest event is at most this old: then a link to a person
+    # (or identifier type) it does not know is refused; beyond it such a link is kept as pending.
+    registry_copy_max_lag_seconds: int = 900
 
     bpp_id: str = "marketplace.gramsetu.example"
     bpp_uri: str = "http://127.0.0.1:8105/beckn"

@@ -18,6 +18,7 @@ from services.marketplace.rules.lifecycle import (
     next_status,
 )
 from services.marketplace.rules.pricing import RateRow, cancellation_fee, pick_rate, terms_snapshot
+from services.marketplace.rules.registry_link import PersonCopy, judge
 
 actions = st.sampled_from(sorted(TRANSITIONS))
 
@@ -100,3 +101,25 @@ def test_the_search_box_holds_every_point_of_the_lane_within_the_radius(lat, lon
     other = lane_point(plon, plat, lane + 1)
     assert not (x1 <= other[0] <= x2)  # the next trade's lane is never inside the box
     assert LANE_WIDTH > 360
+
+
+ID_TYPES = ["aadhaar", "bd_nid", "bd_brn", "voter_id", "ration_card"]
+person_copies = st.one_of(st.none(), st.builds(
+    PersonCopy, person_id=st.just(uuid.UUID(int=1)), status=st.sampled_from(["active", "deceased", "merged"]),
+    merged_into=st.none(), identifier_types=st.lists(st.sampled_from(ID_TYPES), unique=True).map(tuple),
+    version=st.integers(0, 5)))
+
+
+@given(person_copies, st.sampled_from(ID_TYPES), st.booleans())
+def test_a_link_is_verified_only_for_a_living_known_person_holding_that_identifier_type(
+        person: PersonCopy | None, id_type: str, current: bool) -> None:
+    verdict = judge(person, uuid.UUID(int=1), id_type, current=current)
+    if verdict.status == "verified":
+        assert person is not None and person.known and person.status != "deceased"
+        assert id_type in person.identifier_types and verdict.refusal is None
+    if person is not None and person.status == "deceased":
+        assert verdict.status == "deceased" and verdict.refusal is not None  # never waited out
+    elif not current:
+        assert verdict.refusal is None  # a lagging copy refuses nothing but a death
+    if verdict.refusal is not None:
+        assert verdict.refusal[0] in ("registry_link.person_id", "registry_link.identifier_type")

@@ -7,7 +7,7 @@ Amounts are in the currency's minor unit (paise in India, poisha in Bangladesh).
 from __future__ import annotations
 
 import random
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ async def _people(session: AsyncSession, identity: Identity, counts: dict[str, i
                 vendor_id=vendor["id"], name=f"{NAMES[i % len(NAMES)]} {i + 1}", phone=f"+9198000{i:05d}",
                 languages=["bn"] if area.startswith("BD") else ["hi"], home_area_code=area, service_area_code=area,
                 home_lat=lat + rng.uniform(-0.05, 0.05), home_lon=lon + rng.uniform(-0.05, 0.05),
-                skills=skills, service_radius_km=20))
+                skills=skills, service_radius_km=20), datetime.now(timezone.utc))
             await workers.set_availability(session, identity, row["id"], Availability(available=True))
             counts["workers"] += 1
     repo = CatalogRepository(session)

@@ -41,5 +41,7 @@ beckn_subscriber = _T["beckn_subscriber"]
 beckn_message = _T["beckn_message"]
 beckn_callback = _T["beckn_callback"]
 call = _T["call"]
+registry_person = _T["registry_person"]
+registry_copy = _T["registry_copy"]
 
 __all__ = ["METADATA", "SCHEMA", "MetaData", "define", *_T]

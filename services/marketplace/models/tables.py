@@ -41,6 +41,8 @@ VERIFICATION_KINDS = ("identity", "background_check", "skill_test")
 VERIFICATION_STATUSES = ("pending", "passed", "failed")
 # Why a call-centre call ended without a booking (a call that booked is its booking, channel call_centre).
 CALL_OUTCOMES = ("no_worker", "price", "enquiry", "out_of_area", "later", "dropped", "other")
+LINK_STATUSES = ("pending", "verified", "mismatch", "deceased")
+PERSON_STATUSES = ("active", "deceased", "merged")
 EMPTY_SCHEDULE = '{"shifts": [], "exceptions": []}'
 
 
@@ -178,6 +180,11 @@ def _workers(md: MetaData) -> list[Table]:
         Column("registry_person_id", UUID(as_uuid=True)),
         Column("registry_identifier_type", Text),
         Column("registry_identifier_last4", Text),
+        # The link checked against the local registry copy (registry_person): pending until the copy
+        # knows the person, verified, mismatch (the registry does not list that identifier type for
+        # them) or deceased (service/registry.py).  NULL when there is no link.
+        Column("registry_link_status", Text),
+        Column("registry_checked_at", DateTime(timezone=True)),
         # A copy of the worker's rows in worker_shift and worker_shift_exception ({"shifts": [[weekday,
         # starts, ends]...], "exceptions": [[on_date, available, starts, ends]...]}), kept by the
         # repository that writes them: the search reads it from the worker row it reads anyway,
@@ -190,6 +197,9 @@ def _workers(md: MetaData) -> list[Table]:
         CheckConstraint("lat BETWEEN -90 AND 90 AND lon BETWEEN -180 AND 180 "
                         "AND home_lat BETWEEN -90 AND 90 AND home_lon BETWEEN -180 AND 180", name="ck_worker_gps"),
         CheckConstraint("rating_sum >= 0 AND rating_count >= 0", name="ck_worker_rating"),
+        CheckConstraint(f"registry_link_status IN {LINK_STATUSES!r}", name="ck_worker_registry_link_status"),
+        Index("ix_worker_registry_person", "registry_person_id",
+              postgresql_where=text("registry_person_id IS NOT NULL")),
         Index("ix_worker_vendor", "vendor_id", "id"),
         Index("ix_worker_service_area", "service_area_code"),
         Index("uq_worker_operator", "operator_subject", unique=True,
@@ -454,6 +464,32 @@ def _calls(md: MetaData) -> list[Table]:
     return [call]
 
 
+def _registry_copy(md: MetaData) -> list[Table]:
+    # What the marketplace keeps of the registry's persons (from registry.person.*.v1): enough to check
+    # a worker's link, never names, phones or identifier values.
+    person = Table(
+        "registry_person", md,
+        Column("person_id", UUID(as_uuid=True), primary_key=True),
+        Column("status", Text, nullable=False),
+        Column("merged_into", UUID(as_uuid=True)),
+        Column("identifier_types", ARRAY(Text), nullable=False, server_default=text("'{}'")),
+        Column("version", Integer, nullable=False),  # 0: a placeholder a merge created before the person's event
+        Column("synced_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+        CheckConstraint(f"status IN {PERSON_STATUSES!r}", name="ck_registry_person_status"),
+        schema=SCHEMA,
+    )
+    state = Table(
+        "registry_copy", md,
+        Column("stream", Text, primary_key=True),
+        Column("last_event_at", DateTime(timezone=True), nullable=False),  # when the newest applied event happened
+        Column("last_applied_at", DateTime(timezone=True), nullable=False),
+        Column("events_applied", BigInteger, nullable=False),
+        schema=SCHEMA,
+    )
+    return [person, state]
+
+
 def define(md: MetaData) -> dict[str, Table]:
-    tables = [*_catalog(md), *_workers(md), *_departments(md), *_bookings(md), *_beckn(md), *_calls(md)]
+    tables = [*_catalog(md), *_workers(md), *_departments(md), *_bookings(md), *_beckn(md), *_calls(md),
+              *_registry_copy(md)]
     return {t.name: t for t in tables}

@@ -13,6 +13,7 @@ from services.marketplace.schemas.common import AreaCode, Code, Lat, Lon, Page
 from services.marketplace.schemas.workers import (
     Availability,
     MatchOut,
+    RegistryCopyOut,
     SearchOut,
     ShiftExceptionIn,
     VendorIn,
@@ -24,7 +25,7 @@ from services.marketplace.schemas.workers import (
     WorkerOut,
     WorkerPatch,
 )
-from services.marketplace.service import matching, vendors, workers
+from services.marketplace.service import matching, registry, vendors, workers
 from services.marketplace.settings import get_marketplace_settings
 
 router = APIRouter(tags=["vendors and workers"])
@@ -83,18 +84,22 @@ async def set_vendor_status(vendor_id: VendorId, body: VendorStatus, session: Db
 
 @router.post("/workers", status_code=status.HTTP_201_CREATED, response_model=WorkerOut,
              summary="Enrol a worker through their vendor")
-async def enrol_worker(body: WorkerIn, session: DbSession, identity: Writer) -> WorkerOut:
+async def enrol_worker(body: WorkerIn, session: DbSession, identity: Writer, now: Now) -> WorkerOut:
     """Enrol a worker of a vendor: name, phone, languages, home and service area with position and
     radius, skills (categories), how many jobs at once, weekly shifts, their own login if any, and a
-    link to their registry record (by identifier type, checked by the registry's events).
+    link to their registry record (person id, identifier type, last four), checked against the
+    marketplace's copy of the registry: `verified`, or `pending` while the copy lags (it settles when
+    the person's registry event arrives); a link to a merged record is re-pointed to the survivor.
 
     **Who:** `marketplace:write` at the gateway and `marketplace:workers_manage` (a `vendor` operator or client
     on the vendor's member list; or `marketplace:admin`).
 
     **Errors:** 403 you do not act for this vendor; 404 no such vendor; 409 another worker uses this
-    login; 422 an unknown skill, shifts that end before they start.
+    login; 422 an unknown skill, shifts that end before they start; 422 `registry_link.person_id` the
+    registry records the person as deceased, or (copy current) has no such person; 422
+    `registry_link.identifier_type` (copy current) the registry lists no such identifier type for them.
     """
-    return await workers.to_out(session, await workers.enrol(session, identity, body))
+    return await workers.to_out(session, await workers.enrol(session, identity, body, now))
 
 
 @router.get("/workers", response_model=Page[WorkerOut],
@@ -151,8 +156,8 @@ async def set_availability(worker_id: WorkerId, body: Availability, session: DbS
     **Who:** `marketplace:write` at the gateway and `marketplace:worker_act`: the worker's own login, or the
     vendor acting for its worker (or `marketplace:admin`).
 
-    **Errors:** 403 neither the worker nor their vendor; 404 no such worker in your reach; 422 a
-    position out of range.
+    **Errors:** 403 neither the worker nor their vendor; 404 no such worker in your reach; 409 available
+    for a worker whose registry person is recorded as deceased; 422 a position out of range.
     """
     return await workers.to_out(session, await workers.set_availability(session, identity, worker_id, body))
 
@@ -186,6 +191,21 @@ async def add_verification(worker_id: WorkerId, body: VerificationIn, session: D
     """
     row = await workers.add_verification(session, identity, worker_id, body)
     return VerificationOut.model_validate(dict(row))
+
+
+@router.get("/registry-copy", response_model=RegistryCopyOut,
+            summary="How current the marketplace's copy of the registry is (it checks workers' registry links)")
+async def registry_copy(session: DbSession, identity: Reader, now: Now) -> RegistryCopyOut:
+    """How current the marketplace's copy of the registry is (kept from the registry's person events):
+    when its newest event happened, the lag in seconds, whether it counts as current (then a link to an
+    unknown person is refused rather than kept pending), how many persons it holds and how many
+    workers' links wait for their person. Each worker's `registry_link` carries the same `registry_as_of`.
+
+    **Who:** `marketplace:read` (e-volunteers, help desks, vendors, department officers, auditors).
+
+    **Errors:** none beyond the gateway's 401 / 403.
+    """
+    return await registry.copy_state(session, now)
 
 
 @router.get("/search", response_model=SearchOut,

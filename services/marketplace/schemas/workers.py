@@ -83,6 +83,25 @@ class RegistryLink(BaseModel):
     identifier_last4: Annotated[str, StringConstraints(pattern=r"^[0-9A-Za-z]{4}$")]
 
 
+class RegistryLinkOut(RegistryLink):
+    status: Literal["pending", "verified", "mismatch", "deceased"] = Field(description=(
+        "Checked against the marketplace's copy of the registry: pending (the copy does not know the person "
+        "yet), verified, mismatch (the registry lists no such identifier type for the person) or deceased"))
+    checked_at: datetime | None = Field(description="When the copy last changed the status")
+    registry_as_of: datetime | None = Field(description="When the newest registry event the copy applied happened")
+
+
+class RegistryCopyOut(BaseModel):
+    last_event_at: datetime | None = Field(description="When the newest registry event the copy applied happened")
+    last_applied_at: datetime | None
+    lag_seconds: float | None = Field(description="Now minus last_event_at (none before the first event)")
+    current: bool = Field(description="lag_seconds within max_lag_seconds: unknown persons are refused, not pending")
+    max_lag_seconds: int
+    events_applied: int
+    persons: int
+    pending_links: int = Field(description="Workers whose link waits for the person's registry event")
+
+
 class WorkerIn(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "vendor_id": "0192f3a4-5b6c-7d8e-9f00-112233445566", "name": "Mohd. Salim", "phone": "+919812300088",
@@ -184,7 +203,7 @@ class WorkerOut(BaseModel):
     shifts: list[ShiftIn]
     exceptions: list[ShiftExceptionIn]
     verifications: list[VerificationOut]
-    registry_link: RegistryLink | None
+    registry_link: RegistryLinkOut | None
     version: int
 
 

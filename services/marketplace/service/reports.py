@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.auth import Identity
 from kernel.errors import NotFound
 from kernel.scheduler import Job
-from services.marketplace.metrics import GAUGES
+from services.marketplace.metrics import GAUGES, REGISTRY_COPY_LAG
 from services.marketplace.repository.catalog import CatalogRepository
+from services.marketplace.repository.registry import RegistryCopyRepository
 from services.marketplace.repository.reports import GROUPS, ReportRepository
 from services.marketplace.rules import access
 from services.marketplace.schemas.reports import OfficeTotal, Statement, StatementLine
@@ -82,9 +83,13 @@ async def worker_reach(session: AsyncSession, identity: Identity) -> list[uuid.U
 
 
 async def refresh_gauges(session: AsyncSession, job: Job) -> datetime:
-    """Adoption gauges every five minutes: departments with no booking in 30 days, idle workers."""
+    """Adoption gauges every five minutes: departments with no booking in 30 days, idle workers; and the
+    registry copy's lag."""
     since = job.due_at - timedelta(days=IDLE_DAYS)
     values = await ReportRepository(session).gauges(since, since)
     for name, value in values.items():
         GAUGES.labels(name).set(value)
+    last = await RegistryCopyRepository(session).last_event_at()
+    if last is not None:
+        REGISTRY_COPY_LAG.set(max(0.0, (job.due_at - last).total_seconds()))
     return job.due_at + timedelta(minutes=5)

@@ -13,14 +13,15 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.auth import Identity
-from kernel.errors import NotFound
+from kernel.errors import Conflict, NotFound
 from services.marketplace.repository.catalog import CatalogRepository
+from services.marketplace.repository.registry import RegistryCopyRepository
 from services.marketplace.repository.workers import WorkerRepository
 from services.marketplace.rules import access
 from services.marketplace.rules.availability import Shift, ShiftException, on_shift
 from services.marketplace.schemas.workers import (
     Availability,
-    RegistryLink,
+    RegistryLinkOut,
     ShiftExceptionIn,
     ShiftIn,
     VerificationIn,
@@ -29,7 +30,7 @@ from services.marketplace.schemas.workers import (
     WorkerOut,
     WorkerPatch,
 )
-from services.marketplace.service import vendors
+from services.marketplace.service import registry, vendors
 from services.marketplace.service.common import invalid, mask_phone, require_area, unique_as_conflict
 
 
@@ -42,15 +43,17 @@ async def _check_skills(session: AsyncSession, codes: list[str], field: str) -> 
     return unique
 
 
-async def enrol(session: AsyncSession, identity: Identity, body: WorkerIn) -> RowMapping:
+async def enrol(session: AsyncSession, identity: Identity, body: WorkerIn, now: datetime) -> RowMapping:
     await vendors.require_manages(session, identity, body.vendor_id)
     require_area(identity, body.service_area_code)
     skills = await _check_skills(session, body.skills, "skills")
     link: dict[str, Any] = {}
     if body.registry_link is not None:
-        link = {"registry_person_id": body.registry_link.person_id,
+        verdict = await registry.check_link(session, body.registry_link, now)
+        link = {"registry_person_id": verdict.person_id,  # the survivor when the record was merged
                 "registry_identifier_type": body.registry_link.identifier_type,
-                "registry_identifier_last4": body.registry_link.identifier_last4}
+                "registry_identifier_last4": body.registry_link.identifier_last4,
+                "registry_link_status": verdict.status, "registry_checked_at": now}
     values = body.model_dump(exclude={"skills", "shifts", "registry_link"})
     repo = WorkerRepository(session)
     with unique_as_conflict("Another worker already uses this operator_subject"):
@@ -98,7 +101,9 @@ async def update(session: AsyncSession, identity: Identity, worker_id: uuid.UUID
 async def set_availability(session: AsyncSession, identity: Identity, worker_id: uuid.UUID,
                            body: Availability) -> RowMapping:
     access.require(identity, access.WORKER_ACT)
-    await reachable(session, identity, worker_id, lock=True)
+    current = await reachable(session, identity, worker_id, lock=True)
+    if body.available and current["registry_link_status"] == "deceased":
+        raise Conflict("The registry records this worker's person as deceased; the worker cannot take offers.")
     repo = WorkerRepository(session)
     values: dict[str, Any] = {"available": body.available, "updated_by": identity.subject}
     if body.lat is not None and body.lon is not None:
@@ -131,8 +136,10 @@ async def to_out(session: AsyncSession, row: Mapping[Any, Any]) -> WorkerOut:
     wid = row["id"]
     link = None
     if row["registry_person_id"] is not None:
-        link = RegistryLink(person_id=row["registry_person_id"], identifier_type=row["registry_identifier_type"],
-                            identifier_last4=row["registry_identifier_last4"])
+        link = RegistryLinkOut(person_id=row["registry_person_id"], identifier_type=row["registry_identifier_type"],
+                               identifier_last4=row["registry_identifier_last4"],
+                               status=row["registry_link_status"] or "pending", checked_at=row["registry_checked_at"],
+                               registry_as_of=await RegistryCopyRepository(session).last_event_at())
     return WorkerOut(
         **{k: row[k] for k in ("id", "vendor_id", "name", "home_area_code", "service_area_code", "home_lat",
                                "home_lon", "lat", "lon", "service_radius_km", "available", "status", "rating_count",
