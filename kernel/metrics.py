@@ -62,6 +62,12 @@ EVENT_PUBLISH_ERRORS = Counter(
     "Events JetStream did not acknowledge, by reason (timeout, storage_full, api_<code>, too_large, disconnected, ...)",
     ["service", "reason"],
 )
+RELAY_DATABASE_TIMEOUTS = Counter(
+    "gramsetu_relay_database_timeouts_total",
+    "Relay database waits that ran out (step: statement, commit, release); the connection was ended and "
+    "its rows are published again",
+    ["service", "step"],
+)
 OUTBOX_QUARANTINED = Counter(
     "gramsetu_outbox_quarantined_total", "Outbox rows moved to the quarantine after repeated publish failures",
     ["service"],

@@ -22,7 +22,14 @@ rows, ``COMMIT``.  Properties:
   failed batch backs off (capped at ``max_backoff``, 2 s by default, and cut short by the next
   commit notification), so events flow within seconds of PostgreSQL or NATS coming back.
 * **Every wait is bounded**: a publish slot, each PubAck and the whole batch have deadlines
-  (``publish_timeout``); any per-message exception counts as "not acked" (kernel.bus works around
+  (``publish_timeout``), and so has every database wait (``db_timeout``): taking a pooled
+  connection, BEGIN, the claim, the delete, COMMIT, giving the connection back, the listener and
+  the gauges.  A wait that runs out ends the connection (it is never reused, whatever the server
+  was doing) and the transaction counts as not done: its rows are claimed and published again,
+  and JetStream's duplicate window (or, past it, the inbox) absorbs the repeats; if the COMMIT
+  did land after all, the rows are simply gone.  Before, a COMMIT that never got an answer (a
+  stopped server or backend, a half-open connection) held a relay worker for good.  Any
+  per-message publish exception counts as "not acked" (kernel.bus works around
   nats-py leaking a pending slot on a failed send and hiding JetStream error replies).  The reason
   (``timeout``, ``storage_full``, ``too_large``, ``api_<code>``...) is logged and counted in
   ``gramsetu_event_publish_errors_total``.
@@ -55,7 +62,8 @@ import logging
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +85,7 @@ from kernel.metrics import (
     OUTBOX_OLDEST_AGE,
     OUTBOX_QUARANTINE_ROWS,
     OUTBOX_QUARANTINED,
+    RELAY_DATABASE_TIMEOUTS,
 )
 from kernel.outbox import AWAKE_LOCK_CLASS, BULK_NOTIFY, notify_channel
 
@@ -152,6 +161,7 @@ class OutboxRelay:
         awake_seconds: float = 0.5,
         awake_poll_seconds: float = 0.005,
         awake_grace_seconds: float = 0.05,
+        db_timeout: float = 15.0,
     ) -> None:
         self.service = service
         self.schema = schema
@@ -169,6 +179,7 @@ class OutboxRelay:
         self.awake_seconds = awake_seconds
         self.awake_poll_seconds = awake_poll_seconds
         self.awake_grace_seconds = awake_grace_seconds
+        self.db_timeout = db_timeout
         self._wake = {INTERACTIVE: asyncio.Event(), BULK: asyncio.Event()}
         self._found_at = -1e9  # monotonic time the interactive lane last published something
         self._lowered_at = -1e9
@@ -209,13 +220,14 @@ class OutboxRelay:
         return 0
 
     async def _publish_lane(self, lane: str) -> int:
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(self._select[lane])
+        t = self.db_timeout
+        async with self._transaction() as conn:
+            rows = await conn.fetch(self._select[lane], timeout=t)
             if not rows:
                 return 0
             result = await self._publish(rows)
             if result.acked:
-                await conn.execute(self._delete, result.acked)
+                await conn.execute(self._delete, result.acked, timeout=t)
             if result.failed:
                 await self._record_failures(conn, result)
         if result.failed:
@@ -225,16 +237,73 @@ class OutboxRelay:
                 f"({_reasons(result.failed)}): {'; '.join(f'{k}: {v}' for k, v in result.details.items())}")
         return result.events_acked
 
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection, taken and given back within ``db_timeout``; a wait that runs out ends it."""
+        conn = await self.pool.acquire(timeout=self.db_timeout)
+        try:
+            yield conn
+        except BaseException as error:
+            if _is_timeout(error) and not conn.is_closed():
+                RELAY_DATABASE_TIMEOUTS.labels(self.service, "statement").inc()
+                conn.terminate()  # its state is unknown: never reused
+            raise
+        finally:
+            # Giving it back resets the session (a round trip); asyncpg ends a connection whose reset
+            # (or an earlier cancelled query) does not finish within the timeout.
+            try:
+                await self.pool.release(conn, timeout=self.db_timeout)
+            except (Exception, asyncio.CancelledError) as error:
+                if _is_timeout(error):
+                    RELAY_DATABASE_TIMEOUTS.labels(self.service, "release").inc()
+                log.warning("relay %s: a connection was ended on release (%s)", self.service, type(error).__name__)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """BEGIN … COMMIT with every statement bounded by ``db_timeout``.
+
+        asyncpg's ``conn.transaction()`` sends its COMMIT and ROLLBACK without a timeout, so a
+        server that stopped answering (SIGSTOP, a frozen VM, a half-open connection after a restart)
+        held the worker, its pooled connection and, through the session, its row locks, for good.
+        A statement or COMMIT that times out ends the connection, and the transaction counts as not
+        done: the server rolls back what it had not committed, the rows are published again and the
+        duplicate window absorbs the repeats (if the COMMIT did land, the rows are simply gone).
+        """
+        t = self.db_timeout
+        async with self._connection() as conn:
+            await conn.execute("BEGIN", timeout=t)
+            try:
+                yield conn
+            except BaseException as error:
+                if _is_timeout(error) and not conn.is_closed():
+                    RELAY_DATABASE_TIMEOUTS.labels(self.service, "statement").inc()
+                if _is_timeout(error) or isinstance(error, asyncio.CancelledError) or conn.is_closed():
+                    conn.terminate()  # a ROLLBACK would first wait for the cancelled statement
+                    raise
+                try:
+                    await conn.execute("ROLLBACK", timeout=t)
+                except (Exception, asyncio.CancelledError):
+                    conn.terminate()
+                raise
+            try:
+                await conn.execute("COMMIT", timeout=t)
+            except (asyncio.TimeoutError, TimeoutError):
+                RELAY_DATABASE_TIMEOUTS.labels(self.service, "commit").inc()
+                log.warning("relay %s: COMMIT got no answer within %.1fs; the connection is ended and its "
+                            "rows will be published again (JetStream drops the repeats)", self.service, t)
+                conn.terminate()
+                raise
+
     async def _record_failures(self, conn: asyncpg.Connection, result: _BatchResult) -> None:
         """Count an attempt against each row that failed for a reason of its own; quarantine the hopeless."""
         own = {row_id: reason for row_id, reason in result.failed.items()
                if reason not in OUTAGE_REASONS or (reason == "timeout" and result.acked)}
         if not own:
             return
-        counted = await conn.fetch(self._count_attempt, list(own), [own[i] for i in own])
+        counted = await conn.fetch(self._count_attempt, list(own), [own[i] for i in own], timeout=self.db_timeout)
         hopeless = [row["id"] for row in counted if row["attempts"] >= self.max_attempts]
         if hopeless:
-            await conn.execute(self._quarantine, hopeless)
+            await conn.execute(self._quarantine, hopeless, timeout=self.db_timeout)
             OUTBOX_QUARANTINED.labels(self.service).inc(len(hopeless))
             log.error("relay %s: %d outbox rows quarantined after %d failed attempts (%s); "
                       "see `gramsetu outbox list`", self.service, len(hopeless), self.max_attempts,
@@ -422,9 +491,9 @@ class OutboxRelay:
         channel = notify_channel(self.schema)
         while not stop.is_set():
             try:
-                conn = await self.pool.acquire()
+                conn = await self.pool.acquire(timeout=self.db_timeout)
                 try:
-                    await conn.add_listener(channel, self.wake)
+                    await asyncio.wait_for(conn.add_listener(channel, self.wake), self.db_timeout)
                     self._listener = conn
                     self.wake()  # anything committed while we were not listening
                     while not conn.is_closed():  # noqa: ASYNC110 (asyncpg has no "closed" event)
@@ -434,22 +503,27 @@ class OutboxRelay:
                         await self._lower_flag()
                     self._listener = None
                     if not conn.is_closed():
-                        await conn.remove_listener(channel, self.wake)
-                    await self.pool.release(conn)
+                        try:
+                            await asyncio.wait_for(conn.remove_listener(channel, self.wake), self.db_timeout)
+                        except (Exception, asyncio.TimeoutError):
+                            conn.terminate()
+                    await self.pool.release(conn, timeout=self.db_timeout)
             except Exception as exc:
                 log.info("relay listener reconnecting (%s)", type(exc).__name__)
                 await asyncio.sleep(1.0)
 
     async def backlog(self) -> tuple[int, float]:
-        row = await self.pool.fetchrow(
-            "SELECT coalesce(sum(events), 0) AS n, extract(epoch FROM clock_timestamp() - min(created_at)) AS age "
-            f'FROM "{self.schema}".outbox'
-        )
+        async with self._connection() as conn:
+            row = await conn.fetchrow(
+                "SELECT coalesce(sum(events), 0) AS n, extract(epoch FROM clock_timestamp() - min(created_at)) AS age "
+                f'FROM "{self.schema}".outbox', timeout=self.db_timeout)
         assert row is not None
         return int(row["n"]), float(row["age"] or 0.0)
 
     async def quarantined(self) -> int:
-        return int(await self.pool.fetchval(f'SELECT count(*) FROM "{self.schema}".outbox_quarantine'))
+        async with self._connection() as conn:
+            return int(await conn.fetchval(f'SELECT count(*) FROM "{self.schema}".outbox_quarantine',
+                                           timeout=self.db_timeout))
 
     async def _refresh_gauges(self, stop: asyncio.Event) -> None:
         OUTBOX_DUPLICATE_WINDOW.labels(self.service).set(self.duplicate_window)
@@ -471,6 +545,10 @@ async def _wait(event: asyncio.Event, timeout: float) -> bool:
     except asyncio.TimeoutError:
         return False
     return True
+
+
+def _is_timeout(error: BaseException) -> bool:
+    return isinstance(error, (asyncio.TimeoutError, TimeoutError))
 
 
 def _reasons(failed: dict[uuid.UUID, str]) -> str:

@@ -118,6 +118,8 @@ class Runtime:
         self.sessionmaker = make_sessionmaker(self.engine)
         self.pool = await asyncpg.create_pool(
             asyncpg_dsn(self.database_url), min_size=1, max_size=s.worker_pool_size,
+            # Bounds what the relay does not bound itself, e.g. asyncpg's cancel request after a timeout.
+            command_timeout=s.db_relay_command_timeout_seconds,
             server_settings=session_settings(statement_timeout=s.db_relay_statement_timeout_seconds,
                                              idle_in_transaction_timeout=s.db_idle_in_transaction_timeout_seconds))
 
@@ -160,8 +162,10 @@ class Runtime:
             publish_timeout=s.relay_publish_timeout_seconds,
             max_backoff=s.relay_max_backoff_seconds,
             max_attempts=s.relay_max_attempts,
+            concurrency=s.relay_concurrency,
             bulk_concurrency=s.relay_bulk_concurrency,
             duplicate_window=s.stream_duplicate_window_seconds,
+            db_timeout=s.db_relay_command_timeout_seconds,
         )
         self.consumers = [
             EventConsumer(

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # Stuck sessions expire (kernel.db.session_settings): per role statement timeouts, idle transactions.
     db_statement_timeout_seconds: float = 30.0  # HTTP requests, consumers, scheduler
     db_relay_statement_timeout_seconds: float = 10.0
+    # The relay's own bound on every database wait, COMMIT included (kernel.relay): longer than the
+    # server's statement timeout, which normally answers first; this covers a server that cannot answer.
+    db_relay_command_timeout_seconds: float = 15.0
     db_idle_in_transaction_timeout_seconds: float = 60.0
     db_lock_timeout_seconds: float = 5.0  # the consumer's inbox claim waits at most this for a row lock
 
@@ -77,6 +80,7 @@ class Settings(BaseSettings):
     # Capped low so events flow within seconds once PostgreSQL or NATS is back (a notification cuts it short).
     relay_max_backoff_seconds: float = 2.0
     relay_max_attempts: int = 5  # failures of a row's own (too large, corrupt, refused) before quarantine
+    relay_concurrency: int = 2  # interactive-lane workers per process
     relay_bulk_concurrency: int = 1  # workers for batch rows (bulk imports), besides the interactive ones
     stream_duplicate_window_seconds: int = 600
     stream_max_age_days: int = 14
