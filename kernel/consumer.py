@@ -31,6 +31,7 @@ import json
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -383,9 +384,12 @@ class EventConsumer:
                     outcomes.append(await self._apply_one(session, event, envelope))
                 except Exception as error:
                     raise _HandlerFailed(index, error) from error
-        for outcome in outcomes:
-            EVENTS_CONSUMED.labels(self.service, self.name, outcome).inc()
+        self._count(outcomes)
         return done
+
+    def _count(self, outcomes: list[str]) -> None:
+        for outcome, count in Counter(outcomes).items():  # once per outcome and batch, not per event
+            EVENTS_CONSUMED.labels(self.service, self.name, outcome).inc(count)
 
     async def _apply_all(self, session: AsyncSession, batch: list[tuple[Msg, Envelope, Event]],
                          fresh: set[Any]) -> list[str]:
@@ -442,8 +446,7 @@ class EventConsumer:
                         raise
                     log.warning("consumer %s: handler failed: %s", self.name, error, exc_info=True)
                     failed.append((msg, error))
-        for outcome in outcomes:
-            EVENTS_CONSUMED.labels(self.service, self.name, outcome).inc()
+        self._count(outcomes)
         return failed
 
     async def _is_outage(self, error: Exception) -> bool:

@@ -319,7 +319,7 @@ class OutboxRelay:
             row_id = row["id"]
             try:
                 events = list(_events(row))
-                extra = _decode_headers(row["headers"]) if row["headers"] else {}
+                extra = _decode_headers(row["headers"]) if row["headers"] not in (None, "{}") else {}
             except (ValueError, TypeError) as error:
                 self._fail(result, row_id, error)
                 continue
@@ -347,15 +347,21 @@ class OutboxRelay:
             _, pending = await asyncio.wait([f for _, _, f in sent], timeout=max(deadline - time.monotonic(), 0))
             for future in pending:
                 future.cancel()  # returns its pending slot
+        published: Counter[str] = Counter()  # metrics once per subject and batch, not per event
+        duplicates = 0
         for row_id, subject, future in sent:
             error = future.exception() if not future.cancelled() else asyncio.TimeoutError()
             if error is not None:
                 self._fail(result, row_id, error)
                 continue
-            EVENTS_PUBLISHED.labels(self.service, subject).inc()
-            result.events_acked += 1
+            published[subject] += 1
             if future.result().duplicate:
-                EVENTS_PUBLISH_DUPLICATES.labels(self.service).inc()
+                duplicates += 1
+        for subject, count in published.items():
+            EVENTS_PUBLISHED.labels(self.service, subject).inc(count)
+        result.events_acked += sum(published.values())
+        if duplicates:
+            EVENTS_PUBLISH_DUPLICATES.labels(self.service).inc(duplicates)
 
     def _fail(self, result: _BatchResult, row_id: uuid.UUID, error: BaseException) -> str:
         reason = publish_error_reason(error)
