@@ -249,8 +249,8 @@ class OutboxRelay:
                 conn.terminate()  # its state is unknown: never reused
             raise
         finally:
-            # Giving it back resets the session (a round trip); asyncpg ends a connection whose reset
-            # (or an earlier cancelled query) does not finish within the timeout.
+            # asyncpg ends a connection whose reset (if the pool has one) or earlier cancelled query
+            # does not finish within the timeout.
             try:
                 await self.pool.release(conn, timeout=self.db_timeout)
             except (Exception, asyncio.CancelledError) as error:
@@ -508,11 +508,10 @@ class OutboxRelay:
                     if self.flag_raised:
                         await self._lower_flag()
                     self._listener = None
-                    if not conn.is_closed():
-                        try:
-                            await asyncio.wait_for(conn.remove_listener(channel, self.wake), self.db_timeout)
-                        except (Exception, asyncio.TimeoutError):
-                            conn.terminate()
+                    # Ended, not handed back: its LISTEN and (should lowering have failed) the awake
+                    # flag's session lock never reach another user of the pool, so the relay's pool
+                    # needs no session reset on release (kernel.runtime: one round trip less per batch).
+                    conn.terminate()
                     await self.pool.release(conn, timeout=self.db_timeout)
             except Exception as exc:
                 log.info("relay listener reconnecting (%s)", type(exc).__name__)

@@ -80,7 +80,8 @@ def _prune_inbox_job(schema: str, keep_days: int) -> JobHandler:
 
 
 async def _keep_session(_: asyncpg.Connection) -> None:
-    """Release hook of :meth:`Runtime.statement_pool`: the session is left as it is."""
+    """Release hook of :meth:`Runtime.statement_pool` and the relay's pool: the session is left as it is
+    (asyncpg still rolls back a transaction left open)."""
 
 
 class Runtime:
@@ -120,6 +121,10 @@ class Runtime:
             asyncpg_dsn(self.database_url), min_size=1, max_size=s.worker_pool_size,
             # Bounds what the relay does not bound itself, e.g. asyncpg's cancel request after a timeout.
             command_timeout=s.db_relay_command_timeout_seconds,
+            # No session reset on release (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL: a round trip
+            # per relay batch, a fifth of a batch's): the relay leaves no session state on a pooled
+            # connection (its listener's connection is ended, never handed back; kernel.relay).
+            reset=_keep_session,
             server_settings=session_settings(statement_timeout=s.db_relay_statement_timeout_seconds,
                                              idle_in_transaction_timeout=s.db_idle_in_transaction_timeout_seconds))
 
