@@ -187,7 +187,7 @@ def match_command(
     path: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True,
                                 help="CSV: record_id, given_name, family_name, guardian_name, guardian_relation, "
                                      "sex, dob, birth_year, age_estimate, registered_on, area_code, phone, aadhaar, "
-                                     "nid, brn"),
+                                     "nid, brn, household"),
     out: Path = typer.Option(..., "--out", dir_okay=False, help="Where to write id_l,id_r,match_probability"),
     threshold: float = typer.Option(None, "--threshold", min=0.0, max=1.0,
                                     help="Write pairs at or above this probability (default: the operating threshold)"),

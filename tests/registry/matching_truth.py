@@ -81,6 +81,8 @@ class Person:
     nid10: str = ""
     brn: str = ""
     muslim: bool = True
+    household: str = ""
+    natal_household: str = ""  # a married woman's parents' household (her father's list names it)
 
 
 @dataclass
@@ -113,6 +115,10 @@ BD_SINGLE = [n for n in BD_MALE if " " not in n[1]]
 class Generator:
     def __init__(self, seed: int) -> None:
         self.rnd = random.Random(seed)
+        # Households draw from their own stream, so the records' other fields are those of the same seed
+        # before households were generated (figures before and after compare the same people).
+        self.hrnd = random.Random(seed * 7919 + 1)
+        self.next_household = 0
         self.next_pid = 0
         self.serial = seed * 10_000_000
         self.today = date(2026, 11, 1)
@@ -171,6 +177,10 @@ class Generator:
             p.brn = f"{dob.year}" + self._digits(13)
         return p
 
+    def _household(self) -> str:
+        self.next_household += 1
+        return f"H{self.serial + self.next_household}"
+
     def _dob(self, low: int, high: int) -> date:
         return self.today - timedelta(days=self.rnd.randint(low * 365, high * 365))
 
@@ -217,6 +227,10 @@ class Generator:
         for p in people:
             if (self.today - p.dob).days >= 18 * 365 and r.random() < 0.8:
                 p.phone = phone
+        household = self._household()  # twins and a son named after his father share it too
+        for p in people:
+            p.household = household
+        mother.natal_household = self._household()
         return people
 
     def namesake(self, of: Person, area: str) -> Person:
@@ -226,6 +240,7 @@ class Generator:
         p.guardian, p.relation = _full(self._male_name(of.country, muslim), self._surname(of.country, muslim)), "father"
         if self.rnd.random() < 0.6:
             p.phone = ("01" + self._digits(9, "3456789")) if of.country == "BD" else self._digits(10, "6789")
+        p.household = self._household()
         return p
 
     # --- records ----------------------------------------------------------------------------
@@ -250,7 +265,21 @@ class Generator:
             "nid": self._nid(p, variant), "brn": p.brn if p.brn and r.random() < (0.5 if variant else 0.8) else "",
         }
         row.update(self._birth(p, variant))
+        row["household"] = self._household_of(p, variant, named_father=guardian is p.father and p.father is not None)
         return row
+
+    def _household_of(self, p: Person, variant: bool, named_father: bool) -> str:
+        """The household reference a list gives: not every list has one; a married woman's record that
+        names her father was written in her parents' household; a person re-listed has sometimes moved,
+        married or seen the household split (another household)."""
+        h = self.hrnd
+        if h.random() >= (0.55 if variant else 0.7):
+            return ""
+        if named_father and p.natal_household:
+            return p.natal_household
+        if variant and h.random() < 0.1:
+            return self._household()
+        return p.household
 
     def _spell(self, name: Name, local: bool, variant: bool) -> str:
         if local:

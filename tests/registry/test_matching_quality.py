@@ -61,7 +61,7 @@ def test_precision_and_recall_at_the_default_threshold(evaluated):
 def test_a_twin_and_a_son_named_after_his_father_are_not_linked(evaluated):
     _, table, result = evaluated
     base = {"family_name": "Mondal", "guardian_relation": "father", "area_code": "BD-10-15-44-93-02",
-            "phone": "01712345678"}
+            "phone": "01712345678", "household": "H-1207"}  # one household: its agreement links none of them
     rows = [
         {**base, "record_id": "twin-a", "given_name": "Rakib", "guardian_name": "Harun Mondal", "sex": "male",
          "dob": "2012-04-01"},
@@ -73,17 +73,21 @@ def test_a_twin_and_a_son_named_after_his_father_are_not_linked(evaluated):
          "dob": "2008-06-06"},
         {**base, "record_id": "same-son", "given_name": "মোঃ হারুন", "family_name": "মন্ডল",
          "guardian_name": "হারুন মন্ডল", "sex": "male", "birth_year": "2008", "phone": "+880 1712-345678"},
+        {**base, "record_id": "son-no-birth", "given_name": "Md. Harun", "guardian_name": "Harun Mondal",
+         "sex": "male"},
     ]
     index = Index(table, result.model)
     for row in rows:
         others = index.one(row)
         assert others is not None
     small = build_table(rows)
-    left, right = np.array([0, 2, 3]), np.array([1, 3, 4])
+    left, right = np.array([0, 2, 3, 2, 3]), np.array([1, 3, 4, 5, 5])
     _, prob = Scorer(result.model, small.vocab.strings).score(small, left, small, right)
     assert prob[0] < 0.05, "twins"
     assert prob[1] < 0.05, "father and son"
     assert prob[2] > DEFAULT_THRESHOLD, "the son's two records"
+    assert prob[3] < 0.05, "father and son, the son's birth unknown: his guardian is his father's own name"
+    assert prob[4] > DEFAULT_THRESHOLD, "the son's records, one without a birth"
 
 
 def test_incremental_check_finds_what_the_batch_found(evaluated):

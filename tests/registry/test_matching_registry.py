@@ -55,6 +55,37 @@ async def test_a_different_woman_of_the_same_name_is_not_queued(client):
     assert (await client.get("/duplicates", headers=volunteer() | PURPOSE)).json()["total"] == 0
 
 
+async def test_a_father_and_his_namesake_son_in_one_household_are_not_linked(client, database_url):
+    # Same name, household and ward; the son's birth date was not recorded, so only his guardian, his
+    # father's own name, tells them apart.  The household's agreement alone would have linked them.
+    from kernel.db import make_engine, make_sessionmaker, transaction
+    from services.registry.repository.persons import PersonRepository
+    from services.registry.rules.matching.compare import NAMES_THE_OTHER
+    from services.registry.service.matching.batch import match_registry
+    from services.registry.service.matching.incremental import explain_pair
+
+    created = await create_household(client, household(members=[
+        member("Md. Harun Mondal", "male", "head", birth_date="1972-03-01", father_name="Babul Mondal",
+               phones=["01712345678"]),
+        member("হারুন মন্ডল", "male", "child", father_name="হারুন মন্ডল")]))
+    father, son = (m["id"] for m in created["members"])
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        async with transaction(make_sessionmaker(engine)) as session:
+            repo = PersonRepository(session)
+            rows = [await repo.get_unscoped(father), await repo.get_unscoped(son)]
+            assert rows[0] is not None and rows[1] is not None
+            scored = await explain_pair(session, rows[0], rows[1])
+            outcome = await match_registry(session)
+    finally:
+        await engine.dispose()
+    fields = {f["field"]: f["level"] for f in scored.fields}
+    assert fields["household"] == "same" and fields["given_name"] == "exact"
+    assert fields["guardian"] == NAMES_THE_OTHER and scored.probability < 0.05
+    assert outcome.persons == 2 and outcome.above_threshold == 0
+    assert (await client.get("/duplicates", headers=volunteer() | PURPOSE)).json()["total"] == 0
+
+
 async def test_dismissed_probable_match_stays_dismissed_after_an_edit(client):
     one, _ = await _rokeya_twice(client)
     scope = volunteer(UNION)

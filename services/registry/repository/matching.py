@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within
 from kernel.queries import raw_connection
-from services.registry.models import duplicate_candidate, identifier, match_model, person, person_name_token
+from services.registry.models import duplicate_candidate, identifier, match_model, membership, person, person_name_token
 from services.registry.repository.common import all_rows
 
 CANDIDATES = 200  # per check: more would only be namesakes of a very common name
@@ -73,7 +73,11 @@ class MatchingRepository:
         """Every active person with the columns the matcher reads, in id order, ``chunk`` at a time."""
         columns = [person.c[c] for c in ("id", "full_name", "father_name", "sex", "birth_date",
                                          "birth_date_estimated", "birth_year", "area_code", "phones")]
-        result = await self.session.stream(select(*columns).where(person.c.status == "active").order_by(person.c.id))
+        # The household the person lives in now (at most one live membership: uq_membership_one_live).
+        stmt = (select(*columns, membership.c.household_id)
+                .outerjoin(membership, (membership.c.person_id == person.c.id) & membership.c.ended_on.is_(None))
+                .where(person.c.status == "active").order_by(person.c.id))
+        result = await self.session.stream(stmt)
         async for part in result.mappings().partitions(chunk):
             yield list(part)
 
@@ -81,6 +85,12 @@ class MatchingRepository:
         stmt = select(identifier.c.person_id, identifier.c.id_type, identifier.c.form, identifier.c.lookup_hash).where(
             identifier.c.person_id.in_(list(ids)), identifier.c.ended_at.is_(None))
         return list(await all_rows(self.session, stmt))
+
+    async def households(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+        """The household each of ``ids`` lives in now (persons without a live membership left out)."""
+        stmt = select(membership.c.person_id, membership.c.household_id).where(
+            membership.c.person_id.in_(list(ids)), membership.c.ended_on.is_(None))
+        return {r[0]: r[1] for r in (await self.session.execute(stmt)).all()}
 
     async def persons(self, ids: Sequence[uuid.UUID]) -> list[RowMapping]:
         return list(await all_rows(self.session, select(person).where(person.c.id.in_(list(ids)))))
@@ -144,8 +154,10 @@ WITH imported AS (
     WHERE ph.phone IN (SELECT unnest(phones) FROM imported)
 )
 SELECT p.id, p.full_name, p.father_name, p.sex, p.birth_date, p.birth_date_estimated, p.birth_year, p.area_code,
-       p.phones, p.import_id
-FROM registry.person p JOIN ids USING (id) WHERE p.status = 'active' ORDER BY p.id
+       p.phones, p.import_id, m.household_id
+FROM registry.person p JOIN ids USING (id)
+LEFT JOIN registry.membership m ON m.person_id = p.id AND m.ended_on IS NULL
+WHERE p.status = 'active' ORDER BY p.id
 """
 _KNOWN_PAIRS = """
 SELECT d.person_a, d.person_b FROM registry.duplicate_candidate d

@@ -6,7 +6,10 @@ of spellings) and on their consonant skeletons; given and family names are compa
 order agrees better, so a swapped name is not a disagreement.  A guardian is compared only when both
 records name the same kind of guardian (a woman's father on one list and her husband on another say
 nothing about each other).  Birth compares full dates, declared years and ages estimated at a
-registration date, with wider bands when a year is only an estimate.
+registration date, with wider bands when a year is only an estimate.  A household reference is
+compared for equality only: the same household is evidence for one person, a different one weak evidence
+against (people marry, move and split households); a son named after his father lives in the same
+household, and is kept apart by the birth (``engine.is_hard_negative``), not by the household.
 """
 
 from __future__ import annotations
@@ -34,10 +37,18 @@ class Field:
 
 
 NAME_LEVELS = ("different", "similar", "close", "exact")
+# A son named after his father: his guardian is the other record's own name, and the two guardians differ
+# (his father against his grandfather).  With the same household, phone and ward, only a birth tells
+# them apart, and a record without one needs this level (engine.is_hard_negative).
+NAMES_THE_OTHER = "different: one record's guardian is the other's own name"
+GUARDIAN_LEVELS = (*NAME_LEVELS, NAMES_THE_OTHER)
 FIELDS: tuple[Field, ...] = (
+    # First: a pattern packs the fields most significant first, so a pattern stored before the household
+    # was compared (household level 0) keeps its number, and reviewers' decisions on it still count.
+    Field("household", ("different", "same")),
     Field("given_name", NAME_LEVELS),
     Field("family_name", NAME_LEVELS),
-    Field("guardian", NAME_LEVELS),
+    Field("guardian", GUARDIAN_LEVELS),
     Field("sex", ("different", "same")),
     Field("birth", ("apart beyond recording error", "full dates differ, within a year", "4 to 6 years (an estimate)",
                     "2 or 3 years (declared)", "within 3 years (an estimate)", "within 1 year", "same year",
@@ -210,6 +221,14 @@ def _guardian(a: RecordTable, left: I64, b: RecordTable, right: I64, sim: Simila
         parts_r = sum((q >= 0).astype(np.int8) for q in rp)
         found = np.where((found == 4) & (parts_l != parts_r), 3, found)  # one name inside the other
         level[todo] = found
+    # Guardians that differ, one of them (closely or exactly) the other record's own name: a father and
+    # his namesake son, whose spellings vary like any other name's.
+    differ = np.nonzero(comparable & (level == 1))[0]
+    if len(differ):
+        l_at, r_at = left[differ], right[differ]
+        names_other = ((name_level(x[differ], b["own_name"][r_at], sim) >= 3)
+                       | (name_level(y[differ], a["own_name"][l_at], sim) >= 3))
+        level[differ[names_other]] = len(GUARDIAN_LEVELS)
     return np.where(comparable, level, 0).astype(np.uint8)
 
 
@@ -266,7 +285,8 @@ def compare(a: RecordTable, left: I64, b: RecordTable, right: I64, sim: Similari
     sim = sim or Similarity(a.vocab.strings)
     given, family = _names(a, left, b, right, sim)
     columns = [
-        given, family, _guardian(a, left, b, right, sim), _sex(a, left, b, right), _birth(a, left, b, right),
+        _equal(a, left, b, right, "household"), given, family, _guardian(a, left, b, right, sim),
+        _sex(a, left, b, right), _birth(a, left, b, right),
         _equal(a, left, b, right, "phone"), _equal(a, left, b, right, "aadhaar"), _nid(a, left, b, right),
         _equal(a, left, b, right, "brn"), _area(a, left, b, right),
     ]

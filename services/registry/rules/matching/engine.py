@@ -32,7 +32,7 @@ from services.registry.rules.matching.blocking import (
     block,
     rule_pairs,
 )
-from services.registry.rules.matching.compare import FIELD_INDEX, FIELDS, Similarity, compare
+from services.registry.rules.matching.compare import FIELD_INDEX, FIELDS, GUARDIAN_LEVELS, Similarity, compare
 from services.registry.rules.matching.fellegi_sunter import Model, Session, is_near, probability, train
 from services.registry.rules.matching.stats import SpellingStats
 from services.registry.rules.matching.table import RecordTable, TableBuilder
@@ -63,13 +63,15 @@ def is_hard_negative(levels: U8) -> npt.NDArray[np.bool_]:
     their canonical keys); and given names that plainly differ are two people unless an identifier
     agrees (twins share parents, birth date, household and phone); so are records born further apart
     than a recorded year can be wrong (a son named after his father shares name, household, phone and
-    area with him; a brother shares the guardian and family name)."""
+    area with him; a brother shares the guardian and family name); and so are a father and his namesake
+    son without a birth on one side: their guardians differ and one is the other's own name."""
     ids = levels[:, [FIELD_INDEX[k] for k in ("aadhaar", "nid", "brn")]]
     id_agrees = (ids == 2).any(axis=1)
     id_conflict = (ids == 1).any(axis=1) & ~id_agrees
     given_differs = (levels[:, FIELD_INDEX["given_name"]] == 1) & ~id_agrees
     generation_apart = (levels[:, FIELD_INDEX["birth"]] == 1) & ~id_agrees
-    return id_conflict | given_differs | generation_apart
+    father_and_son = (levels[:, FIELD_INDEX["guardian"]] == len(GUARDIAN_LEVELS)) & ~id_agrees
+    return id_conflict | given_differs | generation_apart | father_and_son
 
 
 HARD_NEGATIVE_CAP = 0.01
@@ -161,7 +163,7 @@ def learn(t: RecordTable, *, seed: int = 0, sim: Similarity | None = None, stats
     random_levels = compare(t, left, t, right, sim)
     left, right = near_random_pairs(t, count, seed)
     near_levels = compare(t, left, t, right, sim)
-    by_name = ("birth", "phone", "aadhaar", "nid", "brn")
+    by_name = ("birth", "phone", "aadhaar", "nid", "brn", "household")
     by_date = tuple(f.name for f in FIELDS if f.name != "birth")
     sessions: list[Session] = []
     n = max(len(t), 1)

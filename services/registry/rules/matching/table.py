@@ -25,7 +25,7 @@ from services.registry.rules.matching.names import is_indic, name_parts, skeleto
 
 COLUMNS = (
     "record_id", "given_name", "family_name", "guardian_name", "guardian_relation", "sex", "dob", "birth_year",
-    "age_estimate", "registered_on", "area_code", "phone", "aadhaar", "nid", "brn",
+    "age_estimate", "registered_on", "area_code", "phone", "aadhaar", "nid", "brn", "household",
 )
 RELATIONS = {"father": 1, "husband": 2, "mother": 3, "wife": 4}
 SEXES = {"f": 1, "female": 1, "m": 2, "male": 2, "o": 3, "other": 3}
@@ -53,9 +53,9 @@ class Vocab:
 
 
 NAME_FIELDS = ("given", "family", "guardian")
-KEY_FIELDS = ("given_key", "family_key", "guardian_key", "given_first_key", "given_second")
+KEY_FIELDS = ("given_key", "family_key", "guardian_key", "given_first_key", "given_second", "own_name")
 CODE_FIELDS = ("relation", "sex", "dob", "byear", "byear_how", "area", "area_parent", "area_grand",
-               "phone", "aadhaar", "nid13", "nid10", "brn")
+               "phone", "aadhaar", "nid13", "nid10", "brn", "household")
 
 
 @dataclass
@@ -144,7 +144,8 @@ def _area_levels(code: str) -> tuple[str, str, str]:
 
 def _person_names(given_name: str, family_name: str) -> tuple[str, ...]:
     """given, family, given key, family key, key of the given name's first part, the given name's second
-    part (Kamrul *Alam* and Kamrul *Islam* are brothers' names, not two spellings of one)."""
+    part (Kamrul *Alam* and Kamrul *Islam* are brothers' names, not two spellings of one), and the whole
+    name as another record's guardian would be written (a son's guardian is his father's whole name)."""
     given, family = name_parts(given_name), name_parts(family_name)
     if not given:  # only honorifics in the given column ("Bibi"), the name in the other one
         given, family = family, ()
@@ -153,7 +154,7 @@ def _person_names(given_name: str, family_name: str) -> tuple[str, ...]:
     return (
         " ".join(given), " ".join(family), " ".join(skeleton(p) for p in given),
         " ".join(skeleton(p) for p in family), skeleton(given[0]) if given else "",
-        given[1] if len(given) > 1 else "",
+        given[1] if len(given) > 1 else "", " ".join(given + family),
     )
 
 
@@ -218,7 +219,8 @@ class TableBuilder:
         cols: dict[str, I32] = {}
         names = _per_distinct(list(zip(raw["given_name"], raw["family_name"], strict=True)),
                               lambda v: tuple(code(x) for x in _person_names(*v)))
-        for k, column in enumerate(("given", "family", "given_key", "family_key", "given_first_key", "given_second")):
+        for k, column in enumerate(("given", "family", "given_key", "family_key", "given_first_key", "given_second",
+                                 "own_name")):
             cols[column] = _ints(names, k, n)
         # Which script the names were written in: two spellings common in one script are two names,
         # while a Bengali spelling and its Latin form are one name romanised imperfectly.
@@ -236,6 +238,10 @@ class TableBuilder:
         for k, column in enumerate(("area", "area_parent", "area_grand")):
             cols[column] = _ints(areas, k, n)
         self._identifiers(cols, n)
+        # A household's reference (the registry's household, a census household number): one namespace
+        # per file, compared only for equality.
+        households = _per_distinct(raw["household"], lambda v: (code("household:" + v) if v else MISSING,))
+        cols["household"] = _ints(households, 0, n)
         self.seen = {c: {} for c in COLUMNS}
         return RecordTable(ids, self.vocab, cols)
 

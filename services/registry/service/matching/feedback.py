@@ -45,12 +45,12 @@ async def decided(session: AsyncSession, decision: str) -> None:
 
 
 def pattern_of(details: dict[str, Any]) -> int | None:
-    """The pair's pattern: stored since session 6; before that rebuilt from its fields' level names."""
-    if isinstance(details.get("pattern"), int):
-        return int(details["pattern"])
+    """The pair's pattern, rebuilt from its fields' level names, which outlive a change of the packing
+    (session 8 added the household field and a guardian level: a number stored before then packs other
+    place values); the stored number only when the fields are missing."""
     fields = details.get("fields")
     if not isinstance(fields, list) or not fields:
-        return None
+        return int(details["pattern"]) if isinstance(details.get("pattern"), int) else None
     levels = [0] * len(FIELDS)
     by_name = {f.name: (k, f.levels) for k, f in enumerate(FIELDS)}
     for item in fields:

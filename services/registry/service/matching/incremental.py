@@ -79,6 +79,7 @@ def record(row: Mapping[Any, Any], idents: Sequence[Mapping[Any, Any]]) -> tuple
         else "",
         "area_code": row["area_code"],
         "phone": phones[0] if phones else "",
+        "household": str(row["household_id"]) if row.get("household_id") else "",
     }, keys
 
 
@@ -106,7 +107,13 @@ async def candidates(session: AsyncSession, person: Mapping[Any, Any],
     near = "-".join(person["area_code"].split("-")[:-1]) or person["area_code"]
     ids = await repo.sharing_identifier(person, [i["lookup_hash"] for i in idents])
     ids += await repo.sharing_name(person, query_tokens(person["full_name"]), near)
-    return list(await repo.persons(sorted(set(ids)))) if ids else []
+    return await with_households(session, await repo.persons(sorted(set(ids)))) if ids else []
+
+
+async def with_households(session: AsyncSession, rows: Sequence[Mapping[Any, Any]]) -> list[Mapping[Any, Any]]:
+    """Person rows with the household each lives in now (``household_id``), the matcher's household field."""
+    found = await MatchingRepository(session).households([r["id"] for r in rows])
+    return [{**r, "household_id": found.get(r["id"])} for r in rows]
 
 
 async def check(session: AsyncSession, person: Mapping[Any, Any], threshold: float = DEFAULT_THRESHOLD) -> list[Scored]:
@@ -118,6 +125,8 @@ async def check(session: AsyncSession, person: Mapping[Any, Any], threshold: flo
 async def _check(session: AsyncSession, person: Mapping[Any, Any], threshold: float) -> list[Scored]:
     idents_repo = IdentifierRepository(session)
     own = await idents_repo.for_persons([person["id"]])
+    if "household_id" not in person:
+        person = (await with_households(session, [person]))[0]
     others = await candidates(session, person, own)
     CANDIDATES.inc(len(others))
     if not others:
@@ -135,4 +144,5 @@ async def explain_pair(session: AsyncSession, a: Mapping[Any, Any], b: Mapping[A
     by_person: dict[Any, list[Mapping[Any, Any]]] = {}
     for ident in idents:
         by_person.setdefault(ident["person_id"], []).append(ident)
+    a, b = await with_households(session, [a, b])
     return score(await current_model(session), a, [b], by_person)[0]
