@@ -90,8 +90,9 @@ class Similarity:
         return common & (self.skeletons(a) != self.skeletons(b))
 
     def __call__(self, a: npt.NDArray[np.int32], b: npt.NDArray[np.int32]) -> npt.NDArray[np.float32]:
-        out = np.zeros(len(a), dtype=np.float32)
-        both = (a >= 0) & (b >= 0)
+        # One spelling against itself is 1.0 without a look-up: the blocked pairs mostly share their names.
+        out = np.where((a == b) & (a >= 0), 1.0, 0.0).astype(np.float32)
+        both = (a >= 0) & (b >= 0) & (a != b)
         if not both.any():
             return out
         width = len(self.strings) + 1
@@ -103,24 +104,32 @@ class Similarity:
         return out
 
 
-def _name_level(sim: npt.NDArray[np.float32], same_text: npt.NDArray[np.bool_], same_key: npt.NDArray[np.bool_],
-                present: npt.NDArray[np.bool_], same_start: npt.NDArray[np.bool_],
-                two_names: npt.NDArray[np.bool_] | None = None) -> U8:
+def _name_level(sim: npt.NDArray[np.float32], x: npt.NDArray[np.int32], y: npt.NDArray[np.int32],
+                same_key: npt.NDArray[np.bool_], same_start: npt.NDArray[np.bool_], similarity: Similarity) -> U8:
     # Rhyming names (Rakib and Sakib, twins' names often are) are close by any edit distance; a
     # different first sound with a different skeleton is another name, not a typo.
+    same_text = x == y
     level = np.where(same_text, 4, np.where(sim >= CLOSE, 3, np.where((sim >= SIMILAR) | same_key, 2, 1)))
     level = np.where(same_start | same_key | same_text, level, 1)
-    if two_names is not None:
-        level = np.where(two_names & ~same_text, 1, level)
-    return np.where(present, level, 0).astype(np.uint8)
+    # Two common names are two names: asked only of the pairs it can still change.
+    ask = np.nonzero((level > 1) & ~same_text)[0]
+    if len(ask):
+        level[ask[similarity.two_names(x[ask], y[ask])]] = 1
+    return np.where(_present(x, y), level, 0).astype(np.uint8)
 
 
 def name_level(x: npt.NDArray[np.int32], y: npt.NDArray[np.int32], sim: Similarity,
                same_key: npt.NDArray[np.bool_] | None = None) -> U8:
-    """The level of two name spellings (codes)."""
+    """The level of two name spellings (codes).  Jaro-Winkler is computed only where it decides the
+    level: two present, different spellings that share their first sound or skeleton (the same
+    spelling is exact, a different first sound and skeleton is "different" whatever the distance)."""
     same_key = sim.skeletons(x) == sim.skeletons(y) if same_key is None else same_key
-    return _name_level(sim(x, y), x == y, same_key, _present(x, y), sim.initials(x) == sim.initials(y),
-                       sim.two_names(x, y))
+    same_start = sim.initials(x) == sim.initials(y)
+    need = np.nonzero(_present(x, y) & (x != y) & (same_start | same_key))[0]
+    values = np.zeros(len(x), dtype=np.float32)
+    if len(need):
+        values[need] = sim(x[need], y[need])
+    return _name_level(values, x, y, same_key, same_start, sim)
 
 
 class _PerCode:
@@ -182,12 +191,12 @@ def _names(a: RecordTable, left: I64, b: RecordTable, right: I64, sim: Similarit
     gg, ff, gf, fg = sim(gl, gr), sim(fl, fr), sim(gl, fr), sim(fl, gr)
     # Swapped only when a crossed name agrees closely and the crossed reading beats the straight one.
     swap = (gf + fg > gg + ff + 0.05) & (np.maximum(gf, fg) >= CLOSE)
-    ini, two = sim.initials, sim.two_names
+    ini = sim.initials
     igl, igr, ifl, ifr = ini(gl), ini(gr), ini(fl), ini(fr)
-    given = _name_level(gg, gl == gr, gkl == gkr0, _present(gl, gr), igl == igr, two(gl, gr))
-    family = _name_level(ff, fl == fr, fkl == fkr0, _present(fl, fr), ifl == ifr, two(fl, fr))
-    crossed_a = _name_level(gf, gl == fr, gkl == fkr0, _present(gl, fr), igl == ifr, two(gl, fr))
-    crossed_b = _name_level(fg, fl == gr, fkl == gkr0, _present(fl, gr), ifl == igr, two(fl, gr))
+    given = _name_level(gg, gl, gr, gkl == gkr0, igl == igr, sim)
+    family = _name_level(ff, fl, fr, fkl == fkr0, ifl == ifr, sim)
+    crossed_a = _name_level(gf, gl, fr, gkl == fkr0, igl == ifr, sim)
+    crossed_b = _name_level(fg, fl, gr, fkl == gkr0, ifl == igr, sim)
     # Two-part given names whose second parts plainly differ are two names, however alike the whole
     # strings are: brothers are often Kamrul Alam and Kamrul Islam, Mahmudul Hasan and Mahmudul Karim.
     second = name_level(a["given_second"][left], b["given_second"][right], sim)
