@@ -307,6 +307,55 @@ def test_every_component_has_a_hardened_deployment() -> None:
             assert security["capabilities"]["drop"] == ["ALL"], (name, container["name"])
 
 
+# The registry's batch matching at 1,000,000 persons: peak resident memory measured by
+# `python -m bench matcher` (docs/matching.md, matcher.batch_peak_memory_mb), in MiB.
+MATCH_BATCH_PEAK_MIB = 2882
+
+
+def _mebibytes(quantity: str) -> float:
+    units = {"Ki": 1 / 1024, "Mi": 1, "Gi": 1024, "K": 1e3 / 2**20, "M": 1e6 / 2**20, "G": 1e9 / 2**20}
+    for unit, factor in sorted(units.items(), key=lambda u: -len(u[0])):
+        if quantity.endswith(unit):
+            return float(quantity[: -len(unit)]) * factor
+    return float(quantity) / 2**20
+
+
+@needs_kubectl
+@pytest.mark.parametrize("overlay", ["dev", "staging", "prod"])
+def test_registry_batch_matching_runs_as_a_cronjob_with_the_registry_pods_settings(overlay: str) -> None:
+    """`gramsetu registry match-registry` runs as its own CronJob: the registry pod's image, config,
+    secrets and hardening (copied from the rendered Deployment, not written twice), one run at a time,
+    and memory sized from the measured 1M peak, which the services' pod limit could not hold."""
+    jobs = rendered_kind(overlay, "CronJob")
+    assert set(jobs) == {"registry-match"}
+    job = jobs["registry-match"]
+    registry = rendered_kind(overlay, "Deployment")["registry"]
+    pod, served = job["spec"]["jobTemplate"]["spec"]["template"], registry["spec"]["template"]["spec"]
+    app, registry_app = pod["spec"]["containers"][0], app_container(registry)
+    assert app["command"] == ["gramsetu", "registry", "match-registry"]
+    assert job["spec"]["concurrencyPolicy"] == "Forbid" and pod["spec"]["restartPolicy"] == "Never"
+    for key in ("image", "env", "envFrom", "securityContext", "volumeMounts"):
+        assert app[key] == registry_app[key], key
+    for key in ("serviceAccountName", "automountServiceAccountToken", "securityContext", "volumes"):
+        assert pod["spec"][key] == served[key], key
+    ref = app["envFrom"][0]["configMapRef"]["name"]
+    assert ref.startswith("gramsetu-config-") and ref in rendered_kind(overlay, "ConfigMap")
+    memory = {kind: _mebibytes(app["resources"][kind]["memory"]) for kind in ("requests", "limits")}
+    assert memory["requests"] >= 1.2 * MATCH_BATCH_PEAK_MIB, "request below the measured peak + 20%"
+    assert memory["limits"] <= 4096, "the issue's goal is 4 GB at 1,000,000 records"
+    assert memory["limits"] > _mebibytes(registry_app["resources"]["limits"]["memory"])
+    assert {"cpu", "memory"} <= set(app["resources"]["requests"]) and "cpu" in app["resources"]["limits"]
+    # The registry's Service, PDB and autoscaler select `registry` pods only; the job pod is not one.
+    labels = pod["metadata"]["labels"]
+    assert labels["app.kubernetes.io/part-of"] == "gramsetu"  # the default-deny and egress policies hold it
+    for kind in ("Service", "PodDisruptionBudget"):
+        spec = rendered_kind(overlay, kind)["registry"]["spec"]
+        selector = spec.get("selector", {})
+        selector = selector.get("matchLabels", selector)
+        assert not selector.items() <= labels.items(), f"the registry's {kind} would select the job's pod"
+    assert labels.get("app.kubernetes.io/component") != "service", "the gateway's ingress would admit it"
+
+
 @needs_kubectl
 def test_components_with_migrations_migrate_before_serving() -> None:
     for name, deployment in rendered_kind("dev", "Deployment").items():
