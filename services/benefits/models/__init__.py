@@ -10,11 +10,18 @@ from sqlmodel import SQLModel
 from kernel.area_replica import area_replica_table
 from kernel.tables import kernel_tables
 from services.benefits import SERVICE
-from services.benefits.models.tables import access_tables, add_revision_0006_columns, build_tables, staging_tables
+from services.benefits.models.tables import (
+    access_tables,
+    add_revision_0006_columns,
+    build_tables,
+    cache_tables,
+    staging_tables,
+)
 
 KERNEL = kernel_tables(SQLModel.metadata, SERVICE)
 AREA = area_replica_table(SQLModel.metadata, SERVICE)
-TABLES = {**build_tables(SQLModel.metadata), **access_tables(SQLModel.metadata), **staging_tables(SQLModel.metadata)}
+TABLES = {**build_tables(SQLModel.metadata), **access_tables(SQLModel.metadata), **staging_tables(SQLModel.metadata),
+          **cache_tables(SQLModel.metadata)}
 add_revision_0006_columns(TABLES)
 
 department = TABLES["department"]
@@ -33,11 +40,13 @@ consent = TABLES["consent"]
 department_poster = TABLES["department_poster"]
 file_row = TABLES["file_row"]
 entry_match = TABLES["entry_match"]
+catalogue_state = TABLES["catalogue_state"]
 
 __all__ = [
     "AREA",
     "KERNEL",
     "TABLES",
+    "catalogue_state",
     "chain_head",
     "consent",
     "department",

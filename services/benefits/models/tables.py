@@ -344,3 +344,22 @@ def add_revision_0006_columns(tables: dict[str, Table]) -> None:
     """Columns revision 0006 adds to tables an earlier revision built (the earlier revision builds them
     from the functions above, so they stay as they were)."""
     tables["person"].append_column(Column("deceased_on", Date, nullable=True))  # registry.person.deceased.v1
+
+
+# The tables whose changes alter what posting checks (schemes, their rules, departments and their posters).
+CATALOGUE_TABLES = ("department", "department_poster", "scheme", "rule_version")
+
+
+def cache_tables(md: MetaData) -> dict[str, Table]:
+    """Revision 0007: the catalogue's version, which posting's in-process catalogue cache compares with
+    the one it loaded, in a statement it makes anyway.  A statement-level trigger on every table in
+    CATALOGUE_TABLES sets it to the writing transaction's id (unique to that transaction), so any
+    committed change, TRUNCATE included, gives a value no cache holds."""
+    catalogue_state = Table(
+        "catalogue_state", md,
+        Column("id", Integer, primary_key=True),
+        Column("version", BigInteger, nullable=False),
+        CheckConstraint("id = 1", name="ck_catalogue_state_one_row"),
+        schema=SCHEMA,
+    )
+    return {"catalogue_state": catalogue_state}

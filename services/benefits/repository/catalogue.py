@@ -38,13 +38,6 @@ _CALLER_POSTS = select(department_poster.c.actor).where(
     department_poster.c.actor == any_(array_param("actors", department_poster.c.actor))).exists().label("caller_posts")
 _BY_CODES = scheme.c.code == any_(array_param("codes", scheme.c.code))
 SCHEMES_BY_CODE = WITH_RULES.add_columns(_CALLER_POSTS).where(_BY_CODES)
-# What posting checks, and no more: names, descriptions and eligibility (JSON decoded per row) stay behind.
-POSTING_COLUMNS = ("code", "department_code", "kind", "beneficiary", "amount_minor", "currency", "quantity", "unit",
-                   "frequency", "area_codes", "valid_from", "valid_to", "current_version")
-SCHEMES_FOR_POSTING = (
-    WITH_RULES.with_only_columns(*(scheme.c[c] for c in POSTING_COLUMNS), rule_version.c.exclusivity,
-                                 rule_version.c.policy, WITH_RULES.selected_columns.excluded_by, _CALLER_POSTS)
-    .where(_BY_CODES))
 POSTED_FOR = select(department_poster.c.department_code).where(
     department_poster.c.actor == any_(array_param("actors", department_poster.c.actor)))
 
@@ -99,12 +92,6 @@ class CatalogueRepository:
 
     def _with_rules(self) -> Any:
         return WITH_RULES
-
-    async def schemes_for_posting(self, codes: Sequence[str], actors: Sequence[str]) -> dict[str, RowMapping]:
-        """The schemes named with what posting checks (rules, exclusions, ``caller_posts``), one round trip."""
-        rows = (await self.session.execute(SCHEMES_FOR_POSTING, {"codes": list(codes), "actors": list(actors)})
-                ).mappings().all()
-        return {r["code"]: r for r in rows}
 
     async def schemes_with_rules(self, codes: Sequence[str], actors: Sequence[str] = ()) -> dict[str, RowMapping]:
         """The schemes named, each with its current rule version's rules and ``caller_posts``: whether one

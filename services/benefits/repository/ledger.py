@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, any_, bindparam, func, or_, select, text
+from sqlalchemy import and_, any_, bindparam, func, select, text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within_any
-from kernel.outbox import notify_channel
+from kernel.outbox import BULK_NOTIFY, notify_channel, notify_unless_awake
 from services.benefits import SERVICE
 from services.benefits.models import chain_head, entry, entry_match
 from services.benefits.repository.common import (
@@ -91,21 +90,7 @@ ENTRY_TYPES = {
 }
 ENTRY_COLUMNS = tuple(ENTRY_TYPES)
 _N = len(ENTRY_COLUMNS)
-APPEND_SQL = f"""
-WITH written AS (
-  INSERT INTO benefits.entry ({", ".join(ENTRY_COLUMNS)})
-  SELECT * FROM unnest({", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(ENTRY_TYPES.values()))})
-)
-UPDATE benefits.chain_head h
-SET seq = n.seq, hash = n.hash, signature = n.signature, key_id = n.key_id, signed_at = n.signed_at
-FROM unnest(${_N + 1}::text[], ${_N + 2}::int8[], ${_N + 3}::bytea[], ${_N + 4}::bytea[], ${_N + 5}::text[],
-            ${_N + 6}::timestamptz[]) AS n(partition, seq, hash, signature, key_id, signed_at)
-WHERE h.partition = n.partition
-"""
-# The same with the call's few events written to the outbox and the relay woken (at commit), in the same
-# round trip: a single posting is then one statement.  The outbox columns are the ones
-# kernel.outbox.add_events_asyncpg writes.
-APPEND_WITH_EVENTS_SQL = f"""
+_ENTRIES_AND_HEADS = f"""
 WITH written AS (
   INSERT INTO benefits.entry ({", ".join(ENTRY_COLUMNS)})
   SELECT * FROM unnest({", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(ENTRY_TYPES.values()))})
@@ -115,12 +100,24 @@ WITH written AS (
   FROM unnest(${_N + 1}::text[], ${_N + 2}::int8[], ${_N + 3}::bytea[], ${_N + 4}::bytea[], ${_N + 5}::text[],
               ${_N + 6}::timestamptz[]) AS n(partition, seq, hash, signature, key_id, signed_at)
   WHERE h.partition = n.partition
-), events AS (
+)"""
+APPEND_SQL = _ENTRIES_AND_HEADS + "\nSELECT"
+# The same with the call's events in the outbox, in the same round trip: a posting or a batch is then
+# one write statement.  Single events are rows as kernel.outbox.add_events_asyncpg writes them (the
+# relay notified at commit unless one is awake); a batch's events are batch rows as
+# kernel.outbox.copy_event_batches writes them (the relay's bulk lane always notified).
+_EVENTS = f"""
+, events AS (
   INSERT INTO benefits.outbox (id, subject, payload, headers)
   SELECT * FROM unnest(${_N + 7}::uuid[], ${_N + 8}::text[], ${_N + 9}::jsonb[], ${_N + 10}::jsonb[])
+), batches AS (
+  INSERT INTO benefits.outbox (id, subject, batch, events, headers)
+  SELECT * FROM unnest(${_N + 11}::uuid[], ${_N + 12}::text[], ${_N + 13}::text[], ${_N + 14}::int4[],
+                       ${_N + 15}::jsonb[])
 )
-SELECT pg_notify(${_N + 11}, '')
 """
+APPEND_WITH_EVENTS_SQL = _ENTRIES_AND_HEADS + _EVENTS + notify_unless_awake(f"${_N + 16}::text")
+APPEND_WITH_BATCHES_SQL = _ENTRIES_AND_HEADS + _EVENTS + f"SELECT pg_notify(${_N + 16}::text, '{BULK_NOTIFY}')"
 
 
 def _with_matches() -> Any:
@@ -133,22 +130,7 @@ def _holder() -> list[Any]:
             func.coalesce(entry.c.household_id, entry_match.c.household_id).label("household_id")]
 
 
-def _live_grants() -> Any:
-    undone = entry.alias("undone")
-    return (
-        select(entry.c.id, entry.c.scheme_code, *_holder(), entry.c.period_start, entry.c.period_end,
-               entry.c.recorded_at)
-        .select_from(_with_matches())
-        .where(entry.c.kind == "grant", entry.c.scheme_code == any_(array_param("schemes", entry.c.scheme_code)),
-               or_(held_for(array_param("persons", entry.c.person_id)),
-                   entry.c.household_id == any_(array_param("households", entry.c.household_id))),
-               entry.c.period_start <= bindparam("end"), entry.c.period_end >= bindparam("start"))
-        .where(~select(undone.c.id).where(undone.c.reverses_id == entry.c.id).exists())
-    )
-
-
-# Built once: the posting path's lookups (see common.array_param).
-LIVE_GRANTS = _live_grants()
+# Built once (see common.array_param).
 BY_REFS = select(entry).where(entry.c.department_code == bindparam("dept"),
                               entry.c.department_ref == any_(array_param("refs", entry.c.department_ref)))
 
@@ -167,16 +149,6 @@ class LedgerRepository:
             out.update({(r["department_code"], r["department_ref"]): r for r in rows})
         return out
 
-    async def live_grants(self, *, schemes: Sequence[str], persons: Sequence[uuid.UUID],
-                          households: Sequence[uuid.UUID], start: date, end: date) -> list[RowMapping]:
-        """Grants of these schemes to these persons or households overlapping [start, end] that were not
-        reversed or recovered (as posted, or matched to the person later)."""
-        if not schemes or not (persons or households):
-            return []
-        params = {"schemes": list(schemes), "persons": list(persons), "households": list(households),
-                  "start": start, "end": end}
-        return list((await self.session.execute(LIVE_GRANTS, params)).mappings().all())
-
     async def live_grants_of_persons(self, person_ids: Sequence[uuid.UUID]) -> list[RowMapping]:
         """Every grant to these persons that was not reversed or recovered (the sweep's input)."""
         undone = entry.alias("undone")
@@ -186,7 +158,8 @@ class LedgerRepository:
                 .where(~select(undone.c.id).where(undone.c.reverses_id == entry.c.id).exists()))
         return list(await all_rows(self.session, stmt))
 
-    async def take_lanes(self, chains: Sequence[str]) -> dict[str, RowMapping]:
+    async def take_lanes(self, chains: Sequence[str], found: Mapping[str, Sequence[Any]] | None = None
+                         ) -> dict[str, dict[str, Any]]:
         """One free lane of each chain (``<scheme>:<period>``), locked until the transaction ends.
 
         A chain is split into lanes (``<chain>.<n>``), each its own hash chain with its own signed
@@ -194,39 +167,47 @@ class LedgerRepository:
         the first lane nobody holds (``SKIP LOCKED``), and a new lane is opened only when every
         lane is taken.  The lane count therefore follows the number of concurrent writers.  New
         lanes are inserted in sorted order, so two writers opening lanes never deadlock; one that
-        loses the race for a lane number simply looks again."""
+        loses the race for a lane number simply looks again.  ``found``: what posting's lookup
+        statement already took (``repository.posting.LOOKUP_SQL``, the same query): a lane it
+        locked is used as it is, so only a chain whose lanes were all taken costs a round trip."""
         conn = await raw_connection(self.session)
         wanted, taken = sorted(set(chains)), {}
+        rows: list[Any] = [found[c] for c in wanted if c in found] if found else []
         for _ in range(20):
-            rows = await conn.fetch(TAKE_LANE_SQL, [c for c in wanted if c not in taken])
+            missing = [c for c in wanted if c not in taken and c not in {r[0] for r in rows}]
+            if missing:
+                rows += await conn.fetch(TAKE_LANE_SQL, missing)
             opened = []
-            for row in rows:
-                if row["partition"] is not None:
-                    taken[row["chain"]] = row
+            for chain, partition, seq, digest, lanes in rows:
+                if partition is not None:
+                    taken[chain] = {"partition": partition, "seq": seq, "hash": digest}
                 else:
-                    opened.append(f"{row['chain']}{LANE_SEPARATOR}{row['lanes']}")
+                    opened.append(f"{chain}{LANE_SEPARATOR}{lanes}")
+            rows = []
             if opened:
                 for row in await conn.fetch(OPEN_LANES_SQL, sorted(opened), GENESIS):
-                    taken[row["partition"].rsplit(LANE_SEPARATOR, 1)[0]] = row
+                    taken[row["partition"].rsplit(LANE_SEPARATOR, 1)[0]] = dict(row)
             if len(taken) == len(wanted):
                 return taken
         raise RuntimeError("could not take a chain lane after 20 attempts")  # pragma: no cover
 
     async def append_rows(self, rows: Sequence[dict[str, Any]], heads: Sequence[dict[str, Any]],
-                          outbox: Sequence[dict[str, Any]] = ()) -> None:
+                          outbox: Sequence[dict[str, Any]] = (), batches: Sequence[tuple[Any, ...]] = ()) -> None:
         """Insert chained entries and move their lanes' signed heads, in one statement (the hot path:
         raw asyncpg, arrays bound once, no per-row parameter building); with ``outbox`` rows
-        (kernel.outbox.outbox_rows) the events go in with them and the relay is notified."""
+        (kernel.outbox.outbox_rows) or ``batches`` (id, subject, lines, events, headers) the events go
+        in with them and the relay is notified."""
         conn = await raw_connection(self.session)
         columns = [[row[c] for row in rows] for c in ENTRY_COLUMNS]
         heads_args = [[h["partition"] for h in heads], [h["seq"] for h in heads], [h["hash"] for h in heads],
                       [h["signature"] for h in heads], [h["key_id"] for h in heads], [h["signed_at"] for h in heads]]
-        if not outbox:
+        if not outbox and not batches:
             await conn.execute(APPEND_SQL, *columns, *heads_args)
             return
-        await conn.execute(APPEND_WITH_EVENTS_SQL, *columns, *heads_args, [o["id"] for o in outbox],
-                           [o["subject"] for o in outbox], [o["payload"] for o in outbox],
-                           [o["headers"] for o in outbox], notify_channel(SERVICE))
+        events = [[o[c] for o in outbox] for c in ("id", "subject", "payload", "headers")]
+        batch_args = [list(column) for column in zip(*batches, strict=True)] if batches else [[], [], [], [], []]
+        await conn.execute(APPEND_WITH_BATCHES_SQL if batches else APPEND_WITH_EVENTS_SQL, *columns, *heads_args,
+                           *events, *batch_args, notify_channel(SERVICE))
 
     async def entry(self, entry_id: uuid.UUID) -> RowMapping | None:
         return await one_or_none(self.session, select(entry).where(entry.c.id == entry_id))

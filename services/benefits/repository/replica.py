@@ -7,25 +7,15 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import any_, delete, func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.benefits.models import household, identifier_hash, person, person_link, replica_state
-from services.benefits.repository.common import all_rows, any_of, array_param, one_or_none
+from services.benefits.repository.common import all_rows, any_of, one_or_none
 
 STREAM = "registry"
-
-
-def _persons_with_clusters() -> Any:
-    other = person.alias("other")
-    members = (select(func.array_agg(other.c.id)).where(other.c.cluster_id == person.c.cluster_id)
-               .scalar_subquery().label("members"))
-    return select(person, members).where(person.c.id == any_(array_param("ids", person.c.id)))
-
-
-PERSONS_WITH_CLUSTERS = _persons_with_clusters()  # built once: the posting path (see common.array_param)
 
 
 class ReplicaRepository:
@@ -130,13 +120,6 @@ class ReplicaRepository:
         if not ids:
             return {}
         rows = await all_rows(self.session, select(person).where(any_of(person.c.id, ids)))
-        return {r["id"]: r for r in rows}
-
-    async def persons_with_clusters(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, RowMapping]:
-        """The persons, each with ``members``: every record of the same human (its cluster), in one query."""
-        if not ids:
-            return {}
-        rows = (await self.session.execute(PERSONS_WITH_CLUSTERS, {"ids": list(ids)})).mappings().all()
         return {r["id"]: r for r in rows}
 
     async def person(self, person_id: uuid.UUID) -> RowMapping | None:

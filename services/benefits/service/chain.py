@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -22,7 +24,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from contracts.base import Event
-from kernel.outbox import outbox_rows
+from kernel.context import request_id_var
+from kernel.outbox import BATCH_EVENTS, batch_line, envelope_for, outbox_rows
 from services.benefits import SERVICE
 from services.benefits.repository.ledger import LedgerRepository
 from services.benefits.rules.chain import entry_hash, head_message
@@ -50,28 +53,30 @@ def public_jwk() -> dict[str, str]:
             "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}
 
 
-INLINE_EVENTS = 3  # a single posting's events (entry posted, its flags) ride in the entry's statement
-
-
 def chain_of(scheme_code: str, period: str) -> str:
     """The chain an entry belongs to (scheme and period); it is written to one of the chain's lanes."""
     return f"{scheme_code}:{period}"
 
 
 async def append(session: AsyncSession, rows: Sequence[dict[str, Any]], now: datetime,
-                 events: Callable[[], Sequence[Event]] | None = None) -> list[Event]:
+                 events: Callable[[], Sequence[Event]] | None = None,
+                 lanes: Mapping[str, Sequence[Any]] | None = None) -> None:
     """Chain and insert ``rows``: each goes to a free lane of its scheme and period's chain (its
     ``partition`` is set here, with seq/prev_hash/hash), and each lane's new head is signed once
     for the whole batch.  ``events`` (built once the rows are chained) go into the outbox in the
-    same statement when they are few (INLINE_EVENTS); otherwise they are returned for the caller to
-    write in bulk."""
-    if not rows:
-        return list(events()) if events else []
+    same statement: a row each when few (``INLINE_EVENTS``), else batch rows of up to
+    ``BATCH_EVENTS`` (the relay's bulk lane publishes each event on its own).  ``lanes``: lanes the
+    caller's lookup already locked (``LedgerRepository.take_lanes``)."""
     repo = LedgerRepository(session)
-    lanes = await repo.take_lanes([chain_of(r["scheme_code"], r["period"]) for r in rows])
-    tips = {lane["partition"]: (lane["seq"], bytes(lane["hash"])) for lane in lanes.values()}
+    pending = list(events()) if events and not rows else []
+    if not rows:
+        if pending:
+            await repo.append_rows([], [], outbox_rows(pending, source=SERVICE))
+        return
+    taken = await repo.take_lanes([chain_of(r["scheme_code"], r["period"]) for r in rows], lanes)
+    tips = {lane["partition"]: (lane["seq"], bytes(lane["hash"])) for lane in taken.values()}
     for row in rows:
-        partition = lanes[chain_of(row["scheme_code"], row["period"])]["partition"]
+        partition = taken[chain_of(row["scheme_code"], row["period"])]["partition"]
         seq, prev = tips[partition]
         row["partition"], row["seq"], row["prev_hash"] = partition, seq + 1, prev
         row["hash"] = entry_hash(prev, row)
@@ -80,11 +85,25 @@ async def append(session: AsyncSession, rows: Sequence[dict[str, Any]], now: dat
     heads = [{"partition": p, "seq": seq, "hash": digest, "signature": key.sign(head_message(p, seq, digest)),
               "key_id": key_id, "signed_at": now} for p, (seq, digest) in sorted(tips.items())]
     pending = list(events()) if events else []
-    if 0 < len(pending) <= INLINE_EVENTS:
+    if len(pending) <= INLINE_EVENTS:
         await repo.append_rows(rows, heads, outbox_rows(pending, source=SERVICE))
-        return []
-    await repo.append_rows(rows, heads)
-    return pending
+    else:
+        await repo.append_rows(rows, heads, batches=_batch_rows(pending))
+
+
+INLINE_EVENTS = 3  # a single posting's events (entry posted, its flags) go in as a row each
+
+
+def _batch_rows(events: Sequence[Event]) -> list[tuple[uuid.UUID, str, str, int, str]]:
+    """Outbox batch rows for ``events`` (kernel.outbox.copy_event_batches' rows, written with the entries)."""
+    request_id = request_id_var.get()
+    headers = json.dumps({"X-Request-ID": request_id} if request_id else {})
+    lines = []
+    for event in events:
+        envelope = envelope_for(event, source=SERVICE)
+        lines.append(batch_line(str(envelope.id), envelope.type, envelope.model_dump_json()))
+    return [(uuid.uuid4(), lines[i].split("\t", 2)[1], "\n".join(lines[i:i + BATCH_EVENTS]),
+             len(lines[i:i + BATCH_EVENTS]), headers) for i in range(0, len(lines), BATCH_EVENTS)]
 
 
 @dataclass

@@ -1,10 +1,14 @@
 """Posting ledger entries: validate against the scheme, resolve the person in the registry copy, check
 exclusivity (double dipping, across linked and merged records), then chain and write.
 
-One call handles one entry or a batch: every query is made once for the whole batch (schemes,
-department references, identifier hashes, persons and their clusters, live grants), so the cost
-per entry is the Python checks and its share of one multi-row insert.  Each item gets its own
-outcome; a repeated department reference returns the entry already written and changes nothing.
+One call handles one entry or a batch, set-based: the catalogue comes from the in-process cache
+(``catalogue_cache``), then one lookup statement reads everything else for the whole call
+(department references, identifier hashes, persons and their clusters, households, live grants)
+and locks a free lane of each chain, and one write statement inserts the chained entries, moves the
+signed lane heads and writes the outbox events.  With BEGIN and COMMIT that is four round trips
+for one entry or for a batch of thousands; the cost per entry is the Python checks and its share
+of the two statements.  Each item gets its own outcome; a repeated department reference returns
+the entry already written and changes nothing.
 """
 
 from __future__ import annotations
@@ -19,19 +23,12 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from contracts.base import Event
 from contracts.benefits import EntryPosted, FlagRaised
 from kernel.areas import is_within_any
 from kernel.auth import Identity
-from kernel.context import request_id_var
 from kernel.identifiers import InvalidIdentifier, keyed_lookup_hash, parse_identifier
-from kernel.outbox import BATCH_EVENTS, add_events_asyncpg, batch_line, copy_event_batches, envelope_for
-from services.benefits import SERVICE
-from services.benefits.repository.catalogue import CatalogueRepository
-from services.benefits.repository.common import raw_connection
 from services.benefits.repository.flags import FlagRepository
-from services.benefits.repository.ledger import LedgerRepository
-from services.benefits.repository.replica import ReplicaRepository
+from services.benefits.repository.posting import Lookup, in_transaction, lookup
 from services.benefits.rules.access import actor_ids, may_post_for
 from services.benefits.rules.exclusivity import (
     Candidate,
@@ -45,7 +42,7 @@ from services.benefits.rules.exclusivity import (
 from services.benefits.rules.periods import InvalidPeriod, period_range
 from services.benefits.schemas.common import FieldError
 from services.benefits.schemas.ledger import EntryIn, Outcome
-from services.benefits.service import chain
+from services.benefits.service import catalogue_cache, chain
 from services.benefits.service.ids import uuid7
 from services.benefits.service.metrics import (
     ENTRIES_POSTED,
@@ -67,11 +64,11 @@ class Item:
 
     index: int
     body: EntryIn
-    scheme: RowMapping | None = None
+    scheme: dict[str, Any] | None = None  # the scheme's posting columns (catalogue cache)
     start: date | None = None
     end: date | None = None
     identifier_hash: str | None = None
-    person: RowMapping | None = None
+    person: dict[str, Any] | None = None
     household_id: uuid.UUID | None = None
     area_code: str | None = None
     errors: list[FieldError] = field(default_factory=list)
@@ -81,7 +78,9 @@ class Item:
     cluster: frozenset[uuid.UUID] = frozenset()
     unknown_person: bool = False
     entry_id: uuid.UUID = field(default_factory=uuid7)
-    policy: Policy | None = None  # the scheme's, parsed once per scheme and call
+    policy: Policy | None = None  # the scheme's, from the catalogue cache
+    rules: Exclusivity | None = None  # the scheme's exclusivity, "not together with" made symmetric
+    flags: list[dict[str, Any]] = field(default_factory=list)  # raised on this entry
     after_death: date | None = None  # the registry's date of death, when the period starts after it
     entry_row: Any = None  # the ledger row written, or found for a repeated reference
 
@@ -98,16 +97,42 @@ async def post(session: AsyncSession, identity: Identity, bodies: Sequence[Entry
     ``entries``, when given, receives each outcome's ledger row by entry id (the row written, or the
     one a repeated reference names), so a caller can answer without reading it back."""
     started = time.perf_counter()
-    items = [Item(row_numbers[i] if row_numbers else i, b) for i, b in enumerate(bodies)]
-    await _load_schemes(session, identity, items, now.date())
-    await _repeated(session, items)
-    await _resolve(session, items)
-    await _check_exclusivity(session, items)
-    await _write(session, identity, items, file_id, now)
+    conn = await in_transaction(session)
+    known = catalogue_cache.cached(session) or await catalogue_cache.load(session, conn)
+    for _ in range(10):
+        items = [Item(row_numbers[i] if row_numbers else i, b) for i, b in enumerate(bodies)]
+        _check_schemes(identity, items, known, now.date())
+        found = await _lookup(conn, items)
+        if found.catalogue_version == known.version:
+            break
+        # The catalogue changed since it was cached: judge the call again under the catalogue as it is.
+        known = await catalogue_cache.load(session, conn)
+    else:  # pragma: no cover - the catalogue changing ten times during one posting
+        raise RuntimeError("the scheme catalogue kept changing while posting")
+    _repeated(items, found.repeated)
+    _resolve(items, found)
+    _check_exclusivity(items, known, found.grants)
+    await _write(session, identity, items, file_id, now, found.lanes)
     if entries is not None:
         entries.update({i.entry_row["id"]: i.entry_row for i in items if i.entry_row is not None})
+    outcomes = [i.outcome for i in items if i.outcome is not None]
+    _count(outcomes, items)
     POSTING_SECONDS.labels(mode).observe(time.perf_counter() - started)
-    return [i.outcome for i in items if i.outcome is not None]
+    return outcomes
+
+
+def _count(outcomes: Sequence[Outcome], items: Sequence[Item]) -> None:
+    """Metrics, once the outcomes are final (a call judged again after a catalogue change counts once)."""
+    for outcome in outcomes:
+        if outcome.status == "rejected":
+            POSTINGS_REJECTED.labels(outcome.code or "invalid").inc()
+        elif outcome.status == "repeated":
+            POSTINGS_REPEATED.inc()
+        else:
+            ENTRIES_POSTED.labels("grant", outcome.status).inc()
+    for item in items:
+        for flag in item.flags:
+            FLAGS_RAISED.labels(flag["kind"], "posting").inc()
 
 
 def _pending(items: Sequence[Item]) -> list[Item]:
@@ -118,29 +143,56 @@ def _reject_failed(items: Sequence[Item]) -> None:
     for item in items:
         if item.errors and item.outcome is None:
             item.outcome = Outcome(index=item.index, status="rejected", code=item.reject_reason, errors=item.errors)
-            POSTINGS_REJECTED.labels(item.reject_reason).inc()
 
 
-async def _load_schemes(session: AsyncSession, identity: Identity, items: Sequence[Item], today: date) -> None:
-    repo = CatalogueRepository(session)
-    schemes = await repo.schemes_for_posting(sorted({i.body.scheme for i in items}), actor_ids(identity))
-    policies = {code: Policy.model_validate(s["policy"]) for code, s in schemes.items()}
+def _check_schemes(identity: Identity, items: Sequence[Item], known: catalogue_cache.Catalogue, today: date) -> None:
+    """The scheme, the caller's right to post for it, and the values against it; then the keyed hash of
+    each posted identifier (its region is the scheme's country)."""
+    actors = actor_ids(identity)
     for item in items:
-        scheme = schemes.get(item.body.scheme)
+        scheme = known.schemes.get(item.body.scheme)
         if scheme is None:
             item.fail("scheme", f"no scheme {item.body.scheme!r} in the catalogue", "unknown_scheme")
             continue
-        item.scheme, item.policy = scheme, policies[item.body.scheme]
-        if not may_post_for(identity, scheme["department_code"],
-                            {scheme["department_code"]} if scheme["caller_posts"] else set()):
+        item.scheme, item.policy = scheme, known.policies[item.body.scheme]
+        item.rules = known.exclusivity[item.body.scheme]
+        department = scheme["department_code"]
+        posters = known.posters.get(department, frozenset())
+        if not may_post_for(identity, department, {department} if any(a in posters for a in actors) else set()):
             item.fail("scheme", f"your client posts only for its own department's schemes, not "
-                                f"{scheme['department_code']}'s", "forbidden")
+                                f"{department}'s", "forbidden")
             continue
         _check_values(item, scheme, today)
+    key = get_benefits_settings().id_hmac_key
+    for item in _pending(items):
+        ident = item.body.identifier
+        if ident is not None:
+            assert item.scheme is not None
+            try:
+                parsed = parse_identifier(ident.type, ident.value, region=item.scheme["area_codes"][0][:2])
+            except InvalidIdentifier as exc:
+                item.fail("identifier.value", exc.reason)
+                continue
+            item.identifier_hash = keyed_lookup_hash(key, parsed.id_type.value, parsed.match_key)
     _reject_failed(items)
 
 
-def _check_values(item: Item, scheme: RowMapping, today: date) -> None:
+async def _lookup(conn: Any, items: Sequence[Item]) -> Lookup:
+    """Everything the checks read, for every item still standing, in one statement (a superset of what
+    the later checks use: an item refused on the way only adds rows nobody looks at)."""
+    pending = _pending(items)
+    related = {i.body.scheme for i in pending} | {c for i in pending if i.rules for c in i.rules.not_with}
+    return await lookup(
+        conn, refs=sorted({(i.scheme["department_code"], i.body.department_ref) for i in pending if i.scheme}),
+        hashes=sorted({i.identifier_hash for i in pending if i.identifier_hash}),
+        persons=sorted({i.body.person_id for i in pending if i.body.person_id}),
+        households=sorted({i.body.household_id for i in pending if i.body.household_id}),
+        schemes=sorted(related), start=min((i.start for i in pending if i.start), default=date.min),
+        end=max((i.end for i in pending if i.end), default=date.min),
+        chains=sorted({chain.chain_of(i.body.scheme, i.body.period) for i in pending}))
+
+
+def _check_values(item: Item, scheme: dict[str, Any], today: date) -> None:
     body = item.body
     try:
         item.start, item.end = period_range(scheme["frequency"], body.period, valid_from=scheme["valid_from"],
@@ -171,13 +223,10 @@ def _check_values(item: Item, scheme: RowMapping, today: date) -> None:
         item.fail("person_id", "name exactly one of person_id, identifier or household_id")
 
 
-async def _repeated(session: AsyncSession, items: Sequence[Item]) -> None:
+def _repeated(items: Sequence[Item], existing: dict[tuple[str, str], dict[str, Any]]) -> None:
     """A department reference already in the ledger (or earlier in this batch) changes nothing."""
-    pending = _pending(items)
-    keys = [(i.scheme["department_code"], i.body.department_ref) for i in pending if i.scheme]
-    existing = await LedgerRepository(session).by_department_refs(keys)
     seen: dict[tuple[str, str], Item] = {}
-    for item in pending:
+    for item in _pending(items):
         assert item.scheme is not None
         key = (item.scheme["department_code"], item.body.department_ref)
         found = existing.get(key)
@@ -187,7 +236,6 @@ async def _repeated(session: AsyncSession, items: Sequence[Item]) -> None:
             else:
                 item.outcome = Outcome(index=item.index, status="repeated", entry_id=found["id"])
                 item.entry_row = found
-                POSTINGS_REPEATED.inc()
         elif key in seen:
             item.fail("department_ref", f"repeats the reference of item {seen[key].index} in this batch", "conflict")
         else:
@@ -202,42 +250,22 @@ def _posted_value(item: Item, name: str) -> Any:
     return getattr(item.body, name)
 
 
-async def _resolve(session: AsyncSession, items: Sequence[Item]) -> None:
-    """Find each item's person (by id, or by the keyed hash of its identifier) and household."""
-    repo = ReplicaRepository(session)
-    pending = _pending(items)
-    key = get_benefits_settings().id_hmac_key
-    for item in pending:
-        ident = item.body.identifier
-        if ident is not None:
-            assert item.scheme is not None
-            try:
-                parsed = parse_identifier(ident.type, ident.value, region=item.scheme["area_codes"][0][:2])
-            except InvalidIdentifier as exc:
-                item.fail("identifier.value", exc.reason)
-                continue
-            item.identifier_hash = keyed_lookup_hash(key, parsed.id_type.value, parsed.match_key)
-    by_hash = await repo.resolve_hashes([i.identifier_hash for i in pending if i.identifier_hash])
-    wanted = {i.body.person_id for i in pending if i.body.person_id}
-    wanted |= {ids[0] for ids in by_hash.values()}
-    persons = await repo.persons_with_clusters(sorted(wanted))
-    households = await repo.households(sorted({i.body.household_id for i in pending if i.body.household_id}))
-    for item in pending:
-        if item.errors:
-            continue
-        holders = by_hash.get(item.identifier_hash or "") or []
+def _resolve(items: Sequence[Item], found: Lookup) -> None:
+    """Each item's person (by id, or by the keyed hash of its identifier) and household."""
+    for item in _pending(items):
+        holders = found.holders.get(item.identifier_hash or "") or []
         pid = item.body.person_id or (holders[0] if holders else None)
-        item.person = persons.get(pid) if pid else None
+        item.person = found.persons.get(pid) if pid else None
         if item.person is not None and item.person["version"] == 0:
             item.person = None  # a placeholder made by a link event: the registry has not sent the person yet
-        _place(item, households)
+        _place(item, found.households)
     _reject_failed(items)
     for item in _pending(items):
         if item.person is not None:  # every record of the same human (merges and duplicate links)
             item.cluster = frozenset(item.person["members"] or (item.person["id"],))
 
 
-def _place(item: Item, households: dict[uuid.UUID, RowMapping]) -> None:
+def _place(item: Item, households: dict[uuid.UUID, dict[str, Any]]) -> None:
     """Decide the entry's person, household and area, or that the person is unknown (policy decides)."""
     assert item.scheme is not None and item.policy is not None
     policy = item.policy
@@ -270,27 +298,16 @@ def _unknown(item: Item, policy: Policy, field_name: str, reason: str) -> None:
     return None
 
 
-async def _check_exclusivity(session: AsyncSession, items: Sequence[Item]) -> None:
+def _check_exclusivity(items: Sequence[Item], known: catalogue_cache.Catalogue, grants: Sequence[Any]) -> None:
     pending = [i for i in _pending(items) if not i.unknown_person]
     if not pending:
         return
-    codes = {i.body.scheme for i in pending}
-    rules = {}
-    for item in pending:
-        if item.body.scheme not in rules:
-            rules[item.body.scheme] = _exclusivity(item)
-    related = codes | {c for r in rules.values() for c in r.not_with}
-    grants = await LedgerRepository(session).live_grants(
-        schemes=sorted(related), persons=sorted({p for i in pending for p in i.cluster}),
-        households=sorted({i.household_id for i in pending if i.household_id}),
-        start=min(i.start for i in pending if i.start), end=max(i.end for i in pending if i.end))
-    known = GrantIndex(Grant(g["id"], g["scheme_code"], g["person_id"], g["household_id"], g["period_start"],
-                             g["period_end"]) for g in grants)
+    index = GrantIndex(Grant(*g) for g in grants)
     for item in pending:
         assert item.scheme is not None and item.start and item.end
         candidate = Candidate(item.body.scheme, item.scheme["beneficiary"], item.cluster, item.household_id,
                               item.start, item.end)
-        item.conflicts = conflicts(candidate, rules[item.body.scheme], known)
+        item.conflicts = conflicts(candidate, known.exclusivity[item.body.scheme], index)
         item.after_death = _after_death(item)
         assert item.policy is not None
         if item.after_death and item.policy.on_conflict == "reject":
@@ -298,18 +315,16 @@ async def _check_exclusivity(session: AsyncSession, items: Sequence[Item]) -> No
                                    f"period {item.body.period} starts", "deceased")
             item.outcome = Outcome(index=item.index, status="rejected", code="deceased", errors=item.errors,
                                    evidence=_evidence(item))
-            POSTINGS_REJECTED.labels("deceased").inc()
             continue
         if item.conflicts and item.policy.on_conflict == "reject":
             rule = item.conflicts[0].rule
             item.fail("person_id", f"double dipping: breaks the scheme's {rule} rule", "double_dipping")
             item.outcome = Outcome(index=item.index, status="rejected", code="double_dipping", errors=item.errors,
                                    evidence=_evidence(item))
-            POSTINGS_REJECTED.labels("double_dipping").inc()
             continue
         # Accepted or held, it now counts against the rest of the batch.
         person = item.person["id"] if item.person else None
-        known.add(Grant(item.entry_id, item.body.scheme, person, item.household_id, item.start, item.end))
+        index.add(Grant(item.entry_id, item.body.scheme, person, item.household_id, item.start, item.end))
 
 
 def _after_death(item: Item) -> date | None:
@@ -320,15 +335,6 @@ def _after_death(item: Item) -> date | None:
     if died is None:  # deceased without a date (an older event): any period is after it
         return item.start
     return died if died < item.start else None
-
-
-def _exclusivity(item: Item) -> Exclusivity:
-    """The scheme's rules, with "not together with" made symmetric: scheme Y saying "not with X" also
-    stops X after Y (``excluded_by``: the schemes whose current rules name this one)."""
-    assert item.scheme is not None
-    rules = Exclusivity.model_validate(item.scheme["exclusivity"])
-    extra = [c for c in item.scheme["excluded_by"] or [] if c not in rules.not_with]
-    return rules.model_copy(update={"not_with": [*rules.not_with, *extra]}) if extra else rules
 
 
 def _evidence(item: Item) -> dict[str, Any]:
@@ -343,11 +349,10 @@ def _evidence(item: Item) -> dict[str, Any]:
 
 
 async def _write(session: AsyncSession, identity: Identity, items: Sequence[Item], file_id: uuid.UUID | None,
-                 now: datetime) -> None:
-    pending = _pending(items)
+                 now: datetime, lanes: dict[str, Any]) -> None:
     rows: list[dict[str, Any]] = []
     flags: list[dict[str, Any]] = []
-    for item in pending:
+    for item in _pending(items):
         row = _row(item, identity, now, file_id)
         rows.append(row)
         item.entry_row = row  # chain.append fills in its lane, seq and hashes
@@ -356,41 +361,15 @@ async def _write(session: AsyncSession, identity: Identity, items: Sequence[Item
         for rule, others in _flag_reasons(item):
             flag_id = uuid.uuid4()
             item.outcome.flags.append(flag_id)
-            flags.append({"id": flag_id, "entry_id": row["id"], "kind": FLAG_KINDS.get(rule, "double_dipping"),
-                          "rule": rule, "scheme_code": row["scheme_code"],
-                          "rule_version": row["rule_version"], "area_code": row["area_code"],
-                          "other_entry_ids": others, "evidence": _evidence(item) | _unknown_evidence(item),
-                          "source": "posting", "raised_at": now})
+            item.flags.append({"id": flag_id, "entry_id": row["id"], "kind": FLAG_KINDS.get(rule, "double_dipping"),
+                               "rule": rule, "scheme_code": row["scheme_code"],
+                               "rule_version": row["rule_version"], "area_code": row["area_code"],
+                               "other_entry_ids": others, "evidence": _evidence(item) | _unknown_evidence(item),
+                               "source": "posting", "raised_at": now})
+            flags.append(item.flags[-1])
     await FlagRepository(session).insert(flags)
-    rest = await chain.append(session, rows, now, events=lambda: [*(_posted_event(r) for r in rows),
-                                                                  *(flag_raised_event(f) for f in flags)])
-    await _publish(session, rest)
-    for row in rows:
-        ENTRIES_POSTED.labels("grant", row["decision"]).inc()
-    for f in flags:
-        FLAGS_RAISED.labels(f["kind"], "posting").inc()
-
-
-async def _publish(session: AsyncSession, events: Sequence[Event]) -> None:
-    """Outbox rows for the events: one row per event for a small posting; for a batch, rows of up
-    to BATCH_EVENTS events each (COPY; the relay's bulk lane publishes each event on its own)."""
-    if not events:
-        return
-    conn = await raw_connection(session)
-    if len(events) <= chain.INLINE_EVENTS:
-        await add_events_asyncpg(conn, SERVICE, events, source=SERVICE)
-        return
-    lines = []
-    for event in events:
-        envelope = envelope_for(event, source=SERVICE)
-        lines.append(batch_line(str(envelope.id), envelope.type, envelope.model_dump_json()))
-    await copy_event_batches(conn, SERVICE, [lines[i:i + BATCH_EVENTS] for i in range(0, len(lines), BATCH_EVENTS)],
-                             headers=_request_headers())
-
-
-def _request_headers() -> dict[str, str]:
-    request_id = request_id_var.get()
-    return {"X-Request-ID": request_id} if request_id else {}
+    await chain.append(session, rows, now, events=lambda: [*(_posted_event(r) for r in rows),
+                                                           *(flag_raised_event(f) for f in flags)], lanes=lanes)
 
 
 def _flag_reasons(item: Item) -> list[tuple[str, list[uuid.UUID]]]:
