@@ -138,15 +138,34 @@ async def truncate(conn: asyncpg.Connection, tables: list[str]) -> None:
 
 
 async def _truncate_all(database_url: str) -> None:
+    """Empty every service table and restart every sequence, in one transaction.
+
+    DELETE with foreign-key triggers off (``session_replication_role = replica``), not TRUNCATE: a
+    TRUNCATE of the ~130 tables swaps ~400 files and took 0.35 s idle and 3-4 s on a loaded machine,
+    before every test; this takes about 25 ms.  Other triggers are off too, which is what a reset wants
+    (the tickets' open-count trigger would otherwise count the deleted tickets)."""
     conn = await asyncpg.connect(database_url)
     try:
-        rows = await conn.fetch(
+        tables = await conn.fetch(
             "SELECT schemaname, tablename FROM pg_tables WHERE schemaname = ANY($1::text[]) "
             "AND tablename <> 'alembic_version'",
             MIGRATED,
         )
-        if rows:
-            await truncate(conn, [f'"{r["schemaname"]}"."{r["tablename"]}"' for r in rows])
+        sequences = await conn.fetch(
+            "SELECT schemaname, sequencename FROM pg_sequences WHERE schemaname = ANY($1::text[])", MIGRATED
+        )
+        statement = "SET LOCAL session_replication_role = replica;" + "".join(
+            f'DELETE FROM "{t["schemaname"]}"."{t["tablename"]}";' for t in tables
+        ) + "".join(f'ALTER SEQUENCE "{q["schemaname"]}"."{q["sequencename"]}" RESTART;' for q in sequences)
+        for attempt in range(5):
+            try:
+                async with conn.transaction():
+                    await conn.execute(statement)
+                return
+            except asyncpg.DeadlockDetectedError:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.2)
     finally:
         await conn.close()
 
