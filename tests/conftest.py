@@ -123,18 +123,23 @@ def settings(database_url: str, nats_url: str) -> Settings:
     )
 
 
-async def truncate(conn: asyncpg.Connection, tables: list[str]) -> None:
-    """TRUNCATE, again after a deadlock: a session-scoped server of an earlier test (notify, with the
-    Twilio stand-in posting status callbacks late) can hold one table while wanting another."""
-    statement = f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"
+async def _execute_past_deadlocks(conn: asyncpg.Connection, statement: str) -> None:
+    """Run ``statement`` in a transaction, again after a deadlock: a session-scoped server of an earlier
+    test (notify, with the Twilio stand-in posting status callbacks late) can hold one table while
+    wanting another."""
     for attempt in range(5):
         try:
-            await conn.execute(statement)
+            async with conn.transaction():
+                await conn.execute(statement)
             return
         except asyncpg.DeadlockDetectedError:
             if attempt == 4:
                 raise
             await asyncio.sleep(0.2)
+
+
+async def truncate(conn: asyncpg.Connection, tables: list[str]) -> None:
+    await _execute_past_deadlocks(conn, f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
 
 
 async def _truncate_all(database_url: str) -> None:
@@ -157,15 +162,7 @@ async def _truncate_all(database_url: str) -> None:
         statement = "SET LOCAL session_replication_role = replica;" + "".join(
             f'DELETE FROM "{t["schemaname"]}"."{t["tablename"]}";' for t in tables
         ) + "".join(f'ALTER SEQUENCE "{q["schemaname"]}"."{q["sequencename"]}" RESTART;' for q in sequences)
-        for attempt in range(5):
-            try:
-                async with conn.transaction():
-                    await conn.execute(statement)
-                return
-            except asyncpg.DeadlockDetectedError:
-                if attempt == 4:
-                    raise
-                await asyncio.sleep(0.2)
+        await _execute_past_deadlocks(conn, statement)
     finally:
         await conn.close()
 
