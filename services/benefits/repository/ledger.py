@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import asyncpg
 from sqlalchemy import and_, any_, bindparam, func, select, text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,6 @@ from services.benefits.repository.common import (
     held_for,
     one_or_none,
     page,
-    raw_connection,
 )
 from services.benefits.rules.chain import CONTENT_TYPES, GENESIS, NULL_TEXT, NULL_VALUE, PRESENT
 
@@ -116,6 +116,23 @@ _EVENTS = f"""
                        ${_N + 15}::jsonb[])
 )
 """
+# One entry under one lane head (a single posting), with its few events: scalars, not arrays, since
+# asyncpg checks every array element's type against the collection ABCs (two isinstance calls each,
+# about 80 per single posting over the 47 arrays of the general statement).
+_ONE = len(ENTRY_COLUMNS)
+APPEND_ONE_SQL = f"""
+WITH written AS (
+  INSERT INTO benefits.entry ({", ".join(ENTRY_COLUMNS)})
+  VALUES ({", ".join(f"${i + 1}::{t}" for i, t in enumerate(ENTRY_TYPES.values()))})
+), heads AS (
+  UPDATE benefits.chain_head SET seq = ${_ONE + 2}, hash = ${_ONE + 3}, signature = ${_ONE + 4},
+         key_id = ${_ONE + 5}, signed_at = ${_ONE + 6}
+  WHERE partition = ${_ONE + 1}
+), events AS (
+  INSERT INTO benefits.outbox (id, subject, payload, headers)
+  SELECT * FROM unnest(${_ONE + 7}::uuid[], ${_ONE + 8}::text[], ${_ONE + 9}::jsonb[], ${_ONE + 10}::jsonb[])
+)
+""" + notify_unless_awake(f"${_ONE + 11}::text")
 APPEND_WITH_EVENTS_SQL = _ENTRIES_AND_HEADS + _EVENTS + notify_unless_awake(f"${_N + 16}::text")
 APPEND_WITH_BATCHES_SQL = _ENTRIES_AND_HEADS + _EVENTS + f"SELECT pg_notify(${_N + 16}::text, '{BULK_NOTIFY}')"
 
@@ -157,57 +174,6 @@ class LedgerRepository:
                 .where(entry.c.kind == "grant", held_for(list(person_ids)))
                 .where(~select(undone.c.id).where(undone.c.reverses_id == entry.c.id).exists()))
         return list(await all_rows(self.session, stmt))
-
-    async def take_lanes(self, chains: Sequence[str], found: Mapping[str, Sequence[Any]] | None = None
-                         ) -> dict[str, dict[str, Any]]:
-        """One free lane of each chain (``<scheme>:<period>``), locked until the transaction ends.
-
-        A chain is split into lanes (``<chain>.<n>``), each its own hash chain with its own signed
-        head, so concurrent writers to one scheme and month do not queue on one head: each takes
-        the first lane nobody holds (``SKIP LOCKED``), and a new lane is opened only when every
-        lane is taken.  The lane count therefore follows the number of concurrent writers.  New
-        lanes are inserted in sorted order, so two writers opening lanes never deadlock; one that
-        loses the race for a lane number simply looks again.  ``found``: what posting's lookup
-        statement already took (``repository.posting.LOOKUP_SQL``, the same query): a lane it
-        locked is used as it is, so only a chain whose lanes were all taken costs a round trip."""
-        conn = await raw_connection(self.session)
-        wanted, taken = sorted(set(chains)), {}
-        rows: list[Any] = [found[c] for c in wanted if c in found] if found else []
-        for _ in range(20):
-            missing = [c for c in wanted if c not in taken and c not in {r[0] for r in rows}]
-            if missing:
-                rows += await conn.fetch(TAKE_LANE_SQL, missing)
-            opened = []
-            for chain, partition, seq, digest, lanes in rows:
-                if partition is not None:
-                    taken[chain] = {"partition": partition, "seq": seq, "hash": digest}
-                else:
-                    opened.append(f"{chain}{LANE_SEPARATOR}{lanes}")
-            rows = []
-            if opened:
-                for row in await conn.fetch(OPEN_LANES_SQL, sorted(opened), GENESIS):
-                    taken[row["partition"].rsplit(LANE_SEPARATOR, 1)[0]] = dict(row)
-            if len(taken) == len(wanted):
-                return taken
-        raise RuntimeError("could not take a chain lane after 20 attempts")  # pragma: no cover
-
-    async def append_rows(self, rows: Sequence[dict[str, Any]], heads: Sequence[dict[str, Any]],
-                          outbox: Sequence[dict[str, Any]] = (), batches: Sequence[tuple[Any, ...]] = ()) -> None:
-        """Insert chained entries and move their lanes' signed heads, in one statement (the hot path:
-        raw asyncpg, arrays bound once, no per-row parameter building); with ``outbox`` rows
-        (kernel.outbox.outbox_rows) or ``batches`` (id, subject, lines, events, headers) the events go
-        in with them and the relay is notified."""
-        conn = await raw_connection(self.session)
-        columns = [[row[c] for row in rows] for c in ENTRY_COLUMNS]
-        heads_args = [[h["partition"] for h in heads], [h["seq"] for h in heads], [h["hash"] for h in heads],
-                      [h["signature"] for h in heads], [h["key_id"] for h in heads], [h["signed_at"] for h in heads]]
-        if not outbox and not batches:
-            await conn.execute(APPEND_SQL, *columns, *heads_args)
-            return
-        events = [[o[c] for o in outbox] for c in ("id", "subject", "payload", "headers")]
-        batch_args = [list(column) for column in zip(*batches, strict=True)] if batches else [[], [], [], [], []]
-        await conn.execute(APPEND_WITH_BATCHES_SQL if batches else APPEND_WITH_EVENTS_SQL, *columns, *heads_args,
-                           *events, *batch_args, notify_channel(SERVICE))
 
     async def entry(self, entry_id: uuid.UUID) -> RowMapping | None:
         return await one_or_none(self.session, select(entry).where(entry.c.id == entry_id))
@@ -260,6 +226,67 @@ class LedgerRepository:
             stmt = stmt.where(chain_head.c.partition >= partition_prefix,
                               chain_head.c.partition < partition_prefix + "\U0010ffff")
         return {r["partition"]: r for r in await all_rows(self.session, stmt)}
+
+
+# The posting path's writes, on the transaction's asyncpg connection (raw asyncpg: see repository/posting.py).
+
+
+async def take_lanes(conn: asyncpg.Connection, chains: Sequence[str],
+                     found: Mapping[str, Sequence[Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """One free lane of each chain (``<scheme>:<period>``), locked until the transaction ends.
+
+    A chain is split into lanes (``<chain>.<n>``), each its own hash chain with its own signed
+    head, so concurrent writers to one scheme and month do not queue on one head: each takes
+    the first lane nobody holds (``SKIP LOCKED``), and a new lane is opened only when every
+    lane is taken.  The lane count therefore follows the number of concurrent writers.  New
+    lanes are inserted in sorted order, so two writers opening lanes never deadlock; one that
+    loses the race for a lane number simply looks again.  ``found``: what posting's lookup
+    statement already took (``repository.posting.LOOKUP_SQL``, the same query): a lane it
+    locked is used as it is, so only a chain whose lanes were all taken costs a round trip."""
+    wanted, taken = sorted(set(chains)), {}
+    rows: list[Any] = [found[c] for c in wanted if c in found] if found else []
+    for _ in range(20):
+        missing = [c for c in wanted if c not in taken and c not in {r[0] for r in rows}]
+        if missing:
+            rows += await conn.fetch(TAKE_LANE_SQL, missing)
+        opened = []
+        for chain, partition, seq, digest, lanes in rows:
+            if partition is not None:
+                taken[chain] = {"partition": partition, "seq": seq, "hash": digest}
+            else:
+                opened.append(f"{chain}{LANE_SEPARATOR}{lanes}")
+        rows = []
+        if opened:
+            for row in await conn.fetch(OPEN_LANES_SQL, sorted(opened), GENESIS):
+                taken[row["partition"].rsplit(LANE_SEPARATOR, 1)[0]] = dict(row)
+        if len(taken) == len(wanted):
+            return taken
+    raise RuntimeError("could not take a chain lane after 20 attempts")  # pragma: no cover
+
+
+async def append_rows(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]], heads: Sequence[dict[str, Any]],
+                      outbox: Sequence[dict[str, Any]] = (), batches: Sequence[tuple[Any, ...]] = ()) -> None:
+    """Insert chained entries and move their lanes' signed heads, in one statement (the hot path:
+    raw asyncpg, arrays bound once, no per-row parameter building); with ``outbox`` rows
+    (kernel.outbox.outbox_rows) or ``batches`` (id, subject, lines, events, headers) the events go
+    in with them and the relay is notified."""
+    if len(rows) == 1 and len(heads) == 1 and outbox and not batches:
+        head, row = heads[0], rows[0]
+        await conn.execute(APPEND_ONE_SQL, *(row[c] for c in ENTRY_COLUMNS), head["partition"], head["seq"],
+                           head["hash"], head["signature"], head["key_id"], head["signed_at"],
+                           *([o[c] for o in outbox] for c in ("id", "subject", "payload", "headers")),
+                           notify_channel(SERVICE))
+        return
+    columns = [[row[c] for row in rows] for c in ENTRY_COLUMNS]
+    heads_args = [[h["partition"] for h in heads], [h["seq"] for h in heads], [h["hash"] for h in heads],
+                  [h["signature"] for h in heads], [h["key_id"] for h in heads], [h["signed_at"] for h in heads]]
+    if not outbox and not batches:
+        await conn.execute(APPEND_SQL, *columns, *heads_args)
+        return
+    events = [[o[c] for o in outbox] for c in ("id", "subject", "payload", "headers")]
+    batch_args = [list(column) for column in zip(*batches, strict=True)] if batches else [[], [], [], [], []]
+    await conn.execute(APPEND_WITH_BATCHES_SQL if batches else APPEND_WITH_EVENTS_SQL, *columns, *heads_args,
+                       *events, *batch_args, notify_channel(SERVICE))
 
 
 def _prefix_range(prefix: str) -> dict[str, str]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from kernel.db import DbSession
 from kernel.errors import Conflict, Forbidden, ValidationProblem
 from services.benefits.repository.ledger import LedgerRepository
+from services.benefits.repository.posting import transaction
 from services.benefits.repository.replica import ReplicaRepository
 from services.benefits.routes.common import (
     Admin,
@@ -27,7 +28,7 @@ from services.benefits.routes.common import (
 from services.benefits.schemas.common import Page
 from services.benefits.schemas.ledger import BatchIn, BatchOut, EntryIn, EntryOut, Outcome, ReversalIn
 from services.benefits.schemas.review import PartitionOut, RegistryCopyOut, VerifyOut
-from services.benefits.service import chain, posting, reversals
+from services.benefits.service import catalogue_cache, chain, posting, reversals
 
 router = APIRouter(tags=["ledger"])
 
@@ -42,7 +43,7 @@ def entry_out(row: object) -> EntryOut:
                         409: {"description": "Refused: double dipping, or a period after the person's recorded "
                                               "death, under a scheme that rejects conflicts"}},
              summary="Record one benefit given (checked for double dipping)")
-async def post_entry(body: EntryIn, session: DbSession, identity: Writer, response: Response, now: Now) -> EntryOut:
+async def post_entry(body: EntryIn, request: Request, identity: Writer, response: Response, now: Now) -> EntryOut:
     """Record one benefit given: the scheme, the person (`person_id`, or an `identifier` that benefits
     resolves through the registry's lookup hashes; `household_id` for household schemes), the
     period, the amount or quantity, the delivery date and channel, and the department's own
@@ -60,9 +61,13 @@ async def post_entry(body: EntryIn, session: DbSession, identity: Writer, respon
     person, a period, amount, currency or date the scheme does not allow, a malformed identifier.
     """
     written: dict[uuid.UUID, Any] = {}
-    outcome = (await posting.post(session, identity, [body], now=now, mode="single", entries=written))[0]
-    if outcome.status == "rejected":
-        _raise_for(outcome)
+    # The hot path: a transaction of its own on raw asyncpg, no ORM session (see repository/posting.py).
+    engine = request.app.state.runtime.engine
+    async with transaction(engine) as conn:
+        outcome = (await posting.post_on(conn, catalogue_cache.key_of(engine), identity, [body], now=now,
+                                         mode="single", entries=written))[0]
+        if outcome.status == "rejected":
+            _raise_for(outcome)  # nothing was written; the lane it locked is let go
     assert outcome.entry_id is not None
     row = written[outcome.entry_id]
     response.status_code = 200 if outcome.status == "repeated" else 201

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.benefits.repository import posting as repo
 from services.benefits.rules.exclusivity import Exclusivity, Policy
@@ -36,17 +36,18 @@ class Catalogue:
 _CACHES: weakref.WeakKeyDictionary[Any, Catalogue] = weakref.WeakKeyDictionary()
 
 
-def _key(session: AsyncSession) -> Any:
-    bind = session.bind
-    return getattr(bind, "sync_engine", bind)
+def key_of(bind: AsyncSession | AsyncEngine) -> Any:
+    """The cache's key: the engine (of a session, or itself)."""
+    engine = bind.bind if isinstance(bind, AsyncSession) else bind
+    return getattr(engine, "sync_engine", engine)
 
 
-def cached(session: AsyncSession) -> Catalogue | None:
-    return _CACHES.get(_key(session))
+def cached(key: Any) -> Catalogue | None:
+    return _CACHES.get(key)
 
 
-async def load(session: AsyncSession, conn: asyncpg.Connection) -> Catalogue:
-    """Read the catalogue (one round trip) and keep it for this engine."""
+async def load(key: Any, conn: asyncpg.Connection) -> Catalogue:
+    """Read the catalogue (one round trip) and keep it under ``key`` (``key_of``)."""
     version, rows = await repo.catalogue(conn)
     found = Catalogue(version)
     rules: dict[str, Exclusivity] = {}
@@ -63,5 +64,5 @@ async def load(session: AsyncSession, conn: asyncpg.Connection) -> Catalogue:
     for code, own in rules.items():
         extra = [c for c in excluded_by.get(code, []) if c not in own.not_with]
         found.exclusivity[code] = own.model_copy(update={"not_with": [*own.not_with, *extra]}) if extra else own
-    _CACHES[_key(session)] = found
+    _CACHES[key] = found
     return found

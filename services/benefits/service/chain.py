@@ -18,6 +18,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+import asyncpg
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -27,6 +28,7 @@ from contracts.base import Event
 from kernel.context import request_id_var
 from kernel.outbox import BATCH_EVENTS, batch_line, envelope_for, outbox_rows
 from services.benefits import SERVICE
+from services.benefits.repository import ledger
 from services.benefits.repository.ledger import LedgerRepository
 from services.benefits.rules.chain import entry_hash, head_message
 from services.benefits.service.metrics import CHAIN_BROKEN, CHAIN_VERIFICATIONS, CHAIN_VERIFY_SECONDS
@@ -58,7 +60,7 @@ def chain_of(scheme_code: str, period: str) -> str:
     return f"{scheme_code}:{period}"
 
 
-async def append(session: AsyncSession, rows: Sequence[dict[str, Any]], now: datetime,
+async def append(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]], now: datetime,
                  events: Callable[[], Sequence[Event]] | None = None,
                  lanes: Mapping[str, Sequence[Any]] | None = None) -> None:
     """Chain and insert ``rows``: each goes to a free lane of its scheme and period's chain (its
@@ -66,14 +68,11 @@ async def append(session: AsyncSession, rows: Sequence[dict[str, Any]], now: dat
     for the whole batch.  ``events`` (built once the rows are chained) go into the outbox in the
     same statement: a row each when few (``INLINE_EVENTS``), else batch rows of up to
     ``BATCH_EVENTS`` (the relay's bulk lane publishes each event on its own).  ``lanes``: lanes the
-    caller's lookup already locked (``LedgerRepository.take_lanes``)."""
-    repo = LedgerRepository(session)
-    pending = list(events()) if events and not rows else []
+    caller's lookup already locked (``ledger.take_lanes``).  ``conn``: the transaction's asyncpg
+    connection (``repository.posting.in_transaction``)."""
     if not rows:
-        if pending:
-            await repo.append_rows([], [], outbox_rows(pending, source=SERVICE))
         return
-    taken = await repo.take_lanes([chain_of(r["scheme_code"], r["period"]) for r in rows], lanes)
+    taken = await ledger.take_lanes(conn, [chain_of(r["scheme_code"], r["period"]) for r in rows], lanes)
     tips = {lane["partition"]: (lane["seq"], bytes(lane["hash"])) for lane in taken.values()}
     for row in rows:
         partition = taken[chain_of(row["scheme_code"], row["period"])]["partition"]
@@ -86,9 +85,9 @@ async def append(session: AsyncSession, rows: Sequence[dict[str, Any]], now: dat
               "key_id": key_id, "signed_at": now} for p, (seq, digest) in sorted(tips.items())]
     pending = list(events()) if events else []
     if len(pending) <= INLINE_EVENTS:
-        await repo.append_rows(rows, heads, outbox_rows(pending, source=SERVICE))
+        await ledger.append_rows(conn, rows, heads, outbox_rows(pending, source=SERVICE))
     else:
-        await repo.append_rows(rows, heads, batches=_batch_rows(pending))
+        await ledger.append_rows(conn, rows, heads, batches=_batch_rows(pending))
 
 
 INLINE_EVENTS = 3  # a single posting's events (entry posted, its flags) go in as a row each

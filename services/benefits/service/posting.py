@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,8 +28,7 @@ from contracts.benefits import EntryPosted, FlagRaised
 from kernel.areas import is_within_any
 from kernel.auth import Identity
 from kernel.identifiers import InvalidIdentifier, keyed_lookup_hash, parse_identifier
-from services.benefits.repository.flags import FlagRepository
-from services.benefits.repository.posting import Lookup, in_transaction, lookup
+from services.benefits.repository.posting import Lookup, in_transaction, insert_flags, lookup
 from services.benefits.rules.access import actor_ids, may_post_for
 from services.benefits.rules.exclusivity import (
     Candidate,
@@ -96,9 +96,17 @@ async def post(session: AsyncSession, identity: Identity, bodies: Sequence[Entry
     """Check and write ``bodies``; ``now`` is the service clock's time (recorded_at, "future" delivery).
     ``entries``, when given, receives each outcome's ledger row by entry id (the row written, or the
     one a repeated reference names), so a caller can answer without reading it back."""
+    return await post_on(await in_transaction(session), catalogue_cache.key_of(session), identity, bodies, now=now,
+                         file_id=file_id, row_numbers=row_numbers, mode=mode, entries=entries)
+
+
+async def post_on(conn: asyncpg.Connection, cache_key: Any, identity: Identity, bodies: Sequence[EntryIn], *,
+                  now: datetime, file_id: uuid.UUID | None = None, row_numbers: Sequence[int] | None = None,
+                  mode: str = "batch", entries: dict[uuid.UUID, Any] | None = None) -> list[Outcome]:
+    """``post`` on a transaction's asyncpg connection (``repository.posting.transaction`` for
+    ``POST /entries``); ``cache_key``: the catalogue cache's (``catalogue_cache.key_of``)."""
     started = time.perf_counter()
-    conn = await in_transaction(session)
-    known = catalogue_cache.cached(session) or await catalogue_cache.load(session, conn)
+    known = catalogue_cache.cached(cache_key) or await catalogue_cache.load(cache_key, conn)
     for _ in range(10):
         items = [Item(row_numbers[i] if row_numbers else i, b) for i, b in enumerate(bodies)]
         _check_schemes(identity, items, known, now.date())
@@ -106,13 +114,13 @@ async def post(session: AsyncSession, identity: Identity, bodies: Sequence[Entry
         if found.catalogue_version == known.version:
             break
         # The catalogue changed since it was cached: judge the call again under the catalogue as it is.
-        known = await catalogue_cache.load(session, conn)
+        known = await catalogue_cache.load(cache_key, conn)
     else:  # pragma: no cover - the catalogue changing ten times during one posting
         raise RuntimeError("the scheme catalogue kept changing while posting")
     _repeated(items, found.repeated)
     _resolve(items, found)
     _check_exclusivity(items, known, found.grants)
-    await _write(session, identity, items, file_id, now, found.lanes)
+    await _write(conn, identity, items, file_id, now, found.lanes)
     if entries is not None:
         entries.update({i.entry_row["id"]: i.entry_row for i in items if i.entry_row is not None})
     outcomes = [i.outcome for i in items if i.outcome is not None]
@@ -348,7 +356,7 @@ def _evidence(item: Item) -> dict[str, Any]:
     }
 
 
-async def _write(session: AsyncSession, identity: Identity, items: Sequence[Item], file_id: uuid.UUID | None,
+async def _write(conn: asyncpg.Connection, identity: Identity, items: Sequence[Item], file_id: uuid.UUID | None,
                  now: datetime, lanes: dict[str, Any]) -> None:
     rows: list[dict[str, Any]] = []
     flags: list[dict[str, Any]] = []
@@ -367,8 +375,8 @@ async def _write(session: AsyncSession, identity: Identity, items: Sequence[Item
                                "other_entry_ids": others, "evidence": _evidence(item) | _unknown_evidence(item),
                                "source": "posting", "raised_at": now})
             flags.append(item.flags[-1])
-    await FlagRepository(session).insert(flags)
-    await chain.append(session, rows, now, events=lambda: [*(_posted_event(r) for r in rows),
+    await insert_flags(conn, flags)
+    await chain.append(conn, rows, now, events=lambda: [*(_posted_event(r) for r in rows),
                                                            *(flag_raised_event(f) for f in flags)], lanes=lanes)
 
 
