@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import asyncpg
 import httpx
 
 from tests.marketplace.conftest import (
@@ -196,6 +197,25 @@ async def test_a_rate_changed_after_confirmation_does_not_change_the_booking(mp,
                                            "valid_from": "2026-06-01", "amount_minor": 30000}, headers=admin()), 201)
     later = await book(mp, headers=citizen_app("c2"))
     assert later["price_minor"] == 30000
+
+
+async def test_a_rate_card_changed_by_another_process_prices_the_next_booking(mp, database_url):
+    """This process keeps quotes between bookings; a change it did not make itself (another replica, an
+    operator's correction in SQL) still prices the very next booking, rates and cancellation terms alike."""
+    await rate_card(mp)
+    await worker(mp, await vendor(mp))
+    await worker(mp, await vendor(mp, "vendor-b"), km_east=2.0)
+    first = await book(mp)
+    assert (first["price_minor"], first["terms"]["assigned_fee_minor"]) == (25000, 5000)
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("UPDATE marketplace.rate SET amount_minor = 27500 WHERE item_code = 'plumbing.tap'")
+        await conn.execute("UPDATE marketplace.cancellation_terms SET assigned_fee_minor = 6000")
+    finally:
+        await conn.close()
+    second = await book(mp, headers=citizen_app("c2"))
+    assert (second["price_minor"], second["terms"]["assigned_fee_minor"]) == (27500, 6000)
+    assert (await ok(await mp.get(f"/bookings/{first['id']}", headers=admin())))["price_minor"] == 25000
 
 
 async def test_booking_needs_a_rate_and_refuses_free_text_prices(mp):

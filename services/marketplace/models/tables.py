@@ -132,7 +132,18 @@ def _catalog(md: MetaData) -> list[Table]:
         CheckConstraint("offer_timeout_seconds BETWEEN 10 AND 3600", name="ck_terms_offer_timeout"),
         schema=SCHEMA,
     )
-    return [category, rate_item, rate, terms]
+    # One row: a fresh random version each time anything a booking is priced from changes (statement
+    # triggers on category, rate_item, rate and cancellation_terms; migration 0009).  A process keeps
+    # quotes with the version they were read at, and a booking's insert checks it in the same statement
+    # (repository/bookings.py), so a cached quote never prices a booking after a change.
+    catalog_state = Table(
+        "catalog_state", md,
+        Column("id", SmallInteger, primary_key=True),
+        Column("version", UUID(as_uuid=True), nullable=False),
+        CheckConstraint("id = 1", name="ck_catalog_state_one_row"),
+        schema=SCHEMA,
+    )
+    return [category, rate_item, rate, terms, catalog_state]
 
 
 def _workers(md: MetaData) -> list[Table]:

@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -14,8 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import TextualSelect
 
 from kernel.areas import within_any
+from kernel.outbox import notify_unless_awake
 from services.marketplace.models import booking, booking_extra, booking_otp_failure, booking_transition
+from services.marketplace.repository.catalog import CATALOG_VERSION
 from services.marketplace.repository.common import first, paged, positional, rows
+from services.marketplace.repository.search import CANDIDATE_COLUMNS, nearest_text_sql
 
 _BOOKING = tuple(c.name for c in booking.c)  # named, not *: the result's columns are read by position
 
@@ -64,6 +68,35 @@ _CREATE = positional(
     _BOOKING)
 
 
+# A new booking with everything else of its creation in one statement (a booking made 7 round trips, 4
+# now: BEGIN, this, the offer, COMMIT; bench/marketplace_per_booking.py --trace): only while the rate card
+# is still at the version its quote was read at (catalog_state; a cached quote after a change inserts
+# nothing and the caller re-reads), the booking and its ``create`` transition, its BookingCreated event in
+# the outbox with the relay's wake-up (kernel.outbox, as add_events writes them), and the nearest
+# candidates of its trade (repository/search.py's query, as JSON).
+_CREATE_AND_FIND = (
+    "WITH current AS (SELECT 1 WHERE " + CATALOG_VERSION + " = :catalog_version), "
+    "created AS (INSERT INTO marketplace.booking (" + ", ".join(_CREATED_COLUMNS) + ") SELECT "
+    + ", ".join("CAST(:terms AS jsonb)" if c == "terms" else f":{c}" for c in _CREATED_COLUMNS)
+    + " FROM current RETURNING *), "
+    "step AS (INSERT INTO marketplace.booking_transition (booking_id, from_status, to_status, action, actor,"
+    " details, request_id) SELECT id, NULL, status, 'create', :created_by, CAST(:details AS jsonb), :request_id"
+    " FROM created), "
+    "written AS (INSERT INTO marketplace.outbox (id, subject, payload, headers) SELECT :event_id, :event_subject,"
+    " CAST(:event_payload AS jsonb), CAST(:event_headers AS jsonb) FROM created), "
+    "notified AS (" + notify_unless_awake(":notify_channel") + ") "
+    "SELECT " + ", ".join(_BOOKING) + ", (SELECT count(*) FROM notified) AS notified, "
+    "(SELECT json_agg(json_build_array(" + ", ".join(f"c.{name}" for name in CANDIDATE_COLUMNS) + ")) "
+    " FROM ({nearest}) c) AS candidates FROM created"
+)
+
+
+@lru_cache(maxsize=8)
+def _create_and_find(limit: int) -> TextualSelect:
+    return positional(_CREATE_AND_FIND.replace("{nearest}", nearest_text_sql(limit)),
+                      (*_BOOKING, "notified", "candidates"))
+
+
 async def _first(session: AsyncSession, stmt: TextualSelect, params: dict[str, Any]) -> RowMapping | None:
     # Parameters go with the execution: TextClause.bindparams() would copy the statement every call.
     return (await session.execute(stmt, params)).mappings().first()
@@ -93,6 +126,22 @@ class BookingRepository:
                                                            request_id=request_id))
         assert row is not None
         return row
+
+    async def create_and_find(self, values: Mapping[str, Any], *, details: dict[str, Any], request_id: str | None,
+                              catalog_version: str, event: Mapping[str, Any], notify_channel: str,
+                              nearest: Mapping[str, Any], limit: int) -> tuple[RowMapping, list[list[Any]]] | None:
+        """Insert the booking as :data:`_CREATE_AND_FIND` says; the row and the candidates (lists of
+        ``CANDIDATE_COLUMNS``), or None when the rate card changed since ``catalog_version``."""
+        params = {c: values.get(c) for c in _CREATED_COLUMNS}
+        params["terms"] = json.dumps(values["terms"])
+        row = await _first(self.session, _create_and_find(limit), {
+            **params, "details": json.dumps(details), "request_id": request_id, "catalog_version": catalog_version,
+            "event_id": event["id"], "event_subject": event["subject"], "event_payload": event["payload"],
+            "event_headers": event["headers"], "notify_channel": notify_channel, **nearest})
+        if row is None:
+            return None
+        raw = row["candidates"]
+        return row, (json.loads(raw) if isinstance(raw, str) else raw) or []
 
     async def get(self, booking_id: uuid.UUID, *, lock: bool = False) -> RowMapping | None:
         stmt = select(booking).where(booking.c.id == booking_id)

@@ -18,16 +18,20 @@ from services.marketplace.repository.common import first, paged, positional, row
 _RATES = ("(SELECT coalesce(json_agg(json_build_array(r.id, r.area_code, r.valid_from, r.valid_to, r.amount_minor) "
           "ORDER BY r.area_code, r.valid_from, r.id), '[]') FROM marketplace.rate r "
           "WHERE r.item_code = {item}.code AND r.area_code = ANY(CAST(:areas AS text[])))")
+# The rate card's version as a booking's insert compares it (text; '' while the row is missing).
+CATALOG_VERSION = "coalesce((SELECT version::text FROM marketplace.catalog_state WHERE id = 1), '')"
 # Everything a booking is priced from, in one round trip: the job item with its rates in the area
-# and above it, the category's visit-charge item with its rates, and the cancellation terms.
+# and above it, the category's visit-charge item with its rates, the cancellation terms, and the
+# rate card's version they were read at (service/catalog.py keeps quotes by it).
 _QUOTE = positional(
-    "SELECT i.code, i.category_code, i.kind, i.name, " + _RATES.format(item="i") + " AS rates, "
+    "SELECT i.code, i.category_code, i.kind, i.name, " + CATALOG_VERSION + " AS catalog_version, "
+    + _RATES.format(item="i") + " AS rates, "
     "(SELECT json_build_array(v.code, v.category_code, v.kind, v.name, " + _RATES.format(item="v") + ") "
     " FROM marketplace.rate_item v WHERE v.category_code = i.category_code AND v.kind = 'visit' "
     " ORDER BY v.code LIMIT 1) AS visit, "
     "(SELECT row_to_json(t) FROM marketplace.cancellation_terms t WHERE t.category_code = i.category_code) AS terms "
     "FROM marketplace.rate_item i WHERE i.code = :code",
-    ("code", "category_code", "kind", "name", "rates", "visit", "terms"))
+    ("code", "category_code", "kind", "name", "catalog_version", "rates", "visit", "terms"))
 
 
 class CatalogRepository:
@@ -35,8 +39,9 @@ class CatalogRepository:
         self.session = session
 
     async def quote_rows(self, item_code: str, area_codes: Sequence[str]) -> RowMapping | None:
-        """The item (code, category_code, kind, name) with ``rates`` ([id, area, from, to, amount] lists),
-        ``visit`` ([code, category_code, kind, name, rates] or null) and ``terms`` (object or null)."""
+        """The item (code, category_code, kind, name, catalog_version) with ``rates`` ([id, area, from, to,
+        amount] lists), ``visit`` ([code, category_code, kind, name, rates] or null) and ``terms`` (object or
+        null)."""
         return (await self.session.execute(_QUOTE, {"code": item_code, "areas": list(area_codes)})).mappings().first()
 
     async def insert_category(self, values: dict[str, Any]) -> RowMapping:

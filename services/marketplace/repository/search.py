@@ -52,16 +52,26 @@ def nearest_sql(limit: int) -> str:
     return _NEAREST.format(limit=int(limit))
 
 
-_COLUMNS = ("id", "vendor_id", "name", "lat", "lon", "rating_sum", "rating_count", "active_jobs",
-            "service_radius_km", "shifts", "exceptions")
+CANDIDATE_COLUMNS = ("id", "vendor_id", "name", "lat", "lon", "rating_sum", "rating_count", "active_jobs",
+                     "service_radius_km", "shifts", "exceptions")
+
+
+def nearest_text_sql(limit: int) -> str:
+    """The same statement with named parameters (``nearest_named``), for a session or a bigger statement."""
+    sql = nearest_sql(limit).replace("$7::uuid[]", "CAST(:tried AS uuid[])")
+    for number in range(8, 0, -1):
+        sql = sql.replace(f"${number}", f":{_NAMES[number - 1]}")
+    return sql
 
 
 @lru_cache(maxsize=16)
 def _nearest_text(limit: int) -> TextualSelect:
-    sql = nearest_sql(limit).replace("$7::uuid[]", "CAST(:tried AS uuid[])")
-    for number in range(8, 0, -1):
-        sql = sql.replace(f"${number}", f":{_NAMES[number - 1]}")
-    return positional(sql, _COLUMNS)
+    return positional(nearest_text_sql(limit), CANDIDATE_COLUMNS)
+
+
+def nearest_named(lat: float, lon: float, radius_km: float, skill_no: int, exclude: Sequence[uuid.UUID],
+                  day: date) -> dict[str, Any]:
+    return dict(zip(_NAMES, nearest_params(lat, lon, radius_km, skill_no, exclude, day), strict=True))
 
 
 def nearest_params(lat: float, lon: float, radius_km: float, skill_no: int, exclude: Sequence[uuid.UUID],
@@ -104,3 +114,10 @@ async def nearest(db: Db, *, lat: float, lon: float, radius_km: float, skill_no:
     return [(Candidate(r["id"], r["vendor_id"], r["name"], r["lat"], r["lon"], r["rating_sum"], r["rating_count"],
                        r["active_jobs"], r["service_radius_km"]), _shifts(r["shifts"]), _exceptions(r["exceptions"]))
             for r in rows]
+
+
+def from_json(items: Sequence[Sequence[Any]]) -> list[tuple[Candidate, list[Shift], list[ShiftException]]]:
+    """Candidates as the booking's insert returns them (JSON lists of ``CANDIDATE_COLUMNS``)."""
+    return [(Candidate(uuid.UUID(i), uuid.UUID(v), name, lat, lon, rs, rc, jobs, radius), _shifts(shifts),
+             _exceptions(exceptions))
+            for i, v, name, lat, lon, rs, rc, jobs, radius, shifts, exceptions in items]

@@ -24,6 +24,7 @@ from contracts.marketplace import (
 from kernel.auth import Identity
 from kernel.context import request_id_var
 from kernel.errors import Conflict, Forbidden, NotFound
+from kernel.outbox import notify_channel, outbox_rows
 from kernel.scheduler import cancel as cancel_job
 from services.marketplace import SERVICE
 from services.marketplace.beckn.orders import status_changed
@@ -38,6 +39,7 @@ from services.marketplace.metrics import (
 )
 from services.marketplace.repository.bookings import BookingRepository
 from services.marketplace.repository.catalog import CatalogRepository
+from services.marketplace.repository.search import from_json
 from services.marketplace.repository.workers import WorkerRepository
 from services.marketplace.rules import access, otp
 from services.marketplace.rules.lifecycle import ACTIVE, DISPUTABLE, RESCHEDULABLE, InvalidTransition, next_status
@@ -86,38 +88,53 @@ async def create(session: AsyncSession, identity: Identity, body: BookingIn, now
     if slot_start < now - timedelta(minutes=5):
         raise invalid("slot_start", "the slot is in the past")
     refs = await _department_refs(session, identity, body)
-    quote = await catalog.quote(session, body.job_code, body.area_code, matching.local_time(body.area_code, now).date())
+    on = matching.local_time(body.area_code, now).date()
     booking_id = uuid.uuid4()
     codes = Codes(start=otp.new_code(), completion=otp.new_code())
-    row = await BookingRepository(session).create({
-        "id": booking_id, "channel": channel, "status": "requested",
-        "category_code": quote.category_code, "job_code": body.job_code, "area_code": body.area_code,
-        "lat": body.lat, "lon": body.lon, "address": body.address,
-        "slot_start": slot_start, "slot_end": slot_start + timedelta(minutes=body.slot_minutes),
-        "customer_name": body.customer_name, "customer_phone": body.customer_phone,
-        "customer_subject": identity.subject, "assisted_by": identity.subject if channel == "call_centre" else None,
-        **refs, **(beckn or {}),
-        "max_radius_km": min(body.max_radius_km or settings.default_radius_km, settings.max_radius_km),
-        "priced_on": quote.priced_on, "job_rate_id": quote.job.rate_id, "price_minor": quote.job.amount_minor,
-        "visit_charge_minor": quote.visit_charge.amount_minor if quote.visit_charge else 0,
-        "terms": quote.terms.model_dump(),
-        "start_otp_hash": otp.code_hash(settings.otp_key, booking_id, "start", codes.start),
-        "completion_otp_hash": otp.code_hash(settings.otp_key, booking_id, "completion", codes.completion),
-        "created_by": identity.subject,
-    }, details={"channel": channel, "price_minor": quote.job.amount_minor}, request_id=request_id_var.get())
+    repo = BookingRepository(session)
+    for attempt in range(3):  # a quote kept by this process that the rate card has since changed: read again
+        quote, version = await catalog.booking_quote(session, body.job_code, body.area_code, on, fresh=attempt > 0)
+        values: dict[str, Any] = {
+            "id": booking_id, "channel": channel, "status": "requested",
+            "category_code": quote.category_code, "job_code": body.job_code, "area_code": body.area_code,
+            "lat": body.lat, "lon": body.lon, "address": body.address,
+            "slot_start": slot_start, "slot_end": slot_start + timedelta(minutes=body.slot_minutes),
+            "customer_name": body.customer_name, "customer_phone": body.customer_phone,
+            "customer_subject": identity.subject, "assisted_by": identity.subject if channel == "call_centre" else None,
+            "department_code": None, "office_code": None, **refs, **(beckn or {}),
+            "max_radius_km": min(body.max_radius_km or settings.default_radius_km, settings.max_radius_km),
+            "priced_on": quote.priced_on, "job_rate_id": quote.job.rate_id, "price_minor": quote.job.amount_minor,
+            "visit_charge_minor": quote.visit_charge.amount_minor if quote.visit_charge else 0,
+            "terms": quote.terms.model_dump(),
+            "start_otp_hash": otp.code_hash(settings.otp_key, booking_id, "start", codes.start),
+            "completion_otp_hash": otp.code_hash(settings.otp_key, booking_id, "completion", codes.completion),
+            "created_by": identity.subject,
+        }
+        event = outbox_rows([BookingCreated(
+            booking_id=booking_id, channel=channel, category_code=values["category_code"], job_code=body.job_code,
+            area_code=body.area_code, slot_start=slot_start, price_minor=values["price_minor"],
+            visit_charge_minor=values["visit_charge_minor"], currency=currency_of(body.area_code),
+            customer_phone=body.customer_phone, department_code=values["department_code"],
+            office_code=values["office_code"], assisted=channel == "call_centre")], source=SERVICE)[0]
+        found = await repo.create_and_find(
+            values, details={"channel": channel, "price_minor": quote.job.amount_minor},
+            request_id=request_id_var.get(), catalog_version=version, event=event,
+            notify_channel=notify_channel(SERVICE), nearest=await matching.candidates_query(session, values, now),
+            limit=settings.candidates)
+        if found is not None:
+            break
+    else:
+        raise Conflict("The rate card kept changing while the booking was priced; try again.")
+    row, candidates = found
     after_commit(session, BOOKINGS.labels(channel, row["category_code"], district_of(row["area_code"])).inc)
     if channel == "call_centre":
         after_commit(session, CALLS.labels("booked", district_of(row["area_code"])).inc)
     if row["department_code"]:
         after_commit(session, DEPARTMENT_BOOKINGS.labels(row["department_code"]).inc)
-    await publish(session, BookingCreated(
-        booking_id=booking_id, channel=channel, category_code=row["category_code"], job_code=row["job_code"],
-        area_code=row["area_code"], slot_start=row["slot_start"], price_minor=row["price_minor"],
-        visit_charge_minor=row["visit_charge_minor"], currency=currency_of(row["area_code"]),
-        customer_phone=row["customer_phone"],
-        department_code=row["department_code"], office_code=row["office_code"],
-        assisted=channel == "call_centre"))
-    return await matching.offer_next(session, row, now), codes
+    ranked = matching.best(from_json(candidates), lat=row["lat"], lon=row["lon"], radius_km=row["max_radius_km"],
+                           moment=matching.local_time(row["area_code"], max(row["slot_start"], now)),
+                           limit=settings.candidates)
+    return await matching.offer_best(session, row, ranked, now), codes
 
 
 # ---------------------------------------------------------------- who may see and act

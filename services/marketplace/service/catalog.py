@@ -107,24 +107,67 @@ def _json_rates(raw: Any) -> list[RateRow]:
 async def quote(session: AsyncSession, job_code: str, area_code: str, on: date) -> Quote:
     """The job's price, its category's visit charge and cancellation terms in ``area_code`` on ``on``
     (one round trip; the booking keeps what this returns)."""
+    return (await _quote_rows(session, job_code, area_code, cached=False))[1].priced(area_code, on)
+
+
+class _QuoteRows:
+    """What a quote is computed from (every period of the rates), so one read serves any date."""
+
+    def __init__(self, job_code: str, row: Mapping[Any, Any]) -> None:
+        self.job_code = job_code
+        self.row = dict(row)
+        self.rates = _json_rates(row["rates"])
+        self.visit = _json(row["visit"]) if row["visit"] is not None else None
+        self.visit_rates = _json_rates(self.visit[4]) if self.visit is not None else []
+        self.terms = terms_snapshot(_json(row["terms"]))
+
+    def priced(self, area_code: str, on: date) -> Quote:
+        row = self.row
+        if row["kind"] != "job":
+            raise invalid("job_code", f"{self.job_code} is a {row['kind']} item, not a bookable job")
+        job_rate = pick_rate(self.rates, area_code, on)
+        if job_rate is None:
+            raise invalid("job_code", f"no government rate for {self.job_code} in {area_code} on {on}")
+        visit_line = None
+        if self.visit is not None:
+            code, category_code, kind, name, _ = self.visit
+            visit_rate = pick_rate(self.visit_rates, area_code, on)
+            if visit_rate is None:
+                raise invalid("job_code", f"no government rate for {code} in {area_code} on {on}")
+            visit_line = _line({"code": code, "category_code": category_code, "kind": kind, "name": name}, visit_rate)
+        return Quote(category_code=row["category_code"], job=_line(row, job_rate), visit_charge=visit_line,
+                     priced_on=on, terms=TermsIn(**self.terms))
+
+
+# (job code, area) -> (rate card version, rows).  Rates change a few times a year; a booking reads them
+# on every request.  Kept per process and checked by the booking's insert against the version in the
+# database (repository/bookings.py: no row back means the card changed; the caller forgets and re-reads).
+_QUOTES: dict[tuple[str, str], tuple[str, _QuoteRows]] = {}
+_QUOTES_MAX = 4096
+
+
+async def _quote_rows(session: AsyncSession, job_code: str, area_code: str, *,
+                      cached: bool) -> tuple[str, _QuoteRows]:
+    found = _QUOTES.get((job_code, area_code)) if cached else None
+    if found is not None:
+        return found
     areas = sorted(ancestor_codes([area_code]) | {area_code})
     row = await CatalogRepository(session).quote_rows(job_code, areas)
     if row is None:
         raise invalid("job_code", "unknown rate item")
-    if row["kind"] != "job":
-        raise invalid("job_code", f"{job_code} is a {row['kind']} item, not a bookable job")
-    job_rate = pick_rate(_json_rates(row["rates"]), area_code, on)
-    if job_rate is None:
-        raise invalid("job_code", f"no government rate for {job_code} in {area_code} on {on}")
-    visit_line = None
-    if row["visit"] is not None:
-        code, category_code, kind, name, rates = _json(row["visit"])
-        visit_rate = pick_rate(_json_rates(rates), area_code, on)
-        if visit_rate is None:
-            raise invalid("job_code", f"no government rate for {code} in {area_code} on {on}")
-        visit_line = _line({"code": code, "category_code": category_code, "kind": kind, "name": name}, visit_rate)
-    return Quote(category_code=row["category_code"], job=_line(row, job_rate), visit_charge=visit_line,
-                 priced_on=on, terms=TermsIn(**terms_snapshot(_json(row["terms"]))))
+    found = (row["catalog_version"], _QuoteRows(job_code, row))
+    if len(_QUOTES) >= _QUOTES_MAX:
+        _QUOTES.clear()
+    _QUOTES[(job_code, area_code)] = found
+    return found
+
+
+async def booking_quote(session: AsyncSession, job_code: str, area_code: str, on: date, *,
+                        fresh: bool = False) -> tuple[Quote, str]:
+    """The quote for a booking and the rate card version it was computed at, from this process's cache
+    unless ``fresh`` (the booking's insert found the card changed)."""
+    version, rows = await _quote_rows(session, job_code, area_code, cached=not fresh)
+    return rows.priced(area_code, on), version
 
 
 def _line(item: Mapping[Any, Any], chosen: RateRow) -> QuoteLine:

@@ -23,10 +23,10 @@ from kernel.scheduler import cancel, schedule
 from services.marketplace import SERVICE
 from services.marketplace.metrics import SEARCH_SECONDS, UNMATCHED
 from services.marketplace.repository.bookings import BookingRepository
-from services.marketplace.repository.search import Db, lane, nearest
+from services.marketplace.repository.search import Db, lane, nearest, nearest_named
 from services.marketplace.repository.workers import WorkerRepository
-from services.marketplace.rules.availability import on_shift
-from services.marketplace.rules.matching import Ranked, rank
+from services.marketplace.rules.availability import Shift, ShiftException, on_shift
+from services.marketplace.rules.matching import Candidate, Ranked, rank
 from services.marketplace.service.common import after_commit, invalid
 from services.marketplace.settings import get_marketplace_settings
 
@@ -67,9 +67,22 @@ async def search(db: Db, category_code: str, *, lat: float, lon: float, radius_k
     fetched = await nearest(db, lat=lat, lon=lon, radius_km=radius_km, skill_no=skill_no, exclude=exclude,
                             limit=max(settings.candidates, limit), day=moment.date())
     SEARCH_SECONDS.observe(time.perf_counter() - started)
+    return best(fetched, lat=lat, lon=lon, radius_km=radius_km, moment=moment, limit=limit)
+
+
+def best(fetched: Sequence[tuple[Candidate, list[Shift], list[ShiftException]]], *, lat: float, lon: float,
+         radius_km: float, moment: datetime, limit: int) -> list[Ranked]:
+    """The fetched candidates on shift at the local ``moment``, ranked, best first."""
     working = {c.worker_id for c, shifts, exceptions in fetched if on_shift(shifts, exceptions, moment)}
     ranked = rank((c for c, _, _ in fetched), lat, lon, radius_km)
     return [r for r in ranked if r.candidate.worker_id in working][:limit]
+
+
+async def candidates_query(session: AsyncSession, booking: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The parameters of the nearest-worker query for a new booking (``BookingRepository.create_and_find``)."""
+    moment = local_time(booking["area_code"], max(booking["slot_start"], now))
+    skill_no = await _lane(session, booking["category_code"])
+    return nearest_named(booking["lat"], booking["lon"], booking["max_radius_km"], skill_no, [], moment.date())
 
 
 async def record(session: AsyncSession, booking: Mapping[Any, Any], to_status: str, action: str, actor: str, *,
@@ -86,6 +99,13 @@ async def offer_next(session: AsyncSession, booking: RowMapping, now: datetime) 
                           radius_km=booking["max_radius_km"], area_code=booking["area_code"],
                           at=max(booking["slot_start"], now), exclude=booking["tried_workers"],
                           limit=settings.candidates)
+    return await offer_best(session, booking, ranked, now)
+
+
+async def offer_best(session: AsyncSession, booking: RowMapping, ranked: Sequence[Ranked], now: datetime
+                     ) -> RowMapping:
+    """Offer the booking to the first of ``ranked`` still free; if nobody is, look again later."""
+    settings = get_marketplace_settings()
     bookings = BookingRepository(session)
     expires = now + timedelta(seconds=int(booking["terms"]["offer_timeout_seconds"]))
     attempt = booking["offer_attempt"] + 1
