@@ -49,25 +49,13 @@ _OFFER = positional(
     _BOOKING)
 
 
-# A new booking and its first transition, one statement.  Written out (not built per call from the
-# values given): the Core INSERT ... RETURNING in a CTE cost about 2.5 ms of CPU per booking to build
-# and compile, more than the rest of the booking's statements together.
+# The columns a new booking is written with (the rest take their defaults).
 _CREATED_COLUMNS = (
     "id", "channel", "status", "category_code", "job_code", "area_code", "lat", "lon", "address", "slot_start",
     "slot_end", "customer_name", "customer_phone", "customer_subject", "assisted_by", "department_code",
     "office_code", "purchase_ref", "beckn_transaction_id", "beckn_bap_id", "beckn_bap_uri", "max_radius_km",
     "priced_on", "job_rate_id", "price_minor", "visit_charge_minor", "terms", "start_otp_hash",
     "completion_otp_hash", "created_by")
-_CREATE = positional(
-    "WITH created AS (INSERT INTO marketplace.booking (" + ", ".join(_CREATED_COLUMNS) + ") VALUES ("
-    + ", ".join("CAST(:terms AS jsonb)" if c == "terms" else f":{c}" for c in _CREATED_COLUMNS) + ") RETURNING *), "
-    "step AS (INSERT INTO marketplace.booking_transition (booking_id, from_status, to_status, action, actor,"
-    " details, request_id) SELECT id, NULL, status, 'create', :created_by, CAST(:details AS jsonb), :request_id"
-    " FROM created) "
-    "SELECT " + ", ".join(_BOOKING) + " FROM created",
-    _BOOKING)
-
-
 # A new booking with everything else of its creation in one statement (a booking made 7 round trips, 4
 # now: BEGIN, this, the offer, COMMIT; bench/marketplace_per_booking.py --trace): only while the rate card
 # is still at the version its quote was read at (catalog_state; a cached quote after a change inserts
@@ -116,16 +104,6 @@ class BookingRepository:
             job_key=str(booking["id"]), expires=expires,
             payload=json.dumps({"attempt": attempt, "worker_id": str(worker_id)}), rematch_kind=rematch_kind,
             attempt=attempt))
-
-    async def create(self, values: Mapping[str, Any], *, details: dict[str, Any],
-                     request_id: str | None) -> RowMapping:
-        """Insert the booking (status ``requested``) and its ``create`` transition in one statement."""
-        params = {c: values.get(c) for c in _CREATED_COLUMNS}
-        params["terms"] = json.dumps(values["terms"])
-        row = await _first(self.session, _CREATE, dict(**params, details=json.dumps(details),
-                                                           request_id=request_id))
-        assert row is not None
-        return row
 
     async def create_and_find(self, values: Mapping[str, Any], *, details: dict[str, Any], request_id: str | None,
                               catalog_version: str, event: Mapping[str, Any], notify_channel: str,
