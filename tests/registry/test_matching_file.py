@@ -6,12 +6,16 @@ import csv
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from typer.testing import CliRunner
 
 from gramsetu.cli import app
 from services.registry.rules.matching.engine import DEFAULT_THRESHOLD
-from services.registry.service.matching.files import match_file
+from services.registry.rules.matching.table import COLUMNS, RecordTable, TableBuilder
+from services.registry.service.matching import files as files_module
+from services.registry.service.matching.files import match_file, read_table
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -99,9 +103,54 @@ def test_a_record_that_could_be_father_or_son_does_not_chain_them_into_one_perso
     result = match_file(source, out)
     with out.open(encoding="utf-8") as fh:
         pairs = {(p["id_l"], p["id_r"]) for p in csv.DictReader(fh)}
-    probability = {(result.result.table.ids[a], result.result.table.ids[b]): p for a, b, p in zip(
-        result.result.blocked.left, result.result.blocked.right, result.result.probability, strict=True)}
+    matched = result.result
+    assert matched is not None
+    probability = {(matched.table.ids[a], matched.table.ids[b]): p for a, b, p in zip(
+        matched.blocked.left, matched.blocked.right, matched.probability, strict=True)}
     assert probability[("father", "son")] < 0.05  # compared, and found to be two people
     assert probability[("father", "either")] >= DEFAULT_THRESHOLD <= probability[("son", "either")]
     assert pairs in ({("father", "either")}, {("son", "either")})  # one link kept, the chain refused
     assert result.persons == 2 and result.set_apart == 1
+
+
+def _table_through_csv_reader(path: Path) -> RecordTable:
+    """The table as the csv module alone reads the file (every row through csv.reader)."""
+    builder = TableBuilder()
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(fh))
+    header = [h.strip() for h in rows[0]]
+    for row in rows[1:]:
+        row = (row + [""] * len(header))[: len(header)]
+        builder.add({name: value.strip() for name, value in zip(header, row, strict=True) if name in COLUMNS})
+    return builder.build()
+
+
+def _same_table(a: RecordTable, b: RecordTable) -> bool:
+    return (a.ids == b.ids and a.vocab.strings == b.vocab.strings and a.cols.keys() == b.cols.keys()
+            and all(np.array_equal(a.cols[k], b.cols[k]) for k in a.cols))
+
+
+def test_a_file_reads_the_same_however_it_is_quoted_broken_or_chunked(tmp_path: Path, monkeypatch: Any) -> None:
+    # The reader splits plain chunks on commas itself and hands anything else to csv.reader; both ways,
+    # and at any chunk size, a file must give the table the csv module alone gives.
+    rows = [{"record_id": f"r{i}", "given_name": ("Md. Rahim" if i % 3 else "রহিম"), "family_name": "Uddin",
+             "sex": "male", "dob": f"19{50 + i % 40}-01-0{1 + i % 9}", "area_code": f"BD-10-15-44-93-0{i % 4}",
+             "phone": f"+880 1712-34{i:04d}", "household": str(i // 4)} for i in range(400)]
+    plain = ",".join(COLUMNS) + "\n" + "".join(",".join(r.get(c, "") for c in COLUMNS) + "\n" for r in rows)
+    lines = plain.splitlines()
+    files = {
+        "plain": plain,
+        "crlf, no final newline": "\r\n".join(lines),
+        "a blank line, a short one and a long one": "\n".join(
+            [*lines[:50], "", *lines[50:90], lines[90].rsplit(",", 3)[0], lines[91] + ",extra", *lines[92:]]),
+        "a quoted field with a comma and a newline late in the file": "\n".join(
+            [*lines[:300], lines[300].replace("Uddin", '"Uddin, Jr\nSr"', 1), *lines[301:]]),
+        "spaces and a byte-order mark": "\ufeff" + plain.replace(",male,", ", male ,"),
+    }
+    for name, text in files.items():
+        path = tmp_path / "people.csv"
+        path.write_text(text, encoding="utf-8", newline="")
+        expected = _table_through_csv_reader(path)
+        for chars in (files_module.READ_CHARS, 1_000):
+            monkeypatch.setattr(files_module, "READ_CHARS", chars)
+            assert _same_table(read_table(path), expected), (name, chars)

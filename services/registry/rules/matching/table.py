@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache, partial
-from itertools import repeat
+from itertools import count, repeat
 from typing import Any
 
 import numpy as np
@@ -173,39 +174,58 @@ def _guardian_names(guardian_name: str) -> tuple[str, ...]:
 KEYED = ("phone", "aadhaar", "nid13", "nid10", "brn")
 
 
+class _Column:
+    """One raw column, factorised as it is read: each distinct value once (value → the row where it first
+    appears) and, per row, that first row.  One C-level dictionary pass per value, where keeping the strings
+    took an interning pass, and every conversion a hashing pass and a lookup pass more."""
+
+    __slots__ = ("first", "rows")
+
+    def __init__(self) -> None:
+        self.first: dict[str, int] = {}
+        self.rows = array("q")
+
+    def extend(self, values: Iterable[str], start: int) -> None:
+        self.rows.extend(map(self.first.setdefault, values, count(start)))
+
+    def append(self, value: str, row: int) -> None:
+        self.rows.append(self.first.setdefault(value, row))
+
+    def distinct(self) -> Distinct:
+        """Each row's index among the distinct values (in order of first appearance), and those values."""
+        firsts = np.fromiter(self.first.values(), dtype=np.int64, count=len(self.first))
+        return np.searchsorted(firsts, np.frombuffer(self.rows, dtype=np.int64)), list(self.first)
+
+
 class TableBuilder:
-    """Collects records (CSV rows, registry rows) as raw columns; ``build`` turns each column into codes
-    once per distinct value, so a million records cost a dictionary lookup per value, not a parse."""
+    """Collects records (CSV rows, registry rows) as factorised columns; ``build`` turns each column into
+    codes once per distinct value, so a million records cost a dictionary lookup per value, not a parse."""
 
     def __init__(self, vocab: Vocab | None = None) -> None:
         self.vocab = vocab or Vocab()
-        self.raw: dict[str, list[str]] = {c: [] for c in COLUMNS}
+        self.record_ids: list[str] = []  # nearly all distinct: kept as they are
+        self.raw = {c: _Column() for c in COLUMNS if c != "record_id"}
         self.keys: dict[str, list[str]] = {c: [] for c in KEYED}
-        # One string object per distinct value and column: a million records repeat their areas,
-        # names and dates, and 15 million separate strings would take most of a gigabyte.
-        self.seen: dict[str, dict[str, str]] = {c: {} for c in COLUMNS}
 
     def add(self, row: Mapping[str, str | None], keys: Mapping[str, str] | None = None) -> None:
         """One record.  ``keys``: identifier keys computed elsewhere (the registry's keyed hashes, by
         column: phone, aadhaar, nid13, nid10, brn), used instead of the row's clear values."""
+        start = len(self.record_ids)
+        self.record_ids.append(row.get("record_id") or "")
         for column, values in self.raw.items():
-            value = row.get(column) or ""
-            values.append(self.seen[column].setdefault(value, value))
-        for column, values in self.keys.items():
-            values.append((keys or {}).get(column) or "")
+            values.append(row.get(column) or "", start)
+        for column, keyed in self.keys.items():
+            keyed.append((keys or {}).get(column) or "")
 
     def extend_columns(self, columns: Mapping[str, Sequence[str]], count: int) -> None:
         """``count`` records given column by column (a CSV read in chunks): one C-level pass per column
         instead of a Python call per value."""
+        start = len(self.record_ids)
+        self.record_ids.extend(columns.get("record_id") or repeat("", count))
         for column, values in self.raw.items():
-            given = columns.get(column)
-            if given is None:
-                values.extend(repeat("", count))
-            else:
-                seen = self.seen[column]
-                values.extend(map(seen.setdefault, given, given))
-        for values in self.keys.values():
-            values.extend(repeat("", count))
+            values.extend(columns.get(column) or repeat("", count), start)
+        for keyed in self.keys.values():
+            keyed.extend(repeat("", count))
 
     def extend(self, rows: Iterable[Mapping[str, str | None]]) -> TableBuilder:
         for row in rows:
@@ -213,11 +233,12 @@ class TableBuilder:
         return self
 
     def build(self) -> RecordTable:
-        raw, code = self.raw, self.vocab.code
-        n = len(raw["record_id"])
-        ids = [rid or str(i) for i, rid in enumerate(raw["record_id"])]
+        code = self.vocab.code
+        raw = {c: column.distinct() for c, column in self.raw.items()}
+        n = len(self.record_ids)
+        ids = [rid or str(i) for i, rid in enumerate(self.record_ids)]
         cols: dict[str, I32] = {}
-        names = _per_distinct(list(zip(raw["given_name"], raw["family_name"], strict=True)),
+        names = _per_distinct(_pairs(raw["given_name"], raw["family_name"]),
                               lambda v: tuple(code(x) for x in _person_names(*v)))
         for k, column in enumerate(("given", "family", "given_key", "family_key", "given_first_key", "given_second",
                                  "own_name")):
@@ -233,22 +254,21 @@ class TableBuilder:
         cols["relation"] = _ints(_per_distinct(raw["guardian_relation"],
                                                lambda v: (RELATIONS.get(v.strip().lower(), 0),)), 0, n)
         cols["sex"] = _ints(_per_distinct(raw["sex"], lambda v: (SEXES.get(v.strip().lower(), 0),)), 0, n)
-        cols["dob"], cols["byear"], cols["byear_how"] = self._births(n)
+        cols["dob"], cols["byear"], cols["byear_how"] = self._births(raw, n)
         areas = _per_distinct(raw["area_code"], lambda v: tuple(code(x) for x in _area_levels(v)))
         for k, column in enumerate(("area", "area_parent", "area_grand")):
             cols[column] = _ints(areas, k, n)
-        self._identifiers(cols, n)
+        self._identifiers(raw, cols, n)
         # A household's reference (the registry's household, a census household number): one namespace
         # per file, compared only for equality.
         households = _per_distinct(raw["household"], lambda v: (code("household:" + v) if v else MISSING,))
         cols["household"] = _ints(households, 0, n)
-        self.seen = {c: {} for c in COLUMNS}
         return RecordTable(ids, self.vocab, cols)
 
-    def _births(self, n: int) -> tuple[I32, I32, I32]:
+    @staticmethod
+    def _births(raw: Mapping[str, Distinct], n: int) -> tuple[I32, I32, I32]:
         """(days since 1970 or -1, birth year or -1, how the year is known), vectorised: a full date;
         else a declared year, or the year prefix of a 17-digit NID or BRN; else registration year − age."""
-        raw = self.raw
         dob = _dates(raw["dob"])
         known = dob != MISSING
         days = np.where(known, dob, MISSING).astype(np.int32)
@@ -265,8 +285,8 @@ class TableBuilder:
         how = np.where(known, EXACT, np.where(declared > 0, DECLARED, ESTIMATED)).astype(np.int32)
         return days, year, how
 
-    def _identifiers(self, cols: dict[str, I32], n: int) -> None:
-        code, raw = self.vocab.code, self.raw
+    def _identifiers(self, raw: Mapping[str, Distinct], cols: dict[str, I32], n: int) -> None:
+        code = self.vocab.code
         clear = {
             "phone": _per_distinct(raw["phone"], lambda v: (phone_key(v),)),
             "aadhaar": _per_distinct(raw["aadhaar"], lambda v: (d if len(d := digits(v)) == 12 else "",)),
@@ -287,17 +307,36 @@ class TableBuilder:
                 cols[column] = table[ids]
 
 
-Distinct = tuple[npt.NDArray[np.int64], list[tuple[Any, ...]]]
+Distinct = tuple[npt.NDArray[np.int64], list[Any]]  # per row an index, per distinct value a value
 
 
-def _per_distinct(values: list[Any], convert: Callable[[Any], tuple[Any, ...]]) -> Distinct:
-    """Each value's index among the distinct values (in order of first appearance), and ``convert`` of
-    each distinct value.  The indexing runs in C (``dict.fromkeys``, ``map``): a million values cost no
-    Python call each."""
-    distinct = list(dict.fromkeys(values))
-    position = dict(zip(distinct, range(len(distinct)), strict=True))
-    ids = np.fromiter(map(position.__getitem__, values), dtype=np.int64, count=len(values))
+def _per_distinct(values: Distinct, convert: Callable[[Any], tuple[Any, ...]]) -> Distinct:
+    """``convert`` of each distinct value, beside each row's index among them."""
+    ids, distinct = values
     return ids, [convert(v) for v in distinct]
+
+
+def _pairs(first: Distinct, second: Distinct) -> Distinct:
+    """The distinct pairs (in order of first appearance) of two factorised columns of one length."""
+    (a, a_values), (b, b_values) = first, second
+    joint = a * max(len(b_values), 1) + b
+    if not len(joint):
+        return joint, []
+    order = np.argsort(joint, kind="stable")  # stable: each pair's first row comes first among its equals
+    ordered = joint[order]
+    starts = np.empty(len(ordered), dtype=bool)
+    starts[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=starts[1:])
+    group = np.cumsum(starts) - 1  # per sorted row, its pair's rank in sorted order
+    firsts = order[starts]  # per pair (sorted order), the row where it first appears
+    by_appearance = np.argsort(firsts)
+    rank = np.empty(len(firsts), dtype=np.int64)
+    rank[by_appearance] = np.arange(len(firsts))
+    ids = np.empty(len(joint), dtype=np.int64)
+    ids[order] = rank[group]
+    rows = firsts[by_appearance]
+    return ids, list(zip(map(a_values.__getitem__, a[rows].tolist()), map(b_values.__getitem__, b[rows].tolist()),
+                         strict=True))
 
 
 def _ints(per: Distinct, k: int, n: int) -> I32:
@@ -312,22 +351,22 @@ def _year_prefix(raw: str, length: int) -> tuple[int]:
     return (year if year is not None and 1000 <= year <= 3000 else MISSING,)
 
 
-def _dates(values: list[str]) -> npt.NDArray[np.int64]:
+def _dates(values: Distinct) -> npt.NDArray[np.int64]:
     """ISO dates as days since 1970, -1 where empty or not a date."""
     def days(v: str) -> tuple[int]:
         parsed = _date(v)
         return ((parsed - date(1970, 1, 1)).days if parsed is not None else MISSING,)
     ids, converted = _per_distinct(values, days)
-    return np.asarray([c[0] for c in converted], dtype=np.int64)[ids] if len(values) else np.empty(0, np.int64)
+    return np.asarray([c[0] for c in converted], dtype=np.int64)[ids] if len(ids) else np.empty(0, np.int64)
 
 
-def _years(values: list[str], *, low: int = 1000, high: int = 3000) -> npt.NDArray[np.int64]:
+def _years(values: Distinct, *, low: int = 1000, high: int = 3000) -> npt.NDArray[np.int64]:
     """Whole numbers in [low, high] (years, ages), -1 elsewhere."""
     def year(v: str) -> tuple[int]:
         parsed = _int(v)
         return (parsed if parsed is not None and low <= parsed <= high else MISSING,)
     ids, converted = _per_distinct(values, year)
-    return np.asarray([c[0] for c in converted], dtype=np.int64)[ids] if len(values) else np.empty(0, np.int64)
+    return np.asarray([c[0] for c in converted], dtype=np.int64)[ids] if len(ids) else np.empty(0, np.int64)
 
 
 def build_table(rows: Iterable[Mapping[str, str | None]]) -> RecordTable:
