@@ -124,6 +124,7 @@ async def _make_due(conn: asyncpg.Connection, due: int, lead: float, window: flo
 async def _escalation_lateness(database_url: str, deadlines: dict[uuid.UUID, datetime], workers: int,
                                timeout: float) -> dict[str, Any]:
     from services.tickets.app import SPEC
+    from services.tickets.repository.tickets import HOLD_LIVE_WATCH
 
     seen: dict[uuid.UUID, datetime] = {}
     listener = await asyncpg.connect(database_url)
@@ -134,6 +135,7 @@ async def _escalation_lateness(database_url: str, deadlines: dict[uuid.UUID, dat
             seen[ticket] = datetime.now(timezone.utc)
 
     await listener.add_listener("tickets_live", on_notify)
+    await listener.execute(HOLD_LIVE_WATCH)  # a live listener, as a stream's hub is: writers notify it
     engine = make_engine(database_url, pool_size=workers + 2, max_overflow=0)
     sessionmaker = make_sessionmaker(engine)
     stop = asyncio.Event()

@@ -157,7 +157,7 @@ class DbSessionMiddleware:
 
 
 async def _finish(session: AsyncSession | None, *, ok: bool) -> Callable[..., Awaitable[None]] | None:
-    if session is None:
+    if session is None or not session.in_transaction():  # opened but never used (its work went elsewhere)
         return None
     if not ok:
         await session.rollback()

@@ -50,14 +50,18 @@ BULK_NOTIFY = "bulk"  # notification payload of a batch-row write (wakes the rel
 AWAKE_LOCK_CLASS = 0x67730001
 
 
-def notify_unless_awake(channel: str) -> str:
-    """A ``SELECT`` that notifies ``channel`` (an SQL expression) at commit unless a relay is awake.
+def relay_asleep(channel: str) -> str:
+    """An SQL condition: no relay of ``channel`` (an SQL expression) is awake, so a writer should notify.
 
     The shared lock is taken and released inside one ``CASE`` (evaluated in order), so a writer
     never holds it and an idle relay's exclusive ``pg_try_advisory_lock`` is not starved."""
     key = f"{AWAKE_LOCK_CLASS}, hashtext({channel})"
-    return (f"SELECT pg_notify({channel}, '') WHERE CASE WHEN pg_try_advisory_lock_shared({key}) "
-            f"THEN pg_advisory_unlock_shared({key}) ELSE false END")
+    return f"CASE WHEN pg_try_advisory_lock_shared({key}) THEN pg_advisory_unlock_shared({key}) ELSE false END"
+
+
+def notify_unless_awake(channel: str) -> str:
+    """A ``SELECT`` that notifies ``channel`` (an SQL expression) at commit unless a relay is awake."""
+    return f"SELECT pg_notify({channel}, '') WHERE {relay_asleep(channel)}"
 
 
 def notify_channel(schema: str) -> str:

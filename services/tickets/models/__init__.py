@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from services.tickets.models.common import AREA, KERNEL, METADATA, SCHEMA
 from services.tickets.models.desks import agent, calendar, desk, holiday, sla_policy, sla_policy_version
-from services.tickets.models.tickets import escalation, open_count, open_delta, ticket, ticket_sla, timeline
+from services.tickets.models.tickets import (
+    escalation,
+    open_count,
+    open_delta,
+    routing_generation,
+    ticket,
+    ticket_sla,
+    timeline,
+)
 
 __all__ = [
     "AREA",
@@ -18,6 +26,7 @@ __all__ = [
     "holiday",
     "open_count",
     "open_delta",
+    "routing_generation",
     "sla_policy",
     "sla_policy_version",
     "ticket",

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    SmallInteger,
     Table,
     Text,
     text,
@@ -142,6 +143,18 @@ timeline = Table(
     Index("ix_timeline_from_desk_xid", "from_desk_id", "xid", "seq", postgresql_where=text("from_desk_id IS NOT NULL")),
     schema=SCHEMA,
 )
+
+# The generation of the routing tables (desk, calendar, sla_policy): the id of the last transaction that
+# changed them, set by statement triggers (migration 0008).  Ticket creation reuses cached routes only while
+# it is unchanged, checked inside its insert statement (repository/intake.py).
+routing_generation = Table(
+    "routing_generation",
+    METADATA,
+    Column("id", SmallInteger, primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    schema=SCHEMA,
+)
+
 
 # Open tickets per level and category, kept without recounting: statement triggers on ``ticket`` append
 # signed deltas to ``open_delta`` (no index, no shared row: writers never wait on each other), and the

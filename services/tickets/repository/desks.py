@@ -7,13 +7,21 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, insert, literal, or_, select, true, update
+from sqlalchemy import Select, bindparam, delete, func, insert, literal, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import ancestor_codes, within_any
-from services.tickets.models import agent, calendar, desk, holiday, sla_policy, sla_policy_version
+from services.tickets.models import (
+    agent,
+    calendar,
+    desk,
+    holiday,
+    routing_generation,
+    sla_policy,
+    sla_policy_version,
+)
 from services.tickets.repository.common import all_rows, one_or_none, page
 
 
@@ -91,7 +99,8 @@ class DeskRepository:
     async def on_path_with_terms(self, area_code: str, category: str) -> list[RowMapping]:
         """:meth:`on_path`, each desk with what a new ticket of ``category`` needs from it, in one round trip:
         its calendar's version and its parent calendar's (to reuse a cached calendar), and the SLA policy of
-        its level for the category (its own, else ``*``; ``policy_*`` NULL when there is none)."""
+        its level for the category (its own, else ``*``; ``policy_*`` NULL when there is none); and the routing
+        generation they were read at (the same on every row)."""
         codes = [*ancestor_codes([area_code]), area_code]
         result = await self.session.execute(_PATH_WITH_TERMS, {"codes": codes, "category": category})
         return list(result.mappings().all())
@@ -192,10 +201,13 @@ def _path_with_terms() -> Select[Any]:
               .where(sla_policy.c.level == desk.c.level,
                      sla_policy.c.category.in_([bindparam("category"), literal("*")]))
               .order_by((sla_policy.c.category == "*").asc()).limit(1).lateral("policy"))
+    generation = func.coalesce(select(routing_generation.c.n).where(routing_generation.c.id == 1)
+                               .scalar_subquery(), 0)
     return (select(desk, own.c.version.label("calendar_version"), parent.c.version.label("parent_version"),
                    policy.c.id.label("policy_id"), policy.c.version.label("policy_version"),
                    policy.c.first_response_minutes.label("policy_first_response_minutes"),
-                   policy.c.resolution_minutes.label("policy_resolution_minutes"))
+                   policy.c.resolution_minutes.label("policy_resolution_minutes"),
+                   generation.label("routing_generation"))
             .select_from(desk.join(own, own.c.id == desk.c.calendar_id)
                          .outerjoin(parent, parent.c.id == own.c.parent_id).outerjoin(policy, true()))
             .where(desk.c.area_code.in_(bindparam("codes", expanding=True)), desk.c.active)

@@ -22,10 +22,10 @@ from sqlalchemy import and_, bindparam, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.outbox import notify_channel
+from kernel.outbox import notify_channel, relay_asleep
 from services.tickets.models import ticket, ticket_sla
 from services.tickets.repository.common import raw_connection
-from services.tickets.repository.tickets import LIVE_CHANNEL
+from services.tickets.repository.tickets import LIVE_CHANNEL, LIVE_WATCHED
 
 TRAIL_ENTRIES = 50
 JSON_COLUMNS = ("reporter", "raised_by_roles", "attachments")
@@ -39,8 +39,10 @@ WITH clock AS (
     SELECT ticket_id, $3::uuid, $2, 'system', 'system', 'sla_breached', false, $4::text, $5::jsonb FROM clock
     RETURNING ticket_id, desk_id, seq
 )
-SELECT count(pg_notify('{LIVE_CHANNEL}', json_build_object('ticket', ticket_id::text, 'desks',
-       json_build_array(desk_id::text), 'seq', seq)::text)) AS marked FROM entry
+SELECT (SELECT count(*) FROM entry) AS marked,
+       (SELECT count(pg_notify('{LIVE_CHANNEL}', json_build_object('ticket', ticket_id::text, 'desks',
+               json_build_array(desk_id::text), 'seq', seq)::text))
+        FROM entry, (SELECT {LIVE_WATCHED} AS watched) AS w WHERE w.watched) AS live
 """
 
 _ESCALATE = f"""
@@ -93,8 +95,10 @@ WITH esc AS (
 )
 SELECT moved.*,
        (SELECT count(pg_notify('{LIVE_CHANNEL}', json_build_object('ticket', ticket_id::text, 'desks',
-               json_build_array($5::text, $3::text), 'seq', seq)::text)) FROM entry) AS live,
-       (SELECT pg_notify($27::text, '') FROM (SELECT 1 FROM event) AS any_event) AS relay
+               json_build_array($5::text, $3::text), 'seq', seq)::text))
+        FROM entry, (SELECT {LIVE_WATCHED} AS watched) AS w WHERE w.watched) AS live,
+       (SELECT pg_notify($27::text, '') FROM (SELECT 1 FROM event) AS any_event
+        WHERE {relay_asleep("$27::text")}) AS relay
 FROM moved
 """
 

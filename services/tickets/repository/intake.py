@@ -15,11 +15,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from kernel.outbox import notify_channel
+from kernel.outbox import notify_channel, relay_asleep
 from services.tickets.repository.common import raw_connection
-from services.tickets.repository.tickets import LIVE_CHANNEL
+from services.tickets.repository.tickets import LIVE_CHANNEL, LIVE_WATCHED
 
 # (array parameter, its type, the column it fills) for the ticket rows, in order.
 TICKET_COLUMNS = (
@@ -41,8 +42,12 @@ _N = len(TICKET_COLUMNS) + len(EXTRA_COLUMNS)
 _TICKET_NAMES = ", ".join(name for name, _ in TICKET_COLUMNS)
 
 INSERT_TICKETS = f"""
-WITH input AS (
+WITH generation AS (
+    SELECT coalesce((SELECT n FROM tickets.routing_generation WHERE id = 1), 0) AS n
+), input AS (
+    -- Routed with cached desks: nothing is written unless the routing tables are as they were read.
     SELECT * FROM unnest({_INPUT}) AS i({_NAMES})
+    WHERE ${_N + 7}::int8 IS NULL OR ${_N + 7} = (SELECT n FROM generation)
 ), t AS (
     INSERT INTO tickets.ticket ({_TICKET_NAMES}, status, level_seq, updated_at)
     SELECT {_TICKET_NAMES}, 'new', 0, created_at FROM input
@@ -76,23 +81,42 @@ WITH input AS (
     JOIN t ON t.id = e.ticket_id
     RETURNING 1
 )
-SELECT t.id,
+SELECT ARRAY(SELECT id FROM t) AS ids, (SELECT n FROM generation) AS generation,
        (SELECT count(pg_notify('{LIVE_CHANNEL}', json_build_object('ticket', ticket_id::text, 'desks',
-               json_build_array(desk_id::text), 'seq', seq)::text)) FROM entries) AS live,
-       (SELECT pg_notify(${_N + 6}, '') FROM (SELECT 1 FROM events LIMIT 1) AS any_event) AS relay
-FROM t
+               json_build_array(desk_id::text), 'seq', seq)::text))
+        FROM entries, (SELECT {LIVE_WATCHED} AS watched) AS w WHERE w.watched) AS live,
+       (SELECT pg_notify(${_N + 6}, '') FROM (SELECT 1 FROM events LIMIT 1) AS any_event
+        WHERE {relay_asleep(f"${_N + 6}")}) AS relay
 """
 
 
-class IntakeRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class StaleRoutes(Exception):
+    """The routing tables changed since the routes were cached: nothing was written; route again."""
 
-    async def insert(self, rows: Sequence[dict[str, Any]], outbox: Sequence[dict[str, Any]]) -> set[uuid.UUID]:
+
+class IntakeRepository:
+    """``pool``: run each insert as one autocommit statement on a connection of its own (a single ticket:
+    the statement is the whole write), instead of inside the session's transaction."""
+
+    def __init__(self, session: AsyncSession, pool: asyncpg.Pool | None = None) -> None:
+        self.session = session
+        self.pool = pool
+
+    async def insert(self, rows: Sequence[dict[str, Any]], outbox: Sequence[dict[str, Any]], *,
+                     generation: int | None = None) -> set[uuid.UUID]:
         """Insert the tickets (and everything that goes with each); returns the ids actually inserted.
-        ``outbox`` rows carry the ``ticket_id`` they belong to (an event is written only with its ticket)."""
+        ``outbox`` rows carry the ``ticket_id`` they belong to (an event is written only with its ticket).
+        ``generation``: the routing generation the rows were routed at; StaleRoutes (nothing written) when
+        the tables have changed since."""
         columns = [[row[name] for row in rows] for name, _ in (*TICKET_COLUMNS, *EXTRA_COLUMNS)]
         events = [[o[name] for o in outbox] for name in ("id", "subject", "payload", "headers", "ticket_id")]
-        conn = await raw_connection(self.session)
-        written = await conn.fetch(INSERT_TICKETS, *columns, *events, notify_channel("tickets"))
-        return {r["id"] for r in written}
+        args = (*columns, *events, notify_channel("tickets"), generation)
+        if self.pool is not None:
+            async with self.pool.acquire() as conn:
+                written = await conn.fetchrow(INSERT_TICKETS, *args)
+        else:
+            written = await (await raw_connection(self.session)).fetchrow(INSERT_TICKETS, *args)
+        assert written is not None
+        if generation is not None and written["generation"] != generation:
+            raise StaleRoutes
+        return set(written["ids"])

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import (
     Text,
     and_,
+    case,
     cast,
     delete,
     func,
@@ -32,6 +33,18 @@ from services.tickets.models.tickets import OPEN_STATUSES
 from services.tickets.repository.common import all_rows, one_or_none, page, raw_connection
 
 LIVE_CHANNEL = "tickets_live"
+# A process with live streams open holds this session advisory lock shared (service/live.py, LiveHub), and
+# writers NOTIFY the live channel only while someone holds it.  PostgreSQL serialises every notifying commit
+# on one cluster-wide lock held through the commit's WAL flush: a NOTIFY in every ticket creation held
+# ``POST /tickets`` to one commit at a time (bench ``tickets.create_rate``, docs/tickets.md).
+LIVE_LOCK_CLASS = 0x67740001
+_LIVE_KEY = f"{LIVE_LOCK_CLASS}, hashtext('{LIVE_CHANNEL}')"
+# True when a stream may be listening: the exclusive lock cannot be had for an instant (taken and released
+# inside one CASE, so a writer never holds it).  Two writers checking at the same instant may each see the
+# other's and notify for nothing: harmless, only slower.
+LIVE_WATCHED = (f"CASE WHEN pg_try_advisory_lock({_LIVE_KEY}) THEN NOT pg_advisory_unlock({_LIVE_KEY}) "
+                "ELSE true END")
+HOLD_LIVE_WATCH = f"SELECT pg_advisory_lock_shared({_LIVE_KEY})"
 
 
 class TicketRepository:
@@ -219,7 +232,7 @@ class TimelineRepository:
         notify = func.pg_notify(LIVE_CHANNEL, func.json_build_object(
             "ticket", str(entry["ticket_id"]), "desks", func.json_build_array(*desks), "seq", written.c.seq,
         ).cast(Text))
-        row = await one_or_none(self.session, select(written.c.seq, notify))
+        row = await one_or_none(self.session, select(written.c.seq, case((literal_column(LIVE_WATCHED), notify))))
         assert row is not None
         return int(row["seq"])
 
@@ -302,10 +315,14 @@ DELETE FROM tickets.scheduled_job
 WHERE kind = $4 AND key IN (SELECT $1::text || ':' || $2::int4 || ':' || kind FROM stopped)
 """
 
-_SETTLED_BEFORE = text(
+SETTLED_BEFORE = (
     "SELECT least(pg_snapshot_xmax(pg_current_snapshot())::text::bigint, "
     "(SELECT min(backend_xid::text::bigint) FROM pg_stat_activity "
     "WHERE datname = current_database() AND backend_xid IS NOT NULL))")
+_SETTLED_BEFORE = text(SETTLED_BEFORE)
+# A transaction id of its own (a snapshot's xmax is one past the last *completed* id, not the next to be
+# given): every transaction id handed out before this one is below it.
+NEW_XID = "SELECT pg_current_xact_id()::text::bigint"
 
 
 class AutoCloseRepository:

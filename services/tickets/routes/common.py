@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
+import asyncpg
 from fastapi import Depends, Path, Query, Request
 
 from kernel.auth import Identity, require_scope
@@ -27,3 +28,11 @@ async def _now(request: Request) -> datetime:
 
 
 Now = Annotated[datetime, Depends(_now)]
+
+
+async def _statements(request: Request) -> asyncpg.Pool:
+    return await request.app.state.runtime.statement_pool()  # type: ignore[no-any-return]
+
+
+# Autocommit single statements (a ticket's creation is one): no BEGIN and COMMIT round trips around it.
+Statements = Annotated[asyncpg.Pool, Depends(_statements)]

@@ -30,12 +30,19 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.auth import Identity
 from kernel.errors import ValidationProblem
-from services.tickets.repository.tickets import LIVE_CHANNEL, TimelineRepository
+from services.tickets.repository.tickets import (
+    HOLD_LIVE_WATCH,
+    LIVE_CHANNEL,
+    NEW_XID,
+    SETTLED_BEFORE,
+    TimelineRepository,
+)
 from services.tickets.service.common import require_agent
 from services.tickets.service.desks import get_desk
 
 log = logging.getLogger("gramsetu.tickets.live")
 QUEUE_SIZE = 1000
+SETTLE_POLL = 0.02  # seconds, while the transactions older than a new hub's lock end (usually one look)
 
 
 class LiveHub:
@@ -44,16 +51,41 @@ class LiveHub:
         self.conn: asyncpg.Connection | None = None
         self.listeners: dict[str, set[asyncio.Queue[int]]] = defaultdict(set)
         self._lock = asyncio.Lock()
+        self._settling: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         async with self._lock:
             if self.conn is None or self.conn.is_closed():
                 self.conn = await asyncpg.connect(self.dsn)
                 await self.conn.add_listener(LIVE_CHANNEL, self._on_notify)
+                # Writers notify only while some process holds this (repository/tickets.py, LIVE_WATCHED);
+                # taken after LISTEN, so a writer that sees it notifies a connection already listening.
+                await self.conn.execute(HOLD_LIVE_WATCH)
+                mark = int(await self.conn.fetchval(NEW_XID))
+                self._settling = asyncio.create_task(self._wake_when_settled(self.conn, mark))
+
+    async def _wake_when_settled(self, conn: asyncpg.Connection, mark: int) -> None:
+        """A writer that looked before the lock was held did not notify, and may commit after a stream's first
+        read: once every transaction older than the lock has ended, wake every stream to read again."""
+        try:
+            settled = int(await conn.fetchval(SETTLED_BEFORE))
+            while settled < mark:
+                await asyncio.sleep(SETTLE_POLL)
+                settled = int(await conn.fetchval(SETTLED_BEFORE))
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:  # closed: the streams poll on
+            log.debug("live hub: settle check ended: %s", exc)
+            return
+        for queues in list(self.listeners.values()):
+            for queue in list(queues):
+                if not queue.full():
+                    queue.put_nowait(0)
 
     async def stop(self) -> None:
+        if self._settling is not None:
+            self._settling.cancel()
+            self._settling = None
         if self.conn is not None and not self.conn.is_closed():
-            await self.conn.close()
+            await self.conn.close()  # ends the session: its advisory lock goes, writers stop notifying
         self.conn = None
 
     def _on_notify(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:

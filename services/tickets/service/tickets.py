@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,7 +19,7 @@ from kernel.outbox import add_event, outbox_rows
 from services.tickets import SERVICE
 from services.tickets.metrics import CLOSED, CREATED, REOPENED, RESOLUTION, RESOLVED
 from services.tickets.repository.desks import AgentRepository, DeskRepository
-from services.tickets.repository.intake import IntakeRepository
+from services.tickets.repository.intake import IntakeRepository, StaleRoutes
 from services.tickets.repository.tickets import TicketRepository
 from services.tickets.rules import routing
 from services.tickets.rules.access import agent_areas, is_agent
@@ -48,8 +49,9 @@ def base_event(ticket: Mapping[Any, Any], key: str) -> dict[str, Any]:
 
 
 async def route_desk(session: AsyncSession, area_code: str, category: str) -> RowMapping:
-    """The desk a new ticket of ``category`` from ``area_code`` goes to, with its calendar versions and the
-    SLA policy of its level (one query); 422 naming ``area_code`` when no desk takes it."""
+    """The desk a new ticket of ``category`` from ``area_code`` goes to, with its calendar versions, the
+    SLA policy of its level and the routing generation it was read at (one query); 422 naming
+    ``area_code`` when no desk takes it."""
     desks = await DeskRepository(session).on_path_with_terms(area_code, category)
     chosen = routing.route([desk_ref(d) for d in desks], area_code, category)
     if chosen is None:
@@ -58,16 +60,37 @@ async def route_desk(session: AsyncSession, area_code: str, category: str) -> Ro
     return next(d for d in desks if d["id"] == chosen.id)
 
 
+# Routes by (area, category), each as read at its routing generation.  A hit costs no query: the insert
+# statement itself checks the generation and writes nothing when any desk, calendar or policy changed
+# since (on any replica), and the tickets are routed again from the database.  Measured
+# (bench tickets.create_rate, docs/tickets.md): the routing query was one of three round trips per ticket.
+_ROUTES: dict[tuple[str, str], RowMapping] = {}
+ROUTES_SIZE = 50_000
+ROUTE_ATTEMPTS = 3  # cached, then read again (a change committed meanwhile), then read with no check
+
+
+async def _cached_route(session: AsyncSession, key: tuple[str, str], fresh: bool) -> RowMapping:
+    hit = None if fresh else _ROUTES.get(key)
+    if hit is None:
+        hit = await route_desk(session, *key)
+        if len(_ROUTES) >= ROUTES_SIZE:
+            _ROUTES.clear()
+        _ROUTES[key] = hit
+    return hit
+
+
 async def create_ticket(
     session: AsyncSession, identity: Identity, body: TicketIn, now: datetime, *, source_ref: str | None = None,
+    pool: asyncpg.Pool | None = None,
 ) -> Mapping[str, Any]:
-    """Route, number and store the ticket, start its first level's clocks, tell notify (SMS)."""
-    return (await create_tickets(session, identity, [body], now, source_refs=[source_ref]))[0]
+    """Route, number and store the ticket, start its first level's clocks, tell notify (SMS).  ``pool``:
+    write it as one autocommit statement on a connection of that pool, not in the session's transaction."""
+    return (await create_tickets(session, identity, [body], now, source_refs=[source_ref], pool=pool))[0]
 
 
 async def create_tickets(
     session: AsyncSession, identity: Identity, bodies: Sequence[TicketIn], now: datetime, *,
-    source_refs: Sequence[str | None] | None = None, field: str = "",
+    source_refs: Sequence[str | None] | None = None, field: str = "", pool: asyncpg.Pool | None = None,
 ) -> list[dict[str, Any]]:
     """Raise tickets (one, or a batch from an intake): each routed, numbered, its clocks and deadline jobs
     started, its timeline begun and its SMS event written, all in one statement (repository/intake.py).
@@ -76,29 +99,48 @@ async def create_tickets(
     for body in bodies:
         if not identity.can_access_area(body.area_code):
             raise Forbidden(f"Area {body.area_code} is outside your area scope.")
-    routes: dict[tuple[str, str], RowMapping] = {}
+    for attempt in range(ROUTE_ATTEMPTS):
+        routes: dict[tuple[str, str], RowMapping] = {}
+        for i, body in enumerate(bodies):
+            key = (body.area_code, body.category)
+            if key not in routes:
+                try:
+                    routes[key] = await _cached_route(session, key, fresh=attempt > 0)
+                except ValidationProblem as exc:
+                    if field:
+                        raise ValidationProblem(f"Ticket {i}: {exc.detail}", errors=[
+                            {"field": f"{field}{i}.area_code", "reason": "no desk at or above this area"}]) from exc
+                    raise
+        generations = {route["routing_generation"] for route in routes.values()}
+        # Routes cached at different generations cannot all be current: read them all again.
+        if len(generations) > 1 and attempt < ROUTE_ATTEMPTS - 1:
+            continue
+        generation = generations.pop() if len(generations) == 1 and attempt < ROUTE_ATTEMPTS - 1 else None
+        try:
+            out = await _build_and_insert(session, identity, bodies, refs, routes, now, generation, pool)
+        except StaleRoutes:
+            continue
+        for ticket in out:
+            CREATED.labels(ticket["level"], ticket["category"], ticket["channel"]).inc()
+        return out
+    raise AssertionError("the last attempt inserts with no generation check")  # pragma: no cover
+
+
+async def _build_and_insert(session: AsyncSession, identity: Identity, bodies: Sequence[TicketIn],
+                            refs: list[str | None], routes: Mapping[tuple[str, str], RowMapping], now: datetime,
+                            generation: int | None, pool: asyncpg.Pool | None) -> list[dict[str, Any]]:
     terms: dict[Any, tuple[int, int, dict[str, datetime]]] = {}  # per desk: the same now gives the same deadlines
     rows: list[dict[str, Any]] = []
     outbox: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
     for i, body in enumerate(bodies):
-        key = (body.area_code, body.category)
-        if key not in routes:
-            try:
-                routes[key] = await route_desk(session, *key)
-            except ValidationProblem as exc:
-                if field:
-                    raise ValidationProblem(f"Ticket {i}: {exc.detail}", errors=[
-                        {"field": f"{field}{i}.area_code", "reason": "no desk at or above this area"}]) from exc
-                raise
-        row, event, ticket = await _new_ticket(session, identity, body, routes[key], now, refs[i], terms)
+        row, event, ticket = await _new_ticket(session, identity, body, routes[(body.area_code, body.category)],
+                                               now, refs[i], terms)
         rows.append(row)
         outbox.append(event)
         out.append(ticket)
-    await _insert_numbered(session, rows, outbox, out, lambda i: _created_event(
-        out[i], bodies[i], identity, rows[i]["resolution_deadline"]))
-    for ticket in out:
-        CREATED.labels(ticket["level"], ticket["category"], ticket["channel"]).inc()
+    await _insert_numbered(IntakeRepository(session, pool), rows, outbox, out, lambda i: _created_event(
+        out[i], bodies[i], identity, rows[i]["resolution_deadline"]), generation)
     return out
 
 
@@ -143,20 +185,23 @@ def _created_event(ticket: Mapping[str, Any], body: TicketIn, identity: Identity
     return outbox_rows([event], source=SERVICE)[0] | {"ticket_id": ticket["id"]}
 
 
-async def _insert_numbered(session: AsyncSession, rows: list[dict[str, Any]], outbox: list[dict[str, Any]],
-                           out: list[dict[str, Any]], event_of: Callable[[int], dict[str, Any]]) -> None:
+async def _insert_numbered(repo: IntakeRepository, rows: list[dict[str, Any]], outbox: list[dict[str, Any]],
+                           out: list[dict[str, Any]], event_of: Callable[[int], dict[str, Any]],
+                           generation: int | None) -> None:
     """Insert; a ticket whose number was taken draws another, one whose ``source_ref`` exists becomes that
-    ticket (nothing of it is written twice)."""
+    ticket (nothing of it is written twice).  StaleRoutes when the first statement finds the routes out of
+    date (it wrote nothing); later ones are not checked: the earlier ones' tickets are routed as they were."""
     pending = list(range(len(rows)))
-    repo = IntakeRepository(session)
     for _ in range(TRACKING_ATTEMPTS):
-        inserted = await repo.insert([rows[i] for i in pending], [outbox[i] for i in pending])
+        inserted = await repo.insert([rows[i] for i in pending], [outbox[i] for i in pending],
+                                     generation=generation)
+        generation = None
         missed = [i for i in pending if rows[i]["id"] not in inserted]
         if not missed:
             return
         pending = []
         for i in missed:
-            existing = await TicketRepository(session).by_source_ref(rows[i]["source_ref"]) if rows[i][
+            existing = await TicketRepository(repo.session).by_source_ref(rows[i]["source_ref"]) if rows[i][
                 "source_ref"] else None
             if existing is not None:
                 out[i] = dict(existing)
