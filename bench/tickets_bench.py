@@ -459,7 +459,7 @@ async def run() -> list[dict[str, Any]]:
                  goal=">= 1,000 tickets/s through the service", met=create_rate >= 1000, errors=create_errors,
                  detail=f"{create:,} POST /tickets over HTTP to one uvicorn process, {concurrency} concurrent clients "
                         f"on the same cores (routing, tracking number, 2 clocks in business time, 2 deadline jobs, "
-                        f"timeline, outbox event each; 2 statements + commit per ticket); baseline = the same rows "
+                        f"timeline, outbox event each; one autocommit statement per ticket); baseline = the same rows "
                         f"by raw asyncpg, one transaction per ticket, same concurrency; load average "
                         f"{load_create:.1f} at the start"),
         make_row("tickets.create_rate_batched", value=batched_rate, unit="tickets/s", baseline=raw_batched,
