@@ -259,7 +259,8 @@ NOTIFY = section("notify", {
 })
 MARKETPLACE = section("marketplace", {
     "marketplace:read": Permission(_roles("e_volunteer", *_HELPDESK, "vendor", "department_officer", "auditor"),
-                                   "Read the rate card, workers in reach, offers and bookings"),
+                                   "Read the rate card, workers in reach, offers and bookings, and how current the "
+                                   "marketplace's registry copy is (`GET /registry-copy`)"),
     "marketplace:write": Permission(_roles("e_volunteer", "vendor", "call_centre_agent", "department_officer"),
                                     "Write calls at the gateway (each needs one of the finer rows below too)"),
     "marketplace:admin": Permission(
