@@ -35,7 +35,16 @@ async def page(session: AsyncSession, stmt: Select[Any], *, limit: int, offset: 
 
 
 async def raw_connection(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session, inside the session's transaction (bulk paths)."""
+    """The asyncpg connection under the session, inside the session's transaction (bulk paths).
+
+    SQLAlchemy's asyncpg adapter sends BEGIN only before its own first statement, so a raw statement
+    made first would run, and commit, on its own, and a later rollback of the session would not undo
+    it.  This begins the transaction as the adapter itself would (its ``_start_transaction``, the one
+    private call here; ``tests/kernel/test_queries.py`` fails if a SQLAlchemy upgrade changes it), and
+    the session's commit or rollback ends it."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
+    adapted = raw.dbapi_connection
+    if getattr(adapted, "_transaction", True) is None:
+        await adapted._start_transaction()  # type: ignore[union-attr]
     return raw.driver_connection  # type: ignore[return-value]
