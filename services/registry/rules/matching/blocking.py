@@ -27,6 +27,11 @@ class Rule:
     key: Callable[[RecordTable], I64]  # -1: the record takes no part in this rule
     order: Callable[[RecordTable], I64]
     window: int
+    # Columns whose alphabetical spellings make the order (most significant first), when they do: the
+    # incremental index places a new record among them by its spellings.
+    spellings: tuple[str, ...] = ()
+    # Only pairs in which at least one record has this (None: every pair).
+    only: Callable[[RecordTable], npt.NDArray[np.bool_]] | None = None
 
 
 def _pair_of(a: npt.NDArray[np.int32], b: npt.NDArray[np.int32], width: int) -> I64:
@@ -41,11 +46,23 @@ def _unordered(a: npt.NDArray[np.int32], b: npt.NDArray[np.int32], width: int) -
 
 
 def spelling_rank(t: RecordTable, column: str) -> I64:
-    """Each record's position in the alphabetical order of ``column``'s spellings."""
-    strings = np.asarray([*t.vocab.strings, ""], dtype=object)
-    rank = np.empty(len(strings), dtype=np.int64)
-    rank[np.argsort(strings, kind="stable")] = np.arange(len(strings))
-    return rank[t[column]]  # -1 (missing) indexes the trailing ""
+    """Each record's position in the alphabetical order of ``column``'s spellings (0: missing).  Only the
+    column's own spellings are sorted, not the whole vocabulary (millions of strings at a million records)."""
+    codes = distinct(t[column][t[column] >= 0].astype(np.int64))
+    strings = np.asarray([t.vocab.strings[c] for c in codes.tolist()], dtype=object)
+    rank = np.zeros(len(t.vocab.strings) + 1, dtype=np.int64)  # the last place: code -1
+    rank[codes[np.argsort(strings, kind="stable")]] = np.arange(1, len(codes) + 1)
+    return rank[t[column]]
+
+
+def spelling_order(*columns: str) -> Callable[[RecordTable], I64]:
+    """Records ordered by the spellings of ``columns``, the first the most significant."""
+    def order(t: RecordTable) -> I64:
+        out = np.zeros(len(t), dtype=np.int64)
+        for column in columns:
+            out = out * (1 << 31) + spelling_rank(t, column)  # ranks < 2**31: codes are int32
+        return out
+    return order
 
 
 WIDTH = 1 << 31  # codes are int32: two of them make one int64 key, stable while the vocabulary grows
@@ -76,6 +93,10 @@ def _guardian_in_area(t: RecordTable) -> I64:
     return _pair_of(t["guardian_key"], t["area_grand"], WIDTH)
 
 
+def _no_birth_year(t: RecordTable) -> npt.NDArray[np.bool_]:
+    return t["byear"] < 0
+
+
 def _area_and_sex(t: RecordTable) -> I64:
     key = _pair_of(t["area_parent"], t["sex"], 4)
     return np.where(t["sex"] > 0, key, -1)
@@ -91,7 +112,15 @@ RULES: tuple[Rule, ...] = (
     Rule("given+area", _given_in_area, _birth_order, 6),
     Rule("family+guardian", _family_guardian, _birth_order, 6),
     Rule("guardian+area", _guardian_in_area, _birth_order, 5),
-    Rule("area+sex by given spelling", _area_and_sex, lambda t: spelling_rank(t, "given"), 4),
+    Rule("area+sex by given spelling", _area_and_sex, spelling_order("given"), 4, spellings=("given",)),
+    # A record without any birth year sorts first in every block ordered by birth year, and met only the
+    # earliest-born of a large block: 97% of the repeats blocking missed at 300,000 records had no birth
+    # year on one side.  These two place it by its area (and family name) instead, among the records of
+    # its name, and keep only the pairs it takes part in (+1.4% comparisons at 300,000).
+    Rule("given+family (either order), no birth year, by area", _names_key, spelling_order("area"), 4,
+         spellings=("area",), only=_no_birth_year),
+    Rule("given+area, no birth year, by family name", _given_in_area, spelling_order("family", "area"), 4,
+         spellings=("family", "area"), only=_no_birth_year),
 )
 
 
@@ -101,10 +130,13 @@ def rule_pairs(t: RecordTable, rule: Rule) -> I64:
     rows = np.nonzero(key >= 0)[0]
     rows = rows[np.lexsort((rule.order(t)[rows], key[rows]))]
     sorted_key = key[rows]
+    flagged = rule.only(t)[rows] if rule.only is not None else None
     n = len(t)
     found = []
     for step in range(1, rule.window + 1):
         same = sorted_key[step:] == sorted_key[:-step]
+        if flagged is not None:
+            same &= flagged[step:] | flagged[:-step]
         a, b = rows[:-step][same].astype(np.int64), rows[step:][same].astype(np.int64)
         found.append(np.minimum(a, b) * n + np.maximum(a, b))
     return distinct(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)

@@ -344,8 +344,12 @@ class Index:
     def __init__(self, table: RecordTable, model: Model, rules: tuple[Rule, ...] = RULES) -> None:
         self.table, self.model = table, model
         self.scorer = Scorer(model, table.vocab.strings, model.stats or SpellingStats.of_table(table))
-        self.sorted_spellings = sorted(table.vocab.strings)
+        # Per column a spelling order is made of: its spellings, sorted (a new record is placed among them).
+        self.sorted_spellings = {
+            column: sorted(table.vocab.strings[c] for c in distinct(table[column][table[column] >= 0]).tolist())
+            for column in {c for rule in rules for c in rule.spellings}}
         self.parts = [self._index(rule) for rule in rules]
+        self.flagged = {rule.name: rule.only(table) for rule in rules if rule.only is not None}
 
     def _index(self, rule: Rule) -> _RuleIndex:
         key, order = rule.key(self.table), rule.order(self.table)
@@ -367,14 +371,21 @@ class Index:
                 continue
             at = lo + int(np.searchsorted(part.orders[lo:hi], self._order(part.rule, new)))
             w = part.rule.window
-            found.append(part.rows[max(lo, at - w) : min(hi, at + w)])
+            near = part.rows[max(lo, at - w) : min(hi, at + w)]
+            if part.rule.only is not None and not part.rule.only(new)[0]:  # only pairs with a flagged record
+                near = near[self.flagged[part.rule.name][near]]
+            found.append(near)
         return distinct(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
 
     def _order(self, rule: Rule, new: RecordTable) -> int:
-        if rule.name.endswith("by given spelling"):
-            code = int(new["given"][0])
-            return bisect.bisect_left(self.sorted_spellings, new.vocab.strings[code] if code >= 0 else "")
-        return int(rule.order(new)[0])
+        if not rule.spellings:
+            return int(rule.order(new)[0])
+        out = 0
+        for column in rule.spellings:  # as blocking.spelling_order ranks them: 0 missing, else 1 + place
+            code = int(new[column][0])
+            rank = 1 + bisect.bisect_left(self.sorted_spellings[column], new.vocab.strings[code]) if code >= 0 else 0
+            out = out * (1 << 31) + rank
+        return out
 
     def check(self, row: Mapping[str, str | None], threshold: float = DEFAULT_THRESHOLD) -> list[tuple[int, float]]:
         """(record index, probability) of the held records that match ``row`` at or above the threshold."""
