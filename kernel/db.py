@@ -129,7 +129,9 @@ class DbSessionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        state = scope.setdefault("state", {})
+        # A copy per request, as uvicorn makes of the lifespan state: the session lives in it, and
+        # asgi_lifespan (the in-process test harness) hands every request the same dict.
+        state = scope["state"] = dict(scope.get("state", {}))
         finished = False
         replaced = False  # the commit failed and a 503 was sent instead of the app's response
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kernel.context import request_id_var
@@ -206,6 +208,16 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         return problem_response(problem, request)
 
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(asyncpg.PostgresError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        race = _race_problem(exc)
+        if race is not None:
+            log.warning("request lost a race in the database", extra={"path": request.url.path,
+                                                                        "sqlstate": _sqlstate(exc)})
+            return problem_response(race, request)
+        return await _unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", extra={"path": request.url.path})
@@ -216,6 +228,25 @@ def install_problem_handlers(app: FastAPI) -> None:
             title="Internal server error",
         )
         return problem_response(problem, request)
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    """The SQLSTATE of a database error, raw asyncpg or wrapped by SQLAlchemy (which copies it)."""
+    error = exc.orig if isinstance(exc, DBAPIError) else exc
+    return getattr(error, "sqlstate", None)
+
+
+def _race_problem(exc: Exception) -> Problem | None:
+    """Errors two requests at the same moment cause, which checks made before the write cannot rule
+    out: a unique key written by the other (409), a deadlock or serialisation failure (503, retry)."""
+    sqlstate = _sqlstate(exc)
+    if sqlstate == "23505":
+        return Conflict("Another request wrote the same record at the same moment; nothing was written. "
+                        "Read the current state before retrying.")
+    if sqlstate in {"40001", "40P01"}:
+        return ServiceUnavailable("The change collided with another and was not saved; retry the request.",
+                                  headers={"Retry-After": "1"})
+    return None
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
@@ -23,6 +24,13 @@ class AreaRepository:
         await self.session.flush()
         await self.session.refresh(area)
         return area
+
+    async def add_if_absent(self, area: Area) -> Area | None:
+        """Insert ``area`` unless its code exists (also when a concurrent transaction just inserted
+        it); the new row, or None."""
+        values = area.model_dump(include={"code", "parent_code", "level", "name", "name_local"})
+        stmt = insert(Area).values(**values).on_conflict_do_nothing(index_elements=["code"]).returning(Area)
+        return (await self.session.scalars(stmt)).first()
 
     async def children(
         self, parent_code: str | None, scopes: list[str], *, limit: int, offset: int

@@ -42,8 +42,12 @@ async def create_area(session: AsyncSession, identity: Identity, body: AreaCreat
             errors=[{"field": "code", "reason": f"parent {parent} not found"}],
         )
     if parent is not None and parent.depth == 0 and await repo.get(parent.value) is None:
-        # Countries are implicit roots; materialise them so every area has a parent row.
-        await _insert_area(session, Area(code=parent.value, parent_code=None, level="country", name=parent.value))
+        # Countries are implicit roots; materialise them so every area has a parent row.  Two first
+        # areas of a country created at once both get here: the one that inserts it announces it.
+        country = await repo.add_if_absent(Area(code=parent.value, parent_code=None, level="country",
+                                                name=parent.value))
+        if country is not None:
+            await add_event(session, SERVICE, _area_event(country, AreaCreated), source=SERVICE)
     return await _insert_area(
         session,
         Area(
