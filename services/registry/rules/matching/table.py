@@ -52,6 +52,15 @@ class Vocab:
             self.strings.append(text)
         return found
 
+    def code_all(self, texts: list[str]) -> I32:
+        """``code`` of each text, in one pass of C-level dictionary calls (new texts take their codes in
+        order of first appearance, as one ``code`` call after another would give them)."""
+        codes = self.codes
+        fresh = [t for t in dict.fromkeys(texts) if t and t not in codes]
+        codes.update(zip(fresh, count(len(self.strings))))
+        self.strings.extend(fresh)
+        return np.fromiter(map(codes.get, texts, repeat(MISSING)), dtype=np.int32, count=len(texts))
+
 
 NAME_FIELDS = ("given", "family", "guardian")
 KEY_FIELDS = ("given_key", "family_key", "guardian_key", "given_first_key", "given_second", "own_name")
@@ -233,37 +242,42 @@ class TableBuilder:
         return self
 
     def build(self) -> RecordTable:
-        code = self.vocab.code
         raw = {c: column.distinct() for c, column in self.raw.items()}
         n = len(self.record_ids)
         ids = [rid or str(i) for i, rid in enumerate(self.record_ids)]
         cols: dict[str, I32] = {}
-        names = _per_distinct(_pairs(raw["given_name"], raw["family_name"]),
-                              lambda v: tuple(code(x) for x in _person_names(*v)))
+        names = self._coded(_per_distinct(_pairs(raw["given_name"], raw["family_name"]),
+                                          lambda v: _person_names(*v)), 7)
         for k, column in enumerate(("given", "family", "given_key", "family_key", "given_first_key", "given_second",
                                  "own_name")):
-            cols[column] = _ints(names, k, n)
+            cols[column] = names[k]
         # Which script the names were written in: two spellings common in one script are two names,
         # while a Bengali spelling and its Latin form are one name romanised imperfectly.
         cols["indic"] = np.zeros(n, dtype=np.int32)
         for column in ("given_name", "family_name", "guardian_name"):
             cols["indic"] |= _ints(_per_distinct(raw[column], lambda v: (int(is_indic(v)),)), 0, n)
-        guardians = _per_distinct(raw["guardian_name"], lambda v: tuple(code(x) for x in _guardian_names(v)))
+        guardians = self._coded(_per_distinct(raw["guardian_name"], _guardian_names), 5)
         for k, column in enumerate(("guardian", "guardian_key", *GUARDIAN_PARTS)):
-            cols[column] = _ints(guardians, k, n)
+            cols[column] = guardians[k]
         cols["relation"] = _ints(_per_distinct(raw["guardian_relation"],
                                                lambda v: (RELATIONS.get(v.strip().lower(), 0),)), 0, n)
         cols["sex"] = _ints(_per_distinct(raw["sex"], lambda v: (SEXES.get(v.strip().lower(), 0),)), 0, n)
         cols["dob"], cols["byear"], cols["byear_how"] = self._births(raw, n)
-        areas = _per_distinct(raw["area_code"], lambda v: tuple(code(x) for x in _area_levels(v)))
+        areas = self._coded(_per_distinct(raw["area_code"], _area_levels), 3)
         for k, column in enumerate(("area", "area_parent", "area_grand")):
-            cols[column] = _ints(areas, k, n)
+            cols[column] = areas[k]
         self._identifiers(raw, cols, n)
         # A household's reference (the registry's household, a census household number): one namespace
         # per file, compared only for equality.
-        households = _per_distinct(raw["household"], lambda v: (code("household:" + v) if v else MISSING,))
-        cols["household"] = _ints(households, 0, n)
+        rows, households = raw["household"]
+        cols["household"] = self.vocab.code_all(["household:" + v if v else "" for v in households])[rows]
         return RecordTable(ids, self.vocab, cols)
+
+    def _coded(self, per: Distinct, width: int) -> list[I32]:
+        """Per place of the converted tuples (``width`` strings each), each row's code of its string."""
+        ids, converted = per
+        codes = self.vocab.code_all([text for texts in converted for text in texts]).reshape(-1, width)
+        return [codes[:, k][ids] for k in range(width)]
 
     @staticmethod
     def _births(raw: Mapping[str, Distinct], n: int) -> tuple[I32, I32, I32]:
@@ -302,9 +316,7 @@ class TableBuilder:
                     (code(column + ":" + (k or v)) if (k or v) else MISSING
                      for k, v in zip(keyed, values, strict=True)), dtype=np.int32, count=n)
             else:
-                table = np.fromiter((code(column + ":" + v[0]) if v[0] else MISSING for v in converted),
-                                    dtype=np.int32, count=len(converted))
-                cols[column] = table[ids]
+                cols[column] = self.vocab.code_all([column + ":" + v[0] if v[0] else "" for v in converted])[ids]
 
 
 Distinct = tuple[npt.NDArray[np.int64], list[Any]]  # per row an index, per distinct value a value
