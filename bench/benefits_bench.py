@@ -46,6 +46,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -124,11 +125,51 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _waited_seconds(pid: int) -> float:
+    """Time a process has spent runnable but waiting for a CPU so far (/proc/<pid>/schedstat, ns)."""
+    return int(open(f"/proc/{pid}/schedstat", encoding="ascii").read().split()[1]) / 1e9
+
+
+async def _backends(database_url: str) -> list[int]:
+    """The PostgreSQL backend processes connected to the bench database (on this machine)."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return [r[0] for r in await conn.fetch("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                               "AND pid <> pg_backend_pid()")]
+    finally:
+        await conn.close()
+
+
+def _cpu_of(pids: list[int]) -> dict[int, float]:
+    out = {}
+    for pid in pids:
+        try:
+            out[pid] = _cpu_seconds(pid)
+        except OSError:  # ended meanwhile
+            pass
+    return out
+
+
+@dataclass
+class Posted:
+    """One posting measurement: the rate, entries not accepted, and CPU per entry (ms) of the service
+    process, of the database backends serving it, and of this load generator; the service process's
+    wait for a CPU over the run (s) and the run's length (s)."""
+
+    rate: float
+    errors: int
+    service_ms: float
+    database_ms: float
+    client_ms: float
+    waited: float
+    elapsed: float
+
+
 async def _http_rate(url: str, headers: dict[str, str], pid: int, bodies: list[EntryIn], batch: int,
-                     callers: int) -> tuple[float, int, float]:
+                     callers: int, database_url: str) -> Posted:
     """Entries per second posted over HTTP by ``callers`` concurrent callers: ``POST /entries`` when
-    ``batch`` is 1, else ``POST /entries/batch`` with ``batch`` entries per request; entries not accepted;
-    the service process's CPU per entry in ms."""
+    ``batch`` is 1, else ``POST /entries/batch`` with ``batch`` entries per request, with what each
+    side spent (``Posted``)."""
     import aiohttp
 
     path = "/entries" if batch == 1 else "/entries/batch"
@@ -155,10 +196,14 @@ async def _http_rate(url: str, headers: dict[str, str], pid: int, bodies: list[E
     connector = aiohttp.TCPConnector(limit=callers)
     async with aiohttp.ClientSession(headers={**headers, "Content-Type": "application/json"}, connector=connector,
                                      timeout=aiohttp.ClientTimeout(total=600)) as http:
-        started, cpu = time.perf_counter(), _cpu_seconds(pid)
+        db_before = _cpu_of(await _backends(database_url))
+        started, cpu, waited, own = time.perf_counter(), _cpu_seconds(pid), _waited_seconds(pid), time.process_time()
         await asyncio.gather(*(caller(http) for _ in range(callers)))
         elapsed, cpu_ms = time.perf_counter() - started, (_cpu_seconds(pid) - cpu) * 1000 / len(bodies)
-    return len(bodies) / elapsed, errors, cpu_ms
+        own_ms, waited = (time.process_time() - own) * 1000 / len(bodies), _waited_seconds(pid) - waited
+        db_after = _cpu_of(await _backends(database_url))
+    db_ms = sum(t - db_before.get(p, 0.0) for p, t in db_after.items()) * 1000 / len(bodies)
+    return Posted(len(bodies) / elapsed, errors, cpu_ms, db_ms, own_ms, waited, elapsed)
 
 
 def _json(body: EntryIn) -> bytes:
@@ -166,7 +211,7 @@ def _json(body: EntryIn) -> bytes:
 
 
 async def _post_over_http(servers: Any, persons: list[uuid.UUID], batched: int, single: int, batch_callers: int,
-                          callers: int) -> dict[str, tuple[float, int, float]]:
+                          callers: int) -> dict[str, Posted]:
     """Both posting figures against one uvicorn process of the benefits service."""
     env = child_env(servers.database_url, servers.nats_url)
     headers = _poster_headers(env["GRAMSETU_IDENTITY_SECRET"])
@@ -180,12 +225,13 @@ async def _post_over_http(servers: Any, persons: list[uuid.UUID], batched: int, 
         url = f"http://127.0.0.1:{port}"
         # Warm-up (imports, prepared statements, the first lane of the month), on persons of its own.
         warm = persons[batched + single:]
-        await _http_rate(url, headers, proc.pid, _bodies(warm[:WARM_UP], "w1"), 1, callers)
-        await _http_rate(url, headers, proc.pid, _bodies(warm[WARM_UP:], "w2"), WARM_UP, 1)
+        db = servers.database_url
+        await _http_rate(url, headers, proc.pid, _bodies(warm[:WARM_UP], "w1"), 1, callers, db)
+        await _http_rate(url, headers, proc.pid, _bodies(warm[WARM_UP:], "w2"), WARM_UP, 1, db)
         return {"batched": await _http_rate(url, headers, proc.pid, _bodies(persons[:batched], "b"), 1000,
-                                            batch_callers),
+                                            batch_callers, db),
                 "single": await _http_rate(url, headers, proc.pid, _bodies(persons[batched:batched + single], "s"),
-                                           1, callers)}
+                                           1, callers, db)}
     finally:
         stop_process(proc)
 
@@ -282,10 +328,11 @@ async def _verify(sessions: Any, database_url: str, entries: int) -> tuple[float
     return report.seconds, baseline, report
 
 
-def _posting_row(mode: str, measured: tuple[float, int, float], plain: float, *, goal: int, scale: tuple[int, int],
+def _posting_row(mode: str, measured: Posted, plain: float, *, goal: int, scale: tuple[int, int],
                  detail: str, baseline: str, server: str) -> dict[str, Any]:
     """A posting figure; ``scale``: (entries posted, the goal's own count), below which it is not met."""
-    rate, errors, cpu = measured
+    rate, errors, cpu = measured.rate, measured.errors, measured.service_ms
+    total = measured.service_ms + measured.database_ms + measured.client_ms
     checks = "scheme, period, amount, ownership, reference idempotency, person and cluster, exclusivity"
     return make_row(
         f"benefits.post_{mode}_rate", value=rate, unit="entries/s", baseline=plain,
@@ -293,8 +340,11 @@ def _posting_row(mode: str, measured: tuple[float, int, float], plain: float, *,
         errors=errors,
         detail=f"{detail} ({checks}; chain, signed head, outbox events); {server}; service CPU {cpu:.2f} ms/entry "
                f"(the uvicorn process's user + system time, the database's not counted; one process tops out near "
-               f"{1000 / max(cpu, 0.001):,.0f}/s before the database's share); baseline = {baseline}; N from "
-               f"GRAMSETU_BENCH_BENEFITS_{mode.upper()}")
+               f"{1000 / max(cpu, 0.001):,.0f}/s before the database's share); database backends' CPU "
+               f"{measured.database_ms:.2f} ms/entry and this load generator's {measured.client_ms:.2f} ms/entry, so "
+               f"the three together would run near {2000 / max(total, 0.001):,.0f}/s on two cores of their own; "
+               f"the service process waited {measured.waited:.1f} s for a CPU over the {measured.elapsed:.1f} s run; "
+               f"baseline = {baseline}; N from GRAMSETU_BENCH_BENEFITS_{mode.upper()}")
 
 
 async def run() -> list[dict[str, Any]]:
