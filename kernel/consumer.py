@@ -49,6 +49,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from contracts.base import EVENT_TYPES, Envelope, Event, bulk_subject, stream_for_subject
 from kernel.context import request_id_var
+from kernel.db import bounded_transaction
 from kernel.dlq import H_REPLAY_FOR, park
 from kernel.metrics import (
     CONSUMER_ACK_PENDING,
@@ -124,6 +125,7 @@ class EventConsumer:
         max_replicas: int = 1,
         batch_time_cap: float | None = None,
         bulk_concurrency: int = 1,
+        commit_timeout: float | None = 15.0,
     ) -> None:
         self.service = service
         self.schema = schema
@@ -137,6 +139,7 @@ class EventConsumer:
         self.concurrency = concurrency
         self.bulk_concurrency = bulk_concurrency
         self.max_replicas = max_replicas
+        self.commit_timeout = commit_timeout  # a COMMIT not answered by then: the batch is left unacked
         bulk = bulk_subject(subscription.subject)
         self.lanes = {
             INTERACTIVE: _Lane(INTERACTIVE, subscription.stream, subscription.subject, subscription.name),
@@ -361,7 +364,7 @@ class EventConsumer:
         outcomes: list[str] = []
         started = time.monotonic()
         done = len(batch)
-        async with self.sessionmaker() as session, session.begin():
+        async with bounded_transaction(self.sessionmaker, commit_timeout=self.commit_timeout) as session:
             claimed = await session.execute(
                 self._claim_many, {"consumer": self.name, "ids": [env.id for _, env, _ in batch],
                                    "lock_timeout": self.lock_timeout_ms}
@@ -426,7 +429,7 @@ class EventConsumer:
     ) -> list[tuple[Msg, Exception]]:
         failed: list[tuple[Msg, Exception]] = []
         outcomes: list[str] = []
-        async with self.sessionmaker() as session, session.begin():
+        async with bounded_transaction(self.sessionmaker, commit_timeout=self.commit_timeout) as session:
             for index, (msg, envelope, event) in enumerate(batch):
                 if index == already_failed.index:
                     log.warning("consumer %s: handler failed: %s", self.name, already_failed.error)

@@ -8,7 +8,9 @@ Services and repositories never commit.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
@@ -102,6 +104,42 @@ async def transaction(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIt
     async with sessionmaker() as session:
         async with session.begin():
             yield session
+
+
+@asynccontextmanager
+async def bounded_transaction(
+    sessionmaker: async_sessionmaker[AsyncSession], *, commit_timeout: float | None
+) -> AsyncIterator[AsyncSession]:
+    """:func:`transaction` whose COMMIT gets at most ``commit_timeout`` seconds (workers: consumers, scheduler).
+
+    asyncpg sends COMMIT without a timeout: a server that stops answering (a stopped or frozen
+    backend, a half-open connection, a synchronous standby gone) held the worker for good.  When the
+    COMMIT is not answered in time the connection is ended from outside (no cancellation inside
+    SQLAlchemy, whose rollback would wait on the same connection): the COMMIT fails as a lost
+    connection, and the caller treats the transaction as not done.  The server rolls back what it
+    had not committed; if it did commit, the retry finds the work done (the inbox, the job's lease).
+    Statements before the COMMIT are bounded by the server's ``statement_timeout``.
+    """
+    async with sessionmaker() as session:
+        watchdog: asyncio.TimerHandle | None = None
+        try:
+            async with session.begin():
+                yield session
+                if commit_timeout:
+                    driver = (await (await session.connection()).get_raw_connection()).driver_connection
+                    watchdog = asyncio.get_running_loop().call_later(commit_timeout, _end_unanswered, driver,
+                                                                     commit_timeout)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+
+def _end_unanswered(driver: Any, seconds: float) -> None:
+    if driver is not None and not driver.is_closed():
+        logging.getLogger("gramsetu.db").warning(
+            "COMMIT got no answer within %.1fs; the connection is ended and the transaction counts as not done",
+            seconds)
+        driver.terminate()
 
 
 _SESSION_KEY = "gramsetu.db_session"

@@ -187,6 +187,7 @@ class Runtime:
                 bulk_concurrency=s.consumer_bulk_concurrency,
                 lock_timeout=s.db_lock_timeout_seconds,
                 max_replicas=s.consumer_max_replicas,
+                commit_timeout=s.db_commit_timeout_seconds,
             )
             for sub in spec.subscriptions
         ]
@@ -202,6 +203,7 @@ class Runtime:
             clock=self.clock,
             batch_size=s.scheduler_batch_size,
             poll_interval=s.scheduler_poll_interval_seconds,
+            commit_timeout=s.db_commit_timeout_seconds,
         )
 
     async def start(self, *, workers: bool | None = None) -> None:

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kernel.db import bounded_transaction
 from kernel.metrics import SCHEDULER_DUE, SCHEDULER_LATENESS, SCHEDULER_RUNS, SCHEDULER_TAKEOVERS
 
 log = logging.getLogger("gramsetu.scheduler")
@@ -141,6 +142,7 @@ class Scheduler:
         poll_interval: float = 0.5,
         max_attempts: int = 10,
         lease_seconds: float = 60.0,
+        commit_timeout: float | None = 15.0,
     ) -> None:
         self.service = service
         self.schema = schema
@@ -152,6 +154,9 @@ class Scheduler:
         self.poll_interval = poll_interval
         self.max_attempts = max_attempts
         self.lease_seconds = lease_seconds
+        # A claim or job whose COMMIT is not answered by then counts as not done (the lease expires and
+        # the job is taken over; kernel.db.bounded_transaction).
+        self.commit_timeout = commit_timeout
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         table = f'"{schema}".scheduled_job'
         self._table = table
@@ -187,7 +192,7 @@ class Scheduler:
                 return total
 
     async def _claim_batch(self) -> list[tuple[Job, datetime]]:
-        async with self.sessionmaker() as session, session.begin():
+        async with bounded_transaction(self.sessionmaker, commit_timeout=self.commit_timeout) as session:
             rows = (await session.execute(self._claim, {
                 "me": self.worker_id, "lease": self.lease_seconds, "now": self._now_param(),
                 "kinds": list(self.handlers)})).all()
@@ -208,7 +213,7 @@ class Scheduler:
 
     async def _run_claimed(self, job: Job, now: datetime) -> None:
         """One job, one transaction: re-check the lease, run, delete or reschedule, commit."""
-        async with self.sessionmaker() as session, session.begin():
+        async with bounded_transaction(self.sessionmaker, commit_timeout=self.commit_timeout) as session:
             held = (await session.execute(self._hold, {"id": job.id, "me": self.worker_id})).first()
             if held is None:  # another worker took it over while this one was paused
                 log.info("job %s/%s: lease lost, skipped", job.kind, job.key)

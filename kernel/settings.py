@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     # The relay's own bound on every database wait, COMMIT included (kernel.relay): longer than the
     # server's statement timeout, which normally answers first; this covers a server that cannot answer.
     db_relay_command_timeout_seconds: float = 15.0
+    db_commit_timeout_seconds: float = 15.0  # consumers' and the scheduler's COMMIT (kernel.db.bounded_transaction)
     db_idle_in_transaction_timeout_seconds: float = 60.0
     db_lock_timeout_seconds: float = 5.0  # the consumer's inbox claim waits at most this for a row lock
 

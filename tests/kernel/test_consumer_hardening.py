@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from contracts import AreaUpdated
 from kernel import dlq
-from kernel.consumer import EventConsumer, Subscription
+from kernel.consumer import EventConsumer, Subscription, is_infrastructure_error
 from kernel.outbox import envelope_for
 from kernel.runtime import Runtime
 from services.tickets.app import SPEC as TICKETS
@@ -261,3 +261,52 @@ async def test_a_pooled_connection_dropped_while_idle_costs_no_redelivery(rt, da
     assert await applied(rt) == [("IN-40", 1), ("IN-40", 2)]
     assert counter("gramsetu_event_redeliveries_total", service="tickets",
                    consumer="tickets-dropped-connection-test") == redeliveries
+
+
+SLOW_COMMIT = """
+CREATE TABLE tickets.commit_stall_armed (armed boolean NOT NULL);
+INSERT INTO tickets.commit_stall_armed VALUES (true);
+CREATE FUNCTION tickets.commit_stall() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF (SELECT armed FROM tickets.commit_stall_armed) THEN
+    UPDATE tickets.commit_stall_armed SET armed = false;
+    PERFORM pg_sleep(3);
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER commit_stall AFTER INSERT ON tickets.audit_event
+  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION tickets.commit_stall();
+"""
+NO_SLOW_COMMIT = """
+DROP TRIGGER IF EXISTS commit_stall ON tickets.audit_event;
+DROP FUNCTION IF EXISTS tickets.commit_stall();
+DROP TABLE IF EXISTS tickets.commit_stall_armed;
+"""
+
+
+async def test_a_commit_that_gets_no_answer_is_given_up_and_the_event_applied_once(rt, database_url) -> None:
+    """The consumer's COMMIT hangs (here: a deferred trigger sleeps 3 s at commit time; in life a
+    stopped backend, a half-open connection, a synchronous standby gone).  Before, the fetch loop
+    waited for as long as the server did.  With ``commit_timeout`` the connection is ended, the
+    batch fails as a lost connection (left unacked, not a handler failure), and the redelivery finds
+    the inbox row the late COMMIT wrote after all: the effect is applied once."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(SLOW_COMMIT)
+        c = consumer(rt, "tickets-commit-stall-test", ack_wait=1, backoff=[1], max_deliver=20, commit_timeout=0.5)
+        await c.subscribe()
+        await publish(rt, "IN-CS", 1)
+        with pytest.raises(Exception) as given_up:
+            await c.poll(timeout=5)
+        assert is_infrastructure_error(given_up.value)
+        await asyncio.sleep(3)  # the server finishes the COMMIT the consumer gave up on
+        assert await applied(rt) == [("IN-CS", 1)]
+        duplicates = counter("gramsetu_events_consumed_total", service="tickets",
+                             consumer="tickets-commit-stall-test", outcome="duplicate")
+        assert await drain(c, 1) == 1  # redelivered after AckWait: the inbox has it
+        assert counter("gramsetu_events_consumed_total", service="tickets", consumer="tickets-commit-stall-test",
+                       outcome="duplicate") == duplicates + 1
+        assert await applied(rt) == [("IN-CS", 1)]
+    finally:
+        await conn.execute(NO_SLOW_COMMIT)
+        await conn.close()
