@@ -36,14 +36,14 @@ class Plan:
     rows_read: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
-def _walk(node: dict[str, Any], plan: Plan) -> None:
+def walk_plan(node: dict[str, Any], plan: Plan) -> None:
     relation = node.get("Relation Name")
     if relation and "Scan" in node["Node Type"]:
         plan.scans[relation].add(node["Node Type"])
         loops = node.get("Actual Loops", 1)
         plan.rows_read[relation] += (node.get("Actual Rows", 0) + node.get("Rows Removed by Filter", 0)) * loops
     for child in node.get("Plans", []):
-        _walk(child, plan)
+        walk_plan(child, plan)
 
 
 async def generic_plan(conn: asyncpg.Connection, sql: str, args: list[Any]) -> Plan:
@@ -61,6 +61,6 @@ async def generic_plan(conn: asyncpg.Connection, sql: str, args: list[Any]) -> P
         await conn.execute("RESET plan_cache_mode")
     document = json.loads(explained) if isinstance(explained, str) else explained
     plan = Plan(text=json.dumps(document, indent=1))
-    _walk(document[0]["Plan"], plan)
+    walk_plan(document[0]["Plan"], plan)
     return plan
 
