@@ -38,3 +38,4 @@ async def test_a_catalogue_change_made_outside_this_process_reaches_the_next_pos
         assert (again.json()["decision"], again.json()["rule_version"]) == ("accepted", 2)
     finally:
         await conn.close()
+

@@ -257,3 +257,37 @@ async def test_a_second_grant_to_the_same_household_in_a_period_breaks_per_house
                  grant("BD-MAT", person_id=daughter_in_law.person_id, period="2026-11")):  # another month
         r = await catalogue.post("/entries", json=body | {"amount_minor": 80000}, headers=client)
         assert r.status_code == 201, r.text
+
+
+async def test_a_posting_whose_commit_fails_answers_503_writes_nothing_and_the_next_one_works(
+        catalogue, session_factory, database_url):
+    """POST /entries commits on its own connection (no ORM session): a failed COMMIT must not answer 201,
+    and the connection must not go back to the pool inside a transaction."""
+    person, other = person_event(), person_event()
+    await apply(session_factory, person, other)
+    client = department_client()
+    conn = await asyncpg.connect(database_url)
+    try:
+        # A check that runs at COMMIT and refuses this one reference (as a deferred constraint would).
+        await conn.execute("""
+            CREATE FUNCTION benefits.refuse_at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+              IF NEW.department_ref = 'FAILS-AT-COMMIT' THEN RAISE EXCEPTION 'refused at commit'; END IF;
+              RETURN NULL;
+            END $$""")
+        await conn.execute("CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON benefits.entry "
+                           "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION benefits.refuse_at_commit()")
+        failed = await catalogue.post("/entries", json=grant(person_id=person.person_id, ref="FAILS-AT-COMMIT"),
+                                      headers=client)
+        assert failed.status_code == 503 and failed.headers["content-type"] == "application/problem+json"
+        assert await conn.fetchval("SELECT count(*) FROM benefits.entry") == 0
+        for _ in range(3):  # every pooled connection is usable
+            r = await catalogue.post("/entries", json=grant(person_id=other.person_id), headers=client)
+            assert r.status_code in (200, 201), r.text
+            other = person_event()
+            await apply(session_factory, other)
+        assert (await catalogue.get("/ledger/verify", headers=admin())).json()["intact"] is True
+    finally:
+        await conn.execute("DROP TRIGGER IF EXISTS refuse_at_commit ON benefits.entry")
+        await conn.execute("DROP FUNCTION IF EXISTS benefits.refuse_at_commit()")
+        await conn.close()
