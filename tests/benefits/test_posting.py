@@ -12,6 +12,7 @@ from tests.benefits.conftest import (
     THIS_MONTH,
     UPAZILA,
     WARD,
+    add_catalogue,
     admin,
     apply,
     department_client,
@@ -291,3 +292,22 @@ async def test_a_posting_whose_commit_fails_answers_503_writes_nothing_and_the_n
         await conn.execute("DROP TRIGGER IF EXISTS refuse_at_commit ON benefits.entry")
         await conn.execute("DROP FUNCTION IF EXISTS benefits.refuse_at_commit()")
         await conn.close()
+
+
+async def test_concurrent_batches_each_hold_their_lane_and_every_chain_verifies(served, session_factory):
+    """A batch's lookup locks a lane of the month's chain; the lock must last until its write commits
+    (the session's transaction), or two batches would chain onto the same head."""
+    import asyncio
+
+    catalogue = await add_catalogue(served)
+
+    people = [person_event() for _ in range(40)]
+    await apply(session_factory, *people)
+    client = department_client()
+    for start in (0, 20):  # the second round finds the pool's connections open: the batches truly overlap
+        batches = [{"entries": [grant(person_id=p.person_id) for p in people[i:i + 5]]}
+                   for i in range(start, start + 20, 5)]
+        answers = await asyncio.gather(*(catalogue.post("/entries/batch", json=b, headers=client) for b in batches))
+        assert all(r.status_code == 200 and r.json()["accepted"] == 5 for r in answers), [r.text for r in answers]
+    report = (await catalogue.get(f"/ledger/verify?partition=BD-OAA:{THIS_MONTH}", headers=admin())).json()
+    assert report["intact"] is True and report["entries"] == 40, report

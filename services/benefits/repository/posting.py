@@ -20,6 +20,7 @@ from datetime import date
 from typing import Any
 
 import asyncpg
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.util import greenlet_spawn
 
@@ -133,16 +134,13 @@ class Lookup:
 
 
 async def in_transaction(session: AsyncSession) -> asyncpg.Connection:
-    """The session's asyncpg connection with its transaction begun.  SQLAlchemy's asyncpg adapter
-    sends BEGIN only before its own first statement, so a raw statement made first would otherwise
-    run (and commit) on its own; this begins it as the adapter would, and the session's commit or
-    rollback ends it."""
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    adapted = raw.dbapi_connection
-    if getattr(adapted, "_transaction", True) is None:
-        await adapted._start_transaction()  # type: ignore[union-attr]
-    return await raw_connection(session)
+    """The session's asyncpg connection, inside the session's transaction (whose commit or rollback
+    ends it).  SQLAlchemy's adapter begins it when the raw connection is handed out; should it not, a
+    statement through the session begins it, so a raw statement never runs and commits on its own."""
+    conn = await raw_connection(session)
+    if not conn.is_in_transaction():
+        await session.execute(text("SELECT 1"))
+    return conn
 
 
 # BEGIN and the plan choice in one round trip (simple query protocol).  Left to itself, PostgreSQL
