@@ -20,12 +20,10 @@ from datetime import date
 from typing import Any
 
 import asyncpg
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
 from kernel.errors import ServiceUnavailable
-from services.benefits.repository.common import raw_connection
 from services.benefits.repository.ledger import ENTRY_COLUMNS
 
 CATALOGUE_COLUMNS = ("code", "department_code", "kind", "beneficiary", "amount_minor", "currency", "quantity", "unit",
@@ -131,16 +129,6 @@ class Lookup:
     households: dict[uuid.UUID, dict[str, Any]]
     grants: list[tuple[Any, ...]]  # (id, scheme, person, household, start, end) of live grants
     lanes: dict[str, tuple[Any, ...]]  # chain -> (chain, partition or None, seq, hash, lanes open)
-
-
-async def in_transaction(session: AsyncSession) -> asyncpg.Connection:
-    """The session's asyncpg connection, inside the session's transaction (whose commit or rollback
-    ends it).  SQLAlchemy's adapter begins it when the raw connection is handed out; should it not, a
-    statement through the session begins it, so a raw statement never runs and commits on its own."""
-    conn = await raw_connection(session)
-    if not conn.is_in_transaction():
-        await session.execute(text("SELECT 1"))
-    return conn
 
 
 # BEGIN and the plan choice in one round trip (simple query protocol).  Left to itself, PostgreSQL

@@ -69,7 +69,7 @@ async def append(conn: asyncpg.Connection, rows: Sequence[dict[str, Any]], now: 
     same statement: a row each when few (``INLINE_EVENTS``), else batch rows of up to
     ``BATCH_EVENTS`` (the relay's bulk lane publishes each event on its own).  ``lanes``: lanes the
     caller's lookup already locked (``ledger.take_lanes``).  ``conn``: the transaction's asyncpg
-    connection (``repository.posting.in_transaction``)."""
+    connection (``kernel.queries.raw_connection``)."""
     if not rows:
         return
     taken = await ledger.take_lanes(conn, [chain_of(r["scheme_code"], r["period"]) for r in rows], lanes)

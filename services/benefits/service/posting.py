@@ -28,7 +28,8 @@ from contracts.benefits import EntryPosted, FlagRaised
 from kernel.areas import is_within_any
 from kernel.auth import Identity
 from kernel.identifiers import InvalidIdentifier, keyed_lookup_hash, parse_identifier
-from services.benefits.repository.posting import Lookup, in_transaction, insert_flags, lookup
+from kernel.queries import raw_connection
+from services.benefits.repository.posting import Lookup, insert_flags, lookup
 from services.benefits.rules.access import actor_ids, may_post_for
 from services.benefits.rules.exclusivity import (
     Candidate,
@@ -96,7 +97,7 @@ async def post(session: AsyncSession, identity: Identity, bodies: Sequence[Entry
     """Check and write ``bodies``; ``now`` is the service clock's time (recorded_at, "future" delivery).
     ``entries``, when given, receives each outcome's ledger row by entry id (the row written, or the
     one a repeated reference names), so a caller can answer without reading it back."""
-    return await post_on(await in_transaction(session), catalogue_cache.key_of(session), identity, bodies, now=now,
+    return await post_on(await raw_connection(session), catalogue_cache.key_of(session), identity, bodies, now=now,
                          file_id=file_id, row_numbers=row_numbers, mode=mode, entries=entries)
 
 

@@ -15,10 +15,10 @@ from contracts.benefits import EntryReversed
 from kernel.auth import Identity
 from kernel.errors import Conflict, Forbidden, NotFound
 from kernel.outbox import add_event
+from kernel.queries import raw_connection
 from services.benefits import SERVICE
 from services.benefits.repository.catalogue import CatalogueRepository
 from services.benefits.repository.ledger import LedgerRepository
-from services.benefits.repository.posting import in_transaction
 from services.benefits.rules.access import actor_ids, may_post_for
 from services.benefits.service import chain
 from services.benefits.service.ids import uuid7
@@ -75,7 +75,7 @@ async def write_undo(session: AsyncSession, identity: Identity, original: RowMap
         "department_ref": department_ref, "evidence_ref": reason[:500], "decision": "accepted",
         "file_id": None, "file_row": None, "recorded_at": now,
     }
-    await chain.append(await in_transaction(session), [row], now)
+    await chain.append(await raw_connection(session), [row], now)
     await add_event(session, SERVICE, EntryReversed(
         entry_id=row["id"], partition=row["partition"], seq=row["seq"], scheme_code=row["scheme_code"],
         department_code=row["department_code"], person_id=row["person_id"], household_id=row["household_id"],
