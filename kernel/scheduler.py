@@ -21,13 +21,16 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any, Protocol
 
-from sqlalchemy import text
+import asyncpg
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kernel.db import bounded_transaction
 from kernel.metrics import SCHEDULER_DUE, SCHEDULER_LATENESS, SCHEDULER_RUNS, SCHEDULER_TAKEOVERS
+from kernel.queries import raw_execute
 
 log = logging.getLogger("gramsetu.scheduler")
 
@@ -76,8 +79,22 @@ class Job:
 JobHandler = Callable[[AsyncSession, Job], Awaitable[datetime | None]]
 
 
+@lru_cache(maxsize=64)
+def _schedule_sql(schema: str, replace: bool) -> TextClause:
+    conflict = (
+        "DO UPDATE SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, attempts = 0, "
+        "last_error = NULL, failed_at = NULL, lease_owner = NULL, lease_until = NULL"
+        if replace
+        else "DO NOTHING"
+    )
+    return text(
+        f'INSERT INTO "{schema}".scheduled_job (kind, key, due_at, payload) '
+        f"VALUES (:kind, :key, :due_at, CAST(:payload AS jsonb)) ON CONFLICT (kind, key) {conflict}"
+    )
+
+
 async def schedule(
-    session: AsyncSession,
+    session: AsyncSession | asyncpg.Connection,
     schema: str,
     *,
     kind: str,
@@ -86,24 +103,17 @@ async def schedule(
     payload: dict[str, Any] | None = None,
     replace: bool = True,
 ) -> None:
-    """Schedule ``kind``/``key`` at ``due_at`` in the caller's transaction.
+    """Schedule ``kind``/``key`` at ``due_at`` in the caller's transaction (a session's, or a raw
+    asyncpg connection's inside :func:`kernel.db.raw_transaction`).
 
     With ``replace`` an existing job of the same key is moved (and revived if it had failed);
     without it the first schedule wins.
     """
-    conflict = (
-        "DO UPDATE SET due_at = EXCLUDED.due_at, payload = EXCLUDED.payload, attempts = 0, "
-        "last_error = NULL, failed_at = NULL, lease_owner = NULL, lease_until = NULL"
-        if replace
-        else "DO NOTHING"
-    )
-    await session.execute(
-        text(
-            f'INSERT INTO "{schema}".scheduled_job (kind, key, due_at, payload) '
-            f"VALUES (:kind, :key, :due_at, CAST(:payload AS jsonb)) ON CONFLICT (kind, key) {conflict}"
-        ),
-        {"kind": kind, "key": key, "due_at": due_at, "payload": json.dumps(payload or {}, default=str)},
-    )
+    params = {"kind": kind, "key": key, "due_at": due_at, "payload": json.dumps(payload or {}, default=str)}
+    if isinstance(session, AsyncSession):
+        await session.execute(_schedule_sql(schema, replace), params)
+    else:
+        await raw_execute(session, _schedule_sql(schema, replace), params)
 
 
 async def cancel(session: AsyncSession, schema: str, *, kind: str, key: str) -> bool:

@@ -18,7 +18,7 @@ from kernel.areas import within_any
 from kernel.outbox import notify_unless_awake
 from services.marketplace.models import booking, booking_extra, booking_otp_failure, booking_transition
 from services.marketplace.repository.catalog import CATALOG_VERSION
-from services.marketplace.repository.common import first, paged, positional, rows
+from services.marketplace.repository.common import Tx, first, first_of, paged, positional, rows
 from services.marketplace.repository.search import CANDIDATE_COLUMNS, nearest_text_sql
 
 _BOOKING = tuple(c.name for c in booking.c)  # named, not *: the result's columns are read by position
@@ -85,41 +85,39 @@ def _create_and_find(limit: int) -> TextualSelect:
                       (*_BOOKING, "notified", "candidates"))
 
 
-async def _first(session: AsyncSession, stmt: TextualSelect, params: dict[str, Any]) -> RowMapping | None:
-    # Parameters go with the execution: TextClause.bindparams() would copy the statement every call.
-    return (await session.execute(stmt, params)).mappings().first()
+async def offer(db: Tx, booking: Mapping[Any, Any], worker_id: uuid.UUID, *, attempt: int, expires: datetime,
+                details: dict[str, Any], request_id: str | None, timeout_kind: str,
+                rematch_kind: str) -> Mapping[Any, Any] | None:
+    """Offer the booking to the worker in one round trip; None if the worker was taken meanwhile."""
+    return await first_of(db, _OFFER, dict(
+        booking_id=booking["id"], worker_id=worker_id, from_status=booking["status"],
+        details=json.dumps(details), request_id=request_id, timeout_kind=timeout_kind,
+        job_key=str(booking["id"]), expires=expires,
+        payload=json.dumps({"attempt": attempt, "worker_id": str(worker_id)}), rematch_kind=rematch_kind,
+        attempt=attempt))
+
+
+async def create_and_find(db: Tx, values: Mapping[str, Any], *, details: dict[str, Any], request_id: str | None,
+                          catalog_version: str, event: Mapping[str, Any], notify_channel: str,
+                          nearest: Mapping[str, Any], limit: int
+                          ) -> tuple[Mapping[Any, Any], list[list[Any]]] | None:
+    """Insert the booking as :data:`_CREATE_AND_FIND` says; the row and the candidates (lists of
+    ``CANDIDATE_COLUMNS``), or None when the rate card changed since ``catalog_version``."""
+    params = {c: values.get(c) for c in _CREATED_COLUMNS}
+    params["terms"] = json.dumps(values["terms"])
+    row = await first_of(db, _create_and_find(limit), {
+        **params, "details": json.dumps(details), "request_id": request_id, "catalog_version": catalog_version,
+        "event_id": event["id"], "event_subject": event["subject"], "event_payload": event["payload"],
+        "event_headers": event["headers"], "notify_channel": notify_channel, **nearest})
+    if row is None:
+        return None
+    raw = row["candidates"]
+    return row, (json.loads(raw) if isinstance(raw, str) else raw) or []
 
 
 class BookingRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def offer(self, booking: Mapping[Any, Any], worker_id: uuid.UUID, *, attempt: int, expires: datetime,
-                    details: dict[str, Any], request_id: str | None, timeout_kind: str,
-                    rematch_kind: str) -> RowMapping | None:
-        """Offer the booking to the worker in one round trip; None if the worker was taken meanwhile."""
-        return await _first(self.session, _OFFER, dict(
-            booking_id=booking["id"], worker_id=worker_id, from_status=booking["status"],
-            details=json.dumps(details), request_id=request_id, timeout_kind=timeout_kind,
-            job_key=str(booking["id"]), expires=expires,
-            payload=json.dumps({"attempt": attempt, "worker_id": str(worker_id)}), rematch_kind=rematch_kind,
-            attempt=attempt))
-
-    async def create_and_find(self, values: Mapping[str, Any], *, details: dict[str, Any], request_id: str | None,
-                              catalog_version: str, event: Mapping[str, Any], notify_channel: str,
-                              nearest: Mapping[str, Any], limit: int) -> tuple[RowMapping, list[list[Any]]] | None:
-        """Insert the booking as :data:`_CREATE_AND_FIND` says; the row and the candidates (lists of
-        ``CANDIDATE_COLUMNS``), or None when the rate card changed since ``catalog_version``."""
-        params = {c: values.get(c) for c in _CREATED_COLUMNS}
-        params["terms"] = json.dumps(values["terms"])
-        row = await _first(self.session, _create_and_find(limit), {
-            **params, "details": json.dumps(details), "request_id": request_id, "catalog_version": catalog_version,
-            "event_id": event["id"], "event_subject": event["subject"], "event_payload": event["payload"],
-            "event_headers": event["headers"], "notify_channel": notify_channel, **nearest})
-        if row is None:
-            return None
-        raw = row["candidates"]
-        return row, (json.loads(raw) if isinstance(raw, str) else raw) or []
 
     async def get(self, booking_id: uuid.UUID, *, lock: bool = False) -> RowMapping | None:
         stmt = select(booking).where(booking.c.id == booking_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from kernel.areas import within_any
 from services.marketplace.models import cancellation_terms, category, department, office, rate, rate_item
-from services.marketplace.repository.common import first, paged, positional, rows
+from services.marketplace.repository.common import Tx, first, first_of, paged, positional, rows
 
 _RATES = ("(SELECT coalesce(json_agg(json_build_array(r.id, r.area_code, r.valid_from, r.valid_to, r.amount_minor) "
           "ORDER BY r.area_code, r.valid_from, r.id), '[]') FROM marketplace.rate r "
@@ -32,17 +32,25 @@ _QUOTE = positional(
     "(SELECT row_to_json(t) FROM marketplace.cancellation_terms t WHERE t.category_code = i.category_code) AS terms "
     "FROM marketplace.rate_item i WHERE i.code = :code",
     ("code", "category_code", "kind", "name", "catalog_version", "rates", "visit", "terms"))
+_OFFICE = positional("SELECT code, area_code, department_code FROM marketplace.office WHERE code = :code",
+                     ("code", "area_code", "department_code"))
+
+
+async def quote_rows(db: Tx, item_code: str, area_codes: Sequence[str]) -> Mapping[Any, Any] | None:
+    """The item (code, category_code, kind, name, catalog_version) with ``rates`` ([id, area, from, to,
+    amount] lists), ``visit`` ([code, category_code, kind, name, rates] or null) and ``terms`` (object or
+    null)."""
+    return await first_of(db, _QUOTE, {"code": item_code, "areas": list(area_codes)})
+
+
+async def office_of(db: Tx, code: str) -> Mapping[Any, Any] | None:
+    """An office's code, area and department (a department booking's requisition)."""
+    return await first_of(db, _OFFICE, {"code": code})
 
 
 class CatalogRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    async def quote_rows(self, item_code: str, area_codes: Sequence[str]) -> RowMapping | None:
-        """The item (code, category_code, kind, name, catalog_version) with ``rates`` ([id, area, from, to,
-        amount] lists), ``visit`` ([code, category_code, kind, name, rates] or null) and ``terms`` (object or
-        null)."""
-        return (await self.session.execute(_QUOTE, {"code": item_code, "areas": list(area_codes)})).mappings().first()
 
     async def insert_category(self, values: dict[str, Any]) -> RowMapping:
         next_lane = select(func.coalesce(func.max(category.c.skill_no), 0) + 1).scalar_subquery()

@@ -44,7 +44,7 @@ _NEAREST = (
 _NAMES = ("x", "y", "x1", "y1", "x2", "y2", "tried", "day")
 LANE_SQL = "SELECT skill_no FROM marketplace.category WHERE code = $1"
 
-Db: TypeAlias = "AsyncSession | asyncpg.Pool"
+Db: TypeAlias = "AsyncSession | asyncpg.Pool | asyncpg.Connection"
 
 
 def nearest_sql(limit: int) -> str:

@@ -37,8 +37,9 @@ from services.marketplace.metrics import (
     EARNINGS,
     district_of,
 )
-from services.marketplace.repository.bookings import BookingRepository
-from services.marketplace.repository.catalog import CatalogRepository
+from services.marketplace.repository.bookings import BookingRepository, create_and_find
+from services.marketplace.repository.catalog import office_of
+from services.marketplace.repository.common import Tx
 from services.marketplace.repository.search import from_json
 from services.marketplace.repository.workers import WorkerRepository
 from services.marketplace.rules import access, otp
@@ -61,7 +62,7 @@ CHANNEL_PERMISSION = {"app": access.BOOK, "call_centre": access.BOOK_ASSISTED, "
                       "beckn": access.BOOK}
 
 
-async def _department_refs(session: AsyncSession, identity: Identity, body: BookingIn) -> dict[str, Any]:
+async def _department_refs(session: Tx, identity: Identity, body: BookingIn) -> dict[str, Any]:
     if body.channel != "department":
         if body.office_code or body.purchase_ref:
             raise invalid("office_code", "only department requisitions carry an office and a purchase reference")
@@ -70,16 +71,17 @@ async def _department_refs(session: AsyncSession, identity: Identity, body: Book
         raise invalid("office_code", "required for a department requisition")
     if not body.purchase_ref:
         raise invalid("purchase_ref", "required for a department requisition")
-    office = await CatalogRepository(session).office(body.office_code)
+    office = await office_of(session, body.office_code)
     if office is None or not identity.can_access_area(office["area_code"]):
         raise invalid("office_code", "no such office in your area")
     return {"office_code": office["code"], "department_code": office["department_code"],
             "purchase_ref": body.purchase_ref}
 
 
-async def create(session: AsyncSession, identity: Identity, body: BookingIn, now: datetime, *,
-                 channel: str | None = None, beckn: dict[str, str] | None = None) -> tuple[RowMapping, Codes]:
-    """Confirm a booking at today's government rate and offer it to the nearest free worker."""
+async def create(session: Tx, identity: Identity, body: BookingIn, now: datetime, *,
+                 channel: str | None = None, beckn: dict[str, str] | None = None) -> tuple[Mapping[Any, Any], Codes]:
+    """Confirm a booking at today's government rate and offer it to the nearest free worker: on the
+    request's session (a Beckn confirm) or on a raw transaction (``POST /bookings``; the same statements)."""
     channel = channel or body.channel
     access.require(identity, CHANNEL_PERMISSION[channel])
     require_area(identity, body.area_code)
@@ -91,7 +93,6 @@ async def create(session: AsyncSession, identity: Identity, body: BookingIn, now
     on = matching.local_time(body.area_code, now).date()
     booking_id = uuid.uuid4()
     codes = Codes(start=otp.new_code(), completion=otp.new_code())
-    repo = BookingRepository(session)
     for attempt in range(3):  # a quote kept by this process that the rate card has since changed: read again
         quote, version = await catalog.booking_quote(session, body.job_code, body.area_code, on, fresh=attempt > 0)
         values: dict[str, Any] = {
@@ -116,8 +117,8 @@ async def create(session: AsyncSession, identity: Identity, body: BookingIn, now
             visit_charge_minor=values["visit_charge_minor"], currency=currency_of(body.area_code),
             customer_phone=body.customer_phone, department_code=values["department_code"],
             office_code=values["office_code"], assisted=channel == "call_centre")], source=SERVICE)[0]
-        found = await repo.create_and_find(
-            values, details={"channel": channel, "price_minor": quote.job.amount_minor},
+        found = await create_and_find(
+            session, values, details={"channel": channel, "price_minor": quote.job.amount_minor},
             request_id=request_id_var.get(), catalog_version=version, event=event,
             notify_channel=notify_channel(SERVICE), nearest=await matching.candidates_query(session, values, now),
             limit=settings.candidates)

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from kernel.areas import ancestor_codes
 from kernel.auth import Identity
 from kernel.errors import Conflict, NotFound
-from services.marketplace.repository.catalog import CatalogRepository
+from services.marketplace.repository.catalog import CatalogRepository, quote_rows
+from services.marketplace.repository.common import Tx
 from services.marketplace.rules import access
 from services.marketplace.rules.pricing import RateRow, currency_of, periods_overlap, pick_rate, terms_snapshot
 from services.marketplace.schemas.catalog import (
@@ -146,13 +147,13 @@ _QUOTES: dict[tuple[str, str], tuple[str, _QuoteRows]] = {}
 _QUOTES_MAX = 4096
 
 
-async def _quote_rows(session: AsyncSession, job_code: str, area_code: str, *,
+async def _quote_rows(session: Tx, job_code: str, area_code: str, *,
                       cached: bool) -> tuple[str, _QuoteRows]:
     found = _QUOTES.get((job_code, area_code)) if cached else None
     if found is not None:
         return found
     areas = sorted(ancestor_codes([area_code]) | {area_code})
-    row = await CatalogRepository(session).quote_rows(job_code, areas)
+    row = await quote_rows(session, job_code, areas)
     if row is None:
         raise invalid("job_code", "unknown rate item")
     found = (row["catalog_version"], _QuoteRows(job_code, row))
@@ -162,7 +163,7 @@ async def _quote_rows(session: AsyncSession, job_code: str, area_code: str, *,
     return found
 
 
-async def booking_quote(session: AsyncSession, job_code: str, area_code: str, on: date, *,
+async def booking_quote(session: Tx, job_code: str, area_code: str, on: date, *,
                         fresh: bool = False) -> tuple[Quote, str]:
     """The quote for a booking and the rate card version it was computed at, from this process's cache
     unless ``fresh`` (the booking's insert found the card changed)."""

@@ -17,6 +17,7 @@ from kernel.errors import Conflict, Forbidden, ValidationProblem
 from kernel.outbox import add_event
 from kernel.scheduler import Clock
 from services.marketplace import SERVICE
+from services.marketplace.repository.common import RawTx, Tx
 
 
 def utcnow(clock: Clock | None) -> datetime:
@@ -61,9 +62,13 @@ def unique_as_conflict(message: str) -> Iterator[None]:
 _AFTER_COMMIT = "marketplace.after_commit"
 
 
-def after_commit(session: AsyncSession, action: Callable[[], None]) -> None:
+def after_commit(session: Tx, action: Callable[[], None]) -> None:
     """Run ``action`` (a metric's increment) once the session's transaction has committed; never if
-    it rolls back, nor if the savepoint it was registered in does (a Beckn confirm that failed)."""
+    it rolls back, nor if the savepoint it was registered in does (a Beckn confirm that failed).
+    On a raw transaction (``POST /bookings``) the route runs them after its COMMIT."""
+    if isinstance(session, RawTx):
+        session.after.append(action)
+        return
     sync = session.sync_session
     here = sync.get_nested_transaction() or sync.get_transaction()
     sync.info.setdefault(_AFTER_COMMIT, []).append((here, action))

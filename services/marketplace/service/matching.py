@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import RowMapping
@@ -22,7 +22,8 @@ from kernel.context import request_id_var
 from kernel.scheduler import cancel, schedule
 from services.marketplace import SERVICE
 from services.marketplace.metrics import SEARCH_SECONDS, UNMATCHED
-from services.marketplace.repository.bookings import BookingRepository
+from services.marketplace.repository.bookings import BookingRepository, offer
+from services.marketplace.repository.common import RawTx, Tx
 from services.marketplace.repository.search import Db, lane, nearest, nearest_named
 from services.marketplace.repository.workers import WorkerRepository
 from services.marketplace.rules.availability import Shift, ShiftException, on_shift
@@ -78,10 +79,10 @@ def best(fetched: Sequence[tuple[Candidate, list[Shift], list[ShiftException]]],
     return [r for r in ranked if r.candidate.worker_id in working][:limit]
 
 
-async def candidates_query(session: AsyncSession, booking: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """The parameters of the nearest-worker query for a new booking (``BookingRepository.create_and_find``)."""
+async def candidates_query(session: Tx, booking: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The parameters of the nearest-worker query for a new booking (``repository.bookings.create_and_find``)."""
     moment = local_time(booking["area_code"], max(booking["slot_start"], now))
-    skill_no = await _lane(session, booking["category_code"])
+    skill_no = await _lane(session.conn if isinstance(session, RawTx) else session, booking["category_code"])
     return nearest_named(booking["lat"], booking["lon"], booking["max_radius_km"], skill_no, [], moment.date())
 
 
@@ -99,26 +100,26 @@ async def offer_next(session: AsyncSession, booking: RowMapping, now: datetime) 
                           radius_km=booking["max_radius_km"], area_code=booking["area_code"],
                           at=max(booking["slot_start"], now), exclude=booking["tried_workers"],
                           limit=settings.candidates)
-    return await offer_best(session, booking, ranked, now)
+    return cast(RowMapping, await offer_best(session, booking, ranked, now))  # on a session: a RowMapping
 
 
-async def offer_best(session: AsyncSession, booking: RowMapping, ranked: Sequence[Ranked], now: datetime
-                     ) -> RowMapping:
+async def offer_best(session: Tx, booking: Mapping[Any, Any], ranked: Sequence[Ranked], now: datetime
+                     ) -> Mapping[Any, Any]:
     """Offer the booking to the first of ``ranked`` still free; if nobody is, look again later."""
     settings = get_marketplace_settings()
-    bookings = BookingRepository(session)
     expires = now + timedelta(seconds=int(booking["terms"]["offer_timeout_seconds"]))
     attempt = booking["offer_attempt"] + 1
     for choice in ranked:
         # Claim, transition, deadline and the booking's new state in one statement (repository).
-        row = await bookings.offer(booking, choice.candidate.worker_id, attempt=attempt, expires=expires,
+        row = await offer(session, booking, choice.candidate.worker_id, attempt=attempt, expires=expires,
                                    details={"distance_km": round(choice.distance_km, 3), "attempt": attempt},
                                    request_id=request_id_var.get(), timeout_kind=OFFER_TIMEOUT, rematch_kind=REMATCH)
         if row is not None:
             return row
     after_commit(session, UNMATCHED.labels(booking["category_code"]).inc)
-    await schedule(session, SERVICE, kind=REMATCH, key=str(booking["id"]),
-                   due_at=now + timedelta(seconds=settings.rematch_after_seconds), replace=False)
+    await schedule(session.conn if isinstance(session, RawTx) else session, SERVICE, kind=REMATCH,
+                   key=str(booking["id"]), due_at=now + timedelta(seconds=settings.rematch_after_seconds),
+                   replace=False)
     return booking
 
 
