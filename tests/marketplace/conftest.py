@@ -21,6 +21,15 @@ OTHER_BLOCK = "IN-09-162-821"
 HERE = (26.85, 80.95)  # near Lucknow
 
 
+def report_days() -> dict[str, str]:
+    """``since``/``until`` for an adoption report that covers the rows a test just made.  Rows are stamped
+    by the database's ``now()``, while a report's default window follows the service's clock (a
+    ManualClock at START): after 18:30 UTC India is a day ahead of START's day and the default window
+    missed every row."""
+    today = datetime.now(timezone(timedelta(hours=5, minutes=30))).date()
+    return {"since": str(today - timedelta(days=1)), "until": str(today + timedelta(days=1))}
+
+
 def admin() -> dict[str, str]:
     return identity_headers(subject="mp-admin", roles=["auditor"], kind="client",
                             scopes=["marketplace:read", "marketplace:write", "marketplace:admin"],

@@ -22,6 +22,7 @@ from tests.marketplace.conftest import (
     officer,
     ok,
     rate_card,
+    report_days,
     vendor,
     worker,
 )
@@ -47,18 +48,18 @@ async def test_calls_per_day_count_the_calls_that_booked_and_those_that_did_not(
     assert _calls("booked") == booked_before + 1 and _calls("no_worker") == no_worker_before + 1
 
     me = officer()
-    [day] = (await ok(await mp.get("/reports/adoption", params={"group": "day"}, headers=me)))["rows"]
+    [day] = (await ok(await mp.get("/reports/adoption", params={"group": "day", **report_days()}, headers=me)))["rows"]
     assert (day["bookings"], day["calls"], day["assisted"]) == (2, 3, 1)
-    by_channel = await ok(await mp.get("/reports/adoption", params={"group": "channel"}, headers=me))
+    by_channel = await ok(await mp.get("/reports/adoption", params={"group": "channel", **report_days()}, headers=me))
     assert {r["key"]: (r["bookings"], r["calls"], r["assisted"]) for r in by_channel["rows"]} == {
         "app": (1, 0, 0), "call_centre": (1, 3, 1)}
-    by_category = await ok(await mp.get("/reports/adoption", params={"group": "category"}, headers=me))
+    by_category = await ok(await mp.get("/reports/adoption", params={"group": "category", **report_days()}, headers=me))
     assert {r["key"]: (r["bookings"], r["calls"]) for r in by_category["rows"]} == {
         "-": (0, 1), "electrical": (0, 1), "plumbing": (2, 1)}
-    [area] = (await ok(await mp.get("/reports/adoption", params={"group": "area"}, headers=me)))["rows"]
+    [area] = (await ok(await mp.get("/reports/adoption", params={"group": "area", **report_days()}, headers=me)))["rows"]
     assert (area["key"], area["calls"]) == (DISTRICT, 3)
     elsewhere = officer("officer-2", area="IN-09-163")
-    assert (await ok(await mp.get("/reports/adoption", headers=elsewhere)))["rows"] == []
+    assert (await ok(await mp.get("/reports/adoption", params=report_days(), headers=elsewhere)))["rows"] == []
 
 
 async def test_only_the_call_centre_records_calls_and_bad_input_names_the_field(mp: httpx.AsyncClient) -> None:
@@ -75,7 +76,7 @@ async def test_only_the_call_centre_records_calls_and_bad_input_names_the_field(
         assert r.status_code == 422, r.text
         assert field in {e["field"].split(".")[-1] for e in r.json()["errors"]}, r.json()
     assert _calls("price") == before
-    day = (await ok(await mp.get("/reports/adoption", headers=officer())))["rows"]
+    day = (await ok(await mp.get("/reports/adoption", params=report_days(), headers=officer())))["rows"]
     assert day == []  # refused calls are not counted
 
 

@@ -12,6 +12,7 @@ from tests.marketplace.conftest import (
     officer,
     ok,
     rate_card,
+    report_days,
     vendor,
     vendor_user,
     worker,
@@ -78,11 +79,11 @@ async def test_adoption_by_department_and_departments_that_never_book(mp, clock)
     await ok(await mp.post("/bookings", json=booking_body(channel="department", office_code="pwd-div-1",
                                                           purchase_ref="PO-1"), headers=me), 201)
     await ok(await mp.post("/bookings", json=booking_body(), headers=citizen_app()), 201)
-    by_dept = await ok(await mp.get("/reports/adoption", params={"group": "department"}, headers=me))
+    by_dept = await ok(await mp.get("/reports/adoption", params={"group": "department", **report_days()}, headers=me))
     assert {r["key"]: r["bookings"] for r in by_dept["rows"]} == {"-": 1, "up-pwd": 1}
-    by_channel = await ok(await mp.get("/reports/adoption", params={"group": "channel"}, headers=me))
+    by_channel = await ok(await mp.get("/reports/adoption", params={"group": "channel", **report_days()}, headers=me))
     assert {r["key"] for r in by_channel["rows"]} == {"app", "department"}
-    idle = await ok(await mp.get("/reports/idle-departments", headers=me))
+    idle = await ok(await mp.get("/reports/idle-departments", params=report_days(), headers=me))
     assert [d["code"] for d in idle["items"]] == ["up-edu", "up-health"]
     assert (await mp.get("/reports/adoption", headers=citizen_app())).status_code == 403
     bad = await mp.get("/reports/adoption", params={"since": "2026-12-01", "until": "2026-11-01"}, headers=me)
