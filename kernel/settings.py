@@ -24,7 +24,8 @@ DEFAULT_PORTS: dict[str, int] = {
 
 
 # Services that open Runtime.statement_pool (it is opened on first use, so no other holds one).
-STATEMENT_POOL_USERS: frozenset[str] = frozenset({"registry", "marketplace", "tickets"})  # marketplace: GET /search; tickets: POST /tickets
+# The registry: POST /persons/lookup; the marketplace: GET /search; tickets: POST /tickets.
+STATEMENT_POOL_USERS: frozenset[str] = frozenset({"registry", "marketplace", "tickets"})
 
 
 DEV_IDENTITY_SECRET = "dev-only-identity-secret-change-me"  # noqa: S105 (refused outside development below)
