@@ -167,9 +167,7 @@ async def raw_transaction(engine: AsyncEngine, *, begin: str = "BEGIN") -> Async
         try:
             await conn.execute("COMMIT")
         except Exception as exc:
-            logging.getLogger("gramsetu.db").exception("commit failed")
-            raise ServiceUnavailable("The change could not be saved; nothing was written. Retry the request.") \
-                from exc
+            raise _commit_failed() from exc
     finally:
         if conn.is_closed() or conn.is_in_transaction():
             await greenlet_spawn(proxied.invalidate)
@@ -239,11 +237,13 @@ async def _finish(session: AsyncSession | None, *, ok: bool) -> Callable[..., Aw
     try:
         await session.commit()
     except Exception:
-        import logging
-
-        logging.getLogger("gramsetu.db").exception("commit failed")
+        failure = _commit_failed()
         await session.rollback()
-        return problem_response(
-            ServiceUnavailable("The change could not be saved; nothing was written. Retry the request.")
-        )
+        return problem_response(failure)
     return None
+
+
+def _commit_failed() -> ServiceUnavailable:
+    """Logs the commit's failure (call it inside the ``except``) and gives the 503 a request answers."""
+    logging.getLogger("gramsetu.db").exception("commit failed")
+    return ServiceUnavailable("The change could not be saved; nothing was written. Retry the request.")
