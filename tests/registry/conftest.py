@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -72,15 +73,18 @@ def new_ref() -> str:
     return uuid.uuid4().hex
 
 
-async def bus_events(nats_url: str, expect: set[str], timeout: float = 10.0) -> list[Any]:
-    """Envelopes on the REGISTRY stream and its bulk twin (an import's events), waiting until every
-    expected subject has arrived."""
+async def bus_events(nats_url: str, database_url: str, expect: set[str], timeout: float = 10.0) -> list[Any]:
+    """Envelopes on the REGISTRY stream and its bulk twin (an import's events), once the registry's
+    outbox is empty (every event committed before the call is on the bus, in whichever lane or batch
+    the relay took it) and every expected type has arrived. Waiting for the types alone is not enough
+    when a test counts events: one type can arrive before the rest of what the same write emitted."""
     import asyncio
 
     import nats
 
     from contracts.base import Envelope
 
+    await _outbox_drained(database_url, timeout)
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
@@ -102,3 +106,17 @@ async def bus_events(nats_url: str, expect: set[str], timeout: float = 10.0) -> 
             await asyncio.sleep(0.1)
     finally:
         await nc.close()
+
+
+async def _outbox_drained(database_url: str, timeout: float) -> None:
+    import asyncio
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while await conn.fetchval("SELECT EXISTS (SELECT 1 FROM registry.outbox)"):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(f"the registry's outbox still holds events after {timeout} s")
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()

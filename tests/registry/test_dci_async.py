@@ -91,7 +91,7 @@ async def test_callback_outside_allowlist_is_refused(client, callback_server):
     assert callback_server.received == []
 
 
-async def test_subscribe_notify_once_then_unsubscribe(client, callback_server, nats_url):
+async def test_subscribe_notify_once_then_unsubscribe(client, callback_server, nats_url, database_url):
     base = callback_server.base + "/dci/registry"
     await onboard(client, SENDER, [callback_server.base + "/dci/"], default_callback=base)
     subscribe = {"transaction_id": "T-SUB", "subscribe_request": [{
@@ -118,7 +118,7 @@ async def test_subscribe_notify_once_then_unsubscribe(client, callback_server, n
     assert [r["demographic_info"]["name"]["given_name"] for r in event["data"]["reg_records"]] == ["Rina Begum"]
 
     # Redeliver the event (as JetStream would after a lost ack): no second notification.
-    envelopes = await bus_events(nats_url, {"registry.person.registered.v1"})
+    envelopes = await bus_events(nats_url, database_url, {"registry.person.registered.v1"})
     rina = next(e for e in envelopes if e.type == "registry.person.registered.v1" and e.data["full_name"] == "Rina Begum")
     nc = await nats.connect(nats_url)
     try:

@@ -20,14 +20,14 @@ async def _pair(client, seed: int) -> tuple[dict, str, str]:
     return items[0], first["members"][0]["id"], second["members"][0]["id"]
 
 
-async def test_merge_emits_confirmed_link_and_dismiss_emits_dismissed(client, nats_url):
+async def test_merge_emits_confirmed_link_and_dismiss_emits_dismissed(client, nats_url, database_url):
     cand, survivor, merged = await _pair(client, 41)
     r = await client.post(f"/duplicates/{cand['id']}/merge", json={"survivor_id": survivor, "note": "same man"},
                           headers=volunteer())
     assert r.status_code == 200, r.text
     linked = "registry.person.duplicate_linked.v1"
     for _ in range(50):  # both events of the pair, whatever order the relay published them in
-        envelopes = await bus_events(nats_url, {linked, "registry.person.merged.v1"})
+        envelopes = await bus_events(nats_url, database_url, {linked, "registry.person.merged.v1"})
         statuses = {e.data["status"]: e.data for e in envelopes if e.type == linked}
         if len(statuses) == 2:
             break
@@ -41,7 +41,7 @@ async def test_merge_emits_confirmed_link_and_dismiss_emits_dismissed(client, na
     r = await client.post(f"/duplicates/{cand['id']}/dismiss", json={"note": "twins, checked"}, headers=volunteer())
     assert r.status_code == 200, r.text
     dismissed = "registry.person.duplicate_dismissed.v1"
-    envelopes = await bus_events(nats_url, {dismissed})
+    envelopes = await bus_events(nats_url, database_url, {dismissed})
     data = next(e.data for e in envelopes if e.type == dismissed)
     assert {data["person_id"], data["other_person_id"]} == {one, other}
     assert data["reason"] == "twins, checked" and data["decided_by"] == "volunteer-1"

@@ -168,7 +168,7 @@ async def test_reads_are_audited_with_purpose(client, database_url):
     assert ("volunteer-1", "read", "pension check") in [tuple(r) for r in rows]
 
 
-async def test_move_household_moves_members_and_emits_event(client, nats_url):
+async def test_move_household_moves_members_and_emits_event(client, nats_url, database_url):
     out = await create_household(client, household(members=[member("Karim", "male", "head")]),
                                  headers=volunteer("BD-40-87-90-54"))
     union = volunteer("BD-40-87-90-54")
@@ -177,7 +177,7 @@ async def test_move_household_moves_members_and_emits_event(client, nats_url):
     assert r.status_code == 200, r.text
     assert r.json()["area_code"] == OTHER_WARD and r.json()["members"][0]["area_code"] == OTHER_WARD
     expected = {"registry.household.moved.v1", "registry.person.registered.v1", "registry.household.created.v1"}
-    envelopes = await bus_events(nats_url, expected)
+    envelopes = await bus_events(nats_url, database_url, expected)
     assert expected <= {e.type for e in envelopes}
     moved = next(e.event() for e in envelopes if e.type == "registry.household.moved.v1")
     assert moved.to_area_code == OTHER_WARD and moved.member_ids == [uuid.UUID(out["members"][0]["id"])]

@@ -13,10 +13,10 @@ from tests.registry.conftest import WARD, aadhaar, bus_events, create_household,
 from tests.registry.test_imports import person_row, sheet, upload
 
 
-async def person_events(nats_url: str, names: set[str]) -> dict[str, dict]:
+async def person_events(nats_url: str, database_url: str, names: set[str]) -> dict[str, dict]:
     """Person-registered payloads on the bus by name, waiting until every name has arrived."""
     for _ in range(50):
-        envelopes = await bus_events(nats_url, {"registry.person.registered.v1"})
+        envelopes = await bus_events(nats_url, database_url, {"registry.person.registered.v1"})
         found = {e.data["full_name"]: e.data for e in envelopes if e.type == "registry.person.registered.v1"}
         if names <= found.keys():
             return found
@@ -29,14 +29,14 @@ def expected_hash(id_type: str, value: str) -> str:
     return keyed_lookup_hash(get_registry_settings().id_hmac_key, id_type, parsed.match_key)
 
 
-async def test_api_and_import_person_events_carry_lookup_hashes_not_values(client, nats_url):
+async def test_api_and_import_person_events_carry_lookup_hashes_not_values(client, nats_url, database_url):
     nid = "19702698765432101"
     await create_household(client, household(members=[
         member("Abdul Karim", "male", "head", identifiers=[{"type": "bd_nid", "value": nid}])]))
     r = await upload(client, sheet([person_row("HH-9", 1, "head", "Rahima", "female", bd_brn="20194713220012345",
                                                birth_date="2019-05-05")]))
     assert r.status_code == 201, r.text
-    events = await person_events(nats_url, {"Abdul Karim", "Rahima"})
+    events = await person_events(nats_url, database_url, {"Abdul Karim", "Rahima"})
     # The 13-digit form of the same NID hashes to the same value (one matching key).
     assert events["Abdul Karim"]["identifier_hashes"] == [expected_hash("bd_nid", "2698765432101")]
     assert events["Rahima"]["identifier_hashes"] == [expected_hash("bd_brn", "20194713220012345")]

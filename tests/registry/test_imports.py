@@ -115,7 +115,7 @@ async def test_mixed_file_lands_valid_rows_reports_invalid_ones_and_writes_event
     imported = await count(database_url, "SELECT count(*) FROM registry.household WHERE import_id = $1", job["id"])
     # The events went out through the outbox relay to JetStream.
     wanted = {"registry.household.created.v1", "registry.person.registered.v1"}
-    events = [e for e in await bus_events(nats_url, wanted) if e.type in wanted]
+    events = [e for e in await bus_events(nats_url, database_url, wanted) if e.type in wanted]
     kinds = sorted(e.type for e in events)
     assert kinds == ["registry.household.created.v1"] + ["registry.person.registered.v1"] * 3
     typed = [e.event() for e in events]  # each payload validates against its contract
@@ -150,7 +150,7 @@ async def test_reupload_creates_no_duplicates(client, database_url, nats_url):
     assert await count(database_url, "SELECT count(*) FROM registry.identifier") == sum(
         1 for r in rows for k in ("bd_nid", "bd_brn") if r.get(k))
     assert await count(database_url, "SELECT count(*) FROM registry.duplicate_candidate") == 0
-    updated = [e for e in await bus_events(nats_url, {"registry.household.updated.v1"})
+    updated = [e for e in await bus_events(nats_url, database_url, {"registry.household.updated.v1"})
                if e.type == "registry.household.updated.v1"]
     assert len(updated) == 1 and len(updated[0].data["member_ids"]) == sum(r["household_ref"] == ref for r in rows) + 1
 

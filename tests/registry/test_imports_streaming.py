@@ -91,7 +91,7 @@ async def test_households_spread_over_chunks_follow_the_whole_file_rules(client,
     assert [p["import_row"] for p in provenance] == [2, 3, 4, 5, 6, 7, 8, 11]
     # Events: one per landed person, one created per household, and B's and C's returns as updates.
     wanted = {"registry.person.registered.v1", "registry.household.created.v1", "registry.household.updated.v1"}
-    events = [e for e in await bus_events(nats_url, wanted) if e.type in wanted]
+    events = [e for e in await bus_events(nats_url, database_url, wanted) if e.type in wanted]
     by_type: dict[str, list[Envelope]] = {}
     for envelope in events:
         by_type.setdefault(envelope.type, []).append(envelope)
@@ -123,7 +123,7 @@ async def test_members_added_to_existing_households_by_the_workers(client, datab
                                      "JOIN registry.household h ON h.id = m.household_id "
                                      "JOIN registry.person p ON p.id = m.person_id ORDER BY p.full_name")
     assert [(r["client_ref"], r["full_name"]) for r in rows] == [("H1", "Habib"), ("H2", "Hasina"), ("H1", "Hena")]
-    events = await bus_events(nats_url, {"registry.household.updated.v1"})
+    events = await bus_events(nats_url, database_url, {"registry.household.updated.v1"})
     hena = [e for e in events if e.type == "registry.person.registered.v1" and e.data["full_name"] == "Hena"]
     h1 = await fetch(database_url, "SELECT id FROM registry.household WHERE client_ref = 'H1'")
     assert hena[0].data["household_id"] == str(h1[0]["id"])  # the existing household's id, not a new one

@@ -28,7 +28,7 @@ async def _rokeya_twice(client) -> tuple[str, str]:
     return first["members"][0]["id"], second["members"][0]["id"]
 
 
-async def test_same_woman_in_two_scripts_is_queued_with_weights_and_announced(client, nats_url):
+async def test_same_woman_in_two_scripts_is_queued_with_weights_and_announced(client, nats_url, database_url):
     one, other = await _rokeya_twice(client)
     items = (await client.get("/duplicates", headers=volunteer(UNION) | PURPOSE)).json()["items"]
     assert len(items) == 1, items
@@ -41,7 +41,7 @@ async def test_same_woman_in_two_scripts_is_queued_with_weights_and_announced(cl
     assert fields["given_name"]["level"] == "exact" and fields["given_name"]["weight"] > 0
     assert fields["birth"]["level"] == "same date" and fields["phone"]["level"] == "same"
     assert fields["area"]["level"] == "sibling area"
-    envelopes = await bus_events(nats_url, {LINKED})
+    envelopes = await bus_events(nats_url, database_url, {LINKED})
     linked = [e.data for e in envelopes if e.type == LINKED]
     assert len(linked) == 1 and linked[0]["status"] == "suspected" and linked[0]["candidate_id"] == cand["id"]
     assert "given_name" in linked[0]["reasons"]

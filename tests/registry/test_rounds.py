@@ -117,7 +117,7 @@ async def test_volunteers_work_only_their_wards_items(client):
                                        headers=volunteer()), 422)
 
 
-async def test_edits_go_through_the_services_and_link_to_the_item(client, nats_url):
+async def test_edits_go_through_the_services_and_link_to_the_item(client, nats_url, database_url):
     hh = await create_household(client, household(members=[member("Karim", "male", "head", birth_date="1970-01-01"),
                                                            member("Amena", "female", "spouse")]))
     other = await create_household(client, household(members=[member("Jamal", "male", "head")]))
@@ -147,7 +147,7 @@ async def test_edits_go_through_the_services_and_link_to_the_item(client, nats_u
     linked = next(h for h in history if h["action"] == "round.edit")
     assert linked["changes"]["round_item"]["to"] == item["id"] and rnd["id"] in linked["reason"]
     assert any(h["action"] == "update" for h in history)
-    envelopes = await bus_events(nats_url, {"registry.person.updated.v1", "registry.person.deceased.v1"})
+    envelopes = await bus_events(nats_url, database_url, {"registry.person.updated.v1", "registry.person.deceased.v1"})
     assert {"registry.person.updated.v1", "registry.person.deceased.v1", "registry.household.updated.v1"} <= {
         e.type for e in envelopes}
     # Bad edits are refused with the field that is wrong, and change nothing.
@@ -244,7 +244,7 @@ async def test_coverage_force_close_applies_closures_and_publishes(client, nats_
                                 household={"base_version": 1, "address": "x y z"}), 409)
     assert is_problem(await client.post(f"/rounds/{rid}/close", json={}, headers=officer()), 409)
     subjects = {"registry.round.closed.v1", "registry.household.moved.v1", "registry.person.deceased.v1"}
-    envelopes = await bus_events(nats_url, subjects)
+    envelopes = await bus_events(nats_url, database_url, subjects)
     assert subjects <= {e.type for e in envelopes}
     closed = next(e.event() for e in envelopes if e.type == "registry.round.closed.v1")
     assert str(closed.round_id) == rid and closed.forced and closed.reason == "Road to ward 7 flooded"

@@ -18,7 +18,7 @@ from tests.registry.conftest import (
 )
 
 
-async def test_collect_verify_approve_with_four_eyes_and_event(client, nats_url):
+async def test_collect_verify_approve_with_four_eyes_and_event(client, nats_url, database_url):
     out = await create_household(client, household(members=[member("Karim", "male", "head")]))
     url = f"/households/{out['id']}/survey"
     assert (await client.post(url, json={"action": "verify"}, headers=volunteer())).status_code == 403  # not a reviewer
@@ -30,7 +30,7 @@ async def test_collect_verify_approve_with_four_eyes_and_event(client, nats_url)
     assert r.status_code == 403  # the verifier cannot approve
     r = await client.post(url, json={"action": "approve"}, headers=officer())
     assert r.status_code == 200 and r.json()["survey_status"] == "approved" and r.json()["approved_by"] == "uno-1"
-    envelopes = await bus_events(nats_url, {"registry.survey.approved.v1"})
+    envelopes = await bus_events(nats_url, database_url, {"registry.survey.approved.v1"})
     approved = next(e.event() for e in envelopes if e.type == "registry.survey.approved.v1")
     assert str(approved.household_id) == out["id"] and approved.verified_by == "ward-member-1"
 
