@@ -87,3 +87,48 @@ async def test_only_workers_on_shift_now_and_not_on_a_day_off_are_found(mp, cloc
     assert [i["worker_id"] for i in await search(mp, radius_km=10)] == [any_time, office_hours]
     clock.advance(timedelta(hours=8))  # 18:00: the template is over, the late exception is on
     assert [i["worker_id"] for i in await search(mp, radius_km=10)] == [any_time, late]
+
+
+async def test_bookings_are_offered_in_the_order_the_search_ranks(mp):
+    """A booking ranks its candidates inside its own statement (repository/search.py), the search in
+    rules/: the same distance, both radii, rating, load, shifts and exceptions must give the same order."""
+    from sqlalchemy import text
+
+    from tests.marketplace.conftest import booking_body, citizen_app
+
+    await rate_card(mp)
+    v = await vendor(mp)
+    w = {km: await worker(mp, v, km_east=km, name=f"{km} km") for km in (0.5, 1, 1.5, 2, 3, 4, 6, 9, 12)}
+    await worker(mp, v, km_east=3.5, radius_km=3)  # beyond its own service radius
+    await worker(mp, v, km_east=20)  # beyond the booking's 15 km
+    for km in (1.5, 3):
+        await ok(await mp.patch(f"/workers/{w[km]}", json={"max_jobs": 3}, headers=admin()))
+    async with mp.app.state.runtime.sessionmaker() as session, session.begin():
+        for km, rating_sum, rating_count, jobs in ((0.5, 6, 2, 0), (2, 25, 5, 0), (1.5, 0, 0, 2), (3, 14, 3, 1),
+                                                   (6, 5, 1, 0)):
+            await session.execute(text("UPDATE marketplace.worker SET rating_sum = :s, rating_count = :c,"
+                                       " active_jobs = :j WHERE id = :id"),
+                                  {"s": rating_sum, "c": rating_count, "j": jobs, "id": w[km]})
+    # START is Monday 10:00 in Lucknow: off for the day, outside the week's shifts, an exception's own hours.
+    weekdays = {"shifts": [{"weekday": d, "starts": "09:00", "ends": "17:00"} for d in range(5)]}
+    for km, shifts, exception in (
+            (1, weekdays, {"on_date": "2026-12-07", "available": False}),
+            (4, {"shifts": [{"weekday": 0, "starts": "14:00", "ends": "20:00"}]}, None),
+            (9, weekdays, {"on_date": "2026-12-07", "available": True, "starts": "09:30", "ends": "10:30"}),
+            (12, {"shifts": [{"weekday": 1, "starts": "09:00", "ends": "17:00"}]},
+             {"on_date": "2026-12-07", "available": True})):
+        await ok(await mp.patch(f"/workers/{w[km]}", json=shifts, headers=admin()))
+        if exception:
+            r = await mp.post(f"/workers/{w[km]}/shift-exceptions", json=exception, headers=admin())
+            assert r.status_code == 204, r.text
+    ranked = await search(mp, radius_km=15, limit=24)
+    order = [i["worker_id"] for i in ranked]
+    assert set(order) == {w[km] for km in (0.5, 1.5, 2, 3, 6, 9, 12)}
+    assert order != sorted(order, key=lambda wid: next(i["distance_km"] for i in ranked if i["worker_id"] == wid))
+    offered = []
+    for _ in order:
+        b = await ok(await mp.post("/bookings", json=booking_body(), headers=citizen_app()), 201)
+        offered.append(b["offer_worker_id"])
+    assert offered == order
+    b = await ok(await mp.post("/bookings", json=booking_body(), headers=citizen_app()), 201)
+    assert b["status"] == "requested" and b["offer_worker_id"] is None

@@ -19,7 +19,7 @@ from kernel.outbox import notify_unless_awake
 from services.marketplace.models import booking, booking_extra, booking_otp_failure, booking_transition
 from services.marketplace.repository.catalog import CATALOG_VERSION
 from services.marketplace.repository.common import Tx, first, first_of, paged, positional, rows
-from services.marketplace.repository.search import CANDIDATE_COLUMNS, nearest_text_sql
+from services.marketplace.repository.search import ranked_text_sql
 
 _BOOKING = tuple(c.name for c in booking.c)  # named, not *: the result's columns are read by position
 
@@ -61,7 +61,7 @@ _CREATED_COLUMNS = (
 # is still at the version its quote was read at (catalog_state; a cached quote after a change inserts
 # nothing and the caller re-reads), the booking and its ``create`` transition, its BookingCreated event in
 # the outbox with the relay's wake-up (kernel.outbox, as add_events writes them), and the nearest
-# candidates of its trade (repository/search.py's query, as JSON).
+# workers of its trade who can take it, best first (repository/search.py's ranked query: ids and km).
 _CREATE_AND_FIND = (
     "WITH current AS (SELECT 1 WHERE " + CATALOG_VERSION + " = :catalog_version), "
     "created AS (INSERT INTO marketplace.booking (" + ", ".join(_CREATED_COLUMNS) + ") SELECT "
@@ -73,16 +73,15 @@ _CREATE_AND_FIND = (
     "written AS (INSERT INTO marketplace.outbox (id, subject, payload, headers) SELECT :event_id, :event_subject,"
     " CAST(:event_payload AS jsonb), CAST(:event_headers AS jsonb) FROM created), "
     "notified AS (" + notify_unless_awake(":notify_channel") + ") "
-    "SELECT " + ", ".join(_BOOKING) + ", (SELECT count(*) FROM notified) AS notified, "
-    "(SELECT json_agg(json_build_array(" + ", ".join(f"c.{name}" for name in CANDIDATE_COLUMNS) + ")) "
-    " FROM ({nearest}) c) AS candidates FROM created"
+    "SELECT " + ", ".join(_BOOKING) + ", (SELECT count(*) FROM notified) AS notified, m.ids, m.kms"
+    " FROM created CROSS JOIN ({ranked}) m"
 )
 
 
 @lru_cache(maxsize=8)
 def _create_and_find(limit: int) -> TextualSelect:
-    return positional(_CREATE_AND_FIND.replace("{nearest}", nearest_text_sql(limit)),
-                      (*_BOOKING, "notified", "candidates"))
+    return positional(_CREATE_AND_FIND.replace("{ranked}", ranked_text_sql(limit)),
+                      (*_BOOKING, "notified", "ids", "kms"))
 
 
 async def offer(db: Tx, booking: Mapping[Any, Any], worker_id: uuid.UUID, *, attempt: int, expires: datetime,
@@ -100,9 +99,9 @@ async def offer(db: Tx, booking: Mapping[Any, Any], worker_id: uuid.UUID, *, att
 async def create_and_find(db: Tx, values: Mapping[str, Any], *, details: dict[str, Any], request_id: str | None,
                           catalog_version: str, event: Mapping[str, Any], notify_channel: str,
                           nearest: Mapping[str, Any], limit: int
-                          ) -> tuple[Mapping[Any, Any], list[list[Any]]] | None:
-    """Insert the booking as :data:`_CREATE_AND_FIND` says; the row and the candidates (lists of
-    ``CANDIDATE_COLUMNS``), or None when the rate card changed since ``catalog_version``."""
+                          ) -> tuple[Mapping[Any, Any], list[tuple[uuid.UUID, float]]] | None:
+    """Insert the booking as :data:`_CREATE_AND_FIND` says; the row and the workers who can take it, best
+    first (id, km), or None when the rate card changed since ``catalog_version``."""
     params = {c: values.get(c) for c in _CREATED_COLUMNS}
     params["terms"] = json.dumps(values["terms"])
     row = await first_of(db, _create_and_find(limit), {
@@ -111,8 +110,7 @@ async def create_and_find(db: Tx, values: Mapping[str, Any], *, details: dict[st
         "event_headers": event["headers"], "notify_channel": notify_channel, **nearest})
     if row is None:
         return None
-    raw = row["candidates"]
-    return row, (json.loads(raw) if isinstance(raw, str) else raw) or []
+    return row, list(zip(row["ids"] or (), row["kms"] or (), strict=True))
 
 
 class BookingRepository:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import date, time
+from datetime import date, datetime, time
 from functools import lru_cache
 from typing import Any, TypeAlias
 
@@ -29,8 +29,8 @@ from sqlalchemy.sql.selectable import TextualSelect
 
 from services.marketplace.repository.common import positional
 from services.marketplace.rules.availability import Shift, ShiftException
-from services.marketplace.rules.geo import lane_point, search_box
-from services.marketplace.rules.matching import Candidate
+from services.marketplace.rules.geo import EARTH_RADIUS_KM, lane_point, search_box
+from services.marketplace.rules.matching import LOAD_WEIGHT_KM, RATING_WEIGHT_KM, UNRATED, Candidate
 
 _NEAREST = (
     "SELECT w.id, w.vendor_id, w.name, w.lat, w.lon, w.rating_sum, w.rating_count, w.active_jobs, w.service_radius_km, "
@@ -81,6 +81,53 @@ def nearest_params(lat: float, lon: float, radius_km: float, skill_no: int, excl
     return (x, y, x1, y1, x2, y2, list(exclude), day.isoformat())
 
 
+# The booking's form of the search: the same index scan, ranked and filtered in the statement as
+# rules/matching.py's rank (haversine km within both radii; score = km + rating and load weights; ties by
+# id, which PostgreSQL orders as str(uuid) does) and rules/availability.py's on_shift (that day's
+# exception wins; no weekly template = always) do for GET /search, returning only the ordered ids and
+# their distances. Turning the 24 candidates into Python objects (51 UUIDs, shifts, 24 haversines) was
+# about a fifth of a booking's CPU in process (docs/marketplace.md);
+# tests/marketplace/test_matching.py checks that bookings are offered in the search's order.
+_KM = (f"2 * {EARTH_RADIUS_KM!r} * asin(least(1.0, sqrt(power(sin(radians(w.lat - :lat) / 2), 2)"
+       " + cos(radians(:lat)) * cos(radians(w.lat)) * power(sin(radians(w.lon - :lon) / 2), 2))))")
+_SCORE = (f"round(CAST(k.km + {RATING_WEIGHT_KM!r} * (5.0 - CASE WHEN w.rating_count > 0"
+          f" THEN CAST(w.rating_sum AS float8) / w.rating_count ELSE {UNRATED!r} END)"
+          f" + {LOAD_WEIGHT_KM!r} * w.active_jobs AS numeric), 9)")
+_CLOCK = "CAST(:clock AS time)"
+_ON_SHIFT = (
+    f"CASE WHEN e.x IS NOT NULL THEN CAST(e.x ->> 1 AS boolean) AND (e.x ->> 2 IS NULL OR e.x ->> 3 IS NULL"
+    f" OR (CAST(e.x ->> 2 AS time) <= {_CLOCK} AND {_CLOCK} < CAST(e.x ->> 3 AS time)))"
+    " ELSE jsonb_array_length(w.schedule -> 'shifts') = 0 OR EXISTS (SELECT 1 FROM"
+    " jsonb_array_elements(w.schedule -> 'shifts') t WHERE CAST(t ->> 0 AS int) = :weekday"
+    f" AND CAST(t ->> 1 AS time) <= {_CLOCK} AND {_CLOCK} < CAST(t ->> 2 AS time)) END"
+)
+_RANKED = (
+    "SELECT array_agg(r.id ORDER BY r.score, r.id) AS ids, array_agg(r.km ORDER BY r.score, r.id) AS kms FROM ("
+    f" SELECT w.id, k.km, {_SCORE} AS score"
+    " FROM (SELECT worker_id FROM marketplace.worker_skill WHERE matchable AND pos <@ box(point(:x1, :y1),"
+    "  point(:x2, :y2)) ORDER BY pos <-> point(:x, :y) LIMIT {limit}) s"
+    " JOIN marketplace.worker w ON w.id = s.worker_id"
+    f" CROSS JOIN LATERAL (SELECT {_KM} AS km) k"
+    " LEFT JOIN LATERAL (SELECT x FROM jsonb_array_elements(w.schedule -> 'exceptions') x WHERE x ->> 0 = :day"
+    "  LIMIT 1) e ON true"
+    f" WHERE k.km <= :max_radius_km AND k.km <= w.service_radius_km AND {_ON_SHIFT}) r"
+)
+
+
+def ranked_text_sql(limit: int) -> str:
+    """The booking's ranked search (named parameters: :func:`ranked_named` and the booking's ``lat``,
+    ``lon`` and ``max_radius_km``): one row, ``ids`` best first and their ``kms``, both NULL if none."""
+    return _RANKED.replace("{limit}", str(int(limit)))
+
+
+def ranked_named(lat: float, lon: float, radius_km: float, skill_no: int, moment: datetime) -> dict[str, Any]:
+    """The search parameters of :func:`ranked_text_sql` for a booking at the local ``moment``."""
+    x, y = lane_point(lon, lat, skill_no)
+    x1, y1, x2, y2 = search_box(lon, lat, radius_km, skill_no)
+    return {"x": x, "y": y, "x1": x1, "y1": y1, "x2": x2, "y2": y2, "day": moment.date().isoformat(),
+            "clock": moment.time().replace(tzinfo=None), "weekday": moment.weekday()}
+
+
 def _json(raw: Any) -> list[list[Any]]:
     return (json.loads(raw) if isinstance(raw, str) else raw) or []
 
@@ -114,10 +161,3 @@ async def nearest(db: Db, *, lat: float, lon: float, radius_km: float, skill_no:
     return [(Candidate(r["id"], r["vendor_id"], r["name"], r["lat"], r["lon"], r["rating_sum"], r["rating_count"],
                        r["active_jobs"], r["service_radius_km"]), _shifts(r["shifts"]), _exceptions(r["exceptions"]))
             for r in rows]
-
-
-def from_json(items: Sequence[Sequence[Any]]) -> list[tuple[Candidate, list[Shift], list[ShiftException]]]:
-    """Candidates as the booking's insert returns them (JSON lists of ``CANDIDATE_COLUMNS``)."""
-    return [(Candidate(uuid.UUID(i), uuid.UUID(v), name, lat, lon, rs, rc, jobs, radius), _shifts(shifts),
-             _exceptions(exceptions))
-            for i, v, name, lat, lon, rs, rc, jobs, radius, shifts, exceptions in items]

@@ -40,7 +40,6 @@ from services.marketplace.metrics import (
 from services.marketplace.repository.bookings import BookingRepository, create_and_find
 from services.marketplace.repository.catalog import office_of
 from services.marketplace.repository.common import Tx
-from services.marketplace.repository.search import from_json
 from services.marketplace.repository.workers import WorkerRepository
 from services.marketplace.rules import access, otp
 from services.marketplace.rules.lifecycle import ACTIVE, DISPUTABLE, RESCHEDULABLE, InvalidTransition, next_status
@@ -132,10 +131,7 @@ async def create(session: Tx, identity: Identity, body: BookingIn, now: datetime
         after_commit(session, CALLS.labels("booked", district_of(row["area_code"])).inc)
     if row["department_code"]:
         after_commit(session, DEPARTMENT_BOOKINGS.labels(row["department_code"]).inc)
-    ranked = matching.best(from_json(candidates), lat=row["lat"], lon=row["lon"], radius_km=row["max_radius_km"],
-                           moment=matching.local_time(row["area_code"], max(row["slot_start"], now)),
-                           limit=settings.candidates)
-    return await matching.offer_best(session, row, ranked, now), codes
+    return await matching.offer_best(session, row, candidates, now), codes
 
 
 # ---------------------------------------------------------------- who may see and act

@@ -24,7 +24,7 @@ from services.marketplace import SERVICE
 from services.marketplace.metrics import SEARCH_SECONDS, UNMATCHED
 from services.marketplace.repository.bookings import BookingRepository, offer
 from services.marketplace.repository.common import RawTx, Tx
-from services.marketplace.repository.search import Db, lane, nearest, nearest_named
+from services.marketplace.repository.search import Db, lane, nearest, ranked_named
 from services.marketplace.repository.workers import WorkerRepository
 from services.marketplace.rules.availability import Shift, ShiftException, on_shift
 from services.marketplace.rules.matching import Candidate, Ranked, rank
@@ -80,10 +80,11 @@ def best(fetched: Sequence[tuple[Candidate, list[Shift], list[ShiftException]]],
 
 
 async def candidates_query(session: Tx, booking: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """The parameters of the nearest-worker query for a new booking (``repository.bookings.create_and_find``)."""
+    """The parameters of the ranked nearest-worker query for a new booking (``repository.bookings.create_and_find``):
+    workers on shift at the local time of its slot (or now, if the slot has begun)."""
     moment = local_time(booking["area_code"], max(booking["slot_start"], now))
     skill_no = await _lane(session.conn if isinstance(session, RawTx) else session, booking["category_code"])
-    return nearest_named(booking["lat"], booking["lon"], booking["max_radius_km"], skill_no, [], moment.date())
+    return ranked_named(booking["lat"], booking["lon"], booking["max_radius_km"], skill_no, moment)
 
 
 async def record(session: AsyncSession, booking: Mapping[Any, Any], to_status: str, action: str, actor: str, *,
@@ -100,20 +101,22 @@ async def offer_next(session: AsyncSession, booking: RowMapping, now: datetime) 
                           radius_km=booking["max_radius_km"], area_code=booking["area_code"],
                           at=max(booking["slot_start"], now), exclude=booking["tried_workers"],
                           limit=settings.candidates)
-    return cast(RowMapping, await offer_best(session, booking, ranked, now))  # on a session: a RowMapping
+    choices = [(r.candidate.worker_id, r.distance_km) for r in ranked]
+    return cast(RowMapping, await offer_best(session, booking, choices, now))  # on a session: a RowMapping
 
 
-async def offer_best(session: Tx, booking: Mapping[Any, Any], ranked: Sequence[Ranked], now: datetime
-                     ) -> Mapping[Any, Any]:
-    """Offer the booking to the first of ``ranked`` still free; if nobody is, look again later."""
+async def offer_best(session: Tx, booking: Mapping[Any, Any], ranked: Sequence[tuple[uuid.UUID, float]],
+                     now: datetime) -> Mapping[Any, Any]:
+    """Offer the booking to the first of ``ranked`` (worker id, km; best first) still free; if nobody
+    is, look again later."""
     settings = get_marketplace_settings()
     expires = now + timedelta(seconds=int(booking["terms"]["offer_timeout_seconds"]))
     attempt = booking["offer_attempt"] + 1
-    for choice in ranked:
+    for worker_id, km in ranked:
         # Claim, transition, deadline and the booking's new state in one statement (repository).
-        row = await offer(session, booking, choice.candidate.worker_id, attempt=attempt, expires=expires,
-                                   details={"distance_km": round(choice.distance_km, 3), "attempt": attempt},
-                                   request_id=request_id_var.get(), timeout_kind=OFFER_TIMEOUT, rematch_kind=REMATCH)
+        row = await offer(session, booking, worker_id, attempt=attempt, expires=expires,
+                          details={"distance_km": round(km, 3), "attempt": attempt},
+                          request_id=request_id_var.get(), timeout_kind=OFFER_TIMEOUT, rematch_kind=REMATCH)
         if row is not None:
             return row
     after_commit(session, UNMATCHED.labels(booking["category_code"]).inc)
