@@ -126,6 +126,7 @@ class EventConsumer:
         batch_time_cap: float | None = None,
         bulk_concurrency: int = 1,
         commit_timeout: float | None = 15.0,
+        statement_timeout: float | None = 35.0,
     ) -> None:
         self.service = service
         self.schema = schema
@@ -140,6 +141,7 @@ class EventConsumer:
         self.bulk_concurrency = bulk_concurrency
         self.max_replicas = max_replicas
         self.commit_timeout = commit_timeout  # a COMMIT not answered by then: the batch is left unacked
+        self.statement_timeout = statement_timeout  # likewise any other statement of a batch
         bulk = bulk_subject(subscription.subject)
         self.lanes = {
             INTERACTIVE: _Lane(INTERACTIVE, subscription.stream, subscription.subject, subscription.name),
@@ -364,7 +366,8 @@ class EventConsumer:
         outcomes: list[str] = []
         started = time.monotonic()
         done = len(batch)
-        async with bounded_transaction(self.sessionmaker, commit_timeout=self.commit_timeout) as session:
+        async with bounded_transaction(self.sessionmaker, commit_timeout=self.commit_timeout,
+                                       statement_timeout=self.statement_timeout) as session:
             claimed = await session.execute(
                 self._claim_many, {"consumer": self.name, "ids": [env.id for _, env, _ in batch],
                                    "lock_timeout": self.lock_timeout_ms}
@@ -429,7 +432,8 @@ class EventConsumer:
     ) -> list[tuple[Msg, Exception]]:
         failed: list[tuple[Msg, Exception]] = []
         outcomes: list[str] = []
-        async with bounded_transaction(self.sessionmaker, commit_timeout=self.commit_timeout) as session:
+        async with bounded_transaction(self.sessionmaker, commit_timeout=self.commit_timeout,
+                                       statement_timeout=self.statement_timeout) as session:
             for index, (msg, envelope, event) in enumerate(batch):
                 if index == already_failed.index:
                     log.warning("consumer %s: handler failed: %s", self.name, already_failed.error)
@@ -553,14 +557,11 @@ class EventConsumer:
         """
         delay = 0.5
         while not stop.is_set():
-            try:
-                async with self.sessionmaker() as session:
-                    await session.execute(text("SELECT 1"))
+            if await self._database_ok():  # bounded: a server that cannot answer is waited out here
                 return
-            except Exception as exc:
-                log.info("consumer %s: waiting for the database (%s)", self.name, type(exc).__name__)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+            log.info("consumer %s: waiting for the database", self.name)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:

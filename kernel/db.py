@@ -110,37 +110,80 @@ async def transaction(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIt
 
 @asynccontextmanager
 async def bounded_transaction(
-    sessionmaker: async_sessionmaker[AsyncSession], *, commit_timeout: float | None
+    sessionmaker: async_sessionmaker[AsyncSession], *, commit_timeout: float | None,
+    statement_timeout: float | None = None,
 ) -> AsyncIterator[AsyncSession]:
-    """:func:`transaction` whose COMMIT gets at most ``commit_timeout`` seconds (workers: consumers, scheduler).
+    """:func:`transaction` whose every database wait is bounded (workers: consumers, scheduler).
 
-    asyncpg sends COMMIT without a timeout: a server that stops answering (a stopped or frozen
-    backend, a half-open connection, a synchronous standby gone) held the worker for good.  When the
-    COMMIT is not answered in time the connection is ended from outside (no cancellation inside
-    SQLAlchemy, whose rollback would wait on the same connection): the COMMIT fails as a lost
-    connection, and the caller treats the transaction as not done.  The server rolls back what it
-    had not committed; if it did commit, the retry finds the work done (the inbox, the job's lease).
-    Statements before the COMMIT are bounded by the server's ``statement_timeout``.
+    asyncpg sends COMMIT without a timeout, and SQLAlchemy's statements too: a server that stops
+    answering (a stopped or frozen backend, a half-open connection, a synchronous standby gone) held
+    the worker for good.  Each statement gets at most ``statement_timeout`` seconds (longer than the
+    server's own ``statement_timeout``, which normally answers first; this covers a server that
+    cannot answer; the transaction's BEGIN goes with its first statement), and the COMMIT or
+    ROLLBACK at most ``commit_timeout``.  A wait that runs out ends the connection from outside (no
+    cancellation inside SQLAlchemy, whose rollback would wait on the same connection): the statement
+    fails as a lost connection, and the caller treats the transaction as not done.  The server rolls
+    back what it had not committed; if it did commit, the retry finds the work done (the inbox, the
+    job's lease).
     """
     async with sessionmaker() as session:
         watchdog: asyncio.TimerHandle | None = None
+        disarm: Callable[[], None] = _nothing
         try:
             async with session.begin():
-                yield session
+                driver = (await (await session.connection()).get_raw_connection()).driver_connection
+                if statement_timeout:
+                    disarm = _bound_statements(session, driver, statement_timeout)
+                try:
+                    yield session
+                except BaseException:
+                    disarm()
+                    if commit_timeout:  # the ROLLBACK that follows
+                        watchdog = _arm(driver, commit_timeout, "ROLLBACK")
+                    raise
+                disarm()
                 if commit_timeout:
-                    driver = (await (await session.connection()).get_raw_connection()).driver_connection
-                    watchdog = asyncio.get_running_loop().call_later(commit_timeout, _end_unanswered, driver,
-                                                                     commit_timeout)
+                    watchdog = _arm(driver, commit_timeout, "COMMIT")
         finally:
+            disarm()
             if watchdog is not None:
                 watchdog.cancel()
 
 
-def _end_unanswered(driver: Any, seconds: float) -> None:
+def _nothing() -> None:
+    return None
+
+
+def _bound_statements(session: AsyncSession, driver: Any, seconds: float) -> Callable[[], None]:
+    """Arm a timer around each statement of ``session``'s connection (SQLAlchemy events on that
+    Connection alone, gone with it): a statement not answered within ``seconds`` ends the connection.
+    A statement that fails leaves its timer to the next statement (a savepoint's rollback is one)
+    or to the end of the transaction, which cancel it: SQLAlchemy 2 has no per-connection error event."""
+    connection = session.sync_session.connection()  # the transaction's, already checked out
+    pending: list[asyncio.TimerHandle] = []
+
+    def disarm(*_: Any) -> None:
+        while pending:
+            pending.pop().cancel()
+
+    def arm(*_: Any) -> None:
+        disarm()
+        pending.append(_arm(driver, seconds, "a statement"))
+
+    event.listen(connection, "before_cursor_execute", arm)
+    event.listen(connection, "after_cursor_execute", disarm)
+    return disarm
+
+
+def _arm(driver: Any, seconds: float, what: str) -> asyncio.TimerHandle:
+    return asyncio.get_running_loop().call_later(seconds, _end_unanswered, driver, seconds, what)
+
+
+def _end_unanswered(driver: Any, seconds: float, what: str) -> None:
     if driver is not None and not driver.is_closed():
         logging.getLogger("gramsetu.db").warning(
-            "COMMIT got no answer within %.1fs; the connection is ended and the transaction counts as not done",
-            seconds)
+            "%s got no answer within %.1fs; the connection is ended and the transaction counts as not done",
+            what, seconds)
         driver.terminate()
 
 

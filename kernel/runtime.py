@@ -188,6 +188,7 @@ class Runtime:
                 lock_timeout=s.db_lock_timeout_seconds,
                 max_replicas=s.consumer_max_replicas,
                 commit_timeout=s.db_commit_timeout_seconds,
+                statement_timeout=s.db_worker_command_timeout_seconds,
             )
             for sub in spec.subscriptions
         ]
@@ -204,6 +205,7 @@ class Runtime:
             batch_size=s.scheduler_batch_size,
             poll_interval=s.scheduler_poll_interval_seconds,
             commit_timeout=s.db_commit_timeout_seconds,
+            statement_timeout=s.db_worker_command_timeout_seconds,
         )
 
     async def start(self, *, workers: bool | None = None) -> None:

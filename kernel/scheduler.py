@@ -28,6 +28,7 @@ import asyncpg
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from kernel.consumer import is_infrastructure_error
 from kernel.db import bounded_transaction
 from kernel.metrics import SCHEDULER_DUE, SCHEDULER_LATENESS, SCHEDULER_RUNS, SCHEDULER_TAKEOVERS
 from kernel.queries import raw_execute
@@ -153,6 +154,7 @@ class Scheduler:
         max_attempts: int = 10,
         lease_seconds: float = 60.0,
         commit_timeout: float | None = 15.0,
+        statement_timeout: float | None = 35.0,
     ) -> None:
         self.service = service
         self.schema = schema
@@ -167,6 +169,7 @@ class Scheduler:
         # A claim or job whose COMMIT is not answered by then counts as not done (the lease expires and
         # the job is taken over; kernel.db.bounded_transaction).
         self.commit_timeout = commit_timeout
+        self.statement_timeout = statement_timeout  # likewise a claim's or a job's statement
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         table = f'"{schema}".scheduled_job'
         self._table = table
@@ -202,7 +205,8 @@ class Scheduler:
                 return total
 
     async def _claim_batch(self) -> list[tuple[Job, datetime]]:
-        async with bounded_transaction(self.sessionmaker, commit_timeout=self.commit_timeout) as session:
+        async with bounded_transaction(self.sessionmaker, commit_timeout=self.commit_timeout,
+                                       statement_timeout=self.statement_timeout) as session:
             rows = (await session.execute(self._claim, {
                 "me": self.worker_id, "lease": self.lease_seconds, "now": self._now_param(),
                 "kinds": list(self.handlers)})).all()
@@ -223,7 +227,8 @@ class Scheduler:
 
     async def _run_claimed(self, job: Job, now: datetime) -> None:
         """One job, one transaction: re-check the lease, run, delete or reschedule, commit."""
-        async with bounded_transaction(self.sessionmaker, commit_timeout=self.commit_timeout) as session:
+        async with bounded_transaction(self.sessionmaker, commit_timeout=self.commit_timeout,
+                                       statement_timeout=self.statement_timeout) as session:
             held = (await session.execute(self._hold, {"id": job.id, "me": self.worker_id})).first()
             if held is None:  # another worker took it over while this one was paused
                 log.info("job %s/%s: lease lost, skipped", job.kind, job.key)
@@ -244,6 +249,8 @@ class Scheduler:
                         {"id": job.id, "due": again},
                     )
         except Exception as exc:
+            if is_infrastructure_error(exc):  # a lost connection (or one ended unanswered) is not the job's
+                raise                         # failure: no attempt spent; its lease lets it run again
             attempts = job.attempts + 1
             failed = attempts >= self.max_attempts
             retry_at = now + timedelta(seconds=min(5 * 2 ** (attempts - 1), 3600))
@@ -263,7 +270,8 @@ class Scheduler:
         SCHEDULER_LATENESS.labels(self.service).observe(max((now - job.due_at).total_seconds(), 0.0))
 
     async def due_count(self) -> int:
-        async with self.sessionmaker() as session, session.begin():
+        async with bounded_transaction(self.sessionmaker, commit_timeout=self.commit_timeout,
+                                       statement_timeout=self.statement_timeout) as session:
             # A generic plan would guess a third of the table is due and count it by a full scan.
             await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
             result = await session.execute(

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # server's statement timeout, which normally answers first; this covers a server that cannot answer.
     db_relay_command_timeout_seconds: float = 15.0
     db_commit_timeout_seconds: float = 15.0  # consumers' and the scheduler's COMMIT (kernel.db.bounded_transaction)
+    # Consumers' and the scheduler's other statements (kernel.db.bounded_transaction): longer than their
+    # server-side statement timeout (db_statement_timeout_seconds), which normally answers first.
+    db_worker_command_timeout_seconds: float = 35.0
     db_idle_in_transaction_timeout_seconds: float = 60.0
     db_lock_timeout_seconds: float = 5.0  # the consumer's inbox claim waits at most this for a row lock
 

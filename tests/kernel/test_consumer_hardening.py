@@ -310,3 +310,34 @@ async def test_a_commit_that_gets_no_answer_is_given_up_and_the_event_applied_on
     finally:
         await conn.execute(NO_SLOW_COMMIT)
         await conn.close()
+
+
+async def test_a_statement_that_gets_no_answer_is_given_up_and_the_event_applied_once(rt) -> None:
+    """A handler's statement gets no answer (here: ``pg_sleep(3)`` on the first delivery; in life a
+    stopped backend or a half-open connection, where the server's own statement timeout never
+    fires).  Before, the fetch loop waited as long as the server did.  With ``statement_timeout``
+    the connection is ended, the batch fails as a lost connection (left unacked: not a handler
+    failure, no attempt spent on a retry or a park), and the redelivery applies the event once."""
+    deliveries: list[str] = []
+
+    async def stalls_once(session, event, envelope) -> None:
+        deliveries.append(event.code)
+        if len(deliveries) == 1:
+            await session.execute(text("SELECT pg_sleep(3)"))
+        await record(session, event, envelope)
+
+    name = "tickets-statement-stall-test"
+    c = consumer(rt, name, handler=stalls_once, ack_wait=1, backoff=[1], max_deliver=20, statement_timeout=0.5)
+    await c.subscribe()
+    await publish(rt, "IN-SS", 1)
+    started = time.monotonic()
+    with pytest.raises(Exception) as given_up:
+        await c.poll(timeout=5)
+    assert time.monotonic() - started < 2.5
+    assert is_infrastructure_error(given_up.value)
+    assert await applied(rt) == []
+    await asyncio.sleep(3)  # the abandoned server session ends (it holds the event's inbox row lock till then)
+    assert await drain(c, 1) == 1  # redelivered after AckWait
+    assert await applied(rt) == [("IN-SS", 1)]
+    assert deliveries == ["IN-SS", "IN-SS"]
+    assert counter("gramsetu_events_consumed_total", service="tickets", consumer=name, outcome="retry") == 0

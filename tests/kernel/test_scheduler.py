@@ -1,6 +1,7 @@
 """The durable scheduler: due jobs run once, survive restarts, retry with backoff, scale with due work."""
 
 import asyncio
+import time
 from datetime import timedelta
 
 import asyncpg
@@ -8,6 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from kernel.consumer import is_infrastructure_error
 from kernel.db import make_engine, make_sessionmaker, transaction
 from kernel.scheduler import ManualClock, Scheduler, cancel, schedule
 from tests.kernel.plans import generic_plan
@@ -235,6 +237,39 @@ async def test_a_paused_workers_leased_jobs_are_taken_over(sessionmaker):
     for job, now in claimed_by_a:  # A wakes up and tries the jobs it had claimed
         await a._run_claimed(job, now)
     assert sorted(await effects(sessionmaker)) == ["J1", "J2"]
+
+
+async def test_a_job_statement_that_gets_no_answer_is_given_up_and_the_job_runs_again(sessionmaker):
+    """A job's statement gets no answer (here: ``pg_sleep(3)`` the first time; in life a stopped
+    backend or a half-open connection, where the server's statement timeout never fires).  Before,
+    the scheduler waited as long as the server did.  With ``statement_timeout`` the connection is
+    ended and the job counts as not done; once its lease expires it runs again: one effect."""
+    clock = ManualClock()
+    await add(sessionmaker, "work", "S1", clock.now())
+    runs: list[str] = []
+
+    async def stalls_once(session, job):
+        runs.append(job.key)
+        if len(runs) == 1:
+            await session.execute(text("SELECT pg_sleep(3)"))
+        await record_effect(session, job)
+
+    sched = make_scheduler(sessionmaker, clock, {"work": stalls_once}, statement_timeout=0.5, lease_seconds=0.3)
+    started = time.monotonic()
+    with pytest.raises(Exception) as given_up:
+        await sched.run_due()
+    assert time.monotonic() - started < 2.5
+    assert is_infrastructure_error(given_up.value)
+    assert await effects(sessionmaker) == []
+    # Runs again once its lease has expired and the abandoned server session has ended (it holds the
+    # job's row lock until its sleep returns: the server notices the vanished client only then).
+    ran, give_up = 0, time.monotonic() + 10
+    while not ran and time.monotonic() < give_up:
+        await asyncio.sleep(0.2)
+        ran = await sched.run_due()
+    assert ran == 1
+    assert await effects(sessionmaker) == ["S1"]
+    assert runs == ["S1", "S1"]
 
 
 async def test_sessions_expire_when_stuck(database_url):
