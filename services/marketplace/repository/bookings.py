@@ -28,10 +28,11 @@ _BOOKING = tuple(c.name for c in booking.c)  # named, not *: the result's column
 # out of the search index, record the transition, set the accept deadline (the kernel scheduler's
 # row, as kernel.scheduler.schedule writes it), drop a pending re-match, and move the booking.
 # Nothing happens unless the claim did: then no row comes back and the caller tries the next worker.
+_FREE = "{w}pending_offer IS NULL AND {w}available AND {w}status = 'active' AND {w}active_jobs < {w}max_jobs"
 _OFFER = positional(
     "WITH claimed AS ("
-    " UPDATE marketplace.worker SET pending_offer = :booking_id WHERE id = :worker_id AND pending_offer IS NULL"
-    " AND available AND status = 'active' AND active_jobs < max_jobs RETURNING id), "
+    " UPDATE marketplace.worker SET pending_offer = :booking_id WHERE id = :worker_id AND "
+    + _FREE.format(w="") + " RETURNING id), "
     "unlisted AS (UPDATE marketplace.worker_skill SET matchable = false"
     " WHERE worker_id IN (SELECT id FROM claimed) AND matchable), "
     "step AS (INSERT INTO marketplace.booking_transition (booking_id, from_status, to_status, action, actor,"
@@ -56,32 +57,55 @@ _CREATED_COLUMNS = (
     "office_code", "purchase_ref", "beckn_transaction_id", "beckn_bap_id", "beckn_bap_uri", "max_radius_km",
     "priced_on", "job_rate_id", "price_minor", "visit_charge_minor", "terms", "start_otp_hash",
     "completion_otp_hash", "created_by")
-# A new booking with everything else of its creation in one statement (a booking made 7 round trips, 4
-# now: BEGIN, this, the offer, COMMIT; bench/marketplace_per_booking.py --trace): only while the rate card
-# is still at the version its quote was read at (catalog_state; a cached quote after a change inserts
-# nothing and the caller re-reads), the booking and its ``create`` transition, its BookingCreated event in
-# the outbox with the relay's wake-up (kernel.outbox, as add_events writes them), and the nearest
-# workers of its trade who can take it, best first (repository/search.py's ranked query: ids and km).
-_CREATE_AND_FIND = (
+_NEW = {"status": "CASE WHEN c.id IS NULL THEN 'requested' ELSE 'offered' END", "terms": "CAST(:terms AS jsonb)"}
+# A new booking with everything else of its creation, its match and its offer in one statement (a booking
+# made 7 round trips, then 4, now 3: BEGIN, this, COMMIT; bench/marketplace_per_booking.py --trace):
+# - only while the rate card is still at the version its quote was read at (catalog_state; a cached quote
+#   after a change inserts nothing, returns no row, and the caller re-reads);
+# - ``pick``: the best of the nearest workers of its trade who can take it (repository/search.py's ranked
+#   query), still free, row-locked. SKIP LOCKED: a worker another booking is claiming right now is passed
+#   over for the next (so two customers racing for the last worker: one gets the offer, the other waits
+#   for its re-match; no lock waits, no deadlocks);
+# - the claim on that worker (as _OFFER's), its skill rows out of the search index;
+# - the booking, ``offered`` to the claimed worker (version 2: created, then offered, as before) or
+#   ``requested``; its ``create`` and ``offer`` transitions; the accept deadline, or the re-match job when
+#   nobody could take it (kernel.scheduler.schedule's rows: replace, and first wins);
+# - its BookingCreated event in the outbox with the relay's wake-up (kernel.outbox, as add_events writes).
+_CREATE_AND_OFFER = (
     "WITH current AS (SELECT 1 WHERE " + CATALOG_VERSION + " = :catalog_version), "
-    "created AS (INSERT INTO marketplace.booking (" + ", ".join(_CREATED_COLUMNS) + ") SELECT "
-    + ", ".join("CAST(:terms AS jsonb)" if c == "terms" else f":{c}" for c in _CREATED_COLUMNS)
-    + " FROM current RETURNING *), "
+    "pick AS ({ranked} ORDER BY score, w.id LIMIT 1 FOR UPDATE OF w SKIP LOCKED), "
+    "claimed AS (UPDATE marketplace.worker w SET pending_offer = :id FROM pick p WHERE w.id = p.id AND "
+    + _FREE.format(w="w.") + " RETURNING w.id, p.km), "
+    "unlisted AS (UPDATE marketplace.worker_skill SET matchable = false"
+    " WHERE worker_id IN (SELECT id FROM claimed) AND matchable), "
+    "created AS (INSERT INTO marketplace.booking (" + ", ".join(_CREATED_COLUMNS)
+    + ", offer_worker_id, offer_attempt, offer_expires_at, version) SELECT "
+    + ", ".join(_NEW.get(c, f":{c}") for c in _CREATED_COLUMNS)
+    + ", c.id, CASE WHEN c.id IS NULL THEN 0 ELSE 1 END, CASE WHEN c.id IS NULL THEN NULL ELSE"
+    " CAST(:expires AS timestamptz) END, CASE WHEN c.id IS NULL THEN 1 ELSE 2 END"
+    " FROM current LEFT JOIN claimed c ON true RETURNING *), "
     "step AS (INSERT INTO marketplace.booking_transition (booking_id, from_status, to_status, action, actor,"
-    " details, request_id) SELECT id, NULL, status, 'create', :created_by, CAST(:details AS jsonb), :request_id"
-    " FROM created), "
+    " worker_id, details, request_id) SELECT id, NULL, 'requested', 'create', :created_by, NULL,"
+    " CAST(:details AS jsonb), :request_id FROM created UNION ALL SELECT b.id, 'requested', 'offered', 'offer',"
+    " 'system', c.id, jsonb_build_object('distance_km', round(CAST(c.km AS numeric), 3), 'attempt', 1),"
+    " :request_id FROM created b CROSS JOIN claimed c), "
+    "deadline AS (INSERT INTO marketplace.scheduled_job (kind, key, due_at, payload) SELECT :timeout_kind,"
+    " CAST(b.id AS text), b.offer_expires_at, jsonb_build_object('attempt', 1, 'worker_id', CAST(c.id AS text))"
+    " FROM created b CROSS JOIN claimed c), "
+    "rematch AS (INSERT INTO marketplace.scheduled_job (kind, key, due_at, payload) SELECT :rematch_kind,"
+    " CAST(b.id AS text), :rematch_at, '{}' FROM created b WHERE b.offer_worker_id IS NULL"
+    " ON CONFLICT (kind, key) DO NOTHING), "
     "written AS (INSERT INTO marketplace.outbox (id, subject, payload, headers) SELECT :event_id, :event_subject,"
     " CAST(:event_payload AS jsonb), CAST(:event_headers AS jsonb) FROM created), "
     "notified AS (" + notify_unless_awake(":notify_channel") + ") "
-    "SELECT " + ", ".join(_BOOKING) + ", (SELECT count(*) FROM notified) AS notified, m.ids, m.kms"
-    " FROM created CROSS JOIN ({ranked}) m"
+    "SELECT " + ", ".join(_BOOKING) + ", (SELECT count(*) FROM notified) AS notified FROM created"
 )
 
 
 @lru_cache(maxsize=8)
-def _create_and_find(limit: int) -> TextualSelect:
-    return positional(_CREATE_AND_FIND.replace("{ranked}", ranked_text_sql(limit)),
-                      (*_BOOKING, "notified", "ids", "kms"))
+def _create_and_offer(limit: int) -> TextualSelect:
+    ranked = ranked_text_sql(limit, also="EXISTS (SELECT 1 FROM current) AND " + _FREE.format(w="w."))
+    return positional(_CREATE_AND_OFFER.replace("{ranked}", ranked), (*_BOOKING, "notified"))
 
 
 async def offer(db: Tx, booking: Mapping[Any, Any], worker_id: uuid.UUID, *, attempt: int, expires: datetime,
@@ -96,21 +120,19 @@ async def offer(db: Tx, booking: Mapping[Any, Any], worker_id: uuid.UUID, *, att
         attempt=attempt))
 
 
-async def create_and_find(db: Tx, values: Mapping[str, Any], *, details: dict[str, Any], request_id: str | None,
-                          catalog_version: str, event: Mapping[str, Any], notify_channel: str,
-                          nearest: Mapping[str, Any], limit: int
-                          ) -> tuple[Mapping[Any, Any], list[tuple[uuid.UUID, float]]] | None:
-    """Insert the booking as :data:`_CREATE_AND_FIND` says; the row and the workers who can take it, best
-    first (id, km), or None when the rate card changed since ``catalog_version``."""
-    params = {c: values.get(c) for c in _CREATED_COLUMNS}
-    params["terms"] = json.dumps(values["terms"])
-    row = await first_of(db, _create_and_find(limit), {
-        **params, "details": json.dumps(details), "request_id": request_id, "catalog_version": catalog_version,
-        "event_id": event["id"], "event_subject": event["subject"], "event_payload": event["payload"],
-        "event_headers": event["headers"], "notify_channel": notify_channel, **nearest})
-    if row is None:
-        return None
-    return row, list(zip(row["ids"] or (), row["kms"] or (), strict=True))
+async def create_and_offer(db: Tx, values: Mapping[str, Any], *, details: dict[str, Any], request_id: str | None,
+                           catalog_version: str, event: Mapping[str, Any], notify_channel: str,
+                           nearest: Mapping[str, Any], limit: int, expires: datetime, timeout_kind: str,
+                           rematch_kind: str, rematch_at: datetime) -> Mapping[Any, Any] | None:
+    """Insert, match and offer the booking as :data:`_CREATE_AND_OFFER` says: its row, ``offered`` or
+    ``requested``; None when the rate card changed since ``catalog_version`` (nothing written)."""
+    params = {c: values.get(c) for c in _CREATED_COLUMNS if c not in _NEW}
+    return await first_of(db, _create_and_offer(limit), {
+        **params, "terms": json.dumps(values["terms"]), "details": json.dumps(details), "request_id": request_id,
+        "catalog_version": catalog_version, "event_id": event["id"], "event_subject": event["subject"],
+        "event_payload": event["payload"], "event_headers": event["headers"], "notify_channel": notify_channel,
+        "expires": expires, "timeout_kind": timeout_kind, "rematch_kind": rematch_kind, "rematch_at": rematch_at,
+        **nearest})
 
 
 class BookingRepository:

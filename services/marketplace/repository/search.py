@@ -84,9 +84,9 @@ def nearest_params(lat: float, lon: float, radius_km: float, skill_no: int, excl
 # The booking's form of the search: the same index scan, ranked and filtered in the statement as
 # rules/matching.py's rank (haversine km within both radii; score = km + rating and load weights; ties by
 # id, which PostgreSQL orders as str(uuid) does) and rules/availability.py's on_shift (that day's
-# exception wins; no weekly template = always) do for GET /search, returning only the ordered ids and
-# their distances. Turning the 24 candidates into Python objects (51 UUIDs, shifts, 24 haversines) was
-# about a fifth of a booking's CPU in process (docs/marketplace.md);
+# exception wins; no weekly template = always) do for GET /search, so the booking's statement can pick
+# and claim its worker itself (repository/bookings.py). Turning the 24 candidates into Python objects
+# (51 UUIDs, shifts, 24 haversines) was about a fifth of a booking's CPU in process (docs/marketplace.md);
 # tests/marketplace/test_matching.py checks that bookings are offered in the search's order.
 _KM = (f"2 * {EARTH_RADIUS_KM!r} * asin(least(1.0, sqrt(power(sin(radians(w.lat - :lat) / 2), 2)"
        " + cos(radians(:lat)) * cos(radians(w.lat)) * power(sin(radians(w.lon - :lon) / 2), 2))))")
@@ -102,22 +102,22 @@ _ON_SHIFT = (
     f" AND CAST(t ->> 1 AS time) <= {_CLOCK} AND {_CLOCK} < CAST(t ->> 2 AS time)) END"
 )
 _RANKED = (
-    "SELECT array_agg(r.id ORDER BY r.score, r.id) AS ids, array_agg(r.km ORDER BY r.score, r.id) AS kms FROM ("
-    f" SELECT w.id, k.km, {_SCORE} AS score"
+    f"SELECT w.id, k.km, {_SCORE} AS score"
     " FROM (SELECT worker_id FROM marketplace.worker_skill WHERE matchable AND pos <@ box(point(:x1, :y1),"
     "  point(:x2, :y2)) ORDER BY pos <-> point(:x, :y) LIMIT {limit}) s"
     " JOIN marketplace.worker w ON w.id = s.worker_id"
     f" CROSS JOIN LATERAL (SELECT {_KM} AS km) k"
     " LEFT JOIN LATERAL (SELECT x FROM jsonb_array_elements(w.schedule -> 'exceptions') x WHERE x ->> 0 = :day"
     "  LIMIT 1) e ON true"
-    f" WHERE k.km <= :max_radius_km AND k.km <= w.service_radius_km AND {_ON_SHIFT}) r"
+    f" WHERE k.km <= :max_radius_km AND k.km <= w.service_radius_km AND {_ON_SHIFT}"
 )
 
 
-def ranked_text_sql(limit: int) -> str:
-    """The booking's ranked search (named parameters: :func:`ranked_named` and the booking's ``lat``,
-    ``lon`` and ``max_radius_km``): one row, ``ids`` best first and their ``kms``, both NULL if none."""
-    return _RANKED.replace("{limit}", str(int(limit)))
+def ranked_text_sql(limit: int, *, also: str = "true") -> str:
+    """The booking's candidates as rows ``id, km, score`` (lower is better; unordered), worker row ``w``
+    also meeting ``also``.  Named parameters: :func:`ranked_named` and the booking's ``lat``, ``lon`` and
+    ``max_radius_km``."""
+    return _RANKED.replace("{limit}", str(int(limit))) + f" AND ({also})"
 
 
 def ranked_named(lat: float, lon: float, radius_km: float, skill_no: int, moment: datetime) -> dict[str, Any]:

@@ -35,9 +35,10 @@ from services.marketplace.metrics import (
     CANCELLATIONS,
     DEPARTMENT_BOOKINGS,
     EARNINGS,
+    UNMATCHED,
     district_of,
 )
-from services.marketplace.repository.bookings import BookingRepository, create_and_find
+from services.marketplace.repository.bookings import BookingRepository, create_and_offer
 from services.marketplace.repository.catalog import office_of
 from services.marketplace.repository.common import Tx
 from services.marketplace.repository.workers import WorkerRepository
@@ -95,7 +96,7 @@ async def create(session: Tx, identity: Identity, body: BookingIn, now: datetime
     for attempt in range(3):  # a quote kept by this process that the rate card has since changed: read again
         quote, version = await catalog.booking_quote(session, body.job_code, body.area_code, on, fresh=attempt > 0)
         values: dict[str, Any] = {
-            "id": booking_id, "channel": channel, "status": "requested",
+            "id": booking_id, "channel": channel,
             "category_code": quote.category_code, "job_code": body.job_code, "area_code": body.area_code,
             "lat": body.lat, "lon": body.lon, "address": body.address,
             "slot_start": slot_start, "slot_end": slot_start + timedelta(minutes=body.slot_minutes),
@@ -116,22 +117,25 @@ async def create(session: Tx, identity: Identity, body: BookingIn, now: datetime
             visit_charge_minor=values["visit_charge_minor"], currency=currency_of(body.area_code),
             customer_phone=body.customer_phone, department_code=values["department_code"],
             office_code=values["office_code"], assisted=channel == "call_centre")], source=SERVICE)[0]
-        found = await create_and_find(
+        row = await create_and_offer(
             session, values, details={"channel": channel, "price_minor": quote.job.amount_minor},
             request_id=request_id_var.get(), catalog_version=version, event=event,
             notify_channel=notify_channel(SERVICE), nearest=await matching.candidates_query(session, values, now),
-            limit=settings.candidates)
-        if found is not None:
+            limit=settings.candidates, expires=now + timedelta(seconds=int(quote.terms.offer_timeout_seconds)),
+            timeout_kind=matching.OFFER_TIMEOUT, rematch_kind=matching.REMATCH,
+            rematch_at=now + timedelta(seconds=settings.rematch_after_seconds))
+        if row is not None:
             break
     else:
         raise Conflict("The rate card kept changing while the booking was priced; try again.")
-    row, candidates = found
     after_commit(session, BOOKINGS.labels(channel, row["category_code"], district_of(row["area_code"])).inc)
     if channel == "call_centre":
         after_commit(session, CALLS.labels("booked", district_of(row["area_code"])).inc)
     if row["department_code"]:
         after_commit(session, DEPARTMENT_BOOKINGS.labels(row["department_code"]).inc)
-    return await matching.offer_best(session, row, candidates, now), codes
+    if row["offer_worker_id"] is None:  # nobody could take it: its re-match job is written
+        after_commit(session, UNMATCHED.labels(row["category_code"]).inc)
+    return row, codes
 
 
 # ---------------------------------------------------------------- who may see and act

@@ -3,7 +3,10 @@
 An offer is a claim on the worker row (``pending_offer``), taken with a conditional UPDATE: two
 bookings racing for the last free worker serialise on that row and the loser moves on to its
 next candidate, so no worker ever holds two offers (a unique partial index on the booking table
-says the same again).  The accept deadline is a durable scheduler job; when it fires the offer
+says the same again).  A new booking picks and claims its worker inside its own insert
+(repository/bookings.py), passing over a worker row another booking holds locked; a re-offer
+(decline, time-out, withdrawal) ranks here and claims with :func:`offer_best`.
+The accept deadline is a durable scheduler job; when it fires the offer
 goes to the next worker."""
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def best(fetched: Sequence[tuple[Candidate, list[Shift], list[ShiftException]]],
 
 
 async def candidates_query(session: Tx, booking: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """The parameters of the ranked nearest-worker query for a new booking (``repository.bookings.create_and_find``):
+    """The parameters of the ranked nearest-worker query for a new booking (``repository.bookings.create_and_offer``):
     workers on shift at the local time of its slot (or now, if the slot has begun)."""
     moment = local_time(booking["area_code"], max(booking["slot_start"], now))
     skill_no = await _lane(session.conn if isinstance(session, RawTx) else session, booking["category_code"])
