@@ -22,8 +22,10 @@ Goal: p99 <= 15 ms.
 (c) **Booking creation** (``marketplace.booking_rate``): ``POST /bookings`` from 16 concurrent
 connections for ``MARKETPLACE_BENCH_BOOKING_SECONDS`` (default 10 s): each booking is priced from the
 rate card, recorded with its transition and outbox event, matched and offered to the nearest free
-worker with its time-out job, in one transaction.  Baseline: raw asyncpg inserts of a booking row, a
-transition row and an outbox row per transaction at the same concurrency.  Goal: >= 500 bookings/s.
+worker with its time-out job, in one transaction.  The service's connection pool holds 16 connections
+and no overflow (``GRAMSETU_DB_POOL_SIZE``/``_MAX_OVERFLOW`` in its environment), so no connection is
+opened during the phase.  Baseline: raw asyncpg inserts of a booking row, a transition row and an
+outbox row per transaction at the same concurrency.  Goal: >= 500 bookings/s.
 
 (b) and (c) also report the service process's own CPU per request (user + system time from
 ``/proc/<pid>/stat`` over the phase): on a shared machine the latencies mostly measure the scheduler,
@@ -257,6 +259,12 @@ async def run() -> list[dict[str, Any]]:
         await conn.close()
     env = child_env(servers.database_url, servers.nats_url)
     env["GRAMSETU_RUN_WORKERS"] = "false"
+    # The service's connection pool as large as the booking phase's concurrency, no overflow (as the
+    # tickets bench sizes its pools): with the default 10 + 10 overflow, 16 concurrent bookings kept
+    # opening and closing overflow connections (20-35 new sessions in 10 s at 1M workers, each a
+    # connect, asyncpg's type introspection, the statements prepared and planned afresh), about a
+    # third more service CPU per booking (docs/marketplace.md).
+    env["GRAMSETU_DB_POOL_SIZE"], env["GRAMSETU_DB_MAX_OVERFLOW"] = str(CONCURRENCY), "0"
     headers = _identity_headers(env["GRAMSETU_IDENTITY_SECRET"])
     port = free_port()
     proc = _spawn(port, env)
@@ -302,7 +310,8 @@ async def run() -> list[dict[str, Any]]:
         met=booking_rate >= 500,
         detail=f"POST /bookings from {CONCURRENCY} connections for {booking_seconds:.0f}s: {booked:,} created "
                f"(priced, recorded, event, matched, offered with a time-out job), {booking_errors} refused; one "
-               f"uvicorn process using {booking_cpu:.2f} ms of CPU per booking; load average {load}; "
+               f"uvicorn process (pool of {CONCURRENCY}, no overflow) using {booking_cpu:.2f} ms of CPU per booking; "
+               f"load average {load}; "
                f"baseline = raw asyncpg insert of booking + transition + outbox rows per "
                f"transaction at the same concurrency"))
     return rows
