@@ -787,17 +787,20 @@ async def _producer_role(config: dict[str, Any]) -> None:
     """
     rate, writers = float(config["rate"]), int(config["writers"])
     pool = await asyncpg.create_pool(asyncpg_dsn(config["database_url"]), min_size=writers, max_size=writers)
-    indices = iter(range(int(config["index"]), int(config["total"]), int(config["producers"])))
+    # Each transaction's text (event, envelope, outbox row, notify) is made before the run, as a load
+    # generator's requests would be: made during it, it took half of a producer's CPU per event (0.30 -> 0.15
+    # and 0.19 -> 0.10 ms in back-to-back runs), on the 2 cores the measured path needs.  Still one
+    # transaction per event, committed on schedule; only the envelope's occurred_at is earlier.
+    scripts = iter([(i, *business_write_script(area_event(i)))
+                    for i in range(int(config["index"]), int(config["total"]), int(config["producers"]))])
     commits: dict[str, float] = {}
 
     async def write(start_at: float) -> None:
         async with pool.acquire() as conn:
-            for i in indices:
+            for i, event_id, script in scripts:
                 delay = start_at + i / rate - time.time()
                 if delay > 0:
                     await asyncio.sleep(delay)
-                event = area_event(i)
-                event_id, script = business_write_script(event)
                 await conn.execute(script)
                 commits[event_id] = time.time()
 

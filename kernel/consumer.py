@@ -27,6 +27,7 @@ bulk event that arrives after a newer interactive one is skipped by an ``ordered
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -127,6 +128,7 @@ class EventConsumer:
         bulk_concurrency: int = 1,
         commit_timeout: float | None = 15.0,
         statement_timeout: float | None = 35.0,
+        linger: float = 0.02,
     ) -> None:
         self.service = service
         self.schema = schema
@@ -139,6 +141,10 @@ class EventConsumer:
         self.ack_wait = ack_wait
         self.concurrency = concurrency
         self.bulk_concurrency = bulk_concurrency
+        self.linger = linger  # a caught-up batch waits up to this long (from its first event's store) to fill
+        # A lane's fetch loops take turns to fetch (each applies its batch after its turn, so one
+        # commits while the next fetches): concurrent fetches would split each lingering batch in two.
+        self._turns = {INTERACTIVE: asyncio.Lock(), BULK: asyncio.Lock()}
         self.max_replicas = max_replicas
         self.commit_timeout = commit_timeout  # a COMMIT not answered by then: the batch is left unacked
         self.statement_timeout = statement_timeout  # likewise any other statement of a batch
@@ -227,14 +233,40 @@ class EventConsumer:
             if time.monotonic() >= deadline:
                 return 0
 
-    async def _fetch_and_handle(self, psub: Any, timeout: float) -> int:
-        try:
-            msgs: list[Msg] = await psub.fetch(1, timeout=timeout)
-        except (FetchTimeoutError, asyncio.TimeoutError):
-            return 0
-        msgs += await self._fetch_available(psub, self.batch_size - 1)
+    async def _fetch_and_handle(self, psub: Any, timeout: float, turn: asyncio.Lock | None = None) -> int:
+        """Fetch a batch (holding ``turn``, the lane's fetch turn, if given) and apply it."""
+        async with turn or contextlib.nullcontext():
+            try:
+                msgs: list[Msg] = await psub.fetch(1, timeout=timeout)
+            except (FetchTimeoutError, asyncio.TimeoutError):
+                return 0
+            msgs += await self._fetch_more(psub, msgs[0], self.batch_size - 1)
         await self.handle(msgs)
         return len(msgs)
+
+    async def _fetch_more(self, psub: Any, first: Msg, count: int) -> list[Msg]:
+        """Up to ``count`` messages to go with ``first``: those the server has ready now and, when
+        fewer than ``count`` are (a caught-up consumer), those that arrive within ``linger``.
+
+        Each batch costs about 2 ms of CPU whatever its size (a transaction through SQLAlchemy with
+        four round trips, two pull requests, acks; 55 us more per event; measured draining a backlog
+        at fixed batch sizes: 2,647 us per event in batches of 1, 403 in batches of 5, 174 in 20).
+        A caught-up consumer at 1,000 events/s took batches of 1-5 events, so that fixed cost
+        dominated its CPU and starved it on a busy machine; lingering a few milliseconds for the
+        events behind the first makes its batches several times bigger at a bounded latency cost.
+        The linger runs from the first message's store time, so no event waits more than ``linger``
+        for its batch to fill (clocks of NATS and this host agreeing to a few milliseconds; the wait
+        is clamped to ``linger`` either way); a consumer with a backlog (the first message's
+        ``num_pending``) does not linger."""
+        if count < 1:
+            return []
+        meta = first.metadata
+        linger = 0.0
+        if (meta.num_pending or 0) < count and self.linger > 0:
+            linger = min(max(self.linger - (time.time() - meta.timestamp.timestamp()), 0.0), self.linger)
+        if linger > 0:
+            await asyncio.sleep(linger)
+        return await self._fetch_available(psub, count)
 
     async def _fetch_available(self, psub: Any, count: int) -> list[Msg]:
         """Up to ``count`` messages the server has ready now, without lingering for more.
@@ -534,7 +566,7 @@ class EventConsumer:
             try:
                 if psub is None:
                     psub = await self._pull_subscribe(lane)
-                await self._fetch_and_handle(psub, timeout=1.0)
+                await self._fetch_and_handle(psub, timeout=1.0, turn=self._turns[lane])
                 if first and time.monotonic() - last_gauges > 5:
                     last_gauges = time.monotonic()
                     await self.refresh_gauges(psub, lane)

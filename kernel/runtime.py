@@ -184,6 +184,7 @@ class Runtime:
                 backoff=s.consumer_backoff_seconds,
                 ack_wait=s.consumer_ack_wait_seconds,
                 concurrency=s.consumer_concurrency,
+                linger=s.consumer_linger_seconds,
                 bulk_concurrency=s.consumer_bulk_concurrency,
                 lock_timeout=s.db_lock_timeout_seconds,
                 max_replicas=s.consumer_max_replicas,

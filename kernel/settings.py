@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     consumer_backoff_seconds: list[float] = [1.0, 5.0, 15.0, 60.0, 300.0]
     consumer_ack_wait_seconds: float = 30.0
     consumer_concurrency: int = 2  # fetch loops per durable consumer and process
+    # A caught-up consumer waits up to this long for more events to join a batch (kernel.consumer._fetch_more).
+    consumer_linger_seconds: float = 0.02
     consumer_bulk_concurrency: int = 1  # fetch loops on each subscription's bulk lane (<SERVICE>_BULK)
     # The most replicas the autoscaler may run (deploy/k8s HPA/KEDA max): max_ack_pending scales with it.
     consumer_max_replicas: int = 6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from nats.js.api import Header
@@ -99,4 +100,39 @@ async def test_a_batch_handler_applies_a_batch_at_once_and_falls_back_event_by_e
         assert calls == [3, 3]
     finally:
         await consumer.close()
+        await rt.stop()
+
+
+async def test_a_caught_up_consumer_lingers_for_the_events_behind_the_first(clean: None, settings: Settings) -> None:
+    """A caught-up consumer's batch also takes the events that arrive within its linger (fewer,
+    bigger transactions at a steady trickle); without a linger the batch is the first event alone.
+    With a backlog of a full batch ready it does not linger at all."""
+    rt = Runtime(TICKETS, settings)
+    await rt.start(workers=False)
+    assert rt.js is not None and rt.sessionmaker is not None
+    consumers = {linger: EventConsumer(service="tickets", schema="tickets", sessionmaker=rt.sessionmaker, js=rt.js,
+                                       subscription=Subscription(f"kernel-linger-{n}", "registry.area.*.v1", nothing),
+                                       batch_size=10, linger=linger)
+                 for n, linger in enumerate((0.0, 0.5))}
+    try:
+        for consumer in consumers.values():
+            await consumer.subscribe()
+        for linger, consumer in consumers.items():
+            while await consumer.poll(timeout=0.3):  # the other round's events
+                pass
+            await publish(rt.js, 1)
+            polling = asyncio.create_task(consumer.poll(timeout=2))
+            await asyncio.sleep(0.2)  # the first event is fetched; two more arrive within the linger
+            await publish(rt.js, 2)
+            assert await polling == (1 if linger == 0 else 3)
+        lingering = consumers[0.5]
+        while await lingering.poll(timeout=0.3):
+            pass
+        await publish(rt.js, 25)
+        started = time.monotonic()
+        assert await lingering.poll(timeout=2) == 10
+        assert time.monotonic() - started < 0.4  # a full batch was ready: no linger
+    finally:
+        for consumer in consumers.values():
+            await consumer.close()
         await rt.stop()
