@@ -193,6 +193,8 @@ def serve(
     """Run one service under uvicorn, as a Kubernetes pod does (needs DATABASE_URL and NATS_URL)."""
     import uvicorn
 
+    from kernel.http import uvicorn_options
+
     if name not in COMPONENTS:
         err.print(f"[red]unknown service {name!r}[/red]; choose from {', '.join(COMPONENTS)}")
         raise typer.Exit(2)
@@ -210,9 +212,8 @@ def serve(
         host=host or settings.host,
         port=port or default_port,
         log_config=None,  # keep our JSON logging
-        access_log=False,
         timeout_graceful_shutdown=10,
-        proxy_headers=False,
+        **uvicorn_options(),  # one write per response, no access log, no proxy headers
     )
 
 
