@@ -33,13 +33,26 @@ from kernel.validation import RequestGuardMiddleware
 log = logging.getLogger("gramsetu.errors")
 
 
+# The cyclic collector's youngest generation runs after this many more container objects were
+# allocated than freed (Python's default: 700).  One request allocates thousands (scope, coroutines,
+# dicts of its body, rows and models), so at 700 the collector ran several times inside every request,
+# walking objects that the end of the request frees anyway and promoting them to older generations
+# that are walked again: py-spy put ~5% of a uvicorn process's CPU on POST /tickets in the collector
+# (docs/tickets.md).  At 10,000 most of a request's objects are gone before a collection sees them;
+# what it waits for is a few megabytes at most.
+YOUNG_GC_THRESHOLD = 10_000
+
+
 def freeze_startup_objects() -> None:
     """Move everything allocated during start-up (modules, models, schemas, routes: well over a
     hundred thousand objects) out of the cyclic collector's reach (``gc.freeze``).  Otherwise each
     full collection walks them all, a pause of tens of milliseconds in the middle of serving
-    requests: the tail of every latency figure.  They live as long as the process."""
+    requests: the tail of every latency figure.  They live as long as the process.  Then let the
+    young generation grow to :data:`YOUNG_GC_THRESHOLD` between collections."""
     gc.collect()
     gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(YOUNG_GC_THRESHOLD, older, oldest)
 
 
 class RequestIdMiddleware:

@@ -265,7 +265,9 @@ class DbSessionMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             session = state.pop(_SESSION_KEY, None)
-            if session is not None:
+            # A session the request asked for but never used (its work went to the statement pool) holds
+            # nothing to roll back or release: closing it would still cost a greenlet round.
+            if session is not None and (session.in_transaction() or session.identity_map):
                 if not finished:
                     await session.rollback()
                 await session.close()
