@@ -132,6 +132,36 @@ async def test_two_customers_race_for_the_last_worker(mp):
     assert w_now["active_jobs"] == 1
 
 
+async def test_a_worker_claimed_while_the_booking_is_made_sends_it_to_the_next(mp, database_url):
+    """The booking picks the nearest worker, but another booking's claim on that worker commits first:
+    it is offered to the next one (not left waiting for a re-match)."""
+    await rate_card(mp)
+    v = await vendor(mp)
+    near, further = await worker(mp, v, km_east=1), await worker(mp, v, km_east=3)
+    other = await asyncpg.connect(database_url)
+    try:
+        claim = other.transaction()
+        await claim.start()  # another booking's claim on the nearest worker, not committed yet
+        await other.execute("UPDATE marketplace.worker SET pending_offer = gen_random_uuid() WHERE id = $1", near)
+        await other.execute("UPDATE marketplace.worker_skill SET matchable = false WHERE worker_id = $1", near)
+        booking = asyncio.create_task(book(mp))
+        for _ in range(500):  # until the booking waits for that row
+            if await other.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                                    " AND wait_event_type = 'Lock'"):
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the booking never waited for the worker's row")
+        await claim.commit()
+        b = await booking
+    finally:
+        await other.close()
+    assert b["status"] == "offered" and b["offer_worker_id"] == further
+    steps = await ok(await mp.get(f"/bookings/{b['id']}/transitions", headers=admin()))
+    assert [(t["action"], t["to_status"], t["worker_id"]) for t in steps] == [
+        ("create", "requested", None), ("offer", "offered", further)]
+
+
 async def test_cancellation_fees_follow_the_terms(mp, clock):
     await rate_card(mp)
     v = await vendor(mp)

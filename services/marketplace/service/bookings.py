@@ -133,8 +133,11 @@ async def create(session: Tx, identity: Identity, body: BookingIn, now: datetime
         after_commit(session, CALLS.labels("booked", district_of(row["area_code"])).inc)
     if row["department_code"]:
         after_commit(session, DEPARTMENT_BOOKINGS.labels(row["department_code"]).inc)
-    if row["offer_worker_id"] is None:  # nobody could take it: its re-match job is written
-        after_commit(session, UNMATCHED.labels(row["category_code"]).inc)
+    if row["offer_worker_id"] is not None:
+        return row, codes
+    if row["picked"]:  # its worker was claimed by another booking meanwhile: the next one, as on a re-offer
+        return await matching.offer_free(session, row, now), codes
+    after_commit(session, UNMATCHED.labels(row["category_code"]).inc)  # nobody: its re-match job is written
     return row, codes
 
 

@@ -4,8 +4,8 @@ An offer is a claim on the worker row (``pending_offer``), taken with a conditio
 bookings racing for the last free worker serialise on that row and the loser moves on to its
 next candidate, so no worker ever holds two offers (a unique partial index on the booking table
 says the same again).  A new booking picks and claims its worker inside its own insert
-(repository/bookings.py), passing over a worker row another booking holds locked; a re-offer
-(decline, time-out, withdrawal) ranks here and claims with :func:`offer_best`.
+(repository/bookings.py); only when that worker was claimed by another booking meanwhile does it
+come here, as a re-offer (decline, time-out, withdrawal) does: rank, then :func:`offer_best`.
 The accept deadline is a durable scheduler job; when it fires the offer
 goes to the next worker."""
 
@@ -99,13 +99,17 @@ async def record(session: AsyncSession, booking: Mapping[Any, Any], to_status: s
 
 async def offer_next(session: AsyncSession, booking: RowMapping, now: datetime) -> RowMapping:
     """Offer a ``requested`` booking to the best free worker; if nobody is free, look again later."""
+    return cast(RowMapping, await offer_free(session, booking, now))  # on a session: a RowMapping
+
+
+async def offer_free(session: Tx, booking: Mapping[Any, Any], now: datetime) -> Mapping[Any, Any]:
+    """:func:`offer_next` on either kind of transaction (a new booking whose pick was claimed meanwhile)."""
     settings = get_marketplace_settings()
-    ranked = await search(session, booking["category_code"], lat=booking["lat"], lon=booking["lon"],
-                          radius_km=booking["max_radius_km"], area_code=booking["area_code"],
-                          at=max(booking["slot_start"], now), exclude=booking["tried_workers"],
-                          limit=settings.candidates)
-    choices = [(r.candidate.worker_id, r.distance_km) for r in ranked]
-    return cast(RowMapping, await offer_best(session, booking, choices, now))  # on a session: a RowMapping
+    ranked = await search(session.conn if isinstance(session, RawTx) else session, booking["category_code"],
+                          lat=booking["lat"], lon=booking["lon"], radius_km=booking["max_radius_km"],
+                          area_code=booking["area_code"], at=max(booking["slot_start"], now),
+                          exclude=booking["tried_workers"], limit=settings.candidates)
+    return await offer_best(session, booking, [(r.candidate.worker_id, r.distance_km) for r in ranked], now)
 
 
 async def offer_best(session: Tx, booking: Mapping[Any, Any], ranked: Sequence[tuple[uuid.UUID, float]],
