@@ -5,14 +5,16 @@ per ``POST /tickets`` in the bench's process, more than the service's own 1.3 ms
 same two cores as PostgreSQL: the figure measured the client as much as the service.  Here each
 connection writes the request's bytes (encoded once) and reads the answer with httptools' C parser
 (the parser uvicorn uses): tens of microseconds per request.  One request in flight per connection,
-as httpx's pool does; every response is read whole and its status counted.
+as httpx's pool does; every response is read whole and its status counted.  The marketplace bench
+sends its bookings (each to its own place) with :func:`fire_for`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import httptools
@@ -83,3 +85,31 @@ async def fire(host: str, port: int, request: bytes, count: int, concurrency: in
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return errors + sum(1 for _ in left)  # what no connection was left to send
+
+
+async def fire_for(host: str, port: int, requests: Iterator[bytes], seconds: float, concurrency: int,
+                   expect: int = 201) -> tuple[int, int]:
+    """Send the next of ``requests`` on each of ``concurrency`` connections until ``seconds`` have passed;
+    returns how many answered ``expect`` and how many did not (a lost connection counts once)."""
+    loop = asyncio.get_running_loop()
+    deadline = time.perf_counter() + seconds
+    done = errors = 0
+
+    async def worker() -> None:
+        nonlocal done, errors
+        _, conn = await loop.create_connection(_Connection, host, port)
+        try:
+            while time.perf_counter() < deadline:
+                try:
+                    status = await conn.send(next(requests))
+                except ConnectionError:
+                    errors += 1
+                    return
+                done += status == expect
+                errors += status != expect
+        finally:
+            if conn.transport is not None:
+                conn.transport.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return done, errors
