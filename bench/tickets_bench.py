@@ -18,12 +18,14 @@
   open tickets? it should not), and with 100 and 1,000 due probe jobs at N open (grows with due
   jobs).  Baseline: a sweep that scans open tickets' clocks for passed deadlines, as a cron would.
 * ``tickets.create_rate``: tickets raised one per request, ``POST /tickets`` on the service's HTTP
-  API (one uvicorn process, or P worker processes on one socket with ``GRAMSETU_BENCH_TICKETS_PROCESSES``,
-  run with the options ``gramsetu serve`` uses; C keep-alive connections, ``GRAMSETU_BENCH_TICKETS_CREATE``
-  tickets; signed identity headers as the gateway forwards them; the gateway itself is not in the path).
-  Each is routed, numbered, gets two clocks in business time, two deadline jobs, a timeline entry and an
-  outbox event, and commits on its own.  The load generator is ``bench/tickets_load.py`` (pre-encoded
-  requests, httptools' parser: ~0.1 ms of CPU a request where httpx took 1.4 ms on the same two cores).
+  API: one uvicorn process, or P with ``GRAMSETU_BENCH_TICKETS_PROCESSES`` (replicas on ports of their own,
+  the connections spread evenly over them as a Service does; not uvicorn's ``--workers`` on one socket,
+  where whichever worker woke first accepted most connections, once all 16), each run with the options
+  ``gramsetu serve`` uses; C keep-alive connections, ``GRAMSETU_BENCH_TICKETS_CREATE`` tickets; signed
+  identity headers as the gateway forwards them; the gateway itself is not in the path.  Each is routed,
+  numbered, gets two clocks in business time, two deadline jobs, a timeline entry and an outbox event,
+  and commits on its own.  The load generator is ``bench/tickets_load.py`` (pre-encoded requests,
+  httptools' parser: ~0.1 ms of CPU a request where httpx took 1.4 ms on the same two cores).
   Baseline: the same rows written by raw asyncpg, one transaction per ticket (five statements), at the
   same concurrency, in the same number of processes, in the same run.
 * ``tickets.create_rate_batched``: the same tickets through the intake endpoint,
@@ -248,18 +250,31 @@ def bench_app() -> Any:
     return create_app(workers=False)
 
 
-def _serve(port: int, processes: int = 1) -> None:
-    """uvicorn on ``port`` with the options ``gramsetu serve`` uses; ``processes`` > 1 runs that many worker
-    processes on the one socket (uvicorn's ``--workers``), as a deployment runs several replicas."""
+def _serve(port: int) -> None:
+    """The service under uvicorn on ``port``, with the options ``gramsetu serve`` uses (one replica)."""
     import uvicorn
 
     from kernel.http import uvicorn_options
 
-    options = uvicorn_options() | {"host": "127.0.0.1", "port": port, "log_level": "warning"}
-    if processes > 1:
-        uvicorn.run("bench.tickets_bench:bench_app", factory=True, workers=processes, **options)
-    else:
-        uvicorn.run(bench_app(), **options)
+    uvicorn.run(bench_app(), **uvicorn_options(), host="127.0.0.1", port=port, log_level="warning")
+
+
+async def start_replicas(database_url: str, nats_url: str, processes: int,
+                         secret: str | None = None) -> tuple[list[int], list[Any]]:
+    """``processes`` service processes, each on a port of its own (replicas), trusting identities signed
+    with ``secret`` (this process's by default); returns (ports, processes) once all listen."""
+    env = child_env(database_url, nats_url) | {"GRAMSETU_IDENTITY_SECRET": secret or get_settings().identity_secret}
+    ports = [free_port() for _ in range(processes)]
+    procs = [subprocess.Popen(  # noqa: ASYNC220 - wait_ready polls them without blocking
+        [sys.executable, "-c", f"from bench.tickets_bench import _serve; _serve({port})"], cwd=ROOT, env=env)
+        for port in ports]
+    try:
+        for port, proc in zip(ports, procs, strict=True):
+            await wait_ready(port, proc)
+    except BaseException:
+        stop_process(*procs)
+        raise
+    return ports, procs
 
 
 def _headers() -> dict[str, str]:
@@ -272,31 +287,29 @@ def _headers() -> dict[str, str]:
 async def _create_rate(database_url: str, nats_url: str, count: int, concurrency: int, batch: int = 1,
                        processes: int = 1) -> tuple[float, int]:
     """Tickets per second through the service: one per ``POST /tickets``, or ``batch`` per ``POST /batches``;
-    ``processes`` uvicorn worker processes, C keep-alive connections from the lean load generator."""
-    port = free_port()
-    env = child_env(database_url, nats_url) | {"GRAMSETU_IDENTITY_SECRET": get_settings().identity_secret}
-    argv = [sys.executable, "-c", f"from bench.tickets_bench import _serve; _serve({port}, {processes})"]
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env)  # noqa: ASYNC220 - wait_ready polls it without blocking
+    ``processes`` service processes (replicas), C keep-alive connections from the lean load generator spread
+    evenly over them."""
+    ports, procs = await start_replicas(database_url, nats_url, processes)
     try:
-        await wait_ready(port, proc)
         body = {"category": "app_problem", "title": "Tablet does not sync", "description": "bench",
                 "area_code": VILLAGE, "reporter": {"name": "Sunita Devi", "phone": "+919876543210"}}
         path, payload = ("/", body) if batch == 1 else ("/batches", {"tickets": [body] * batch})
-        request = encode_request("POST", path, payload, _headers(), f"127.0.0.1:{port}")
+        request = encode_request("POST", path, payload, _headers(), "127.0.0.1")
         requests = max(count // batch, 1)
-        # Warm-up: every worker process's statements prepared and routes cached.
-        await fire("127.0.0.1", port, request, (5 if batch > 1 else 20) * processes, concurrency)
+        # Warm-up: every process's statements prepared and routes cached.
+        await fire("127.0.0.1", ports, request, (5 if batch > 1 else 20) * processes, concurrency)
         started = time.perf_counter()
-        errors = await fire("127.0.0.1", port, request, requests, concurrency)
+        errors = await fire("127.0.0.1", ports, request, requests, concurrency)
         elapsed = time.perf_counter() - started
         return requests * batch / elapsed, errors
     finally:
-        stop_process(proc)
+        stop_process(*procs)
 
 
 def _served_by(processes: int) -> str:
     return ("one uvicorn process" if processes == 1 else
-            f"{processes} uvicorn worker processes on one socket (GRAMSETU_BENCH_TICKETS_PROCESSES)")
+            f"{processes} service processes (replicas, GRAMSETU_BENCH_TICKETS_PROCESSES) on ports of their own, "
+            f"the connections spread evenly over them")
 
 
 def _raw_child(database_url: str, desk: str, count: int, concurrency: int, batch: int, offset: int) -> None:

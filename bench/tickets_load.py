@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import httptools
@@ -60,15 +60,16 @@ class _Connection(asyncio.Protocol):
         return await self.waiter
 
 
-async def fire(host: str, port: int, request: bytes, count: int, concurrency: int,
+async def fire(host: str, ports: Sequence[int], request: bytes, count: int, concurrency: int,
                expect: int = 201) -> int:
-    """Send ``request`` ``count`` times over ``concurrency`` connections; returns how many did not answer
+    """Send ``request`` ``count`` times over ``concurrency`` connections, spread evenly over ``ports`` (one
+    per service process, as a Service balances connections over replicas); returns how many did not answer
     ``expect`` (a lost connection counts, and its remaining share goes to the others)."""
     loop = asyncio.get_running_loop()
     left = iter(range(count))
     errors = 0
 
-    async def worker() -> None:
+    async def worker(port: int) -> None:
         nonlocal errors
         _, conn = await loop.create_connection(_Connection, host, port)
         try:
@@ -83,7 +84,7 @@ async def fire(host: str, port: int, request: bytes, count: int, concurrency: in
             if conn.transport is not None:
                 conn.transport.close()
 
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(ports[i % len(ports)]) for i in range(concurrency)))
     return errors + sum(1 for _ in left)  # what no connection was left to send
 
 

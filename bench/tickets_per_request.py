@@ -3,14 +3,15 @@
 Two ways, both against real PostgreSQL (a database of its own, migrated, the bench's desks) and an
 embedded NATS, workers off:
 
-* ``--server``: the service under uvicorn in a child process, as ``tickets.create_rate`` runs it, driven
-  by C concurrent clients; prints the server process's CPU per request (``/proc/<pid>/stat``, user +
-  system) and the client's (this process), so the two are never mixed up;
+* ``--server``: the service under uvicorn in child processes (``--processes``, ports of their own), as
+  ``tickets.create_rate`` runs it, driven by C concurrent clients; prints the server processes' CPU per
+  request (``/proc/<pid>/stat``, user + system) and the client's (this process), never mixed up;
 * default: the app in this process through httpx's ASGI transport, one request at a time (client +
   service, ``os.times``), for ``GET /healthz`` (the kernel's middleware and nothing else) and
   ``POST /``; ``--profile`` adds a cProfile of a second run, timed by CPU (``time.process_time``).
 
-    .venv/bin/python -m bench.tickets_per_request [--n 1000] [--server] [--concurrency 16] [--profile]
+    .venv/bin/python -m bench.tickets_per_request [--n 1000] [--server [--processes P] [--client httpx]]
+        [--concurrency 16] [--profile]
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ import os
 import pstats
 import secrets
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,9 +35,9 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from bench import tickets_load
-from bench.common import ROOT, child_env, recreate_database, run_loop, stop_process, wait_ready
-from bench.tickets_bench import VILLAGE, _setup_desks
-from gramsetu.embedded import EmbeddedNats, free_port
+from bench.common import recreate_database, run_loop, stop_process
+from bench.tickets_bench import VILLAGE, _setup_desks, start_replicas
+from gramsetu.embedded import EmbeddedNats
 from kernel.auth import Identity, sign_identity
 from kernel.migrations import upgrade
 from kernel.settings import Settings
@@ -74,42 +73,37 @@ async def _fire(client: httpx.AsyncClient, n: int, concurrency: int, headers: di
     return errors
 
 
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds of a process and its live children (uvicorn's worker processes)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return _proc_cpu(pid) + sum(_tree_cpu(int(child)) for child in children)
-
-
 async def _server(url: str, nats_url: str, secret: str, args: argparse.Namespace) -> None:
     n, concurrency = args.n, args.concurrency
-    port = free_port()
-    env = child_env(url, nats_url) | {"GRAMSETU_IDENTITY_SECRET": secret}
-    argv = [sys.executable, "-c", f"from bench.tickets_bench import _serve; _serve({port}, {args.workers})"]
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env)  # noqa: ASYNC220 - wait_ready polls it without blocking
+    ports, procs = await start_replicas(url, nats_url, args.processes, secret)
     try:
-        await wait_ready(port, proc)
         headers = _headers(secret)
         if args.client == "httpx":
-            limits = httpx.Limits(max_connections=concurrency)
-            client = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=120)
+            clients = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120,
+                                         limits=httpx.Limits(max_connections=concurrency)) for port in ports]
 
             async def fire(count: int) -> int:
-                return await _fire(client, count, concurrency, headers)
+                shares = [count // len(clients) + (i < count % len(clients)) for i in range(len(clients))]
+                per = max(concurrency // len(clients), 1)
+                return sum(await asyncio.gather(*(_fire(c, k, per, headers) for c, k in zip(clients, shares,
+                                                                                             strict=True))))
         else:
-            request = tickets_load.encode_request("POST", "/", BODY, headers, f"127.0.0.1:{port}")
+            request = tickets_load.encode_request("POST", "/", BODY, headers, "127.0.0.1")
 
             async def fire(count: int) -> int:
-                return await tickets_load.fire("127.0.0.1", port, request, count, concurrency)
+                return await tickets_load.fire("127.0.0.1", ports, request, count, concurrency)
         await fire(200)
-        server_before, client_before, started = _tree_cpu(proc.pid), time.process_time(), time.perf_counter()
+        server_before = sum(_proc_cpu(p.pid) for p in procs)
+        client_before, started = time.process_time(), time.perf_counter()
         errors = await fire(n)
         elapsed = time.perf_counter() - started
-        server_cpu, client_cpu = _tree_cpu(proc.pid) - server_before, time.process_time() - client_before
-        print(f"uvicorn x{args.workers}, {args.client} client: {n / elapsed:7.0f} requests/s, server "
+        server_cpu = sum(_proc_cpu(p.pid) for p in procs) - server_before
+        client_cpu = time.process_time() - client_before
+        print(f"uvicorn x{args.processes}, {args.client} client: {n / elapsed:7.0f} requests/s, server "
               f"{server_cpu * 1000 / n:.3f} ms CPU/request, client {client_cpu * 1000 / n:.3f} ms CPU/request, "
               f"{errors} errors, {concurrency} concurrent, load {os.getloadavg()[0]:.2f}", flush=True)
     finally:
-        stop_process(proc)
+        stop_process(*procs)
 
 
 async def _in_process(settings: Settings, secret: str, n: int, profile: bool, out: Path) -> None:
@@ -180,7 +174,7 @@ if __name__ == "__main__":
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--server", action="store_true", help="a uvicorn child process, C concurrent clients")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes (--server)")
+    parser.add_argument("--processes", type=int, default=1, help="service processes, ports of their own (--server)")
     parser.add_argument("--client", choices=("lean", "httpx"), default="lean", help="the load generator (--server)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--db", default=f"{os.environ.get('GRAMSETU_TEST_DB_PREFIX', 'gramsetu')}_tickets_per_request")
