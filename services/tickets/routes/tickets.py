@@ -55,7 +55,8 @@ async def create_ticket(body: TicketIn, session: DbSession, identity: Writer, no
     malformed phone, language or attachment.
     """
     # Measured (bench tickets.create_rate, docs/tickets.md): BEGIN, the routing query, the insert and COMMIT
-    # were four round trips; with cached routes and an autocommit statement, one.
+    # were four round trips; with cached routes and an autocommit statement (shared with the creations queued
+    # at the same moment: repository/intake.py), one.
     return _out(await tickets.create_ticket(session, identity, body, now, pool=statements))
 
 
