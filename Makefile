@@ -8,7 +8,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.gramsetu-installed
 PYTEST_WORKERS ?= 2
-LINT_PATHS := kernel contracts gramsetu services $(wildcard gateway)
+LINT_PATHS := kernel contracts gramsetu services $(wildcard gateway) bench
 
 .DEFAULT_GOAL := help
 .PHONY: help venv install run test test-slow bench lint migrate asyncapi asyncapi-check clean clean-data

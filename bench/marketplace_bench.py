@@ -22,11 +22,12 @@ Goal: p99 <= 15 ms.
 (c) **Booking creation** (``marketplace.booking_rate``): ``POST /bookings`` from 16 concurrent
 keep-alive connections of the lean load generator (``bench/tickets_load.py``: each request encoded
 once, httptools' parser; aiohttp spent 0.3-0.5 ms of CPU per booking on the same two cores) for
-``MARKETPLACE_BENCH_BOOKING_SECONDS`` (default 10 s): each booking is priced from the rate card, recorded with its transition and outbox event, matched and offered to the nearest free
-worker with its time-out job, in one transaction.  The service's connection pool holds 16 connections
-and no overflow (``GRAMSETU_DB_POOL_SIZE``/``_MAX_OVERFLOW`` in its environment), so no connection is
-opened during the phase.  Baseline: raw asyncpg inserts of a booking row, a transition row and an
-outbox row per transaction at the same concurrency.  Goal: >= 500 bookings/s.
+``MARKETPLACE_BENCH_BOOKING_SECONDS`` (default 10 s): each booking is priced from the rate card,
+recorded with its transition and outbox event, matched and offered to the nearest free worker with its
+time-out job, in one transaction.  The service's connection pool holds 16 connections and no overflow
+(``GRAMSETU_DB_POOL_SIZE``/``_MAX_OVERFLOW`` in its environment, as a deployment keeps its maximum in the
+pool), so no connection is opened during the phase.  Baseline: raw asyncpg inserts of a booking row, a
+transition row and an outbox row per transaction at the same concurrency.  Goal: >= 500 bookings/s.
 
 (b) and (c) also report the service process's own CPU per request (user + system time from
 ``/proc/<pid>/stat`` over the phase): on a shared machine the latencies mostly measure the scheduler,

@@ -68,7 +68,7 @@ def session_settings(
 
 
 def make_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int = 10, server_settings: dict[str, str] | None = None
+    url: str, *, pool_size: int = 20, max_overflow: int = 0, server_settings: dict[str, str] | None = None
 ) -> AsyncEngine:
     # No pool_pre_ping: on asyncpg it is three round trips per checkout (BEGIN, ";", ROLLBACK), 3 of
     # the 7 a one-query request made, each a loopback send that costs the process CPU.

@@ -55,8 +55,10 @@ class Settings(BaseSettings):
     nats_url: str | None = Field(default=None, validation_alias=AliasChoices("GRAMSETU_NATS_URL", "NATS_URL"))
     data_dir: Path = Path(".gramsetu")
     log_level: str = "INFO"
-    db_pool_size: int = 10
-    db_max_overflow: int = 10
+    # Request sessions: the whole maximum as the pool (kept open once opened), none as overflow, which
+    # SQLAlchemy closes on return while the pool is full and reopens on the next burst (deploy/k8s/base).
+    db_pool_size: int = 20
+    db_max_overflow: int = 0
     statement_pool_size: int = 6  # connections of Runtime.statement_pool (hot single-statement reads)
     worker_pool_size: int = 6  # asyncpg pool of the relay, consumers and scheduler (the gateway: its own)
     # Stuck sessions expire (kernel.db.session_settings): per role statement timeouts, idle transactions.

@@ -31,3 +31,38 @@ async def test_the_same_record_created_at_once_gives_one_201_and_409s_not_500s(r
 
     statuses = await asyncio.gather(*(create() for _ in range(8)))
     assert sorted(statuses) == [201] + [409] * 7
+
+
+async def test_a_burst_of_requests_reuses_the_connections_the_last_burst_opened(database_url):
+    # SQLAlchemy closes an overflow connection when it is returned to a full pool, so every burst above
+    # the pool's size connected afresh (a backend start, asyncpg's type introspection, statements planned
+    # again).  The settings keep a service's whole maximum in the pool: the second burst opens nothing.
+    from sqlalchemy import text
+
+    from kernel.db import make_engine
+    from kernel.settings import Settings
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    engine = make_engine(database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow)
+    width = settings.db_pool_size + settings.db_max_overflow
+
+    async def backend_pid(held: asyncio.Event) -> int:
+        async with engine.connect() as conn:
+            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+            await held.wait()  # every connection of the burst checked out at once
+            return int(pid)
+
+    async def burst() -> set[int]:
+        held = asyncio.Event()
+        tasks = [asyncio.create_task(backend_pid(held)) for _ in range(width)]
+        while engine.sync_engine.pool.checkedout() < width:  # type: ignore[attr-defined]
+            await asyncio.sleep(0.01)
+        held.set()
+        return set(await asyncio.gather(*tasks))
+
+    try:
+        first = await burst()
+        assert len(first) == width
+        assert await burst() == first
+    finally:
+        await engine.dispose()
