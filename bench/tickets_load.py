@@ -6,15 +6,17 @@ same two cores as PostgreSQL: the figure measured the client as much as the serv
 connection writes the request's bytes (encoded once) and reads the answer with httptools' C parser
 (the parser uvicorn uses): tens of microseconds per request.  One request in flight per connection,
 as httpx's pool does; every response is read whole and its status counted.  The marketplace bench
-sends its bookings (each to its own place) with :func:`fire_for`.
+sends its bookings (each to its own place) with :func:`fire_for`, the benefits bench its one-by-one
+postings (each its own entry) with :func:`fire_all`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httptools
@@ -62,18 +64,24 @@ class _Connection(asyncio.Protocol):
 
 async def fire(host: str, ports: Sequence[int], request: bytes, count: int, concurrency: int,
                expect: int = 201) -> int:
-    """Send ``request`` ``count`` times over ``concurrency`` connections, spread evenly over ``ports`` (one
+    """Send ``request`` ``count`` times (:func:`fire_all`); returns how many did not answer ``expect``."""
+    return await fire_all(host, ports, itertools.repeat(request, count), concurrency, expect)
+
+
+async def fire_all(host: str, ports: Sequence[int], requests: Iterable[bytes], concurrency: int,
+                   expect: int = 201) -> int:
+    """Send each of ``requests`` once over ``concurrency`` connections, spread evenly over ``ports`` (one
     per service process, as a Service balances connections over replicas); returns how many did not answer
     ``expect`` (a lost connection counts, and its remaining share goes to the others)."""
     loop = asyncio.get_running_loop()
-    left = iter(range(count))
+    left = iter(requests)
     errors = 0
 
     async def worker(port: int) -> None:
         nonlocal errors
         _, conn = await loop.create_connection(_Connection, host, port)
         try:
-            for _ in left:
+            for request in left:
                 try:
                     status = await conn.send(request)
                 except ConnectionError:
