@@ -144,3 +144,40 @@ def test_registry_bench_runs_end_to_end_at_a_small_scale(database_url: str, nats
     assert set(rows) == {"registry.import_rate", "registry.import_searchable_seconds", "registry.lookup_p99"}
     assert rows["registry.lookup_p99"]["errors"] == 0
     assert "server-side COPY" in rows["registry.import_rate"]["detail"]
+
+
+def _run_bench(module: str, env: dict[str, str], output: Path) -> dict[str, dict]:
+    done = subprocess.run([sys.executable, "-m", "bench", module, "--output", str(output)],
+                          cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=600,
+                          check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = {row["name"]: row for row in json.loads(output.read_text())}
+    for row in rows.values():
+        assert check_row(row) == [], row
+    return rows
+
+
+@pytest.mark.slow
+def test_tickets_bench_runs_end_to_end_at_a_small_scale(database_url: str, nats_url: str, tmp_path: Path) -> None:
+    rows = _run_bench("tickets", {
+        "GRAMSETU_BENCH_DATABASE_URL": database_url, "GRAMSETU_BENCH_NATS_URL": nats_url,
+        "GRAMSETU_BENCH_TICKETS_OPEN": "2000", "GRAMSETU_BENCH_TICKETS_DUE": "20",
+        "GRAMSETU_BENCH_TICKETS_WINDOW": "3", "GRAMSETU_BENCH_TICKETS_CREATE": "200"}, tmp_path / "results.json")
+    assert {"tickets.create_rate", "tickets.create_rate_batched", "tickets.escalation_lateness_max"} <= set(rows)
+    for name in ("tickets.create_rate", "tickets.create_rate_batched"):
+        assert rows[name]["errors"] == 0 and rows[name]["value"] > 0, rows[name]
+    assert rows["tickets.escalation_lateness_max"]["detail"].startswith("20/20 "), rows["tickets.escalation_lateness_max"]
+
+
+@pytest.mark.slow
+def test_marketplace_bench_runs_end_to_end_at_a_small_scale(database_url: str, nats_url: str,
+                                                             tmp_path: Path) -> None:
+    rows = _run_bench("marketplace", {
+        "GRAMSETU_BENCH_DATABASE_URL": database_url, "GRAMSETU_BENCH_NATS_URL": nats_url,
+        "MARKETPLACE_BENCH_WORKERS": "5000", "MARKETPLACE_BENCH_QUERIES": "100",
+        "MARKETPLACE_BENCH_BOOKING_SECONDS": "2"}, tmp_path / "results.json")
+    assert set(rows) == {"marketplace.search_db_p99_common", "marketplace.search_db_p99_rare",
+                         "marketplace.search_service_p99_common", "marketplace.search_service_p99_rare",
+                         "marketplace.booking_rate"}
+    booking = rows["marketplace.booking_rate"]
+    assert booking["errors"] == 0 and booking["value"] > 0 and ", 0 refused" in booking["detail"], booking
