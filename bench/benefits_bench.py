@@ -52,7 +52,17 @@ from typing import Any
 
 import asyncpg
 
-from bench.common import ROOT, child_env, env_int, get_servers, make_row, stop_process, wait_ready
+from bench.common import (
+    ROOT,
+    child_env,
+    env_int,
+    get_servers,
+    make_row,
+    process_cpu_seconds,
+    stop_process,
+    wait_ready,
+    waited_seconds,
+)
 from bench.tickets_load import encode_request, fire_all
 from gramsetu.embedded import free_port
 from kernel.auth import Identity, sign_identity
@@ -120,17 +130,6 @@ def _poster_headers(secret: str) -> dict[str, str]:
     return sign_identity(identity, secret)
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (from /proc)."""
-    fields = open(f"/proc/{pid}/stat", encoding="ascii").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _waited_seconds(pid: int) -> float:
-    """Time a process has spent runnable but waiting for a CPU so far (/proc/<pid>/schedstat, ns)."""
-    return int(open(f"/proc/{pid}/schedstat", encoding="ascii").read().split()[1]) / 1e9
-
-
 async def _backends(database_url: str) -> list[int]:
     """The PostgreSQL backend processes connected to the bench database (on this machine)."""
     conn = await asyncpg.connect(database_url)
@@ -145,7 +144,7 @@ def _cpu_of(pids: list[int]) -> dict[int, float]:
     out = {}
     for pid in pids:
         try:
-            out[pid] = _cpu_seconds(pid)
+            out[pid] = process_cpu_seconds(pid)
         except OSError:  # ended meanwhile
             pass
     return out
@@ -172,13 +171,13 @@ async def _http_rate(url: str, headers: dict[str, str], pid: int, bodies: list[E
     ``batch`` is 1, else ``POST /entries/batch`` with ``batch`` entries per request, with what each
     side spent (``Posted``)."""
     db_before = _cpu_of(await _backends(database_url))
-    started, cpu, waited, own = time.perf_counter(), _cpu_seconds(pid), _waited_seconds(pid), time.process_time()
+    started, cpu, waited, own = time.perf_counter(), process_cpu_seconds(pid), waited_seconds(pid), time.process_time()
     if batch == 1:
         errors = await _post_one_by_one(url, headers, bodies, callers)
     else:
         errors = await _post_batches(url, headers, bodies, batch, callers)
-    elapsed, cpu_ms = time.perf_counter() - started, (_cpu_seconds(pid) - cpu) * 1000 / len(bodies)
-    own_ms, waited = (time.process_time() - own) * 1000 / len(bodies), _waited_seconds(pid) - waited
+    elapsed, cpu_ms = time.perf_counter() - started, (process_cpu_seconds(pid) - cpu) * 1000 / len(bodies)
+    own_ms, waited = (time.process_time() - own) * 1000 / len(bodies), waited_seconds(pid) - waited
     db_after = _cpu_of(await _backends(database_url))
     db_ms = sum(t - db_before.get(p, 0.0) for p, t in db_after.items()) * 1000 / len(bodies)
     return Posted(len(bodies) / elapsed, errors, cpu_ms, db_ms, own_ms, waited, elapsed)

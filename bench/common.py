@@ -167,6 +167,20 @@ async def migrate(database_url: str) -> None:
         await asyncio.to_thread(upgrade, service, database_url)
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process on this machine has used so far (``/proc/<pid>/stat``): what a
+    request costs a service, whatever else the machine runs.  OSError when it cannot be read."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def waited_seconds(pid: int) -> float:
+    """Seconds a process has spent runnable but waiting for a CPU so far (``/proc/<pid>/schedstat``)."""
+    with open(f"/proc/{pid}/schedstat", encoding="ascii") as fh:
+        return int(fh.read().split()[1]) / 1e9
+
+
 def stop_process(*procs: subprocess.Popen[Any]) -> None:
     """Ask each service process to stop, then kill the ones still running after 15 s."""
     for proc in procs:

@@ -59,6 +59,7 @@ from bench.common import (
     get_servers,
     make_row,
     percentile,
+    process_cpu_seconds,
     stop_process,
     wait_ready,
 )
@@ -216,12 +217,6 @@ async def _raw_insert_rate(database_url: str, seconds: float) -> float:
     return rate
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU the process has used: what a request costs the service, whatever the load."""
-    fields = open(f"/proc/{pid}/stat", encoding="ascii").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _spawn(port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "bench.marketplace_bench", "serve", str(port)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -266,12 +261,12 @@ async def run() -> list[dict[str, Any]]:
         url = f"http://127.0.0.1:{port}"
         service, service_cpu = {}, {}
         for name, skill in (("common", COMMON), ("rare", RARE)):
-            cpu = _cpu_seconds(proc.pid)
+            cpu = process_cpu_seconds(proc.pid)
             service[name] = await _service_latencies(url, headers, skill, points[: max(queries // 2, 50)])
-            service_cpu[name] = (_cpu_seconds(proc.pid) - cpu) * 1000 / (len(service[name]) + 20)
-        cpu = _cpu_seconds(proc.pid)
+            service_cpu[name] = (process_cpu_seconds(proc.pid) - cpu) * 1000 / (len(service[name]) + 20)
+        cpu = process_cpu_seconds(proc.pid)
         booking_rate, booked, booking_errors = await _booking_rate(port, headers, booking_seconds)
-        booking_cpu = (_cpu_seconds(proc.pid) - cpu) * 1000 / max(booked + booking_errors, 1)
+        booking_cpu = (process_cpu_seconds(proc.pid) - cpu) * 1000 / max(booked + booking_errors, 1)
     finally:
         stop_process(proc)
     raw_rate = await _raw_insert_rate(servers.database_url, booking_seconds)

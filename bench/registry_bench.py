@@ -60,6 +60,7 @@ from bench.common import (
     get_servers,
     make_row,
     percentile,
+    process_cpu_seconds,
     run_loop,
     stop_process,
     wait_ready,
@@ -176,11 +177,9 @@ def cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds of a process on this machine (None when it cannot be read, e.g. a
     database on another host)."""
     try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
+        return process_cpu_seconds(pid)
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _cpu_detail(job: dict[str, Any], baseline: float) -> str:

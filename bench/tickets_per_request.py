@@ -35,7 +35,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from bench import tickets_load
-from bench.common import recreate_database, run_loop, stop_process
+from bench.common import process_cpu_seconds, recreate_database, run_loop, stop_process
 from bench.tickets_bench import VILLAGE, _setup_desks, start_replicas
 from gramsetu.embedded import EmbeddedNats
 from kernel.auth import Identity, sign_identity
@@ -51,12 +51,6 @@ def _headers(secret: str) -> dict[str, str]:
     identity = Identity(subject="bench-worker", kind="user", roles=["anganwadi_worker"],
                         scopes=["tickets:read", "tickets:write"], area_scope=[VILLAGE], expires_at=time.time() + 3600)
     return sign_identity(identity, secret)
-
-
-def _proc_cpu(pid: int) -> float:
-    """Seconds of CPU (user + system) the process has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _fire(client: httpx.AsyncClient, n: int, concurrency: int, headers: dict[str, str]) -> int:
@@ -93,11 +87,11 @@ async def _server(url: str, nats_url: str, secret: str, args: argparse.Namespace
             async def fire(count: int) -> int:
                 return await tickets_load.fire("127.0.0.1", ports, request, count, concurrency)
         await fire(200)
-        server_before = sum(_proc_cpu(p.pid) for p in procs)
+        server_before = sum(process_cpu_seconds(p.pid) for p in procs)
         client_before, started = time.process_time(), time.perf_counter()
         errors = await fire(n)
         elapsed = time.perf_counter() - started
-        server_cpu = sum(_proc_cpu(p.pid) for p in procs) - server_before
+        server_cpu = sum(process_cpu_seconds(p.pid) for p in procs) - server_before
         client_cpu = time.process_time() - client_before
         print(f"uvicorn x{args.processes}, {args.client} client: {n / elapsed:7.0f} requests/s, server "
               f"{server_cpu * 1000 / n:.3f} ms CPU/request, client {client_cpu * 1000 / n:.3f} ms CPU/request, "
